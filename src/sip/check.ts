@@ -1,0 +1,60 @@
+import type { SipError } from "./errors.ts";
+import { CANONICAL_NAME, HeaderId, SINGLE_VALUED } from "./headers.ts";
+import type { SipMessage } from "./message.ts";
+import { ok, type Result } from "./result.ts";
+import { isSipUri } from "./uri.ts";
+
+const MANDATORY = [HeaderId.Via, HeaderId.CSeq, HeaderId.CallId, HeaderId.From, HeaderId.To] as const;
+
+/**
+ * What a proxy must know is sound before it acts on a message (RFC 3261
+ * §16.3 request validation, §8.1.3.3 for responses): the mandatory headers
+ * are present once and decode, the CSeq method matches, and the
+ * Request-URI is usable. Decodes (and caches) exactly the headers the proxy
+ * core reads next, so this is the single validation pass.
+ */
+export function checkMessage(msg: SipMessage): Result<void, SipError> {
+  for (const id of MANDATORY) {
+    if (msg.indexOf(id) < 0) return missing(msg, id);
+  }
+  for (let i = 0, n = msg.headerCount; i < n; i++) {
+    const id = msg.headerId(i);
+    if (SINGLE_VALUED.has(id) && msg.indexOf(id) !== i) {
+      return {
+        ok: false,
+        error: { code: "ERR_SIP_DUPLICATE_HEADER", offset: msg.headerValueStart(i), detail: `${CANONICAL_NAME[id]} appears more than once` },
+      };
+    }
+  }
+  const decoded = [msg.via(), msg.cseq(), msg.callId(), msg.from(), msg.to(), msg.maxForwards(), msg.contacts()];
+  for (const r of decoded) if (!r.ok) return r;
+  const vias = msg.via();
+  if (vias.ok && vias.value.length === 0) return missing(msg, HeaderId.Via);
+  const optional = [msg.expires(), msg.date()];
+  for (const r of optional) if (!r.ok) return r;
+  if (msg.kind === "response") return ok(undefined);
+
+  const cseq = msg.cseq();
+  if (cseq.ok && cseq.value.method !== msg.method) {
+    const i = msg.indexOf(HeaderId.CSeq);
+    return {
+      ok: false,
+      error: {
+        code: "ERR_SIP_CSEQ_METHOD_MISMATCH",
+        offset: msg.headerValueStart(i),
+        detail: `CSeq method ${cseq.value.method} does not match ${msg.method}`,
+      },
+    };
+  }
+  const uri = msg.uri();
+  if (!uri.ok) return uri;
+  // RFC 3261 §19.1.5: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
+  if (isSipUri(uri.value) && uri.value.headers.length > 0) {
+    return { ok: false, error: { code: "ERR_SIP_BAD_URI", offset: msg.uriStart, detail: "Request-URI carries headers" } };
+  }
+  return ok(undefined);
+}
+
+function missing(msg: SipMessage, id: HeaderId): { ok: false; error: SipError } {
+  return { ok: false, error: { code: "ERR_SIP_MISSING_HEADER", offset: msg.headersEnd, detail: `missing ${CANONICAL_NAME[id]}` } };
+}

@@ -1,0 +1,16 @@
+// The SIP codec: byte buffers in, offsets and decoded values out. No IO.
+export type { Address } from "./address.ts";
+export { checkMessage } from "./check.ts";
+export { describeMessage } from "./describe.ts";
+export { formatVia, MessageEditor } from "./editor.ts";
+export { type Disposition, dispositionOf, type SipError, type SipErrorCode } from "./errors.ts";
+export { classifyDatagram, type Frame, type FramerOptions, StreamFramer } from "./framer.ts";
+export { CANONICAL_NAME, HeaderId, headerIdOfName } from "./headers.ts";
+export type { Contacts, Located, SipMessage, SipRequest, SipResponse } from "./message.ts";
+export { findParam, type Param } from "./params.ts";
+export { type ParseOptions, parseMessage } from "./parser.ts";
+export { err, ok, type Result } from "./result.ts";
+export type { CSeq } from "./scalars.ts";
+export { unquote } from "./text.ts";
+export { formatSipUri, isSipUri, parseUri, type SipUri, type TelUri, type Uri } from "./uri.ts";
+export { MAGIC_COOKIE, type Via } from "./via.ts";

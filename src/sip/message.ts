@@ -1,0 +1,350 @@
+import { type Address, parseAddress } from "./address.ts";
+import type { SipError, SipErrorCode } from "./errors.ts";
+import { CANONICAL_NAME, HeaderId, headerIdOfName } from "./headers.ts";
+import { splitList } from "./list.ts";
+import type { Result } from "./result.ts";
+import {
+  type CSeq,
+  checkDate,
+  parseCallId,
+  parseCSeq,
+  parseDeltaSeconds,
+  parseMaxForwards,
+  parseOptionTags,
+} from "./scalars.ts";
+import type { GrammarError } from "./text.ts";
+import { parseUri, type Uri } from "./uri.ts";
+import { parseVia, type Via } from "./via.ts";
+
+/** Fields per header in the flat header table. */
+export const HEADER_STRIDE = 6;
+export const H_ID = 0;
+export const H_NAME_START = 1;
+export const H_NAME_END = 2;
+export const H_VALUE_START = 3;
+export const H_VALUE_END = 4;
+export const H_FOLDED = 5;
+
+/** Offsets the parser found; everything else is decoded on first access. */
+export interface MessageLayout {
+  readonly buf: Buffer;
+  /** First byte of the start line. */
+  readonly start: number;
+  /** Offset of the CRLF that ends the start line. */
+  readonly startLineEnd: number;
+  /** Flat table, HEADER_STRIDE numbers per header line, in message order. */
+  readonly headers: readonly number[];
+  /** Offset of the empty line's CRLF that ends the header section. */
+  readonly headersEnd: number;
+  readonly bodyStart: number;
+  /** End of the message: bytes past it (RFC 3261 §18.3) are not part of it. */
+  readonly bodyEnd: number;
+  readonly contentLength: number | undefined;
+}
+
+export type Contacts = { readonly star: true } | { readonly star: false; readonly list: readonly Address[] };
+
+/** An address together with the byte range of its value in the message. */
+export interface Located<T> {
+  readonly value: T;
+  /** Index of the header line in the header table. */
+  readonly header: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+type Cached<T> = Result<T, SipError> | undefined;
+
+/**
+ * A parsed message: offsets over the received bytes plus lazily decoded,
+ * cached header values. Decoders return Results; nothing here throws on input.
+ */
+abstract class SipMessageBase {
+  readonly buf: Buffer;
+  readonly start: number;
+  readonly startLineEnd: number;
+  readonly headers: readonly number[];
+  readonly headersEnd: number;
+  readonly bodyStart: number;
+  readonly bodyEnd: number;
+  readonly contentLength: number | undefined;
+
+  #via: Cached<readonly Via[]>;
+  #cseq: Cached<CSeq>;
+  #callId: Cached<string>;
+  #from: Cached<Address>;
+  #to: Cached<Address>;
+  #maxForwards: Cached<number | undefined>;
+  #contacts: Cached<Contacts | undefined>;
+
+  constructor(layout: MessageLayout) {
+    this.buf = layout.buf;
+    this.start = layout.start;
+    this.startLineEnd = layout.startLineEnd;
+    this.headers = layout.headers;
+    this.headersEnd = layout.headersEnd;
+    this.bodyStart = layout.bodyStart;
+    this.bodyEnd = layout.bodyEnd;
+    this.contentLength = layout.contentLength;
+  }
+
+  get headerCount(): number {
+    return this.headers.length / HEADER_STRIDE;
+  }
+
+  headerId(i: number): HeaderId {
+    return this.headers[i * HEADER_STRIDE + H_ID] as HeaderId;
+  }
+
+  /** The header's name as written. */
+  headerName(i: number): string {
+    const h = i * HEADER_STRIDE;
+    return this.buf.toString("latin1", this.headers[h + H_NAME_START], this.headers[h + H_NAME_END]);
+  }
+
+  /** The header's value as latin1 text, a folded line break blanked to spaces. */
+  headerValue(i: number): string {
+    const h = i * HEADER_STRIDE;
+    const s = this.buf.toString("latin1", this.headers[h + H_VALUE_START], this.headers[h + H_VALUE_END]);
+    return this.headers[h + H_FOLDED] === 1 ? s.replace(/[\r\n]/g, " ") : s;
+  }
+
+  headerValueStart(i: number): number {
+    return this.headers[i * HEADER_STRIDE + H_VALUE_START] as number;
+  }
+
+  headerValueEnd(i: number): number {
+    return this.headers[i * HEADER_STRIDE + H_VALUE_END] as number;
+  }
+
+  /** Byte range of the whole header line including its CRLF. */
+  headerLine(i: number): readonly [start: number, end: number] {
+    const h = i * HEADER_STRIDE;
+    return [this.headers[h + H_NAME_START] as number, lineEnd(this.buf, this.headers[h + H_VALUE_END] as number)];
+  }
+
+  /** Index of the first header with this id, or -1. */
+  indexOf(id: HeaderId, from = 0): number {
+    for (let i = from, n = this.headerCount; i < n; i++) {
+      if (this.headers[i * HEADER_STRIDE + H_ID] === id) return i;
+    }
+    return -1;
+  }
+
+  countOf(id: HeaderId): number {
+    let n = 0;
+    for (let i = 0; i < this.headers.length; i += HEADER_STRIDE) if (this.headers[i] === id) n++;
+    return n;
+  }
+
+  /** Raw values of every header with this name (any case, long or compact). */
+  values(name: string): string[] {
+    const id = headerIdOfName(name);
+    const out: string[] = [];
+    const lowerName = name.toLowerCase();
+    for (let i = 0, n = this.headerCount; i < n; i++) {
+      if (id !== HeaderId.Other ? this.headerId(i) === id : this.headerName(i).toLowerCase() === lowerName) {
+        out.push(this.headerValue(i));
+      }
+    }
+    return out;
+  }
+
+  get body(): Buffer {
+    return this.buf.subarray(this.bodyStart, this.bodyEnd);
+  }
+
+  /** The message's own bytes (trailing datagram bytes excluded). */
+  get bytes(): Buffer {
+    return this.buf.subarray(this.start, this.bodyEnd);
+  }
+
+  /** Every Via value in order, across repeated and comma-joined headers. */
+  via(): Result<readonly Via[], SipError> {
+    if (this.#via === undefined) {
+      const r = this.#list(HeaderId.Via, "ERR_SIP_BAD_VIA", parseVia);
+      this.#via = r.ok ? { ok: true, value: r.value.map((l) => l.value) } : r;
+    }
+    return this.#via;
+  }
+
+  cseq(): Result<CSeq, SipError> {
+    this.#cseq ??= this.#single(HeaderId.CSeq, "ERR_SIP_BAD_CSEQ", parseCSeq);
+    return this.#cseq;
+  }
+
+  callId(): Result<string, SipError> {
+    this.#callId ??= this.#single(HeaderId.CallId, "ERR_SIP_BAD_CALL_ID", parseCallId);
+    return this.#callId;
+  }
+
+  from(): Result<Address, SipError> {
+    this.#from ??= this.#single(HeaderId.From, "ERR_SIP_BAD_ADDRESS", singleAddress);
+    return this.#from;
+  }
+
+  to(): Result<Address, SipError> {
+    this.#to ??= this.#single(HeaderId.To, "ERR_SIP_BAD_ADDRESS", singleAddress);
+    return this.#to;
+  }
+
+  /** undefined when absent (RFC 2543 peers omit it, RFC 4475 §3.4.1). */
+  maxForwards(): Result<number | undefined, SipError> {
+    this.#maxForwards ??= this.#optional(HeaderId.MaxForwards, "ERR_SIP_BAD_MAX_FORWARDS", parseMaxForwards);
+    return this.#maxForwards;
+  }
+
+  expires(): Result<number | undefined, SipError> {
+    return this.#optional(HeaderId.Expires, "ERR_SIP_BAD_EXPIRES", parseDeltaSeconds);
+  }
+
+  date(): Result<string | undefined, SipError> {
+    return this.#optional(HeaderId.Date, "ERR_SIP_BAD_DATE", checkDate);
+  }
+
+  /** undefined when there is no Contact header. */
+  contacts(): Result<Contacts | undefined, SipError> {
+    if (this.#contacts !== undefined) return this.#contacts;
+    const i = this.indexOf(HeaderId.Contact);
+    if (i >= 0 && this.headerValue(i).trim() === "*") {
+      this.#contacts =
+        this.countOf(HeaderId.Contact) === 1
+          ? { ok: true, value: { star: true } }
+          : this.#error("ERR_SIP_BAD_ADDRESS", this.headerValueStart(i), "Contact * must stand alone");
+      return this.#contacts;
+    }
+    const list = this.addresses(HeaderId.Contact);
+    this.#contacts = !list.ok
+      ? list
+      : { ok: true, value: i < 0 ? undefined : { star: false, list: list.value.map((l) => l.value) } };
+    return this.#contacts;
+  }
+
+  /** Route, Record-Route, Path or Contact values with their byte ranges. */
+  addresses(id: HeaderId): Result<readonly Located<Address>[], SipError> {
+    return this.#list(id, "ERR_SIP_BAD_ADDRESS", parseAddress);
+  }
+
+  contentType(): string | undefined {
+    const i = this.indexOf(HeaderId.ContentType);
+    return i < 0 ? undefined : this.headerValue(i).trim();
+  }
+
+  /** Option tags of every Supported, Require or Proxy-Require header. */
+  optionTags(id: typeof HeaderId.Supported | typeof HeaderId.Require | typeof HeaderId.ProxyRequire) {
+    const tags: string[] = [];
+    for (let i = this.indexOf(id); i >= 0; i = this.indexOf(id, i + 1)) {
+      const r = parseOptionTags(this.headerValue(i));
+      if (!r.ok) return this.#grammarError("ERR_SIP_BAD_HEADER", i, r.error);
+      tags.push(...r.value);
+    }
+    return { ok: true as const, value: tags };
+  }
+
+  #error(code: SipErrorCode, offset: number, detail: string): { ok: false; error: SipError } {
+    return { ok: false, error: { code, offset, detail } };
+  }
+
+  #grammarError(code: SipErrorCode, i: number, e: GrammarError) {
+    const name = CANONICAL_NAME[this.headerId(i)] || this.headerName(i);
+    return this.#error(code, this.headerValueStart(i) + e.at, `${name}: ${e.detail}`);
+  }
+
+  #single<T>(id: HeaderId, code: SipErrorCode, parse: (s: string) => Result<T, GrammarError>): Result<T, SipError> {
+    const i = this.indexOf(id);
+    if (i < 0) return this.#error("ERR_SIP_MISSING_HEADER", this.headersEnd, `missing ${CANONICAL_NAME[id]}`);
+    const r = parse(this.headerValue(i));
+    return r.ok ? r : this.#grammarError(code, i, r.error);
+  }
+
+  #optional<T>(
+    id: HeaderId,
+    code: SipErrorCode,
+    parse: (s: string) => Result<T, GrammarError>,
+  ): Result<T | undefined, SipError> {
+    return this.indexOf(id) < 0 ? { ok: true, value: undefined } : this.#single(id, code, parse);
+  }
+
+  #list<T>(
+    id: HeaderId,
+    code: SipErrorCode,
+    parse: (s: string, a: number, b: number, base: number) => Result<T, GrammarError>,
+  ): Result<Located<T>[], SipError> {
+    const out: Located<T>[] = [];
+    for (let i = this.indexOf(id); i >= 0; i = this.indexOf(id, i + 1)) {
+      const s = this.headerValue(i);
+      const base = this.headerValueStart(i);
+      const spans = splitList(s);
+      if (!spans.ok) return this.#grammarError(code, i, spans.error);
+      for (const [a, b] of spans.value) {
+        const r = parse(s, a, b, base);
+        if (!r.ok) return this.#grammarError(code, i, r.error);
+        out.push({ value: r.value, header: i, start: base + a, end: base + b });
+      }
+    }
+    return { ok: true, value: out };
+  }
+}
+
+function singleAddress(s: string): Result<Address, GrammarError> {
+  const spans = splitList(s);
+  if (!spans.ok) return spans;
+  const [first, second] = spans.value;
+  if (first === undefined) return { ok: false, error: { at: 0, detail: "empty address" } };
+  if (second !== undefined) return { ok: false, error: { at: second[0], detail: "more than one address" } };
+  return parseAddress(s, first[0], first[1]);
+}
+
+function lineEnd(buf: Buffer, valueEnd: number): number {
+  let p = valueEnd;
+  while (buf[p] !== 0x0a) p++;
+  return p + 1;
+}
+
+export class SipRequest extends SipMessageBase {
+  readonly kind = "request";
+  readonly method: string;
+  readonly uriStart: number;
+  readonly uriEnd: number;
+  #uri: Result<Uri, SipError> | undefined;
+
+  constructor(layout: MessageLayout, method: string, uriStart: number, uriEnd: number) {
+    super(layout);
+    this.method = method;
+    this.uriStart = uriStart;
+    this.uriEnd = uriEnd;
+  }
+
+  get uriText(): string {
+    return this.buf.toString("latin1", this.uriStart, this.uriEnd);
+  }
+
+  uri(): Result<Uri, SipError> {
+    if (this.#uri === undefined) {
+      const r = parseUri(this.uriText);
+      this.#uri = r.ok
+        ? r
+        : { ok: false, error: { code: "ERR_SIP_BAD_URI", offset: this.uriStart + r.error.at, detail: r.error.detail } };
+    }
+    return this.#uri;
+  }
+}
+
+export class SipResponse extends SipMessageBase {
+  readonly kind = "response";
+  readonly status: number;
+  readonly reasonStart: number;
+
+  constructor(layout: MessageLayout, status: number, reasonStart: number) {
+    super(layout);
+    this.status = status;
+    this.reasonStart = reasonStart;
+  }
+
+  /** Reason phrase as UTF-8 (RFC 3261 §25.1 allows UTF8-NONASCII). */
+  get reason(): string {
+    return this.buf.toString("utf8", this.reasonStart, this.startLineEnd);
+  }
+}
+
+export type SipMessage = SipRequest | SipResponse;

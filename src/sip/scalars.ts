@@ -1,0 +1,83 @@
+import { isDigits, isToken } from "./chars.ts";
+import { splitList } from "./list.ts";
+import type { Result } from "./result.ts";
+import { fail, type GrammarError, isLws, skipLws, trimEnd } from "./text.ts";
+
+const MAX_UINT32 = 0xffffffff;
+
+/** 1*DIGIT no larger than 2**32-1 (RFC 3261 §8.1.1.5 CSeq; RFC 4475 §3.1.2.4). */
+function parseUint32(s: string, at: number): Result<number, GrammarError> {
+  if (!isDigits(s)) return fail(at, "expected digits");
+  // Leading zeros are legal (RFC 4475 §3.1.1.1: "0009"), so bound the value, not the length.
+  const n = Number(s);
+  if (n > MAX_UINT32) return fail(at, "value exceeds 2**32-1");
+  return { ok: true, value: n };
+}
+
+export interface CSeq {
+  readonly seq: number;
+  readonly method: string;
+}
+
+/** CSeq = 1*DIGIT LWS Method (RFC 3261 §20.16). */
+export function parseCSeq(s: string): Result<CSeq, GrammarError> {
+  let p = skipLws(s, 0, s.length);
+  const numStart = p;
+  while (p < s.length && !isLws(s.charCodeAt(p))) p++;
+  const seq = parseUint32(s.slice(numStart, p), numStart);
+  if (!seq.ok) return seq;
+  const methodStart = skipLws(s, p, s.length);
+  if (methodStart === p) return fail(p, "expected LWS between sequence number and method");
+  const method = s.slice(methodStart, trimEnd(s, methodStart, s.length));
+  if (!isToken(method)) return fail(methodStart, "method is not a token");
+  return { ok: true, value: { seq: seq.value, method } };
+}
+
+/** Max-Forwards = 1*DIGIT (RFC 3261 §20.22). */
+export function parseMaxForwards(s: string): Result<number, GrammarError> {
+  return parseUint32(s.trim(), 0);
+}
+
+/**
+ * Expires = delta-seconds. RFC 3261 §20.19 / RFC 4475 §3.1.2.4: an overlarge
+ * value is read as the largest one, not rejected.
+ */
+export function parseDeltaSeconds(s: string): Result<number, GrammarError> {
+  const t = s.trim();
+  if (!isDigits(t)) return fail(0, "expected delta-seconds");
+  return { ok: true, value: Math.min(Number(t), MAX_UINT32) };
+}
+
+/** Call-ID = word [ "@" word ]: no LWS inside (RFC 3261 §20.8). */
+export function parseCallId(s: string): Result<string, GrammarError> {
+  const id = s.trim();
+  if (id.length === 0) return fail(0, "empty Call-ID");
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f) return fail(i, "Call-ID contains whitespace or a non-ASCII byte");
+  }
+  return { ok: true, value: id };
+}
+
+/** Supported / Require / Proxy-Require = option-tag *(COMMA option-tag). */
+export function parseOptionTags(s: string): Result<string[], GrammarError> {
+  if (s.trim().length === 0) return { ok: true, value: [] };
+  const spans = splitList(s);
+  if (!spans.ok) return spans;
+  const tags: string[] = [];
+  for (const [a, b] of spans.value) {
+    const tag = s.slice(a, b);
+    if (!isToken(tag)) return fail(a, "option-tag is not a token");
+    tags.push(tag);
+  }
+  return { ok: true, value: tags };
+}
+
+const RFC1123 =
+  /^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/** SIP-date = rfc1123-date, always in GMT (RFC 3261 §20.17, RFC 4475 §3.1.2.12). */
+export function checkDate(s: string): Result<string, GrammarError> {
+  const t = s.trim();
+  return RFC1123.test(t) ? { ok: true, value: t } : fail(0, "Date is not an RFC 1123 date in GMT");
+}

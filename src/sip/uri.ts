@@ -1,0 +1,181 @@
+import { HOSTNAME } from "./chars.ts";
+import type { Result } from "./result.ts";
+import type { Param } from "./params.ts";
+import { fail, type GrammarError } from "./text.ts";
+
+/** RFC 3261 §19.1 SIP/SIPS URI, fields kept as written (escapes not decoded). */
+export interface SipUri {
+  readonly scheme: "sip" | "sips";
+  readonly user: string | undefined;
+  readonly password: string | undefined;
+  /** Host as written; an IPv6 reference keeps its brackets. */
+  readonly host: string;
+  readonly port: number | undefined;
+  readonly params: readonly Param[];
+  readonly headers: readonly Param[];
+}
+
+/** RFC 3966 tel URI. */
+export interface TelUri {
+  readonly scheme: "tel";
+  readonly number: string;
+  readonly params: readonly Param[];
+}
+
+/** Any other absolute URI: parsed only as far as its scheme (RFC 4475 §3.3.2). */
+export interface OtherUri {
+  readonly scheme: string;
+  readonly opaque: string;
+}
+
+export type Uri = SipUri | TelUri | OtherUri;
+
+export function isSipUri(u: Uri): u is SipUri {
+  return u.scheme === "sip" || u.scheme === "sips";
+}
+
+/** Length of `scheme ":"` at the start of s, or -1 (RFC 3986 §3.1). */
+export function schemeLength(s: string): number {
+  const first = s.charCodeAt(0);
+  if (!isAlpha(first)) return -1;
+  for (let i = 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x3a) return i;
+    if (!(isAlpha(c) || isDigit(c) || c === 0x2b || c === 0x2d || c === 0x2e)) return -1;
+  }
+  return -1;
+}
+
+export function parseUri(s: string): Result<Uri, GrammarError> {
+  const colon = schemeLength(s);
+  if (colon < 0) return fail(0, "missing URI scheme");
+  for (let i = colon + 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f || c === 0x3c || c === 0x3e || c === 0x22) {
+      return fail(i, "URI contains whitespace, a control character, <, > or a quote");
+    }
+  }
+  const scheme = s.slice(0, colon).toLowerCase();
+  if (scheme === "sip" || scheme === "sips") return parseSipUri(s, scheme, colon + 1);
+  if (scheme === "tel") return parseTelUri(s, colon + 1);
+  if (colon + 1 === s.length) return fail(colon + 1, "empty URI after scheme");
+  return { ok: true, value: { scheme, opaque: s.slice(colon + 1) } };
+}
+
+function parseSipUri(s: string, scheme: "sip" | "sips", p: number): Result<SipUri, GrammarError> {
+  let user: string | undefined;
+  let password: string | undefined;
+  // The user part may hold ';', '?' and ':' (RFC 4475 §3.1.1.2, §3.1.1.9);
+  // '@' may not, so the first '@' ends the userinfo.
+  const at = s.indexOf("@", p);
+  if (at >= 0) {
+    const colon = s.indexOf(":", p);
+    if (colon >= 0 && colon < at) {
+      user = s.slice(p, colon);
+      password = s.slice(colon + 1, at);
+    } else {
+      user = s.slice(p, at);
+    }
+    if (user.length === 0) return fail(p, "empty user part");
+    p = at + 1;
+  }
+  const hostStart = p;
+  if (s.charCodeAt(p) === 0x5b) {
+    const close = s.indexOf("]", p);
+    if (close < 0) return fail(p, "unterminated IPv6 reference");
+    for (let i = p + 1; i < close; i++) {
+      const c = s.charCodeAt(i);
+      if (!(isHex(c) || c === 0x3a || c === 0x2e)) return fail(i, "bad IPv6 reference");
+    }
+    p = close + 1;
+  } else {
+    while (p < s.length && HOSTNAME[s.charCodeAt(p)] === 1) p++;
+  }
+  if (p === hostStart) return fail(p, "missing host");
+  const host = s.slice(hostStart, p);
+  let port: number | undefined;
+  if (p < s.length && s.charCodeAt(p) === 0x3a) {
+    const portStart = ++p;
+    while (p < s.length && isDigit(s.charCodeAt(p))) p++;
+    port = Number(s.slice(portStart, p));
+    if (p === portStart || p - portStart > 5 || port > 65535) return fail(portStart, "bad port");
+  }
+  const params: Param[] = [];
+  while (p < s.length && s.charCodeAt(p) === 0x3b) {
+    const next = nextDelimiter(s, p + 1, ";?");
+    const r = splitNameValue(s, p + 1, next);
+    if (!r.ok) return r;
+    params.push(r.value);
+    p = next;
+  }
+  const headers: Param[] = [];
+  if (p < s.length && s.charCodeAt(p) === 0x3f) {
+    p++;
+    while (p <= s.length) {
+      const next = nextDelimiter(s, p, "&");
+      const r = splitNameValue(s, p, next);
+      if (!r.ok) return r;
+      headers.push(r.value);
+      p = next + 1;
+    }
+  } else if (p < s.length) {
+    return fail(p, "unexpected character after host");
+  }
+  return { ok: true, value: { scheme, user, password, host, port, params, headers } };
+}
+
+function parseTelUri(s: string, p: number): Result<TelUri, GrammarError> {
+  const semi = nextDelimiter(s, p, ";");
+  const number = s.slice(p, semi);
+  if (number.length === 0) return fail(p, "empty telephone number");
+  const params: Param[] = [];
+  p = semi;
+  while (p < s.length) {
+    const next = nextDelimiter(s, p + 1, ";");
+    const r = splitNameValue(s, p + 1, next);
+    if (!r.ok) return r;
+    params.push(r.value);
+    p = next;
+  }
+  return { ok: true, value: { scheme: "tel", number, params } };
+}
+
+function nextDelimiter(s: string, p: number, delimiters: string): number {
+  while (p < s.length && !delimiters.includes(s.charAt(p))) p++;
+  return p;
+}
+
+function splitNameValue(s: string, start: number, end: number): Result<Param, GrammarError> {
+  if (start === end) return fail(start, "empty URI parameter");
+  const eq = s.indexOf("=", start);
+  if (eq < 0 || eq >= end) return { ok: true, value: { name: s.slice(start, end), value: undefined } };
+  if (eq === start) return fail(start, "empty URI parameter name");
+  return { ok: true, value: { name: s.slice(start, eq), value: s.slice(eq + 1, end) } };
+}
+
+export function formatSipUri(u: SipUri): string {
+  let out = `${u.scheme}:`;
+  if (u.user !== undefined) {
+    out += u.password === undefined ? `${u.user}@` : `${u.user}:${u.password}@`;
+  }
+  out += u.host;
+  if (u.port !== undefined) out += `:${u.port}`;
+  for (const p of u.params) out += p.value === undefined ? `;${p.name}` : `;${p.name}=${p.value}`;
+  if (u.headers.length > 0) {
+    out += `?${u.headers.map((h) => (h.value === undefined ? h.name : `${h.name}=${h.value}`)).join("&")}`;
+  }
+  return out;
+}
+
+function isAlpha(c: number): boolean {
+  return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+}
+
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
+}
+
+function isHex(c: number): boolean {
+  return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
+}
+
