@@ -26,7 +26,16 @@ export function checkMessage(msg: SipMessage): Result<void, SipError> {
       };
     }
   }
-  const decoded = [msg.via(), msg.cseq(), msg.callId(), msg.from(), msg.to(), msg.maxForwards(), msg.contacts()];
+  const decoded = [
+    msg.via(),
+    msg.cseq(),
+    msg.callId(),
+    msg.from(),
+    msg.to(),
+    msg.maxForwards(),
+    msg.contacts(),
+    msg.addresses(HeaderId.Route),
+  ];
   for (const r of decoded) if (!r.ok) return r;
   const vias = msg.via();
   if (vias.ok && vias.value.length === 0) return missing(msg, HeaderId.Via);

@@ -76,6 +76,8 @@ abstract class SipMessageBase {
   #to: Cached<Address>;
   #maxForwards: Cached<number | undefined>;
   #contacts: Cached<Contacts | undefined>;
+  /** Route, Record-Route, Path and Contact lists, by header id. */
+  #addresses: Cached<readonly Located<Address>[]>[] | undefined;
 
   constructor(layout: MessageLayout) {
     this.buf = layout.buf;
@@ -222,7 +224,13 @@ abstract class SipMessageBase {
 
   /** Route, Record-Route, Path or Contact values with their byte ranges. */
   addresses(id: HeaderId): Result<readonly Located<Address>[], SipError> {
-    return this.#list(id, "ERR_SIP_BAD_ADDRESS", parseAddress);
+    this.#addresses ??= [];
+    let r = this.#addresses[id];
+    if (r === undefined) {
+      r = this.#list(id, "ERR_SIP_BAD_ADDRESS", parseAddress);
+      this.#addresses[id] = r;
+    }
+    return r;
   }
 
   contentType(): string | undefined {

@@ -1,0 +1,38 @@
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** ../shared/assets beside the repository (the CI clone has shared/ beside it). */
+export const ASSETS = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "shared", "assets");
+
+export interface CorpusEntry {
+  readonly file: string;
+  readonly valid: boolean;
+  readonly section: string;
+  readonly bytes: Buffer;
+}
+
+export function rfc4475(): CorpusEntry[] {
+  const dir = join(ASSETS, "rfc4475");
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as {
+    file: string;
+    valid: boolean;
+    section: string;
+  }[];
+  return manifest.map((e) => ({ ...e, bytes: readFileSync(join(dir, e.file)) }));
+}
+
+export function realSamples(): { file: string; bytes: Buffer }[] {
+  const dir = join(ASSETS, "real");
+  const manifest = JSON.parse(readFileSync(join(dir, "manifest.json"), "utf8")) as { file: string }[];
+  return manifest.map((e) => ({ file: e.file, bytes: readFileSync(join(dir, e.file)) }));
+}
+
+export function asset(path: string): Buffer {
+  return readFileSync(join(ASSETS, path));
+}
+
+/** Every message that should parse and validate: RFC 4475 valid ones and real captures. */
+export function validMessages(): { file: string; bytes: Buffer }[] {
+  return [...rfc4475().filter((e) => e.valid), ...realSamples()];
+}
