@@ -14,29 +14,30 @@ const MANDATORY = [HeaderId.Via, HeaderId.CSeq, HeaderId.CallId, HeaderId.From, 
  * core reads next, so this is the single validation pass.
  */
 export function checkMessage(msg: SipMessage): Result<void, SipError> {
-  for (const id of MANDATORY) {
-    if (msg.indexOf(id) < 0) return missing(msg, id);
-  }
+  // One pass: which single-valued headers appear, and does any appear twice.
+  let seen = 0;
   for (let i = 0, n = msg.headerCount; i < n; i++) {
     const id = msg.headerId(i);
-    if (SINGLE_VALUED.has(id) && msg.indexOf(id) !== i) {
+    if (!SINGLE_VALUED.has(id)) continue;
+    if (seen & (1 << id)) {
       return {
         ok: false,
         error: { code: "ERR_SIP_DUPLICATE_HEADER", offset: msg.headerValueStart(i), detail: `${CANONICAL_NAME[id]} appears more than once` },
       };
     }
+    seen |= 1 << id;
   }
-  const decoded = [
-    msg.via(),
-    msg.cseq(),
-    msg.callId(),
-    msg.from(),
-    msg.to(),
-    msg.maxForwards(),
-    msg.contacts(),
-    msg.addresses(HeaderId.Route),
-  ];
+  for (const id of MANDATORY) {
+    if (id !== HeaderId.Via && !(seen & (1 << id))) return missing(msg, id);
+  }
+  const decoded = [msg.via(), msg.cseq(), msg.callId(), msg.from(), msg.to(), msg.maxForwards(), msg.addresses(HeaderId.Route)];
   for (const r of decoded) if (!r.ok) return r;
+  // Only a REGISTER's Contact is read here (by the endpoint registry); in
+  // other requests it passes through untouched, so a proxy need not judge it.
+  if (msg.kind === "request" && msg.method === "REGISTER") {
+    const contacts = msg.contacts();
+    if (!contacts.ok) return contacts;
+  }
   const vias = msg.via();
   if (vias.ok && vias.value.length === 0) return missing(msg, HeaderId.Via);
   const optional = [msg.expires(), msg.date()];

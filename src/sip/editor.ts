@@ -97,15 +97,24 @@ export class MessageEditor {
   /** The outgoing message as buffer slices; untouched ranges are views of the original. */
   slices(): Buffer[] {
     const msg = this.#msg;
-    const order = this.#starts.map((_, i) => i);
-    order.sort((a, b) => (this.#starts[a] as number) - (this.#starts[b] as number) || a - b);
+    const starts = this.#starts;
+    const n = starts.length;
+    // Insertion sort by offset, stable, for the handful of edits a proxy makes.
+    const order: number[] = [];
+    for (let i = 0; i < n; i++) {
+      let j = order.length;
+      while (j > 0 && (starts[order[j - 1] as number] as number) > (starts[i] as number)) j--;
+      order.splice(j, 0, i);
+    }
     // One allocation for all new text, then views of it.
-    const text = Buffer.from(order.map((i) => this.#texts[i]).join(""), "latin1");
+    let joined = "";
+    for (const i of order) joined += this.#texts[i];
+    const text = Buffer.from(joined, "latin1");
     const out: Buffer[] = [];
     let pos = msg.start;
     let t = 0;
     for (const i of order) {
-      const start = this.#starts[i] as number;
+      const start = starts[i] as number;
       if (start < pos) throw new Error("MessageEditor: overlapping edits");
       if (start > pos) out.push(msg.buf.subarray(pos, start));
       const len = (this.#texts[i] as string).length;

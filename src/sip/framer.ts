@@ -1,6 +1,5 @@
-import { CR, LF, TOKEN } from "./chars.ts";
+import { CR, LF, lower, TOKEN } from "./chars.ts";
 import { type SipError, sipError } from "./errors.ts";
-import { HeaderId, headerIdOf } from "./headers.ts";
 import type { Result } from "./result.ts";
 import { contentLengthAt, findHeaderEnd } from "./scan.ts";
 
@@ -165,9 +164,7 @@ function contentLengthOf(buf: Buffer, start: number, headerEnd: number): number 
     const lineEnd = nextLineEnd(buf, p, headerEnd + 2);
     let nameEnd = p;
     while (TOKEN[buf[nameEnd] as number] === 1) nameEnd++;
-    // Only "Content-Length" and "l" matter: skip hashing every other name.
-    const first = (buf[p] as number) | 0x20;
-    if ((first === 0x63 || first === 0x6c) && headerIdOf(buf, p, nameEnd) === HeaderId.ContentLength) {
+    if (isContentLengthName(buf, p, nameEnd)) {
       let v = nameEnd;
       while (buf[v] === 0x20 || buf[v] === 0x09) v++;
       if (buf[v] !== 0x3a) return BAD_CONTENT_LENGTH;
@@ -178,6 +175,18 @@ function contentLengthOf(buf: Buffer, start: number, headerEnd: number): number 
     p = lineEnd + 2;
   }
   return found;
+}
+
+const CONTENT_LENGTH = Buffer.from("content-length");
+
+/** "Content-Length" or its compact form "l" (RFC 3261 §7.3.3), any case. */
+function isContentLengthName(buf: Buffer, start: number, end: number): boolean {
+  if (end - start === 1) return lower(buf[start] as number) === 0x6c;
+  if (end - start !== CONTENT_LENGTH.length) return false;
+  for (let i = 0; i < CONTENT_LENGTH.length; i++) {
+    if (lower(buf[start + i] as number) !== CONTENT_LENGTH[i]) return false;
+  }
+  return true;
 }
 
 /** Offset of the CRLF ending the (possibly folded) header line at p. */

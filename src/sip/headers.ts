@@ -81,22 +81,25 @@ const COMPACT: ReadonlyArray<readonly [string, HeaderId]> = [
 
 interface Entry {
   readonly id: HeaderId;
-  readonly bytes: Uint8Array;
+  readonly name: string;
   readonly next: Entry | undefined;
 }
 
-const BY_HASH = new Map<number, Entry>();
+/**
+ * Indexed by length and first char (both mod 32): one array read and one
+ * comparison identify a name, with no hashing (a Map costs more here than
+ * the rest of the header line's parsing).
+ */
+const BY_SHAPE: (Entry | undefined)[] = new Array(1024).fill(undefined);
 
-function hashString(s: string): number {
-  let h = 0;
-  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
-  return h;
+function shapeOf(len: number, first: number): number {
+  return ((len & 31) << 5) | (first & 31);
 }
 
 function register(name: string, id: HeaderId): void {
   const lowerName = name.toLowerCase();
-  const h = hashString(lowerName);
-  BY_HASH.set(h, { id, bytes: Buffer.from(lowerName, "latin1"), next: BY_HASH.get(h) });
+  const shape = shapeOf(lowerName.length, lowerName.charCodeAt(0));
+  BY_SHAPE[shape] = { id, name: lowerName, next: BY_SHAPE[shape] };
 }
 
 for (const [id, name] of Object.entries(CANONICAL_NAME)) {
@@ -104,28 +107,22 @@ for (const [id, name] of Object.entries(CANONICAL_NAME)) {
 }
 for (const [name, id] of COMPACT) register(name, id);
 
-/** Identifies the header name in buf[start, end) case-insensitively. */
-export function headerIdOf(buf: Uint8Array, start: number, end: number): HeaderId {
-  let h = 0;
-  for (let i = start; i < end; i++) h = (Math.imul(h, 31) + lower(buf[i] as number)) | 0;
-  for (let e = BY_HASH.get(h); e !== undefined; e = e.next) {
-    if (e.bytes.length !== end - start) continue;
-    let same = true;
-    for (let i = 0; i < e.bytes.length; i++) {
-      if (e.bytes[i] !== lower(buf[start + i] as number)) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return e.id;
+/** Identifies the header name s[start, end) case-insensitively. */
+export function headerIdOf(s: string, start: number, end: number): HeaderId {
+  const len = end - start;
+  for (let e = BY_SHAPE[shapeOf(len, s.charCodeAt(start))]; e !== undefined; e = e.next) {
+    const name = e.name;
+    if (name.length !== len) continue;
+    let i = 0;
+    while (i < len && name.charCodeAt(i) === lower(s.charCodeAt(start + i))) i++;
+    if (i === len) return e.id;
   }
   return HeaderId.Other;
 }
 
 /** Resolves a header name given as text (any case, long or compact form). */
 export function headerIdOfName(name: string): HeaderId {
-  const b = Buffer.from(name, "latin1");
-  return headerIdOf(b, 0, b.length);
+  return headerIdOf(name, 0, name.length);
 }
 
 /**

@@ -28,6 +28,8 @@ export const H_FOLDED = 5;
 /** Offsets the parser found; everything else is decoded on first access. */
 export interface MessageLayout {
   readonly buf: Buffer;
+  /** buf[start, headersEnd) as latin1 text (one char per byte). */
+  readonly head: string;
   /** First byte of the start line. */
   readonly start: number;
   /** Offset of the CRLF that ends the start line. */
@@ -61,6 +63,7 @@ type Cached<T> = Result<T, SipError> | undefined;
  */
 abstract class SipMessageBase {
   readonly buf: Buffer;
+  readonly head: string;
   readonly start: number;
   readonly startLineEnd: number;
   readonly headers: readonly number[];
@@ -81,6 +84,7 @@ abstract class SipMessageBase {
 
   constructor(layout: MessageLayout) {
     this.buf = layout.buf;
+    this.head = layout.head;
     this.start = layout.start;
     this.startLineEnd = layout.startLineEnd;
     this.headers = layout.headers;
@@ -101,14 +105,19 @@ abstract class SipMessageBase {
   /** The header's name as written. */
   headerName(i: number): string {
     const h = i * HEADER_STRIDE;
-    return this.buf.toString("latin1", this.headers[h + H_NAME_START], this.headers[h + H_NAME_END]);
+    return this.#text(this.headers[h + H_NAME_START] as number, this.headers[h + H_NAME_END] as number);
   }
 
   /** The header's value as latin1 text, a folded line break blanked to spaces. */
   headerValue(i: number): string {
     const h = i * HEADER_STRIDE;
-    const s = this.buf.toString("latin1", this.headers[h + H_VALUE_START], this.headers[h + H_VALUE_END]);
+    const s = this.#text(this.headers[h + H_VALUE_START] as number, this.headers[h + H_VALUE_END] as number);
     return this.headers[h + H_FOLDED] === 1 ? s.replace(/[\r\n]/g, " ") : s;
+  }
+
+  /** Bytes [a, b) of the header section, as text. */
+  #text(a: number, b: number): string {
+    return this.head.slice(a - this.start, b - this.start);
   }
 
   headerValueStart(i: number): number {
@@ -324,7 +333,7 @@ export class SipRequest extends SipMessageBase {
   }
 
   get uriText(): string {
-    return this.buf.toString("latin1", this.uriStart, this.uriEnd);
+    return this.head.slice(this.uriStart - this.start, this.uriEnd - this.start);
   }
 
   uri(): Result<Uri, SipError> {

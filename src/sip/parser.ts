@@ -1,4 +1,4 @@
-import { CR, COLON, HT, LF, SP, TOKEN } from "./chars.ts";
+import { COLON, CR, HT, LF, SP, TOKEN } from "./chars.ts";
 import { type SipError, sipError } from "./errors.ts";
 import { HeaderId, headerIdOf } from "./headers.ts";
 import { type MessageLayout, type SipMessage, SipRequest, SipResponse } from "./message.ts";
@@ -11,12 +11,17 @@ export interface ParseOptions {
 }
 
 const DEFAULT_MAX_HEADERS = 256;
+const CRLFCRLF = Buffer.from("\r\n\r\n");
 
 /**
  * Parses one SIP message from buf[start, end): the start line and the
  * boundaries of each header line become offsets; no header value is decoded.
  * A datagram may carry bytes past Content-Length; they are not part of the
  * message (RFC 3261 §18.3). Never throws on input.
+ *
+ * The header section is read once into a latin1 string (one native copy):
+ * line ends are then found with the engine's string search instead of a
+ * byte loop, and decoded values are O(1) slices of it.
  */
 export function parseMessage(
   buf: Buffer,
@@ -24,72 +29,66 @@ export function parseMessage(
   end = buf.length,
   options: ParseOptions = {},
 ): Result<SipMessage, SipError> {
-  let p = start;
+  let msgStart = start;
   // RFC 3261 §7.5: CRLFs before the start line are ignored.
-  while (p + 1 < end && buf[p] === CR && buf[p + 1] === LF) p += 2;
-  const msgStart = p;
-  while (p < end && buf[p] !== CR && buf[p] !== LF) p++;
-  if (p + 1 >= end || buf[p] !== CR || buf[p + 1] !== LF) {
-    return sipError("ERR_SIP_INCOMPLETE", p, "start line is not terminated by CRLF");
+  while (msgStart + 1 < end && buf[msgStart] === CR && buf[msgStart + 1] === LF) msgStart += 2;
+  const blank = buf.indexOf(CRLFCRLF, msgStart);
+  if (blank < 0 || blank + 4 > end) {
+    return sipError("ERR_SIP_INCOMPLETE", end, "header section is not terminated by an empty line");
   }
-  const startLineEnd = p;
+  // s covers the start line and every header line, each ending in CRLF.
+  const s = buf.toString("latin1", msgStart, blank + 2);
+  const base = msgStart;
+  const startLineEnd = lineEnd(s, 0);
+  if (startLineEnd < 0) return sipError("ERR_SIP_BAD_START_LINE", base, "bare CR or LF in the start line");
   const maxHeaders = (options.maxHeaders ?? DEFAULT_MAX_HEADERS) * 6;
   const headers: number[] = [];
   let contentLength: number | undefined;
-  p += 2;
-  for (;;) {
-    if (p + 1 < end && buf[p] === CR && buf[p + 1] === LF) break;
-    if (p >= end) return sipError("ERR_SIP_INCOMPLETE", p, "header section is not terminated by an empty line");
+  let p = startLineEnd + 2;
+  while (p < s.length) {
     const nameStart = p;
-    while (p < end && TOKEN[buf[p] as number] === 1) p++;
+    while (TOKEN[s.charCodeAt(p)] === 1) p++;
     const nameEnd = p;
-    if (nameEnd === nameStart) return sipError("ERR_SIP_BAD_HEADER", p, "header line does not start with a name");
-    while (p < end && (buf[p] === SP || buf[p] === HT)) p++;
-    if (p >= end || buf[p] !== COLON) return sipError("ERR_SIP_BAD_HEADER", p, "expected ':' after header name");
+    if (nameEnd === nameStart) return sipError("ERR_SIP_BAD_HEADER", base + p, "header line does not start with a name");
+    let c = s.charCodeAt(p);
+    while (c === SP || c === HT) c = s.charCodeAt(++p);
+    if (c !== COLON) return sipError("ERR_SIP_BAD_HEADER", base + p, "expected ':' after header name");
     p++;
     let folded = 0;
     // Leading LWS, possibly a folded line break right after the colon.
     for (;;) {
-      const c = p < end ? buf[p] : -1;
+      c = s.charCodeAt(p);
       if (c === SP || c === HT) p++;
-      else if (c === CR && p + 2 < end && buf[p + 1] === LF && (buf[p + 2] === SP || buf[p + 2] === HT)) {
+      else if (c === CR && isWs(s.charCodeAt(p + 2))) {
         folded = 1;
         p += 3;
       } else break;
     }
     const valueStart = p;
-    let valueEnd: number;
-    for (;;) {
-      while (p < end && buf[p] !== CR && buf[p] !== LF) p++;
-      if (p + 1 >= end) return sipError("ERR_SIP_INCOMPLETE", p, "header line is not terminated by CRLF");
-      if (buf[p] !== CR || buf[p + 1] !== LF) return sipError("ERR_SIP_BAD_HEADER", p, "bare CR or LF in header");
-      const next = p + 2 < end ? buf[p + 2] : -1;
-      if (next === SP || next === HT) {
-        // RFC 3261 §7.3.1: a line starting with whitespace continues the value.
-        folded = 1;
-        p += 3;
-        continue;
-      }
-      valueEnd = p;
-      break;
+    let eol = lineEnd(s, p);
+    // RFC 3261 §7.3.1: a line starting with whitespace continues the value.
+    while (eol >= 0 && isWs(s.charCodeAt(eol + 2))) {
+      folded = 1;
+      eol = lineEnd(s, eol + 3);
     }
-    while (valueEnd > valueStart && (buf[valueEnd - 1] === SP || buf[valueEnd - 1] === HT)) valueEnd--;
-    const id = headerIdOf(buf, nameStart, nameEnd);
+    if (eol < 0) return sipError("ERR_SIP_BAD_HEADER", base + p, "bare CR or LF in a header line");
+    let valueEnd = eol;
+    while (valueEnd > valueStart && isWs(s.charCodeAt(valueEnd - 1))) valueEnd--;
+    const id = headerIdOf(s, nameStart, nameEnd);
     if (id === HeaderId.ContentLength) {
-      const n = contentLengthAt(buf, valueStart, valueEnd);
-      if (n < 0) return sipError("ERR_SIP_BAD_CONTENT_LENGTH", valueStart, "Content-Length is not a number");
+      const n = contentLengthAt(buf, base + valueStart, base + valueEnd);
+      if (n < 0) return sipError("ERR_SIP_BAD_CONTENT_LENGTH", base + valueStart, "Content-Length is not a number");
       // RFC 4475 §3.3.9: disagreeing Content-Lengths are a framing error.
       if (contentLength !== undefined && contentLength !== n) {
-        return sipError("ERR_SIP_BAD_CONTENT_LENGTH", valueStart, "conflicting Content-Length values");
+        return sipError("ERR_SIP_BAD_CONTENT_LENGTH", base + valueStart, "conflicting Content-Length values");
       }
       contentLength = n;
     }
-    if (headers.length >= maxHeaders) return sipError("ERR_SIP_TOO_MANY_HEADERS", nameStart, "too many header lines");
-    headers.push(id, nameStart, nameEnd, valueStart, valueEnd, folded);
-    p += 2;
+    if (headers.length >= maxHeaders) return sipError("ERR_SIP_TOO_MANY_HEADERS", base + nameStart, "too many header lines");
+    headers.push(id, base + nameStart, base + nameEnd, base + valueStart, base + valueEnd, folded);
+    p = eol + 2;
   }
-  const headersEnd = p;
-  const bodyStart = p + 2;
+  const bodyStart = blank + 4;
   let bodyEnd = end;
   if (contentLength !== undefined) {
     bodyEnd = bodyStart + contentLength;
@@ -99,107 +98,95 @@ export function parseMessage(
   }
   const layout: MessageLayout = {
     buf,
+    head: s,
     start: msgStart,
-    startLineEnd,
+    startLineEnd: base + startLineEnd,
     headers,
-    headersEnd,
+    headersEnd: blank + 2,
     bodyStart,
     bodyEnd,
     contentLength,
   };
-  return isResponseLine(buf, msgStart) ? statusLine(layout) : requestLine(layout);
+  return isVersionAt(s, 0) ? statusLine(layout) : requestLine(layout);
 }
 
-function isResponseLine(buf: Buffer, p: number): boolean {
-  return (
-    (buf[p] === 0x53 || buf[p] === 0x73) &&
-    (buf[p + 1] === 0x49 || buf[p + 1] === 0x69) &&
-    (buf[p + 2] === 0x50 || buf[p + 2] === 0x70) &&
-    buf[p + 3] === 0x2f
-  );
+function isWs(c: number): boolean {
+  return c === SP || c === HT;
+}
+
+/**
+ * Offset of the CRLF that ends the line starting at p, or -1 when a bare
+ * CR or LF comes first: those are no line ends in SIP, and forwarding them
+ * would let a peer that reads them as one smuggle headers past us.
+ */
+function lineEnd(s: string, p: number): number {
+  const lf = s.indexOf("\n", p);
+  if (lf < 1 || s.charCodeAt(lf - 1) !== CR) return -1;
+  const cr = s.indexOf("\r", p);
+  return cr === lf - 1 ? cr : -1;
+}
+
+function isVersionAt(s: string, p: number): boolean {
+  return (s.charCodeAt(p) | 0x20) === 0x73 && (s.charCodeAt(p + 1) | 0x20) === 0x69 && (s.charCodeAt(p + 2) | 0x20) === 0x70 && s.charCodeAt(p + 3) === 0x2f;
 }
 
 /** Length of a SIP-Version ("SIP/" 1*DIGIT "." 1*DIGIT) at p, or -1. */
-function versionLength(buf: Buffer, p: number, end: number): number {
-  if (!isResponseLine(buf, p)) return -1;
+function versionLength(s: string, p: number, end: number): number {
+  if (!isVersionAt(s, p)) return -1;
   let i = p + 4;
   const major = i;
-  while (i < end && isDigit(buf[i])) i++;
-  if (i === major || buf[i] !== 0x2e) return -1;
+  while (i < end && isDigit(s.charCodeAt(i))) i++;
+  if (i === major || s.charCodeAt(i) !== 0x2e) return -1;
   const minor = ++i;
-  while (i < end && isDigit(buf[i])) i++;
+  while (i < end && isDigit(s.charCodeAt(i))) i++;
   return i === minor ? -1 : i - p;
 }
 
-function isSip20(buf: Buffer, p: number, len: number): boolean {
-  return len === 7 && buf[p + 4] === 0x32 && buf[p + 5] === 0x2e && buf[p + 6] === 0x30;
+function isSip20(s: string, p: number, len: number): boolean {
+  return len === 7 && s.charCodeAt(p + 4) === 0x32 && s.charCodeAt(p + 5) === 0x2e && s.charCodeAt(p + 6) === 0x30;
 }
 
-function isDigit(c: number | undefined): boolean {
-  return c !== undefined && c >= 0x30 && c <= 0x39;
+function isDigit(c: number): boolean {
+  return c >= 0x30 && c <= 0x39;
 }
 
 /** Request-Line = Method SP Request-URI SP SIP-Version CRLF (RFC 3261 §7.1), exactly one SP each. */
 function requestLine(layout: MessageLayout): Result<SipMessage, SipError> {
-  const { buf, start, startLineEnd: eol } = layout;
-  let p = start;
-  while (p < eol && TOKEN[buf[p] as number] === 1) p++;
-  if (p === start || buf[p] !== SP) return sipError("ERR_SIP_BAD_METHOD", p, "method is not a token followed by SP");
-  const method = knownMethod(buf, start, p) ?? buf.toString("latin1", start, p);
+  const { head: s, start: base } = layout;
+  const eol = layout.startLineEnd - base;
+  let p = 0;
+  while (p < eol && TOKEN[s.charCodeAt(p)] === 1) p++;
+  if (p === 0 || s.charCodeAt(p) !== SP) return sipError("ERR_SIP_BAD_METHOD", base + p, "method is not a token followed by SP");
+  const method = s.slice(0, p);
   const uriStart = ++p;
-  while (p < eol && buf[p] !== SP && buf[p] !== HT) p++;
+  while (p < eol && s.charCodeAt(p) !== SP && s.charCodeAt(p) !== HT) p++;
   const uriEnd = p;
-  if (uriEnd === uriStart) return sipError("ERR_SIP_BAD_START_LINE", p, "empty Request-URI or extra SP");
-  if (buf[p] !== SP) return sipError("ERR_SIP_BAD_START_LINE", p, "expected SP before SIP-Version");
+  if (uriEnd === uriStart) return sipError("ERR_SIP_BAD_START_LINE", base + p, "empty Request-URI or extra SP");
+  if (s.charCodeAt(p) !== SP) return sipError("ERR_SIP_BAD_START_LINE", base + p, "expected SP before SIP-Version");
   const versionStart = ++p;
-  const vlen = versionLength(buf, versionStart, eol);
+  const vlen = versionLength(s, versionStart, eol);
   if (vlen < 0 || versionStart + vlen !== eol) {
-    return sipError("ERR_SIP_BAD_START_LINE", versionStart, "expected SIP-Version then CRLF");
+    return sipError("ERR_SIP_BAD_START_LINE", base + versionStart, "expected SIP-Version then CRLF");
   }
-  if (!isSip20(buf, versionStart, vlen)) return sipError("ERR_SIP_BAD_VERSION", versionStart, "only SIP/2.0 is supported");
-  return { ok: true, value: new SipRequest(layout, method, uriStart, uriEnd) };
+  if (!isSip20(s, versionStart, vlen)) return sipError("ERR_SIP_BAD_VERSION", base + versionStart, "only SIP/2.0 is supported");
+  return { ok: true, value: new SipRequest(layout, method, base + uriStart, base + uriEnd) };
 }
 
 /** Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF (RFC 3261 §7.2). */
 function statusLine(layout: MessageLayout): Result<SipMessage, SipError> {
-  const { buf, start, startLineEnd: eol } = layout;
-  const vlen = versionLength(buf, start, eol);
-  if (vlen < 0 || buf[start + vlen] !== SP) return sipError("ERR_SIP_BAD_START_LINE", start, "bad SIP-Version");
-  if (!isSip20(buf, start, vlen)) return sipError("ERR_SIP_BAD_VERSION", start, "only SIP/2.0 is supported");
-  const p = start + vlen + 1;
-  if (!isDigit(buf[p]) || !isDigit(buf[p + 1]) || !isDigit(buf[p + 2]) || (p + 3 < eol && buf[p + 3] !== SP)) {
-    return sipError("ERR_SIP_BAD_STATUS", p, "Status-Code is not three digits");
+  const { head: s, start: base } = layout;
+  const eol = layout.startLineEnd - base;
+  const vlen = versionLength(s, 0, eol);
+  if (vlen < 0 || s.charCodeAt(vlen) !== SP) return sipError("ERR_SIP_BAD_START_LINE", base, "bad SIP-Version");
+  if (!isSip20(s, 0, vlen)) return sipError("ERR_SIP_BAD_VERSION", base, "only SIP/2.0 is supported");
+  const p = vlen + 1;
+  const c0 = s.charCodeAt(p);
+  const c1 = s.charCodeAt(p + 1);
+  const c2 = s.charCodeAt(p + 2);
+  if (!isDigit(c0) || !isDigit(c1) || !isDigit(c2) || (p + 3 < eol && s.charCodeAt(p + 3) !== SP)) {
+    return sipError("ERR_SIP_BAD_STATUS", base + p, "Status-Code is not three digits");
   }
-  const status = ((buf[p] as number) - 0x30) * 100 + ((buf[p + 1] as number) - 0x30) * 10 + (buf[p + 2] as number) - 0x30;
-  if (status < 100 || status > 699) return sipError("ERR_SIP_BAD_STATUS", p, "Status-Code out of range 100-699");
-  return { ok: true, value: new SipResponse(layout, status, Math.min(p + 4, eol)) };
-}
-
-const KNOWN_METHODS = [
-  "INVITE",
-  "ACK",
-  "BYE",
-  "CANCEL",
-  "OPTIONS",
-  "REGISTER",
-  "PRACK",
-  "SUBSCRIBE",
-  "NOTIFY",
-  "PUBLISH",
-  "INFO",
-  "REFER",
-  "MESSAGE",
-  "UPDATE",
-].map((m) => ({ name: m, bytes: Buffer.from(m, "latin1") }));
-
-/** Interned method name, avoiding a string allocation for the common ones. Methods are case-sensitive. */
-function knownMethod(buf: Buffer, start: number, end: number): string | undefined {
-  const len = end - start;
-  for (const m of KNOWN_METHODS) {
-    if (m.bytes.length !== len) continue;
-    let i = 0;
-    while (i < len && m.bytes[i] === buf[start + i]) i++;
-    if (i === len) return m.name;
-  }
-  return undefined;
+  const status = (c0 - 0x30) * 100 + (c1 - 0x30) * 10 + (c2 - 0x30);
+  if (status < 100 || status > 699) return sipError("ERR_SIP_BAD_STATUS", base + p, "Status-Code out of range 100-699");
+  return { ok: true, value: new SipResponse(layout, status, base + Math.min(p + 4, eol)) };
 }
