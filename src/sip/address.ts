@@ -20,7 +20,7 @@ export interface Address {
 
 /** Parses one address from s[start, end) (already split from its list). */
 export function parseAddress(s: string, start: number, end: number): Result<Address, GrammarError> {
-  let p = skipLws(s, start, end);
+  const p = skipLws(s, start, end);
   end = trimEnd(s, p, end);
   if (p === end) return fail(p, "empty address");
   let displayName: string | undefined;

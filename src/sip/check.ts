@@ -1,5 +1,5 @@
 import type { SipError } from "./errors.ts";
-import { CANONICAL_NAME, HeaderId, SINGLE_VALUED } from "./headers.ts";
+import { CANONICAL_NAME, HeaderId, SINGLE_VALUED_MASK } from "./headers.ts";
 import type { SipMessage } from "./message.ts";
 import { ok, type Result } from "./result.ts";
 import { isSipUri } from "./uri.ts";
@@ -18,19 +18,32 @@ export function checkMessage(msg: SipMessage): Result<void, SipError> {
   let seen = 0;
   for (let i = 0, n = msg.headerCount; i < n; i++) {
     const id = msg.headerId(i);
-    if (!SINGLE_VALUED.has(id)) continue;
-    if (seen & (1 << id)) {
+    const bit = 1 << id;
+    if (!(SINGLE_VALUED_MASK & bit)) continue;
+    if (seen & bit) {
       return {
         ok: false,
-        error: { code: "ERR_SIP_DUPLICATE_HEADER", offset: msg.headerValueStart(i), detail: `${CANONICAL_NAME[id]} appears more than once` },
+        error: {
+          code: "ERR_SIP_DUPLICATE_HEADER",
+          offset: msg.headerValueStart(i),
+          detail: `${CANONICAL_NAME[id]} appears more than once`,
+        },
       };
     }
-    seen |= 1 << id;
+    seen |= bit;
   }
   for (const id of MANDATORY) {
     if (id !== HeaderId.Via && !(seen & (1 << id))) return missing(msg, id);
   }
-  const decoded = [msg.via(), msg.cseq(), msg.callId(), msg.from(), msg.to(), msg.maxForwards(), msg.addresses(HeaderId.Route)];
+  const decoded = [
+    msg.via(),
+    msg.cseq(),
+    msg.callId(),
+    msg.from(),
+    msg.to(),
+    msg.maxForwards(),
+    msg.addresses(HeaderId.Route),
+  ];
   for (const r of decoded) if (!r.ok) return r;
   // Only a REGISTER's Contact is read here (by the endpoint registry); in
   // other requests it passes through untouched, so a proxy need not judge it.
@@ -60,11 +73,17 @@ export function checkMessage(msg: SipMessage): Result<void, SipError> {
   if (!uri.ok) return uri;
   // RFC 3261 §19.1.5: headers are not allowed in a Request-URI (RFC 4475 §3.1.2.11).
   if (isSipUri(uri.value) && uri.value.headers.length > 0) {
-    return { ok: false, error: { code: "ERR_SIP_BAD_URI", offset: msg.uriStart, detail: "Request-URI carries headers" } };
+    return {
+      ok: false,
+      error: { code: "ERR_SIP_BAD_URI", offset: msg.uriStart, detail: "Request-URI carries headers" },
+    };
   }
   return ok(undefined);
 }
 
 function missing(msg: SipMessage, id: HeaderId): { ok: false; error: SipError } {
-  return { ok: false, error: { code: "ERR_SIP_MISSING_HEADER", offset: msg.headersEnd, detail: `missing ${CANONICAL_NAME[id]}` } };
+  return {
+    ok: false,
+    error: { code: "ERR_SIP_MISSING_HEADER", offset: msg.headersEnd, detail: `missing ${CANONICAL_NAME[id]}` },
+  };
 }

@@ -25,7 +25,7 @@ export class MessageEditor {
   /** RFC 3261 §16.6 step 8: the new Via goes above every existing one. */
   prependVia(value: string): this {
     const first = this.#msg.indexOf(HeaderId.Via);
-    return this.#insertLine(first < 0 ? this.#firstHeaderStart() : this.#msg.headerLine(first)[0], "Via", value);
+    return this.#insertLine(first < 0 ? this.#firstHeaderStart() : this.#msg.headerLineStart(first), "Via", value);
   }
 
   /** RFC 3261 §16.6 step 4: our Record-Route goes above the ones already there. */
@@ -44,7 +44,14 @@ export class MessageEditor {
     if (!routes.ok) return routes;
     const [first, second] = routes.value;
     if (first === undefined) return { ok: true, value: this };
-    return { ok: true, value: this.#removeFirstValue(first.header, first.start, second?.header === first.header ? second.start : undefined) };
+    return {
+      ok: true,
+      value: this.#removeFirstValue(
+        first.header,
+        first.start,
+        second?.header === first.header ? second.start : undefined,
+      ),
+    };
   }
 
   /** RFC 3261 §18.1.2: a response leaves with its top Via removed. */
@@ -54,7 +61,7 @@ export class MessageEditor {
     const [first, second] = vias.value;
     if (first === undefined) return { ok: true, value: this };
     const header = this.#msg.indexOf(HeaderId.Via);
-    const sameLine = second !== undefined && second.start < this.#msg.headerLine(header)[1];
+    const sameLine = second !== undefined && second.start < this.#msg.headerLineEnd(header);
     return { ok: true, value: this.#removeFirstValue(header, first.start, sameLine ? second.start : undefined) };
   }
 
@@ -98,30 +105,41 @@ export class MessageEditor {
   slices(): Buffer[] {
     const msg = this.#msg;
     const starts = this.#starts;
+    const ends = this.#ends;
+    const texts = this.#texts;
     const n = starts.length;
-    // Insertion sort by offset, stable, for the handful of edits a proxy makes.
-    const order: number[] = [];
-    for (let i = 0; i < n; i++) {
-      let j = order.length;
-      while (j > 0 && (starts[order[j - 1] as number] as number) > (starts[i] as number)) j--;
-      order.splice(j, 0, i);
+    // A proxy's edits mostly arrive in message order; sort (stably) only if not.
+    let order: number[] | undefined;
+    for (let i = 1; i < n; i++) {
+      if ((starts[i] as number) < (starts[i - 1] as number)) {
+        order = starts.map((_, k) => k).sort((a, b) => (starts[a] as number) - (starts[b] as number) || a - b);
+        break;
+      }
     }
     // One allocation for all new text, then views of it.
     let joined = "";
-    for (const i of order) joined += this.#texts[i];
+    for (let k = 0; k < n; k++) joined += texts[order === undefined ? k : (order[k] as number)];
     const text = Buffer.from(joined, "latin1");
     const out: Buffer[] = [];
     let pos = msg.start;
     let t = 0;
-    for (const i of order) {
+    let pendingText = 0;
+    for (let k = 0; k < n; k++) {
+      const i = order === undefined ? k : (order[k] as number);
       const start = starts[i] as number;
       if (start < pos) throw new Error("MessageEditor: overlapping edits");
-      if (start > pos) out.push(msg.buf.subarray(pos, start));
-      const len = (this.#texts[i] as string).length;
-      if (len > 0) out.push(text.subarray(t, t + len));
+      if (start > pos) {
+        // Text inserted back to back at one offset goes out as one slice.
+        if (pendingText > 0) out.push(text.subarray(t - pendingText, t));
+        pendingText = 0;
+        out.push(msg.buf.subarray(pos, start));
+      }
+      const len = (texts[i] as string).length;
       t += len;
-      pos = this.#ends[i] as number;
+      pendingText += len;
+      pos = ends[i] as number;
     }
+    if (pendingText > 0) out.push(text.subarray(t - pendingText, t));
     if (msg.bodyEnd > pos) out.push(msg.buf.subarray(pos, msg.bodyEnd));
     return out;
   }
@@ -132,7 +150,7 @@ export class MessageEditor {
 
   #insertAbove(id: HeaderId, name: string, value: string): this {
     const first = this.#msg.indexOf(id);
-    return this.#insertLine(first < 0 ? this.#firstHeaderStart() : this.#msg.headerLine(first)[0], name, value);
+    return this.#insertLine(first < 0 ? this.#firstHeaderStart() : this.#msg.headerLineStart(first), name, value);
   }
 
   #firstHeaderStart(): number {
@@ -146,8 +164,7 @@ export class MessageEditor {
   /** Removes the first value of a header line: the whole line when it is the only one. */
   #removeFirstValue(header: number, start: number, nextOnSameLine: number | undefined): this {
     if (nextOnSameLine !== undefined) return this.#splice(start, nextOnSameLine, "");
-    const [lineStart, lineEnd] = this.#msg.headerLine(header);
-    return this.#splice(lineStart, lineEnd, "");
+    return this.#splice(this.#msg.headerLineStart(header), this.#msg.headerLineEnd(header), "");
   }
 
   #splice(start: number, end: number, text: string): this {
@@ -162,4 +179,3 @@ export function formatVia(via: Via, params: readonly Param[] = via.params): stri
   const port = via.port === undefined ? "" : `:${via.port}`;
   return `${via.protocol}/${via.transport} ${via.host}${port}${formatParams(params)}`;
 }
-

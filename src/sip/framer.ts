@@ -102,7 +102,8 @@ export class StreamFramer {
     const scanFrom = Math.max(s, this.#scanFrom);
     const headerEnd = findHeaderEnd(buf, scanFrom, end);
     if (headerEnd < 0) {
-      if (end - s > this.#max) return this.#fail("ERR_SIP_MESSAGE_TOO_LARGE", s, "header section exceeds the maximum message size");
+      if (end - s > this.#max)
+        return this.#fail("ERR_SIP_MESSAGE_TOO_LARGE", s, "header section exceeds the maximum message size");
       // The terminator may straddle the next chunk: rescan the last 3 bytes.
       this.#scanFrom = Math.max(s, end - 3);
       return { ok: true, value: null };
@@ -114,7 +115,8 @@ export class StreamFramer {
         : this.#fail("ERR_SIP_BAD_CONTENT_LENGTH", s, "bad or conflicting Content-Length");
     }
     const total = headerEnd + 4 + length - s;
-    if (total > this.#max) return this.#fail("ERR_SIP_MESSAGE_TOO_LARGE", s, `message of ${total} bytes exceeds the maximum`);
+    if (total > this.#max)
+      return this.#fail("ERR_SIP_MESSAGE_TOO_LARGE", s, `message of ${total} bytes exceeds the maximum`);
     if (end - s < total) {
       this.#scanFrom = headerEnd;
       return { ok: true, value: null };

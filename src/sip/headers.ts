@@ -126,10 +126,10 @@ export function headerIdOfName(name: string): HeaderId {
 }
 
 /**
- * Headers that may appear at most once (RFC 3261 §7.3.1, RFC 4475 §3.3.8):
- * a second occurrence makes the request unanswerable except with 400.
+ * Headers that may appear at most once (RFC 3261 §7.3.1, RFC 4475 §3.3.8),
+ * as a bit per HeaderId: a second occurrence earns a 400.
  */
-export const SINGLE_VALUED: ReadonlySet<HeaderId> = new Set<HeaderId>([
+export const SINGLE_VALUED_MASK: number = [
   HeaderId.CallId,
   HeaderId.CSeq,
   HeaderId.From,
@@ -138,4 +138,4 @@ export const SINGLE_VALUED: ReadonlySet<HeaderId> = new Set<HeaderId>([
   HeaderId.ContentLength,
   HeaderId.ContentType,
   HeaderId.Expires,
-]);
+].reduce((mask, id) => mask | (1 << id), 0);

@@ -28,8 +28,8 @@ export const H_FOLDED = 5;
 /** Offsets the parser found; everything else is decoded on first access. */
 export interface MessageLayout {
   readonly buf: Buffer;
-  /** buf[start, headersEnd) as latin1 text (one char per byte). */
-  readonly head: string;
+  /** buf[start, end) as latin1 text (one char per byte); header values are slices of it. */
+  readonly text: string;
   /** First byte of the start line. */
   readonly start: number;
   /** Offset of the CRLF that ends the start line. */
@@ -63,7 +63,7 @@ type Cached<T> = Result<T, SipError> | undefined;
  */
 abstract class SipMessageBase {
   readonly buf: Buffer;
-  readonly head: string;
+  readonly text: string;
   readonly start: number;
   readonly startLineEnd: number;
   readonly headers: readonly number[];
@@ -84,7 +84,7 @@ abstract class SipMessageBase {
 
   constructor(layout: MessageLayout) {
     this.buf = layout.buf;
-    this.head = layout.head;
+    this.text = layout.text;
     this.start = layout.start;
     this.startLineEnd = layout.startLineEnd;
     this.headers = layout.headers;
@@ -105,19 +105,19 @@ abstract class SipMessageBase {
   /** The header's name as written. */
   headerName(i: number): string {
     const h = i * HEADER_STRIDE;
-    return this.#text(this.headers[h + H_NAME_START] as number, this.headers[h + H_NAME_END] as number);
+    return this.#slice(this.headers[h + H_NAME_START] as number, this.headers[h + H_NAME_END] as number);
   }
 
   /** The header's value as latin1 text, a folded line break blanked to spaces. */
   headerValue(i: number): string {
     const h = i * HEADER_STRIDE;
-    const s = this.#text(this.headers[h + H_VALUE_START] as number, this.headers[h + H_VALUE_END] as number);
+    const s = this.#slice(this.headers[h + H_VALUE_START] as number, this.headers[h + H_VALUE_END] as number);
     return this.headers[h + H_FOLDED] === 1 ? s.replace(/[\r\n]/g, " ") : s;
   }
 
-  /** Bytes [a, b) of the header section, as text. */
-  #text(a: number, b: number): string {
-    return this.head.slice(a - this.start, b - this.start);
+  /** Bytes [a, b) of the message, as text. */
+  #slice(a: number, b: number): string {
+    return this.text.slice(a - this.start, b - this.start);
   }
 
   headerValueStart(i: number): number {
@@ -128,10 +128,15 @@ abstract class SipMessageBase {
     return this.headers[i * HEADER_STRIDE + H_VALUE_END] as number;
   }
 
-  /** Byte range of the whole header line including its CRLF. */
-  headerLine(i: number): readonly [start: number, end: number] {
-    const h = i * HEADER_STRIDE;
-    return [this.headers[h + H_NAME_START] as number, lineEnd(this.buf, this.headers[h + H_VALUE_END] as number)];
+  /** Where the header line starts (its name). */
+  headerLineStart(i: number): number {
+    return this.headers[i * HEADER_STRIDE + H_NAME_START] as number;
+  }
+
+  /** Just past the CRLF that ends the header line (trailing LWS included). */
+  headerLineEnd(i: number): number {
+    const valueEnd = this.headers[i * HEADER_STRIDE + H_VALUE_END] as number;
+    return this.text.indexOf("\r\n", valueEnd - this.start) + 2 + this.start;
   }
 
   /** Index of the first header with this id, or -1. */
@@ -312,12 +317,6 @@ function singleAddress(s: string): Result<Address, GrammarError> {
   return parseAddress(s, first[0], first[1]);
 }
 
-function lineEnd(buf: Buffer, valueEnd: number): number {
-  let p = valueEnd;
-  while (buf[p] !== 0x0a) p++;
-  return p + 1;
-}
-
 export class SipRequest extends SipMessageBase {
   readonly kind = "request";
   readonly method: string;
@@ -333,7 +332,7 @@ export class SipRequest extends SipMessageBase {
   }
 
   get uriText(): string {
-    return this.head.slice(this.uriStart - this.start, this.uriEnd - this.start);
+    return this.text.slice(this.uriStart - this.start, this.uriEnd - this.start);
   }
 
   uri(): Result<Uri, SipError> {

@@ -1,6 +1,6 @@
+import { TOKEN } from "./chars.ts";
 import type { Result } from "./result.ts";
 import { fail, type GrammarError, skipLws, skipQuoted } from "./text.ts";
-import { TOKEN } from "./chars.ts";
 
 /** One `;name[=value]` parameter; a quoted value keeps its quotes. */
 export interface Param {

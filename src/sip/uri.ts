@@ -1,6 +1,6 @@
 import { HOSTNAME } from "./chars.ts";
-import type { Result } from "./result.ts";
 import type { Param } from "./params.ts";
+import type { Result } from "./result.ts";
 import { fail, type GrammarError } from "./text.ts";
 
 /** RFC 3261 §19.1 SIP/SIPS URI, fields kept as written (escapes not decoded). */
@@ -178,4 +178,3 @@ function isDigit(c: number): boolean {
 function isHex(c: number): boolean {
   return isDigit(c) || (c >= 0x41 && c <= 0x46) || (c >= 0x61 && c <= 0x66);
 }
-

@@ -1,5 +1,5 @@
 import { HOSTNAME, TOKEN } from "./chars.ts";
-import { findParam, type Param, parseParams } from "./params.ts";
+import { type Param, parseParams } from "./params.ts";
 import type { Result } from "./result.ts";
 import { fail, type GrammarError, skipLws } from "./text.ts";
 
@@ -31,22 +31,19 @@ export const MAGIC_COOKIE = "z9hG4bK";
  * message's byte offsets. sent-protocol allows LWS around "/" (RFC 4475 §3.1.1.1).
  */
 export function parseVia(s: string, start: number, end: number, base: number): Result<Via, GrammarError> {
-  let p = start;
-  const parts: string[] = [];
-  for (let i = 0; i < 3; i++) {
-    if (i > 0) {
-      p = skipLws(s, p, end);
-      if (s.charCodeAt(p) !== 0x2f) return fail(p, "expected '/' in sent-protocol");
-      p = skipLws(s, p + 1, end);
-    }
-    const tokenStart = p;
-    while (p < end && TOKEN[s.charCodeAt(p)] === 1) p++;
-    if (p === tokenStart) return fail(p, "empty sent-protocol element");
-    parts.push(s.slice(tokenStart, p));
-  }
-  const afterProtocol = p;
-  p = skipLws(s, p, end);
-  if (p === afterProtocol) return fail(p, "expected LWS before sent-by");
+  // sent-protocol: three tokens separated by "/" with optional LWS around it.
+  const name = token(s, start, end);
+  let p = slash(s, name, end);
+  if (p < 0) return fail(name, "expected '/' in sent-protocol");
+  const versionStart = p;
+  const version = token(s, p, end);
+  p = slash(s, version, end);
+  if (p < 0 || version === versionStart || name === start) return fail(version, "malformed sent-protocol");
+  const transportStart = p;
+  const transportEnd = token(s, p, end);
+  if (transportEnd === transportStart) return fail(p, "empty transport");
+  p = skipLws(s, transportEnd, end);
+  if (p === transportEnd) return fail(p, "expected LWS before sent-by");
   const hostStart = p;
   if (s.charCodeAt(p) === 0x5b) {
     const close = s.indexOf("]", p);
@@ -62,36 +59,49 @@ export function parseVia(s: string, start: number, end: number, base: number): R
   if (p < end && s.charCodeAt(p) === 0x3a) {
     p = skipLws(s, p + 1, end);
     const portStart = p;
-    while (p < end && s.charCodeAt(p) >= 0x30 && s.charCodeAt(p) <= 0x39) p++;
-    port = Number(s.slice(portStart, p));
+    port = 0;
+    while (p < end && s.charCodeAt(p) >= 0x30 && s.charCodeAt(p) <= 0x39) port = port * 10 + s.charCodeAt(p++) - 0x30;
     if (p === portStart || p - portStart > 5 || port > 65535) return fail(portStart, "bad sent-by port");
   }
   const parsed = parseParams(s, p, end);
   if (!parsed.ok) return parsed;
   const params = parsed.value;
-  const rportParam = findParam(params, "rport");
+  // One pass over the parameters for the ones a proxy reads.
+  let branch: string | undefined;
+  let received: string | undefined;
   let rport: number | true | undefined;
-  if (rportParam !== undefined) {
-    rport = rportParam.value === undefined ? true : Number(rportParam.value);
-    if (rport !== true && !(Number.isInteger(rport) && rport >= 0 && rport <= 65535)) {
-      return fail(start, "bad rport");
+  let maddr: string | undefined;
+  let ttl: number | undefined;
+  for (const param of params) {
+    const key = param.name.length <= 8 ? param.name.toLowerCase() : "";
+    if (key === "branch") branch = param.value;
+    else if (key === "received") received = param.value;
+    else if (key === "maddr") maddr = param.value;
+    else if (key === "rport") {
+      rport = param.value === undefined ? true : Number(param.value);
+      if (rport !== true && !(Number.isInteger(rport) && rport >= 0 && rport <= 65535)) return fail(start, "bad rport");
+    } else if (key === "ttl") {
+      ttl = Number(param.value);
+      if (!(Number.isInteger(ttl) && ttl >= 0 && ttl <= 255)) return fail(start, "bad ttl");
     }
   }
-  const ttlValue = findParam(params, "ttl")?.value;
-  const ttl = ttlValue === undefined ? undefined : Number(ttlValue);
-  if (ttl !== undefined && !(Number.isInteger(ttl) && ttl >= 0 && ttl <= 255)) return fail(start, "bad ttl");
+  const protocol =
+    version - start === 7 && s.startsWith("SIP/2.0", start)
+      ? "SIP/2.0"
+      : `${s.slice(start, name)}/${s.slice(versionStart, version)}`;
+  const transport = s.slice(transportStart, transportEnd);
   return {
     ok: true,
     value: {
-      protocol: `${parts[0]}/${parts[1]}`,
-      transport: (parts[2] as string).toUpperCase(),
+      protocol,
+      transport: isUpper(transport) ? transport : transport.toUpperCase(),
       host,
       port,
       params,
-      branch: findParam(params, "branch")?.value,
-      received: findParam(params, "received")?.value,
+      branch,
+      received,
       rport,
-      maddr: findParam(params, "maddr")?.value,
+      maddr,
       ttl,
       start: base + start,
       end: base + end,
@@ -99,3 +109,21 @@ export function parseVia(s: string, start: number, end: number, base: number): R
   };
 }
 
+function token(s: string, p: number, end: number): number {
+  while (p < end && TOKEN[s.charCodeAt(p)] === 1) p++;
+  return p;
+}
+
+/** Past `SWS "/" SWS` at p, or -1. */
+function slash(s: string, p: number, end: number): number {
+  p = skipLws(s, p, end);
+  return s.charCodeAt(p) === 0x2f ? skipLws(s, p + 1, end) : -1;
+}
+
+function isUpper(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x61 && c <= 0x7a) return false;
+  }
+  return true;
+}

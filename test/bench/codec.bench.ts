@@ -78,13 +78,17 @@ const rows = [
 ];
 
 console.log(`codec benchmark: node ${process.version}, ${SECONDS}s per case, one core`);
-console.log(`${"message".padEnd(12)} ${"bytes".padStart(6)} ${"sipedge msg/s".padStart(14)} ${"JsSIP msg/s".padStart(12)} ${"ratio".padStart(7)}`);
+console.log(
+  `${"message".padEnd(12)} ${"bytes".padStart(6)} ${"sipedge msg/s".padStart(14)} ${"JsSIP msg/s".padStart(12)} ${"ratio".padStart(7)}`,
+);
 let ok = true;
 for (const row of rows) {
   const ours = rate(row.ours, row.bytes);
   const theirs = rate(jssipParse, row.bytes);
   const ratio = ours / theirs;
-  console.log(`${row.name.padEnd(12)} ${String(row.bytes.length).padStart(6)} ${fmt(ours)}   ${fmt(theirs)} ${ratio.toFixed(1).padStart(6)}x`);
+  console.log(
+    `${row.name.padEnd(12)} ${String(row.bytes.length).padStart(6)} ${fmt(ours)}   ${fmt(theirs)} ${ratio.toFixed(1).padStart(6)}x`,
+  );
   if (ratio < 10) ok = false;
   if (row.name.startsWith("INVITE") && ours < 300_000) ok = false;
 }

@@ -51,7 +51,12 @@ function splitAt(buf: Buffer, cuts: number[]): Buffer[] {
 }
 
 describe("StreamFramer", () => {
-  const stream = Buffer.concat([Buffer.from("\r\n\r\n"), ...streamable.slice(0, 6), Buffer.from("\r\n\r\n"), ...streamable.slice(6)]);
+  const stream = Buffer.concat([
+    Buffer.from("\r\n\r\n"),
+    ...streamable.slice(0, 6),
+    Buffer.from("\r\n\r\n"),
+    ...streamable.slice(6),
+  ]);
   const whole = run([stream]);
 
   it("frames a stream of real messages and keep-alives in one chunk", () => {
@@ -115,8 +120,12 @@ describe("StreamFramer", () => {
   it("treats a missing, negative or conflicting Content-Length as fatal for the stream", () => {
     const head = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n";
     expect(run([Buffer.from(`${head}\r\n`)])).toEqual([{ kind: "error", code: "ERR_SIP_MISSING_CONTENT_LENGTH" }]);
-    expect(run([Buffer.from(`${head}Content-Length: -999\r\n\r\n`)])).toEqual([{ kind: "error", code: "ERR_SIP_BAD_CONTENT_LENGTH" }]);
-    expect(run([Buffer.from(`${head}l: 1\r\nContent-Length: 2\r\n\r\nab`)])).toEqual([{ kind: "error", code: "ERR_SIP_BAD_CONTENT_LENGTH" }]);
+    expect(run([Buffer.from(`${head}Content-Length: -999\r\n\r\n`)])).toEqual([
+      { kind: "error", code: "ERR_SIP_BAD_CONTENT_LENGTH" },
+    ]);
+    expect(run([Buffer.from(`${head}l: 1\r\nContent-Length: 2\r\n\r\nab`)])).toEqual([
+      { kind: "error", code: "ERR_SIP_BAD_CONTENT_LENGTH" },
+    ]);
   });
 
   it("reads a folded, compact Content-Length", () => {

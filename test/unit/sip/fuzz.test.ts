@@ -84,23 +84,28 @@ describe("codec robustness under mutation", () => {
 
   it("frames mutated streams without throwing and within the size bound", () => {
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...samples), { minLength: 1, maxLength: 4 }), fc.array(mutation, { maxLength: 4 }), fc.array(fc.nat(), { maxLength: 8 }), (parts, ms, cuts) => {
-        const stream = mutate(Buffer.concat(parts), ms);
-        const framer = new StreamFramer({ maxMessageSize: 4096 });
-        const points = cuts.map((c) => c % (stream.length + 1)).sort((a, b) => a - b);
-        let last = 0;
-        for (const p of [...points, stream.length]) {
-          framer.push(stream.subarray(last, p));
-          last = p;
-          for (let r = framer.next(); r.ok && r.value !== null; r = framer.next()) {
-            if (r.value.kind === "message") {
-              expect(r.value.bytes.length).toBeLessThanOrEqual(4096);
-              parseMessage(r.value.bytes);
+      fc.property(
+        fc.array(fc.constantFrom(...samples), { minLength: 1, maxLength: 4 }),
+        fc.array(mutation, { maxLength: 4 }),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        (parts, ms, cuts) => {
+          const stream = mutate(Buffer.concat(parts), ms);
+          const framer = new StreamFramer({ maxMessageSize: 4096 });
+          const points = cuts.map((c) => c % (stream.length + 1)).sort((a, b) => a - b);
+          let last = 0;
+          for (const p of [...points, stream.length]) {
+            framer.push(stream.subarray(last, p));
+            last = p;
+            for (let r = framer.next(); r.ok && r.value !== null; r = framer.next()) {
+              if (r.value.kind === "message") {
+                expect(r.value.bytes.length).toBeLessThanOrEqual(4096);
+                parseMessage(r.value.bytes);
+              }
             }
           }
-        }
-        expect(framer.pending).toBeLessThanOrEqual(4096 + stream.length);
-      }),
+          expect(framer.pending).toBeLessThanOrEqual(4096 + stream.length);
+        },
+      ),
       { numRuns: 10_000 },
     );
   });

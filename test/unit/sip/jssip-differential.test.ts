@@ -55,13 +55,16 @@ function theirs(m: JsSipMessage) {
  * lower-cases names (RFC 3261 §19.1.4 equivalence); compare on that basis.
  */
 function sameUri(a: string, b: string): boolean {
-  const canonical = (s: string) => JSON.stringify(unwrap(parseUri(s))).replace(/%([0-9a-f]{2})/gi, unescapeUnreserved).toLowerCase();
+  const canonical = (s: string) =>
+    JSON.stringify(unwrap(parseUri(s)))
+      .replace(/%([0-9a-f]{2})/gi, unescapeUnreserved)
+      .toLowerCase();
   return canonical(a) === canonical(b);
 }
 
-function unescapeUnreserved(escape: string, hex: string): string {
+function unescapeUnreserved(escaped: string, hex: string): string {
   const c = String.fromCharCode(Number.parseInt(hex, 16));
-  return /[A-Za-z0-9\-_.!~*'()]/.test(c) ? c : escape;
+  return /[A-Za-z0-9\-_.!~*'()]/.test(c) ? c : escaped;
 }
 
 describe("differential against JsSIP's parser", () => {
@@ -77,7 +80,8 @@ describe("differential against JsSIP's parser", () => {
       if (contacts !== undefined && !contacts.star) {
         contacts.list.forEach((c, i) => {
           const theirContact = them.parseHeader("contact", i)?.uri?.toString();
-          if (theirContact !== undefined) expect(sameUri(c.uri, theirContact), `${c.uri} vs ${theirContact}`).toBe(true);
+          if (theirContact !== undefined)
+            expect(sameUri(c.uri, theirContact), `${c.uri} vs ${theirContact}`).toBe(true);
         });
       }
       compared++;

@@ -149,11 +149,7 @@ describe("RFC 4475 fields the sections call out", () => {
 
   it("§3.1.1.9 semiuri: ';' in the user part", () => {
     const uri = unwrap(request(asset("rfc4475/valid/semiuri.sip")).uri());
-    expect(isSipUri(uri) && [uri.user, uri.host, uri.params]).toEqual([
-      "user;par=u%40example.net",
-      "example.com",
-      [],
-    ]);
+    expect(isSipUri(uri) && [uri.user, uri.host, uri.params]).toEqual(["user;par=u%40example.net", "example.com", []]);
   });
 
   it("§3.1.1.10 transports: every transport token is kept", () => {
