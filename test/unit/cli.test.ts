@@ -28,7 +28,12 @@ describe("sipedge parse", () => {
   });
 
   it("reads standard input given -", () => {
-    const r = sipedge(["parse", "-"], Buffer.from("OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n"));
+    const r = sipedge(
+      ["parse", "-"],
+      Buffer.from(
+        "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n\r\n",
+      ),
+    );
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout).decoded.to.uri).toBe("sip:a@b");
   });
