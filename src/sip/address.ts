@@ -18,7 +18,11 @@ export interface Address {
   readonly params: readonly Param[];
 }
 
-/** Parses one address from s[start, end) (already split from its list). */
+/**
+ * Parses one address from s[start, end). A top-level comma is an error
+ * here, so a whole single-valued header (From, To) can be passed as is;
+ * list headers are split first.
+ */
 export function parseAddress(s: string, start: number, end: number): Result<Address, GrammarError> {
   const p = skipLws(s, start, end);
   end = trimEnd(s, p, end);
@@ -59,7 +63,7 @@ export function parseAddress(s: string, start: number, end: number): Result<Addr
   let uriEnd = p;
   while (uriEnd < end) {
     const c = s.charCodeAt(uriEnd);
-    if (c === 0x3b || isLws(c)) break;
+    if (c === 0x3b || c === 0x2c || isLws(c)) break;
     uriEnd++;
   }
   const uri = s.slice(p, uriEnd);

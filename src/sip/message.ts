@@ -178,8 +178,11 @@ abstract class SipMessageBase {
   /** Every Via value in order, across repeated and comma-joined headers. */
   via(): Result<readonly Via[], SipError> {
     if (this.#via === undefined) {
-      const r = this.#list(HeaderId.Via, "ERR_SIP_BAD_VIA", parseVia);
-      this.#via = r.ok ? { ok: true, value: r.value.map((l) => l.value) } : r;
+      const vias: Via[] = [];
+      this.#via = this.#each(HeaderId.Via, "ERR_SIP_BAD_VIA", parseVia, (via) => vias.push(via)) ?? {
+        ok: true,
+        value: vias,
+      };
     }
     return this.#via;
   }
@@ -195,12 +198,12 @@ abstract class SipMessageBase {
   }
 
   from(): Result<Address, SipError> {
-    this.#from ??= this.#single(HeaderId.From, "ERR_SIP_BAD_ADDRESS", singleAddress);
+    this.#from ??= this.#single(HeaderId.From, "ERR_SIP_BAD_ADDRESS", wholeAddress);
     return this.#from;
   }
 
   to(): Result<Address, SipError> {
-    this.#to ??= this.#single(HeaderId.To, "ERR_SIP_BAD_ADDRESS", singleAddress);
+    this.#to ??= this.#single(HeaderId.To, "ERR_SIP_BAD_ADDRESS", wholeAddress);
     return this.#to;
   }
 
@@ -293,6 +296,21 @@ abstract class SipMessageBase {
     parse: (s: string, a: number, b: number, base: number) => Result<T, GrammarError>,
   ): Result<Located<T>[], SipError> {
     const out: Located<T>[] = [];
+    return (
+      this.#each(id, code, parse, (value, header, start, end) => out.push({ value, header, start, end })) ?? {
+        ok: true,
+        value: out,
+      }
+    );
+  }
+
+  /** Parses every value of every `id` header in order; returns the first error, if any. */
+  #each<T>(
+    id: HeaderId,
+    code: SipErrorCode,
+    parse: (s: string, a: number, b: number, base: number) => Result<T, GrammarError>,
+    take: (value: T, header: number, start: number, end: number) => void,
+  ): { ok: false; error: SipError } | undefined {
     for (let i = this.indexOf(id); i >= 0; i = this.indexOf(id, i + 1)) {
       const s = this.headerValue(i);
       const base = this.headerValueStart(i);
@@ -301,20 +319,15 @@ abstract class SipMessageBase {
       for (const [a, b] of spans.value) {
         const r = parse(s, a, b, base);
         if (!r.ok) return this.#grammarError(code, i, r.error);
-        out.push({ value: r.value, header: i, start: base + a, end: base + b });
+        take(r.value, i, base + a, base + b);
       }
     }
-    return { ok: true, value: out };
+    return undefined;
   }
 }
 
-function singleAddress(s: string): Result<Address, GrammarError> {
-  const spans = splitList(s);
-  if (!spans.ok) return spans;
-  const [first, second] = spans.value;
-  if (first === undefined) return { ok: false, error: { at: 0, detail: "empty address" } };
-  if (second !== undefined) return { ok: false, error: { at: second[0], detail: "more than one address" } };
-  return parseAddress(s, first[0], first[1]);
+function wholeAddress(s: string): Result<Address, GrammarError> {
+  return parseAddress(s, 0, s.length);
 }
 
 export class SipRequest extends SipMessageBase {
