@@ -2,7 +2,7 @@ import { TOKEN } from "./chars.ts";
 import { type Param, parseParams } from "./params.ts";
 import type { Result } from "./result.ts";
 import { fail, type GrammarError, isLws, skipLws, skipQuoted, trimEnd } from "./text.ts";
-import { schemeLength } from "./uri.ts";
+import { schemeEnd } from "./uri.ts";
 
 /**
  * A From/To/Contact/Route/Record-Route/Path value: `name-addr` or
@@ -34,7 +34,7 @@ export function parseAddress(s: string, start: number, end: number): Result<Addr
     if (q < 0) return fail(p, "unterminated quoted display name");
     displayName = s.slice(p, q);
     open = skipLws(s, q, end);
-    if (s.charCodeAt(open) !== 0x3c) return fail(open, "expected < after display name");
+    if (open >= end || s.charCodeAt(open) !== 0x3c) return fail(open, "expected < after display name");
   } else {
     const lt = s.indexOf("<", p);
     if (lt >= 0 && lt < end) {
@@ -78,7 +78,7 @@ export function parseAddress(s: string, start: number, end: number): Result<Addr
 
 /** -1 when s looks like `scheme:...` with no LWS or brackets, else the bad offset. */
 function checkUriShape(s: string): number {
-  const colon = schemeLength(s);
+  const colon = schemeEnd(s);
   if (colon < 0 || colon + 1 >= s.length) return 0;
   for (let i = colon + 1; i < s.length; i++) {
     const c = s.charCodeAt(i);

@@ -14,26 +14,20 @@ const MANDATORY = [HeaderId.Via, HeaderId.CSeq, HeaderId.CallId, HeaderId.From, 
  * core reads next, so this is the single validation pass.
  */
 export function checkMessage(msg: SipMessage): Result<void, SipError> {
-  // One pass: which single-valued headers appear, and does any appear twice.
-  let seen = 0;
-  for (let i = 0, n = msg.headerCount; i < n; i++) {
-    const id = msg.headerId(i);
-    const bit = 1 << id;
-    if (!(SINGLE_VALUED_MASK & bit)) continue;
-    if (seen & bit) {
-      return {
-        ok: false,
-        error: {
-          code: "ERR_SIP_DUPLICATE_HEADER",
-          offset: msg.headerValueStart(i),
-          detail: `${CANONICAL_NAME[id]} appears more than once`,
-        },
-      };
-    }
-    seen |= bit;
+  const duplicated = msg.repeated & SINGLE_VALUED_MASK;
+  if (duplicated !== 0) {
+    const id = (31 - Math.clz32(duplicated & -duplicated)) as HeaderId;
+    return {
+      ok: false,
+      error: {
+        code: "ERR_SIP_DUPLICATE_HEADER",
+        offset: msg.headerValueStart(msg.indexOf(id, msg.indexOf(id) + 1)),
+        detail: `${CANONICAL_NAME[id]} appears more than once`,
+      },
+    };
   }
   for (const id of MANDATORY) {
-    if (id !== HeaderId.Via && !(seen & (1 << id))) return missing(msg, id);
+    if (!(msg.present & (1 << id))) return missing(msg, id);
   }
   const decoded = [
     msg.via(),

@@ -2,7 +2,8 @@ import { lower } from "./chars.ts";
 
 /**
  * The headers a proxy touches get a small integer id so the parser can find
- * them without building a lower-cased string per header line.
+ * them without building a lower-cased string per header line. Ids stay
+ * below 31: a message keeps one bit per id for "present" and "repeated".
  */
 export const HeaderId = {
   Other: 0,

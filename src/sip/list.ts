@@ -5,15 +5,14 @@ import { fail, type GrammarError, isLws, skipQuoted } from "./text.ts";
 export type Span = readonly [start: number, end: number];
 
 /**
- * Splits a header value at the commas that separate values (RFC 3261 §7.3.1),
+ * Splits s[from, end), a header value, at the commas that separate values (RFC 3261 §7.3.1),
  * ignoring commas inside quoted strings and <...> URIs. Spans are trimmed of
  * LWS. An empty element (",,") is an error: RFC 4475 §3.1.2.1.
  */
-export function splitList(s: string): Result<Span[], GrammarError> {
+export function splitList(s: string, from = 0, end = s.length): Result<Span[], GrammarError> {
   const spans: Span[] = [];
-  let start = 0;
-  let i = 0;
-  const end = s.length;
+  let start = from;
+  let i = from;
   while (i <= end) {
     const c = i < end ? s.charCodeAt(i) : 0x2c;
     if (c === 0x22) {

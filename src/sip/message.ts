@@ -36,6 +36,10 @@ export interface MessageLayout {
   readonly startLineEnd: number;
   /** Flat table, HEADER_STRIDE numbers per header line, in message order. */
   readonly headers: readonly number[];
+  /** Bit (1 << HeaderId) set for every header id present. */
+  readonly present: number;
+  /** Bit set for every header id present more than once. */
+  readonly repeated: number;
   /** Offset of the empty line's CRLF that ends the header section. */
   readonly headersEnd: number;
   readonly bodyStart: number;
@@ -67,6 +71,8 @@ abstract class SipMessageBase {
   readonly start: number;
   readonly startLineEnd: number;
   readonly headers: readonly number[];
+  readonly present: number;
+  readonly repeated: number;
   readonly headersEnd: number;
   readonly bodyStart: number;
   readonly bodyEnd: number;
@@ -79,6 +85,10 @@ abstract class SipMessageBase {
   #to: Cached<Address>;
   #maxForwards: Cached<number | undefined>;
   #contacts: Cached<Contacts | undefined>;
+  // Where #source put the value: s[#a, #b), message offset = #base + index.
+  #a = 0;
+  #b = 0;
+  #base = 0;
   /** Route, Record-Route, Path and Contact lists, by header id. */
   #addresses: Cached<readonly Located<Address>[]>[] | undefined;
 
@@ -88,6 +98,8 @@ abstract class SipMessageBase {
     this.start = layout.start;
     this.startLineEnd = layout.startLineEnd;
     this.headers = layout.headers;
+    this.present = layout.present;
+    this.repeated = layout.repeated;
     this.headersEnd = layout.headersEnd;
     this.bodyStart = layout.bodyStart;
     this.bodyEnd = layout.bodyEnd;
@@ -141,6 +153,7 @@ abstract class SipMessageBase {
 
   /** Index of the first header with this id, or -1. */
   indexOf(id: HeaderId, from = 0): number {
+    if (id !== HeaderId.Other && !(this.present & (1 << id))) return -1;
     for (let i = from, n = this.headerCount; i < n; i++) {
       if (this.headers[i * HEADER_STRIDE + H_ID] === id) return i;
     }
@@ -198,12 +211,12 @@ abstract class SipMessageBase {
   }
 
   from(): Result<Address, SipError> {
-    this.#from ??= this.#single(HeaderId.From, "ERR_SIP_BAD_ADDRESS", wholeAddress);
+    this.#from ??= this.#single(HeaderId.From, "ERR_SIP_BAD_ADDRESS", parseAddress);
     return this.#from;
   }
 
   to(): Result<Address, SipError> {
-    this.#to ??= this.#single(HeaderId.To, "ERR_SIP_BAD_ADDRESS", wholeAddress);
+    this.#to ??= this.#single(HeaderId.To, "ERR_SIP_BAD_ADDRESS", parseAddress);
     return this.#to;
   }
 
@@ -259,8 +272,8 @@ abstract class SipMessageBase {
   optionTags(id: typeof HeaderId.Supported | typeof HeaderId.Require | typeof HeaderId.ProxyRequire) {
     const tags: string[] = [];
     for (let i = this.indexOf(id); i >= 0; i = this.indexOf(id, i + 1)) {
-      const r = parseOptionTags(this.headerValue(i));
-      if (!r.ok) return this.#grammarError("ERR_SIP_BAD_HEADER", i, r.error);
+      const r = this.#decode(i, "ERR_SIP_BAD_HEADER", parseOptionTags);
+      if (!r.ok) return r;
       tags.push(...r.value);
     }
     return { ok: true as const, value: tags };
@@ -270,22 +283,54 @@ abstract class SipMessageBase {
     return { ok: false, error: { code, offset, detail } };
   }
 
-  #grammarError(code: SipErrorCode, i: number, e: GrammarError) {
+  #grammarError(code: SipErrorCode, i: number, offset: number, e: GrammarError) {
     const name = CANONICAL_NAME[this.headerId(i)] || this.headerName(i);
-    return this.#error(code, this.headerValueStart(i) + e.at, `${name}: ${e.detail}`);
+    return this.#error(code, offset, `${name}: ${e.detail}`);
   }
 
-  #single<T>(id: HeaderId, code: SipErrorCode, parse: (s: string) => Result<T, GrammarError>): Result<T, SipError> {
+  /**
+   * Decoders read header values in place, as ranges of the message text
+   * (a slice would be a SlicedString, slower for every charCodeAt). A
+   * folded value is the exception: it is copied with its line breaks
+   * blanked. Returns the text to read; #a, #b and #base say where.
+   */
+  #source(i: number): string {
+    const h = i * HEADER_STRIDE;
+    this.#base = this.start;
+    this.#a = (this.headers[h + H_VALUE_START] as number) - this.start;
+    this.#b = (this.headers[h + H_VALUE_END] as number) - this.start;
+    if (this.headers[h + H_FOLDED] !== 1) return this.text;
+    const flat = this.text.slice(this.#a, this.#b).replace(/[\r\n]/g, " ");
+    this.#base += this.#a;
+    this.#a = 0;
+    this.#b = flat.length;
+    return flat;
+  }
+
+  #decode<T>(
+    i: number,
+    code: SipErrorCode,
+    parse: (s: string, a: number, b: number) => Result<T, GrammarError>,
+  ): Result<T, SipError> {
+    const s = this.#source(i);
+    const r = parse(s, this.#a, this.#b);
+    return r.ok ? r : this.#grammarError(code, i, this.#base + r.error.at, r.error);
+  }
+
+  #single<T>(
+    id: HeaderId,
+    code: SipErrorCode,
+    parse: (s: string, a: number, b: number) => Result<T, GrammarError>,
+  ): Result<T, SipError> {
     const i = this.indexOf(id);
     if (i < 0) return this.#error("ERR_SIP_MISSING_HEADER", this.headersEnd, `missing ${CANONICAL_NAME[id]}`);
-    const r = parse(this.headerValue(i));
-    return r.ok ? r : this.#grammarError(code, i, r.error);
+    return this.#decode(i, code, parse);
   }
 
   #optional<T>(
     id: HeaderId,
     code: SipErrorCode,
-    parse: (s: string) => Result<T, GrammarError>,
+    parse: (s: string, a: number, b: number) => Result<T, GrammarError>,
   ): Result<T | undefined, SipError> {
     return this.indexOf(id) < 0 ? { ok: true, value: undefined } : this.#single(id, code, parse);
   }
@@ -312,22 +357,18 @@ abstract class SipMessageBase {
     take: (value: T, header: number, start: number, end: number) => void,
   ): { ok: false; error: SipError } | undefined {
     for (let i = this.indexOf(id); i >= 0; i = this.indexOf(id, i + 1)) {
-      const s = this.headerValue(i);
-      const base = this.headerValueStart(i);
-      const spans = splitList(s);
-      if (!spans.ok) return this.#grammarError(code, i, spans.error);
+      const s = this.#source(i);
+      const base = this.#base;
+      const spans = splitList(s, this.#a, this.#b);
+      if (!spans.ok) return this.#grammarError(code, i, base + spans.error.at, spans.error);
       for (const [a, b] of spans.value) {
         const r = parse(s, a, b, base);
-        if (!r.ok) return this.#grammarError(code, i, r.error);
+        if (!r.ok) return this.#grammarError(code, i, base + r.error.at, r.error);
         take(r.value, i, base + a, base + b);
       }
     }
     return undefined;
   }
-}
-
-function wholeAddress(s: string): Result<Address, GrammarError> {
-  return parseAddress(s, 0, s.length);
 }
 
 export class SipRequest extends SipMessageBase {
@@ -350,10 +391,10 @@ export class SipRequest extends SipMessageBase {
 
   uri(): Result<Uri, SipError> {
     if (this.#uri === undefined) {
-      const r = parseUri(this.uriText);
+      const r = parseUri(this.text, this.uriStart - this.start, this.uriEnd - this.start);
       this.#uri = r.ok
         ? r
-        : { ok: false, error: { code: "ERR_SIP_BAD_URI", offset: this.uriStart + r.error.at, detail: r.error.detail } };
+        : { ok: false, error: { code: "ERR_SIP_BAD_URI", offset: this.start + r.error.at, detail: r.error.detail } };
     }
     return this.#uri;
   }

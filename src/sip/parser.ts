@@ -45,6 +45,8 @@ export function parseMessage(
   const maxHeaders = (options.maxHeaders ?? DEFAULT_MAX_HEADERS) * 6;
   const headers: number[] = [];
   let contentLength: number | undefined;
+  let present = 0;
+  let repeated = 0;
   let p = startLineEnd + 2;
   while (p < limit) {
     const nameStart = p;
@@ -77,6 +79,9 @@ export function parseMessage(
     let valueEnd = eol;
     while (valueEnd > valueStart && isWs(s.charCodeAt(valueEnd - 1))) valueEnd--;
     const id = headerIdOf(s, nameStart, nameEnd);
+    const bit = 1 << id;
+    repeated |= present & bit;
+    present |= bit;
     if (id === HeaderId.ContentLength) {
       const n = contentLengthAt(buf, base + valueStart, base + valueEnd);
       if (n < 0) return sipError("ERR_SIP_BAD_CONTENT_LENGTH", base + valueStart, "Content-Length is not a number");
@@ -105,6 +110,8 @@ export function parseMessage(
     start: msgStart,
     startLineEnd: base + startLineEnd,
     headers,
+    present,
+    repeated,
     headersEnd: blank + 2,
     bodyStart,
     bodyEnd,

@@ -34,11 +34,10 @@ export function isSipUri(u: Uri): u is SipUri {
   return u.scheme === "sip" || u.scheme === "sips";
 }
 
-/** Length of `scheme ":"` at the start of s, or -1 (RFC 3986 §3.1). */
-export function schemeLength(s: string): number {
-  const first = s.charCodeAt(0);
-  if (!isAlpha(first)) return -1;
-  for (let i = 1; i < s.length; i++) {
+/** Offset of the ":" ending the scheme at s[start], or -1 (RFC 3986 §3.1). */
+export function schemeEnd(s: string, start = 0, end = s.length): number {
+  if (start >= end || !isAlpha(s.charCodeAt(start))) return -1;
+  for (let i = start + 1; i < end; i++) {
     const c = s.charCodeAt(i);
     if (c === 0x3a) return i;
     if (!(isAlpha(c) || isDigit(c) || c === 0x2b || c === 0x2d || c === 0x2e)) return -1;
@@ -46,28 +45,30 @@ export function schemeLength(s: string): number {
   return -1;
 }
 
-export function parseUri(s: string): Result<Uri, GrammarError> {
-  const colon = schemeLength(s);
-  if (colon < 0) return fail(0, "missing URI scheme");
-  for (let i = colon + 1; i < s.length; i++) {
+/** Parses the URI s[start, end) (all of s by default). */
+export function parseUri(s: string, start = 0, end = s.length): Result<Uri, GrammarError> {
+  const colon = schemeEnd(s, start, end);
+  if (colon < 0) return fail(start, "missing URI scheme");
+  for (let i = colon + 1; i < end; i++) {
     const c = s.charCodeAt(i);
     if (c <= 0x20 || c === 0x7f || c === 0x3c || c === 0x3e || c === 0x22) {
       return fail(i, "URI contains whitespace, a control character, <, > or a quote");
     }
   }
-  const scheme = s.slice(0, colon).toLowerCase();
-  if (scheme === "sip" || scheme === "sips") return parseSipUri(s, scheme, colon + 1);
-  if (scheme === "tel") return parseTelUri(s, colon + 1);
-  if (colon + 1 === s.length) return fail(colon + 1, "empty URI after scheme");
-  return { ok: true, value: { scheme, opaque: s.slice(colon + 1) } };
+  const scheme = s.slice(start, colon).toLowerCase();
+  if (scheme === "sip" || scheme === "sips") return parseSipUri(s, scheme, colon + 1, end);
+  if (scheme === "tel") return parseTelUri(s, colon + 1, end);
+  if (colon + 1 === end) return fail(colon + 1, "empty URI after scheme");
+  return { ok: true, value: { scheme, opaque: s.slice(colon + 1, end) } };
 }
 
-function parseSipUri(s: string, scheme: "sip" | "sips", p: number): Result<SipUri, GrammarError> {
+function parseSipUri(s: string, scheme: "sip" | "sips", p: number, end: number): Result<SipUri, GrammarError> {
   let user: string | undefined;
   let password: string | undefined;
   // The user part may hold ';', '?' and ':' (RFC 4475 §3.1.1.2, §3.1.1.9);
   // '@' may not, so the first '@' ends the userinfo.
-  const at = s.indexOf("@", p);
+  const found = s.indexOf("@", p);
+  const at = found < end ? found : -1;
   if (at >= 0) {
     const colon = s.indexOf(":", p);
     if (colon >= 0 && colon < at) {
@@ -80,58 +81,58 @@ function parseSipUri(s: string, scheme: "sip" | "sips", p: number): Result<SipUr
     p = at + 1;
   }
   const hostStart = p;
-  if (s.charCodeAt(p) === 0x5b) {
+  if (p < end && s.charCodeAt(p) === 0x5b) {
     const close = s.indexOf("]", p);
-    if (close < 0) return fail(p, "unterminated IPv6 reference");
+    if (close < 0 || close >= end) return fail(p, "unterminated IPv6 reference");
     for (let i = p + 1; i < close; i++) {
       const c = s.charCodeAt(i);
       if (!(isHex(c) || c === 0x3a || c === 0x2e)) return fail(i, "bad IPv6 reference");
     }
     p = close + 1;
   } else {
-    while (p < s.length && HOSTNAME[s.charCodeAt(p)] === 1) p++;
+    while (p < end && HOSTNAME[s.charCodeAt(p)] === 1) p++;
   }
   if (p === hostStart) return fail(p, "missing host");
   const host = s.slice(hostStart, p);
   let port: number | undefined;
-  if (p < s.length && s.charCodeAt(p) === 0x3a) {
+  if (p < end && s.charCodeAt(p) === 0x3a) {
     const portStart = ++p;
-    while (p < s.length && isDigit(s.charCodeAt(p))) p++;
+    while (p < end && isDigit(s.charCodeAt(p))) p++;
     port = Number(s.slice(portStart, p));
     if (p === portStart || p - portStart > 5 || port > 65535) return fail(portStart, "bad port");
   }
   const params: Param[] = [];
-  while (p < s.length && s.charCodeAt(p) === 0x3b) {
-    const next = nextDelimiter(s, p + 1, ";?");
+  while (p < end && s.charCodeAt(p) === 0x3b) {
+    const next = nextDelimiter(s, p + 1, end, ";?");
     const r = splitNameValue(s, p + 1, next);
     if (!r.ok) return r;
     params.push(r.value);
     p = next;
   }
   const headers: Param[] = [];
-  if (p < s.length && s.charCodeAt(p) === 0x3f) {
+  if (p < end && s.charCodeAt(p) === 0x3f) {
     p++;
-    while (p <= s.length) {
-      const next = nextDelimiter(s, p, "&");
+    while (p <= end) {
+      const next = nextDelimiter(s, p, end, "&");
       const r = splitNameValue(s, p, next);
       if (!r.ok) return r;
       headers.push(r.value);
       p = next + 1;
     }
-  } else if (p < s.length) {
+  } else if (p < end) {
     return fail(p, "unexpected character after host");
   }
   return { ok: true, value: { scheme, user, password, host, port, params, headers } };
 }
 
-function parseTelUri(s: string, p: number): Result<TelUri, GrammarError> {
-  const semi = nextDelimiter(s, p, ";");
+function parseTelUri(s: string, p: number, end: number): Result<TelUri, GrammarError> {
+  const semi = nextDelimiter(s, p, end, ";");
   const number = s.slice(p, semi);
   if (number.length === 0) return fail(p, "empty telephone number");
   const params: Param[] = [];
   p = semi;
-  while (p < s.length) {
-    const next = nextDelimiter(s, p + 1, ";");
+  while (p < end) {
+    const next = nextDelimiter(s, p + 1, end, ";");
     const r = splitNameValue(s, p + 1, next);
     if (!r.ok) return r;
     params.push(r.value);
@@ -140,8 +141,8 @@ function parseTelUri(s: string, p: number): Result<TelUri, GrammarError> {
   return { ok: true, value: { scheme: "tel", number, params } };
 }
 
-function nextDelimiter(s: string, p: number, delimiters: string): number {
-  while (p < s.length && !delimiters.includes(s.charAt(p))) p++;
+function nextDelimiter(s: string, p: number, end: number, delimiters: string): number {
+  while (p < end && !delimiters.includes(s.charAt(p))) p++;
   return p;
 }
 

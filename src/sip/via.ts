@@ -45,7 +45,7 @@ export function parseVia(s: string, start: number, end: number, base: number): R
   p = skipLws(s, transportEnd, end);
   if (p === transportEnd) return fail(p, "expected LWS before sent-by");
   const hostStart = p;
-  if (s.charCodeAt(p) === 0x5b) {
+  if (p < end && s.charCodeAt(p) === 0x5b) {
     const close = s.indexOf("]", p);
     if (close < 0 || close >= end) return fail(p, "unterminated IPv6 reference");
     p = close + 1;
@@ -117,7 +117,7 @@ function token(s: string, p: number, end: number): number {
 /** Past `SWS "/" SWS` at p, or -1. */
 function slash(s: string, p: number, end: number): number {
   p = skipLws(s, p, end);
-  return s.charCodeAt(p) === 0x2f ? skipLws(s, p + 1, end) : -1;
+  return p < end && s.charCodeAt(p) === 0x2f ? skipLws(s, p + 1, end) : -1;
 }
 
 function isUpper(s: string): boolean {
