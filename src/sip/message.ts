@@ -26,27 +26,20 @@ export const H_VALUE_END = 4;
 export const H_FOLDED = 5;
 
 /** Offsets the parser found; everything else is decoded on first access. */
-export interface MessageLayout {
-  readonly buf: Buffer;
-  /** buf[start, end) as latin1 text (one char per byte); header values are slices of it. */
-  readonly text: string;
-  /** First byte of the start line. */
-  readonly start: number;
-  /** Offset of the CRLF that ends the start line. */
-  readonly startLineEnd: number;
-  /** Flat table, HEADER_STRIDE numbers per header line, in message order. */
-  readonly headers: readonly number[];
-  /** Bit (1 << HeaderId) set for every header id present. */
-  readonly present: number;
-  /** Bit set for every header id present more than once. */
-  readonly repeated: number;
-  /** Offset of the empty line's CRLF that ends the header section. */
-  readonly headersEnd: number;
-  readonly bodyStart: number;
-  /** End of the message: bytes past it (RFC 3261 §18.3) are not part of it. */
-  readonly bodyEnd: number;
-  readonly contentLength: number | undefined;
-}
+export type MessageLayout = Pick<
+  SipMessageBase,
+  | "buf"
+  | "text"
+  | "start"
+  | "startLineEnd"
+  | "headers"
+  | "present"
+  | "repeated"
+  | "headersEnd"
+  | "bodyStart"
+  | "bodyEnd"
+  | "contentLength"
+>;
 
 export type Contacts = { readonly star: true } | { readonly star: false; readonly list: readonly Address[] };
 
@@ -67,14 +60,22 @@ type Cached<T> = Result<T, SipError> | undefined;
  */
 abstract class SipMessageBase {
   readonly buf: Buffer;
+  /** buf[start, end) as latin1 text (one char per byte); decoders read ranges of it. */
   readonly text: string;
+  /** First byte of the start line. */
   readonly start: number;
+  /** Offset of the CRLF that ends the start line. */
   readonly startLineEnd: number;
+  /** Flat table, HEADER_STRIDE numbers per header line, in message order. */
   readonly headers: readonly number[];
+  /** Bit (1 << HeaderId) set for every header id present. */
   readonly present: number;
+  /** Bit set for every header id present more than once. */
   readonly repeated: number;
+  /** Offset of the empty line's CRLF that ends the header section. */
   readonly headersEnd: number;
   readonly bodyStart: number;
+  /** End of the message: bytes past it (RFC 3261 §18.3) are not part of it. */
   readonly bodyEnd: number;
   readonly contentLength: number | undefined;
 

@@ -154,20 +154,6 @@ function splitNameValue(s: string, start: number, end: number): Result<Param, Gr
   return { ok: true, value: { name: s.slice(start, eq), value: s.slice(eq + 1, end) } };
 }
 
-export function formatSipUri(u: SipUri): string {
-  let out = `${u.scheme}:`;
-  if (u.user !== undefined) {
-    out += u.password === undefined ? `${u.user}@` : `${u.user}:${u.password}@`;
-  }
-  out += u.host;
-  if (u.port !== undefined) out += `:${u.port}`;
-  for (const p of u.params) out += p.value === undefined ? `;${p.name}` : `;${p.name}=${p.value}`;
-  if (u.headers.length > 0) {
-    out += `?${u.headers.map((h) => (h.value === undefined ? h.name : `${h.name}=${h.value}`)).join("&")}`;
-  }
-  return out;
-}
-
 function isAlpha(c: number): boolean {
   return (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
 }
