@@ -60,7 +60,10 @@ type Cached<T> = Result<T, SipError> | undefined;
  */
 abstract class SipMessageBase {
   readonly buf: Buffer;
-  /** buf[start, end) as latin1 text (one char per byte); decoders read ranges of it. */
+  /**
+   * The message from its start line on as latin1 text (one char per byte),
+   * at least through the header section; decoders read ranges of it.
+   */
   readonly text: string;
   /** First byte of the start line. */
   readonly start: number;

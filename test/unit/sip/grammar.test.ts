@@ -1,0 +1,152 @@
+import { describe, expect, it } from "vitest";
+import { parseAddress } from "../../../src/sip/address.ts";
+import { isSipUri, parseUri } from "../../../src/sip/index.ts";
+import { splitList } from "../../../src/sip/list.ts";
+import { parseCSeq, parseOptionTags } from "../../../src/sip/scalars.ts";
+import { parseVia } from "../../../src/sip/via.ts";
+import { unwrap } from "../../helpers/sip.ts";
+
+function via(s: string) {
+  return parseVia(s, 0, s.length, 0);
+}
+
+function address(s: string) {
+  return parseAddress(s, 0, s.length);
+}
+
+describe("URIs (RFC 3261 §19.1, RFC 3966)", () => {
+  it("reads user, password, IPv6 host, port, params and headers of a SIP URI", () => {
+    const u = unwrap(parseUri("sips:alice:secret@[2001:db8::10]:5061;transport=tls;lr?Subject=hi&Priority=urgent"));
+    expect(u).toEqual({
+      scheme: "sips",
+      user: "alice",
+      password: "secret",
+      host: "[2001:db8::10]",
+      port: 5061,
+      params: [
+        { name: "transport", value: "tls" },
+        { name: "lr", value: undefined },
+      ],
+      headers: [
+        { name: "Subject", value: "hi" },
+        { name: "Priority", value: "urgent" },
+      ],
+    });
+  });
+
+  it("reads a tel URI and keeps other schemes opaque", () => {
+    expect(unwrap(parseUri("tel:+1-201-555-0123;phone-context=example.com"))).toEqual({
+      scheme: "tel",
+      number: "+1-201-555-0123",
+      params: [{ name: "phone-context", value: "example.com" }],
+    });
+    expect(unwrap(parseUri("urn:uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6"))).toEqual({
+      scheme: "urn",
+      opaque: "uuid:f81d4fae-7dec-11d0-a765-00a0c91e6bf6",
+    });
+  });
+
+  it("rejects what is no URI", () => {
+    for (const bad of ["", "sip:", "sip:@host", "sip:host:99999", "sip:[::1", "sip:a b@host", "<sip:a@b>", "1sip:a"]) {
+      expect(parseUri(bad).ok, bad).toBe(false);
+    }
+  });
+
+  it("parses within a range of a larger text", () => {
+    const text = "INVITE sip:bob@example.com:5070;transport=tcp SIP/2.0";
+    const u = unwrap(parseUri(text, 7, 45));
+    expect(isSipUri(u) && [u.user, u.host, u.port, u.params[0]?.value]).toEqual(["bob", "example.com", 5070, "tcp"]);
+  });
+});
+
+describe("Via (RFC 3261 §20.42, RFC 3581)", () => {
+  it("reads sent-by with an IPv6 reference and the proxy's parameters", () => {
+    const v = unwrap(
+      via("SIP/2.0/TLS [2001:db8::1]:5061;branch=z9hG4bKabc;rport=40000;received=192.0.2.1;maddr=239.0.0.1;ttl=16"),
+    );
+    expect(v).toMatchObject({
+      protocol: "SIP/2.0",
+      transport: "TLS",
+      host: "[2001:db8::1]",
+      port: 5061,
+      branch: "z9hG4bKabc",
+      rport: 40000,
+      received: "192.0.2.1",
+      maddr: "239.0.0.1",
+      ttl: 16,
+    });
+  });
+
+  it("lower-case transports and parameter names are read case-insensitively", () => {
+    const v = unwrap(via("SIP/2.0/wss df7jal23ls0d.invalid;RPORT;Branch=z9hG4bK1"));
+    expect([v.transport, v.rport, v.branch]).toEqual(["WSS", true, "z9hG4bK1"]);
+  });
+
+  it("rejects malformed values", () => {
+    for (const bad of [
+      "SIP/2.0 host",
+      "SIP/2.0/UDP",
+      "SIP/2.0/UDP host;;",
+      "SIP/2.0/UDP host:70000",
+      "SIP/2.0/UDP host;ttl=300",
+      "SIP/2.0/UDP host;rport=x",
+    ]) {
+      expect(via(bad).ok, bad).toBe(false);
+    }
+  });
+});
+
+describe("addresses (RFC 3261 §20.10, §25.1)", () => {
+  it("reads a quoted display name with escaped quotes, the URI and header params", () => {
+    expect(unwrap(address('"A \\"quoted\\" name" <sip:a@example.com;transport=tcp>;tag=x;expires=60'))).toEqual({
+      displayName: '"A \\"quoted\\" name"',
+      uri: "sip:a@example.com;transport=tcp",
+      bracketed: true,
+      params: [
+        { name: "tag", value: "x" },
+        { name: "expires", value: "60" },
+      ],
+    });
+  });
+
+  it("keeps a quoted +sip.instance value with its angle brackets", () => {
+    const a = unwrap(address('<sip:ua@192.0.2.2;ob>;reg-id=1;+sip.instance="<urn:uuid:0000>"'));
+    expect(a.params).toEqual([
+      { name: "reg-id", value: "1" },
+      { name: "+sip.instance", value: '"<urn:uuid:0000>"' },
+    ]);
+  });
+
+  it("rejects unbalanced quotes and brackets, and unbracketed URIs with headers or commas", () => {
+    for (const bad of [
+      '"open <sip:a@b>',
+      "<sip:a@b",
+      "sip:a@b?x=y",
+      "sip:a@b,sip:c@d",
+      "<sip:a@b> junk",
+      "Bell, Alexander <sip:a@b>",
+    ]) {
+      expect(address(bad).ok, bad).toBe(false);
+    }
+  });
+});
+
+describe("lists and scalars", () => {
+  it("splits at commas outside quotes and brackets", () => {
+    const s = '"a, b" <sip:x@y>, <sip:p@q;x=1,2>, sip:z@w';
+    expect(unwrap(splitList(s)).map(([a, b]) => s.slice(a, b))).toEqual([
+      '"a, b" <sip:x@y>',
+      "<sip:p@q;x=1,2>",
+      "sip:z@w",
+    ]);
+    expect(splitList("a,,b").ok).toBe(false);
+  });
+
+  it("reads CSeq up to 2**32-1 with leading zeros, and option tags", () => {
+    expect(unwrap(parseCSeq("0009 INVITE", 0, 11))).toEqual({ seq: 9, method: "INVITE" });
+    expect(unwrap(parseCSeq("4294967295 ACK", 0, 14)).seq).toBe(4294967295);
+    expect(parseCSeq("4294967296 ACK", 0, 14).ok).toBe(false);
+    expect(parseCSeq("1INVITE", 0, 7).ok).toBe(false);
+    expect(unwrap(parseOptionTags(" path, outbound ,gruu", 0, 21))).toEqual(["path", "outbound", "gruu"]);
+  });
+});
