@@ -1,9 +1,15 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { formatErrors, loadConfig } from "./config/load.ts";
+import { runDemo } from "./runtime/demo.ts";
+import { IoWorker } from "./runtime/worker.ts";
 import { describeMessage, parseMessage } from "./sip/index.ts";
 
 const USAGE = `usage:
-  sipedge parse [FILE|-]   print one SIP message's structure as JSON (exit 0), or its parse error (exit 1)`;
+  sipedge --config FILE          run the balancer in the foreground
+  sipedge check-config FILE      validate a config file (exit 0, or 1 with the problems)
+  sipedge demo                   run on the built-in demo config with two demo backends
+  sipedge parse [FILE|-]         print one SIP message's structure as JSON (exit 0), or its parse error (exit 1)`;
 
 /** `sipedge parse`: exit 0 with the structure, 1 with the error and its byte offset. */
 function parseCommand(path: string | undefined): number {
@@ -31,11 +37,54 @@ function parseCommand(path: string | undefined): number {
   return 0;
 }
 
-function main(argv: readonly string[]): number {
+function checkConfig(path: string | undefined): number {
+  if (path === undefined) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const loaded = loadConfig(path);
+  if (!loaded.ok) {
+    process.stderr.write(`${formatErrors(loaded.errors)}\n`);
+    return 1;
+  }
+  process.stdout.write(`${path}: ok\n`);
+  return 0;
+}
+
+/** Runs until SIGINT or SIGTERM, then closes every socket. */
+async function run(path: string): Promise<number> {
+  const loaded = loadConfig(path);
+  if (!loaded.ok) {
+    process.stderr.write(`${formatErrors(loaded.errors)}\n`);
+    return 1;
+  }
+  const worker = await IoWorker.start(loaded.value);
+  for (const l of worker.listeners)
+    process.stdout.write(`sipedge: listening on ${l.transport} ${l.address}:${l.port}\n`);
+  process.stdout.write(`sipedge: backend side on udp port ${worker.backendPort}\n`);
+  await untilSignal();
+  await worker.close();
+  return 0;
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+}
+
+async function main(argv: readonly string[]): Promise<number> {
   const [command, ...rest] = argv;
   switch (command) {
     case "parse":
       return parseCommand(rest[0]);
+    case "check-config":
+      return checkConfig(rest[0]);
+    case "--config":
+      return rest[0] === undefined ? 2 : run(rest[0]);
+    case "demo":
+      return runDemo(untilSignal);
     case "help":
     case "--help":
     case "-h":
@@ -47,4 +96,12 @@ function main(argv: readonly string[]): number {
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    process.stderr.write(`sipedge: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -38,20 +38,25 @@ export class MessageEditor {
     return this.#insertAbove(HeaderId.Path, "Path", value);
   }
 
-  /** RFC 3261 §16.4: pop the Route entry that names this proxy. */
-  removeTopRoute(): Result<this, SipError> {
+  /**
+   * RFC 3261 §16.4: pop the first `count` Route values (those naming this
+   * proxy), whole lines where every value on them goes.
+   */
+  removeRoutes(count: number): Result<this, SipError> {
     const routes = this.#msg.addresses(HeaderId.Route);
     if (!routes.ok) return routes;
-    const [first, second] = routes.value;
-    if (first === undefined) return { ok: true, value: this };
-    return {
-      ok: true,
-      value: this.#removeFirstValue(
-        first.header,
-        first.start,
-        second?.header === first.header ? second.start : undefined,
-      ),
-    };
+    const list = routes.value;
+    let i = 0;
+    while (i < count && i < list.length) {
+      const first = list[i] as (typeof list)[number];
+      let lineEnd = i;
+      while (lineEnd < list.length && (list[lineEnd] as (typeof list)[number]).header === first.header) lineEnd++;
+      const until = Math.min(lineEnd, count);
+      const kept = list[until];
+      this.#removeFirstValue(first.header, first.start, until < lineEnd && kept !== undefined ? kept.start : undefined);
+      i = until;
+    }
+    return { ok: true, value: this };
   }
 
   /** RFC 3261 §18.1.2: a response leaves with its top Via removed. */

@@ -32,7 +32,7 @@ describe("MessageEditor", () => {
   it("pops the top Route entry, keeping the rest of a comma-joined Route", () => {
     const msg = request(asset("real/bye-asterisk-route.sip"));
     const routes = unwrap(msg.addresses(HeaderId.Route));
-    const out = reparse(unwrap(new MessageEditor(msg).removeTopRoute()));
+    const out = reparse(unwrap(new MessageEditor(msg).removeRoutes(1)));
     expect(unwrap(out.addresses(HeaderId.Route)).map((r) => r.value.uri)).toEqual([routes[1]?.value.uri]);
   });
 
@@ -127,7 +127,7 @@ describe("MessageEditor properties", () => {
         }
         if (e.route) {
           touched.add(HeaderId.Route);
-          unwrap(editor.removeTopRoute());
+          unwrap(editor.removeRoutes(1));
         }
         const out = unwrap(parseMessage(editor.toBuffer()));
         expect(lines(out, touched)).toEqual(lines(msg, touched));

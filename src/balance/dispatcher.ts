@@ -1,0 +1,95 @@
+import type { Config } from "../config/schema.ts";
+import type { Dispatcher, Target } from "../proxy/core.ts";
+import type { SipRequest } from "../sip/index.ts";
+import { type Backend, Pool } from "./pool.ts";
+
+/** Dialogs tracked for least-calls; the oldest are forgotten past this. */
+const MAX_TRACKED_DIALOGS = 200_000;
+
+export interface PassiveHealth {
+  /** Silent transactions in a row that make a backend suspect. */
+  readonly suspectAfter: number;
+  /** How long a suspect backend gets no new requests (until probes, [health], say otherwise). */
+  readonly suspectFor: number;
+}
+
+/**
+ * The load balancer behind the proxy core: picks a backend from the default
+ * pool (the first configured) per its algorithm, REGISTER by AoR so a UA's
+ * registrations land on one registrar, and keeps passive health and the
+ * per-backend dialog counts. Owned by one IO worker.
+ */
+export class PoolDispatcher implements Dispatcher {
+  readonly pools: readonly Pool[];
+  readonly #health: PassiveHealth;
+  readonly #dialogs = new Map<string, Backend>();
+  readonly #byTarget = new Map<Target, Backend>();
+  readonly #now: () => number;
+
+  constructor(config: Pick<Config, "backends">, health: PassiveHealth, now: () => number = Date.now) {
+    this.pools = config.backends.map((p) => new Pool(p.name, p.algorithm, p.members));
+    this.#health = health;
+    this.#now = now;
+    for (const pool of this.pools) for (const b of pool.backends) this.#byTarget.set(b.member, b);
+  }
+
+  pick(req: SipRequest, tried: ReadonlySet<Target>): Target | undefined {
+    const pool = this.pools[0];
+    if (pool === undefined) return undefined;
+    const register = req.method === "REGISTER";
+    const key = register ? aorOf(req) : callIdOf(req);
+    const skip = new Set<Backend>();
+    for (const t of tried) {
+      const b = this.#byTarget.get(t);
+      if (b !== undefined) skip.add(b);
+    }
+    return pool.select(key, skip, this.#now(), register)?.member;
+  }
+
+  ready(): boolean {
+    const now = this.#now();
+    return this.pools.some((p) => p.backends.some((b) => b.available(now)));
+  }
+
+  answered(t: Target): void {
+    const b = this.#byTarget.get(t);
+    if (b === undefined) return;
+    b.silentStreak = 0;
+    b.suspectUntil = 0;
+  }
+
+  silent(t: Target): void {
+    const b = this.#byTarget.get(t);
+    if (b === undefined) return;
+    if (++b.silentStreak >= this.#health.suspectAfter) b.suspectUntil = this.#now() + this.#health.suspectFor;
+  }
+
+  dialogStarted(t: Target, callId: string): void {
+    const b = this.#byTarget.get(t);
+    if (b === undefined || this.#dialogs.has(callId)) return;
+    this.#dialogs.set(callId, b);
+    b.calls++;
+    if (this.#dialogs.size > MAX_TRACKED_DIALOGS) {
+      const [oldest] = this.#dialogs.keys();
+      if (oldest !== undefined) this.dialogEnded(oldest);
+    }
+  }
+
+  dialogEnded(callId: string): void {
+    const b = this.#dialogs.get(callId);
+    if (b === undefined) return;
+    this.#dialogs.delete(callId);
+    b.calls--;
+  }
+}
+
+function callIdOf(req: SipRequest): string {
+  const id = req.callId();
+  return id.ok ? id.value : "";
+}
+
+/** RFC 3261 §10.3: the AoR is the To URI of a REGISTER. */
+function aorOf(req: SipRequest): string {
+  const to = req.to();
+  return to.ok ? to.value.uri.toLowerCase() : callIdOf(req);
+}

@@ -1,0 +1,102 @@
+import { createHash } from "node:crypto";
+import type { Algorithm, Member } from "../config/schema.ts";
+
+/** A pool member with the state the dispatcher keeps for it. */
+export class Backend {
+  readonly member: Member;
+  /** Active dialogs (INVITE 2xx until BYE or expiry), for least-calls. */
+  calls = 0;
+  /** Passive health: no new requests until then (ms since epoch). */
+  suspectUntil = 0;
+  /** Consecutive transactions that got no answer at all. */
+  silentStreak = 0;
+  /** Smooth weighted round-robin state. */
+  current = 0;
+  readonly #seed: Buffer;
+
+  constructor(member: Member) {
+    this.member = member;
+    this.#seed = Buffer.from(member.name);
+  }
+
+  get name(): string {
+    return this.member.name;
+  }
+
+  available(now: number): boolean {
+    return this.member.weight > 0 && now >= this.suspectUntil;
+  }
+
+  /**
+   * Rendezvous (highest random weight) score of a key on this backend:
+   * removing a backend moves only the keys it won, and they come back
+   * when it returns. Weighted per Schindelhauer & Schomaker's log method.
+   */
+  score(key: string): number {
+    const h = createHash("sha1").update(this.#seed).update(key).digest();
+    const u = (h.readUInt32BE(0) + 1) / 4294967297;
+    return -this.member.weight / Math.log(u);
+  }
+}
+
+/** A named backend pool and its selection algorithm. */
+export class Pool {
+  readonly name: string;
+  readonly algorithm: Algorithm;
+  readonly backends: readonly Backend[];
+  #next = 0;
+
+  constructor(name: string, algorithm: Algorithm, members: readonly Member[]) {
+    this.name = name;
+    this.algorithm = algorithm;
+    this.backends = members.map((m) => new Backend(m));
+  }
+
+  /**
+   * The backend for a request, skipping those already tried and those
+   * unavailable; `key` is the Call-ID (or the AoR for REGISTER).
+   */
+  select(key: string, tried: ReadonlySet<Backend>, now: number, byKey: boolean): Backend | undefined {
+    const eligible = this.backends.filter((b) => !tried.has(b) && b.available(now));
+    if (eligible.length === 0) return undefined;
+    if (byKey || this.algorithm === "hash-callid") return highestScore(eligible, key);
+    switch (this.algorithm) {
+      case "round-robin": {
+        const b = eligible[this.#next % eligible.length] as Backend;
+        this.#next = (this.#next + 1) % 1_000_000_007;
+        return b;
+      }
+      case "weighted":
+        return smoothWeighted(eligible);
+      case "least-calls":
+        return eligible.reduce((best, b) => (b.calls / b.member.weight < best.calls / best.member.weight ? b : best));
+    }
+  }
+}
+
+function highestScore(backends: readonly Backend[], key: string): Backend {
+  let best = backends[0] as Backend;
+  let bestScore = best.score(key);
+  for (let i = 1; i < backends.length; i++) {
+    const b = backends[i] as Backend;
+    const s = b.score(key);
+    if (s > bestScore) {
+      best = b;
+      bestScore = s;
+    }
+  }
+  return best;
+}
+
+/** nginx's smooth weighted round-robin: even spread, exact proportions. */
+function smoothWeighted(backends: readonly Backend[]): Backend {
+  let total = 0;
+  let best = backends[0] as Backend;
+  for (const b of backends) {
+    b.current += b.member.weight;
+    total += b.member.weight;
+    if (b.current > best.current) best = b;
+  }
+  best.current -= total;
+  return best;
+}

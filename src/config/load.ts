@@ -1,0 +1,44 @@
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { parse } from "yaml";
+import type { Config, ConfigError } from "./schema.ts";
+import { validateConfig } from "./validate.ts";
+
+export type Loaded = { ok: true; value: Config } | { ok: false; errors: ConfigError[] };
+
+/**
+ * Reads and validates a YAML config file. Certificate paths are resolved
+ * against the file's folder, so a config can sit beside its certificates.
+ */
+export function loadConfig(path: string): Loaded {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    return { ok: false, errors: [{ path: "", problem: `cannot read ${path}: ${(e as Error).message}` }] };
+  }
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (e) {
+    return { ok: false, errors: [{ path: "", problem: `not valid YAML: ${(e as Error).message}` }] };
+  }
+  const r = validateConfig(raw);
+  if (!r.ok) return r;
+  const base = dirname(resolve(path));
+  const listen = r.value.listen.map((l) =>
+    l.transport === "tls" || l.transport === "wss"
+      ? {
+          ...l,
+          cert: resolve(base, l.cert),
+          key: resolve(base, l.key),
+          ca: l.ca === undefined ? undefined : resolve(base, l.ca),
+        }
+      : l,
+  );
+  return { ok: true, value: { ...r.value, listen } };
+}
+
+export function formatErrors(errors: readonly ConfigError[]): string {
+  return errors.map((e) => (e.path === "" ? e.problem : `${e.path}: ${e.problem}`)).join("\n");
+}

@@ -1,0 +1,76 @@
+/** The validated configuration: every field present, every unit resolved. */
+
+export type ListenTransport = "udp" | "tcp" | "tls" | "wss";
+export type ClientAuth = "none" | "request" | "require";
+export type Algorithm = "hash-callid" | "round-robin" | "weighted" | "least-calls";
+export type BackendTransport = "udp" | "tcp" | "tls";
+
+export type Listener =
+  | { readonly transport: "udp" | "tcp"; readonly address: string; readonly port: number }
+  | {
+      readonly transport: "tls" | "wss";
+      readonly address: string;
+      readonly port: number;
+      readonly cert: string;
+      readonly key: string;
+      readonly ca: string | undefined;
+      readonly clientAuth: ClientAuth;
+    };
+
+export interface Member {
+  readonly name: string;
+  readonly uri: string;
+  readonly host: string;
+  readonly port: number;
+  readonly transport: BackendTransport;
+  readonly weight: number;
+}
+
+export interface Pool {
+  readonly name: string;
+  readonly algorithm: Algorithm;
+  readonly members: readonly Member[];
+}
+
+export interface SipTimers {
+  /** RFC 3261 §17.1.1.1: RTT estimate, 500 ms by default. */
+  readonly t1: number;
+  /** Cap on non-INVITE and INVITE-response retransmit intervals, 4 s. */
+  readonly t2: number;
+  /** How long the network may hold a message, 5 s. */
+  readonly t4: number;
+  /** RFC 3261 §16.6 step 11: INVITE proxy timer, more than 3 minutes. */
+  readonly timerC: number;
+}
+
+export interface SipSettings {
+  readonly timers: SipTimers;
+  /** Try the next backend when the current one has sent nothing at all by then. */
+  readonly firstResponseTimeout: number;
+  /** Final responses from a backend that make sipedge try the next one. */
+  readonly failoverOn: readonly number[];
+  /** Retry-After (seconds) on the 503 sent when no backend can take a request. */
+  readonly retryAfter: number;
+  readonly maxMessageSize: number;
+}
+
+export interface Config {
+  readonly io: { readonly threads: number; readonly pin: boolean };
+  readonly listen: readonly Listener[];
+  readonly backends: readonly Pool[];
+  readonly health: {
+    readonly interval: number;
+    readonly timeout: number;
+    readonly downAfter: number;
+    readonly upAfter: number;
+  };
+  readonly limits: { readonly memory: number; readonly maxConnections: number };
+  readonly admin: { readonly listen: string };
+  readonly sip: SipSettings;
+}
+
+export interface ConfigError {
+  /** Where in the file: `backends[0].members[1].uri`. */
+  readonly path: string;
+  readonly problem: string;
+}

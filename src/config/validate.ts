@@ -1,0 +1,226 @@
+import { isIP } from "node:net";
+import { findParam, isSipUri, parseUri } from "../sip/index.ts";
+import type {
+  Algorithm,
+  BackendTransport,
+  ClientAuth,
+  Config,
+  ConfigError,
+  Listener,
+  ListenTransport,
+  Member,
+  Pool,
+} from "./schema.ts";
+import { parseDuration, parseSize } from "./units.ts";
+
+type Obj = Record<string, unknown>;
+
+/**
+ * Reads one section of the raw YAML tree, collecting every problem with the
+ * key path it is at, so one run of check-config reports them all.
+ */
+class Reader {
+  readonly errors: ConfigError[] = [];
+
+  fail(path: string, problem: string): undefined {
+    this.errors.push({ path, problem });
+    return undefined;
+  }
+
+  object(v: unknown, path: string, keys: readonly string[]): Obj | undefined {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) return this.fail(path, "must be a mapping");
+    for (const key of Object.keys(v)) {
+      if (!keys.includes(key)) this.fail(join(path, key), `unknown key (expected one of ${keys.join(", ")})`);
+    }
+    return v as Obj;
+  }
+
+  list(v: unknown, path: string): unknown[] | undefined {
+    return Array.isArray(v) ? v : this.fail(path, "must be a list");
+  }
+
+  string(o: Obj, key: string, path: string, fallback?: string): string | undefined {
+    const v = o[key] ?? fallback;
+    if (typeof v === "string" && v.length > 0) return v;
+    return this.fail(join(path, key), v === undefined ? "is required" : "must be a non-empty string");
+  }
+
+  oneOf<T extends string>(o: Obj, key: string, path: string, allowed: readonly T[], fallback?: T): T | undefined {
+    const v = o[key] ?? fallback;
+    if (allowed.includes(v as T)) return v as T;
+    return this.fail(join(path, key), v === undefined ? "is required" : `must be one of ${allowed.join(", ")}`);
+  }
+
+  int(o: Obj, key: string, path: string, min: number, max: number, fallback?: number): number | undefined {
+    const v = o[key] ?? fallback;
+    if (typeof v === "number" && Number.isInteger(v) && v >= min && v <= max) return v;
+    return this.fail(join(path, key), v === undefined ? "is required" : `must be an integer from ${min} to ${max}`);
+  }
+
+  bool(o: Obj, key: string, path: string, fallback: boolean): boolean | undefined {
+    const v = o[key] ?? fallback;
+    return typeof v === "boolean" ? v : this.fail(join(path, key), "must be true or false");
+  }
+
+  duration(o: Obj, key: string, path: string, fallback: string): number | undefined {
+    const ms = parseDuration(o[key] ?? fallback);
+    return ms !== undefined ? ms : this.fail(join(path, key), 'must be a duration like "500ms", "2s" or "3m"');
+  }
+
+  size(o: Obj, key: string, path: string, fallback: string): number | undefined {
+    const n = parseSize(o[key] ?? fallback);
+    return n !== undefined ? n : this.fail(join(path, key), 'must be a size like "64KiB" or "256MiB"');
+  }
+}
+
+function join(path: string, key: string): string {
+  return path === "" ? key : `${path}.${key}`;
+}
+
+const TOP = ["io", "listen", "backends", "health", "limits", "admin", "sip"] as const;
+const TRANSPORTS: readonly ListenTransport[] = ["udp", "tcp", "tls", "wss"];
+const ALGORITHMS: readonly Algorithm[] = ["hash-callid", "round-robin", "weighted", "least-calls"];
+const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
+
+/** Validates a parsed YAML document; on failure, every problem with its key path. */
+export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok: false; errors: ConfigError[] } {
+  const r = new Reader();
+  const root = r.object(raw ?? {}, "", TOP) ?? {};
+  const io = r.object(root.io ?? {}, "io", ["threads", "pin"]) ?? {};
+  const listen = (r.list(root.listen, "listen") ?? []).map((l, i) => listener(r, l, `listen[${i}]`));
+  if (Array.isArray(root.listen) && root.listen.length === 0) r.fail("listen", "needs at least one listener");
+  const pools = (r.list(root.backends, "backends") ?? []).map((p, i) => pool(r, p, `backends[${i}]`));
+  if (Array.isArray(root.backends) && root.backends.length === 0) r.fail("backends", "needs at least one pool");
+  unique(
+    r,
+    "backends",
+    pools.map((p) => p?.name),
+  );
+  unique(
+    r,
+    "backends[*].members",
+    pools.flatMap((p) => p?.members.map((m) => m.name) ?? []),
+  );
+  const health = r.object(root.health ?? {}, "health", ["interval", "timeout", "downAfter", "upAfter"]) ?? {};
+  const limits = r.object(root.limits ?? {}, "limits", ["memory", "maxConnections"]) ?? {};
+  const admin = r.object(root.admin ?? {}, "admin", ["listen"]) ?? {};
+  const sip =
+    r.object(root.sip ?? {}, "sip", ["timers", "firstResponseTimeout", "failoverOn", "retryAfter", "maxMessageSize"]) ??
+    {};
+  const timers = r.object(sip.timers ?? {}, "sip.timers", ["t1", "t2", "t4", "timerC"]) ?? {};
+  const failoverOn = r.list(sip.failoverOn ?? [503], "sip.failoverOn") ?? [];
+  failoverOn.forEach((code, i) => {
+    if (!(typeof code === "number" && Number.isInteger(code) && code >= 300 && code <= 699)) {
+      r.fail(`sip.failoverOn[${i}]`, "must be a final response code from 300 to 699");
+    }
+  });
+  const adminListen = r.string(admin, "listen", "admin", "127.0.0.1:9091");
+  if (adminListen !== undefined && hostPort(adminListen) === undefined)
+    r.fail("admin.listen", 'must be "address:port"');
+  const config = {
+    io: { threads: r.int(io, "threads", "io", 0, 1024, 0), pin: r.bool(io, "pin", "io", true) },
+    listen,
+    backends: pools,
+    health: {
+      interval: r.duration(health, "interval", "health", "1s"),
+      timeout: r.duration(health, "timeout", "health", "500ms"),
+      downAfter: r.int(health, "downAfter", "health", 1, 100, 2),
+      upAfter: r.int(health, "upAfter", "health", 1, 100, 2),
+    },
+    limits: {
+      memory: r.size(limits, "memory", "limits", "256MiB"),
+      maxConnections: r.int(limits, "maxConnections", "limits", 1, 10_000_000, 100_000),
+    },
+    admin: { listen: adminListen },
+    sip: {
+      timers: {
+        t1: r.duration(timers, "t1", "sip.timers", "500ms"),
+        t2: r.duration(timers, "t2", "sip.timers", "4s"),
+        t4: r.duration(timers, "t4", "sip.timers", "5s"),
+        timerC: r.duration(timers, "timerC", "sip.timers", "181s"),
+      },
+      firstResponseTimeout: r.duration(sip, "firstResponseTimeout", "sip", "2s"),
+      failoverOn,
+      retryAfter: r.int(sip, "retryAfter", "sip", 0, 86_400, 30),
+      maxMessageSize: r.size(sip, "maxMessageSize", "sip", "64KiB"),
+    },
+  };
+  return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: config as Config };
+}
+
+function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
+  const o = r.object(raw, path, ["transport", "address", "port", "cert", "key", "ca", "clientAuth"]);
+  if (o === undefined) return undefined;
+  const transport = r.oneOf(o, "transport", path, TRANSPORTS);
+  const address = r.string(o, "address", path);
+  if (address !== undefined && isIP(address) === 0) r.fail(`${path}.address`, "must be an IP address");
+  const port = r.int(o, "port", path, 0, 65535);
+  if (transport === "tls" || transport === "wss") {
+    return {
+      transport,
+      address,
+      port,
+      cert: r.string(o, "cert", path),
+      key: r.string(o, "key", path),
+      ca: typeof o.ca === "string" ? o.ca : undefined,
+      clientAuth: r.oneOf(o, "clientAuth", path, CLIENT_AUTH, "none"),
+    } as Listener;
+  }
+  for (const key of ["cert", "key", "ca", "clientAuth"]) {
+    if (o[key] !== undefined) r.fail(`${path}.${key}`, `only applies to tls and wss listeners`);
+  }
+  return { transport, address, port } as Listener;
+}
+
+function pool(r: Reader, raw: unknown, path: string): Pool | undefined {
+  const o = r.object(raw, path, ["name", "algorithm", "members"]);
+  if (o === undefined) return undefined;
+  const members = (r.list(o.members, `${path}.members`) ?? []).map((m, i) => member(r, m, `${path}.members[${i}]`));
+  if (members.length === 0 && Array.isArray(o.members)) r.fail(`${path}.members`, "needs at least one member");
+  return {
+    name: r.string(o, "name", path),
+    algorithm: r.oneOf(o, "algorithm", path, ALGORITHMS, "hash-callid"),
+    members: members.filter((m): m is Member => m !== undefined),
+  } as Pool;
+}
+
+function member(r: Reader, raw: unknown, path: string): Member | undefined {
+  const o = r.object(raw, path, ["name", "uri", "weight"]);
+  if (o === undefined) return undefined;
+  const name = r.string(o, "name", path);
+  const weight = r.int(o, "weight", path, 0, 1000, 1);
+  const text = r.string(o, "uri", path);
+  if (text === undefined) return undefined;
+  const uri = parseUri(text);
+  if (!uri.ok || !isSipUri(uri.value)) return r.fail(`${path}.uri`, "not a SIP URI");
+  const t =
+    findParam(uri.value.params, "transport")?.value?.toLowerCase() ?? (uri.value.scheme === "sips" ? "tls" : "udp");
+  if (t !== "udp" && t !== "tcp" && t !== "tls") return r.fail(`${path}.uri`, "transport must be udp, tcp or tls");
+  const host = uri.value.host.replace(/^\[|\]$/g, "");
+  if (isIP(host) === 0) return r.fail(`${path}.uri`, "host must be an IP address (no DNS on the data path)");
+  return {
+    name,
+    uri: text,
+    host,
+    port: uri.value.port ?? (t === "tls" ? 5061 : 5060),
+    transport: t as BackendTransport,
+    weight,
+  } as Member;
+}
+
+function unique(r: Reader, path: string, names: readonly (string | undefined)[]): void {
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (n === undefined) continue;
+    if (seen.has(n)) r.fail(path, `name "${n}" is used twice`);
+    seen.add(n);
+  }
+}
+
+/** "127.0.0.1:9091" or "[::1]:9091" → parts, or undefined. */
+export function hostPort(s: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(s);
+  const host = m?.[1] ?? m?.[2];
+  const port = Number(m?.[3]);
+  return host !== undefined && isIP(host) !== 0 && port <= 65535 ? { host, port } : undefined;
+}

@@ -1,0 +1,606 @@
+import { createHash, randomBytes } from "node:crypto";
+import {
+  type Address,
+  checkMessage,
+  dispositionOf,
+  findParam,
+  HeaderId,
+  isSipUri,
+  type Located,
+  MessageEditor,
+  parseMessage,
+  parseUri,
+  type SipRequest,
+  type SipResponse,
+  type Via,
+} from "../sip/index.ts";
+import type { Flow } from "../transport/flow.ts";
+import { buildInTransaction } from "./requests.ts";
+import { buildResponse, type LocalResponse, newTag } from "./responses.ts";
+import { ClientTransaction, ServerTransaction, type TimerBase } from "./transactions.ts";
+
+/** A backend the dispatcher chose. */
+export interface Target {
+  readonly name: string;
+  readonly host: string;
+  readonly port: number;
+  readonly transport: "udp" | "tcp" | "tls";
+}
+
+/** What the proxy core asks of the load balancer (implemented in src/balance). */
+export interface Dispatcher {
+  /** The next backend for an out-of-dialog request, skipping those tried; undefined when none is left. */
+  pick(req: SipRequest, tried: ReadonlySet<Target>): Target | undefined;
+  /** Whether any backend can take new requests (local OPTIONS answers 200 or 503). */
+  ready(): boolean;
+  /** The backend answered something: it is alive. */
+  answered(t: Target): void;
+  /** The backend sent nothing within the first-response timeout (passive health). */
+  silent(t: Target): void;
+  /** A dialog was established on (INVITE 2xx) or ended from (BYE) a backend, for least-calls. */
+  dialogStarted(t: Target, callId: string): void;
+  dialogEnded(callId: string): void;
+}
+
+/** Where the proxy's two sides are, provided by the IO worker that owns the sockets. */
+export interface Sides {
+  /** The socket sipedge uses towards backends: named in Via and in backend-facing Record-Route. */
+  readonly backend: { readonly address: string; readonly port: number };
+  /** A flow towards a backend target. */
+  backendFlow(t: { host: string; port: number; transport: string }): Flow | undefined;
+  /** A UDP flow to a client address, sent from the client-facing UDP listener. */
+  clientUdpFlow(host: string, port: number): Flow | undefined;
+  /** A live client stream connection by flow id. */
+  connection(id: number): Flow | undefined;
+  /** Whether host:port names one of sipedge's own sockets. */
+  isLocal(host: string, port: number | undefined): boolean;
+}
+
+export interface ProxySettings {
+  readonly timers: TimerBase & { readonly timerC: number };
+  readonly firstResponseTimeout: number;
+  readonly failoverOn: readonly number[];
+  readonly retryAfter: number;
+}
+
+/** Which side a message came from. */
+export type Side = "client" | "backend";
+
+/** Counters an operator watches; the [health] issue exports them. */
+export interface ProxyCounters {
+  received: number;
+  malformed: number;
+  localResponses: number;
+  failovers: number;
+  exhausted: number;
+  strayResponses: number;
+}
+
+/** One forwarded request: its server transaction and the current attempt downstream. */
+interface Forward {
+  readonly st: ServerTransaction;
+  readonly req: SipRequest;
+  readonly side: Side;
+  /** Chosen by the dispatcher (and so eligible for failover), or routed by Route/Request-URI. */
+  readonly dispatched: boolean;
+  readonly tried: Set<Target>;
+  readonly popped: number;
+  readonly recordRoute: boolean;
+  ct: ClientTransaction | undefined;
+  target: Target | undefined;
+  /** The Route values and Request-URI the request went out with (for CANCEL and ACK). */
+  routesOut: readonly string[];
+  requestUri: string;
+  via: string;
+  provisional: boolean;
+  cancelled: boolean;
+  timerC: ReturnType<typeof setTimeout> | undefined;
+}
+
+const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);
+
+/**
+ * The transaction-stateful proxy core (RFC 3261 §16) of one IO worker. All
+ * its state (transactions, forwards) lives in this object and is touched
+ * only by the thread that owns it.
+ */
+export class ProxyCore {
+  readonly counters: ProxyCounters = {
+    received: 0,
+    malformed: 0,
+    localResponses: 0,
+    failovers: 0,
+    exhausted: 0,
+    strayResponses: 0,
+  };
+  readonly #settings: ProxySettings;
+  readonly #sides: Sides;
+  readonly #dispatcher: Dispatcher;
+  readonly #servers = new Map<string, ServerTransaction>();
+  readonly #clients = new Map<string, ClientTransaction>();
+  readonly #forwards = new Map<ServerTransaction | ClientTransaction, Forward>();
+  readonly #branchPrefix = `z9hG4bK-se${randomBytes(3).toString("hex")}-`;
+  #branchCounter = 0;
+
+  constructor(settings: ProxySettings, sides: Sides, dispatcher: Dispatcher) {
+    this.#settings = settings;
+    this.#sides = sides;
+    this.#dispatcher = dispatcher;
+  }
+
+  get transactions(): { server: number; client: number } {
+    return { server: this.#servers.size, client: this.#clients.size };
+  }
+
+  /** Entry point for every whole SIP message a flow delivers. */
+  receive(bytes: Buffer, flow: Flow, side: Side): void {
+    this.counters.received++;
+    const parsed = parseMessage(bytes);
+    if (!parsed.ok) {
+      this.counters.malformed++;
+      this.#rejectUnparsable(bytes, flow, parsed.error.code);
+      return;
+    }
+    const msg = parsed.value;
+    const valid = checkMessage(msg);
+    if (!valid.ok) {
+      this.counters.malformed++;
+      if (msg.kind === "request" && msg.method !== "ACK") {
+        const d = dispositionOf(valid.error.code, "request", flow.reliable ? "stream" : "datagram");
+        if (d.action === "respond") this.#respond(msg, flow, { status: d.status, reason: d.reason });
+      }
+      return;
+    }
+    if (msg.kind === "response") this.#response(msg);
+    else this.#request(msg, flow, side);
+  }
+
+  /**
+   * RFC 4475 §3.1.2.2/3: over UDP a bad Content-Length still earns a 400
+   * when the rest of the request reads; reparse without the body to build it.
+   */
+  #rejectUnparsable(bytes: Buffer, flow: Flow, code: string): void {
+    if (flow.reliable || (code !== "ERR_SIP_BODY_TRUNCATED" && code !== "ERR_SIP_BAD_CONTENT_LENGTH")) return;
+    const end = bytes.indexOf("\r\n\r\n");
+    if (end < 0) return;
+    const head = bytes.toString("latin1", 0, end + 2).replace(/\r\n(?:content-length|l)[ \t]*:[^\r]*/gi, "");
+    const again = parseMessage(Buffer.from(`${head}\r\n`, "latin1"));
+    if (again.ok && again.value.kind === "request" && again.value.method !== "ACK") {
+      this.#respond(again.value, flow, { status: 400, reason: "Bad Request" });
+    }
+  }
+
+  #request(req: SipRequest, flow: Flow, side: Side): void {
+    if (req.method === "ACK") {
+      const st = this.#servers.get(serverKey(req, "INVITE"));
+      if (st !== undefined && (st.state === "completed" || st.state === "confirmed")) {
+        st.acked(); // RFC 3261 §17.2.1: the ACK for a non-2xx response ends here
+        return;
+      }
+      this.#forwardStateless(req, side);
+      return;
+    }
+    if (req.method === "CANCEL") {
+      this.#cancel(req, flow);
+      return;
+    }
+    const key = serverKey(req, req.method);
+    const existing = this.#servers.get(key);
+    if (existing !== undefined) {
+      existing.retransmitted();
+      return;
+    }
+    const mf = req.maxForwards();
+    const maxForwards = mf.ok ? mf.value : undefined;
+    if (req.method === "OPTIONS" && (maxForwards === 0 || this.#addressedToUs(req))) {
+      this.#respond(req, flow, this.#dispatcher.ready() ? { status: 200, reason: "OK" } : this.#unavailable());
+      return;
+    }
+    if (maxForwards === 0) {
+      this.#respond(req, flow, { status: 483, reason: "Too Many Hops" }); // RFC 3261 §16.3 step 3
+      return;
+    }
+    const st = new ServerTransaction(key, req, flow, this.#settings.timers, (t) => this.#serverDone(t));
+    this.#servers.set(key, st);
+    if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
+
+    const routes = req.addresses(HeaderId.Route);
+    const list = routes.ok ? routes.value : [];
+    let popped = 0;
+    while (popped < list.length && this.#namesUs((list[popped] as Located<Address>).value)) popped++;
+    const toTag = req.to();
+    const inDialog = toTag.ok && findParam(toTag.value.params, "tag") !== undefined;
+    // Dispatch what is not routed: no Route left after ours, and not an
+    // in-dialog request that followed our Record-Route.
+    const dispatched = side === "client" && popped === list.length && !(inDialog && popped > 0);
+    const forward: Forward = {
+      st,
+      req,
+      side,
+      dispatched,
+      tried: new Set(),
+      popped,
+      recordRoute: DIALOG_CREATING.has(req.method) && !inDialog,
+      ct: undefined,
+      target: undefined,
+      routesOut: list.slice(popped).map((r) => req.buf.toString("latin1", r.start, r.end)),
+      requestUri: req.uriText,
+      via: "",
+      provisional: false,
+      cancelled: false,
+      timerC: undefined,
+    };
+    this.#forwards.set(st, forward);
+    if (req.method === "INVITE") this.#armTimerC(forward);
+    if (dispatched) {
+      this.#attempt(forward);
+      return;
+    }
+    // Routed: by the next Route value, else the Request-URI (the remote target).
+    const dest = this.#destination(list[popped]?.value.uri ?? req.uriText, list.slice(0, popped), side);
+    if (dest === undefined) {
+      this.#finish(
+        forward,
+        side === "backend" ? { status: 430, reason: "Flow Failed" } : { status: 404, reason: "Not Found" },
+      );
+      return;
+    }
+    const flowOut = dest.flow;
+    this.#send(forward, flowOut, {
+      name: "routed",
+      host: flowOut.remoteAddress,
+      port: flowOut.remotePort,
+      transport: "udp",
+    });
+  }
+
+  /** Picks the next backend and forwards to it; 503 with Retry-After when none is left. */
+  #attempt(f: Forward): void {
+    const target = this.#dispatcher.pick(f.req, f.tried);
+    if (target === undefined) {
+      this.counters.exhausted++;
+      this.#finish(f, this.#unavailable());
+      return;
+    }
+    f.tried.add(target);
+    const flow = this.#sides.backendFlow(target);
+    if (flow === undefined) {
+      this.#dispatcher.silent(target);
+      this.#attempt(f);
+      return;
+    }
+    this.#send(f, flow, target);
+  }
+
+  #send(f: Forward, flow: Flow, target: Target): void {
+    const req = f.req;
+    const branch = this.#branch();
+    const toBackend = f.side === "client";
+    const out = toBackend ? this.#sides.backend : { address: flow.localAddress, port: flow.localPort };
+    const transport = flow.transport.toUpperCase();
+    f.via = `SIP/2.0/${transport} ${hostOf(out.address)}:${out.port};branch=${branch};rport`;
+    const editor = new MessageEditor(req).prependVia(f.via);
+    const top = req.via();
+    if (top.ok && top.value[0] !== undefined) {
+      const v = top.value[0];
+      // RFC 3581 §4 / RFC 3261 §18.2.1: where the request really came from.
+      if (v.rport !== undefined || v.host !== f.st.flow.remoteAddress) {
+        editor.setTopViaSource(f.st.flow.remoteAddress, v.rport !== undefined ? f.st.flow.remotePort : undefined);
+      }
+    }
+    if (f.popped > 0) editor.removeRoutes(f.popped);
+    const mf = req.maxForwards();
+    editor.setMaxForwards(mf.ok && mf.value !== undefined ? Math.min(mf.value, 256) - 1 : 70);
+    if (f.recordRoute) {
+      // RFC 3261 §16.6 step 4, with two entries since the two sides are
+      // different sockets: the top one names the side the request leaves by.
+      const inbound = this.#recordRouteFor(f.st.flow, f.side);
+      const outbound =
+        f.side === "client"
+          ? `<sip:${hostOf(this.#sides.backend.address)}:${this.#sides.backend.port};lr>`
+          : this.#recordRouteFor(flow, "client");
+      editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
+    }
+    const slices = editor.slices();
+    f.target = target;
+    const isInvite = req.method === "INVITE";
+    const ct = new ClientTransaction(
+      branch,
+      flow,
+      isInvite,
+      slices,
+      { ...this.#settings.timers, firstResponse: this.#settings.firstResponseTimeout },
+      {
+        response: (t, res) => this.#downstreamResponse(f, t, res),
+        timeout: (t) => this.#downstreamTimeout(f, t),
+        silent: (t) => this.#downstreamSilent(f, t),
+      },
+      (t) => this.#clientDone(t),
+    );
+    f.ct = ct;
+    this.#clients.set(clientKey(branch, req.method), ct);
+    this.#forwards.set(ct, f);
+  }
+
+  /** A Record-Route value naming the socket a flow uses; stream flows carry their id to come back on. */
+  #recordRouteFor(flow: Flow, side: Side): string {
+    const transport = flow.transport === "udp" ? "" : `;transport=${flow.transport}`;
+    const token = side === "client" && flow.reliable ? `;fl=${flow.id}` : "";
+    return `<sip:${hostOf(flow.localAddress)}:${flow.localPort}${transport};lr${token}>`;
+  }
+
+  #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
+    const status = res.status;
+    const current = f.ct === ct;
+    if (f.target !== undefined && f.dispatched) this.#dispatcher.answered(f.target);
+    if (status === 100) return; // hop by hop: sipedge sent its own
+    if (!current) return; // an attempt abandoned for silence answered late
+    const callId = f.req.callId();
+    if (status < 200) {
+      f.provisional = true;
+      if (f.cancelled) this.#sendCancel(f);
+      else if (f.req.method === "INVITE") this.#armTimerC(f); // RFC 3261 §16.7 step 2: reset on each provisional
+      this.#forwardUp(f, res);
+      return;
+    }
+    if (status < 300) {
+      if (!f.st.finished && f.req.method === "INVITE" && f.target !== undefined && callId.ok && f.dispatched) {
+        this.#dispatcher.dialogStarted(f.target, callId.value);
+      }
+      if (f.req.method === "BYE" && callId.ok) this.#dispatcher.dialogEnded(callId.value);
+      this.#forwardUp(f, res);
+      this.#clearTimerC(f);
+      return;
+    }
+    if (f.req.method === "INVITE") {
+      const to = res.indexOf(HeaderId.To);
+      ct.ack([buildInTransaction(f.req, "ACK", f.requestUri, f.via, f.routesOut, res.headerValue(to))]);
+    }
+    if (f.dispatched && !f.provisional && !f.cancelled && this.#settings.failoverOn.includes(status)) {
+      this.counters.failovers++;
+      this.#attempt(f);
+      return;
+    }
+    this.#forwardUp(f, res);
+    this.#clearTimerC(f);
+  }
+
+  #downstreamSilent(f: Forward, ct: ClientTransaction): void {
+    if (f.target !== undefined) this.#dispatcher.silent(f.target);
+    if (f.ct !== ct || f.st.finished) return;
+    if (f.cancelled) {
+      ct.terminate();
+      this.#finish(f, { status: 487, reason: "Request Terminated" });
+      return;
+    }
+    if (!f.dispatched) return;
+    // Keep the abandoned attempt to absorb a late answer, but stop its retransmissions.
+    this.counters.failovers++;
+    this.#attempt(f);
+  }
+
+  #downstreamTimeout(f: Forward, ct: ClientTransaction): void {
+    if (f.ct !== ct || f.st.finished) return;
+    if (f.dispatched && !f.provisional && !f.cancelled) {
+      this.counters.failovers++;
+      this.#attempt(f);
+      return;
+    }
+    this.#finish(
+      f,
+      f.cancelled ? { status: 487, reason: "Request Terminated" } : { status: 408, reason: "Request Timeout" },
+    );
+  }
+
+  /** Sends a response received from downstream upstream, without our Via (RFC 3261 §16.7 step 9). */
+  #forwardUp(f: Forward, res: SipResponse): void {
+    const edited = new MessageEditor(res).removeTopVia();
+    if (edited.ok) f.st.respond(edited.value.slices(), res.status);
+  }
+
+  /** Answers the upstream side locally, ending the forward. */
+  #finish(f: Forward, r: LocalResponse): void {
+    this.#clearTimerC(f);
+    if (f.st.finished) return;
+    f.st.respond([this.#local(f.req, f.st.flow, { ...r, toTag: r.toTag ?? newTag() })], r.status);
+  }
+
+  #cancel(req: SipRequest, flow: Flow): void {
+    const st = this.#servers.get(serverKey(req, "INVITE"));
+    if (st === undefined) {
+      this.#respond(req, flow, { status: 481, reason: "Call/Transaction Does Not Exist" });
+      return;
+    }
+    // RFC 3261 §16.10: answer the CANCEL itself, then cancel what is pending.
+    this.#respond(req, flow, { status: 200, reason: "OK" });
+    const f = this.#forwards.get(st);
+    if (f === undefined || f.cancelled || st.finished) return;
+    f.cancelled = true;
+    // Without a provisional response the CANCEL waits for one (RFC 3261 §9.1);
+    // a backend that stays silent gets no more time than the failover would give it.
+    if (f.provisional) this.#sendCancel(f);
+  }
+
+  /** RFC 3261 §9.1: CANCEL only after a provisional response, on the INVITE's branch. */
+  #sendCancel(f: Forward): void {
+    const ct = f.ct;
+    if (ct === undefined || ct.state !== "proceeding") return;
+    const to = f.req.indexOf(HeaderId.To);
+    const bytes = buildInTransaction(f.req, "CANCEL", f.requestUri, f.via, f.routesOut, f.req.headerValue(to));
+    const cancel = new ClientTransaction(
+      ct.branch,
+      ct.flow,
+      false,
+      [bytes],
+      { ...this.#settings.timers, firstResponse: 64 * this.#settings.timers.t1 },
+      { response: () => {}, timeout: () => {}, silent: () => {} },
+      (t) => this.#clientDone(t),
+    );
+    this.#clients.set(clientKey(ct.branch, "CANCEL"), cancel);
+  }
+
+  /** RFC 3261 §16.6 step 11: Timer C bounds how long an INVITE may ring. */
+  #armTimerC(f: Forward): void {
+    this.#clearTimerC(f);
+    f.timerC = setTimeout(() => {
+      f.timerC = undefined;
+      if (f.provisional) {
+        f.cancelled = true;
+        this.#sendCancel(f);
+      }
+      this.#finish(f, { status: 408, reason: "Request Timeout" });
+    }, this.#settings.timers.timerC);
+  }
+
+  #clearTimerC(f: Forward): void {
+    if (f.timerC !== undefined) clearTimeout(f.timerC);
+    f.timerC = undefined;
+  }
+
+  #response(res: SipResponse): void {
+    const vias = res.via();
+    const top = vias.ok ? vias.value[0] : undefined;
+    const cseq = res.cseq();
+    const ct =
+      top?.branch === undefined || !cseq.ok ? undefined : this.#clients.get(clientKey(top.branch, cseq.value.method));
+    if (ct === undefined) {
+      // RFC 3261 §16.7: nothing waits for it; 2xx retransmissions are met by the Accepted state.
+      this.counters.strayResponses++;
+      return;
+    }
+    ct.receive(res);
+  }
+
+  /**
+   * ACK for a 2xx (and any request with no transaction) goes on statelessly
+   * along its route set (RFC 3261 §16.11), with a Via whose branch is
+   * derived from the incoming one so retransmissions get the same.
+   */
+  #forwardStateless(req: SipRequest, side: Side): void {
+    const routes = req.addresses(HeaderId.Route);
+    const list = routes.ok ? routes.value : [];
+    let popped = 0;
+    while (popped < list.length && this.#namesUs((list[popped] as Located<Address>).value)) popped++;
+    const next = list[popped]?.value.uri ?? req.uriText;
+    const dest = this.#destination(next, list.slice(0, popped), side);
+    if (dest === undefined) return;
+    const vias = req.via();
+    const topBranch = vias.ok ? (vias.value[0]?.branch ?? "") : "";
+    const branch = `z9hG4bK-sl${createHash("sha1").update(topBranch).update(req.uriText).digest("hex").slice(0, 16)}`;
+    const out =
+      side === "client" ? this.#sides.backend : { address: dest.flow.localAddress, port: dest.flow.localPort };
+    const editor = new MessageEditor(req).prependVia(
+      `SIP/2.0/${dest.flow.transport.toUpperCase()} ${hostOf(out.address)}:${out.port};branch=${branch}`,
+    );
+    if (popped > 0) editor.removeRoutes(popped);
+    const mf = req.maxForwards();
+    editor.setMaxForwards(mf.ok && mf.value !== undefined ? Math.max(mf.value - 1, 0) : 70);
+    dest.flow.send(editor.slices());
+  }
+
+  /**
+   * Where a routed request goes: towards a backend when it came from a
+   * client, else towards the client, on the stream named by the flow token
+   * in our Record-Route (RFC 5626 style) or by UDP to the URI.
+   */
+  #destination(uriText: string, ours: readonly Located<Address>[], side: Side): { flow: Flow } | undefined {
+    const uri = parseUri(uriText);
+    if (!uri.ok || !isSipUri(uri.value)) return undefined;
+    const host = uri.value.host.replace(/^\[|\]$/g, "");
+    const transport = (findParam(uri.value.params, "transport")?.value ?? "udp").toLowerCase();
+    const port = uri.value.port ?? (transport === "tls" || uri.value.scheme === "sips" ? 5061 : 5060);
+    if (side === "client") {
+      const flow = this.#sides.backendFlow({ host, port, transport });
+      return flow === undefined ? undefined : { flow };
+    }
+    for (const r of ours) {
+      const token = findParam(r.value.params, "fl")?.value ?? flowTokenOf(r.value.uri);
+      if (token !== undefined) {
+        const flow = this.#sides.connection(Number(token));
+        return flow === undefined || flow.closed ? undefined : { flow };
+      }
+    }
+    const flow = this.#sides.clientUdpFlow(host, port);
+    return flow === undefined ? undefined : { flow };
+  }
+
+  #namesUs(a: Address): boolean {
+    const uri = parseUri(a.uri);
+    return uri.ok && isSipUri(uri.value) && this.#sides.isLocal(uri.value.host.replace(/^\[|\]$/g, ""), uri.value.port);
+  }
+
+  /** OPTIONS with no user part to one of our addresses is a question to sipedge itself. */
+  #addressedToUs(req: SipRequest): boolean {
+    const uri = req.uri();
+    return (
+      uri.ok &&
+      isSipUri(uri.value) &&
+      uri.value.user === undefined &&
+      this.#sides.isLocal(uri.value.host.replace(/^\[|\]$/g, ""), uri.value.port)
+    );
+  }
+
+  #unavailable(): LocalResponse {
+    return { status: 503, reason: "Service Unavailable", headers: [`Retry-After: ${this.#settings.retryAfter}`] };
+  }
+
+  #local(req: SipRequest, flow: Flow, r: LocalResponse): Buffer {
+    this.counters.localResponses++;
+    return buildResponse(req, r, { address: flow.remoteAddress, port: flow.remotePort });
+  }
+
+  /** A stateless local answer (no transaction): OPTIONS, CANCEL, 483, 400. */
+  #respond(req: SipRequest, flow: Flow, r: LocalResponse): void {
+    flow.send([this.#local(req, flow, { ...r, toTag: r.toTag ?? newTag() })]);
+  }
+
+  #branch(): string {
+    this.#branchCounter = (this.#branchCounter + 1) % Number.MAX_SAFE_INTEGER;
+    return this.#branchPrefix + this.#branchCounter.toString(36);
+  }
+
+  #serverDone(st: ServerTransaction): void {
+    this.#servers.delete(st.key);
+    const f = this.#forwards.get(st);
+    if (f !== undefined) this.#clearTimerC(f);
+    this.#forwards.delete(st);
+  }
+
+  #clientDone(ct: ClientTransaction): void {
+    for (const method of ["INVITE", "CANCEL", "OTHER"]) {
+      const key = clientKey(ct.branch, method);
+      if (this.#clients.get(key) === ct) this.#clients.delete(key);
+    }
+    this.#forwards.delete(ct);
+  }
+}
+
+/**
+ * RFC 3261 §17.2.3: a server transaction is the top Via's branch and
+ * sent-by plus the method (ACK and CANCEL look for their INVITE); without
+ * the magic cookie, the RFC 2543 fallback keys on the request's identity.
+ */
+function serverKey(req: SipRequest, method: string): string {
+  const vias = req.via();
+  const top: Via | undefined = vias.ok ? vias.value[0] : undefined;
+  const sentBy = top === undefined ? "" : `${top.host}:${top.port ?? ""}`;
+  if (top?.branch?.startsWith("z9hG4bK") && top.branch.length > 7) return `${top.branch}|${sentBy}|${method}`;
+  const callId = req.callId();
+  const cseq = req.cseq();
+  const from = req.from();
+  const fromTag = from.ok ? (findParam(from.value.params, "tag")?.value ?? "") : "";
+  return `2543|${callId.ok ? callId.value : ""}|${cseq.ok ? cseq.value.seq : ""}|${fromTag}|${sentBy}|${method === "ACK" || method === "CANCEL" ? "INVITE" : method}|${req.uriText}`;
+}
+
+/** Client transactions by our branch; CANCEL shares its INVITE's branch but is a transaction of its own. */
+function clientKey(branch: string, method: string): string {
+  return method === "INVITE" || method === "ACK" ? `${branch}|I` : method === "CANCEL" ? `${branch}|C` : `${branch}|O`;
+}
+
+function flowTokenOf(uri: string): string | undefined {
+  return /;fl=(\d+)/.exec(uri)?.[1];
+}
+
+function hostOf(address: string): string {
+  return address.includes(":") ? `[${address}]` : address;
+}

@@ -1,0 +1,261 @@
+import type { SipRequest, SipResponse } from "../sip/index.ts";
+import type { Flow } from "../transport/flow.ts";
+
+/** RFC 3261 §17 timer bases, in milliseconds. */
+export interface TimerBase {
+  readonly t1: number;
+  readonly t2: number;
+  readonly t4: number;
+}
+
+type Timer = ReturnType<typeof setTimeout> | undefined;
+
+function stop(t: Timer): undefined {
+  if (t !== undefined) clearTimeout(t);
+  return undefined;
+}
+
+type ServerState = "proceeding" | "completed" | "confirmed" | "accepted" | "terminated";
+
+/**
+ * RFC 3261 §17.2 server transaction, with RFC 6026's Accepted state for
+ * INVITE: it absorbs request retransmissions by resending the last
+ * response, retransmits a final INVITE response over UDP until the ACK
+ * (Timers G, H, I), and lingers after a final response (Timers J, L).
+ */
+export class ServerTransaction {
+  readonly key: string;
+  readonly request: SipRequest;
+  readonly flow: Flow;
+  readonly isInvite: boolean;
+  #state: ServerState = "proceeding";
+  #last: readonly Uint8Array[] | undefined;
+  #retransmit: Timer;
+  #end: Timer;
+  readonly #timers: TimerBase;
+  readonly #onTerminated: (t: ServerTransaction) => void;
+
+  constructor(
+    key: string,
+    request: SipRequest,
+    flow: Flow,
+    timers: TimerBase,
+    onTerminated: (t: ServerTransaction) => void,
+  ) {
+    this.key = key;
+    this.request = request;
+    this.flow = flow;
+    this.isInvite = request.method === "INVITE";
+    this.#timers = timers;
+    this.#onTerminated = onTerminated;
+  }
+
+  get state(): ServerState {
+    return this.#state;
+  }
+
+  /** Whether a final response has been sent. */
+  get finished(): boolean {
+    return this.#state !== "proceeding";
+  }
+
+  respond(slices: readonly Uint8Array[], status: number): void {
+    if (
+      this.#state === "terminated" ||
+      (this.#state !== "proceeding" && !(this.#state === "accepted" && status < 300))
+    ) {
+      return;
+    }
+    this.flow.send(slices);
+    if (status < 200) {
+      this.#last = slices;
+      return;
+    }
+    if (this.#state === "accepted") return; // a 2xx retransmission, forwarded as is (RFC 6026 §7.1)
+    this.#last = slices;
+    const { t1, t2 } = this.#timers;
+    if (this.isInvite && status < 300) {
+      this.#state = "accepted";
+      this.#end = setTimeout(() => this.terminate(), 64 * t1); // Timer L
+    } else if (this.isInvite) {
+      this.#state = "completed";
+      if (!this.flow.reliable) this.#scheduleG(t1, t2);
+      this.#end = setTimeout(() => this.terminate(), 64 * t1); // Timer H
+    } else {
+      this.#state = "completed";
+      this.#end = setTimeout(() => this.terminate(), this.flow.reliable ? 0 : 64 * t1); // Timer J
+    }
+  }
+
+  /** The same request again: send the last response again (RFC 3261 §17.2.1, §17.2.2). */
+  retransmitted(): void {
+    if (this.#last !== undefined && this.#state !== "terminated" && this.#state !== "confirmed")
+      this.flow.send(this.#last);
+  }
+
+  /** ACK for a non-2xx final response: stop retransmitting, linger for Timer I. */
+  acked(): void {
+    if (this.#state !== "completed" || !this.isInvite) return;
+    this.#state = "confirmed";
+    this.#retransmit = stop(this.#retransmit);
+    this.#end = stop(this.#end);
+    this.#end = setTimeout(() => this.terminate(), this.flow.reliable ? 0 : this.#timers.t4); // Timer I
+  }
+
+  terminate(): void {
+    if (this.#state === "terminated") return;
+    this.#state = "terminated";
+    this.#retransmit = stop(this.#retransmit);
+    this.#end = stop(this.#end);
+    this.#onTerminated(this);
+  }
+
+  /** Timer G: retransmit the final response, doubling up to T2. */
+  #scheduleG(interval: number, t2: number): void {
+    this.#retransmit = setTimeout(() => {
+      if (this.#state !== "completed" || this.#last === undefined) return;
+      this.flow.send(this.#last);
+      this.#scheduleG(Math.min(2 * interval, t2), t2);
+    }, interval);
+  }
+}
+
+type ClientState = "calling" | "proceeding" | "completed" | "accepted" | "terminated";
+
+export interface ClientEvents {
+  response(t: ClientTransaction, res: SipResponse): void;
+  /** Timer B or F fired with no final response. */
+  timeout(t: ClientTransaction): void;
+  /** Nothing at all came back within the first-response timeout. */
+  silent(t: ClientTransaction): void;
+}
+
+/**
+ * RFC 3261 §17.1 client transaction towards a backend: retransmits over
+ * UDP (Timers A and E), gives up after Timer B/F, answers a non-2xx INVITE
+ * response with the hop-by-hop ACK (Timer D), and reports silence after the
+ * first-response timeout so the dispatcher can fail over early.
+ */
+export class ClientTransaction {
+  readonly branch: string;
+  readonly flow: Flow;
+  readonly isInvite: boolean;
+  readonly #request: readonly Uint8Array[];
+  readonly #events: ClientEvents;
+  readonly #timers: TimerBase;
+  readonly #onTerminated: (t: ClientTransaction) => void;
+  #state: ClientState = "calling";
+  #heard = false;
+  #retransmit: Timer;
+  #firstResponse: Timer;
+  #end: Timer;
+  #ack: readonly Uint8Array[] | undefined;
+
+  constructor(
+    branch: string,
+    flow: Flow,
+    isInvite: boolean,
+    request: readonly Uint8Array[],
+    timers: TimerBase & { readonly firstResponse: number },
+    events: ClientEvents,
+    onTerminated: (t: ClientTransaction) => void,
+  ) {
+    this.branch = branch;
+    this.flow = flow;
+    this.isInvite = isInvite;
+    this.#request = request;
+    this.#events = events;
+    this.#timers = timers;
+    this.#onTerminated = onTerminated;
+    if (!flow.send(request)) {
+      // The connection is gone: report it as silence so the caller fails over now.
+      queueMicrotask(() => this.#silent());
+      return;
+    }
+    if (!flow.reliable) this.#scheduleRetransmit(timers.t1);
+    this.#firstResponse = setTimeout(() => this.#silent(), timers.firstResponse);
+    this.#end = setTimeout(() => this.#timeout(), 64 * timers.t1); // Timer B / F
+  }
+
+  get state(): ClientState {
+    return this.#state;
+  }
+
+  /** Whether any response (even 100 Trying) has come back. */
+  get heard(): boolean {
+    return this.#heard;
+  }
+
+  receive(res: SipResponse): void {
+    if (this.#state === "terminated") return;
+    this.#heard = true;
+    this.#firstResponse = stop(this.#firstResponse);
+    const { t1, t2, t4 } = this.#timers;
+    if (res.status < 200) {
+      if (this.#state === "calling") {
+        this.#state = "proceeding";
+        // RFC 3261 §17.1.1.2: INVITE stops retransmitting; non-INVITE keeps on at T2.
+        this.#retransmit = stop(this.#retransmit);
+        if (!this.isInvite && !this.flow.reliable) this.#scheduleRetransmit(t2);
+      }
+      if (this.#state === "proceeding") this.#events.response(this, res);
+      return;
+    }
+    if (this.#state === "completed") {
+      // A retransmitted final response: repeat the ACK (INVITE), else ignore.
+      if (this.#ack !== undefined) this.flow.send(this.#ack);
+      return;
+    }
+    if (this.#state === "accepted") {
+      if (res.status < 300) this.#events.response(this, res); // RFC 6026 §7.2: pass 2xx retransmissions on
+      return;
+    }
+    this.#retransmit = stop(this.#retransmit);
+    this.#end = stop(this.#end);
+    if (this.isInvite && res.status < 300) {
+      this.#state = "accepted";
+      this.#end = setTimeout(() => this.terminate(), 64 * t1); // Timer M
+    } else {
+      this.#state = "completed";
+      const linger = this.flow.reliable ? 0 : this.isInvite ? Math.max(32_000, 64 * t1) : t4; // Timer D / K
+      this.#end = setTimeout(() => this.terminate(), linger);
+    }
+    this.#events.response(this, res);
+  }
+
+  /** The hop-by-hop ACK for a non-2xx final response (built by the caller, sent and kept for repeats). */
+  ack(slices: readonly Uint8Array[]): void {
+    this.#ack = slices;
+    this.flow.send(slices);
+  }
+
+  /** Stop retransmitting and waiting; late responses are then ignored. */
+  terminate(): void {
+    if (this.#state === "terminated") return;
+    this.#state = "terminated";
+    this.#retransmit = stop(this.#retransmit);
+    this.#firstResponse = stop(this.#firstResponse);
+    this.#end = stop(this.#end);
+    this.#onTerminated(this);
+  }
+
+  #scheduleRetransmit(interval: number): void {
+    this.#retransmit = setTimeout(() => {
+      if (this.#state !== "calling" && this.#state !== "proceeding") return;
+      this.flow.send(this.#request);
+      // Timer A doubles without bound; Timer E doubles up to T2.
+      this.#scheduleRetransmit(this.isInvite ? 2 * interval : Math.min(2 * interval, this.#timers.t2));
+    }, interval);
+  }
+
+  #silent(): void {
+    if (this.#state !== "calling") return;
+    this.#events.silent(this);
+  }
+
+  #timeout(): void {
+    if (this.#state !== "calling" && this.#state !== "proceeding") return;
+    this.#events.timeout(this);
+    this.terminate();
+  }
+}

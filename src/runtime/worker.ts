@@ -1,0 +1,138 @@
+import { readFileSync } from "node:fs";
+import { isIPv6 } from "node:net";
+import { PoolDispatcher } from "../balance/dispatcher.ts";
+import type { Config, Listener } from "../config/schema.ts";
+import { ProxyCore, type Side, type Sides } from "../proxy/core.ts";
+import type { Flow } from "../transport/flow.ts";
+import { StreamListener } from "../transport/stream.ts";
+import { UdpEndpoint } from "../transport/udp.ts";
+
+/** Per-connection send queue bound before a peer counts as a slow reader. */
+const MAX_QUEUED_BYTES = 1 << 20;
+
+export interface BoundListener {
+  readonly transport: Listener["transport"];
+  readonly address: string;
+  readonly port: number;
+}
+
+/**
+ * One IO worker: its listeners, its backend-facing socket, its proxy core
+ * and dispatcher. Everything here belongs to the thread that created it
+ * (DESIGN.md principle 1); the [threads] work runs one per core.
+ */
+export class IoWorker {
+  readonly proxy: ProxyCore;
+  readonly dispatcher: PoolDispatcher;
+  readonly listeners: readonly BoundListener[];
+  readonly backendPort: number;
+  readonly #udp: readonly UdpEndpoint[];
+  readonly #streams: readonly StreamListener[];
+  readonly #backend: UdpEndpoint;
+
+  private constructor(
+    proxy: ProxyCore,
+    dispatcher: PoolDispatcher,
+    udp: UdpEndpoint[],
+    streams: StreamListener[],
+    backend: UdpEndpoint,
+    listeners: BoundListener[],
+  ) {
+    this.proxy = proxy;
+    this.dispatcher = dispatcher;
+    this.#udp = udp;
+    this.#streams = streams;
+    this.#backend = backend;
+    this.listeners = listeners;
+    this.backendPort = backend.port;
+  }
+
+  static async start(config: Config): Promise<IoWorker> {
+    const unsupported = config.listen.findIndex((l) => l.transport === "wss");
+    if (unsupported >= 0) throw new Error(`listen[${unsupported}]: wss listeners are not supported yet`);
+    const tcpBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport !== "udp");
+    if (tcpBackend !== undefined) throw new Error(`backend ${tcpBackend.name}: only UDP backends are supported yet`);
+
+    // The proxy needs the sockets and the sockets deliver to the proxy: late-bind through this holder.
+    let proxy: ProxyCore | undefined;
+    const deliver = (side: Side) => (bytes: Buffer, flow: Flow) => proxy?.receive(bytes, flow, side);
+    const udp: UdpEndpoint[] = [];
+    const streams: StreamListener[] = [];
+    const bound: BoundListener[] = [];
+    const first = config.listen[0] as Listener;
+    const backend = await UdpEndpoint.bind(first.address, 0, deliver("backend"));
+    for (const l of config.listen) {
+      if (l.transport === "udp") {
+        const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"));
+        udp.push(u);
+        bound.push({ transport: "udp", address: l.address, port: u.port });
+      } else if (l.transport === "tcp" || l.transport === "tls") {
+        const s = await StreamListener.listen(
+          {
+            address: l.address,
+            port: l.port,
+            backlog: 4096,
+            maxMessageSize: config.sip.maxMessageSize,
+            maxQueuedBytes: MAX_QUEUED_BYTES,
+            ...(l.transport === "tls"
+              ? {
+                  tls: {
+                    cert: readFileSync(l.cert),
+                    key: readFileSync(l.key),
+                    ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }),
+                    requestCert: l.clientAuth !== "none",
+                    rejectUnauthorized: l.clientAuth === "require",
+                  },
+                }
+              : {}),
+          },
+          deliver("client"),
+        );
+        streams.push(s);
+        bound.push({ transport: l.transport, address: l.address, port: s.port });
+      }
+    }
+    const dispatcher = new PoolDispatcher(config, {
+      suspectAfter: config.health.downAfter,
+      suspectFor: config.health.interval * config.health.upAfter,
+    });
+    const sides: Sides = {
+      backend: { address: backend.address, port: backend.port },
+      backendFlow: (t) => (t.transport === "udp" ? backend.flowTo(t.host, t.port) : undefined),
+      clientUdpFlow: (host, port) => udp[0]?.flowTo(host, port),
+      connection: (id) => {
+        for (const s of streams) {
+          const c = s.connection(id);
+          if (c !== undefined) return c;
+        }
+        return undefined;
+      },
+      isLocal: (host, port) =>
+        (host === backend.address && port === backend.port) ||
+        bound.some(
+          (l) => (l.address === host || isAny(l.address)) && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060)),
+        ),
+    };
+    proxy = new ProxyCore(
+      {
+        timers: config.sip.timers,
+        firstResponseTimeout: config.sip.firstResponseTimeout,
+        failoverOn: config.sip.failoverOn,
+        retryAfter: config.sip.retryAfter,
+      },
+      sides,
+      dispatcher,
+    );
+    return new IoWorker(proxy, dispatcher, udp, streams, backend, bound);
+  }
+
+  async close(): Promise<void> {
+    for (const u of this.#udp) u.close();
+    this.#backend.close();
+    await Promise.all(this.#streams.map((s) => s.close()));
+  }
+}
+
+function isAny(address: string): boolean {
+  return address === "0.0.0.0" || address === "::" || (isIPv6(address) && /^[0:]+$/.test(address));
+}

@@ -1,0 +1,28 @@
+/** What the proxy sees of a transport connection (or of a UDP peer). */
+
+export type TransportName = "udp" | "tcp" | "tls" | "ws" | "wss";
+
+export interface Flow {
+  /** Unique within this IO worker. */
+  readonly id: number;
+  readonly transport: TransportName;
+  /** Stream transports deliver reliably: no SIP retransmissions (RFC 3261 §17.1.1.2). */
+  readonly reliable: boolean;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  /** Queues a message for sending; false when the flow is closed or its queue is full. */
+  send(slices: readonly Uint8Array[]): boolean;
+  readonly closed: boolean;
+}
+
+/** Called for every whole SIP message a flow receives (bytes are a view; copy to keep them past the call). */
+export type MessageHandler = (bytes: Buffer, flow: Flow) => void;
+
+let nextId = 1;
+
+/** Flow ids are per process here; the [threads] work gives each worker its own range. */
+export function newFlowId(): number {
+  return nextId++;
+}

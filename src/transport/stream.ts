@@ -1,0 +1,155 @@
+import { createServer as createTcpServer, type Server, type Socket } from "node:net";
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from "node:tls";
+import { StreamFramer } from "../sip/index.ts";
+import { type Flow, type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
+
+export interface StreamOptions {
+  readonly maxMessageSize: number;
+  /** Bytes queued for a peer beyond which it is a slow reader and is closed. */
+  readonly maxQueuedBytes: number;
+}
+
+const CRLF = Buffer.from("\r\n");
+
+/**
+ * One TCP or TLS connection: framing by Content-Length, RFC 5626 keep-alive
+ * pongs, and a bounded send queue. A framing error or a slow reader closes
+ * the connection; nothing here throws.
+ */
+export class StreamConnection implements Flow {
+  readonly id = newFlowId();
+  readonly transport: TransportName;
+  readonly reliable = true;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly #socket: Socket;
+  readonly #framer: StreamFramer;
+  readonly #maxQueuedBytes: number;
+  #closed = false;
+
+  constructor(
+    socket: Socket,
+    transport: TransportName,
+    options: StreamOptions,
+    onMessage: MessageHandler,
+    onClose: (c: StreamConnection) => void,
+  ) {
+    this.#socket = socket;
+    this.transport = transport;
+    this.remoteAddress = socket.remoteAddress ?? "";
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? "";
+    this.localPort = socket.localPort ?? 0;
+    this.#framer = new StreamFramer({ maxMessageSize: options.maxMessageSize });
+    this.#maxQueuedBytes = options.maxQueuedBytes;
+    socket.setNoDelay(true);
+    socket.on("data", (chunk: Buffer) => {
+      this.#framer.push(chunk);
+      for (;;) {
+        const r = this.#framer.next();
+        if (!r.ok) {
+          // RFC 3261 §18.3: framing is lost for good on a stream.
+          this.close();
+          return;
+        }
+        const frame = r.value;
+        if (frame === null) return;
+        if (frame.kind === "message") onMessage(frame.bytes, this);
+        else if (frame.kind === "ping") socket.write(CRLF);
+      }
+    });
+    socket.on("error", () => this.close());
+    socket.on("close", () => {
+      this.#closed = true;
+      onClose(this);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  send(slices: readonly Uint8Array[]): boolean {
+    if (this.#closed) return false;
+    if (this.#socket.writableLength > this.#maxQueuedBytes) {
+      this.close();
+      return false;
+    }
+    this.#socket.cork();
+    for (const s of slices) this.#socket.write(s);
+    this.#socket.uncork();
+    return true;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#socket.destroy();
+  }
+}
+
+export interface StreamListenerOptions extends StreamOptions {
+  readonly address: string;
+  readonly port: number;
+  readonly backlog: number;
+  /** For TLS: node:tls server options (cert, key, ca, requestCert, …). */
+  readonly tls?: TlsOptions;
+}
+
+/** A TCP or TLS listener that turns each accepted socket into a StreamConnection. */
+export class StreamListener {
+  readonly transport: "tcp" | "tls";
+  readonly #server: Server;
+  readonly #connections = new Map<number, StreamConnection>();
+
+  private constructor(server: Server, transport: "tcp" | "tls") {
+    this.#server = server;
+    this.transport = transport;
+  }
+
+  static async listen(options: StreamListenerOptions, onMessage: MessageHandler): Promise<StreamListener> {
+    const transport = options.tls === undefined ? "tcp" : "tls";
+    const server =
+      options.tls === undefined ? createTcpServer() : createTlsServer({ ...options.tls, minVersion: "TLSv1.2" });
+    const listener = new StreamListener(server, transport);
+    const accept = (socket: Socket | TLSSocket) => {
+      const c = new StreamConnection(socket, transport, options, onMessage, (closed) =>
+        listener.#connections.delete(closed.id),
+      );
+      listener.#connections.set(c.id, c);
+    };
+    if (transport === "tls") server.on("secureConnection", accept);
+    else server.on("connection", accept);
+    // A failed handshake concerns one client only.
+    server.on("tlsClientError", (_e: Error, socket: Socket) => socket.destroy());
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen({ host: options.address, port: options.port, backlog: options.backlog }, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    return listener;
+  }
+
+  get port(): number {
+    const a = this.#server.address();
+    return typeof a === "object" && a !== null ? a.port : 0;
+  }
+
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
+  /** The live connection with this flow id, if any. */
+  connection(id: number): StreamConnection | undefined {
+    return this.#connections.get(id);
+  }
+
+  async close(): Promise<void> {
+    for (const c of this.#connections.values()) c.close();
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,75 @@
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
+import { classifyDatagram } from "../sip/index.ts";
+import { type Flow, type MessageHandler, newFlowId } from "./flow.ts";
+
+/**
+ * A UDP socket: every datagram is one message (RFC 3261 §18.3); CRLF and
+ * STUN keep-alives (RFC 5626 §3.5.1) are not SIP and are not passed on.
+ * Each peer address is a flow; flows are made per datagram and are cheap.
+ */
+export class UdpEndpoint {
+  readonly #socket: Socket;
+  readonly #onMessage: MessageHandler;
+  #address = "";
+  #port = 0;
+
+  constructor(onMessage: MessageHandler, ipv6: boolean) {
+    this.#onMessage = onMessage;
+    this.#socket = createSocket({ type: ipv6 ? "udp6" : "udp4", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    this.#socket.on("message", (msg, rinfo) => this.#receive(msg, rinfo));
+    // A send error (ICMP unreachable, EPERM) concerns one datagram; the socket lives on.
+    this.#socket.on("error", () => {});
+  }
+
+  static async bind(address: string, port: number, onMessage: MessageHandler): Promise<UdpEndpoint> {
+    const endpoint = new UdpEndpoint(onMessage, isIPv6(address));
+    await new Promise<void>((resolve, reject) => {
+      endpoint.#socket.once("error", reject);
+      endpoint.#socket.bind({ address, port, exclusive: true }, () => {
+        endpoint.#socket.off("error", reject);
+        resolve();
+      });
+    });
+    const bound = endpoint.#socket.address();
+    endpoint.#address = bound.address;
+    endpoint.#port = bound.port;
+    return endpoint;
+  }
+
+  get address(): string {
+    return this.#address;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+
+  /** A flow towards any address, for messages sipedge originates (to backends, or to a UDP client). */
+  flowTo(remoteAddress: string, remotePort: number): Flow {
+    const socket = this.#socket;
+    return {
+      id: newFlowId(),
+      transport: "udp",
+      reliable: false,
+      remoteAddress,
+      remotePort,
+      localAddress: this.#address,
+      localPort: this.#port,
+      closed: false,
+      send(slices) {
+        socket.send(slices as Uint8Array[], remotePort, remoteAddress);
+        return true;
+      },
+    };
+  }
+
+  close(): void {
+    this.#socket.close();
+  }
+
+  #receive(msg: Buffer, rinfo: RemoteInfo): void {
+    if (classifyDatagram(msg) !== "sip") return;
+    this.#onMessage(msg, this.flowTo(rinfo.address, rinfo.port));
+  }
+}
