@@ -10,6 +10,7 @@ import {
   MessageEditor,
   parseMessage,
   parseUri,
+  type SipErrorCode,
   type SipRequest,
   type SipResponse,
   type Via,
@@ -99,6 +100,13 @@ interface Forward {
 
 const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);
 
+/** Parse failures in the start line, answerable with 400 once the headers read. */
+const START_LINE_ERRORS: ReadonlySet<SipErrorCode> = new Set([
+  "ERR_SIP_BAD_START_LINE",
+  "ERR_SIP_BAD_METHOD",
+  "ERR_SIP_BAD_VERSION",
+]);
+
 /**
  * The transaction-stateful proxy core (RFC 3261 §16) of one IO worker. All
  * its state (transactions, forwards) lives in this object and is touched
@@ -138,7 +146,7 @@ export class ProxyCore {
     const parsed = parseMessage(bytes);
     if (!parsed.ok) {
       this.counters.malformed++;
-      this.#rejectUnparsable(bytes, flow, parsed.error.code);
+      if (!/^ACK /.test(bytes.toString("latin1", 0, 4))) this.#rejectUnparsable(bytes, flow, parsed.error.code);
       return;
     }
     const msg = parsed.value;
@@ -156,18 +164,26 @@ export class ProxyCore {
   }
 
   /**
-   * RFC 4475 §3.1.2.2/3: over UDP a bad Content-Length still earns a 400
-   * when the rest of the request reads; reparse without the body to build it.
+   * A request that did not parse still earns an answer when the rest of it
+   * reads (RFC 4475 §3.1.2): a bad start line (400, or 505 for another SIP
+   * version) or, over UDP, a bad Content-Length or a missing empty line
+   * (400). Re-read it with a neutral start line and no body to build one.
    */
-  #rejectUnparsable(bytes: Buffer, flow: Flow, code: string): void {
-    if (flow.reliable || (code !== "ERR_SIP_BODY_TRUNCATED" && code !== "ERR_SIP_BAD_CONTENT_LENGTH")) return;
-    const end = bytes.indexOf("\r\n\r\n");
-    if (end < 0) return;
-    const head = bytes.toString("latin1", 0, end + 2).replace(/\r\n(?:content-length|l)[ \t]*:[^\r]*/gi, "");
-    const again = parseMessage(Buffer.from(`${head}\r\n`, "latin1"));
-    if (again.ok && again.value.kind === "request" && again.value.method !== "ACK") {
-      this.#respond(again.value, flow, { status: 400, reason: "Bad Request" });
-    }
+  #rejectUnparsable(bytes: Buffer, flow: Flow, code: SipErrorCode): void {
+    const d = dispositionOf(code, "request", flow.reliable ? "stream" : "datagram");
+    const truncatedDatagram = code === "ERR_SIP_INCOMPLETE" && !flow.reliable;
+    if (d.action !== "respond" && !START_LINE_ERRORS.has(code) && !truncatedDatagram) return;
+    const text = bytes.toString("latin1");
+    const eol = text.indexOf("\r\n");
+    if (eol < 0 || /^SIP\//i.test(text)) return;
+    const blank = text.indexOf("\r\n\r\n");
+    const headers = text
+      .slice(eol, blank < 0 ? text.length : blank + 2)
+      .replace(/\r\n(?:content-length|l)[ \t]*:[^\r]*/gi, "");
+    const again = parseMessage(Buffer.from(`OPTIONS sip:invalid SIP/2.0${headers}\r\n`, "latin1"));
+    if (!again.ok || again.value.kind !== "request") return;
+    const status = d.action === "respond" ? d : { status: 400, reason: "Bad Request" };
+    this.#respond(again.value, flow, { status: status.status, reason: status.reason });
   }
 
   #request(req: SipRequest, flow: Flow, side: Side): void {

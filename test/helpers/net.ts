@@ -1,0 +1,57 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { createServer } from "node:net";
+
+/** A port the OS says is free for both UDP and TCP on 127.0.0.1. */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const s = createServer();
+      s.once("error", reject);
+      s.listen(0, "127.0.0.1", () => {
+        const a = s.address();
+        s.close(() => resolve(typeof a === "object" && a !== null ? a.port : 0));
+      });
+    });
+    const udpFree = await new Promise<boolean>((resolve) => {
+      const u = createSocket("udp4");
+      u.once("error", () => resolve(false));
+      u.bind(port, "127.0.0.1", () => u.close(() => resolve(true)));
+    });
+    if (udpFree) return port;
+  }
+}
+
+/** Child processes a test started, killed by PID when it ends. */
+export class Processes {
+  readonly #children = new Set<ChildProcess>();
+
+  spawn(command: string, args: readonly string[], cwd?: string): ChildProcess {
+    const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout?.resume();
+    child.stderr?.resume();
+    this.#children.add(child);
+    child.once("exit", () => this.#children.delete(child));
+    return child;
+  }
+
+  async kill(child: ChildProcess): Promise<void> {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  async killAll(): Promise<void> {
+    await Promise.all([...this.#children].map((c) => this.kill(c)));
+  }
+}
+
+export function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode);
+  return new Promise((resolve) => child.once("exit", (code) => resolve(code)));
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

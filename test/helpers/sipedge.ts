@@ -1,0 +1,48 @@
+import { validateConfig } from "../../src/config/validate.ts";
+import { demoCertificate } from "../../src/runtime/demo.ts";
+import { IoWorker } from "../../src/runtime/worker.ts";
+import { unwrapConfig } from "./config.ts";
+import { freePort } from "./net.ts";
+
+export interface Running {
+  readonly worker: IoWorker;
+  readonly udp: number;
+  readonly tcp: number;
+  readonly tls: number;
+  readonly certDir: string;
+}
+
+/** A test certificate for 127.0.0.1, made once per run with openssl (a real peer). */
+export const CERT_DIR = "/tmp/sipedge-test-cert";
+
+/**
+ * Starts one IO worker on loopback with UDP, TCP and TLS listeners on free
+ * ports and the given backend ports as one pool.
+ */
+export async function startSipedge(
+  backendPorts: readonly number[],
+  options: { algorithm?: string; sip?: Record<string, unknown>; health?: Record<string, unknown> } = {},
+): Promise<Running> {
+  const tls = demoCertificate(CERT_DIR);
+  const [udp, tcp, tlsPort] = [await freePort(), await freePort(), await freePort()];
+  const config = unwrapConfig(
+    validateConfig({
+      listen: [
+        { transport: "udp", address: "127.0.0.1", port: udp },
+        { transport: "tcp", address: "127.0.0.1", port: tcp },
+        { transport: "tls", address: "127.0.0.1", port: tlsPort, cert: tls.cert, key: tls.key },
+      ],
+      backends: [
+        {
+          name: "pool",
+          algorithm: options.algorithm ?? "hash-callid",
+          members: backendPorts.map((p, i) => ({ name: `b${i}`, uri: `sip:127.0.0.1:${p};transport=udp` })),
+        },
+      ],
+      health: { interval: "500ms", downAfter: 1, upAfter: 2, ...options.health },
+      sip: { firstResponseTimeout: "800ms", ...options.sip },
+    }),
+  );
+  const worker = await IoWorker.start(config);
+  return { worker, udp, tcp, tls: tlsPort, certDir: CERT_DIR };
+}

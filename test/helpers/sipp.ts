@@ -1,0 +1,107 @@
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ASSETS } from "./corpus.ts";
+import { exited, type Processes } from "./net.ts";
+
+export const SCENARIOS = join(ASSETS, "sipp");
+export const FIXTURE_SCENARIOS = join(import.meta.dirname, "..", "fixtures", "sipp");
+
+export interface CallCounts {
+  /** Calls placed (UAC) or received (UAS). */
+  readonly calls: number;
+  readonly successful: number;
+  readonly failed: number;
+}
+
+/** A sipp UAS on 127.0.0.1:port; `-aa` answers OPTIONS probes. */
+export function startUas(p: Processes, port: number, options: { scenario?: string; transport?: "u1" | "t1" } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-uas-"));
+  const child = p.spawn(
+    "sipp",
+    [
+      "-sf",
+      options.scenario ?? join(SCENARIOS, "uas_rr.xml"),
+      "-i",
+      "127.0.0.1",
+      "-p",
+      String(port),
+      "-t",
+      options.transport ?? "u1",
+      "-aa",
+      "-nostdin",
+      "-trace_stat",
+      "-stf",
+      join(dir, "stat.csv"),
+      "-fd",
+      "1",
+    ],
+    dir,
+  );
+  return { child, dir, counts: () => readCounts(join(dir, "stat.csv"), "incoming") };
+}
+
+export interface UacOptions {
+  readonly calls: number;
+  readonly rate: number;
+  readonly transport?: "u1" | "t1";
+  readonly scenario?: string;
+  readonly timeoutSeconds?: number;
+  readonly extra?: readonly string[];
+}
+
+/** Runs a sipp UAC to completion (bounded by -m and -timeout) and returns its call counts. */
+export async function runUac(p: Processes, target: string, options: UacOptions): Promise<CallCounts> {
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-uac-"));
+  const child: ChildProcess = p.spawn(
+    "sipp",
+    [
+      "-sf",
+      options.scenario ?? join(SCENARIOS, "uac_rr.xml"),
+      target,
+      "-i",
+      "127.0.0.1",
+      "-p",
+      "0",
+      "-t",
+      options.transport ?? "u1",
+      "-m",
+      String(options.calls),
+      "-r",
+      String(options.rate),
+      "-nostdin",
+      "-trace_stat",
+      "-stf",
+      join(dir, "stat.csv"),
+      "-timeout",
+      `${options.timeoutSeconds ?? 30}s`,
+      "-timeout_error",
+      "-recv_timeout",
+      "10000",
+      ...(options.extra ?? []),
+    ],
+    dir,
+  );
+  await exited(child);
+  return readCounts(join(dir, "stat.csv"), "outgoing");
+}
+
+/** The last line of sipp's -trace_stat file holds cumulative counts (see shared/assets/sipp/README.md). */
+export function readCounts(path: string, direction: "outgoing" | "incoming"): CallCounts {
+  let text = "";
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return { calls: 0, successful: 0, failed: 0 };
+  }
+  const lines = text.trim().split("\n");
+  const header = (lines[0] ?? "").split(";");
+  const last = (lines.at(-1) ?? "").split(";");
+  const col = (name: string) => Number(last[header.indexOf(name)] ?? 0);
+  return {
+    calls: col(direction === "outgoing" ? "OutgoingCall(C)" : "IncomingCall(C)"),
+    successful: col("SuccessfulCall(C)"),
+    failed: col("FailedCall(C)"),
+  };
+}
