@@ -140,6 +140,12 @@ export class ProxyCore {
     return { server: this.#servers.size, client: this.#clients.size };
   }
 
+  /** Ends every transaction and timer (the worker is closing its sockets). */
+  close(): void {
+    for (const ct of [...this.#clients.values()]) ct.terminate();
+    for (const st of [...this.#servers.values()]) st.terminate();
+  }
+
   /** Entry point for every whole SIP message a flow delivers. */
   receive(bytes: Buffer, flow: Flow, side: Side): void {
     this.counters.received++;

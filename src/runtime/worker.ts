@@ -127,6 +127,7 @@ export class IoWorker {
   }
 
   async close(): Promise<void> {
+    this.proxy.close();
     for (const u of this.#udp) u.close();
     this.#backend.close();
     await Promise.all(this.#streams.map((s) => s.close()));

@@ -13,6 +13,7 @@ export class UdpEndpoint {
   readonly #onMessage: MessageHandler;
   #address = "";
   #port = 0;
+  #closed = false;
 
   constructor(onMessage: MessageHandler, ipv6: boolean) {
     this.#onMessage = onMessage;
@@ -48,6 +49,7 @@ export class UdpEndpoint {
   /** A flow towards any address, for messages sipedge originates (to backends, or to a UDP client). */
   flowTo(remoteAddress: string, remotePort: number): Flow {
     const socket = this.#socket;
+    const endpoint = this;
     return {
       id: newFlowId(),
       transport: "udp",
@@ -56,8 +58,11 @@ export class UdpEndpoint {
       remotePort,
       localAddress: this.#address,
       localPort: this.#port,
-      closed: false,
+      get closed() {
+        return endpoint.#closed;
+      },
       send(slices) {
+        if (endpoint.#closed) return false;
         socket.send(slices as Uint8Array[], remotePort, remoteAddress);
         return true;
       },
@@ -65,6 +70,8 @@ export class UdpEndpoint {
   }
 
   close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
     this.#socket.close();
   }
 

@@ -55,3 +55,24 @@ export function exited(child: ChildProcess): Promise<number | null> {
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+/**
+ * A UDP link that loses chosen datagrams on their way to a peer: it stands
+ * between sipedge and a real backend, relaying both ways, and drops the
+ * datagrams `lose` picks (a lossy network, not a fake peer).
+ */
+export async function lossyLink(peerPort: number, lose: (datagram: Buffer, index: number) => boolean) {
+  const socket = createSocket("udp4");
+  let index = 0;
+  let client: { address: string; port: number } | undefined;
+  socket.on("message", (msg, rinfo) => {
+    if (rinfo.port === peerPort) {
+      if (client !== undefined) socket.send(msg, client.port, client.address);
+      return;
+    }
+    client = { address: rinfo.address, port: rinfo.port };
+    if (!lose(msg, index++)) socket.send(msg, peerPort, "127.0.0.1");
+  });
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  return { port: socket.address().port, close: () => socket.close() };
+}

@@ -6,7 +6,6 @@ import { ASSETS } from "./corpus.ts";
 import { exited, type Processes } from "./net.ts";
 
 export const SCENARIOS = join(ASSETS, "sipp");
-export const FIXTURE_SCENARIOS = join(import.meta.dirname, "..", "fixtures", "sipp");
 
 export interface CallCounts {
   /** Calls placed (UAC) or received (UAS). */

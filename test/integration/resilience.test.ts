@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { invite } from "../helpers/dialog.ts";
+import { freePort, lossyLink, Processes, sleep } from "../helpers/net.ts";
+import { StreamClient } from "../helpers/sip-client.ts";
+import { type Running, startSipedge } from "../helpers/sipedge.ts";
+import { runUac, startUas } from "../helpers/sipp.ts";
+
+const processes = new Processes();
+let sipedge: Running | undefined;
+
+afterEach(async () => {
+  await sipedge?.worker.close();
+  sipedge = undefined;
+  await processes.killAll();
+});
+
+describe("failover", () => {
+  it("moves new calls off a stopped backend, and back once it returns", async () => {
+    const [a, b] = [await freePort(), await freePort()];
+    let uasA = startUas(processes, a);
+    const uasB = startUas(processes, b);
+    sipedge = await startSipedge([a, b], { sip: { firstResponseTimeout: "600ms" } });
+    await sleep(300);
+    const target = `127.0.0.1:${sipedge.udp}`;
+
+    expect(await runUac(processes, target, { calls: 10, rate: 20 })).toEqual({ calls: 10, successful: 10, failed: 0 });
+    await processes.kill(uasA.child);
+    // Calls that hash to the stopped backend wait out the first-response timeout, then go to the other.
+    expect(await runUac(processes, target, { calls: 20, rate: 10 })).toEqual({ calls: 20, successful: 20, failed: 0 });
+    expect(sipedge.worker.proxy.counters.failovers).toBeGreaterThan(0);
+
+    uasA = startUas(processes, a);
+    await sleep(1500); // the passive suspect mark (interval x upAfter) runs out
+    expect(await runUac(processes, target, { calls: 20, rate: 20 })).toEqual({ calls: 20, successful: 20, failed: 0 });
+    await sleep(1200);
+    expect(uasA.counts().calls).toBeGreaterThan(0);
+    expect(uasB.counts().calls).toBeGreaterThan(0);
+  });
+
+  it("answers 503 with Retry-After when no backend is left", async () => {
+    const dead = await freePort();
+    sipedge = await startSipedge([dead], { sip: { firstResponseTimeout: "300ms", retryAfter: 7 } });
+    const client = await StreamClient.connect(sipedge.tcp, false);
+    client.send(invite("TCP", client.localPort, `nobody-${Date.now()}`));
+    const res = await client.waitFor((m) => m.kind === "response" && m.status >= 200);
+    expect(res.kind === "response" && res.status).toBe(503);
+    expect(res.values("retry-after")).toEqual(["7"]);
+    client.close();
+  });
+});
+
+describe("retransmission towards a UDP backend", () => {
+  it("gets a call through when the first INVITE to the backend is lost, for a TLS client that never retransmits", async () => {
+    const port = await freePort();
+    const uas = startUas(processes, port);
+    let invites = 0;
+    const link = await lossyLink(port, (d) => d.toString("latin1", 0, 7) === "INVITE " && invites++ === 0);
+    sipedge = await startSipedge([link.port], { sip: { firstResponseTimeout: "5s", timers: { t1: "200ms" } } });
+    await sleep(300);
+    const client = await StreamClient.connect(sipedge.tls, true);
+    client.send(invite("TLS", client.localPort, `retrans-${Date.now()}`));
+    const ok = await client.waitFor((m) => m.kind === "response" && m.status === 200, 8000);
+    expect(ok.kind === "response" && ok.status).toBe(200);
+    expect(invites).toBeGreaterThanOrEqual(2);
+    await sleep(1200);
+    expect(uas.counts().calls).toBe(1);
+    client.close();
+    link.close();
+  });
+});
