@@ -6,6 +6,8 @@ import { ASSETS } from "./corpus.ts";
 import { exited, type Processes } from "./net.ts";
 
 export const SCENARIOS = join(ASSETS, "sipp");
+/** Scenarios of our own, for the call flows the shared ones do not cover. */
+export const FIXTURE_SCENARIOS = join(import.meta.dirname, "..", "fixtures", "sipp");
 
 export interface CallCounts {
   /** Calls placed (UAC) or received (UAS). */

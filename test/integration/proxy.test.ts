@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { findParam, HeaderId } from "../../src/sip/index.ts";
-import { inDialog, invite } from "../helpers/dialog.ts";
+import { dialogFrom, inDialog, invite } from "../helpers/dialog.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { unwrap } from "../helpers/sip.ts";
 import { StreamClient, udpExchange } from "../helpers/sip-client.ts";
@@ -57,13 +57,11 @@ describe("calls through sipedge to sipp backends", () => {
       // The client's top Via got received and rport (RFC 3581).
       const via = unwrap(ok.via())[0];
       expect([via?.received, via?.rport]).toEqual(["127.0.0.1", client.localPort]);
-      const contacts = unwrap(ok.contacts());
-      const contact = contacts?.star === false ? (contacts.list[0]?.uri ?? "") : "";
-      const routes = [...rr].reverse().map((r) => ({ value: ok.buf.toString("latin1", r.start, r.end) }));
-      const toHeader = ok.values("to")[0] ?? "";
       expect(findParam(unwrap(ok.to()).params, "tag")).toBeDefined();
-      client.send(inDialog("ACK", routes, contact, toHeader, callId, transport, client.localPort, 1));
-      client.send(inDialog("BYE", routes, contact, toHeader, callId, transport, client.localPort, 2));
+      const dialog = dialogFrom(ok);
+      const o = { transport, localPort: client.localPort, callId };
+      client.send(inDialog(dialog, "ACK", { ...o, cseq: 1 }));
+      client.send(inDialog(dialog, "BYE", { ...o, cseq: 2 }));
       const byeOk = await client.waitFor(
         (m) => m.kind === "response" && m.status === 200 && unwrap(m.cseq()).method === "BYE",
       );

@@ -1,0 +1,145 @@
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { HeaderId } from "../../src/sip/index.ts";
+import { dialogFrom, inDialog, invite, request, respond } from "../helpers/dialog.ts";
+import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { unwrap } from "../helpers/sip.ts";
+import { StreamClient, udpExchange } from "../helpers/sip-client.ts";
+import { type Running, startSipedge } from "../helpers/sipedge.ts";
+import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
+
+const processes = new Processes();
+let sipedge: Running | undefined;
+
+afterEach(async () => {
+  await sipedge?.worker.close();
+  sipedge = undefined;
+  await processes.killAll();
+});
+
+async function withBackend(scenario: string) {
+  const port = await freePort();
+  const uas = startUas(processes, port, { scenario: join(FIXTURE_SCENARIOS, scenario) });
+  sipedge = await startSipedge([port]);
+  await sleep(300);
+  const client = await StreamClient.connect(sipedge.tcp, false);
+  return { uas, client, callId: `${scenario}-${Date.now()}` };
+}
+
+const status =
+  (n: number, method = "INVITE") =>
+  (m: import("../../src/sip/index.ts").SipMessage) =>
+    m.kind === "response" && m.status === n && unwrap(m.cseq()).method === method;
+
+describe("dialogs through sipedge (sipp callee, Node TCP caller)", () => {
+  it("passes 486 Busy Here up, without failing over, and absorbs the caller's ACK", async () => {
+    const { uas, client, callId } = await withBackend("uas_busy.xml");
+    client.send(invite("TCP", client.localPort, callId));
+    const busy = await client.waitFor(status(486));
+    expect(unwrap(busy.to()).params.some((p) => p.name === "tag")).toBe(true);
+    client.send(
+      request({
+        method: "ACK",
+        uri: "sip:service@127.0.0.1",
+        transport: "TCP",
+        localPort: client.localPort,
+        callId,
+        cseq: 1,
+        branch: callId,
+        to: busy.values("to")[0] ?? "",
+      }),
+    );
+    await sleep(1200);
+    // sipp's scenario ends at the ACK, which sipedge sent hop by hop.
+    expect(uas.counts().successful).toBe(1);
+    expect(sipedge?.worker.proxy.counters.failovers).toBe(0);
+    client.close();
+  });
+
+  it("cancels a ringing call: 200 for the CANCEL, 487 for the INVITE", async () => {
+    const { uas, client, callId } = await withBackend("uas_ring_cancel.xml");
+    client.send(invite("TCP", client.localPort, callId));
+    await client.waitFor(status(180));
+    client.send(
+      request({
+        method: "CANCEL",
+        uri: "sip:service@127.0.0.1",
+        transport: "TCP",
+        localPort: client.localPort,
+        callId,
+        cseq: 1,
+        branch: callId,
+      }),
+    );
+    await client.waitFor(status(200, "CANCEL"));
+    const terminated = await client.waitFor(status(487));
+    client.send(
+      request({
+        method: "ACK",
+        uri: "sip:service@127.0.0.1",
+        transport: "TCP",
+        localPort: client.localPort,
+        callId,
+        cseq: 1,
+        branch: callId,
+        to: terminated.values("to")[0] ?? "",
+      }),
+    );
+    await sleep(1200);
+    expect(uas.counts().successful).toBe(1);
+    client.close();
+  });
+
+  it("carries a re-INVITE, then the callee's BYE back to the caller's connection through Record-Route", async () => {
+    const { uas, client, callId } = await withBackend("uas_reinvite_callee_bye.xml");
+    const o = { transport: "TCP" as const, localPort: client.localPort, callId };
+    client.send(invite("TCP", client.localPort, callId));
+    const ok = await client.waitFor(status(200));
+    const dialog = dialogFrom(ok);
+    client.send(inDialog(dialog, "ACK", { ...o, cseq: 1 }));
+    client.send(inDialog(dialog, "INVITE", { ...o, cseq: 2, sdp: true }));
+    await client.waitFor((m) => m.kind === "response" && m.status === 200 && unwrap(m.cseq()).seq === 2);
+    client.send(inDialog(dialog, "ACK", { ...o, cseq: 2 }));
+    const bye = await client.waitFor((m) => m.kind === "request" && m.method === "BYE");
+    // It came through sipedge: our two Route entries were popped, sipedge's Via is on top.
+    expect(unwrap(bye.addresses(HeaderId.Route))).toEqual([]);
+    expect(unwrap(bye.via()).length).toBe(2);
+    client.send(respond(bye, 200, "OK"));
+    await sleep(1200);
+    expect(uas.counts().successful).toBe(1);
+    client.close();
+  });
+});
+
+describe("REGISTER", () => {
+  it("sends every registration of one AoR to the same registrar", async () => {
+    const ports = [await freePort(), await freePort()];
+    const registrars = ports.map((p) =>
+      startUas(processes, p, { scenario: join(FIXTURE_SCENARIOS, "uas_register.xml") }),
+    );
+    sipedge = await startSipedge(ports, { algorithm: "round-robin" });
+    await sleep(300);
+    for (let i = 0; i < 6; i++) {
+      const callId = `reg-${i}-${Date.now()}`;
+      const [res] = await udpExchange(
+        sipedge.udp,
+        request({
+          method: "REGISTER",
+          uri: "sip:127.0.0.1",
+          transport: "UDP",
+          localPort: 5999,
+          callId,
+          cseq: 1,
+          branch: callId,
+          to: "<sip:bob@example.com>",
+          from: "<sip:bob@example.com>",
+          extra: ["Expires: 300"],
+        }),
+        300,
+      );
+      expect(res?.kind === "response" && res.status).toBe(200);
+    }
+    await sleep(1200);
+    expect(registrars.map((r) => r.counts().calls).sort()).toEqual([0, 6]);
+  });
+});
