@@ -1,9 +1,13 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ASSETS } from "../helpers/corpus.ts";
+import { freePort } from "../helpers/net.ts";
+import { udpExchange } from "../helpers/sip-client.ts";
 
 const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.ts");
 
@@ -60,5 +64,65 @@ describe("sipedge parse", () => {
     const r = sipedge(["frobnicate"]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/usage:/);
+  });
+});
+
+function configFile(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), "sipedge-cli-")), "sipedge.yaml");
+  writeFileSync(path, text);
+  return path;
+}
+
+describe("sipedge check-config", () => {
+  it("accepts a valid file", () => {
+    const path = configFile(
+      "listen:\n  - { transport: udp, address: 127.0.0.1, port: 5060 }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:5080' }\n",
+    );
+    const r = sipedge(["check-config", path]);
+    expect([r.status, r.stdout]).toEqual([0, `${path}: ok\n`]);
+  });
+
+  it("names the key and the problem, and exits 1", () => {
+    const path = configFile(
+      "listen:\n  - { transport: udp, address: 127.0.0.1, port: 5060 }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:5080' }\n      - { name: b, uri: 'http://x' }\nhealth: { timeout: never }\n",
+    );
+    const r = sipedge(["check-config", path]);
+    expect(r.status).toBe(1);
+    expect(r.stderr.split("\n")).toEqual(
+      expect.arrayContaining([
+        "backends[0].members[1].uri: not a SIP URI",
+        'health.timeout: must be a duration like "500ms", "2s" or "3m"',
+      ]),
+    );
+  });
+
+  it("explains a file that is not YAML", () => {
+    const r = sipedge(["check-config", configFile("listen: [\n")]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^not valid YAML/);
+  });
+});
+
+describe("sipedge --config", () => {
+  it("runs in the foreground, answers OPTIONS, and stops on SIGTERM", async () => {
+    const port = await freePort();
+    const path = configFile(
+      `listen:\n  - { transport: udp, address: 127.0.0.1, port: ${port} }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n`,
+    );
+    const child = spawn(process.execPath, [CLI, "--config", path], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    for (let i = 0; i < 100 && !out.includes("listening"); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(out).toContain(`listening on udp 127.0.0.1:${port}`);
+    const [res] = await udpExchange(
+      port,
+      `OPTIONS sip:127.0.0.1:${port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKcli\r\nMax-Forwards: 70\r\nFrom: <sip:p@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: cli-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`,
+    );
+    expect(res?.kind === "response" && res.status).toBe(200);
+    const exit = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill("SIGTERM");
+    expect(await exit).toBe(0);
   });
 });
