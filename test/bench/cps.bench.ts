@@ -1,0 +1,186 @@
+/**
+ * `npm run bench:cps`: calls per second through sipedge with one IO thread.
+ * sipp UAC -> sipedge -> 2 sipp UAS over UDP loopback, stepping the call
+ * rate up until more than 0.1 % of calls fail; the same steps sipp -> sipp
+ * directly give the load tool's own ceiling on this machine. Then p50/p99 of
+ * an OPTIONS round trip through sipedge and directly, idle and under a call
+ * load: the difference is the latency sipedge adds. Bounded: every step is a
+ * fixed number of calls, every probe has a 1 s deadline.
+ */
+import type { ChildProcess } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { runUac, startUas } from "../helpers/sipp.ts";
+
+const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 5);
+const RATES = (process.env.BENCH_RATES ?? "1000,2000,3000,4000,4500,5000,5500,6000,7000,8000").split(",").map(Number);
+const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 1000);
+const PROBES = Number(process.env.BENCH_PROBES ?? 2000);
+const MAX_FAILED = 0.001;
+
+const processes = new Processes();
+
+async function startSipedge(backends: readonly number[]): Promise<{ child: ChildProcess; port: number }> {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-bench-"));
+  const config = join(dir, "sipedge.yaml");
+  writeFileSync(
+    config,
+    [
+      "io: { threads: 1 }",
+      "listen:",
+      `  - { transport: udp, address: 127.0.0.1, port: ${port} }`,
+      "backends:",
+      "  - name: bench",
+      "    algorithm: hash-callid",
+      "    members:",
+      ...backends.map((p, i) => `      - { name: uas${i}, uri: "sip:127.0.0.1:${p}" }`),
+    ].join("\n"),
+  );
+  const child = processes.spawn(process.execPath, [
+    join(import.meta.dirname, "..", "..", "src", "cli.ts"),
+    "--config",
+    config,
+  ]);
+  await sleep(800);
+  return { child, port };
+}
+
+interface Step {
+  rate: number;
+  calls: number;
+  successful: number;
+  failed: number;
+  seconds: number;
+}
+
+async function step(target: string, rate: number): Promise<Step> {
+  const calls = rate * STEP_SECONDS;
+  const started = Date.now();
+  const c = await runUac(processes, target, {
+    calls,
+    rate,
+    timeoutSeconds: STEP_SECONDS * 4 + 10,
+    extra: ["-l", String(rate * 4)],
+  });
+  return {
+    rate,
+    calls,
+    successful: c.successful,
+    failed: calls - c.successful,
+    seconds: (Date.now() - started) / 1000,
+  };
+}
+
+/** Highest rate whose step failed at most 0.1 % of its calls. */
+async function ceiling(label: string, target: string): Promise<number> {
+  let best = 0;
+  for (const rate of RATES) {
+    const r = await step(target, rate);
+    const ok = r.failed / r.calls <= MAX_FAILED;
+    console.log(
+      `  ${label.padEnd(8)} ${String(rate).padStart(5)} cps: ${r.successful}/${r.calls} ok, ${r.failed} failed, ${r.seconds.toFixed(1)} s ${ok ? "" : "<- over 0.1 % failed"}`,
+    );
+    if (!ok) break;
+    best = rate;
+    await sleep(500);
+  }
+  return best;
+}
+
+/**
+ * OPTIONS round trips (ms, from hrtime) to target, one at a time: with a user
+ * part, so sipedge forwards them to a backend (sipp -aa answers them).
+ */
+async function probe(port: number, count: number): Promise<number[]> {
+  const socket = createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  const local = socket.address().port;
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `probe-${process.pid}-${i}`;
+    const msg =
+      `OPTIONS sip:probe@127.0.0.1:${port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${local};branch=z9hG4bK-${id};rport\r\n` +
+      `Max-Forwards: 70\r\nFrom: <sip:bench@127.0.0.1>;tag=${id}\r\nTo: <sip:probe@127.0.0.1>\r\nCall-ID: ${id}\r\n` +
+      "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+    const started = process.hrtime.bigint();
+    const answered = new Promise<boolean>((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        socket.off("message", onMessage);
+        resolve(ok);
+      };
+      const onMessage = (m: Buffer) => {
+        if (m.includes(id)) done(true);
+      };
+      const timer = setTimeout(() => done(false), 1000);
+      socket.on("message", onMessage);
+    });
+    socket.send(msg, port, "127.0.0.1");
+    if (await answered) times.push(Number(process.hrtime.bigint() - started) / 1e6);
+  }
+  socket.close();
+  return times.sort((x, y) => x - y);
+}
+
+/** Probe latencies while sipp keeps `rate` calls per second going through the same target. */
+async function probeUnderLoad(port: number, rate: number): Promise<number[]> {
+  const load = runUac(processes, `127.0.0.1:${port}`, { calls: rate * (STEP_SECONDS + 2), rate });
+  await sleep(1000);
+  const times = await probe(port, PROBES);
+  await load;
+  return times;
+}
+
+function pct(sorted: readonly number[], p: number): number {
+  return sorted.length === 0
+    ? Number.NaN
+    : (sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] as number);
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `cps benchmark: node ${process.version}, ${STEP_SECONDS} s per step, UDP loopback, sipedge on 1 IO thread`,
+  );
+  const uasPorts = [await freePort(), await freePort()];
+  for (const p of uasPorts) startUas(processes, p);
+  const direct = await freePort();
+  startUas(processes, direct);
+  const sipedge = await startSipedge(uasPorts);
+
+  console.log("ceilings (highest rate with <= 0.1 % failed calls):");
+  const viaSipedge = await ceiling("sipedge", `127.0.0.1:${sipedge.port}`);
+  const sippDirect = await ceiling("direct", `127.0.0.1:${direct}`);
+
+  const idle = { sipedge: await probe(sipedge.port, PROBES), direct: await probe(direct, PROBES) };
+  // sipp's UAS stops answering out-of-dialog OPTIONS while it carries calls,
+  // so under load the baseline stays the idle direct round trip.
+  const loaded = { sipedge: await probeUnderLoad(sipedge.port, LATENCY_RATE), direct: idle.direct };
+
+  console.log("");
+  console.log(`sipedge (1 IO thread): ${viaSipedge} cps`);
+  console.log(`sipp -> sipp direct:   ${sippDirect} cps (the load tool's ceiling here)`);
+  console.log(`ratio sipedge/direct:  ${sippDirect === 0 ? "n/a" : (viaSipedge / sippDirect).toFixed(2)}`);
+  for (const [label, l] of [
+    ["idle", idle],
+    [`with ${LATENCY_RATE} cps of calls through sipedge (direct: idle)`, loaded],
+  ] as const) {
+    const d = (p: number) => (pct(l.sipedge, p) - pct(l.direct, p)).toFixed(3);
+    console.log(
+      `OPTIONS round trip ${label}: via sipedge p50 ${pct(l.sipedge, 50).toFixed(3)} p99 ${pct(l.sipedge, 99).toFixed(3)} ms; ` +
+        `direct p50 ${pct(l.direct, 50).toFixed(3)} p99 ${pct(l.direct, 99).toFixed(3)} ms; added p50 ${d(50)} p99 ${d(99)} ms ` +
+        `(${l.sipedge.length}/${l.direct.length} of ${PROBES} answered)`,
+    );
+  }
+  console.log(`target (>= 2000 cps through one IO thread): ${viaSipedge >= 2000 ? "met" : "NOT met"}`);
+  await processes.killAll();
+}
+
+main().catch(async (e: unknown) => {
+  console.error(e);
+  await processes.killAll();
+  process.exitCode = 1;
+});
