@@ -222,6 +222,10 @@ export class ProxyCore {
       this.#respond(req, flow, { status: 483, reason: "Too Many Hops" }); // RFC 3261 §16.3 step 3
       return;
     }
+    if (side === "client" && this.#cameBack(req)) {
+      this.#respond(req, flow, { status: 482, reason: "Loop Detected" }); // RFC 3261 §16.3 step 4
+      return;
+    }
     const st = new ServerTransaction(key, req, flow, this.#settings.timers, (t) => this.#serverDone(t));
     this.#servers.set(key, st);
     if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
@@ -267,13 +271,7 @@ export class ProxyCore {
       );
       return;
     }
-    const flowOut = dest.flow;
-    this.#send(forward, flowOut, {
-      name: "routed",
-      host: flowOut.remoteAddress,
-      port: flowOut.remotePort,
-      transport: "udp",
-    });
+    this.#send(forward, dest.flow, undefined);
   }
 
   /** Picks the next backend and forwards to it; 503 with Retry-After when none is left. */
@@ -294,7 +292,8 @@ export class ProxyCore {
     this.#send(f, flow, target);
   }
 
-  #send(f: Forward, flow: Flow, target: Target): void {
+  /** Forwards one attempt over `flow`; `target` is the backend when the dispatcher chose it. */
+  #send(f: Forward, flow: Flow, target: Target | undefined): void {
     const req = f.req;
     const branch = this.#branch();
     const toBackend = f.side === "client";
@@ -354,7 +353,7 @@ export class ProxyCore {
   #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
     const status = res.status;
     const current = f.ct === ct;
-    if (f.target !== undefined && f.dispatched) this.#dispatcher.answered(f.target);
+    if (f.target !== undefined) this.#dispatcher.answered(f.target);
     if (status === 100) return; // hop by hop: sipedge sent its own
     if (!current) return; // an attempt abandoned for silence answered late
     const callId = f.req.callId();
@@ -366,7 +365,7 @@ export class ProxyCore {
       return;
     }
     if (status < 300) {
-      if (!f.st.finished && f.req.method === "INVITE" && f.target !== undefined && callId.ok && f.dispatched) {
+      if (!f.st.finished && f.req.method === "INVITE" && f.target !== undefined && callId.ok) {
         this.#dispatcher.dialogStarted(f.target, callId.value);
       }
       if (f.req.method === "BYE" && callId.ok) this.#dispatcher.dialogEnded(callId.value);
@@ -544,6 +543,16 @@ export class ProxyCore {
     }
     const flow = this.#sides.clientUdpFlow(host, port);
     return flow === undefined ? undefined : { flow };
+  }
+
+  /**
+   * A request reaching the client side that already carries a Via this
+   * worker added went out to a backend and was sent back to us: a loop, as
+   * sipedge never hands a request from a backend to another backend.
+   */
+  #cameBack(req: SipRequest): boolean {
+    const vias = req.via();
+    return vias.ok && vias.value.some((v) => v.branch?.startsWith(this.#branchPrefix) === true);
   }
 
   #namesUs(a: Address): boolean {

@@ -21,7 +21,12 @@ export const CERT_DIR = "/tmp/sipedge-test-cert";
  */
 export async function startSipedge(
   backendPorts: readonly number[],
-  options: { algorithm?: string; sip?: Record<string, unknown>; health?: Record<string, unknown> } = {},
+  options: {
+    algorithm?: string;
+    sip?: Record<string, unknown>;
+    health?: Record<string, unknown>;
+    selfLoop?: boolean;
+  } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
   const [udp, tcp, tlsPort] = [await freePort(), await freePort(), await freePort()];
@@ -36,7 +41,11 @@ export async function startSipedge(
         {
           name: "pool",
           algorithm: options.algorithm ?? "hash-callid",
-          members: backendPorts.map((p, i) => ({ name: `b${i}`, uri: `sip:127.0.0.1:${p};transport=udp` })),
+          // selfLoop: a misconfigured "backend" that is sipedge's own UDP listener.
+          members: (options.selfLoop === true ? [udp] : backendPorts).map((p, i) => ({
+            name: `b${i}`,
+            uri: `sip:127.0.0.1:${p};transport=udp`,
+          })),
         },
       ],
       health: { interval: "500ms", downAfter: 1, upAfter: 2, ...options.health },

@@ -49,6 +49,17 @@ describe("failover", () => {
   });
 });
 
+describe("loop detection", () => {
+  it("answers 482 when a request it forwarded comes back to its client side", async () => {
+    sipedge = await startSipedge([], { selfLoop: true });
+    const client = await StreamClient.connect(sipedge.tcp, false);
+    client.send(invite("TCP", client.localPort, `loop-${Date.now()}`));
+    const res = await client.waitFor((m) => m.kind === "response" && m.status >= 200);
+    expect(res.kind === "response" && res.status).toBe(482);
+    client.close();
+  });
+});
+
 describe("retransmission towards a UDP backend", () => {
   it("gets a call through when the first INVITE to the backend is lost, for a TLS client that never retransmits", async () => {
     const port = await freePort();
