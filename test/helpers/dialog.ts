@@ -101,3 +101,19 @@ export function respond(req: SipMessage, status: number, reason: string): string
     "",
   ].join("\r\n");
 }
+
+/** ACK (for a non-2xx final) or CANCEL within the INVITE transaction `invite()` started (RFC 3261 §9.1, §17.1.1.3). */
+export function sameTransaction(
+  method: "ACK" | "CANCEL",
+  o: { transport: "TCP" | "TLS"; localPort: number; callId: string },
+  to?: string,
+): string {
+  return request({
+    ...o,
+    method,
+    uri: "sip:service@127.0.0.1",
+    cseq: 1,
+    branch: o.callId,
+    ...(to === undefined ? {} : { to }),
+  });
+}

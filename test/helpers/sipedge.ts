@@ -1,8 +1,9 @@
+import { afterEach } from "vitest";
 import { validateConfig } from "../../src/config/validate.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { IoWorker } from "../../src/runtime/worker.ts";
 import { unwrapConfig } from "./config.ts";
-import { freePort } from "./net.ts";
+import { freePort, Processes } from "./net.ts";
 
 export interface Running {
   readonly worker: IoWorker;
@@ -54,4 +55,25 @@ export async function startSipedge(
   );
   const worker = await IoWorker.start(config);
   return { worker, udp, tcp, tls: tlsPort, certDir: CERT_DIR };
+}
+
+/** Per-test sipedge and child processes, closed and killed after each test. */
+export function perTest() {
+  const processes = new Processes();
+  let current: Running | undefined;
+  afterEach(async () => {
+    await current?.worker.close();
+    current = undefined;
+    await processes.killAll();
+  });
+  return {
+    processes,
+    get current() {
+      return current;
+    },
+    use(r: Running): Running {
+      current = r;
+      return r;
+    },
+  };
 }

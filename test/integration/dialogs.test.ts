@@ -1,26 +1,20 @@
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { HeaderId } from "../../src/sip/index.ts";
-import { dialogFrom, inDialog, invite, request, respond } from "../helpers/dialog.ts";
-import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { dialogFrom, inDialog, invite, request, respond, sameTransaction } from "../helpers/dialog.ts";
+import { freePort, sleep } from "../helpers/net.ts";
 import { unwrap } from "../helpers/sip.ts";
 import { StreamClient, udpExchange } from "../helpers/sip-client.ts";
-import { type Running, startSipedge } from "../helpers/sipedge.ts";
+import { perTest, startSipedge } from "../helpers/sipedge.ts";
 import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
 
-const processes = new Processes();
-let sipedge: Running | undefined;
-
-afterEach(async () => {
-  await sipedge?.worker.close();
-  sipedge = undefined;
-  await processes.killAll();
-});
+const scope = perTest();
+const { processes } = scope;
 
 async function withBackend(scenario: string) {
   const port = await freePort();
   const uas = startUas(processes, port, { scenario: join(FIXTURE_SCENARIOS, scenario) });
-  sipedge = await startSipedge([port]);
+  const sipedge = scope.use(await startSipedge([port]));
   await sleep(300);
   const client = await StreamClient.connect(sipedge.tcp, false);
   return { uas, client, callId: `${scenario}-${Date.now()}` };
@@ -38,21 +32,12 @@ describe("dialogs through sipedge (sipp callee, Node TCP caller)", () => {
     const busy = await client.waitFor(status(486));
     expect(unwrap(busy.to()).params.some((p) => p.name === "tag")).toBe(true);
     client.send(
-      request({
-        method: "ACK",
-        uri: "sip:service@127.0.0.1",
-        transport: "TCP",
-        localPort: client.localPort,
-        callId,
-        cseq: 1,
-        branch: callId,
-        to: busy.values("to")[0] ?? "",
-      }),
+      sameTransaction("ACK", { transport: "TCP", localPort: client.localPort, callId }, busy.values("to")[0]),
     );
     await sleep(1200);
     // sipp's scenario ends at the ACK, which sipedge sent hop by hop.
     expect(uas.counts().successful).toBe(1);
-    expect(sipedge?.worker.proxy.counters.failovers).toBe(0);
+    expect(scope.current?.worker.proxy.counters.failovers).toBe(0);
     client.close();
   });
 
@@ -60,30 +45,11 @@ describe("dialogs through sipedge (sipp callee, Node TCP caller)", () => {
     const { uas, client, callId } = await withBackend("uas_ring_cancel.xml");
     client.send(invite("TCP", client.localPort, callId));
     await client.waitFor(status(180));
-    client.send(
-      request({
-        method: "CANCEL",
-        uri: "sip:service@127.0.0.1",
-        transport: "TCP",
-        localPort: client.localPort,
-        callId,
-        cseq: 1,
-        branch: callId,
-      }),
-    );
+    client.send(sameTransaction("CANCEL", { transport: "TCP", localPort: client.localPort, callId }));
     await client.waitFor(status(200, "CANCEL"));
     const terminated = await client.waitFor(status(487));
     client.send(
-      request({
-        method: "ACK",
-        uri: "sip:service@127.0.0.1",
-        transport: "TCP",
-        localPort: client.localPort,
-        callId,
-        cseq: 1,
-        branch: callId,
-        to: terminated.values("to")[0] ?? "",
-      }),
+      sameTransaction("ACK", { transport: "TCP", localPort: client.localPort, callId }, terminated.values("to")[0]),
     );
     await sleep(1200);
     expect(uas.counts().successful).toBe(1);
@@ -117,7 +83,7 @@ describe("REGISTER", () => {
     const registrars = ports.map((p) =>
       startUas(processes, p, { scenario: join(FIXTURE_SCENARIOS, "uas_register.xml") }),
     );
-    sipedge = await startSipedge(ports, { algorithm: "round-robin" });
+    const sipedge = scope.use(await startSipedge(ports, { algorithm: "round-robin" }));
     await sleep(300);
     for (let i = 0; i < 6; i++) {
       const callId = `reg-${i}-${Date.now()}`;

@@ -1,25 +1,19 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { invite } from "../helpers/dialog.ts";
-import { freePort, lossyLink, Processes, sleep } from "../helpers/net.ts";
+import { freePort, lossyLink, sleep } from "../helpers/net.ts";
 import { StreamClient } from "../helpers/sip-client.ts";
-import { type Running, startSipedge } from "../helpers/sipedge.ts";
+import { perTest, startSipedge } from "../helpers/sipedge.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
 
-const processes = new Processes();
-let sipedge: Running | undefined;
-
-afterEach(async () => {
-  await sipedge?.worker.close();
-  sipedge = undefined;
-  await processes.killAll();
-});
+const scope = perTest();
+const { processes } = scope;
 
 describe("failover", () => {
   it("moves new calls off a stopped backend, and back once it returns", async () => {
     const [a, b] = [await freePort(), await freePort()];
     let uasA = startUas(processes, a);
     const uasB = startUas(processes, b);
-    sipedge = await startSipedge([a, b], { sip: { firstResponseTimeout: "600ms" } });
+    const sipedge = scope.use(await startSipedge([a, b], { sip: { firstResponseTimeout: "600ms" } }));
     await sleep(300);
     const target = `127.0.0.1:${sipedge.udp}`;
 
@@ -39,7 +33,7 @@ describe("failover", () => {
 
   it("answers 503 with Retry-After when no backend is left", async () => {
     const dead = await freePort();
-    sipedge = await startSipedge([dead], { sip: { firstResponseTimeout: "300ms", retryAfter: 7 } });
+    const sipedge = scope.use(await startSipedge([dead], { sip: { firstResponseTimeout: "300ms", retryAfter: 7 } }));
     const client = await StreamClient.connect(sipedge.tcp, false);
     client.send(invite("TCP", client.localPort, `nobody-${Date.now()}`));
     const res = await client.waitFor((m) => m.kind === "response" && m.status >= 200);
@@ -51,7 +45,7 @@ describe("failover", () => {
 
 describe("loop detection", () => {
   it("answers 482 when a request it forwarded comes back to its client side", async () => {
-    sipedge = await startSipedge([], { selfLoop: true });
+    const sipedge = scope.use(await startSipedge([], { selfLoop: true }));
     const client = await StreamClient.connect(sipedge.tcp, false);
     client.send(invite("TCP", client.localPort, `loop-${Date.now()}`));
     const res = await client.waitFor((m) => m.kind === "response" && m.status >= 200);
@@ -66,7 +60,9 @@ describe("retransmission towards a UDP backend", () => {
     const uas = startUas(processes, port);
     let invites = 0;
     const link = await lossyLink(port, (d) => d.toString("latin1", 0, 7) === "INVITE " && invites++ === 0);
-    sipedge = await startSipedge([link.port], { sip: { firstResponseTimeout: "5s", timers: { t1: "200ms" } } });
+    const sipedge = scope.use(
+      await startSipedge([link.port], { sip: { firstResponseTimeout: "5s", timers: { t1: "200ms" } } }),
+    );
     await sleep(300);
     const client = await StreamClient.connect(sipedge.tls, true);
     client.send(invite("TLS", client.localPort, `retrans-${Date.now()}`));
