@@ -15,7 +15,7 @@ import {
   type SipResponse,
   type Via,
 } from "../sip/index.ts";
-import type { Flow } from "../transport/flow.ts";
+import type { Flow, TransportName } from "../transport/flow.ts";
 import { buildInTransaction } from "./requests.ts";
 import { buildResponse, type LocalResponse, newTag } from "./responses.ts";
 import { ClientTransaction, ServerTransaction, type TimerBase } from "./transactions.ts";
@@ -45,8 +45,11 @@ export interface Dispatcher {
 
 /** Where the proxy's two sides are, provided by the IO worker that owns the sockets. */
 export interface Sides {
-  /** The socket sipedge uses towards backends: named in Via and in backend-facing Record-Route. */
-  readonly backend: { readonly address: string; readonly port: number };
+  /**
+   * Where sipedge listens on the backend side, per transport: named in the
+   * Via and the backend-facing Record-Route of what goes to backends.
+   */
+  readonly backend: { readonly address: string; port(transport: TransportName): number };
   /** A flow towards a backend target. */
   backendFlow(t: { host: string; port: number; transport: string }): Flow | undefined;
   /** A UDP flow to a client address, sent from the client-facing UDP listener. */
@@ -138,6 +141,20 @@ export class ProxyCore {
 
   get transactions(): { server: number; client: number } {
     return { server: this.#servers.size, client: this.#clients.size };
+  }
+
+  /**
+   * A connection closed: attempts on it that heard nothing will hear
+   * nothing, so fail them over now rather than at the first-response
+   * timeout (this is how a refused TCP connect to a backend shows).
+   */
+  flowClosed(flow: Flow): void {
+    for (const ct of [...this.#clients.values()]) {
+      if (ct.flow !== flow || ct.heard) continue;
+      const f = this.#forwards.get(ct);
+      ct.terminate();
+      if (f !== undefined) this.#downstreamSilent(f, ct);
+    }
   }
 
   /** Ends every transaction and timer (the worker is closing its sockets). */
@@ -296,10 +313,7 @@ export class ProxyCore {
   #send(f: Forward, flow: Flow, target: Target | undefined): void {
     const req = f.req;
     const branch = this.#branch();
-    const toBackend = f.side === "client";
-    const out = toBackend ? this.#sides.backend : { address: flow.localAddress, port: flow.localPort };
-    const transport = flow.transport.toUpperCase();
-    f.via = `SIP/2.0/${transport} ${hostOf(out.address)}:${out.port};branch=${branch};rport`;
+    f.via = `SIP/2.0/${flow.transport.toUpperCase()} ${this.#sentBy(flow, f.side)};branch=${branch};rport`;
     const editor = new MessageEditor(req).prependVia(f.via);
     const top = req.via();
     if (top.ok && top.value[0] !== undefined) {
@@ -318,7 +332,7 @@ export class ProxyCore {
       const inbound = this.#recordRouteFor(f.st.flow, f.side);
       const outbound =
         f.side === "client"
-          ? `<sip:${hostOf(this.#sides.backend.address)}:${this.#sides.backend.port};lr>`
+          ? `<sip:${this.#sentBy(flow, "client")}${flow.transport === "udp" ? "" : `;transport=${flow.transport}`};lr>`
           : this.#recordRouteFor(flow, "client");
       editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
     }
@@ -341,6 +355,18 @@ export class ProxyCore {
     f.ct = ct;
     this.#clients.set(clientKey(branch, req.method), ct);
     this.#forwards.set(ct, f);
+  }
+
+  /**
+   * host:port for our Via on a request leaving by `flow`: towards a backend
+   * (it came from a client) the backend-side listener of that transport, so
+   * new connections and datagrams from the backend find us; towards a client
+   * the socket the flow uses.
+   */
+  #sentBy(flow: Flow, from: Side): string {
+    return from === "client"
+      ? `${hostOf(this.#sides.backend.address)}:${this.#sides.backend.port(flow.transport)}`
+      : `${hostOf(flow.localAddress)}:${flow.localPort}`;
   }
 
   /** A Record-Route value naming the socket a flow uses; stream flows carry their id to come back on. */
@@ -508,10 +534,8 @@ export class ProxyCore {
     const vias = req.via();
     const topBranch = vias.ok ? (vias.value[0]?.branch ?? "") : "";
     const branch = `z9hG4bK-sl${createHash("sha1").update(topBranch).update(req.uriText).digest("hex").slice(0, 16)}`;
-    const out =
-      side === "client" ? this.#sides.backend : { address: dest.flow.localAddress, port: dest.flow.localPort };
     const editor = new MessageEditor(req).prependVia(
-      `SIP/2.0/${dest.flow.transport.toUpperCase()} ${hostOf(out.address)}:${out.port};branch=${branch}`,
+      `SIP/2.0/${dest.flow.transport.toUpperCase()} ${this.#sentBy(dest.flow, side)};branch=${branch}`,
     );
     if (popped > 0) editor.removeRoutes(popped);
     const mf = req.maxForwards();

@@ -4,8 +4,12 @@ import { PoolDispatcher } from "../balance/dispatcher.ts";
 import type { Config, Listener } from "../config/schema.ts";
 import { ProxyCore, type Side, type Sides } from "../proxy/core.ts";
 import type { Flow } from "../transport/flow.ts";
+import { BackendLinks } from "../transport/links.ts";
 import { StreamListener } from "../transport/stream.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
+
+/** Persistent TCP connections kept to each TCP backend. */
+const BACKEND_LINKS = 2;
 
 /** Per-connection send queue bound before a peer counts as a slow reader. */
 const MAX_QUEUED_BYTES = 1 << 20;
@@ -29,6 +33,7 @@ export class IoWorker {
   readonly #udp: readonly UdpEndpoint[];
   readonly #streams: readonly StreamListener[];
   readonly #backend: UdpEndpoint;
+  readonly #links: BackendLinks;
 
   private constructor(
     proxy: ProxyCore,
@@ -36,6 +41,7 @@ export class IoWorker {
     udp: UdpEndpoint[],
     streams: StreamListener[],
     backend: UdpEndpoint,
+    links: BackendLinks,
     listeners: BoundListener[],
   ) {
     this.proxy = proxy;
@@ -43,6 +49,7 @@ export class IoWorker {
     this.#udp = udp;
     this.#streams = streams;
     this.#backend = backend;
+    this.#links = links;
     this.listeners = listeners;
     this.backendPort = backend.port;
   }
@@ -50,8 +57,8 @@ export class IoWorker {
   static async start(config: Config): Promise<IoWorker> {
     const unsupported = config.listen.findIndex((l) => l.transport === "wss");
     if (unsupported >= 0) throw new Error(`listen[${unsupported}]: wss listeners are not supported yet`);
-    const tcpBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport !== "udp");
-    if (tcpBackend !== undefined) throw new Error(`backend ${tcpBackend.name}: only UDP backends are supported yet`);
+    const tlsBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport === "tls");
+    if (tlsBackend !== undefined) throw new Error(`backend ${tlsBackend.name}: TLS backends are not supported yet`);
 
     // The proxy needs the sockets and the sockets deliver to the proxy: late-bind through this holder.
     let proxy: ProxyCore | undefined;
@@ -60,7 +67,18 @@ export class IoWorker {
     const streams: StreamListener[] = [];
     const bound: BoundListener[] = [];
     const first = config.listen[0] as Listener;
+    const streamOptions = { maxMessageSize: config.sip.maxMessageSize, maxQueuedBytes: MAX_QUEUED_BYTES };
+    // The backend side: one UDP socket and a TCP listener on the same port
+    // where it is free, for what backends send us outside our connections.
     const backend = await UdpEndpoint.bind(first.address, 0, deliver("backend"));
+    const backendTcp = await StreamListener.listen(
+      { address: first.address, port: backend.port, backlog: 4096, ...streamOptions },
+      deliver("backend"),
+    ).catch(() =>
+      StreamListener.listen({ address: first.address, port: 0, backlog: 4096, ...streamOptions }, deliver("backend")),
+    );
+    streams.push(backendTcp);
+    const links = new BackendLinks(BACKEND_LINKS, streamOptions, deliver("backend"), (flow) => proxy?.flowClosed(flow));
     for (const l of config.listen) {
       if (l.transport === "udp") {
         const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"));
@@ -72,8 +90,7 @@ export class IoWorker {
             address: l.address,
             port: l.port,
             backlog: 4096,
-            maxMessageSize: config.sip.maxMessageSize,
-            maxQueuedBytes: MAX_QUEUED_BYTES,
+            ...streamOptions,
             ...(l.transport === "tls"
               ? {
                   tls: {
@@ -97,8 +114,13 @@ export class IoWorker {
       suspectFor: config.health.interval * config.health.upAfter,
     });
     const sides: Sides = {
-      backend: { address: backend.address, port: backend.port },
-      backendFlow: (t) => (t.transport === "udp" ? backend.flowTo(t.host, t.port) : undefined),
+      backend: { address: backend.address, port: (t) => (t === "udp" ? backend.port : backendTcp.port) },
+      backendFlow: (t) =>
+        t.transport === "udp"
+          ? backend.flowTo(t.host, t.port)
+          : t.transport === "tcp"
+            ? links.flow(t.host, t.port)
+            : undefined,
       clientUdpFlow: (host, port) => udp[0]?.flowTo(host, port),
       connection: (id) => {
         for (const s of streams) {
@@ -108,7 +130,7 @@ export class IoWorker {
         return undefined;
       },
       isLocal: (host, port) =>
-        (host === backend.address && port === backend.port) ||
+        (host === backend.address && (port === backend.port || port === backendTcp.port)) ||
         bound.some(
           (l) => (l.address === host || isAny(l.address)) && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060)),
         ),
@@ -123,13 +145,14 @@ export class IoWorker {
       sides,
       dispatcher,
     );
-    return new IoWorker(proxy, dispatcher, udp, streams, backend, bound);
+    return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound);
   }
 
   async close(): Promise<void> {
     this.proxy.close();
     for (const u of this.#udp) u.close();
     this.#backend.close();
+    this.#links.close();
     await Promise.all(this.#streams.map((s) => s.close()));
   }
 }

@@ -1,4 +1,4 @@
-import { createServer as createTcpServer, type Server, type Socket } from "node:net";
+import { createServer as createTcpServer, connect as netConnect, type Server, type Socket } from "node:net";
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from "node:tls";
 import { StreamFramer } from "../sip/index.ts";
 import { type Flow, type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
@@ -22,26 +22,24 @@ export class StreamConnection implements Flow {
   readonly reliable = true;
   readonly remoteAddress: string;
   readonly remotePort: number;
-  readonly localAddress: string;
-  readonly localPort: number;
   readonly #socket: Socket;
   readonly #framer: StreamFramer;
   readonly #maxQueuedBytes: number;
   #closed = false;
 
+  /** For an outgoing connection still connecting, `remote` names where it goes. */
   constructor(
     socket: Socket,
     transport: TransportName,
     options: StreamOptions,
     onMessage: MessageHandler,
     onClose: (c: StreamConnection) => void,
+    remote?: { address: string; port: number },
   ) {
     this.#socket = socket;
     this.transport = transport;
-    this.remoteAddress = socket.remoteAddress ?? "";
-    this.remotePort = socket.remotePort ?? 0;
-    this.localAddress = socket.localAddress ?? "";
-    this.localPort = socket.localPort ?? 0;
+    this.remoteAddress = remote?.address ?? socket.remoteAddress ?? "";
+    this.remotePort = remote?.port ?? socket.remotePort ?? 0;
     this.#framer = new StreamFramer({ maxMessageSize: options.maxMessageSize });
     this.#maxQueuedBytes = options.maxQueuedBytes;
     socket.setNoDelay(true);
@@ -69,6 +67,30 @@ export class StreamConnection implements Flow {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /** Known once connected; an outgoing connection queues what is sent before that. */
+  get localAddress(): string {
+    return this.#socket.localAddress ?? "";
+  }
+
+  get localPort(): number {
+    return this.#socket.localPort ?? 0;
+  }
+
+  /**
+   * Opens a TCP connection (RFC 3261 §18.1.1: reused for every request to
+   * that peer). Requests written before it is up are queued by the socket.
+   */
+  static connect(
+    host: string,
+    port: number,
+    options: StreamOptions,
+    onMessage: MessageHandler,
+    onClose: (c: StreamConnection) => void,
+  ): StreamConnection {
+    const socket = netConnect({ host, port });
+    return new StreamConnection(socket, "tcp", options, onMessage, onClose, { address: host, port });
   }
 
   send(slices: readonly Uint8Array[]): boolean {

@@ -27,6 +27,7 @@ export async function startSipedge(
     sip?: Record<string, unknown>;
     health?: Record<string, unknown>;
     selfLoop?: boolean;
+    backendTransport?: "udp" | "tcp";
   } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
@@ -45,7 +46,7 @@ export async function startSipedge(
           // selfLoop: a misconfigured "backend" that is sipedge's own UDP listener.
           members: (options.selfLoop === true ? [udp] : backendPorts).map((p, i) => ({
             name: `b${i}`,
-            uri: `sip:127.0.0.1:${p};transport=udp`,
+            uri: `sip:127.0.0.1:${p};transport=${options.backendTransport ?? "udp"}`,
           })),
         },
       ],

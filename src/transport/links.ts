@@ -1,0 +1,59 @@
+import type { Flow, MessageHandler } from "./flow.ts";
+import { StreamConnection, type StreamOptions } from "./stream.ts";
+
+/**
+ * Persistent TCP connections to backends: a few per backend, shared by all
+ * transactions to it (never a connection per call), opened on first use and
+ * again when one drops. Owned by one IO worker.
+ */
+export class BackendLinks {
+  readonly #perBackend: number;
+  readonly #options: StreamOptions;
+  readonly #onMessage: MessageHandler;
+  readonly #onClose: (flow: Flow) => void;
+  readonly #links = new Map<string, StreamConnection[]>();
+  #turn = 0;
+
+  constructor(perBackend: number, options: StreamOptions, onMessage: MessageHandler, onClose: (flow: Flow) => void) {
+    this.#perBackend = perBackend;
+    this.#options = options;
+    this.#onMessage = onMessage;
+    this.#onClose = onClose;
+  }
+
+  /** A connection to host:port, opening one while the pool is short. */
+  flow(host: string, port: number): Flow {
+    const key = `${host}:${port}`;
+    let pool = this.#links.get(key);
+    if (pool === undefined) {
+      pool = [];
+      this.#links.set(key, pool);
+    }
+    if (pool.length < this.#perBackend) {
+      const list = pool;
+      const c = StreamConnection.connect(host, port, this.#options, this.#onMessage, (closed) => {
+        const i = list.indexOf(closed);
+        if (i >= 0) list.splice(i, 1);
+        this.#onClose(closed);
+      });
+      list.push(c);
+      return c;
+    }
+    this.#turn = (this.#turn + 1) % pool.length;
+    return pool[this.#turn] as StreamConnection;
+  }
+
+  /** The live connection with this flow id, if it is one of ours. */
+  connection(id: number): StreamConnection | undefined {
+    for (const pool of this.#links.values()) {
+      const c = pool.find((x) => x.id === id);
+      if (c !== undefined) return c;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    for (const pool of this.#links.values()) for (const c of [...pool]) c.close();
+    this.#links.clear();
+  }
+}
