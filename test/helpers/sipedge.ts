@@ -28,6 +28,8 @@ export async function startSipedge(
     health?: Record<string, unknown>;
     selfLoop?: boolean;
     backendTransport?: "udp" | "tcp";
+    /** TLS client certificates: the test certificate is also the only trusted CA. */
+    clientAuth?: "none" | "request" | "require";
   } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
@@ -37,7 +39,14 @@ export async function startSipedge(
       listen: [
         { transport: "udp", address: "127.0.0.1", port: udp },
         { transport: "tcp", address: "127.0.0.1", port: tcp },
-        { transport: "tls", address: "127.0.0.1", port: tlsPort, cert: tls.cert, key: tls.key },
+        {
+          transport: "tls",
+          address: "127.0.0.1",
+          port: tlsPort,
+          cert: tls.cert,
+          key: tls.key,
+          ...(options.clientAuth === undefined ? {} : { clientAuth: options.clientAuth, ca: tls.cert }),
+        },
       ],
       backends: [
         {
