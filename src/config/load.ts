@@ -7,7 +7,7 @@ import { validateConfig } from "./validate.ts";
 export type Loaded = { ok: true; value: Config } | { ok: false; errors: ConfigError[] };
 
 /**
- * Reads and validates a YAML config file. Certificate paths are resolved
+ * Reads and validates a YAML config file. Certificate and CA paths are resolved
  * against the file's folder, so a config can sit beside its certificates.
  */
 export function loadConfig(path: string): Loaded {
@@ -36,7 +36,12 @@ export function loadConfig(path: string): Loaded {
         }
       : l,
   );
-  return { ok: true, value: { ...r.value, listen } };
+  const ca = r.value.sip.backendTls.ca;
+  const sip = {
+    ...r.value.sip,
+    backendTls: { ...r.value.sip.backendTls, ca: ca === undefined ? undefined : resolve(base, ca) },
+  };
+  return { ok: true, value: { ...r.value, listen, sip } };
 }
 
 export function formatErrors(errors: readonly ConfigError[]): string {

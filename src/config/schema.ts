@@ -52,6 +52,8 @@ export interface SipSettings {
   /** Retry-After (seconds) on the 503 sent when no backend can take a request. */
   readonly retryAfter: number;
   readonly maxMessageSize: number;
+  /** How sipedge checks TLS backends' certificates. */
+  readonly backendTls: { readonly verify: boolean; readonly ca: string | undefined };
 }
 
 export interface Config {

@@ -105,8 +105,15 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
   const limits = r.object(root.limits ?? {}, "limits", ["memory", "maxConnections"]) ?? {};
   const admin = r.object(root.admin ?? {}, "admin", ["listen"]) ?? {};
   const sip =
-    r.object(root.sip ?? {}, "sip", ["timers", "firstResponseTimeout", "failoverOn", "retryAfter", "maxMessageSize"]) ??
-    {};
+    r.object(root.sip ?? {}, "sip", [
+      "timers",
+      "firstResponseTimeout",
+      "failoverOn",
+      "retryAfter",
+      "maxMessageSize",
+      "backendTls",
+    ]) ?? {};
+  const backendTls = r.object(sip.backendTls ?? {}, "sip.backendTls", ["verify", "ca"]) ?? {};
   const timers = r.object(sip.timers ?? {}, "sip.timers", ["t1", "t2", "t4", "timerC"]) ?? {};
   const failoverOn = r.list(sip.failoverOn ?? [503], "sip.failoverOn") ?? [];
   failoverOn.forEach((code, i) => {
@@ -143,6 +150,10 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       failoverOn,
       retryAfter: r.int(sip, "retryAfter", "sip", 0, 86_400, 30),
       maxMessageSize: r.size(sip, "maxMessageSize", "sip", "64KiB"),
+      backendTls: {
+        verify: r.bool(backendTls, "verify", "sip.backendTls", true),
+        ca: backendTls.ca === undefined ? undefined : r.string(backendTls, "ca", "sip.backendTls"),
+      },
     },
   };
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: config as Config };

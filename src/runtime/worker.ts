@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIPv6 } from "node:net";
+import type { ConnectionOptions, TlsOptions } from "node:tls";
 import { PoolDispatcher } from "../balance/dispatcher.ts";
 import type { Config, Listener } from "../config/schema.ts";
 import { ProxyCore, type Side, type Sides } from "../proxy/core.ts";
@@ -58,7 +59,13 @@ export class IoWorker {
     const unsupported = config.listen.findIndex((l) => l.transport === "wss");
     if (unsupported >= 0) throw new Error(`listen[${unsupported}]: wss listeners are not supported yet`);
     const tlsBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport === "tls");
-    if (tlsBackend !== undefined) throw new Error(`backend ${tlsBackend.name}: TLS backends are not supported yet`);
+    // sipedge shows backends the certificate of its first TLS listener.
+    const identity = config.listen.find((l) => l.transport === "tls");
+    if (tlsBackend !== undefined && identity?.transport !== "tls") {
+      throw new Error(
+        `backend ${tlsBackend.name}: a TLS backend needs a tls listener, whose certificate sipedge presents`,
+      );
+    }
 
     // The proxy needs the sockets and the sockets deliver to the proxy: late-bind through this holder.
     let proxy: ProxyCore | undefined;
@@ -78,7 +85,23 @@ export class IoWorker {
       StreamListener.listen({ address: first.address, port: 0, backlog: 4096, ...streamOptions }, deliver("backend")),
     );
     streams.push(backendTcp);
-    const links = new BackendLinks(BACKEND_LINKS, streamOptions, deliver("backend"), (flow) => proxy?.flowClosed(flow));
+    const backendTls =
+      identity?.transport === "tls" && tlsBackend !== undefined
+        ? await StreamListener.listen(
+            { address: first.address, port: 0, backlog: 4096, ...streamOptions, tls: serverTls(identity) },
+            deliver("backend"),
+          )
+        : undefined;
+    if (backendTls !== undefined) streams.push(backendTls);
+    const { verify, ca } = config.sip.backendTls;
+    const clientTls: ConnectionOptions = {
+      rejectUnauthorized: verify,
+      ...(ca === undefined ? {} : { ca: readFileSync(ca) }),
+      ...(identity?.transport === "tls" ? { cert: readFileSync(identity.cert), key: readFileSync(identity.key) } : {}),
+    };
+    const links = new BackendLinks(BACKEND_LINKS, clientTls, streamOptions, deliver("backend"), (flow) =>
+      proxy?.flowClosed(flow),
+    );
     for (const l of config.listen) {
       if (l.transport === "udp") {
         const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"));
@@ -91,17 +114,7 @@ export class IoWorker {
             port: l.port,
             backlog: 4096,
             ...streamOptions,
-            ...(l.transport === "tls"
-              ? {
-                  tls: {
-                    cert: readFileSync(l.cert),
-                    key: readFileSync(l.key),
-                    ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }),
-                    requestCert: l.clientAuth !== "none",
-                    rejectUnauthorized: l.clientAuth === "require",
-                  },
-                }
-              : {}),
+            ...(l.transport === "tls" ? { tls: serverTls(l) } : {}),
           },
           deliver("client"),
         );
@@ -114,12 +127,15 @@ export class IoWorker {
       suspectFor: config.health.interval * config.health.upAfter,
     });
     const sides: Sides = {
-      backend: { address: backend.address, port: (t) => (t === "udp" ? backend.port : backendTcp.port) },
+      backend: {
+        address: backend.address,
+        port: (t) => (t === "udp" ? backend.port : t === "tls" ? (backendTls?.port ?? 0) : backendTcp.port),
+      },
       backendFlow: (t) =>
         t.transport === "udp"
           ? backend.flowTo(t.host, t.port)
-          : t.transport === "tcp"
-            ? links.flow(t.host, t.port)
+          : t.transport === "tcp" || t.transport === "tls"
+            ? links.flow(t.host, t.port, t.transport)
             : undefined,
       clientUdpFlow: (host, port) => udp[0]?.flowTo(host, port),
       connection: (id) => {
@@ -130,7 +146,8 @@ export class IoWorker {
         return undefined;
       },
       isLocal: (host, port) =>
-        (host === backend.address && (port === backend.port || port === backendTcp.port)) ||
+        (host === backend.address &&
+          (port === backend.port || port === backendTcp.port || port === backendTls?.port)) ||
         bound.some(
           (l) => (l.address === host || isAny(l.address)) && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060)),
         ),
@@ -155,6 +172,17 @@ export class IoWorker {
     this.#links.close();
     await Promise.all(this.#streams.map((s) => s.close()));
   }
+}
+
+/** node:tls server options for a TLS listener (RFC 3261 §26.2.1: sips needs TLS; 1.2 at least). */
+function serverTls(l: Extract<Listener, { transport: "tls" | "wss" }>): TlsOptions {
+  return {
+    cert: readFileSync(l.cert),
+    key: readFileSync(l.key),
+    ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }),
+    requestCert: l.clientAuth !== "none",
+    rejectUnauthorized: l.clientAuth === "require",
+  };
 }
 
 function isAny(address: string): boolean {

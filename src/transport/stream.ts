@@ -1,5 +1,11 @@
 import { createServer as createTcpServer, connect as netConnect, type Server, type Socket } from "node:net";
-import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from "node:tls";
+import {
+  type ConnectionOptions,
+  createServer as createTlsServer,
+  type TLSSocket,
+  type TlsOptions,
+  connect as tlsConnect,
+} from "node:tls";
 import { StreamFramer } from "../sip/index.ts";
 import { type Flow, type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
 
@@ -79,18 +85,23 @@ export class StreamConnection implements Flow {
   }
 
   /**
-   * Opens a TCP connection (RFC 3261 §18.1.1: reused for every request to
+   * Opens a TCP or TLS connection (RFC 3261 §18.1.1: reused for every request to
    * that peer). Requests written before it is up are queued by the socket.
    */
   static connect(
     host: string,
     port: number,
+    tls: ConnectionOptions | undefined,
     options: StreamOptions,
     onMessage: MessageHandler,
     onClose: (c: StreamConnection) => void,
   ): StreamConnection {
-    const socket = netConnect({ host, port });
-    return new StreamConnection(socket, "tcp", options, onMessage, onClose, { address: host, port });
+    const socket =
+      tls === undefined ? netConnect({ host, port }) : tlsConnect({ ...tls, host, port, minVersion: "TLSv1.2" });
+    return new StreamConnection(socket, tls === undefined ? "tcp" : "tls", options, onMessage, onClose, {
+      address: host,
+      port,
+    });
   }
 
   send(slices: readonly Uint8Array[]): boolean {

@@ -1,6 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 /** A port the OS says is free for both UDP and TCP on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -75,4 +78,28 @@ export async function lossyLink(peerPort: number, lose: (datagram: Buffer, index
   });
   await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
   return { port: socket.address().port, close: () => socket.close() };
+}
+
+/** stunnel in server mode: TLS on acceptPort (with the given certificate), plain TCP to connectPort. */
+export function startStunnel(
+  p: Processes,
+  acceptPort: number,
+  connectPort: number,
+  cert: { cert: string; key: string },
+) {
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-stunnel-"));
+  const conf = join(dir, "stunnel.conf");
+  writeFileSync(
+    conf,
+    [
+      "foreground = yes",
+      "pid =",
+      "[sip]",
+      `accept = 127.0.0.1:${acceptPort}`,
+      `connect = 127.0.0.1:${connectPort}`,
+      `cert = ${cert.cert}`,
+      `key = ${cert.key}`,
+    ].join("\n"),
+  );
+  return p.spawn("stunnel", [conf], dir);
 }

@@ -27,7 +27,7 @@ export async function startSipedge(
     sip?: Record<string, unknown>;
     health?: Record<string, unknown>;
     selfLoop?: boolean;
-    backendTransport?: "udp" | "tcp";
+    backendTransport?: "udp" | "tcp" | "tls";
     /** TLS client certificates: the test certificate is also the only trusted CA. */
     clientAuth?: "none" | "request" | "require";
   } = {},

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The integration tests drive real peers: sipp (Debian sip-tester) and
-# openssl. Install what a fresh machine lacks; do nothing when present.
+# The integration tests drive real peers: sipp (Debian sip-tester), stunnel
+# (TLS in front of sipp, whose Debian build has none) and openssl.
+# Install what a fresh machine lacks; do nothing when present.
 set -euo pipefail
 missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v stunnel >/dev/null 2>&1 || missing+=(stunnel4)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "ensure-peers: need ${missing[*]} (run as root, or apt-get install them)" >&2

@@ -1,9 +1,10 @@
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { demoCertificate } from "../../src/runtime/demo.ts";
 import { dialogFrom, inDialog, invite, respond } from "../helpers/dialog.ts";
-import { freePort, sleep } from "../helpers/net.ts";
+import { freePort, sleep, startStunnel } from "../helpers/net.ts";
 import { StreamClient } from "../helpers/sip-client.ts";
-import { perTest, startSipedge } from "../helpers/sipedge.ts";
+import { CERT_DIR, perTest, startSipedge } from "../helpers/sipedge.ts";
 import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
 
 const scope = perTest();
@@ -67,5 +68,38 @@ describe("TCP backends", () => {
       expect(Date.now() - started).toBeLessThan(2000);
       client.close();
     }
+  });
+});
+
+describe("TLS backends (sipp behind stunnel)", () => {
+  it("completes every call over TLS to a backend whose certificate it verifies", async () => {
+    const [plain, tls] = [await freePort(), await freePort()];
+    const uas = startUas(processes, plain, { transport: "t1" });
+    const cert = demoCertificate(CERT_DIR);
+    startStunnel(processes, tls, plain, cert);
+    const sipedge = scope.use(
+      await startSipedge([tls], { backendTransport: "tls", sip: { backendTls: { verify: true, ca: cert.cert } } }),
+    );
+    await sleep(500);
+    expect(await runUac(processes, `127.0.0.1:${sipedge.udp}`, { calls: 10, rate: 10 })).toEqual({
+      calls: 10,
+      successful: 10,
+      failed: 0,
+    });
+    await sleep(1200);
+    expect(uas.counts().calls).toBe(10);
+  });
+
+  it("refuses a backend certificate it cannot verify, and says 503", async () => {
+    const [plain, tls] = [await freePort(), await freePort()];
+    startUas(processes, plain, { transport: "t1" });
+    startStunnel(processes, tls, plain, demoCertificate(CERT_DIR));
+    const sipedge = scope.use(await startSipedge([tls], { backendTransport: "tls" }));
+    await sleep(500);
+    const client = await StreamClient.connect(sipedge.tcp, false);
+    client.send(invite("TCP", client.localPort, `untrusted-${Date.now()}`));
+    const res = await client.waitFor((m) => m.kind === "response" && m.status >= 200);
+    expect(res.kind === "response" && res.status).toBe(503);
+    client.close();
   });
 });
