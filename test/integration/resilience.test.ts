@@ -1,9 +1,10 @@
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { invite } from "../helpers/dialog.ts";
 import { freePort, lossyLink, sleep } from "../helpers/net.ts";
 import { StreamClient } from "../helpers/sip-client.ts";
 import { perTest, startSipedge } from "../helpers/sipedge.ts";
-import { runUac, startUas } from "../helpers/sipp.ts";
+import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
 
 const scope = perTest();
 const { processes } = scope;
@@ -29,6 +30,23 @@ describe("failover", () => {
     await sleep(1200);
     expect(uasA.counts().calls).toBeGreaterThan(0);
     expect(uasB.counts().calls).toBeGreaterThan(0);
+  });
+
+  it("moves a call to the next backend when one answers 503", async () => {
+    const [busy, good] = [await freePort(), await freePort()];
+    const overloaded = startUas(processes, busy, { scenario: join(FIXTURE_SCENARIOS, "uas_unavailable.xml") });
+    const healthy = startUas(processes, good);
+    const sipedge = scope.use(await startSipedge([busy, good]));
+    await sleep(300);
+    expect(await runUac(processes, `127.0.0.1:${sipedge.udp}`, { calls: 20, rate: 20 })).toEqual({
+      calls: 20,
+      successful: 20,
+      failed: 0,
+    });
+    await sleep(1200);
+    // Calls hashed to the overloaded backend were answered 503 there, then completed on the other.
+    expect(overloaded.counts().calls).toBeGreaterThan(0);
+    expect(healthy.counts().calls).toBe(20);
   });
 
   it("answers 503 with Retry-After when no backend is left", async () => {
