@@ -75,20 +75,21 @@ export class IoWorker {
     const bound: BoundListener[] = [];
     const first = config.listen[0] as Listener;
     const streamOptions = { maxMessageSize: config.sip.maxMessageSize, maxQueuedBytes: MAX_QUEUED_BYTES };
+    const backlog = listenBacklog();
     // The backend side: one UDP socket and a TCP listener on the same port
     // where it is free, for what backends send us outside our connections.
     const backend = await UdpEndpoint.bind(first.address, 0, deliver("backend"));
     const backendTcp = await StreamListener.listen(
-      { address: first.address, port: backend.port, backlog: 4096, ...streamOptions },
+      { address: first.address, port: backend.port, backlog, ...streamOptions },
       deliver("backend"),
     ).catch(() =>
-      StreamListener.listen({ address: first.address, port: 0, backlog: 4096, ...streamOptions }, deliver("backend")),
+      StreamListener.listen({ address: first.address, port: 0, backlog, ...streamOptions }, deliver("backend")),
     );
     streams.push(backendTcp);
     const backendTls =
       identity?.transport === "tls" && tlsBackend !== undefined
         ? await StreamListener.listen(
-            { address: first.address, port: 0, backlog: 4096, ...streamOptions, tls: serverTls(identity) },
+            { address: first.address, port: 0, backlog, ...streamOptions, tls: serverTls(identity) },
             deliver("backend"),
           )
         : undefined;
@@ -112,7 +113,7 @@ export class IoWorker {
           {
             address: l.address,
             port: l.port,
-            backlog: 4096,
+            backlog,
             ...streamOptions,
             ...(l.transport === "tls" ? { tls: serverTls(l) } : {}),
           },
@@ -183,6 +184,19 @@ function serverTls(l: Extract<Listener, { transport: "tls" | "wss" }>): TlsOptio
     requestCert: l.clientAuth !== "none",
     rejectUnauthorized: l.clientAuth === "require",
   };
+}
+
+/**
+ * The kernel caps a listen backlog at net.core.somaxconn; ask for exactly
+ * that, since Node's default (511) would silently cap a tuned kernel's.
+ */
+export function listenBacklog(): number {
+  try {
+    const n = Number(readFileSync("/proc/sys/net/core/somaxconn", "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : 4096;
+  } catch {
+    return 4096;
+  }
 }
 
 function isAny(address: string): boolean {

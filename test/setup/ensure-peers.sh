@@ -7,6 +7,7 @@ missing=()
 command -v sipp >/dev/null 2>&1 || missing+=(sip-tester)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v stunnel >/dev/null 2>&1 || missing+=(stunnel4)
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ]; then
   echo "ensure-peers: need ${missing[*]} (run as root, or apt-get install them)" >&2

@@ -1,10 +1,14 @@
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { type ConnectionOptions, connect, type TLSSocket } from "node:tls";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { CERT_DIR, perTest, startSipedge } from "../helpers/sipedge.ts";
 
 const scope = perTest();
+const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.ts");
 
 /** Connects with Node's TLS client; resolves with the socket once the handshake is done, or the error. */
 function handshake(port: number, options: ConnectionOptions = {}): Promise<TLSSocket | Error> {
@@ -19,6 +23,31 @@ function handshake(port: number, options: ConnectionOptions = {}): Promise<TLSSo
     socket.once("error", (e) => resolve(e));
   });
 }
+
+describe("stream listeners", () => {
+  it("listen with the kernel's whole backlog (net.core.somaxconn), not Node's 511", () => {
+    // In a network namespace of its own, where somaxconn can be set without touching the host.
+    const dir = mkdtempSync(join(tmpdir(), "sipedge-backlog-"));
+    const config = join(dir, "sipedge.yaml");
+    writeFileSync(
+      config,
+      "listen:\n  - { transport: tcp, address: 127.0.0.1, port: 5070 }\n" +
+        "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n",
+    );
+    const script = [
+      "ip link set lo up",
+      "sysctl -qw net.core.somaxconn=1234",
+      `"${process.execPath}" "${CLI}" --config "${config}" & pid=$!`,
+      "for i in $(seq 50); do ss -ltnH 'sport = :5070' | grep -q . && break; sleep 0.1; done",
+      "ss -ltnH 'sport = :5070'",
+      "kill $pid; wait $pid",
+    ].join("; ");
+    const out = execFileSync("unshare", ["--net", "bash", "-c", script], { encoding: "utf8", timeout: 20_000 });
+    // For a listening socket, ss shows the backlog in the Send-Q column.
+    const listening = out.split("\n").find((l) => l.startsWith("LISTEN")) ?? "";
+    expect(Number(listening.split(/\s+/)[2])).toBe(1234);
+  });
+});
 
 describe("TLS listener", () => {
   it("speaks TLS 1.2 and 1.3 but not older", async () => {
