@@ -1,3 +1,4 @@
+import { createSocket } from "node:dgram";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { HeaderId } from "../../src/sip/index.ts";
@@ -11,10 +12,10 @@ import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
 const scope = perTest();
 const { processes } = scope;
 
-async function withBackend(scenario: string) {
+async function withBackend(scenario: string, sip: Record<string, unknown> = {}) {
   const port = await freePort();
   const uas = startUas(processes, port, { scenario: join(FIXTURE_SCENARIOS, scenario) });
-  const sipedge = scope.use(await startSipedge([port]));
+  const sipedge = scope.use(await startSipedge([port], { sip }));
   await sleep(300);
   const client = await StreamClient.connect(sipedge.tcp, false);
   return { uas, client, callId: `${scenario}-${Date.now()}` };
@@ -56,6 +57,22 @@ describe("dialogs through sipedge (sipp callee, Node TCP caller)", () => {
     client.close();
   });
 
+  it("ends a call that rings too long at Timer C: CANCEL to the callee, 408 to the caller (RFC 3261 §16.6 step 11)", async () => {
+    const { uas, client, callId } = await withBackend("uas_ring_cancel.xml", { timers: { timerC: "1s" } });
+    const started = Date.now();
+    client.send(invite("TCP", client.localPort, callId));
+    await client.waitFor(status(180));
+    const timeout = await client.waitFor(status(408), 5000);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    client.send(
+      sameTransaction("ACK", { transport: "TCP", localPort: client.localPort, callId }, timeout.values("to")[0]),
+    );
+    await sleep(1200);
+    // The callee saw the CANCEL, answered 487 and got the ACK: its scenario completed.
+    expect(uas.counts().successful).toBe(1);
+    client.close();
+  });
+
   it("carries a re-INVITE, then the callee's BYE back to the caller's connection through Record-Route", async () => {
     const { uas, client, callId } = await withBackend("uas_reinvite_callee_bye.xml");
     const o = { transport: "TCP" as const, localPort: client.localPort, callId };
@@ -74,6 +91,32 @@ describe("dialogs through sipedge (sipp callee, Node TCP caller)", () => {
     await sleep(1200);
     expect(uas.counts().successful).toBe(1);
     client.close();
+  });
+});
+
+describe("RFC 2543 peers (no magic cookie in the branch)", () => {
+  it("absorbs a retransmitted INVITE by the fallback key (RFC 3261 §17.2.3)", async () => {
+    const { uas, client, callId } = await withBackend("uas_busy.xml");
+    client.close();
+    const sipedge = scope.current as NonNullable<typeof scope.current>;
+    const socket = createSocket("udp4");
+    const got: string[] = [];
+    socket.on("message", (m) => got.push(m.toString("latin1").split("\r\n")[0] ?? ""));
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    const port = socket.address().port;
+    const head = (method: string, to: string) =>
+      `${method} sip:service@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:${port}\r\nFrom: <sip:old@127.0.0.1>\r\n` +
+      `To: ${to}\r\nCall-ID: ${callId}\r\nCSeq: 1 ${method}\r\nContent-Length: 0\r\n\r\n`;
+    const inviteBytes = head("INVITE", "<sip:service@127.0.0.1>");
+    socket.send(inviteBytes, sipedge.udp, "127.0.0.1");
+    await sleep(100);
+    socket.send(inviteBytes, sipedge.udp, "127.0.0.1"); // a retransmission: absorbed
+    for (let i = 0; i < 50 && !got.some((l) => l.startsWith("SIP/2.0 486")); i++) await sleep(50);
+    expect(got.filter((l) => l.startsWith("SIP/2.0 486")).length).toBeGreaterThanOrEqual(1);
+    socket.send(head("ACK", "<sip:service@127.0.0.1>;tag=x"), sipedge.udp, "127.0.0.1");
+    await sleep(1200);
+    expect(uas.counts()).toMatchObject({ calls: 1, successful: 1 });
+    socket.close();
   });
 });
 
