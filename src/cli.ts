@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { formatErrors, loadConfig } from "./config/load.ts";
 import { runDemo } from "./runtime/demo.ts";
-import { IoWorker } from "./runtime/worker.ts";
+import { Supervisor } from "./runtime/supervisor.ts";
 import { describeMessage, parseMessage } from "./sip/index.ts";
 
 const USAGE = `usage:
@@ -58,12 +58,19 @@ async function run(path: string): Promise<number> {
     process.stderr.write(`${formatErrors(loaded.errors)}\n`);
     return 1;
   }
-  const worker = await IoWorker.start(loaded.value);
-  for (const l of worker.listeners)
+  // Listen for the signal first: one that comes while workers start still stops cleanly.
+  const signalled = untilSignal();
+  const supervisor = await Supervisor.start(loaded.value);
+  for (const l of supervisor.listeners) {
     process.stdout.write(`sipedge: listening on ${l.transport} ${l.address}:${l.port}\n`);
-  process.stdout.write(`sipedge: backend side on udp port ${worker.backendPort}\n`);
-  await untilSignal();
-  await worker.close();
+  }
+  for (const w of supervisor.workers) {
+    if (w === undefined) continue;
+    const pin = w.pinned === undefined ? "unpinned" : `pinned to cpu ${w.pinned}`;
+    process.stdout.write(`sipedge: io worker ${w.index} thread ${w.tid} ${pin}, backend side port ${w.backendPort}\n`);
+  }
+  await signalled;
+  await supervisor.stop();
   return 0;
 }
 

@@ -55,7 +55,8 @@ export class IoWorker {
     this.backendPort = backend.port;
   }
 
-  static async start(config: Config): Promise<IoWorker> {
+  /** `reusePort`: several workers share the client-facing ports (the [threads] supervisor sets it). */
+  static async start(config: Config, reusePort = false): Promise<IoWorker> {
     const unsupported = config.listen.findIndex((l) => l.transport === "wss");
     if (unsupported >= 0) throw new Error(`listen[${unsupported}]: wss listeners are not supported yet`);
     const tlsBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport === "tls");
@@ -105,7 +106,7 @@ export class IoWorker {
     );
     for (const l of config.listen) {
       if (l.transport === "udp") {
-        const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"));
+        const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"), reusePort);
         udp.push(u);
         bound.push({ transport: "udp", address: l.address, port: u.port });
       } else if (l.transport === "tcp" || l.transport === "tls") {
@@ -114,6 +115,7 @@ export class IoWorker {
             address: l.address,
             port: l.port,
             backlog,
+            reusePort,
             ...streamOptions,
             ...(l.transport === "tls" ? { tls: serverTls(l) } : {}),
           },

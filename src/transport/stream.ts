@@ -127,6 +127,8 @@ export interface StreamListenerOptions extends StreamOptions {
   readonly address: string;
   readonly port: number;
   readonly backlog: number;
+  /** Every IO worker listens on the same port; the kernel spreads connections. */
+  readonly reusePort?: boolean;
   /** For TLS: node:tls server options (cert, key, ca, requestCert, …). */
   readonly tls?: TlsOptions;
 }
@@ -159,7 +161,8 @@ export class StreamListener {
     server.on("tlsClientError", (_e: Error, socket: Socket) => socket.destroy());
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
-      server.listen({ host: options.address, port: options.port, backlog: options.backlog }, () => {
+      const { address: host, port, backlog, reusePort = false } = options;
+      server.listen({ host, port, backlog, reusePort }, () => {
         server.off("error", reject);
         resolve();
       });

@@ -15,19 +15,25 @@ export class UdpEndpoint {
   #port = 0;
   #closed = false;
 
-  constructor(onMessage: MessageHandler, ipv6: boolean) {
+  constructor(onMessage: MessageHandler, ipv6: boolean, reusePort: boolean) {
     this.#onMessage = onMessage;
-    this.#socket = createSocket({ type: ipv6 ? "udp6" : "udp4", recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 });
+    this.#socket = createSocket({
+      type: ipv6 ? "udp6" : "udp4",
+      recvBufferSize: 4 << 20,
+      sendBufferSize: 4 << 20,
+      reusePort,
+    });
     this.#socket.on("message", (msg, rinfo) => this.#receive(msg, rinfo));
     // A send error (ICMP unreachable, EPERM) concerns one datagram; the socket lives on.
     this.#socket.on("error", () => {});
   }
 
-  static async bind(address: string, port: number, onMessage: MessageHandler): Promise<UdpEndpoint> {
-    const endpoint = new UdpEndpoint(onMessage, isIPv6(address));
+  /** With reusePort, every IO worker binds the same port and the kernel spreads datagrams by peer. */
+  static async bind(address: string, port: number, onMessage: MessageHandler, reusePort = false): Promise<UdpEndpoint> {
+    const endpoint = new UdpEndpoint(onMessage, isIPv6(address), reusePort);
     await new Promise<void>((resolve, reject) => {
       endpoint.#socket.once("error", reject);
-      endpoint.#socket.bind({ address, port, exclusive: true }, () => {
+      endpoint.#socket.bind({ address, port, exclusive: !reusePort }, () => {
         endpoint.#socket.off("error", reject);
         resolve();
       });

@@ -1,0 +1,39 @@
+import type { MessagePort } from "node:worker_threads";
+import type { Config } from "../config/schema.ts";
+import type { BoundListener } from "./worker.ts";
+
+/**
+ * The one typed channel between the supervisor (main thread) and its IO
+ * worker threads: nothing else posts messages between them.
+ */
+
+/** What an IO thread starts from (its workerData). */
+export interface ThreadInit {
+  readonly config: Config;
+  readonly index: number;
+  /** The core to pin this thread to, or undefined for no pinning. */
+  readonly cpu: number | undefined;
+  /** One Int32 per worker, incremented by the worker while its event loop turns. */
+  readonly heartbeat: SharedArrayBuffer;
+}
+
+export type ToSupervisor =
+  | {
+      readonly type: "ready";
+      readonly index: number;
+      readonly tid: number;
+      readonly pinned: number | undefined;
+      readonly listeners: readonly BoundListener[];
+      readonly backendPort: number;
+    }
+  | { readonly type: "failed"; readonly index: number; readonly message: string };
+
+export type ToWorker = { readonly type: "stop" };
+
+export function post<T extends ToSupervisor | ToWorker>(port: Pick<MessagePort, "postMessage">, message: T): void {
+  port.postMessage(message);
+}
+
+/** How often a worker beats, and how long without a beat makes it stalled. */
+export const HEARTBEAT_MS = 100;
+export const STALL_MS = 2000;

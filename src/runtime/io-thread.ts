@@ -1,0 +1,35 @@
+import { parentPort, workerData } from "node:worker_threads";
+import { HEARTBEAT_MS, post, type ThreadInit, type ToWorker } from "./channel.ts";
+import { pinTo, threadId } from "./pin.ts";
+import { IoWorker } from "./worker.ts";
+
+/** Entry point of one IO worker thread: pin, bind with reusePort, beat, serve until told to stop. */
+async function main(init: ThreadInit): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error("io-thread runs as a worker thread only");
+  const pinned = init.cpu === undefined ? undefined : pinTo(init.cpu);
+  let worker: IoWorker;
+  try {
+    worker = await IoWorker.start(init.config, true);
+  } catch (e) {
+    post(port, { type: "failed", index: init.index, message: (e as Error).message });
+    return;
+  }
+  const beats = new Int32Array(init.heartbeat);
+  const beat = setInterval(() => Atomics.add(beats, init.index, 1), HEARTBEAT_MS);
+  port.on("message", (m: ToWorker) => {
+    if (m.type !== "stop") return;
+    clearInterval(beat);
+    void worker.close().then(() => port.close());
+  });
+  post(port, {
+    type: "ready",
+    index: init.index,
+    tid: threadId(),
+    pinned,
+    listeners: worker.listeners,
+    backendPort: worker.backendPort,
+  });
+}
+
+void main(workerData as ThreadInit);

@@ -1,0 +1,44 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { validateConfig } from "../../../src/config/validate.ts";
+import { Supervisor } from "../../../src/runtime/supervisor.ts";
+import { unwrapConfig } from "../../helpers/config.ts";
+import { sleep } from "../../helpers/net.ts";
+
+const config = unwrapConfig(
+  validateConfig({
+    io: { threads: 2, pin: false },
+    listen: [{ transport: "udp", address: "127.0.0.1", port: 0 }],
+    backends: [{ name: "p", members: [{ name: "a", uri: "sip:127.0.0.1:9" }] }],
+  }),
+);
+
+let supervisor: Supervisor | undefined;
+
+afterEach(async () => {
+  await supervisor?.stop();
+  supervisor = undefined;
+});
+
+function fixture(name: string): URL {
+  return new URL(`../../fixtures/threads/${name}.ts`, import.meta.url);
+}
+
+describe("supervisor", () => {
+  it("restarts a worker that crashes, at once and every time", async () => {
+    supervisor = await Supervisor.start(config, fixture("crashing"));
+    const first = supervisor.workers.map((w) => w?.tid);
+    await sleep(1100);
+    // Each crashes every 300 ms and is back within milliseconds: several restarts each.
+    expect(supervisor.restarts).toBeGreaterThanOrEqual(4);
+    expect(supervisor.workers.every((w) => w !== undefined)).toBe(true);
+    expect(supervisor.workers.map((w) => w?.tid)).not.toEqual(first);
+  });
+
+  it("replaces a worker whose heartbeat stops for 2 s", async () => {
+    supervisor = await Supervisor.start({ ...config, io: { threads: 1, pin: false } }, fixture("stalling"));
+    await sleep(1500);
+    expect(supervisor.restarts).toBe(0);
+    await sleep(1800);
+    expect(supervisor.restarts).toBeGreaterThanOrEqual(1);
+  });
+});
