@@ -1,4 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { useFlowIdRange } from "../transport/flow.ts";
 import { HEARTBEAT_MS, post, type ThreadInit, type ToWorker } from "./channel.ts";
 import { pinTo, threadId } from "./pin.ts";
 import { IoWorker } from "./worker.ts";
@@ -8,6 +9,7 @@ async function main(init: ThreadInit): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error("io-thread runs as a worker thread only");
   const pinned = init.cpu === undefined ? undefined : pinTo(init.cpu);
+  useFlowIdRange(init.index);
   let worker: IoWorker;
   try {
     worker = await IoWorker.start(init.config, true);

@@ -20,9 +20,18 @@ export interface Flow {
 /** Called for every whole SIP message a flow receives (bytes are a view; copy to keep them past the call). */
 export type MessageHandler = (bytes: Buffer, flow: Flow) => void;
 
+/**
+ * Flow ids are unique across the process: each IO thread (its own module
+ * instance, so this is per-thread state) counts within its own range, so an
+ * id also tells which worker owns the flow.
+ */
+const RANGE = 2 ** 32;
 let nextId = 1;
 
-/** Flow ids are per process here; the [threads] work gives each worker its own range. */
+export function useFlowIdRange(worker: number): void {
+  nextId = worker * RANGE + 1;
+}
+
 export function newFlowId(): number {
   return nextId++;
 }
