@@ -57,7 +57,12 @@ export interface SipSettings {
 }
 
 export interface Config {
-  readonly io: { readonly threads: number; readonly pin: boolean };
+  readonly io: {
+    readonly threads: number;
+    readonly pin: boolean;
+    /** SIGTERM: how long transactions may finish before flows are closed. */
+    readonly grace: number;
+  };
   readonly listen: readonly Listener[];
   readonly backends: readonly Pool[];
   readonly health: {

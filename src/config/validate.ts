@@ -86,7 +86,7 @@ const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
 export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok: false; errors: ConfigError[] } {
   const r = new Reader();
   const root = r.object(raw ?? {}, "", TOP) ?? {};
-  const io = r.object(root.io ?? {}, "io", ["threads", "pin"]) ?? {};
+  const io = r.object(root.io ?? {}, "io", ["threads", "pin", "grace"]) ?? {};
   const listen = (r.list(root.listen, "listen") ?? []).map((l, i) => listener(r, l, `listen[${i}]`));
   if (Array.isArray(root.listen) && root.listen.length === 0) r.fail("listen", "needs at least one listener");
   const pools = (r.list(root.backends, "backends") ?? []).map((p, i) => pool(r, p, `backends[${i}]`));
@@ -125,7 +125,11 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
   if (adminListen !== undefined && hostPort(adminListen) === undefined)
     r.fail("admin.listen", 'must be "address:port"');
   const config = {
-    io: { threads: r.int(io, "threads", "io", 0, 1024, 0), pin: r.bool(io, "pin", "io", true) },
+    io: {
+      threads: r.int(io, "threads", "io", 0, 1024, 0),
+      pin: r.bool(io, "pin", "io", true),
+      grace: r.duration(io, "grace", "io", "10s"),
+    },
     listen,
     backends: pools,
     health: {

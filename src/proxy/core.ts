@@ -132,6 +132,7 @@ export class ProxyCore {
   readonly #forwards = new Map<ServerTransaction | ClientTransaction, Forward>();
   readonly #branchPrefix = `z9hG4bK-se${randomBytes(3).toString("hex")}-`;
   #branchCounter = 0;
+  #draining = false;
 
   constructor(settings: ProxySettings, sides: Sides, dispatcher: Dispatcher) {
     this.#settings = settings;
@@ -155,6 +156,20 @@ export class ProxyCore {
       ct.terminate();
       if (f !== undefined) this.#downstreamSilent(f, ct);
     }
+  }
+
+  /**
+   * SIGTERM: from now on new out-of-dialog requests get 503 with
+   * Retry-After (so clients try another instance) and OPTIONS to sipedge
+   * says 503; dialogs and transactions under way carry on.
+   */
+  drain(): void {
+    this.#draining = true;
+  }
+
+  /** No transaction is under way: a draining worker may close. */
+  get idle(): boolean {
+    return this.#servers.size === 0 && this.#clients.size === 0;
   }
 
   /** Ends every transaction and timer (the worker is closing its sockets). */
@@ -232,7 +247,8 @@ export class ProxyCore {
     const mf = req.maxForwards();
     const maxForwards = mf.ok ? mf.value : undefined;
     if (req.method === "OPTIONS" && (maxForwards === 0 || this.#addressedToUs(req))) {
-      this.#respond(req, flow, this.#dispatcher.ready() ? { status: 200, reason: "OK" } : this.#unavailable());
+      const ready = !this.#draining && this.#dispatcher.ready();
+      this.#respond(req, flow, ready ? { status: 200, reason: "OK" } : this.#unavailable());
       return;
     }
     if (maxForwards === 0) {
@@ -241,6 +257,11 @@ export class ProxyCore {
     }
     if (side === "client" && this.#cameBack(req)) {
       this.#respond(req, flow, { status: 482, reason: "Loop Detected" }); // RFC 3261 §16.3 step 4
+      return;
+    }
+    const toTagged = req.to();
+    if (this.#draining && !(toTagged.ok && findParam(toTagged.value.params, "tag") !== undefined)) {
+      this.#respond(req, flow, this.#unavailable());
       return;
     }
     const st = new ServerTransaction(key, req, flow, this.#settings.timers, (t) => this.#serverDone(t));

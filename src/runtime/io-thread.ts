@@ -21,8 +21,11 @@ async function main(init: ThreadInit): Promise<void> {
   const beat = setInterval(() => Atomics.add(beats, init.index, 1), HEARTBEAT_MS);
   port.on("message", (m: ToWorker) => {
     if (m.type !== "stop") return;
-    clearInterval(beat);
-    void worker.close().then(() => port.close());
+    // Keep beating while draining: a worker finishing its calls is not stalled.
+    void worker.drain(init.config.io.grace).then(() => {
+      clearInterval(beat);
+      port.close();
+    });
   });
   post(port, {
     type: "ready",

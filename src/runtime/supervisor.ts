@@ -66,6 +66,7 @@ export class Supervisor {
     return this.#slots.map((s) => s.ready);
   }
 
+  /** SIGTERM: every worker drains (stops accepting, finishes transactions within io.grace) and exits. */
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#watch);
@@ -73,7 +74,8 @@ export class Supervisor {
       this.#slots.map(
         (slot) =>
           new Promise<void>((resolve) => {
-            const timer = setTimeout(() => void slot.worker.terminate(), 5000);
+            // A worker that cannot finish its drain in time is ended.
+            const timer = setTimeout(() => void slot.worker.terminate(), this.#config.io.grace + 2000);
             slot.worker.once("exit", () => {
               clearTimeout(timer);
               resolve();

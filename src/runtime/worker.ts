@@ -168,6 +168,18 @@ export class IoWorker {
     return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound);
   }
 
+  /**
+   * SIGTERM (DESIGN.md principle 7): stop accepting, let transactions under
+   * way finish for up to `grace` ms, then close every flow.
+   */
+  async drain(grace: number): Promise<void> {
+    this.proxy.drain();
+    for (const s of this.#streams) s.stopAccepting();
+    const deadline = Date.now() + grace;
+    while (!this.proxy.idle && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await this.close();
+  }
+
   async close(): Promise<void> {
     this.proxy.close();
     for (const u of this.#udp) u.close();

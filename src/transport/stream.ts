@@ -184,8 +184,13 @@ export class StreamListener {
     return this.#connections.get(id);
   }
 
+  /** No new connections; those open carry on (SIGTERM drain). */
+  stopAccepting(): void {
+    this.#server.close();
+  }
+
   async close(): Promise<void> {
     for (const c of this.#connections.values()) c.close();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    if (this.#server.listening) await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 }

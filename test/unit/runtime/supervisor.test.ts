@@ -6,7 +6,7 @@ import { sleep } from "../../helpers/net.ts";
 
 const config = unwrapConfig(
   validateConfig({
-    io: { threads: 2, pin: false },
+    io: { threads: 2, pin: false, grace: "500ms" },
     listen: [{ transport: "udp", address: "127.0.0.1", port: 0 }],
     backends: [{ name: "p", members: [{ name: "a", uri: "sip:127.0.0.1:9" }] }],
   }),
@@ -35,7 +35,7 @@ describe("supervisor", () => {
   });
 
   it("replaces a worker whose heartbeat stops for 2 s", async () => {
-    supervisor = await Supervisor.start({ ...config, io: { threads: 1, pin: false } }, fixture("stalling"));
+    supervisor = await Supervisor.start({ ...config, io: { ...config.io, threads: 1 } }, fixture("stalling"));
     await sleep(1500);
     expect(supervisor.restarts).toBe(0);
     await sleep(1800);
