@@ -61,6 +61,18 @@ async function run(path: string): Promise<number> {
   // Listen for the signal first: one that comes while workers start still stops cleanly.
   const signalled = untilSignal();
   const supervisor = await Supervisor.start(loaded.value);
+  // SIGHUP: validate first; a config with problems leaves the running one in place.
+  process.on("SIGHUP", () => {
+    const again = loadConfig(path);
+    if (!again.ok) {
+      process.stderr.write(`sipedge: reload refused, keeping the running config:\n${formatErrors(again.errors)}\n`);
+      return;
+    }
+    void supervisor.reload(again.value).then((notes) => {
+      process.stdout.write(`sipedge: reloaded ${path}\n`);
+      for (const n of notes) process.stdout.write(`sipedge: reload: ${n}\n`);
+    });
+  });
   for (const l of supervisor.listeners) {
     process.stdout.write(`sipedge: listening on ${l.transport} ${l.address}:${l.port}\n`);
   }

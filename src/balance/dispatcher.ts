@@ -20,21 +20,54 @@ export interface PassiveHealth {
  * per-backend dialog counts. Owned by one IO worker.
  */
 export class PoolDispatcher implements Dispatcher {
-  readonly pools: readonly Pool[];
-  readonly #health: PassiveHealth;
+  #pools: readonly Pool[] = [];
+  #health: PassiveHealth;
   readonly #dialogs = new Map<string, Backend>();
   readonly #byTarget = new Map<Target, Backend>();
   readonly #now: () => number;
 
   constructor(config: Pick<Config, "backends">, health: PassiveHealth, now: () => number = Date.now) {
-    this.pools = config.backends.map((p) => new Pool(p.name, p.algorithm, p.members));
     this.#health = health;
     this.#now = now;
-    for (const pool of this.pools) for (const b of pool.backends) this.#byTarget.set(b.member, b);
+    this.reconfigure(config, health);
+  }
+
+  get pools(): readonly Pool[] {
+    return this.#pools;
+  }
+
+  /**
+   * SIGHUP: new pools from a new config. A member that keeps its name keeps
+   * its state (dialog count, suspect mark); dialogs on removed members are
+   * forgotten. Transactions under way finish on the targets they have.
+   */
+  reconfigure(config: Pick<Config, "backends">, health: PassiveHealth): void {
+    const old = new Map<string, Backend>();
+    for (const pool of this.#pools) for (const b of pool.backends) old.set(b.name, b);
+    this.#pools = config.backends.map((p) => new Pool(p.name, p.algorithm, p.members));
+    this.#health = health;
+    this.#byTarget.clear();
+    for (const pool of this.#pools) {
+      for (const b of pool.backends) {
+        const before = old.get(b.name);
+        if (before !== undefined) {
+          b.calls = before.calls;
+          b.suspectUntil = before.suspectUntil;
+          b.silentStreak = before.silentStreak;
+        }
+        this.#byTarget.set(b.member, b);
+      }
+    }
+    const byName = new Map([...this.#byTarget.values()].map((b) => [b.name, b]));
+    for (const [callId, b] of this.#dialogs) {
+      const now = byName.get(b.name);
+      if (now === undefined) this.#dialogs.delete(callId);
+      else this.#dialogs.set(callId, now);
+    }
   }
 
   pick(req: SipRequest, tried: ReadonlySet<Target>): Target | undefined {
-    const pool = this.pools[0];
+    const pool = this.#pools[0];
     if (pool === undefined) return undefined;
     const register = req.method === "REGISTER";
     const key = register ? aorOf(req) : callIdOf(req);
@@ -48,7 +81,7 @@ export class PoolDispatcher implements Dispatcher {
 
   ready(): boolean {
     const now = this.#now();
-    return this.pools.some((p) => p.backends.some((b) => b.available(now)));
+    return this.#pools.some((p) => p.backends.some((b) => b.available(now)));
   }
 
   answered(t: Target): void {

@@ -124,7 +124,7 @@ export class ProxyCore {
     exhausted: 0,
     strayResponses: 0,
   };
-  readonly #settings: ProxySettings;
+  #settings: ProxySettings;
   readonly #sides: Sides;
   readonly #dispatcher: Dispatcher;
   readonly #servers = new Map<string, ServerTransaction>();
@@ -156,6 +156,11 @@ export class ProxyCore {
       ct.terminate();
       if (f !== undefined) this.#downstreamSilent(f, ct);
     }
+  }
+
+  /** SIGHUP: settings for the transactions that start from now on. */
+  reconfigure(settings: ProxySettings): void {
+    this.#settings = settings;
   }
 
   /**

@@ -26,9 +26,10 @@ export type ToSupervisor =
       readonly listeners: readonly BoundListener[];
       readonly backendPort: number;
     }
-  | { readonly type: "failed"; readonly index: number; readonly message: string };
+  | { readonly type: "failed"; readonly index: number; readonly message: string }
+  | { readonly type: "reloaded"; readonly index: number; readonly error: string | undefined };
 
-export type ToWorker = { readonly type: "stop" };
+export type ToWorker = { readonly type: "stop" } | { readonly type: "reload"; readonly config: Config };
 
 export function post<T extends ToSupervisor | ToWorker>(port: Pick<MessagePort, "postMessage">, message: T): void {
   port.postMessage(message);

@@ -20,7 +20,16 @@ async function main(init: ThreadInit): Promise<void> {
   const beats = new Int32Array(init.heartbeat);
   const beat = setInterval(() => Atomics.add(beats, init.index, 1), HEARTBEAT_MS);
   port.on("message", (m: ToWorker) => {
-    if (m.type !== "stop") return;
+    if (m.type === "reload") {
+      let error: string | undefined;
+      try {
+        worker.reconfigure(m.config);
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      post(port, { type: "reloaded", index: init.index, error });
+      return;
+    }
     // Keep beating while draining: a worker finishing its calls is not stalled.
     void worker.drain(init.config.io.grace).then(() => {
       clearInterval(beat);

@@ -66,6 +66,39 @@ export class Supervisor {
     return this.#slots.map((s) => s.ready);
   }
 
+  /**
+   * SIGHUP with a config that validated: every worker takes the new
+   * backends, SIP settings and certificates. Listeners are not moved: a
+   * changed `listen` needs a restart, and the answer says so.
+   */
+  async reload(config: Config): Promise<string[]> {
+    const notes: string[] = [];
+    const sameListeners =
+      JSON.stringify(config.listen.map(({ transport, address }) => [transport, address])) ===
+      JSON.stringify(this.#config.listen.map(({ transport, address }) => [transport, address]));
+    if (!sameListeners) notes.push("listen: changes take effect at the next restart");
+    // Ports stay the bound ones (a 0 in the file was made concrete at start).
+    const running = this.#config.listen;
+    const listen = sameListeners ? config.listen.map((l, i) => ({ ...l, port: running[i]?.port ?? l.port })) : running;
+    this.#config = { ...config, listen };
+    const answers = await Promise.all(
+      this.#slots.map(
+        (slot) =>
+          new Promise<Extract<ToSupervisor, { type: "reloaded" }>>((resolve) => {
+            const onMessage = (m: ToSupervisor) => {
+              if (m.type !== "reloaded") return;
+              slot.worker.off("message", onMessage);
+              resolve(m);
+            };
+            slot.worker.on("message", onMessage);
+            post(slot.worker, { type: "reload", config: this.#config });
+          }),
+      ),
+    );
+    for (const a of answers) if (a.error !== undefined) notes.push(`io worker ${a.index}: ${a.error}`);
+    return notes;
+  }
+
   /** SIGTERM: every worker drains (stops accepting, finishes transactions within io.grace) and exits. */
   async stop(): Promise<void> {
     this.#stopping = true;
@@ -102,7 +135,7 @@ export class Supervisor {
           slot.ready = m;
           slot.lastBeatAt = Date.now();
           resolve(m);
-        } else reject(new Error(`io worker ${index}: ${m.message}`));
+        } else if (m.type === "failed") reject(new Error(`io worker ${index}: ${m.message}`));
       });
       // A crash or an exit: respawn at once (the exit event follows an error).
       worker.on("error", () => {});

@@ -1,9 +1,9 @@
 import { readFileSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
-import { PoolDispatcher } from "../balance/dispatcher.ts";
+import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import type { Config, Listener } from "../config/schema.ts";
-import { ProxyCore, type Side, type Sides } from "../proxy/core.ts";
+import { ProxyCore, type ProxySettings, type Side, type Sides } from "../proxy/core.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { StreamListener } from "../transport/stream.ts";
@@ -35,6 +35,8 @@ export class IoWorker {
   readonly #streams: readonly StreamListener[];
   readonly #backend: UdpEndpoint;
   readonly #links: BackendLinks;
+  /** Client-facing TLS listeners by their index in config.listen. */
+  readonly #tlsListeners: Map<number, StreamListener>;
 
   private constructor(
     proxy: ProxyCore,
@@ -44,6 +46,7 @@ export class IoWorker {
     backend: UdpEndpoint,
     links: BackendLinks,
     listeners: BoundListener[],
+    tlsListeners: Map<number, StreamListener>,
   ) {
     this.proxy = proxy;
     this.dispatcher = dispatcher;
@@ -51,6 +54,7 @@ export class IoWorker {
     this.#streams = streams;
     this.#backend = backend;
     this.#links = links;
+    this.#tlsListeners = tlsListeners;
     this.listeners = listeners;
     this.backendPort = backend.port;
   }
@@ -72,6 +76,7 @@ export class IoWorker {
     let proxy: ProxyCore | undefined;
     const deliver = (side: Side) => (bytes: Buffer, flow: Flow) => proxy?.receive(bytes, flow, side);
     const udp: UdpEndpoint[] = [];
+    const tlsListeners = new Map<number, StreamListener>();
     const streams: StreamListener[] = [];
     const bound: BoundListener[] = [];
     const first = config.listen[0] as Listener;
@@ -122,13 +127,11 @@ export class IoWorker {
           deliver("client"),
         );
         streams.push(s);
+        if (l.transport === "tls") tlsListeners.set(config.listen.indexOf(l), s);
         bound.push({ transport: l.transport, address: l.address, port: s.port });
       }
     }
-    const dispatcher = new PoolDispatcher(config, {
-      suspectAfter: config.health.downAfter,
-      suspectFor: config.health.interval * config.health.upAfter,
-    });
+    const dispatcher = new PoolDispatcher(config, passiveHealth(config));
     const sides: Sides = {
       backend: {
         address: backend.address,
@@ -155,17 +158,22 @@ export class IoWorker {
           (l) => (l.address === host || isAny(l.address)) && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060)),
         ),
     };
-    proxy = new ProxyCore(
-      {
-        timers: config.sip.timers,
-        firstResponseTimeout: config.sip.firstResponseTimeout,
-        failoverOn: config.sip.failoverOn,
-        retryAfter: config.sip.retryAfter,
-      },
-      sides,
-      dispatcher,
-    );
-    return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound);
+    proxy = new ProxyCore(proxySettings(config), sides, dispatcher);
+    return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound, tlsListeners);
+  }
+
+  /**
+   * SIGHUP: new backends, SIP settings and TLS certificates, without
+   * dropping a connection (certificates apply to new handshakes). Listener
+   * addresses stay as they are until a restart.
+   */
+  reconfigure(config: Config): void {
+    for (const [index, listener] of this.#tlsListeners) {
+      const l = config.listen[index];
+      if (l?.transport === "tls") listener.setSecureContext(serverTls(l));
+    }
+    this.dispatcher.reconfigure(config, passiveHealth(config));
+    this.proxy.reconfigure(proxySettings(config));
   }
 
   /**
@@ -187,6 +195,15 @@ export class IoWorker {
     this.#links.close();
     await Promise.all(this.#streams.map((s) => s.close()));
   }
+}
+
+function proxySettings(config: Config): ProxySettings {
+  const { timers, firstResponseTimeout, failoverOn, retryAfter } = config.sip;
+  return { timers, firstResponseTimeout, failoverOn, retryAfter };
+}
+
+function passiveHealth(config: Config): PassiveHealth {
+  return { suspectAfter: config.health.downAfter, suspectFor: config.health.interval * config.health.upAfter };
 }
 
 /** node:tls server options for a TLS listener (RFC 3261 §26.2.1: sips needs TLS; 1.2 at least). */

@@ -4,6 +4,7 @@ import {
   createServer as createTlsServer,
   type TLSSocket,
   type TlsOptions,
+  type Server as TlsServer,
   connect as tlsConnect,
 } from "node:tls";
 import { StreamFramer } from "../sip/index.ts";
@@ -182,6 +183,11 @@ export class StreamListener {
   /** The live connection with this flow id, if any. */
   connection(id: number): StreamConnection | undefined {
     return this.#connections.get(id);
+  }
+
+  /** New certificates for new handshakes; connections already up keep theirs. */
+  setSecureContext(options: TlsOptions): void {
+    (this.#server as TlsServer).setSecureContext(options);
   }
 
   /** No new connections; those open carry on (SIGTERM drain). */
