@@ -1,15 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { configFile, startCli } from "../helpers/cli.ts";
 import { invite, sameTransaction } from "../helpers/dialog.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { StreamClient } from "../helpers/sip-client.ts";
 import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.ts");
 const processes = new Processes();
 let sipedge: ChildProcess | undefined;
 
@@ -28,20 +25,13 @@ describe("SIGTERM drain", () => {
     const backend = await freePort();
     startUas(processes, backend, { scenario: join(FIXTURE_SCENARIOS, "uas_ring_cancel.xml") });
     const tcp = await freePort();
-    const dir = mkdtempSync(join(tmpdir(), "sipedge-drain-"));
-    const config = join(dir, "sipedge.yaml");
-    writeFileSync(
-      config,
-      `io: { threads: 1, grace: 3s }\nlisten:\n  - { transport: tcp, address: 127.0.0.1, port: ${tcp} }\n` +
-        `backends:\n  - name: core\n    members:\n      - { name: a, uri: "sip:127.0.0.1:${backend}" }\n`,
+    const { child } = await startCli(
+      configFile(
+        `io: { threads: 1, grace: 3s }\nlisten:\n  - { transport: tcp, address: 127.0.0.1, port: ${tcp} }\n` +
+          `backends:\n  - name: core\n    members:\n      - { name: a, uri: "sip:127.0.0.1:${backend}" }\n`,
+      ),
     );
-    let out = "";
-    const child = spawn(process.execPath, [CLI, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
     sipedge = child;
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    for (let i = 0; i < 100 && !out.includes("io worker 0"); i++) await sleep(50);
     await sleep(200);
 
     const client = await StreamClient.connect(tcp, false);

@@ -1,14 +1,12 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { type ConnectionOptions, connect, type TLSSocket } from "node:tls";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { CLI, configFile } from "../helpers/cli.ts";
 import { CERT_DIR, perTest, startSipedge } from "../helpers/sipedge.ts";
 
 const scope = perTest();
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.ts");
 
 /** Connects with Node's TLS client; resolves with the socket once the handshake is done, or the error. */
 function handshake(port: number, options: ConnectionOptions = {}): Promise<TLSSocket | Error> {
@@ -27,10 +25,7 @@ function handshake(port: number, options: ConnectionOptions = {}): Promise<TLSSo
 describe("stream listeners", () => {
   it("listen with the kernel's whole backlog (net.core.somaxconn), not Node's 511", () => {
     // In a network namespace of its own, where somaxconn can be set without touching the host.
-    const dir = mkdtempSync(join(tmpdir(), "sipedge-backlog-"));
-    const config = join(dir, "sipedge.yaml");
-    writeFileSync(
-      config,
+    const config = configFile(
       "listen:\n  - { transport: tcp, address: 127.0.0.1, port: 5070 }\n" +
         "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n",
     );

@@ -1,15 +1,14 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
-import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
+import { startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.ts");
 const processes = new Processes();
 let sipedge: ChildProcess | undefined;
 
@@ -47,24 +46,15 @@ describe("SIGHUP reload", () => {
           `backends:\n  - name: core\n    members:\n      - { name: m, uri: "sip:127.0.0.1:${backend}" }\n${extra}`,
       );
     write(cert1, a);
-    let out = "";
-    let err = "";
-    const child = spawn(process.execPath, [CLI, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+    const { child, out, err } = await startCli(config);
     sipedge = child;
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    child.stderr?.on("data", (d: Buffer) => {
-      err += d.toString();
-    });
-    await waitFor(() => out, "io worker 0");
     const held = await tlsConnect(tls);
     const before = held.getPeerX509Certificate()?.fingerprint256;
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 5, rate: 10 })).toMatchObject({ successful: 5 });
 
     write(cert2, b);
     child.kill("SIGHUP");
-    await waitFor(() => out, "reloaded");
+    await waitFor(out, "reloaded");
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 5, rate: 10 })).toMatchObject({ successful: 5 });
     await sleep(1200);
     expect([uasA.counts().calls, uasB.counts().calls]).toEqual([5, 5]);
@@ -85,8 +75,8 @@ describe("SIGHUP reload", () => {
 
     write(cert2, b, "health: { interval: soon }\n");
     child.kill("SIGHUP");
-    await waitFor(() => err, "reload refused");
-    expect(err).toContain('health.interval: must be a duration like "500ms", "2s" or "3m"');
+    await waitFor(err, "reload refused");
+    expect(err()).toContain('health.interval: must be a duration like "500ms", "2s" or "3m"');
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 3, rate: 10 })).toMatchObject({ successful: 3 });
   });
 });

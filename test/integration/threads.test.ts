@@ -1,13 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { configFile, startCli } from "../helpers/cli.ts";
+import { freePort, Processes } from "../helpers/net.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
 
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.ts");
 const processes = new Processes();
 let sipedge: ChildProcess;
 let out = "";
@@ -27,10 +24,7 @@ function threads(pid: number): { name: string; cpus: string }[] {
 beforeAll(async () => {
   const backends = [await freePort(), await freePort()];
   for (const p of backends) startUas(processes, p);
-  const dir = mkdtempSync(join(tmpdir(), "sipedge-threads-"));
-  const config = join(dir, "sipedge.yaml");
-  writeFileSync(
-    config,
+  const config = configFile(
     [
       "io: { threads: 2, pin: true }",
       "listen:",
@@ -42,11 +36,9 @@ beforeAll(async () => {
       ...backends.map((p, i) => `      - { name: b${i}, uri: "sip:127.0.0.1:${p}" }`),
     ].join("\n"),
   );
-  sipedge = spawn(process.execPath, [CLI, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
-  sipedge.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  for (let i = 0; i < 100 && !out.includes("io worker 1"); i++) await sleep(50);
+  const cli = await startCli(config, "io worker 1");
+  sipedge = cli.child;
+  out = cli.out();
 });
 
 afterAll(async () => {

@@ -1,15 +1,11 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { CLI, configFile } from "../helpers/cli.ts";
 import { ASSETS } from "../helpers/corpus.ts";
 import { freePort } from "../helpers/net.ts";
 import { udpExchange } from "../helpers/sip-client.ts";
-
-const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.ts");
 
 function sipedge(args: string[], input?: Buffer) {
   const r = spawnSync(process.execPath, [CLI, ...args], { input, timeout: 20_000 });
@@ -66,12 +62,6 @@ describe("sipedge parse", () => {
     expect(r.stderr).toMatch(/usage:/);
   });
 });
-
-function configFile(text: string): string {
-  const path = join(mkdtempSync(join(tmpdir(), "sipedge-cli-")), "sipedge.yaml");
-  writeFileSync(path, text);
-  return path;
-}
 
 describe("sipedge check-config", () => {
   it("accepts a valid file", () => {

@@ -1,0 +1,37 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { sleep } from "./net.ts";
+
+/** The sipedge command, run from source by the test's own Node 24. */
+export const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.ts");
+
+/** A config file in a fresh temporary folder. */
+export function configFile(text: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), "sipedge-cli-")), "sipedge.yaml");
+  writeFileSync(path, text);
+  return path;
+}
+
+export interface RunningCli {
+  readonly child: ChildProcess;
+  readonly out: () => string;
+  readonly err: () => string;
+}
+
+/** `sipedge --config FILE` in the background, its output collected; resolves once `readyText` was printed. */
+export async function startCli(config: string, readyText = "io worker 0"): Promise<RunningCli> {
+  let out = "";
+  let err = "";
+  const child = spawn(process.execPath, [CLI, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    err += d.toString();
+  });
+  for (let i = 0; i < 200 && !out.includes(readyText); i++) await sleep(50);
+  return { child, out: () => out, err: () => err };
+}
