@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { formatErrors, loadConfig } from "./config/load.ts";
 import { runDemo } from "./runtime/demo.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
+import { probeSip, SystemdNotifier } from "./runtime/systemd.ts";
 import { describeMessage, parseMessage } from "./sip/index.ts";
 
 const USAGE = `usage:
@@ -81,9 +82,30 @@ async function run(path: string): Promise<number> {
     const pin = w.pinned === undefined ? "unpinned" : `pinned to cpu ${w.pinned}`;
     process.stdout.write(`sipedge: io worker ${w.index} thread ${w.tid} ${pin}, backend side port ${w.backendPort}\n`);
   }
+  const watchdog = superviseWithSystemd(supervisor);
   await signalled;
+  clearInterval(watchdog);
+  new SystemdNotifier().notify("STOPPING=1");
   await supervisor.stop();
   return 0;
+}
+
+/**
+ * Tells systemd the balancer is up, and feeds its watchdog only while a
+ * real SIP probe through the data path gets an answer (DESIGN.md
+ * principle 7): a wedged data path stops the feeding and systemd restarts us.
+ */
+function superviseWithSystemd(supervisor: Supervisor): ReturnType<typeof setInterval> | undefined {
+  const systemd = new SystemdNotifier();
+  systemd.notify("READY=1", `STATUS=${supervisor.threads} IO workers`);
+  const every = systemd.watchdogMs;
+  const udp = supervisor.listeners.find((l) => l.transport === "udp");
+  if (every === undefined || udp === undefined) return undefined;
+  return setInterval(() => {
+    void probeSip(udp.address === "0.0.0.0" ? "127.0.0.1" : udp.address, udp.port, every / 3).then((ok) => {
+      if (ok) systemd.notify("WATCHDOG=1");
+    });
+  }, every / 3);
 }
 
 function untilSignal(): Promise<void> {

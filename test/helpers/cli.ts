@@ -22,10 +22,14 @@ export interface RunningCli {
 }
 
 /** `sipedge --config FILE` in the background, its output collected; resolves once `readyText` was printed. */
-export async function startCli(config: string, readyText = "io worker 0"): Promise<RunningCli> {
+export async function startCli(
+  config: string,
+  readyText = "io worker 0",
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<RunningCli> {
   let out = "";
   let err = "";
-  const child = spawn(process.execPath, [CLI, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [CLI, "--config", config], { stdio: ["ignore", "pipe", "pipe"], env });
   child.stdout?.on("data", (d: Buffer) => {
     out += d.toString();
   });
