@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
+import { AdminServer } from "./admin/server.ts";
 import { formatErrors, loadConfig } from "./config/load.ts";
 import { runDemo } from "./runtime/demo.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
@@ -82,10 +83,19 @@ async function run(path: string): Promise<number> {
     const pin = w.pinned === undefined ? "unpinned" : `pinned to cpu ${w.pinned}`;
     process.stdout.write(`sipedge: io worker ${w.index} thread ${w.tid} ${pin}, backend side port ${w.backendPort}\n`);
   }
+  const admin = await AdminServer.start(loaded.value.admin.listen, supervisor).catch((e: unknown) => {
+    process.stderr.write(`sipedge: admin API not started on ${loaded.value.admin.listen}: ${(e as Error).message}\n`);
+    return undefined;
+  });
+  if (admin !== undefined)
+    process.stdout.write(
+      `sipedge: admin API on http://${loaded.value.admin.listen.replace(/:\d+$/, "")}:${admin.port}\n`,
+    );
   const watchdog = superviseWithSystemd(supervisor);
   await signalled;
   clearInterval(watchdog);
   new SystemdNotifier().notify("STOPPING=1");
+  await admin?.close();
   await supervisor.stop();
   return 0;
 }

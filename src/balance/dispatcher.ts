@@ -1,4 +1,5 @@
 import type { Config } from "../config/schema.ts";
+import { BackendState, type HealthTable } from "../health/state.ts";
 import type { Dispatcher, Target } from "../proxy/core.ts";
 import type { SipRequest } from "../sip/index.ts";
 import { type Backend, Pool } from "./pool.ts";
@@ -25,10 +26,18 @@ export class PoolDispatcher implements Dispatcher {
   readonly #dialogs = new Map<string, Backend>();
   readonly #byTarget = new Map<Target, Backend>();
   readonly #now: () => number;
+  #table: HealthTable | undefined;
 
-  constructor(config: Pick<Config, "backends">, health: PassiveHealth, now: () => number = Date.now) {
+  /** `table`: the health thread's published states; without one every backend counts as up. */
+  constructor(
+    config: Pick<Config, "backends">,
+    health: PassiveHealth,
+    table?: HealthTable,
+    now: () => number = Date.now,
+  ) {
     this.#health = health;
     this.#now = now;
+    this.#table = table;
     this.reconfigure(config, health);
   }
 
@@ -41,7 +50,12 @@ export class PoolDispatcher implements Dispatcher {
    * its state (dialog count, suspect mark); dialogs on removed members are
    * forgotten. Transactions under way finish on the targets they have.
    */
-  reconfigure(config: Pick<Config, "backends">, health: PassiveHealth): void {
+  reconfigure(
+    config: Pick<Config, "backends">,
+    health: PassiveHealth,
+    table: HealthTable | undefined = this.#table,
+  ): void {
+    this.#table = table;
     const old = new Map<string, Backend>();
     for (const pool of this.#pools) for (const b of pool.backends) old.set(b.name, b);
     this.#pools = config.backends.map((p) => new Pool(p.name, p.algorithm, p.members));
@@ -55,6 +69,8 @@ export class PoolDispatcher implements Dispatcher {
           b.suspectUntil = before.suspectUntil;
           b.silentStreak = before.silentStreak;
         }
+        const table = this.#table;
+        if (table !== undefined) b.up = () => table.state(b.name) === BackendState.Up;
         this.#byTarget.set(b.member, b);
       }
     }

@@ -12,6 +12,8 @@ export class Backend {
   silentStreak = 0;
   /** Smooth weighted round-robin state. */
   current = 0;
+  /** What the active health checks say (the health thread's shared table); up until told otherwise. */
+  up: () => boolean = () => true;
   readonly #seed: Buffer;
 
   constructor(member: Member) {
@@ -24,7 +26,7 @@ export class Backend {
   }
 
   available(now: number): boolean {
-    return this.member.weight > 0 && now >= this.suspectUntil;
+    return this.member.weight > 0 && now >= this.suspectUntil && this.up();
   }
 
   /**

@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { MAX_BACKENDS } from "../health/state.ts";
 import { findParam, isSipUri, parseUri } from "../sip/index.ts";
 import type {
   Algorithm,
@@ -101,6 +102,9 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     "backends[*].members",
     pools.flatMap((p) => p?.members.map((m) => m.name) ?? []),
   );
+  if (pools.reduce((n, p) => n + (p?.members.length ?? 0), 0) > MAX_BACKENDS) {
+    r.fail("backends", `at most ${MAX_BACKENDS} members in all`);
+  }
   const health = r.object(root.health ?? {}, "health", ["interval", "timeout", "downAfter", "upAfter"]) ?? {};
   const limits = r.object(root.limits ?? {}, "limits", ["memory", "maxConnections"]) ?? {};
   const admin = r.object(root.admin ?? {}, "admin", ["listen"]) ?? {};

@@ -15,7 +15,20 @@ export interface ThreadInit {
   readonly cpu: number | undefined;
   /** One Int32 per worker, incremented by the worker while its event loop turns. */
   readonly heartbeat: SharedArrayBuffer;
+  /** The health thread's backend table (src/health/state.ts). */
+  readonly health: SharedArrayBuffer;
 }
+
+/** What the health thread starts from. */
+export interface HealthInit {
+  readonly config: Config;
+  readonly health: SharedArrayBuffer;
+}
+
+/** An operator's word about a backend, relayed to the health thread (the table's only writer). */
+export type ToHealth =
+  | { readonly type: "set"; readonly backend: string; readonly state: "draining" | "up" }
+  | { readonly type: "stop" };
 
 export type ToSupervisor =
   | {
@@ -31,7 +44,10 @@ export type ToSupervisor =
 
 export type ToWorker = { readonly type: "stop" } | { readonly type: "reload"; readonly config: Config };
 
-export function post<T extends ToSupervisor | ToWorker>(port: Pick<MessagePort, "postMessage">, message: T): void {
+export function post<T extends ToSupervisor | ToWorker | ToHealth>(
+  port: Pick<MessagePort, "postMessage">,
+  message: T,
+): void {
   port.postMessage(message);
 }
 

@@ -1,4 +1,5 @@
 import { parentPort, workerData } from "node:worker_threads";
+import { HealthTable, membersOf } from "../health/state.ts";
 import { useFlowIdRange } from "../transport/flow.ts";
 import { HEARTBEAT_MS, post, type ThreadInit, type ToWorker } from "./channel.ts";
 import { pinTo, threadId } from "./pin.ts";
@@ -12,7 +13,11 @@ async function main(init: ThreadInit): Promise<void> {
   useFlowIdRange(init.index);
   let worker: IoWorker;
   try {
-    worker = await IoWorker.start(init.config, true);
+    const table = new HealthTable(
+      membersOf(init.config).map((m) => m.name),
+      init.health,
+    );
+    worker = await IoWorker.start(init.config, true, table);
   } catch (e) {
     post(port, { type: "failed", index: init.index, message: (e as Error).message });
     return;
@@ -23,7 +28,8 @@ async function main(init: ThreadInit): Promise<void> {
     if (m.type === "reload") {
       let error: string | undefined;
       try {
-        worker.reconfigure(m.config);
+        const names = membersOf(m.config).map((b) => b.name);
+        worker.reconfigure(m.config, new HealthTable(names, init.health));
       } catch (e) {
         error = (e as Error).message;
       }

@@ -3,11 +3,14 @@ import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Config } from "../config/schema.ts";
-import { post, STALL_MS, type ThreadInit, type ToSupervisor } from "./channel.ts";
+import { HealthTable, membersOf } from "../health/state.ts";
+import { type HealthInit, post, STALL_MS, type ThreadInit, type ToSupervisor } from "./channel.ts";
 import type { BoundListener } from "./worker.ts";
 
-/** The IO thread entry beside this module (.ts when run from source, .js when built). */
-const ENTRY = new URL(`./io-thread${extname(fileURLToPath(import.meta.url))}`, import.meta.url);
+/** The thread entries (.ts when run from source, .js when built). */
+const EXT = extname(fileURLToPath(import.meta.url));
+const ENTRY = new URL(`./io-thread${EXT}`, import.meta.url);
+const HEALTH_ENTRY = new URL(`../health/health-thread${EXT}`, import.meta.url);
 
 interface Slot {
   worker: Worker;
@@ -31,6 +34,9 @@ export class Supervisor {
   readonly #heartbeat: SharedArrayBuffer;
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
+  #health: Worker | undefined;
+  /** Backend states, written by the health thread, read here and by every IO worker. */
+  #table: HealthTable;
   restarts = 0;
 
   private constructor(config: Config, entry: URL) {
@@ -39,6 +45,7 @@ export class Supervisor {
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
     this.#heartbeat = new SharedArrayBuffer(4 * this.threads);
     this.#beats = new Int32Array(this.#heartbeat);
+    this.#table = new HealthTable(membersOf(config).map((m) => m.name));
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
   }
 
@@ -48,6 +55,7 @@ export class Supervisor {
    */
   static async start(config: Config, entry: URL = ENTRY): Promise<Supervisor> {
     const s = new Supervisor(config, entry);
+    s.#startHealth();
     const first = await s.#spawn(0);
     s.#config = {
       ...config,
@@ -55,6 +63,15 @@ export class Supervisor {
     };
     await Promise.all(Array.from({ length: s.threads - 1 }, (_, i) => s.#spawn(i + 1)));
     return s;
+  }
+
+  get table(): HealthTable {
+    return this.#table;
+  }
+
+  /** The running config (listen ports concrete). */
+  get config(): Config {
+    return this.#config;
   }
 
   get listeners(): readonly BoundListener[] {
@@ -80,7 +97,19 @@ export class Supervisor {
     // Ports stay the bound ones (a 0 in the file was made concrete at start).
     const running = this.#config.listen;
     const listen = sameListeners ? config.listen.map((l, i) => ({ ...l, port: running[i]?.port ?? l.port })) : running;
+    const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
     this.#config = { ...config, listen };
+    if (JSON.stringify(membersOf(config).map((m) => [m.name, m.uri])) !== backendsBefore) {
+      // A new backend list: a new table over the same memory, and a health thread probing the new list.
+      HealthTable.reset(this.#table.buffer);
+      this.#table = new HealthTable(
+        membersOf(config).map((m) => m.name),
+        this.#table.buffer,
+      );
+      const old = this.#health;
+      this.#startHealth();
+      if (old !== undefined) post(old, { type: "stop" });
+    }
     const answers = await Promise.all(
       this.#slots.map(
         (slot) =>
@@ -99,10 +128,31 @@ export class Supervisor {
     return notes;
   }
 
+  /** POST /backends/{name}/drain|enable: relayed to the health thread, the table's only writer. */
+  setBackend(name: string, state: "draining" | "up"): boolean {
+    if (this.table.indexOf(name) === undefined || this.#health === undefined) return false;
+    post(this.#health, { type: "set", backend: name, state });
+    return true;
+  }
+
+  /** The health thread: probes from its own sockets; restarted like an IO worker. */
+  #startHealth(): void {
+    const init: HealthInit = { config: this.#config, health: this.#table.buffer };
+    const health = new Worker(HEALTH_ENTRY, { name: "sipedge-health", workerData: init });
+    this.#health = health;
+    health.on("error", () => {});
+    health.on("exit", () => {
+      if (this.#stopping || this.#health !== health) return;
+      this.restarts++;
+      this.#startHealth();
+    });
+  }
+
   /** SIGTERM: every worker drains (stops accepting, finishes transactions within io.grace) and exits. */
   async stop(): Promise<void> {
     this.#stopping = true;
     clearInterval(this.#watch);
+    if (this.#health !== undefined) post(this.#health, { type: "stop" });
     await Promise.all(
       this.#slots.map(
         (slot) =>
@@ -125,6 +175,7 @@ export class Supervisor {
       index,
       cpu: this.#config.io.pin ? index % availableParallelism() : undefined,
       heartbeat: this.#heartbeat,
+      health: this.table.buffer,
     };
     const worker = new Worker(this.#entry, { name: `sipedge-io-${index}`, workerData: init });
     const slot: Slot = { worker, ready: undefined, lastBeat: Atomics.load(this.#beats, index), lastBeatAt: Date.now() };

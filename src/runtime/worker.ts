@@ -3,6 +3,7 @@ import { isIPv6 } from "node:net";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import type { Config, Listener } from "../config/schema.ts";
+import type { HealthTable } from "../health/state.ts";
 import { ProxyCore, type ProxySettings, type Side, type Sides } from "../proxy/core.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
@@ -60,7 +61,7 @@ export class IoWorker {
   }
 
   /** `reusePort`: several workers share the client-facing ports (the [threads] supervisor sets it). */
-  static async start(config: Config, reusePort = false): Promise<IoWorker> {
+  static async start(config: Config, reusePort = false, table?: HealthTable): Promise<IoWorker> {
     const unsupported = config.listen.findIndex((l) => l.transport === "wss");
     if (unsupported >= 0) throw new Error(`listen[${unsupported}]: wss listeners are not supported yet`);
     const tlsBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport === "tls");
@@ -131,7 +132,7 @@ export class IoWorker {
         bound.push({ transport: l.transport, address: l.address, port: s.port });
       }
     }
-    const dispatcher = new PoolDispatcher(config, passiveHealth(config));
+    const dispatcher = new PoolDispatcher(config, passiveHealth(config), table);
     const sides: Sides = {
       backend: {
         address: backend.address,
@@ -167,12 +168,12 @@ export class IoWorker {
    * dropping a connection (certificates apply to new handshakes). Listener
    * addresses stay as they are until a restart.
    */
-  reconfigure(config: Config): void {
+  reconfigure(config: Config, table?: HealthTable): void {
     for (const [index, listener] of this.#tlsListeners) {
       const l = config.listen[index];
       if (l?.transport === "tls") listener.setSecureContext(serverTls(l));
     }
-    this.dispatcher.reconfigure(config, passiveHealth(config));
+    this.dispatcher.reconfigure(config, passiveHealth(config), table);
     this.proxy.reconfigure(proxySettings(config));
   }
 

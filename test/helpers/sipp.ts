@@ -101,7 +101,8 @@ export function readCounts(path: string, direction: "outgoing" | "incoming"): Ca
   const last = (lines.at(-1) ?? "").split(";");
   const col = (name: string) => Number(last[header.indexOf(name)] ?? 0);
   return {
-    calls: col(direction === "outgoing" ? "OutgoingCall(C)" : "IncomingCall(C)"),
+    // A UAS counts each OPTIONS probe it answers with -aa as an incoming call too.
+    calls: direction === "outgoing" ? col("OutgoingCall(C)") : col("IncomingCall(C)") - col("AutoAnswered(C)"),
     successful: col("SuccessfulCall(C)"),
     failed: col("FailedCall(C)"),
   };

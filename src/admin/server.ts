@@ -1,0 +1,125 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { hostPort } from "../config/validate.ts";
+import { BackendState, STATE_NAMES } from "../health/state.ts";
+import type { Supervisor } from "../runtime/supervisor.ts";
+import { metricsRegistry } from "./metrics.ts";
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[]) => Promise<void> | void;
+
+/**
+ * The admin HTTP API on `admin.listen` (loopback by default): health and
+ * readiness for load balancers and systemd, status for people, metrics for
+ * Prometheus, and drain/enable for operators.
+ */
+export class AdminServer {
+  readonly #server: Server;
+
+  private constructor(server: Server) {
+    this.#server = server;
+  }
+
+  static async start(listen: string, supervisor: Supervisor): Promise<AdminServer> {
+    const registry = metricsRegistry(supervisor);
+    const routes: { method: string; path: RegExp; handle: Handler }[] = [
+      { method: "GET", path: /^\/healthz$/, handle: (_q, res) => send(res, 200, "ok\n") },
+      {
+        method: "GET",
+        path: /^\/readyz$/,
+        handle: (_q, res) => {
+          const up = supervisor.listeners.length > 0 && backendsOf(supervisor).some((b) => b.state === "up");
+          send(res, up ? 200 : 503, up ? "ready\n" : "not ready: no listener or no backend up\n");
+        },
+      },
+      { method: "GET", path: /^\/status$/, handle: (_q, res) => json(res, 200, status(supervisor)) },
+      {
+        method: "GET",
+        path: /^\/metrics$/,
+        handle: async (_q, res) => {
+          res.setHeader("Content-Type", registry.contentType);
+          send(res, 200, await registry.metrics());
+        },
+      },
+      {
+        method: "POST",
+        path: /^\/backends\/([^/]+)\/(drain|enable)$/,
+        handle: (_q, res, [name = "", action]) => {
+          const state = action === "drain" ? "draining" : "up";
+          if (!supervisor.setBackend(decodeURIComponent(name), state)) json(res, 404, { error: `no backend ${name}` });
+          else json(res, 200, { backend: name, state });
+        },
+      },
+    ];
+    const server = createServer((req, res) => {
+      const path = (req.url ?? "/").split("?")[0] ?? "/";
+      const matching = routes.filter((r) => r.path.test(path));
+      const route = matching.find((r) => r.method === req.method);
+      if (route === undefined) {
+        if (matching.length > 0) res.setHeader("Allow", matching.map((r) => r.method).join(", "));
+        send(res, matching.length > 0 ? 405 : 404, matching.length > 0 ? "method not allowed\n" : "not found\n");
+        return;
+      }
+      void Promise.resolve(route.handle(req, res, route.path.exec(path)?.slice(1) ?? [])).catch((e: unknown) =>
+        send(res, 500, `${(e as Error).message}\n`),
+      );
+    });
+    const where = hostPort(listen) ?? { host: "127.0.0.1", port: 9091 };
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(where.port, where.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    return new AdminServer(server);
+  }
+
+  get port(): number {
+    const a = this.#server.address();
+    return typeof a === "object" && a !== null ? a.port : 0;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.#server.close(() => resolve()));
+  }
+}
+
+function backendsOf(supervisor: Supervisor) {
+  return supervisor.config.backends.flatMap((p) =>
+    p.members.map((m) => {
+      const rtt = supervisor.table.rttMicros(m.name);
+      return {
+        name: m.name,
+        pool: p.name,
+        uri: m.uri,
+        state: STATE_NAMES[supervisor.table.state(m.name)],
+        up: supervisor.table.state(m.name) === BackendState.Up,
+        rttMs: rtt === undefined ? null : rtt / 1000,
+        transitions: supervisor.table.transitions(m.name),
+      };
+    }),
+  );
+}
+
+function status(supervisor: Supervisor) {
+  return {
+    workers: supervisor.workers.map((w) =>
+      w === undefined
+        ? null
+        : { index: w.index, thread: w.tid, pinnedCpu: w.pinned ?? null, backendPort: w.backendPort },
+    ),
+    restarts: supervisor.restarts,
+    listeners: supervisor.listeners,
+    backends: backendsOf(supervisor),
+  };
+}
+
+function send(res: ServerResponse, code: number, body: string): void {
+  res.statusCode = code;
+  if (!res.hasHeader("Content-Type")) res.setHeader("Content-Type", "text/plain; charset=utf-8");
+  res.end(body);
+}
+
+function json(res: ServerResponse, code: number, body: unknown): void {
+  res.setHeader("Content-Type", "application/json");
+  send(res, code, `${JSON.stringify(body, null, 2)}\n`);
+}

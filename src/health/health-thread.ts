@@ -1,0 +1,48 @@
+import { parentPort, workerData } from "node:worker_threads";
+import type { HealthInit, ToHealth } from "../runtime/channel.ts";
+import { BackendLinks } from "../transport/links.ts";
+import { UdpEndpoint } from "../transport/udp.ts";
+import { Prober } from "./prober.ts";
+import { BackendState, HealthTable, membersOf } from "./state.ts";
+
+/**
+ * The health thread (DESIGN.md principle 6): probes every backend from its
+ * own sockets, so a flooded data path never delays failure detection, and
+ * is the only writer of the shared backend table.
+ */
+async function main(init: HealthInit): Promise<void> {
+  const port = parentPort;
+  if (port === null) throw new Error("health-thread runs as a worker thread only");
+  const members = membersOf(init.config);
+  const table = new HealthTable(
+    members.map((m) => m.name),
+    init.health,
+  );
+  const address = init.config.listen[0]?.address ?? "127.0.0.1";
+  let prober: Prober | undefined;
+  const udp = await UdpEndpoint.bind(address, 0, (bytes) => prober?.receive(bytes));
+  const links = new BackendLinks(
+    1,
+    { rejectUnauthorized: init.config.sip.backendTls.verify },
+    { maxMessageSize: init.config.sip.maxMessageSize, maxQueuedBytes: 1 << 16 },
+    (bytes) => prober?.receive(bytes),
+    () => {},
+  );
+  prober = new Prober(members, init.config.health, table, {
+    address: udp.address,
+    port: udp.port,
+    flow: (m) => (m.transport === "udp" ? udp.flowTo(m.host, m.port) : links.flow(m.host, m.port, m.transport)),
+  });
+  port.on("message", (m: ToHealth) => {
+    if (m.type === "set") {
+      table.setState(m.backend, m.state === "draining" ? BackendState.Draining : BackendState.Up);
+      return;
+    }
+    prober?.close();
+    udp.close();
+    links.close();
+    port.close();
+  });
+}
+
+void main(workerData as HealthInit);

@@ -1,0 +1,95 @@
+import { randomBytes } from "node:crypto";
+import type { Config, Member } from "../config/schema.ts";
+import { parseMessage } from "../sip/index.ts";
+import type { Flow } from "../transport/flow.ts";
+import { BackendState, type HealthTable } from "./state.ts";
+
+interface Probe {
+  readonly member: Member;
+  fails: number;
+  successes: number;
+  /** The probe waiting for an answer: its Call-ID and when it left. */
+  pending: { callId: string; sent: bigint } | undefined;
+}
+
+/** Where the prober's own sockets are (never the data path's). */
+export interface ProbeSockets {
+  readonly address: string;
+  readonly port: number;
+  flow(m: Member): Flow | undefined;
+}
+
+/**
+ * Active health checks: an OPTIONS to every backend each `health.interval`;
+ * no answer within `health.timeout` is a failure; `downAfter` failures in a
+ * row take an up backend down, `upAfter` answers in a row bring it back
+ * (hysteresis). Draining and disabled are an operator's word and stay.
+ */
+export class Prober {
+  readonly #table: HealthTable;
+  readonly #health: Config["health"];
+  readonly #probes: Probe[];
+  readonly #sockets: ProbeSockets;
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  constructor(members: readonly Member[], health: Config["health"], table: HealthTable, sockets: ProbeSockets) {
+    this.#table = table;
+    this.#health = health;
+    this.#sockets = sockets;
+    this.#probes = members.map((member) => ({ member, fails: 0, successes: 0, pending: undefined }));
+    this.#timer = setInterval(() => this.#round(), health.interval);
+    this.#round();
+  }
+
+  /** A message on a probe socket: the answer to a probe, if its Call-ID matches. */
+  receive(bytes: Buffer): void {
+    const parsed = parseMessage(bytes);
+    if (!parsed.ok || parsed.value.kind !== "response") return;
+    const callId = parsed.value.callId();
+    if (!callId.ok) return;
+    const probe = this.#probes.find((p) => p.pending?.callId === callId.value);
+    if (probe?.pending === undefined) return;
+    const micros = Number(process.hrtime.bigint() - probe.pending.sent) / 1000;
+    probe.pending = undefined;
+    this.#table.setRtt(probe.member.name, micros);
+    probe.fails = 0;
+    if (++probe.successes >= this.#health.upAfter && this.#table.state(probe.member.name) === BackendState.Down) {
+      this.#table.setState(probe.member.name, BackendState.Up);
+    }
+  }
+
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  #round(): void {
+    for (const p of this.#probes) this.#send(p);
+  }
+
+  #send(p: Probe): void {
+    const flow = this.#sockets.flow(p.member);
+    const callId = `probe-${randomBytes(8).toString("hex")}`;
+    p.pending = { callId, sent: process.hrtime.bigint() };
+    const transport = p.member.transport.toUpperCase();
+    const host = this.#sockets.address;
+    const request =
+      `OPTIONS ${p.member.uri.split(";")[0]} SIP/2.0\r\nVia: SIP/2.0/${transport} ${host}:${this.#sockets.port};branch=z9hG4bK-${callId}\r\n` +
+      `Max-Forwards: 70\r\nFrom: <sip:sipedge@${host}>;tag=${callId}\r\nTo: <${p.member.uri.split(";")[0]}>\r\n` +
+      `Call-ID: ${callId}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
+    flow?.send([Buffer.from(request)]);
+    setTimeout(() => {
+      if (p.pending?.callId !== callId) return;
+      p.pending = undefined;
+      this.#table.setRtt(p.member.name, undefined);
+      p.successes = 0;
+      if (++p.fails >= this.#health.downAfter) {
+        if (this.#table.state(p.member.name) === BackendState.Up)
+          this.#table.setState(p.member.name, BackendState.Down);
+      } else {
+        // Confirm a first failure at once rather than a whole interval later:
+        // with the defaults a dead backend is down within 2 s.
+        this.#send(p);
+      }
+    }, this.#health.timeout);
+  }
+}

@@ -1,0 +1,108 @@
+import type { ChildProcess } from "node:child_process";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { configFile, startCli } from "../helpers/cli.ts";
+import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { runUac, startUas } from "../helpers/sipp.ts";
+
+const processes = new Processes();
+let sipedge: ChildProcess;
+let admin = "";
+let udp = 0;
+let ports: number[] = [];
+let uas: ReturnType<typeof startUas>[] = [];
+
+interface Status {
+  backends: { name: string; state: string; rttMs: number | null }[];
+}
+
+async function status(): Promise<Status> {
+  return (await (await fetch(`${admin}/status`)).json()) as Status;
+}
+
+async function stateOf(name: string): Promise<string | undefined> {
+  return (await status()).backends.find((b) => b.name === name)?.state;
+}
+
+/** Milliseconds until the backend reaches the state (or the limit). */
+async function until(name: string, state: string, limitMs: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < limitMs && (await stateOf(name)) !== state) await sleep(50);
+  return Date.now() - started;
+}
+
+beforeAll(async () => {
+  ports = [await freePort(), await freePort()];
+  uas = ports.map((p) => startUas(processes, p));
+  udp = await freePort();
+  const adminPort = await freePort();
+  const cli = await startCli(
+    configFile(
+      [
+        "io: { threads: 1 }",
+        `listen:\n  - { transport: udp, address: 127.0.0.1, port: ${udp} }`,
+        "backends:\n  - name: core\n    algorithm: round-robin\n    members:",
+        ...ports.map((p, i) => `      - { name: b${i}, uri: "sip:127.0.0.1:${p}" }`),
+        `admin: { listen: "127.0.0.1:${adminPort}" }`,
+        "health: { interval: 1s, timeout: 500ms, downAfter: 2, upAfter: 2 }",
+      ].join("\n"),
+    ),
+    "admin API",
+  );
+  sipedge = cli.child;
+  admin = `http://127.0.0.1:${adminPort}`;
+  await sleep(1500);
+});
+
+afterAll(async () => {
+  sipedge?.kill("SIGKILL");
+  await processes.killAll();
+});
+
+describe("active health probes and the admin API", () => {
+  it("probes every backend from the health thread: up, with a round-trip time", async () => {
+    const s = await status();
+    expect(s.backends.map((b) => b.state)).toEqual(["up", "up"]);
+    expect(s.backends.every((b) => b.rttMs !== null && b.rttMs > 0)).toBe(true);
+    expect((await fetch(`${admin}/readyz`)).status).toBe(200);
+    expect((await fetch(`${admin}/healthz`)).status).toBe(200);
+  });
+
+  it("marks a stopped backend down within 2 s, exports it, and sends calls elsewhere", async () => {
+    await processes.kill((uas[0] as ReturnType<typeof startUas>).child);
+    const took = await until("b0", "down", 4000);
+    expect(took).toBeLessThanOrEqual(2000);
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    expect(metrics).toContain('sipedge_backend_up{pool="core",backend="b0"} 0');
+    expect(metrics).toContain('sipedge_backend_up{pool="core",backend="b1"} 1');
+    const started = Date.now();
+    expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 10, rate: 20 })).toMatchObject({ successful: 10 });
+    // No call waited out a first-response timeout on the dead backend.
+    expect(Date.now() - started).toBeLessThan(2500);
+  });
+
+  it("brings a backend back up after upAfter good probes", async () => {
+    uas[0] = startUas(processes, ports[0] as number);
+    expect(await until("b0", "up", 5000)).toBeLessThan(5000);
+  });
+
+  it("drains a backend on POST: no new calls reach it; enable brings it back", async () => {
+    await sleep(1200);
+    const before = [uas[0]?.counts().calls ?? 0, uas[1]?.counts().calls ?? 0];
+    const drained = await fetch(`${admin}/backends/b0/drain`, { method: "POST" });
+    expect(drained.status).toBe(200);
+    expect(await until("b0", "draining", 1000)).toBeLessThan(1000);
+    expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 10, rate: 20 })).toMatchObject({ successful: 10 });
+    await sleep(1200);
+    expect(uas[0]?.counts().calls).toBe(before[0]);
+    expect(uas[1]?.counts().calls).toBe((before[1] ?? 0) + 10);
+    expect((await fetch(`${admin}/backends/b0/enable`, { method: "POST" })).status).toBe(200);
+    expect(await until("b0", "up", 1000)).toBeLessThan(1000);
+  });
+
+  it("answers unknown paths 404, wrong methods 405, unknown backends 404", async () => {
+    expect((await fetch(`${admin}/nothing`)).status).toBe(404);
+    expect((await fetch(`${admin}/backends/b0/drain`)).status).toBe(405);
+    expect((await fetch(`${admin}/status`, { method: "POST" })).status).toBe(405);
+    expect((await fetch(`${admin}/backends/nobody/drain`, { method: "POST" })).status).toBe(404);
+  });
+});
