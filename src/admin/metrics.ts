@@ -1,14 +1,122 @@
 import { Counter, Gauge, Registry } from "prom-client";
 import { BackendState, STATE_NAMES } from "../health/state.ts";
+import type { WorkerStats } from "../runtime/channel.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
+import { listenQueues, tcpCounters } from "./kernel.ts";
+
+/** Sums one counter over every worker's snapshot. */
+function sum(stats: readonly WorkerStats[], pick: (s: WorkerStats) => number): number {
+  return stats.reduce((n, s) => n + pick(s), 0);
+}
+
+/** Merges per-worker keyed counters ("INVITE udp" → n). */
+function merge(stats: readonly WorkerStats[], pick: (s: WorkerStats) => Record<string, number>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const s of stats) for (const [k, v] of Object.entries(pick(s))) out.set(k, (out.get(k) ?? 0) + v);
+  return out;
+}
 
 /**
- * The Prometheus registry (`sipedge_` names). Values are read at scrape
- * time from the shared health table and the supervisor, so a scrape costs
- * the data path nothing.
+ * The Prometheus metrics (`sipedge_` names). Each scrape takes one snapshot
+ * of every worker's counters over the channel and reads the shared health
+ * table and the kernel's counters; the data path does no metrics work.
  */
-export function metricsRegistry(supervisor: Supervisor): Registry {
+export function metricsRegistry(supervisor: Supervisor): { registry: Registry; scrape: () => Promise<string> } {
   const registry = new Registry();
+  let stats: WorkerStats[] = [];
+  const counter = (name: string, help: string, pick: (s: WorkerStats) => number) =>
+    new Counter({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(sum(stats, pick));
+      },
+    });
+  counter("sipedge_sip_messages_received_total", "SIP messages received by the IO workers", (s) => s.counters.received);
+  counter(
+    "sipedge_sip_malformed_total",
+    "Messages refused as malformed (400/505 or dropped)",
+    (s) => s.counters.malformed,
+  );
+  counter(
+    "sipedge_failovers_total",
+    "Requests moved to another backend (silence, timeout, 503, closed connection)",
+    (s) => s.counters.failovers,
+  );
+  counter("sipedge_no_backend_total", "Requests answered 503 because no backend was left", (s) => s.counters.exhausted);
+  counter("sipedge_local_responses_total", "Responses sipedge generated itself", (s) => s.counters.localResponses);
+  counter("sipedge_stray_responses_total", "Responses that matched no transaction", (s) => s.counters.strayResponses);
+  new Counter({
+    name: "sipedge_sip_requests_total",
+    help: "Valid SIP requests received, by method and transport",
+    labelNames: ["method", "transport"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [k, v] of merge(stats, (s) => s.counters.requests)) {
+        const [method = "", transport = ""] = k.split(" ");
+        this.inc({ method, transport }, v);
+      }
+    },
+  });
+  new Counter({
+    name: "sipedge_sip_responses_total",
+    help: "Valid SIP responses received from next hops, by class",
+    labelNames: ["class"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [k, v] of merge(stats, (s) => s.counters.responses)) this.inc({ class: k }, v);
+    },
+  });
+  new Gauge({
+    name: "sipedge_transactions",
+    help: "Transactions under way, server and client side",
+    labelNames: ["side"],
+    registers: [registry],
+    collect() {
+      this.set(
+        { side: "server" },
+        sum(stats, (s) => s.serverTransactions),
+      );
+      this.set(
+        { side: "client" },
+        sum(stats, (s) => s.clientTransactions),
+      );
+    },
+  });
+  new Gauge({
+    name: "sipedge_connections",
+    help: "Open TCP/TLS connections (client and backend side)",
+    registers: [registry],
+    collect() {
+      this.set(sum(stats, (s) => s.connections));
+    },
+  });
+  new Counter({
+    name: "sipedge_kernel_tcp_total",
+    help: "Kernel TCP counters from /proc/net/netstat and /proc/net/snmp",
+    labelNames: ["counter"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [k, v] of tcpCounters()) this.inc({ counter: k }, v);
+    },
+  });
+  new Gauge({
+    name: "sipedge_listen_queue",
+    help: "Connections waiting in the accept queue of sipedge's TCP/TLS listeners",
+    labelNames: ["port"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const ports = supervisor.listeners.filter((l) => l.transport !== "udp").map((l) => l.port);
+      const queues = listenQueues(ports);
+      for (const p of ports) this.set({ port: String(p) }, queues.get(p) ?? 0);
+    },
+  });
   const backends = () =>
     supervisor.config.backends.flatMap((p) => p.members.map((m) => ({ pool: p.name, name: m.name })));
   new Gauge({
@@ -78,5 +186,11 @@ export function metricsRegistry(supervisor: Supervisor): Registry {
       this.set(supervisor.workers.filter((w) => w !== undefined).length);
     },
   });
-  return registry;
+  return {
+    registry,
+    async scrape() {
+      stats = await supervisor.stats();
+      return registry.metrics();
+    },
+  };
 }

@@ -19,7 +19,7 @@ export class AdminServer {
   }
 
   static async start(listen: string, supervisor: Supervisor): Promise<AdminServer> {
-    const registry = metricsRegistry(supervisor);
+    const metrics = metricsRegistry(supervisor);
     const routes: { method: string; path: RegExp; handle: Handler }[] = [
       { method: "GET", path: /^\/healthz$/, handle: (_q, res) => send(res, 200, "ok\n") },
       {
@@ -35,8 +35,9 @@ export class AdminServer {
         method: "GET",
         path: /^\/metrics$/,
         handle: async (_q, res) => {
-          res.setHeader("Content-Type", registry.contentType);
-          send(res, 200, await registry.metrics());
+          const body = await metrics.scrape();
+          res.setHeader("Content-Type", metrics.registry.contentType);
+          send(res, 200, body);
         },
       },
       {

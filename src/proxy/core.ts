@@ -70,7 +70,7 @@ export interface ProxySettings {
 /** Which side a message came from. */
 export type Side = "client" | "backend";
 
-/** Counters an operator watches; the [health] issue exports them. */
+/** Counters an operator watches (exported as sipedge_* metrics, summed over workers). */
 export interface ProxyCounters {
   received: number;
   malformed: number;
@@ -78,7 +78,28 @@ export interface ProxyCounters {
   failovers: number;
   exhausted: number;
   strayResponses: number;
+  /** Valid requests by "METHOD transport" (well-known methods; the rest as OTHER). */
+  requests: Record<string, number>;
+  /** Valid responses received, by class ("2xx"). */
+  responses: Record<string, number>;
 }
+
+const COUNTED_METHODS = new Set([
+  "INVITE",
+  "ACK",
+  "BYE",
+  "CANCEL",
+  "OPTIONS",
+  "REGISTER",
+  "PRACK",
+  "SUBSCRIBE",
+  "NOTIFY",
+  "PUBLISH",
+  "INFO",
+  "REFER",
+  "MESSAGE",
+  "UPDATE",
+]);
 
 /** One forwarded request: its server transaction and the current attempt downstream. */
 interface Forward {
@@ -123,6 +144,8 @@ export class ProxyCore {
     failovers: 0,
     exhausted: 0,
     strayResponses: 0,
+    requests: {},
+    responses: {},
   };
   #settings: ProxySettings;
   readonly #sides: Sides;
@@ -202,8 +225,15 @@ export class ProxyCore {
       }
       return;
     }
-    if (msg.kind === "response") this.#response(msg);
-    else this.#request(msg, flow, side);
+    if (msg.kind === "response") {
+      const cls = `${Math.floor(msg.status / 100)}xx`;
+      this.counters.responses[cls] = (this.counters.responses[cls] ?? 0) + 1;
+      this.#response(msg);
+    } else {
+      const key = `${COUNTED_METHODS.has(msg.method) ? msg.method : "OTHER"} ${flow.transport}`;
+      this.counters.requests[key] = (this.counters.requests[key] ?? 0) + 1;
+      this.#request(msg, flow, side);
+    }
   }
 
   /**

@@ -1,5 +1,6 @@
 import type { MessagePort } from "node:worker_threads";
 import type { Config } from "../config/schema.ts";
+import type { ProxyCounters } from "../proxy/core.ts";
 import type { BoundListener } from "./worker.ts";
 
 /**
@@ -40,9 +41,21 @@ export type ToSupervisor =
       readonly backendPort: number;
     }
   | { readonly type: "failed"; readonly index: number; readonly message: string }
-  | { readonly type: "reloaded"; readonly index: number; readonly error: string | undefined };
+  | { readonly type: "reloaded"; readonly index: number; readonly error: string | undefined }
+  | { readonly type: "stats"; readonly index: number; readonly stats: WorkerStats };
 
-export type ToWorker = { readonly type: "stop" } | { readonly type: "reload"; readonly config: Config };
+export type ToWorker =
+  | { readonly type: "stop" }
+  | { readonly type: "reload"; readonly config: Config }
+  | { readonly type: "stats" };
+
+/** One worker's counters and gauges, for a scrape. */
+export interface WorkerStats {
+  readonly counters: ProxyCounters;
+  readonly serverTransactions: number;
+  readonly clientTransactions: number;
+  readonly connections: number;
+}
 
 export function post<T extends ToSupervisor | ToWorker | ToHealth>(
   port: Pick<MessagePort, "postMessage">,

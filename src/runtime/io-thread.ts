@@ -25,6 +25,10 @@ async function main(init: ThreadInit): Promise<void> {
   const beats = new Int32Array(init.heartbeat);
   const beat = setInterval(() => Atomics.add(beats, init.index, 1), HEARTBEAT_MS);
   port.on("message", (m: ToWorker) => {
+    if (m.type === "stats") {
+      post(port, { type: "stats", index: init.index, stats: worker.stats() });
+      return;
+    }
     if (m.type === "reload") {
       let error: string | undefined;
       try {

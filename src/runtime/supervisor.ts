@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Config } from "../config/schema.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
-import { type HealthInit, post, STALL_MS, type ThreadInit, type ToSupervisor } from "./channel.ts";
+import { type HealthInit, post, STALL_MS, type ThreadInit, type ToSupervisor, type WorkerStats } from "./channel.ts";
 import type { BoundListener } from "./worker.ts";
 
 /** The thread entries (.ts when run from source, .js when built). */
@@ -126,6 +126,29 @@ export class Supervisor {
     );
     for (const a of answers) if (a.error !== undefined) notes.push(`io worker ${a.index}: ${a.error}`);
     return notes;
+  }
+
+  /** Every worker's counters, for a scrape (a worker that does not answer in time is left out). */
+  async stats(timeoutMs = 500): Promise<WorkerStats[]> {
+    const answers = await Promise.all(
+      this.#slots.map(
+        (slot) =>
+          new Promise<WorkerStats | undefined>((resolve) => {
+            const timer = setTimeout(() => done(undefined), timeoutMs);
+            const onMessage = (m: ToSupervisor) => {
+              if (m.type === "stats") done(m.stats);
+            };
+            const done = (s: WorkerStats | undefined) => {
+              clearTimeout(timer);
+              slot.worker.off("message", onMessage);
+              resolve(s);
+            };
+            slot.worker.on("message", onMessage);
+            post(slot.worker, { type: "stats" });
+          }),
+      ),
+    );
+    return answers.filter((s): s is WorkerStats => s !== undefined);
   }
 
   /** POST /backends/{name}/drain|enable: relayed to the health thread, the table's only writer. */

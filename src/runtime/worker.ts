@@ -9,6 +9,7 @@ import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { StreamListener } from "../transport/stream.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
+import type { WorkerStats } from "./channel.ts";
 
 /** Persistent TCP connections kept to each TCP backend. */
 const BACKEND_LINKS = 2;
@@ -161,6 +162,16 @@ export class IoWorker {
     };
     proxy = new ProxyCore(proxySettings(config), sides, dispatcher);
     return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound, tlsListeners);
+  }
+
+  stats(): WorkerStats {
+    const t = this.proxy.transactions;
+    return {
+      counters: this.proxy.counters,
+      serverTransactions: t.server,
+      clientTransactions: t.client,
+      connections: this.#streams.reduce((n, s) => n + s.connectionCount, 0),
+    };
   }
 
   /**

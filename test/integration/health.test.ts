@@ -99,6 +99,17 @@ describe("active health probes and the admin API", () => {
     expect(await until("b0", "up", 1000)).toBeLessThan(1000);
   });
 
+  it("exports the workers' counters and the kernel's TCP counters on each scrape", async () => {
+    const text = await (await fetch(`${admin}/metrics`)).text();
+    const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, "\\$&")} (\\d+)`, "m").exec(text)?.[1]);
+    expect(value('sipedge_sip_requests_total{method="INVITE",transport="udp"}')).toBeGreaterThanOrEqual(20);
+    expect(value('sipedge_sip_requests_total{method="BYE",transport="udp"}')).toBeGreaterThanOrEqual(20);
+    expect(value('sipedge_sip_responses_total{class="2xx"}')).toBeGreaterThanOrEqual(40);
+    expect(value("sipedge_io_workers")).toBe(1);
+    expect(value('sipedge_kernel_tcp_total{counter="ListenOverflows"}')).toBeGreaterThanOrEqual(0);
+    expect(text).toMatch(/^sipedge_backend_probe_rtt_seconds\{pool="core",backend="b1"\} \d/m);
+  });
+
   it("answers unknown paths 404, wrong methods 405, unknown backends 404", async () => {
     expect((await fetch(`${admin}/nothing`)).status).toBe(404);
     expect((await fetch(`${admin}/backends/b0/drain`)).status).toBe(405);
