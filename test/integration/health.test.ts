@@ -101,7 +101,8 @@ describe("active health probes and the admin API", () => {
 
   it("exports the workers' counters and the kernel's TCP counters on each scrape", async () => {
     const text = await (await fetch(`${admin}/metrics`)).text();
-    const value = (series: string) => Number(new RegExp(`^${series.replace(/[{}"]/g, "\\$&")} (\\d+)`, "m").exec(text)?.[1]);
+    const value = (series: string) =>
+      Number(new RegExp(`^${series.replace(/[{}"]/g, "\\$&")} (\\d+)`, "m").exec(text)?.[1]);
     expect(value('sipedge_sip_requests_total{method="INVITE",transport="udp"}')).toBeGreaterThanOrEqual(20);
     expect(value('sipedge_sip_requests_total{method="BYE",transport="udp"}')).toBeGreaterThanOrEqual(20);
     expect(value('sipedge_sip_responses_total{class="2xx"}')).toBeGreaterThanOrEqual(40);

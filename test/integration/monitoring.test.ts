@@ -1,0 +1,108 @@
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { configFile, startCli } from "../helpers/cli.ts";
+import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { startUas } from "../helpers/sipp.ts";
+
+const MONITORING = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "appliance", "monitoring");
+const RULES = join(MONITORING, "sipedge-alerts.yml");
+const DASHBOARD = join(MONITORING, "grafana-dashboard.json");
+const processes = new Processes();
+const children: ChildProcess[] = [];
+let adminPort = 0;
+let exported = new Set<string>();
+
+beforeAll(async () => {
+  const backend = await freePort();
+  startUas(processes, backend);
+  adminPort = await freePort();
+  const cli = await startCli(
+    configFile(
+      `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${await freePort()} }\n` +
+        `  - { transport: tcp, address: 127.0.0.1, port: ${await freePort()} }\n` +
+        `backends:\n  - name: core\n    members:\n      - { name: pbx-a, uri: "sip:127.0.0.1:${backend}" }\n` +
+        `admin: { listen: "127.0.0.1:${adminPort}" }\n`,
+    ),
+    "admin API",
+  );
+  children.push(cli.child);
+  await sleep(1200);
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  exported = new Set([...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1] as string));
+});
+
+afterAll(async () => {
+  for (const c of children) c.kill("SIGKILL");
+  await processes.killAll();
+});
+
+/** Every sipedge_ metric an expression names, histogram suffixes folded. */
+function metricNames(expr: string): string[] {
+  return [...expr.matchAll(/\bsipedge_[a-z_]+/g)].map((m) => (m[0] as string).replace(/_(bucket|sum|count)$/, ""));
+}
+
+describe("monitoring content", () => {
+  it("alert rules pass promtool", () => {
+    const out = execFileSync("promtool", ["check", "rules", RULES], { encoding: "utf8" });
+    expect(out).toContain("SUCCESS");
+  });
+
+  it("every expression in the alert rules and the dashboard names a metric sipedge exports", () => {
+    expect(exported.size).toBeGreaterThan(10);
+    const rules = parse(readFileSync(RULES, "utf8")) as { groups: { rules: { expr: string }[] }[] };
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, "utf8")) as {
+      panels: { targets: { expr: string }[] }[];
+      templating: { list: { query?: string }[] };
+    };
+    const exprs = [
+      ...rules.groups.flatMap((g) => g.rules.map((r) => r.expr)),
+      ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)),
+      ...dashboard.templating.list.map((t) => t.query ?? ""),
+    ];
+    const named = exprs.flatMap(metricNames);
+    expect(named.length).toBeGreaterThan(15);
+    expect(named.filter((n) => !exported.has(n))).toEqual([]);
+  });
+
+  it("a real Prometheus scrapes /metrics and answers queries for the backend series", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "sipedge-prometheus-"));
+    const promPort = await freePort();
+    writeFileSync(
+      join(dir, "prometheus.yml"),
+      `global: { scrape_interval: 1s }\nrule_files: ["${RULES}"]\n` +
+        `scrape_configs:\n  - job_name: sipedge\n    static_configs:\n      - targets: ["127.0.0.1:${adminPort}"]\n`,
+    );
+    const prometheus = spawn(
+      "prometheus",
+      [
+        `--config.file=${join(dir, "prometheus.yml")}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        `--web.listen-address=127.0.0.1:${promPort}`,
+      ],
+      { stdio: "ignore" },
+    );
+    children.push(prometheus);
+    let result: { metric: Record<string, string>; value: [number, string] }[] = [];
+    for (let i = 0; i < 60 && result.length === 0; i++) {
+      await sleep(500);
+      try {
+        const r = await fetch(`http://127.0.0.1:${promPort}/api/v1/query?query=sipedge_backend_up`);
+        result = ((await r.json()) as { data: { result: typeof result } }).data.result;
+      } catch {
+        // not up yet
+      }
+    }
+    expect(result.map((s) => [s.metric.backend, s.metric.pool, s.metric.job, s.value[1]])).toEqual([
+      ["pbx-a", "core", "sipedge", "1"],
+    ]);
+    const kernel = await fetch(
+      `http://127.0.0.1:${promPort}/api/v1/query?query=sipedge_kernel_tcp_total{counter="ListenDrops"}`,
+    );
+    expect(((await kernel.json()) as { data: { result: unknown[] } }).data.result.length).toBe(1);
+  });
+});
