@@ -1,4 +1,7 @@
+import { timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Config } from "../config/schema.ts";
 import { hostPort } from "../config/validate.ts";
 import { BackendState, STATE_NAMES } from "../health/state.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
@@ -18,7 +21,8 @@ export class AdminServer {
     this.#server = server;
   }
 
-  static async start(listen: string, supervisor: Supervisor): Promise<AdminServer> {
+  static async start(admin: Config["admin"], supervisor: Supervisor): Promise<AdminServer> {
+    const token = admin.tokenFile === undefined ? undefined : readFileSync(admin.tokenFile, "utf8").trim();
     const metrics = metricsRegistry(supervisor);
     const routes: { method: string; path: RegExp; handle: Handler }[] = [
       { method: "GET", path: /^\/healthz$/, handle: (_q, res) => send(res, 200, "ok\n") },
@@ -51,6 +55,11 @@ export class AdminServer {
       },
     ];
     const server = createServer((req, res) => {
+      if (token !== undefined && !authorized(req, token)) {
+        res.setHeader("WWW-Authenticate", 'Bearer realm="sipedge"');
+        send(res, 401, "unauthorized\n");
+        return;
+      }
       const path = (req.url ?? "/").split("?")[0] ?? "/";
       const matching = routes.filter((r) => r.path.test(path));
       const route = matching.find((r) => r.method === req.method);
@@ -63,7 +72,7 @@ export class AdminServer {
         send(res, 500, `${(e as Error).message}\n`),
       );
     });
-    const where = hostPort(listen) ?? { host: "127.0.0.1", port: 9091 };
+    const where = hostPort(admin.listen) ?? { host: "127.0.0.1", port: 9091 };
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(where.port, where.host, () => {
@@ -82,6 +91,13 @@ export class AdminServer {
   close(): Promise<void> {
     return new Promise((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/** Constant-time comparison of the bearer token. */
+function authorized(req: IncomingMessage, token: string): boolean {
+  const given = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "");
+  const want = Buffer.from(token);
+  return given.length === want.length && timingSafeEqual(given, want);
 }
 
 function backendsOf(supervisor: Supervisor) {

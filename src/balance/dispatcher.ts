@@ -8,7 +8,7 @@ import { type Backend, Pool } from "./pool.ts";
 const MAX_TRACKED_DIALOGS = 200_000;
 
 export interface PassiveHealth {
-  /** Silent transactions in a row that make a backend suspect. */
+  /** Failed transactions in a row (silence, timeout, 503) that make a backend suspect. */
   readonly suspectAfter: number;
   /** How long a suspect backend gets no new requests (until probes, [health], say otherwise). */
   readonly suspectFor: number;
@@ -67,7 +67,7 @@ export class PoolDispatcher implements Dispatcher {
         if (before !== undefined) {
           b.calls = before.calls;
           b.suspectUntil = before.suspectUntil;
-          b.silentStreak = before.silentStreak;
+          b.failStreak = before.failStreak;
         }
         const table = this.#table;
         if (table !== undefined) b.up = () => table.state(b.name) === BackendState.Up;
@@ -103,14 +103,14 @@ export class PoolDispatcher implements Dispatcher {
   answered(t: Target): void {
     const b = this.#byTarget.get(t);
     if (b === undefined) return;
-    b.silentStreak = 0;
+    b.failStreak = 0;
     b.suspectUntil = 0;
   }
 
-  silent(t: Target): void {
+  failed(t: Target): void {
     const b = this.#byTarget.get(t);
     if (b === undefined) return;
-    if (++b.silentStreak >= this.#health.suspectAfter) b.suspectUntil = this.#now() + this.#health.suspectFor;
+    if (++b.failStreak >= this.#health.suspectAfter) b.suspectUntil = this.#now() + this.#health.suspectFor;
   }
 
   dialogStarted(t: Target, callId: string): void {

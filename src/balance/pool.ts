@@ -8,8 +8,8 @@ export class Backend {
   calls = 0;
   /** Passive health: no new requests until then (ms since epoch). */
   suspectUntil = 0;
-  /** Consecutive transactions that got no answer at all. */
-  silentStreak = 0;
+  /** Consecutive failed transactions (silence, timeout, a failover answer such as 503). */
+  failStreak = 0;
   /** Smooth weighted round-robin state. */
   current = 0;
   /** What the active health checks say (the health thread's shared table); up until told otherwise. */

@@ -41,7 +41,9 @@ export function loadConfig(path: string): Loaded {
     ...r.value.sip,
     backendTls: { ...r.value.sip.backendTls, ca: ca === undefined ? undefined : resolve(base, ca) },
   };
-  return { ok: true, value: { ...r.value, listen, sip } };
+  const tokenFile = r.value.admin.tokenFile;
+  const admin = { ...r.value.admin, tokenFile: tokenFile === undefined ? undefined : resolve(base, tokenFile) };
+  return { ok: true, value: { ...r.value, listen, sip, admin } };
 }
 
 export function formatErrors(errors: readonly ConfigError[]): string {

@@ -72,7 +72,11 @@ export interface Config {
     readonly upAfter: number;
   };
   readonly limits: { readonly memory: number; readonly maxConnections: number };
-  readonly admin: { readonly listen: string };
+  readonly admin: {
+    readonly listen: string;
+    /** A file holding the bearer token every admin request must carry; none: open (loopback). */
+    readonly tokenFile: string | undefined;
+  };
   readonly sip: SipSettings;
 }
 

@@ -107,7 +107,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
   }
   const health = r.object(root.health ?? {}, "health", ["interval", "timeout", "downAfter", "upAfter"]) ?? {};
   const limits = r.object(root.limits ?? {}, "limits", ["memory", "maxConnections"]) ?? {};
-  const admin = r.object(root.admin ?? {}, "admin", ["listen"]) ?? {};
+  const admin = r.object(root.admin ?? {}, "admin", ["listen", "tokenFile"]) ?? {};
   const sip =
     r.object(root.sip ?? {}, "sip", [
       "timers",
@@ -146,7 +146,10 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       memory: r.size(limits, "memory", "limits", "256MiB"),
       maxConnections: r.int(limits, "maxConnections", "limits", 1, 10_000_000, 100_000),
     },
-    admin: { listen: adminListen },
+    admin: {
+      listen: adminListen,
+      tokenFile: admin.tokenFile === undefined ? undefined : r.string(admin, "tokenFile", "admin"),
+    },
     sip: {
       timers: {
         t1: r.duration(timers, "t1", "sip.timers", "500ms"),

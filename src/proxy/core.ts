@@ -36,8 +36,12 @@ export interface Dispatcher {
   ready(): boolean;
   /** The backend answered something: it is alive. */
   answered(t: Target): void;
-  /** The backend sent nothing within the first-response timeout (passive health). */
-  silent(t: Target): void;
+  /**
+   * Passive health: the backend failed a transaction (nothing within the
+   * first-response timeout, Timer B/F, a `failoverOn` answer such as 503,
+   * or a closed connection).
+   */
+  failed(t: Target): void;
   /** A dialog was established on (INVITE 2xx) or ended from (BYE) a backend, for least-calls. */
   dialogStarted(t: Target, callId: string): void;
   dialogEnded(callId: string): void;
@@ -358,7 +362,7 @@ export class ProxyCore {
     f.tried.add(target);
     const flow = this.#sides.backendFlow(target);
     if (flow === undefined) {
-      this.#dispatcher.silent(target);
+      this.#dispatcher.failed(target);
       this.#attempt(f);
       return;
     }
@@ -435,7 +439,11 @@ export class ProxyCore {
   #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
     const status = res.status;
     const current = f.ct === ct;
-    if (f.target !== undefined) this.#dispatcher.answered(f.target);
+    if (f.target !== undefined) {
+      const failure = status >= 300 && this.#settings.failoverOn.includes(status);
+      if (failure) this.#dispatcher.failed(f.target);
+      else this.#dispatcher.answered(f.target);
+    }
     if (status === 100) return; // hop by hop: sipedge sent its own
     if (!current) return; // an attempt abandoned for silence answered late
     const callId = f.req.callId();
@@ -469,7 +477,7 @@ export class ProxyCore {
   }
 
   #downstreamSilent(f: Forward, ct: ClientTransaction): void {
-    if (f.target !== undefined) this.#dispatcher.silent(f.target);
+    if (f.target !== undefined) this.#dispatcher.failed(f.target);
     if (f.ct !== ct || f.st.finished) return;
     if (f.cancelled) {
       ct.terminate();
@@ -483,6 +491,7 @@ export class ProxyCore {
   }
 
   #downstreamTimeout(f: Forward, ct: ClientTransaction): void {
+    if (f.ct === ct && f.target !== undefined) this.#dispatcher.failed(f.target);
     if (f.ct !== ct || f.st.finished) return;
     if (f.dispatched && !f.provisional && !f.cancelled) {
       this.counters.failovers++;

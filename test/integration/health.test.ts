@@ -1,4 +1,7 @@
 import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configFile, startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
@@ -116,5 +119,31 @@ describe("active health probes and the admin API", () => {
     expect((await fetch(`${admin}/backends/b0/drain`)).status).toBe(405);
     expect((await fetch(`${admin}/status`, { method: "POST" })).status).toBe(405);
     expect((await fetch(`${admin}/backends/nobody/drain`, { method: "POST" })).status).toBe(404);
+  });
+});
+
+describe("admin API with a bearer token", () => {
+  it("answers 401 without the token and serves with it", async () => {
+    const adminPort = await freePort();
+    const dir = mkdtempSync(join(tmpdir(), "sipedge-token-"));
+    writeFileSync(join(dir, "token"), "s3cret-token\n");
+    const cli = await startCli(
+      configFile(
+        `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${await freePort()} }\n` +
+          "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n" +
+          `admin: { listen: "127.0.0.1:${adminPort}", tokenFile: "${join(dir, "token")}" }\n`,
+      ),
+      "admin API",
+    );
+    try {
+      const url = `http://127.0.0.1:${adminPort}/status`;
+      const none = await fetch(url);
+      expect(none.status).toBe(401);
+      expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
+      expect((await fetch(url, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+      expect((await fetch(url, { headers: { authorization: "Bearer s3cret-token" } })).status).toBe(200);
+    } finally {
+      cli.child.kill("SIGKILL");
+    }
   });
 });

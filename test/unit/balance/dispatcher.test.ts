@@ -1,0 +1,66 @@
+import { describe, expect, it } from "vitest";
+import { PoolDispatcher } from "../../../src/balance/dispatcher.ts";
+import { validateConfig } from "../../../src/config/validate.ts";
+import { BackendState, HealthTable } from "../../../src/health/state.ts";
+import type { Target } from "../../../src/proxy/core.ts";
+import { unwrapConfig } from "../../helpers/config.ts";
+import { request } from "../../helpers/sip.ts";
+
+const config = unwrapConfig(
+  validateConfig({
+    listen: [{ transport: "udp", address: "127.0.0.1", port: 5060 }],
+    backends: [
+      {
+        name: "core",
+        algorithm: "round-robin",
+        members: [
+          { name: "a", uri: "sip:127.0.0.1:5080" },
+          { name: "b", uri: "sip:127.0.0.1:5082" },
+        ],
+      },
+    ],
+  }),
+);
+
+const invite = (callId: string) =>
+  request(
+    `INVITE sip:x@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bK${callId}\r\nFrom: <sip:a@b>;tag=1\r\n` +
+      `To: <sip:x@127.0.0.1>\r\nCall-ID: ${callId}\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n`,
+  );
+
+function picks(d: PoolDispatcher, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => (d.pick(invite(`c${i}`), new Set()) as Target).name);
+}
+
+describe("PoolDispatcher", () => {
+  it("makes a backend suspect after suspectAfter failures in a row, for suspectFor", () => {
+    let now = 0;
+    const d = new PoolDispatcher(config, { suspectAfter: 2, suspectFor: 1000 }, undefined, () => now);
+    const a = d.pools[0]?.backends[0]?.member as Target;
+    d.failed(a);
+    expect(picks(d, 4)).toEqual(["a", "b", "a", "b"]);
+    d.failed(a);
+    expect(picks(d, 3)).toEqual(["b", "b", "b"]);
+    now = 1000;
+    expect(picks(d, 2).sort()).toEqual(["a", "b"]);
+  });
+
+  it("an answer resets the count of failures", () => {
+    const d = new PoolDispatcher(config, { suspectAfter: 2, suspectFor: 1000 }, undefined, () => 0);
+    const a = d.pools[0]?.backends[0]?.member as Target;
+    d.failed(a);
+    d.answered(a);
+    d.failed(a);
+    expect(picks(d, 2).sort()).toEqual(["a", "b"]);
+  });
+
+  it("only backends the health table has up take new requests", () => {
+    const table = new HealthTable(["a", "b"]);
+    const d = new PoolDispatcher(config, { suspectAfter: 2, suspectFor: 1000 }, table, () => 0);
+    table.setState("a", BackendState.Draining);
+    expect(picks(d, 3)).toEqual(["b", "b", "b"]);
+    table.setState("b", BackendState.Down);
+    expect(d.pick(invite("z"), new Set())).toBeUndefined();
+    expect(d.ready()).toBe(false);
+  });
+});
