@@ -20,6 +20,7 @@ const RATES = (process.env.BENCH_RATES ?? "1000,2000,3000,4000,4500,5000,5500,60
 const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 1000);
 const PROBES = Number(process.env.BENCH_PROBES ?? 2000);
 const MAX_FAILED = 0.001;
+const THREADS = Number(process.env.BENCH_THREADS ?? 1);
 
 const processes = new Processes();
 
@@ -30,7 +31,7 @@ async function startSipedge(backends: readonly number[]): Promise<{ child: Child
   writeFileSync(
     config,
     [
-      "io: { threads: 1 }",
+      `io: { threads: ${THREADS} }`,
       "listen:",
       `  - { transport: udp, address: 127.0.0.1, port: ${port} }`,
       "backends:",
@@ -45,7 +46,7 @@ async function startSipedge(backends: readonly number[]): Promise<{ child: Child
     "--config",
     config,
   ]);
-  await sleep(800);
+  await sleep(1500);
   return { child, port };
 }
 
@@ -161,7 +162,7 @@ async function main(): Promise<void> {
   const loaded = { sipedge: await probeUnderLoad(sipedge.port, LATENCY_RATE), direct: idle.direct };
 
   console.log("");
-  console.log(`sipedge (1 IO thread): ${viaSipedge} cps`);
+  console.log(`sipedge (${THREADS} IO thread(s)): ${viaSipedge} cps`);
   console.log(`sipp -> sipp direct:   ${sippDirect} cps (the load tool's ceiling here)`);
   console.log(`ratio sipedge/direct:  ${sippDirect === 0 ? "n/a" : (viaSipedge / sippDirect).toFixed(2)}`);
   for (const [label, l] of [
