@@ -14,6 +14,7 @@ const HEALTH_ENTRY = new URL(`../health/health-thread${EXT}`, import.meta.url);
 
 interface Slot {
   worker: Worker;
+  exited: boolean;
   ready: Extract<ToSupervisor, { type: "ready" }> | undefined;
   lastBeat: number;
   lastBeatAt: number;
@@ -56,12 +57,18 @@ export class Supervisor {
   static async start(config: Config, entry: URL = ENTRY): Promise<Supervisor> {
     const s = new Supervisor(config, entry);
     s.#startHealth();
-    const first = await s.#spawn(0);
-    s.#config = {
-      ...config,
-      listen: config.listen.map((l, i) => ({ ...l, port: first.listeners[i]?.port ?? l.port })),
-    };
-    await Promise.all(Array.from({ length: s.threads - 1 }, (_, i) => s.#spawn(i + 1)));
+    try {
+      const first = await s.#spawn(0);
+      s.#config = {
+        ...config,
+        listen: config.listen.map((l, i) => ({ ...l, port: first.listeners[i]?.port ?? l.port })),
+      };
+      await Promise.all(Array.from({ length: s.threads - 1 }, (_, i) => s.#spawn(i + 1)));
+    } catch (e) {
+      // A worker that cannot start (a port taken, a certificate unreadable) stops everything.
+      await s.stop();
+      throw e;
+    }
     return s;
   }
 
@@ -180,6 +187,10 @@ export class Supervisor {
       this.#slots.map(
         (slot) =>
           new Promise<void>((resolve) => {
+            if (slot.exited) {
+              resolve();
+              return;
+            }
             // A worker that cannot finish its drain in time is ended.
             const timer = setTimeout(() => void slot.worker.terminate(), this.#config.io.grace + 2000);
             slot.worker.once("exit", () => {
@@ -201,7 +212,13 @@ export class Supervisor {
       health: this.table.buffer,
     };
     const worker = new Worker(this.#entry, { name: `sipedge-io-${index}`, workerData: init });
-    const slot: Slot = { worker, ready: undefined, lastBeat: Atomics.load(this.#beats, index), lastBeatAt: Date.now() };
+    const slot: Slot = {
+      worker,
+      exited: false,
+      ready: undefined,
+      lastBeat: Atomics.load(this.#beats, index),
+      lastBeatAt: Date.now(),
+    };
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {
       worker.on("message", (m: ToSupervisor) => {
@@ -214,6 +231,7 @@ export class Supervisor {
       // A crash or an exit: respawn at once (the exit event follows an error).
       worker.on("error", () => {});
       worker.on("exit", () => {
+        slot.exited = true;
         if (this.#stopping || this.#slots[index] !== slot) return;
         if (slot.ready === undefined) {
           reject(new Error(`io worker ${index} exited before it was ready`));

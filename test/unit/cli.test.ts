@@ -94,6 +94,16 @@ describe("sipedge check-config", () => {
 });
 
 describe("sipedge --config", () => {
+  it("exits 1 with the reason when a worker cannot start", () => {
+    const path = configFile(
+      "listen:\n  - { transport: wss, address: 127.0.0.1, port: 0, cert: c.pem, key: k.pem }\n" +
+        "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n",
+    );
+    const r = sipedge(["--config", path]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/wss listeners are not supported yet/);
+  });
+
   it("runs in the foreground, answers OPTIONS, and stops on SIGTERM", async () => {
     const port = await freePort();
     const path = configFile(
