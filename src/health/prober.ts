@@ -4,6 +4,9 @@ import { parseMessage } from "../sip/index.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendState, type HealthTable } from "./state.ts";
 
+/** Copies of each probe sent, spread over its timeout. */
+const PROBE_COPIES = 3;
+
 interface Probe {
   readonly member: Member;
   fails: number;
@@ -76,7 +79,19 @@ export class Prober {
       `OPTIONS ${p.member.uri.split(";")[0]} SIP/2.0\r\nVia: SIP/2.0/${transport} ${host}:${this.#sockets.port};branch=z9hG4bK-${callId}\r\n` +
       `Max-Forwards: 70\r\nFrom: <sip:sipedge@${host}>;tag=${callId}\r\nTo: <${p.member.uri.split(";")[0]}>\r\n` +
       `Call-ID: ${callId}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
-    flow?.send([Buffer.from(request)]);
+    // Over UDP, retransmitted within the timeout as a SIP client transaction
+    // would be: a probe is lost only when every copy is, so a lossy path
+    // (30 % of probes dropped) does not make a healthy backend flap.
+    const bytes = [Buffer.from(request)];
+    const copies = p.member.transport === "udp" ? PROBE_COPIES : 1;
+    for (let copy = 0; copy < copies; copy++) {
+      setTimeout(
+        () => {
+          if (p.pending?.callId === callId) flow?.send(bytes);
+        },
+        (copy * this.#health.timeout) / copies,
+      );
+    }
     setTimeout(() => {
       if (p.pending?.callId !== callId) return;
       p.pending = undefined;

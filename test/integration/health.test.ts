@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configFile, startCli } from "../helpers/cli.ts";
-import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { freePort, lossyLink, Processes, sleep } from "../helpers/net.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
 
 const processes = new Processes();
@@ -119,6 +119,34 @@ describe("active health probes and the admin API", () => {
     expect((await fetch(`${admin}/backends/b0/drain`)).status).toBe(405);
     expect((await fetch(`${admin}/status`, { method: "POST" })).status).toBe(405);
     expect((await fetch(`${admin}/backends/nobody/drain`, { method: "POST" })).status).toBe(404);
+  });
+});
+
+describe("hysteresis", () => {
+  it("does not flap a backend whose path drops 30 % of probe datagrams, at the default thresholds", async () => {
+    const port = await freePort();
+    startUas(processes, port);
+    // Datagrams 0, 1, 2 of every ten lost: 30 %, in bursts, the same on every run.
+    const link = await lossyLink(port, (_d, i) => i % 10 < 3);
+    const adminPort = await freePort();
+    const cli = await startCli(
+      configFile(
+        `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${await freePort()} }\n` +
+          `backends:\n  - name: core\n    members:\n      - { name: lossy, uri: "sip:127.0.0.1:${link.port}" }\n` +
+          `admin: { listen: "127.0.0.1:${adminPort}" }\n`,
+      ),
+      "admin API",
+    );
+    try {
+      await sleep(12_000);
+      const s = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as {
+        backends: { state: string; transitions: number }[];
+      };
+      expect(s.backends[0]).toMatchObject({ state: "up", transitions: 0 });
+    } finally {
+      cli.child.kill("SIGKILL");
+      link.close();
+    }
   });
 });
 
