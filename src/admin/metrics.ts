@@ -95,6 +95,21 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
       this.set(sum(stats, (s) => s.connections));
     },
   });
+  new Gauge({
+    name: "sipedge_event_loop_lag_seconds",
+    help: "How late each IO thread's event loop ran since the previous scrape",
+    labelNames: ["thread", "stat"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of stats) {
+        const thread = `sipedge-io-${s.index}`;
+        this.set({ thread, stat: "p50" }, s.loopLag.p50);
+        this.set({ thread, stat: "p99" }, s.loopLag.p99);
+        this.set({ thread, stat: "max" }, s.loopLag.max);
+      }
+    },
+  });
   new Counter({
     name: "sipedge_kernel_tcp_total",
     help: "Kernel TCP counters from /proc/net/netstat and /proc/net/snmp",

@@ -70,6 +70,8 @@ export interface Config {
     readonly timeout: number;
     readonly downAfter: number;
     readonly upAfter: number;
+    /** Probe answers that count as alive; empty: any answer (Kamailio's view: even 404 or 483 proves it runs). */
+    readonly aliveCodes: readonly number[];
   };
   readonly limits: { readonly memory: number; readonly maxConnections: number };
   readonly admin: {

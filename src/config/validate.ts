@@ -105,7 +105,14 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
   if (pools.reduce((n, p) => n + (p?.members.length ?? 0), 0) > MAX_BACKENDS) {
     r.fail("backends", `at most ${MAX_BACKENDS} members in all`);
   }
-  const health = r.object(root.health ?? {}, "health", ["interval", "timeout", "downAfter", "upAfter"]) ?? {};
+  const health =
+    r.object(root.health ?? {}, "health", ["interval", "timeout", "downAfter", "upAfter", "aliveCodes"]) ?? {};
+  const aliveCodes = r.list(health.aliveCodes ?? [], "health.aliveCodes") ?? [];
+  aliveCodes.forEach((code, i) => {
+    if (!(typeof code === "number" && Number.isInteger(code) && code >= 100 && code <= 699)) {
+      r.fail(`health.aliveCodes[${i}]`, "must be a response code from 100 to 699");
+    }
+  });
   const limits = r.object(root.limits ?? {}, "limits", ["memory", "maxConnections"]) ?? {};
   const admin = r.object(root.admin ?? {}, "admin", ["listen", "tokenFile"]) ?? {};
   const sip =
@@ -141,6 +148,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       timeout: r.duration(health, "timeout", "health", "500ms"),
       downAfter: r.int(health, "downAfter", "health", 1, 100, 2),
       upAfter: r.int(health, "upAfter", "health", 1, 100, 2),
+      aliveCodes,
     },
     limits: {
       memory: r.size(limits, "memory", "limits", "256MiB"),

@@ -47,12 +47,14 @@ export class Prober {
   /** A message on a probe socket: the answer to a probe, if its Call-ID matches. */
   receive(bytes: Buffer): void {
     const parsed = parseMessage(bytes);
-    if (!parsed.ok || parsed.value.kind !== "response") return;
+    if (!parsed.ok || parsed.value.kind !== "response" || parsed.value.status < 200) return;
     const callId = parsed.value.callId();
     if (!callId.ok) return;
     const probe = this.#probes.find((p) => p.pending?.callId === callId.value);
     if (probe?.pending === undefined) return;
     const micros = Number(process.hrtime.bigint() - probe.pending.sent) / 1000;
+    const alive = this.#health.aliveCodes;
+    if (alive.length > 0 && !alive.includes(parsed.value.status)) return; // not an answer that counts: the timeout decides
     probe.pending = undefined;
     this.#table.setRtt(probe.member.name, micros);
     probe.fails = 0;

@@ -55,6 +55,9 @@ export interface WorkerStats {
   readonly serverTransactions: number;
   readonly clientTransactions: number;
   readonly connections: number;
+  /** Event-loop delay since the last snapshot, in seconds: p50, p99 and max. */
+  readonly loopLag: { readonly p50: number; readonly p99: number; readonly max: number };
+  readonly index: number;
 }
 
 export function post<T extends ToSupervisor | ToWorker | ToHealth>(

@@ -26,7 +26,7 @@ async function main(init: ThreadInit): Promise<void> {
   const beat = setInterval(() => Atomics.add(beats, init.index, 1), HEARTBEAT_MS);
   port.on("message", (m: ToWorker) => {
     if (m.type === "stats") {
-      post(port, { type: "stats", index: init.index, stats: worker.stats() });
+      post(port, { type: "stats", index: init.index, stats: worker.stats(init.index) });
       return;
     }
     if (m.type === "reload") {

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { isIPv6 } from "node:net";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import type { Config, Listener } from "../config/schema.ts";
@@ -37,6 +38,8 @@ export class IoWorker {
   readonly #streams: readonly StreamListener[];
   readonly #backend: UdpEndpoint;
   readonly #links: BackendLinks;
+  /** How late this thread's event loop runs: the one number that shows a worker falling behind. */
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
   /** Client-facing TLS listeners by their index in config.listen. */
   readonly #tlsListeners: Map<number, StreamListener>;
 
@@ -56,6 +59,7 @@ export class IoWorker {
     this.#streams = streams;
     this.#backend = backend;
     this.#links = links;
+    this.#loopDelay.enable();
     this.#tlsListeners = tlsListeners;
     this.listeners = listeners;
     this.backendPort = backend.port;
@@ -164,13 +168,19 @@ export class IoWorker {
     return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound, tlsListeners);
   }
 
-  stats(): WorkerStats {
+  /** A snapshot for a scrape; the event-loop delay histogram starts afresh after each. */
+  stats(index: number): WorkerStats {
     const t = this.proxy.transactions;
+    const lag = this.#loopDelay;
+    const loopLag = { p50: lag.percentile(50) / 1e9, p99: lag.percentile(99) / 1e9, max: lag.max / 1e9 };
+    lag.reset();
     return {
+      index,
       counters: this.proxy.counters,
       serverTransactions: t.server,
       clientTransactions: t.client,
       connections: this.#streams.reduce((n, s) => n + s.connectionCount, 0),
+      loopLag,
     };
   }
 
@@ -201,6 +211,7 @@ export class IoWorker {
   }
 
   async close(): Promise<void> {
+    this.#loopDelay.disable();
     this.proxy.close();
     for (const u of this.#udp) u.close();
     this.#backend.close();

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configFile, startCli } from "../helpers/cli.ts";
 import { freePort, lossyLink, Processes, sleep } from "../helpers/net.ts";
-import { runUac, startUas } from "../helpers/sipp.ts";
+import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
 
 const processes = new Processes();
 let sipedge: ChildProcess;
@@ -110,6 +110,7 @@ describe("active health probes and the admin API", () => {
     expect(value('sipedge_sip_requests_total{method="BYE",transport="udp"}')).toBeGreaterThanOrEqual(20);
     expect(value('sipedge_sip_responses_total{class="2xx"}')).toBeGreaterThanOrEqual(40);
     expect(value("sipedge_io_workers")).toBe(1);
+    expect(text).toMatch(/^sipedge_event_loop_lag_seconds\{thread="sipedge-io-0",stat="p99"\} [\d.e-]+$/m);
     expect(value('sipedge_kernel_tcp_total{counter="ListenOverflows"}')).toBeGreaterThanOrEqual(0);
     expect(text).toMatch(/^sipedge_backend_probe_rtt_seconds\{pool="core",backend="b1"\} \d/m);
   });
@@ -120,6 +121,34 @@ describe("active health probes and the admin API", () => {
     expect((await fetch(`${admin}/status`, { method: "POST" })).status).toBe(405);
     expect((await fetch(`${admin}/backends/nobody/drain`, { method: "POST" })).status).toBe(404);
   });
+});
+
+describe("what counts as alive", () => {
+  for (const [aliveCodes, expected] of [
+    ["[]", "up"],
+    ["[200]", "down"],
+  ] as const) {
+    it(`health.aliveCodes ${aliveCodes}: a backend answering probes 503 is ${expected}`, async () => {
+      const port = await freePort();
+      startUas(processes, port, { scenario: join(FIXTURE_SCENARIOS, "uas_options_503.xml") });
+      const adminPort = await freePort();
+      const cli = await startCli(
+        configFile(
+          `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${await freePort()} }\n` +
+            `backends:\n  - name: core\n    members:\n      - { name: busy, uri: "sip:127.0.0.1:${port}" }\n` +
+            `admin: { listen: "127.0.0.1:${adminPort}" }\nhealth: { aliveCodes: ${aliveCodes} }\n`,
+        ),
+        "admin API",
+      );
+      try {
+        await sleep(3000);
+        const s = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as Status;
+        expect(s.backends[0]?.state).toBe(expected);
+      } finally {
+        cli.child.kill("SIGKILL");
+      }
+    });
+  }
 });
 
 describe("hysteresis", () => {
