@@ -112,7 +112,7 @@ function superviseWithSystemd(supervisor: Supervisor): ReturnType<typeof setInte
   const udp = supervisor.listeners.find((l) => l.transport === "udp");
   if (every === undefined || udp === undefined) return undefined;
   return setInterval(() => {
-    void probeSip(udp.address === "0.0.0.0" ? "127.0.0.1" : udp.address, udp.port, every / 3).then((ok) => {
+    void probeSip(udp.address, udp.port, every / 3).then((ok) => {
       if (ok) systemd.notify("WATCHDOG=1");
     });
   }, every / 3);

@@ -1,4 +1,4 @@
-import { isIP } from "node:net";
+import { isIP, isIPv6 } from "node:net";
 import { MAX_BACKENDS } from "../health/state.ts";
 import { findParam, isSipUri, parseUri } from "../sip/index.ts";
 import type {
@@ -184,6 +184,10 @@ function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
   const transport = r.oneOf(o, "transport", path, TRANSPORTS);
   const address = r.string(o, "address", path);
   if (address !== undefined && isIP(address) === 0) r.fail(`${path}.address`, "must be an IP address");
+  // sipedge names its listeners in Via and Record-Route: a wildcard cannot be advertised.
+  if (address !== undefined && isWildcard(address)) {
+    r.fail(`${path}.address`, "must be a concrete address, not a wildcard");
+  }
   const port = r.int(o, "port", path, 0, 65535);
   if (transport === "tls" || transport === "wss") {
     return {
@@ -245,6 +249,10 @@ function unique(r: Reader, path: string, names: readonly (string | undefined)[])
     if (seen.has(n)) r.fail(path, `name "${n}" is used twice`);
     seen.add(n);
   }
+}
+
+function isWildcard(address: string): boolean {
+  return address === "0.0.0.0" || (isIPv6(address) && /^[0:]+$/.test(address));
 }
 
 /** "127.0.0.1:9091" or "[::1]:9091" → parts, or undefined. */

@@ -78,7 +78,7 @@ export class Prober {
     const transport = p.member.transport.toUpperCase();
     const host = this.#sockets.address;
     const request =
-      `OPTIONS ${p.member.uri.split(";")[0]} SIP/2.0\r\nVia: SIP/2.0/${transport} ${host}:${this.#sockets.port};branch=z9hG4bK-${callId}\r\n` +
+      `OPTIONS ${p.member.uri.split(";")[0]} SIP/2.0\r\nVia: SIP/2.0/${transport} ${host}:${this.#sockets.port};branch=z9hG4bK-${callId};rport\r\n` +
       `Max-Forwards: 70\r\nFrom: <sip:sipedge@${host}>;tag=${callId}\r\nTo: <${p.member.uri.split(";")[0]}>\r\n` +
       `Call-ID: ${callId}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
     // Over UDP, retransmitted within the timeout as a SIP client transaction

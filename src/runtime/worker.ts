@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { isIPv6 } from "node:net";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
@@ -160,9 +159,7 @@ export class IoWorker {
       isLocal: (host, port) =>
         (host === backend.address &&
           (port === backend.port || port === backendTcp.port || port === backendTls?.port)) ||
-        bound.some(
-          (l) => (l.address === host || isAny(l.address)) && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060)),
-        ),
+        bound.some((l) => l.address === host && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060))),
     };
     proxy = new ProxyCore(proxySettings(config), sides, dispatcher);
     return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound, tlsListeners);
@@ -251,8 +248,4 @@ export function listenBacklog(): number {
   } catch {
     return 4096;
   }
-}
-
-function isAny(address: string): boolean {
-  return address === "0.0.0.0" || address === "::" || (isIPv6(address) && /^[0:]+$/.test(address));
 }

@@ -67,6 +67,12 @@ describe("config validation", () => {
     expect(p.some((x) => x.startsWith("extra: unknown key"))).toBe(true);
   });
 
+  it("refuses wildcard listen addresses, which cannot be named in Via and Record-Route", () => {
+    expect(problems({ ...minimal, listen: [{ transport: "udp", address: "0.0.0.0", port: 5060 }] })).toEqual([
+      "listen[0].address: must be a concrete address, not a wildcard",
+    ]);
+  });
+
   it("requires certificates on TLS listeners and refuses them elsewhere", () => {
     expect(problems({ ...minimal, listen: [{ transport: "tls", address: "127.0.0.1", port: 5061 }] })).toEqual([
       "listen[0].cert: is required",
