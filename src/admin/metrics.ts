@@ -1,8 +1,46 @@
-import { Counter, Gauge, Registry } from "prom-client";
+import { Counter, Gauge, type Metric, Registry } from "prom-client";
 import { BackendState, STATE_NAMES } from "../health/state.ts";
 import type { WorkerStats } from "../runtime/channel.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
+import { HANDSHAKE_BUCKETS } from "../transport/handshakes.ts";
 import { listenQueues, tcpCounters } from "./kernel.ts";
+
+/**
+ * TLS handshake durations by key type as a Prometheus histogram, summed
+ * from the workers' bucket counts (prom-client's Histogram only observes).
+ */
+function handshakeHistogram(stats: () => readonly WorkerStats[]) {
+  const name = "sipedge_tls_handshake_seconds";
+  const help = "TLS handshake duration on the client-facing listeners, by key type";
+  return {
+    name,
+    help,
+    async get() {
+      const byKey = new Map<string, { buckets: number[]; sum: number; count: number }>();
+      for (const h of stats().flatMap((s) => s.handshakes)) {
+        const acc = byKey.get(h.keyType) ?? { buckets: new Array(h.buckets.length).fill(0), sum: 0, count: 0 };
+        h.buckets.forEach((n, i) => {
+          acc.buckets[i] = (acc.buckets[i] ?? 0) + n;
+        });
+        acc.sum += h.sumSeconds;
+        acc.count += h.ok;
+        byKey.set(h.keyType, acc);
+      }
+      const values: { value: number; metricName: string; labels: Record<string, string | number> }[] = [];
+      for (const [keyType, acc] of byKey) {
+        let cumulative = 0;
+        HANDSHAKE_BUCKETS.forEach((le, i) => {
+          cumulative += acc.buckets[i] ?? 0;
+          values.push({ value: cumulative, metricName: `${name}_bucket`, labels: { le, key_type: keyType } });
+        });
+        values.push({ value: acc.count, metricName: `${name}_bucket`, labels: { le: "+Inf", key_type: keyType } });
+        values.push({ value: acc.sum, metricName: `${name}_sum`, labels: { key_type: keyType } });
+        values.push({ value: acc.count, metricName: `${name}_count`, labels: { key_type: keyType } });
+      }
+      return { name, help, type: "histogram", values, aggregator: "sum" };
+    },
+  };
+}
 
 /** Sums one counter over every worker's snapshot. */
 function sum(stats: readonly WorkerStats[], pick: (s: WorkerStats) => number): number {
@@ -110,6 +148,20 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
       }
     },
   });
+  new Counter({
+    name: "sipedge_tls_handshakes_total",
+    help: "TLS handshakes on the client-facing listeners, by key type and result",
+    labelNames: ["key_type", "result"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const h of stats.flatMap((s) => s.handshakes)) {
+        this.inc({ key_type: h.keyType, result: "ok" }, h.ok);
+        this.inc({ key_type: h.keyType, result: "failed" }, h.failed);
+      }
+    },
+  });
+  registry.registerMetric(handshakeHistogram(() => stats) as unknown as Metric);
   new Counter({
     name: "sipedge_kernel_tcp_total",
     help: "Kernel TCP counters from /proc/net/netstat and /proc/net/snmp",

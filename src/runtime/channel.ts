@@ -1,6 +1,7 @@
 import type { MessagePort } from "node:worker_threads";
 import type { Config } from "../config/schema.ts";
 import type { ProxyCounters } from "../proxy/core.ts";
+import type { HandshakeStats } from "../transport/handshakes.ts";
 import type { BoundListener } from "./worker.ts";
 
 /**
@@ -57,6 +58,8 @@ export interface WorkerStats {
   readonly connections: number;
   /** Event-loop delay since the last snapshot, in seconds: p50, p99 and max. */
   readonly loopLag: { readonly p50: number; readonly p99: number; readonly max: number };
+  /** Per client-facing TLS listener. */
+  readonly handshakes: readonly HandshakeStats[];
   readonly index: number;
 }
 

@@ -178,6 +178,7 @@ export class IoWorker {
       clientTransactions: t.client,
       connections: this.#streams.reduce((n, s) => n + s.connectionCount, 0),
       loopLag,
+      handshakes: [...this.#tlsListeners.values()].flatMap((l) => (l.handshakes === undefined ? [] : [l.handshakes])),
     };
   }
 

@@ -9,6 +9,7 @@ import {
 } from "node:tls";
 import { StreamFramer } from "../sip/index.ts";
 import { type Flow, type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
+import { type HandshakeStats, handshakeStats, recordHandshake } from "./handshakes.ts";
 
 export interface StreamOptions {
   readonly maxMessageSize: number;
@@ -150,6 +151,7 @@ export class StreamListener {
     const server =
       options.tls === undefined ? createTcpServer() : createTlsServer({ ...options.tls, minVersion: "TLSv1.2" });
     const listener = new StreamListener(server, transport);
+    if (options.tls !== undefined) listener.#trackHandshakes(options.tls);
     const accept = (socket: Socket | TLSSocket) => {
       const c = new StreamConnection(socket, transport, options, onMessage, (closed) =>
         listener.#connections.delete(closed.id),
@@ -159,7 +161,10 @@ export class StreamListener {
     if (transport === "tls") server.on("secureConnection", accept);
     else server.on("connection", accept);
     // A failed handshake concerns one client only.
-    server.on("tlsClientError", (_e: Error, socket: Socket) => socket.destroy());
+    server.on("tlsClientError", (_e: Error, socket: Socket) => {
+      if (listener.handshakes !== undefined) listener.handshakes.failed++;
+      socket.destroy();
+    });
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       const { address: host, port, backlog, reusePort = false } = options;
@@ -169,6 +174,27 @@ export class StreamListener {
       });
     });
     return listener;
+  }
+
+  /** TLS listeners: handshakes done and failed, and how long they took. */
+  handshakes: HandshakeStats | undefined;
+
+  /** Times each handshake from the TCP accept to the secure connection, keyed by the peer's address. */
+  #trackHandshakes(tls: TlsOptions): void {
+    const stats = handshakeStats((tls.cert as string | Buffer | undefined) ?? "");
+    this.handshakes = stats;
+    const started = new Map<string, bigint>();
+    const key = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
+    this.#server.on("connection", (s: Socket) => {
+      started.set(key(s), process.hrtime.bigint());
+      s.once("close", () => started.delete(key(s)));
+    });
+    this.#server.on("secureConnection", (s: TLSSocket) => {
+      const t = started.get(key(s));
+      if (t === undefined) return;
+      started.delete(key(s));
+      recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9);
+    });
   }
 
   get port(): number {

@@ -2,11 +2,14 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import { type ConnectionOptions, connect } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
+import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { CERT_DIR } from "../helpers/sipedge.ts";
 import { startUas } from "../helpers/sipp.ts";
 
 const MONITORING = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "appliance", "monitoring");
@@ -15,16 +18,20 @@ const DASHBOARD = join(MONITORING, "grafana-dashboard.json");
 const processes = new Processes();
 const children: ChildProcess[] = [];
 let adminPort = 0;
+let tlsPort = 0;
 let exported = new Set<string>();
 
 beforeAll(async () => {
   const backend = await freePort();
   startUas(processes, backend);
   adminPort = await freePort();
+  tlsPort = await freePort();
+  const cert = demoCertificate(CERT_DIR);
   const cli = await startCli(
     configFile(
       `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${await freePort()} }\n` +
         `  - { transport: tcp, address: 127.0.0.1, port: ${await freePort()} }\n` +
+        `  - { transport: tls, address: 127.0.0.1, port: ${tlsPort}, cert: ${cert.cert}, key: ${cert.key} }\n` +
         `backends:\n  - name: core\n    members:\n      - { name: pbx-a, uri: "sip:127.0.0.1:${backend}" }\n` +
         `admin: { listen: "127.0.0.1:${adminPort}" }\n`,
     ),
@@ -45,6 +52,34 @@ afterAll(async () => {
 function metricNames(expr: string): string[] {
   return [...expr.matchAll(/\bsipedge_[a-z_]+/g)].map((m) => (m[0] as string).replace(/_(bucket|sum|count)$/, ""));
 }
+
+/** One handshake with Node's TLS client; resolves true once sipedge answered a keep-alive over it. */
+function handshake(options: ConnectionOptions): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port: tlsPort, rejectUnauthorized: false, ...options }, () => {
+      socket.once("data", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.write("\r\n\r\n");
+    });
+    socket.once("error", () => resolve(false));
+  });
+}
+
+describe("TLS handshake metrics", () => {
+  it("counts handshakes by key type and result, with their durations as a histogram", async () => {
+    expect(await handshake({})).toBe(true);
+    expect(await handshake({ maxVersion: "TLSv1.2" })).toBe(true);
+    expect(await handshake({ minVersion: "TLSv1", maxVersion: "TLSv1.1", ciphers: "DEFAULT@SECLEVEL=0" })).toBe(false);
+    await sleep(200);
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+    expect(text).toContain('sipedge_tls_handshakes_total{key_type="ec",result="ok"} 2');
+    expect(text).toContain('sipedge_tls_handshakes_total{key_type="ec",result="failed"} 1');
+    expect(text).toContain('sipedge_tls_handshake_seconds_bucket{le="+Inf",key_type="ec"} 2');
+    expect(text).toContain('sipedge_tls_handshake_seconds_count{key_type="ec"} 2');
+  });
+});
 
 describe("monitoring content", () => {
   it("alert rules pass promtool", () => {

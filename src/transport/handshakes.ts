@@ -1,0 +1,33 @@
+import { X509Certificate } from "node:crypto";
+
+/** Upper bounds (seconds) of the TLS handshake duration buckets. */
+export const HANDSHAKE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
+
+/** Handshakes of one listener: plain numbers, so a worker can send them to the supervisor as they are. */
+export interface HandshakeStats {
+  /** The certificate's key type: "ec", "rsa", "ed25519", … */
+  readonly keyType: string;
+  ok: number;
+  failed: number;
+  sumSeconds: number;
+  /** Handshakes per bucket (not cumulative); the last slot is over the largest bound. */
+  readonly buckets: number[];
+}
+
+export function handshakeStats(certPem: string | Buffer): HandshakeStats {
+  let keyType = "unknown";
+  try {
+    keyType = new X509Certificate(certPem).publicKey.asymmetricKeyType ?? "unknown";
+  } catch {
+    // A certificate node:tls accepted but X509Certificate cannot read: still count its handshakes.
+  }
+  return { keyType, ok: 0, failed: 0, sumSeconds: 0, buckets: new Array(HANDSHAKE_BUCKETS.length + 1).fill(0) };
+}
+
+export function recordHandshake(s: HandshakeStats, seconds: number): void {
+  s.ok++;
+  s.sumSeconds += seconds;
+  let i = 0;
+  while (i < HANDSHAKE_BUCKETS.length && seconds > (HANDSHAKE_BUCKETS[i] as number)) i++;
+  s.buckets[i] = (s.buckets[i] ?? 0) + 1;
+}
