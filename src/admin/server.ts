@@ -46,9 +46,10 @@ export class AdminServer {
       },
       {
         method: "POST",
-        path: /^\/backends\/([^/]+)\/(drain|enable)$/,
+        path: /^\/backends\/([^/]+)\/(drain|disable|enable)$/,
         handle: (_q, res, [name = "", action]) => {
-          const state = action === "drain" ? "draining" : "up";
+          // drain: no new dialogs, those under way go on; disable: the same, for an operator's longer "out".
+          const state = action === "drain" ? "draining" : action === "disable" ? "disabled" : "up";
           if (!supervisor.setBackend(decodeURIComponent(name), state)) json(res, 404, { error: `no backend ${name}` });
           else json(res, 200, { backend: name, state });
         },

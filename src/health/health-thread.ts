@@ -35,7 +35,8 @@ async function main(init: HealthInit): Promise<void> {
   });
   port.on("message", (m: ToHealth) => {
     if (m.type === "set") {
-      table.setState(m.backend, m.state === "draining" ? BackendState.Draining : BackendState.Up);
+      const state = { draining: BackendState.Draining, disabled: BackendState.Disabled, up: BackendState.Up }[m.state];
+      table.setState(m.backend, state);
       return;
     }
     prober?.close();

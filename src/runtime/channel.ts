@@ -27,9 +27,12 @@ export interface HealthInit {
   readonly health: SharedArrayBuffer;
 }
 
+/** What an operator can set a backend to. */
+export type AdminState = "draining" | "disabled" | "up";
+
 /** An operator's word about a backend, relayed to the health thread (the table's only writer). */
 export type ToHealth =
-  | { readonly type: "set"; readonly backend: string; readonly state: "draining" | "up" }
+  | { readonly type: "set"; readonly backend: string; readonly state: AdminState }
   | { readonly type: "stop" };
 
 export type ToSupervisor =

@@ -4,7 +4,15 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import type { Config } from "../config/schema.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
-import { type HealthInit, post, STALL_MS, type ThreadInit, type ToSupervisor, type WorkerStats } from "./channel.ts";
+import {
+  type AdminState,
+  type HealthInit,
+  post,
+  STALL_MS,
+  type ThreadInit,
+  type ToSupervisor,
+  type WorkerStats,
+} from "./channel.ts";
 import type { BoundListener } from "./worker.ts";
 
 /** The thread entries (.ts when run from source, .js when built). */
@@ -158,8 +166,8 @@ export class Supervisor {
     return answers.filter((s): s is WorkerStats => s !== undefined);
   }
 
-  /** POST /backends/{name}/drain|enable: relayed to the health thread, the table's only writer. */
-  setBackend(name: string, state: "draining" | "up"): boolean {
+  /** POST /backends/{name}/drain|disable|enable: relayed to the health thread, the table's only writer. */
+  setBackend(name: string, state: AdminState): boolean {
     if (this.table.indexOf(name) === undefined || this.#health === undefined) return false;
     post(this.#health, { type: "set", backend: name, state });
     return true;

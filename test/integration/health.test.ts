@@ -98,6 +98,8 @@ describe("active health probes and the admin API", () => {
     await sleep(1200);
     expect(uas[0]?.counts().calls).toBe(before[0]);
     expect(uas[1]?.counts().calls).toBe((before[1] ?? 0) + 10);
+    expect((await fetch(`${admin}/backends/b0/disable`, { method: "POST" })).status).toBe(200);
+    expect(await until("b0", "disabled", 1000)).toBeLessThan(1000);
     expect((await fetch(`${admin}/backends/b0/enable`, { method: "POST" })).status).toBe(200);
     expect(await until("b0", "up", 1000)).toBeLessThan(1000);
   });
