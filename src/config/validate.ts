@@ -1,6 +1,6 @@
 import { isIP, isIPv6 } from "node:net";
 import { MAX_BACKENDS } from "../health/state.ts";
-import { findParam, isSipUri, parseUri } from "../sip/index.ts";
+import { bareHost, findParam, isSipUri, parseUri } from "../sip/index.ts";
 import type {
   Algorithm,
   BackendTransport,
@@ -230,7 +230,7 @@ function member(r: Reader, raw: unknown, path: string): Member | undefined {
   const t =
     findParam(uri.value.params, "transport")?.value?.toLowerCase() ?? (uri.value.scheme === "sips" ? "tls" : "udp");
   if (t !== "udp" && t !== "tcp" && t !== "tls") return r.fail(`${path}.uri`, "transport must be udp, tcp or tls");
-  const host = uri.value.host.replace(/^\[|\]$/g, "");
+  const host = bareHost(uri.value.host);
   if (isIP(host) === 0) return r.fail(`${path}.uri`, "host must be an IP address (no DNS on the data path)");
   return {
     name,

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import {
   type Address,
+  bareHost,
   checkMessage,
   dispositionOf,
   findParam,
@@ -298,8 +299,8 @@ export class ProxyCore {
       this.#respond(req, flow, { status: 482, reason: "Loop Detected" }); // RFC 3261 §16.3 step 4
       return;
     }
-    const toTagged = req.to();
-    if (this.#draining && !(toTagged.ok && findParam(toTagged.value.params, "tag") !== undefined)) {
+    const inDialog = hasToTag(req);
+    if (this.#draining && !inDialog) {
       this.#respond(req, flow, this.#unavailable());
       return;
     }
@@ -307,12 +308,7 @@ export class ProxyCore {
     this.#servers.set(key, st);
     if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
 
-    const routes = req.addresses(HeaderId.Route);
-    const list = routes.ok ? routes.value : [];
-    let popped = 0;
-    while (popped < list.length && this.#namesUs((list[popped] as Located<Address>).value)) popped++;
-    const toTag = req.to();
-    const inDialog = toTag.ok && findParam(toTag.value.params, "tag") !== undefined;
+    const { list, popped } = this.#ownRoutes(req);
     // Dispatch what is not routed: no Route left after ours, and not an
     // in-dialog request that followed our Record-Route.
     const dispatched = side === "client" && popped === list.length && !(inDialog && popped > 0);
@@ -589,12 +585,8 @@ export class ProxyCore {
    * derived from the incoming one so retransmissions get the same.
    */
   #forwardStateless(req: SipRequest, side: Side): void {
-    const routes = req.addresses(HeaderId.Route);
-    const list = routes.ok ? routes.value : [];
-    let popped = 0;
-    while (popped < list.length && this.#namesUs((list[popped] as Located<Address>).value)) popped++;
-    const next = list[popped]?.value.uri ?? req.uriText;
-    const dest = this.#destination(next, list.slice(0, popped), side);
+    const { list, popped } = this.#ownRoutes(req);
+    const dest = this.#destination(list[popped]?.value.uri ?? req.uriText, list.slice(0, popped), side);
     if (dest === undefined) return;
     const vias = req.via();
     const topBranch = vias.ok ? (vias.value[0]?.branch ?? "") : "";
@@ -616,7 +608,7 @@ export class ProxyCore {
   #destination(uriText: string, ours: readonly Located<Address>[], side: Side): { flow: Flow } | undefined {
     const uri = parseUri(uriText);
     if (!uri.ok || !isSipUri(uri.value)) return undefined;
-    const host = uri.value.host.replace(/^\[|\]$/g, "");
+    const host = bareHost(uri.value.host);
     const transport = (findParam(uri.value.params, "transport")?.value ?? "udp").toLowerCase();
     const port = uri.value.port ?? (transport === "tls" || uri.value.scheme === "sips" ? 5061 : 5060);
     if (side === "client") {
@@ -624,7 +616,7 @@ export class ProxyCore {
       return flow === undefined ? undefined : { flow };
     }
     for (const r of ours) {
-      const token = findParam(r.value.params, "fl")?.value ?? flowTokenOf(r.value.uri);
+      const token = flowTokenOf(r.value.uri);
       if (token !== undefined) {
         const flow = this.#sides.connection(Number(token));
         return flow === undefined || flow.closed ? undefined : { flow };
@@ -644,9 +636,18 @@ export class ProxyCore {
     return vias.ok && vias.value.some((v) => v.branch?.startsWith(this.#branchPrefix) === true);
   }
 
+  /** The request's Route values, and how many at the top name sipedge (RFC 3261 §16.4: they are popped). */
+  #ownRoutes(req: SipRequest): { list: readonly Located<Address>[]; popped: number } {
+    const routes = req.addresses(HeaderId.Route);
+    const list = routes.ok ? routes.value : [];
+    let popped = 0;
+    while (popped < list.length && this.#namesUs((list[popped] as Located<Address>).value)) popped++;
+    return { list, popped };
+  }
+
   #namesUs(a: Address): boolean {
     const uri = parseUri(a.uri);
-    return uri.ok && isSipUri(uri.value) && this.#sides.isLocal(uri.value.host.replace(/^\[|\]$/g, ""), uri.value.port);
+    return uri.ok && isSipUri(uri.value) && this.#sides.isLocal(bareHost(uri.value.host), uri.value.port);
   }
 
   /** OPTIONS with no user part to one of our addresses is a question to sipedge itself. */
@@ -656,7 +657,7 @@ export class ProxyCore {
       uri.ok &&
       isSipUri(uri.value) &&
       uri.value.user === undefined &&
-      this.#sides.isLocal(uri.value.host.replace(/^\[|\]$/g, ""), uri.value.port)
+      this.#sides.isLocal(bareHost(uri.value.host), uri.value.port)
     );
   }
 
@@ -717,8 +718,14 @@ function clientKey(branch: string, method: string): string {
   return method === "INVITE" || method === "ACK" ? `${branch}|I` : method === "CANCEL" ? `${branch}|C` : `${branch}|O`;
 }
 
+/** The `fl` URI parameter sipedge put in its own client-facing Record-Route. */
 function flowTokenOf(uri: string): string | undefined {
   return /;fl=(\d+)/.exec(uri)?.[1];
+}
+
+function hasToTag(req: SipRequest): boolean {
+  const to = req.to();
+  return to.ok && findParam(to.value.params, "tag") !== undefined;
 }
 
 function hostOf(address: string): string {

@@ -12,5 +12,5 @@ export { type ParseOptions, parseMessage } from "./parser.ts";
 export { err, ok, type Result } from "./result.ts";
 export type { CSeq } from "./scalars.ts";
 export { unquote } from "./text.ts";
-export { isSipUri, parseUri, type SipUri, type TelUri, type Uri } from "./uri.ts";
+export { bareHost, isSipUri, parseUri, type SipUri, type TelUri, type Uri } from "./uri.ts";
 export { MAGIC_COOKIE, type Via } from "./via.ts";

@@ -30,6 +30,11 @@ export interface OtherUri {
 
 export type Uri = SipUri | TelUri | OtherUri;
 
+/** A URI host as an address: an IPv6 reference without its brackets. */
+export function bareHost(host: string): string {
+  return host.replace(/^\[|\]$/g, "");
+}
+
 export function isSipUri(u: Uri): u is SipUri {
   return u.scheme === "sip" || u.scheme === "sips";
 }

@@ -53,15 +53,6 @@ export class BackendLinks {
     return pool[this.#turn] as StreamConnection;
   }
 
-  /** The live connection with this flow id, if it is one of ours. */
-  connection(id: number): StreamConnection | undefined {
-    for (const pool of this.#links.values()) {
-      const c = pool.find((x) => x.id === id);
-      if (c !== undefined) return c;
-    }
-    return undefined;
-  }
-
   close(): void {
     for (const pool of this.#links.values()) for (const c of [...pool]) c.close();
     this.#links.clear();
