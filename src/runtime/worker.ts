@@ -97,10 +97,12 @@ export class IoWorker {
       StreamListener.listen({ address: first.address, port: 0, backlog, ...streamOptions }, deliver("backend")),
     );
     streams.push(backendTcp);
+    // Read once: the first TLS listener's files serve it, the backend-side listener and our client side.
+    const identityTls = identity?.transport === "tls" ? serverTls(identity) : undefined;
     const backendTls =
-      identity?.transport === "tls" && tlsBackend !== undefined
+      identityTls !== undefined && tlsBackend !== undefined
         ? await StreamListener.listen(
-            { address: first.address, port: 0, backlog, ...streamOptions, tls: serverTls(identity) },
+            { address: first.address, port: 0, backlog, ...streamOptions, tls: identityTls },
             deliver("backend"),
           )
         : undefined;
@@ -109,12 +111,12 @@ export class IoWorker {
     const clientTls: ConnectionOptions = {
       rejectUnauthorized: verify,
       ...(ca === undefined ? {} : { ca: readFileSync(ca) }),
-      ...(identity?.transport === "tls" ? { cert: readFileSync(identity.cert), key: readFileSync(identity.key) } : {}),
+      ...(identityTls === undefined ? {} : { cert: identityTls.cert, key: identityTls.key }),
     };
     const links = new BackendLinks(BACKEND_LINKS, clientTls, streamOptions, deliver("backend"), (flow) =>
       proxy?.flowClosed(flow),
     );
-    for (const l of config.listen) {
+    for (const [index, l] of config.listen.entries()) {
       if (l.transport === "udp") {
         const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"), reusePort);
         udp.push(u);
@@ -127,12 +129,14 @@ export class IoWorker {
             backlog,
             reusePort,
             ...streamOptions,
-            ...(l.transport === "tls" ? { tls: serverTls(l) } : {}),
+            ...(l.transport === "tls"
+              ? { tls: l === identity && identityTls !== undefined ? identityTls : serverTls(l) }
+              : {}),
           },
           deliver("client"),
         );
         streams.push(s);
-        if (l.transport === "tls") tlsListeners.set(config.listen.indexOf(l), s);
+        if (l.transport === "tls") tlsListeners.set(index, s);
         bound.push({ transport: l.transport, address: l.address, port: s.port });
       }
     }
