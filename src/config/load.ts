@@ -1,4 +1,5 @@
 import { readFileSync } from "node:fs";
+import { networkInterfaces } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import type { Config, ConfigError } from "./schema.ts";
@@ -26,16 +27,25 @@ export function loadConfig(path: string): Loaded {
   const r = validateConfig(raw);
   if (!r.ok) return r;
   const base = dirname(resolve(path));
-  const listen = r.value.listen.map((l) =>
-    l.transport === "tls" || l.transport === "wss"
+  const auto = r.value.listen.some((l) => l.address === "auto") ? hostAddress() : undefined;
+  if (auto === null) {
+    const i = r.value.listen.findIndex((l) => l.address === "auto");
+    return {
+      ok: false,
+      errors: [{ path: `listen[${i}].address`, problem: "auto: this host has no non-loopback IPv4 address" }],
+    };
+  }
+  const listen = r.value.listen.map((raw) => {
+    const l = raw.address === "auto" && auto !== undefined ? { ...raw, address: auto } : raw;
+    return l.transport === "tls" || l.transport === "wss"
       ? {
           ...l,
           cert: resolve(base, l.cert),
           key: resolve(base, l.key),
           ca: l.ca === undefined ? undefined : resolve(base, l.ca),
         }
-      : l,
-  );
+      : l;
+  });
   const ca = r.value.sip.backendTls.ca;
   const sip = {
     ...r.value.sip,
@@ -44,6 +54,18 @@ export function loadConfig(path: string): Loaded {
   const tokenFile = r.value.admin.tokenFile;
   const admin = { ...r.value.admin, tokenFile: tokenFile === undefined ? undefined : resolve(base, tokenFile) };
   return { ok: true, value: { ...r.value, listen, sip, admin } };
+}
+
+/**
+ * `address: auto` lets one config (the appliance image's default) serve any
+ * host: the first non-loopback IPv4 address, in the kernel's interface order.
+ */
+function hostAddress(): string | null {
+  for (const addresses of Object.values(networkInterfaces())) {
+    const found = addresses?.find((a) => a.family === "IPv4" && !a.internal);
+    if (found !== undefined) return found.address;
+  }
+  return null;
 }
 
 export function formatErrors(errors: readonly ConfigError[]): string {

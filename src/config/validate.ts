@@ -183,7 +183,9 @@ function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
   if (o === undefined) return undefined;
   const transport = r.oneOf(o, "transport", path, TRANSPORTS);
   const address = r.string(o, "address", path);
-  if (address !== undefined && isIP(address) === 0) r.fail(`${path}.address`, "must be an IP address");
+  if (address !== undefined && address !== "auto" && isIP(address) === 0) {
+    r.fail(`${path}.address`, 'must be an IP address or "auto"');
+  }
   // sipedge names its listeners in Via and Record-Route: a wildcard cannot be advertised.
   if (address !== undefined && isWildcard(address)) {
     r.fail(`${path}.address`, "must be a concrete address, not a wildcard");

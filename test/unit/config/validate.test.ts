@@ -55,7 +55,7 @@ describe("config validation", () => {
       expect.arrayContaining([
         "io.threads: must be an integer from 0 to 1024",
         "listen[0].transport: must be one of udp, tcp, tls, wss",
-        "listen[0].address: must be an IP address",
+        'listen[0].address: must be an IP address or "auto"',
         "listen[0].port: must be an integer from 0 to 65535",
         "backends[0].algorithm: must be one of hash-callid, round-robin, weighted, least-calls",
         "backends[0].members: needs at least one member",
