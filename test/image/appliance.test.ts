@@ -1,0 +1,200 @@
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { SipResponse } from "../../src/sip/index.ts";
+import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { StreamClient, udpExchange } from "../helpers/sip-client.ts";
+import { runUac, SCENARIOS, startUas } from "../helpers/sipp.ts";
+import { ApplianceVm, GUEST, HOST_FROM_GUEST, REPO } from "../helpers/vm.ts";
+
+// The image packer/build.sh made, booted under qemu: what an operator gets.
+const p = new Processes();
+let vm: ApplianceVm;
+let uasPort: number;
+
+function options(transport: "UDP" | "TLS", tag: string): string {
+  return (
+    `OPTIONS sip:${GUEST} SIP/2.0\r\nVia: SIP/2.0/${transport} 127.0.0.1:9;branch=z9hG4bK-${tag};rport\r\n` +
+    `Max-Forwards: 70\r\nFrom: <sip:test@127.0.0.1>;tag=${tag}\r\nTo: <sip:${GUEST}>\r\n` +
+    `Call-ID: image-${tag}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`
+  );
+}
+
+async function sh(command: string): Promise<string> {
+  const r = await vm.ssh(command);
+  if (r.code !== 0) throw new Error(`${command}: exit ${r.code}\n${r.stderr}`);
+  return r.stdout.trim();
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(500);
+  }
+}
+
+/** Inventory for site.yml: the host's sipp UAS as the backend, the host's side of the VM network as management. */
+function inventory() {
+  return {
+    sipedge_management_cidrs: ["10.0.2.0/24"],
+    sipedge_config: {
+      backends: [
+        {
+          name: "core",
+          algorithm: "hash-callid",
+          members: [{ name: "host-uas", uri: `sip:${HOST_FROM_GUEST}:${uasPort};transport=udp` }],
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * The shared UAS scenario, with the Contact the appliance can reach: inside the
+ * guest 127.0.0.1 is the guest itself, so the backend on the host advertises
+ * qemu's alias for the host, as a backend behind NAT advertises its public address.
+ */
+function hostUasScenario(): string {
+  const xml = readFileSync(join(SCENARIOS, "uas_rr.xml"), "utf8").replaceAll(
+    "Contact: <sip:[local_ip]:",
+    `Contact: <sip:${HOST_FROM_GUEST}:`,
+  );
+  const file = join(mkdtempSync(join(tmpdir(), "sipedge-image-")), "uas_host.xml");
+  writeFileSync(file, xml);
+  return file;
+}
+
+beforeAll(async () => {
+  uasPort = await freePort();
+  vm = await ApplianceVm.boot(p);
+});
+
+afterAll(async () => {
+  await p.killAll();
+});
+
+describe("the appliance image", () => {
+  it("starts sipedge at first boot as a notify service, with a certificate made on the host", async () => {
+    await until("sipedge active", 120_000, async () =>
+      (await sh("systemctl is-active sipedge")) === "active" ? true : undefined,
+    );
+    const key = await sh("stat -c '%a %U:%G' /etc/sipedge/tls/key.pem");
+    expect(key).toBe("640 root:sipedge");
+    expect(await sh("openssl x509 -noout -subject -in /etc/sipedge/tls/cert.pem")).toMatch(/CN\s*=\s*sipedge/);
+  });
+
+  it("runs under the hardened unit: notify, watchdog, restart at once, sipedge user with one capability", async () => {
+    const props = Object.fromEntries(
+      (
+        await sh(
+          "systemctl show sipedge -p Type,NotifyAccess,Restart,RestartUSec,StartLimitIntervalUSec,WatchdogUSec,LimitNOFILE,LimitCORE,User,NoNewPrivileges,ProtectSystem,CapabilityBoundingSet,AmbientCapabilities",
+        )
+      )
+        .split("\n")
+        .map((line) => line.split("=", 2) as [string, string]),
+    );
+    expect(props).toEqual({
+      Type: "notify",
+      NotifyAccess: "all",
+      Restart: "always",
+      RestartUSec: "0",
+      StartLimitIntervalUSec: "0",
+      WatchdogUSec: "10s",
+      LimitNOFILE: "1048576",
+      LimitCORE: "0",
+      User: "sipedge",
+      NoNewPrivileges: "yes",
+      ProtectSystem: "strict",
+      CapabilityBoundingSet: "cap_net_bind_service",
+      AmbientCapabilities: "cap_net_bind_service",
+    });
+    const pid = await sh("systemctl show -p MainPID --value sipedge");
+    expect(await sh(`stat -c %U /proc/${pid}`)).toBe("sipedge");
+  });
+
+  it("holds every tuned kernel value of appliance/sysctl.d", async () => {
+    const tuned = readFileSync(join(REPO, "appliance", "sysctl.d", "60-sipedge.conf"), "utf8")
+      .split("\n")
+      .filter((l) => /^\s*[a-z]/.test(l))
+      .map((l) => l.split("=").map((s) => s.trim()) as [string, string]);
+    expect(tuned.length).toBeGreaterThanOrEqual(15);
+    const live = (await sh(`sysctl -n ${tuned.map(([k]) => k).join(" ")}`)).split("\n");
+    expect(live.map((v) => v.replace(/\s+/g, " "))).toEqual(tuned.map(([, v]) => v));
+  });
+
+  it("listens on SIP with a backlog of net.core.somaxconn, not Node's 511", async () => {
+    const somaxconn = await sh("sysctl -n net.core.somaxconn");
+    expect(somaxconn).toBe("65535");
+    // ss -ltn: for a listening socket, Send-Q is the backlog it was given.
+    const rows = (await sh("ss -ltnH '( sport = :5060 or sport = :5061 )'")).split("\n").map((r) => r.split(/\s+/));
+    expect(rows.length).toBeGreaterThanOrEqual(2);
+    for (const row of rows) expect(row[2]).toBe(somaxconn);
+  });
+
+  it("is managed by site.yml: backends from inventory, and a second run changes nothing", async () => {
+    startUas(p, uasPort, { scenario: hostUasScenario() });
+    const first = await vm.playbook("site.yml", inventory());
+    expect(first.failed, first.stdout).toBe(0);
+    expect(first.changed).toBeGreaterThan(0);
+    const second = await vm.playbook("site.yml", inventory());
+    expect(second.failed, second.stdout).toBe(0);
+    expect(second.changed, second.stdout).toBe(0);
+    // Reloaded (SIGHUP), not restarted: still the first boot's process.
+    expect(await sh("systemctl show -p NRestarts --value sipedge")).toBe("0");
+  });
+
+  it("probes the backend up and serves /metrics on the admin port to the management network", async () => {
+    const metrics = await until("backend up in /metrics", 30_000, async () => {
+      const text = await (await fetch(`http://127.0.0.1:${vm.forwards.admin}/metrics`)).text();
+      return /sipedge_backend_up\{[^}]*backend="host-uas"[^}]*\} 1/.test(text) ? text : undefined;
+    });
+    expect(metrics).toMatch(/^sipedge_kernel_/m);
+  });
+
+  it("answers OPTIONS from the host over UDP and over TLS", async () => {
+    const udp = await until(
+      "UDP answer",
+      10_000,
+      async () => (await udpExchange(vm.forwards.sipUdp, options("UDP", "u1"), 2000))[0],
+    );
+    expect((udp as SipResponse).status).toBe(200);
+    const tls = await StreamClient.connect(vm.forwards.sipTls, true);
+    try {
+      tls.send(options("TLS", "t1"));
+      const answer = (await tls.waitFor((m) => m.kind === "response", 10_000)) as SipResponse;
+      expect(answer.status).toBe(200);
+    } finally {
+      tls.close();
+    }
+  });
+
+  it("carries calls from the host through the appliance to the backend", async () => {
+    const counts = await runUac(p, `127.0.0.1:${vm.forwards.sipUdp}`, { calls: 10, rate: 5, timeoutSeconds: 60 });
+    expect(counts).toEqual({ calls: 10, successful: 10, failed: 0 });
+  });
+
+  it("is restarted by systemd within 2 s when the process is killed, and serves SIP again", async () => {
+    // Timed inside the guest: from kill -9 to a new main PID, and to READY=1 (active).
+    const out = await sh(`
+      old=$(systemctl show -p MainPID --value sipedge); t0=$(date +%s%N); kill -9 "$old"
+      while :; do new=$(systemctl show -p MainPID --value sipedge); [ "$new" != "$old" ] && [ "$new" != 0 ] && break; sleep 0.02; done
+      t1=$(date +%s%N)
+      while [ "$(systemctl is-active sipedge)" != active ]; do sleep 0.05; done
+      t2=$(date +%s%N)
+      echo "$(( (t1 - t0) / 1000000 )) $(( (t2 - t0) / 1000000 ))"`);
+    const [restartMs, readyMs] = out.split(" ").map(Number) as [number, number];
+    console.log(`appliance restart after kill -9: new process in ${restartMs} ms, READY=1 in ${readyMs} ms (qemu TCG)`);
+    expect(restartMs).toBeLessThan(2000);
+    expect(await sh("systemctl show -p NRestarts --value sipedge")).toBe("1");
+    const udp = await until(
+      "UDP answer after restart",
+      30_000,
+      async () => (await udpExchange(vm.forwards.sipUdp, options("UDP", "u2"), 2000))[0],
+    );
+    expect((udp as SipResponse).status).toBe(200);
+  });
+});
