@@ -83,7 +83,8 @@ async function run(path: string): Promise<number> {
     const pin = w.pinned === undefined ? "unpinned" : `pinned to cpu ${w.pinned}`;
     process.stdout.write(`sipedge: io worker ${w.index} thread ${w.tid} ${pin}, backend side port ${w.backendPort}\n`);
   }
-  const admin = await AdminServer.start(loaded.value.admin, supervisor).catch((e: unknown) => {
+  const faults = process.env.SIPEDGE_TEST_FAULTS === "1";
+  const admin = await AdminServer.start(loaded.value.admin, supervisor, faults).catch((e: unknown) => {
     process.stderr.write(`sipedge: admin API not started on ${loaded.value.admin.listen}: ${(e as Error).message}\n`);
     return undefined;
   });

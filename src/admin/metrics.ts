@@ -87,6 +87,23 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   counter("sipedge_local_responses_total", "Responses sipedge generated itself", (s) => s.counters.localResponses);
   counter("sipedge_stray_responses_total", "Responses that matched no transaction", (s) => s.counters.strayResponses);
   new Counter({
+    name: "sipedge_handoffs_total",
+    help: "Requests from backends passed to the IO worker owning their client flow; refused: that queue was full (503)",
+    labelNames: ["result"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(
+        { result: "delivered" },
+        sum(stats, (s) => s.counters.handedOff),
+      );
+      this.inc(
+        { result: "refused" },
+        sum(stats, (s) => s.counters.handOffRefused),
+      );
+    },
+  });
+  new Counter({
     name: "sipedge_sip_requests_total",
     help: "Valid SIP requests received, by method and transport",
     labelNames: ["method", "transport"],
@@ -127,10 +144,12 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   });
   new Gauge({
     name: "sipedge_connections",
-    help: "Open TCP/TLS connections (client and backend side)",
+    help: "Open TCP/TLS connections (client and backend side) per IO worker: the kernel's reusePort spread",
+    labelNames: ["worker"],
     registers: [registry],
     collect() {
-      this.set(sum(stats, (s) => s.connections));
+      this.reset();
+      for (const s of stats) this.set({ worker: String(s.index) }, s.connections);
     },
   });
   new Gauge({

@@ -21,7 +21,8 @@ export class AdminServer {
     this.#server = server;
   }
 
-  static async start(admin: Config["admin"], supervisor: Supervisor): Promise<AdminServer> {
+  /** `faults`: offer POST /test/workers/{n}/fault, for tests that crash a worker under load. */
+  static async start(admin: Config["admin"], supervisor: Supervisor, faults = false): Promise<AdminServer> {
     const token = admin.tokenFile === undefined ? undefined : readFileSync(admin.tokenFile, "utf8").trim();
     const metrics = metricsRegistry(supervisor);
     const routes: { method: string; path: RegExp; handle: Handler }[] = [
@@ -55,6 +56,16 @@ export class AdminServer {
         },
       },
     ];
+    if (faults) {
+      routes.push({
+        method: "POST",
+        path: /^\/test\/workers\/(\d+)\/fault$/,
+        handle: (_q, res, [n = ""]) => {
+          if (supervisor.injectFault(Number(n))) json(res, 202, { worker: Number(n), fault: "injected" });
+          else json(res, 404, { error: `no io worker ${n}` });
+        },
+      });
+    }
     const server = createServer((req, res) => {
       if (token !== undefined && !authorized(req, token)) {
         res.setHeader("WWW-Authenticate", 'Bearer realm="sipedge"');

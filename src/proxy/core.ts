@@ -16,7 +16,7 @@ import {
   type SipResponse,
   type Via,
 } from "../sip/index.ts";
-import type { Flow, TransportName } from "../transport/flow.ts";
+import { type Flow, flowOwner, type TransportName } from "../transport/flow.ts";
 import { buildInTransaction } from "./requests.ts";
 import { buildResponse, type LocalResponse, newTag } from "./responses.ts";
 import { ClientTransaction, ServerTransaction, type TimerBase } from "./transactions.ts";
@@ -63,6 +63,21 @@ export interface Sides {
   connection(id: number): Flow | undefined;
   /** Whether host:port names one of sipedge's own sockets. */
   isLocal(host: string, port: number | undefined): boolean;
+  /** This IO worker's index: flow ids in another worker's range belong to that worker. */
+  readonly worker: number;
+  /**
+   * Hands a request from a backend to the worker that owns its client flow,
+   * over the bounded queue between the two; false when that queue is full
+   * or the owner is gone. `replyTo` is where responses go back to.
+   */
+  handOff(owner: number, bytes: Buffer, replyTo: PeerAddress): boolean;
+}
+
+/** Where a backend's responses go. */
+export interface PeerAddress {
+  readonly host: string;
+  readonly port: number;
+  readonly transport: TransportName;
 }
 
 export interface ProxySettings {
@@ -83,6 +98,10 @@ export interface ProxyCounters {
   failovers: number;
   exhausted: number;
   strayResponses: number;
+  /** Requests from backends passed to the worker that owns their client flow. */
+  handedOff: number;
+  /** Requests refused (503) or dropped (ACK) because that hand-off queue was full. */
+  handOffRefused: number;
   /** Valid requests by "METHOD transport" (well-known methods; the rest as OTHER). */
   requests: Record<string, number>;
   /** Valid responses received, by class ("2xx"). */
@@ -149,6 +168,8 @@ export class ProxyCore {
     failovers: 0,
     exhausted: 0,
     strayResponses: 0,
+    handedOff: 0,
+    handOffRefused: 0,
     requests: {},
     responses: {},
   };
@@ -265,6 +286,13 @@ export class ProxyCore {
   }
 
   #request(req: SipRequest, flow: Flow, side: Side): void {
+    if (side === "backend") {
+      const owner = this.#foreignOwner(req);
+      if (owner !== undefined) {
+        this.#handOff(req, flow, owner);
+        return;
+      }
+    }
     if (req.method === "ACK") {
       const st = this.#servers.get(serverKey(req, "INVITE"));
       if (st !== undefined && (st.state === "completed" || st.state === "confirmed")) {
@@ -624,6 +652,47 @@ export class ProxyCore {
     }
     const flow = this.#sides.clientUdpFlow(host, port);
     return flow === undefined ? undefined : { flow };
+  }
+
+  /**
+   * The worker that owns the client flow named by the flow token in our
+   * Route, when that is not this one: the client reconnected and landed on
+   * another worker, or the backend sent to another worker's port.
+   */
+  #foreignOwner(req: SipRequest): number | undefined {
+    const { list, popped } = this.#ownRoutes(req);
+    for (const r of list.slice(0, popped)) {
+      const token = flowTokenOf(r.value.uri);
+      if (token === undefined) continue;
+      const owner = flowOwner(Number(token));
+      return owner === this.#sides.worker ? undefined : owner;
+    }
+    return undefined;
+  }
+
+  /**
+   * Passes the request, as received, to its flow's owner, which handles it
+   * as if the backend had sent it there; responses go back from the owner to
+   * the backend's address (RFC 3261 §18.2.2: UDP to the source, streams to
+   * the Via sent-by). A full queue is a counted refusal, never a wait.
+   */
+  #handOff(req: SipRequest, flow: Flow, owner: number): void {
+    const top = req.via();
+    const via = top.ok ? top.value[0] : undefined;
+    const replyTo: PeerAddress =
+      flow.reliable && via !== undefined
+        ? {
+            host: bareHost(via.host),
+            port: via.port ?? (flow.transport === "tls" ? 5061 : 5060),
+            transport: flow.transport,
+          }
+        : { host: flow.remoteAddress, port: flow.remotePort, transport: flow.transport };
+    if (this.#sides.handOff(owner, req.buf, replyTo)) {
+      this.counters.handedOff++;
+      return;
+    }
+    this.counters.handOffRefused++;
+    if (req.method !== "ACK") this.#respond(req, flow, this.#unavailable());
   }
 
   /**

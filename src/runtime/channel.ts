@@ -9,6 +9,9 @@ import type { BoundListener } from "./worker.ts";
  * worker threads: nothing else posts messages between them.
  */
 
+/** Backend-side ports per worker in ThreadInit.backendPorts: UDP, TCP, TLS. */
+export const BACKEND_PORTS = 3;
+
 /** What an IO thread starts from (its workerData). */
 export interface ThreadInit {
   readonly config: Config;
@@ -19,6 +22,13 @@ export interface ThreadInit {
   readonly heartbeat: SharedArrayBuffer;
   /** The health thread's backend table (src/health/state.ts). */
   readonly health: SharedArrayBuffer;
+  /** How many IO workers there are, and the hand-off queues' in-flight counts (runtime/handoff.ts). */
+  readonly threads: number;
+  readonly handOffDepth: SharedArrayBuffer;
+  /** Every worker's backend-side ports (UDP, TCP, TLS), each written by its own worker at start. */
+  readonly backendPorts: SharedArrayBuffer;
+  /** Ports to the workers already running, one per peer (transferred). */
+  readonly peers: readonly { readonly index: number; readonly port: MessagePort }[];
 }
 
 /** What the health thread starts from. */
@@ -50,6 +60,10 @@ export type ToSupervisor =
 
 export type ToWorker =
   | { readonly type: "stop" }
+  /** Test-only (SIPEDGE_TEST_FAULTS=1): throw inside the worker, as a programming bug would. */
+  | { readonly type: "fault" }
+  /** A hand-off port to a worker that (re)started after this one. */
+  | { readonly type: "peer"; readonly index: number; readonly port: MessagePort }
   | { readonly type: "reload"; readonly config: Config }
   | { readonly type: "stats" };
 

@@ -2,6 +2,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { HealthTable, membersOf } from "../health/state.ts";
 import { useFlowIdRange } from "../transport/flow.ts";
 import { HEARTBEAT_MS, post, type ThreadInit, type ToWorker } from "./channel.ts";
+import { HandOffs } from "./handoff.ts";
 import { pinTo, threadId } from "./pin.ts";
 import { IoWorker } from "./worker.ts";
 
@@ -11,13 +12,22 @@ async function main(init: ThreadInit): Promise<void> {
   if (port === null) throw new Error("io-thread runs as a worker thread only");
   const pinned = init.cpu === undefined ? undefined : pinTo(init.cpu);
   useFlowIdRange(init.index);
+  // Hand-offs that arrive before this worker is serving are dropped (their sender counted them out).
+  let serving: IoWorker | undefined;
+  const handOffs = new HandOffs(init.index, init.threads, init.handOffDepth, (h) => serving?.acceptHandOff(h));
+  for (const peer of init.peers) handOffs.connect(peer.index, peer.port);
   let worker: IoWorker;
   try {
     const table = new HealthTable(
       membersOf(init.config).map((m) => m.name),
       init.health,
     );
-    worker = await IoWorker.start(init.config, true, table);
+    worker = await IoWorker.start(init.config, true, table, {
+      index: init.index,
+      handOffs,
+      backendPorts: new Int32Array(init.backendPorts),
+    });
+    serving = worker;
   } catch (e) {
     post(port, { type: "failed", index: init.index, message: (e as Error).message });
     return;
@@ -27,6 +37,11 @@ async function main(init: ThreadInit): Promise<void> {
   port.on("message", (m: ToWorker) => {
     if (m.type === "stats") {
       post(port, { type: "stats", index: init.index, stats: worker.stats(init.index) });
+      return;
+    }
+    if (m.type === "fault") throw new Error(`io worker ${init.index}: injected fault`);
+    if (m.type === "peer") {
+      handOffs.connect(m.index, m.port);
       return;
     }
     if (m.type === "reload") {
@@ -43,6 +58,7 @@ async function main(init: ThreadInit): Promise<void> {
     // Keep beating while draining: a worker finishing its calls is not stalled.
     void worker.drain(init.config.io.grace).then(() => {
       clearInterval(beat);
+      handOffs.close();
       port.close();
     });
   });

@@ -1,18 +1,21 @@
 import { availableParallelism } from "node:os";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import type { Config } from "../config/schema.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
 import {
   type AdminState,
+  BACKEND_PORTS,
   type HealthInit,
   post,
   STALL_MS,
   type ThreadInit,
   type ToSupervisor,
+  type ToWorker,
   type WorkerStats,
 } from "./channel.ts";
+import { handOffDepth, resetHandOffDepth } from "./handoff.ts";
 import type { BoundListener } from "./worker.ts";
 
 /** The thread entries (.ts when run from source, .js when built). */
@@ -41,6 +44,8 @@ export class Supervisor {
   readonly #slots: Slot[] = [];
   readonly #beats: Int32Array;
   readonly #heartbeat: SharedArrayBuffer;
+  readonly #handOffDepth: SharedArrayBuffer;
+  readonly #backendPorts: SharedArrayBuffer;
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
   #health: Worker | undefined;
@@ -53,6 +58,8 @@ export class Supervisor {
     this.#entry = entry;
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
     this.#heartbeat = new SharedArrayBuffer(4 * this.threads);
+    this.#handOffDepth = handOffDepth(this.threads);
+    this.#backendPorts = new SharedArrayBuffer(BACKEND_PORTS * Int32Array.BYTES_PER_ELEMENT * this.threads);
     this.#beats = new Int32Array(this.#heartbeat);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
@@ -173,6 +180,14 @@ export class Supervisor {
     return true;
   }
 
+  /** Test-only: make IO worker `index` throw (the admin API offers it under SIPEDGE_TEST_FAULTS=1). */
+  injectFault(index: number): boolean {
+    const slot = this.#slots[index];
+    if (slot === undefined || slot.exited) return false;
+    post(slot.worker, { type: "fault" });
+    return true;
+  }
+
   /** The health thread: probes from its own sockets; restarted like an IO worker. */
   #startHealth(): void {
     const init: HealthInit = { config: this.#config, health: this.#table.buffer };
@@ -212,14 +227,31 @@ export class Supervisor {
   }
 
   #spawn(index: number): Promise<Extract<ToSupervisor, { type: "ready" }>> {
+    // A hand-off channel to every worker already running (runtime/handoff.ts).
+    resetHandOffDepth(this.#handOffDepth, this.threads, index);
+    const peers: { index: number; port: MessagePort }[] = [];
+    for (const [other, slot] of this.#slots.entries()) {
+      if (other === index || slot === undefined || slot.exited) continue;
+      const { port1, port2 } = new MessageChannel();
+      slot.worker.postMessage({ type: "peer", index, port: port1 } satisfies ToWorker, [port1]);
+      peers.push({ index: other, port: port2 });
+    }
     const init: ThreadInit = {
       config: this.#config,
       index,
       cpu: this.#config.io.pin ? index % availableParallelism() : undefined,
       heartbeat: this.#heartbeat,
       health: this.table.buffer,
+      threads: this.threads,
+      handOffDepth: this.#handOffDepth,
+      backendPorts: this.#backendPorts,
+      peers,
     };
-    const worker = new Worker(this.#entry, { name: `sipedge-io-${index}`, workerData: init });
+    const worker = new Worker(this.#entry, {
+      name: `sipedge-io-${index}`,
+      workerData: init,
+      transferList: peers.map((p) => p.port),
+    });
     const slot: Slot = {
       worker,
       exited: false,

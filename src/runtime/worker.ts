@@ -9,13 +9,22 @@ import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { StreamListener } from "../transport/stream.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
-import type { WorkerStats } from "./channel.ts";
+import { BACKEND_PORTS, type WorkerStats } from "./channel.ts";
+import type { HandOff, HandOffs } from "./handoff.ts";
 
 /** Persistent TCP connections kept to each TCP backend. */
 const BACKEND_LINKS = 2;
 
 /** Per-connection send queue bound before a peer counts as a slow reader. */
 const MAX_QUEUED_BYTES = 1 << 20;
+
+/** Which worker this is, its queues to the others and their backend-side ports (none when it runs alone). */
+export interface Threading {
+  readonly index: number;
+  readonly handOffs: HandOffs | undefined;
+  /** BACKEND_PORTS cells per worker; this worker writes only its own. */
+  readonly backendPorts: Int32Array | undefined;
+}
 
 export interface BoundListener {
   readonly transport: Listener["transport"];
@@ -41,6 +50,7 @@ export class IoWorker {
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
   /** Client-facing TLS listeners by their index in config.listen. */
   readonly #tlsListeners: Map<number, StreamListener>;
+  readonly #sides: Sides;
 
   private constructor(
     proxy: ProxyCore,
@@ -51,7 +61,9 @@ export class IoWorker {
     links: BackendLinks,
     listeners: BoundListener[],
     tlsListeners: Map<number, StreamListener>,
+    sides: Sides,
   ) {
+    this.#sides = sides;
     this.proxy = proxy;
     this.dispatcher = dispatcher;
     this.#udp = udp;
@@ -65,7 +77,12 @@ export class IoWorker {
   }
 
   /** `reusePort`: several workers share the client-facing ports (the [threads] supervisor sets it). */
-  static async start(config: Config, reusePort = false, table?: HealthTable): Promise<IoWorker> {
+  static async start(
+    config: Config,
+    reusePort = false,
+    table?: HealthTable,
+    threading: Threading = { index: 0, handOffs: undefined, backendPorts: undefined },
+  ): Promise<IoWorker> {
     const unsupported = config.listen.findIndex((l) => l.transport === "wss");
     if (unsupported >= 0) throw new Error(`listen[${unsupported}]: wss listeners are not supported yet`);
     const tlsBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport === "tls");
@@ -140,6 +157,19 @@ export class IoWorker {
         bound.push({ transport: l.transport, address: l.address, port: s.port });
       }
     }
+    const ports = threading.backendPorts;
+    if (ports !== undefined) {
+      const own = threading.index * BACKEND_PORTS;
+      Atomics.store(ports, own, backend.port);
+      Atomics.store(ports, own + 1, backendTcp.port);
+      Atomics.store(ports, own + 2, backendTls?.port ?? 0);
+    }
+    // Our backend side is every worker's: a backend may answer a dialog at another worker's port.
+    const backendSide = (port: number | undefined) =>
+      port === backend.port ||
+      port === backendTcp.port ||
+      port === backendTls?.port ||
+      (port !== undefined && port !== 0 && ports?.includes(port) === true);
     const dispatcher = new PoolDispatcher(config, passiveHealth(config), table);
     const sides: Sides = {
       backend: {
@@ -161,12 +191,24 @@ export class IoWorker {
         return undefined;
       },
       isLocal: (host, port) =>
-        (host === backend.address &&
-          (port === backend.port || port === backendTcp.port || port === backendTls?.port)) ||
+        (host === backend.address && backendSide(port)) ||
         bound.some((l) => l.address === host && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060))),
+      worker: threading.index,
+      handOff: (owner, bytes, replyTo) => threading.handOffs?.offer(owner, bytes, replyTo) ?? false,
     };
     proxy = new ProxyCore(proxySettings(config), sides, dispatcher);
-    return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound, tlsListeners);
+    return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound, tlsListeners, sides);
+  }
+
+  /**
+   * A request another worker received from a backend for a client flow this
+   * worker owns: handled as if the backend had sent it here, its responses
+   * going back from this worker's own backend-side socket or connection.
+   */
+  acceptHandOff(h: HandOff): void {
+    const flow = this.#sides.backendFlow(h.replyTo);
+    if (flow === undefined) return;
+    this.proxy.receive(Buffer.from(h.bytes.buffer, h.bytes.byteOffset, h.bytes.byteLength), flow, "backend");
   }
 
   /** A snapshot for a scrape; the event-loop delay histogram starts afresh after each. */

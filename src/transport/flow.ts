@@ -35,3 +35,8 @@ export function useFlowIdRange(worker: number): void {
 export function newFlowId(): number {
   return nextId++;
 }
+
+/** The IO worker whose range a flow id is in. */
+export function flowOwner(id: number): number {
+  return Math.floor(id / RANGE);
+}

@@ -45,6 +45,16 @@ export class Processes {
     await exited;
   }
 
+  /** The children running now: a mark for killSince. */
+  mark(): ReadonlySet<ChildProcess> {
+    return new Set(this.#children);
+  }
+
+  /** Kills the children started after `mark` was taken. */
+  async killSince(mark: ReadonlySet<ChildProcess>): Promise<void> {
+    await Promise.all([...this.#children].filter((c) => !mark.has(c)).map((c) => this.kill(c)));
+  }
+
   async killAll(): Promise<void> {
     await Promise.all([...this.#children].map((c) => this.kill(c)));
   }

@@ -1,13 +1,17 @@
 import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
+import { connect, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, startCli } from "../helpers/cli.ts";
-import { freePort, Processes } from "../helpers/net.ts";
+import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { CERT_DIR } from "../helpers/sipedge.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
 
 const processes = new Processes();
 let sipedge: ChildProcess;
 let out = "";
+let admin: number;
 
 function listening(transport: string): number {
   return Number(new RegExp(`listening on ${transport} 127\\.0\\.0\\.1:(\\d+)`).exec(out)?.[1]);
@@ -21,22 +25,47 @@ function threads(pid: number): { name: string; cpus: string }[] {
   }));
 }
 
+/** Open TCP/TLS connections per IO worker, from sipedge_connections{worker}. */
+async function connectionsPerWorker(): Promise<number[]> {
+  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  const per = [0, 0];
+  for (const m of text.matchAll(/^sipedge_connections\{worker="(\d)"\} (\d+)$/gm)) per[Number(m[1])] = Number(m[2]);
+  return per;
+}
+
+async function metric(name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+}
+
+async function until(what: string, timeoutMs: number, ok: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
 beforeAll(async () => {
   const backends = [await freePort(), await freePort()];
   for (const p of backends) startUas(processes, p);
+  const tls = demoCertificate(CERT_DIR);
+  admin = await freePort();
   const config = configFile(
     [
-      "io: { threads: 2, pin: true }",
+      "io: { threads: 2, pin: true, grace: 2s }",
       "listen:",
       "  - { transport: udp, address: 127.0.0.1, port: 0 }",
       "  - { transport: tcp, address: 127.0.0.1, port: 0 }",
+      `  - { transport: tls, address: 127.0.0.1, port: 0, cert: ${tls.cert}, key: ${tls.key} }`,
+      `admin: { listen: "127.0.0.1:${admin}" }`,
       "backends:",
       "  - name: core",
       "    members:",
       ...backends.map((p, i) => `      - { name: b${i}, uri: "sip:127.0.0.1:${p}" }`),
     ].join("\n"),
   );
-  const cli = await startCli(config, "io worker 1");
+  const cli = await startCli(config, "admin API", { ...process.env, SIPEDGE_TEST_FAULTS: "1" });
   sipedge = cli.child;
   out = cli.out();
 });
@@ -64,6 +93,78 @@ describe("pinned IO worker threads", () => {
       successful: 20,
       failed: 0,
     });
+  });
+
+  it("spreads 200 TLS connections over both workers, neither with under 25 %", async () => {
+    const port = listening("tls");
+    const sockets = await Promise.all(
+      Array.from(
+        { length: 200 },
+        () =>
+          new Promise<TLSSocket>((resolve, reject) => {
+            const s = connect({ host: "127.0.0.1", port, rejectUnauthorized: false });
+            s.once("secureConnect", () => resolve(s));
+            s.once("error", reject);
+          }),
+      ),
+    );
+    try {
+      await until(
+        "200 connections counted",
+        5000,
+        async () => (await connectionsPerWorker()).reduce((a, b) => a + b) === 200,
+      );
+      const per = await connectionsPerWorker();
+      console.log(`200 TLS connections over 2 workers: ${per.join(" / ")}`);
+      expect(Math.min(...per)).toBeGreaterThanOrEqual(50);
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
+    await until("connections closed", 5000, async () => (await connectionsPerWorker()).every((n) => n === 0));
+  });
+
+  it("replaces a worker that throws under sipp load: the other worker's calls carry on, new calls succeed at once", async () => {
+    const tcp = `127.0.0.1:${listening("tcp")}`;
+    const load = { calls: 80, rate: 10, transport: "t1" as const, timeoutSeconds: 30 };
+    // One sipp UAC holds one TCP connection, owned by one worker; find a second on the other worker.
+    const steady = runUac(processes, tcp, load);
+    await until("first UAC connected", 5000, async () => (await connectionsPerWorker()).some((n) => n === 1));
+    const steadyWorker = (await connectionsPerWorker()).indexOf(1);
+    let doomedWorker = -1;
+    let before = processes.mark();
+    for (let attempt = 0; attempt < 12 && doomedWorker < 0; attempt++) {
+      before = processes.mark();
+      const doomed = runUac(processes, tcp, load);
+      await until(
+        "second UAC connected",
+        5000,
+        async () => (await connectionsPerWorker()).reduce((a, b) => a + b) === 2,
+      );
+      const per = await connectionsPerWorker();
+      if (per[steadyWorker] === 1) doomedWorker = 1 - steadyWorker;
+      else {
+        await processes.killSince(before);
+        await doomed;
+        await until("retried UAC gone", 5000, async () => (await connectionsPerWorker()).reduce((a, b) => a + b) === 1);
+      }
+    }
+    expect(doomedWorker).toBeGreaterThanOrEqual(0);
+
+    const restarts = await metric("sipedge_worker_restarts_total");
+    const fault = await fetch(`http://127.0.0.1:${admin}/test/workers/${doomedWorker}/fault`, { method: "POST" });
+    expect(fault.status).toBe(202);
+    // New calls from the moment the supervisor has seen the worker die.
+    await until("worker replaced", 2000, async () => (await metric("sipedge_worker_restarts_total")) === restarts + 1);
+    const started = Date.now();
+    const fresh = await runUac(processes, `127.0.0.1:${listening("udp")}`, { calls: 5, rate: 50 });
+    const freshMs = Date.now() - started;
+    console.log(`worker ${doomedWorker} crashed: 5 new calls done ${freshMs} ms later`);
+    expect(fresh).toEqual({ calls: 5, successful: 5, failed: 0 });
+    expect(freshMs).toBeLessThan(1000);
+    await until("two workers again", 2000, async () => (await metric("sipedge_io_workers")) === 2);
+
+    expect(await steady).toEqual({ calls: 80, successful: 80, failed: 0 });
+    await processes.killSince(before);
   });
 
   it("stops cleanly on SIGTERM", async () => {

@@ -1,0 +1,95 @@
+import type { MessagePort } from "node:worker_threads";
+import type { PeerAddress } from "../proxy/core.ts";
+
+/** At most this many requests in flight from one IO worker to another. */
+export const HANDOFF_CAPACITY = 1024;
+
+/** One request from a backend, passed to the worker that owns its client flow. */
+export interface HandOff {
+  /** The message as received, in its own buffer (transferred, not copied, by postMessage). */
+  readonly bytes: Uint8Array;
+  readonly replyTo: PeerAddress;
+}
+
+/**
+ * One IO worker's hand-off queues (DESIGN.md principle 1: cross-thread work
+ * is a message on a bounded queue). Each pair of workers shares a
+ * MessagePort pair the supervisor entangles; the bound is an in-flight count
+ * per ordered pair in a SharedArrayBuffer (cell from × threads + to): the
+ * sender adds one before posting and refuses at capacity, the receiver takes
+ * one off as it handles the message. MessagePorts have no back-pressure of
+ * their own, so this count is what keeps the queue bounded.
+ */
+export class HandOffs {
+  readonly #self: number;
+  readonly #threads: number;
+  readonly #depth: Int32Array;
+  readonly #capacity: number;
+  readonly #deliver: (h: HandOff) => void;
+  readonly #peers = new Map<number, MessagePort>();
+
+  constructor(
+    self: number,
+    threads: number,
+    depth: SharedArrayBuffer,
+    deliver: (h: HandOff) => void,
+    capacity = HANDOFF_CAPACITY,
+  ) {
+    this.#self = self;
+    this.#threads = threads;
+    this.#depth = new Int32Array(depth);
+    this.#deliver = deliver;
+    this.#capacity = capacity;
+  }
+
+  /** The port to `peer` (a restarted peer comes with a new one). */
+  connect(peer: number, port: MessagePort): void {
+    this.#peers.get(peer)?.close();
+    this.#peers.set(peer, port);
+    const cell = peer * this.#threads + this.#self;
+    port.on("message", (h: HandOff) => {
+      Atomics.sub(this.#depth, cell, 1);
+      this.#deliver(h);
+    });
+    // The peer's thread ended: its end of the pair closed with it.
+    port.on("close", () => {
+      if (this.#peers.get(peer) === port) this.#peers.delete(peer);
+    });
+  }
+
+  /** Queues a request for `owner`; false when that queue is full or the owner is gone. */
+  offer(owner: number, bytes: Uint8Array, replyTo: PeerAddress): boolean {
+    const port = this.#peers.get(owner);
+    if (port === undefined) return false;
+    const cell = this.#self * this.#threads + owner;
+    if (Atomics.add(this.#depth, cell, 1) >= this.#capacity) {
+      Atomics.sub(this.#depth, cell, 1);
+      return false;
+    }
+    // The received bytes are a view of a shared chunk: copy once into a buffer the owner can keep.
+    const own = new Uint8Array(bytes.length);
+    own.set(bytes);
+    const message: HandOff = { bytes: own, replyTo };
+    port.postMessage(message, [own.buffer]);
+    return true;
+  }
+
+  close(): void {
+    for (const port of this.#peers.values()) port.close();
+    this.#peers.clear();
+  }
+}
+
+/** The shared in-flight counts for `threads` workers. */
+export function handOffDepth(threads: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(threads * threads * Int32Array.BYTES_PER_ELEMENT);
+}
+
+/** A restarted worker's queues start empty: what was in flight to or from it is gone. */
+export function resetHandOffDepth(depth: SharedArrayBuffer, threads: number, worker: number): void {
+  const cells = new Int32Array(depth);
+  for (let other = 0; other < threads; other++) {
+    Atomics.store(cells, worker * threads + other, 0);
+    Atomics.store(cells, other * threads + worker, 0);
+  }
+}

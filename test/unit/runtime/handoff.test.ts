@@ -1,0 +1,67 @@
+import { MessageChannel } from "node:worker_threads";
+import { describe, expect, it } from "vitest";
+import { type HandOff, HandOffs, handOffDepth, resetHandOffDepth } from "../../../src/runtime/handoff.ts";
+import { sleep } from "../../helpers/net.ts";
+
+const replyTo = { host: "127.0.0.1", port: 5080, transport: "udp" } as const;
+
+/** Workers 0 and 1 of two, entangled as the supervisor does; worker 1 collects what it gets. */
+function pair(capacity: number) {
+  const depth = handOffDepth(2);
+  const got: HandOff[] = [];
+  const w0 = new HandOffs(0, 2, depth, () => {}, capacity);
+  const w1 = new HandOffs(1, 2, depth, (h) => got.push(h), capacity);
+  const { port1, port2 } = new MessageChannel();
+  w0.connect(1, port1);
+  w1.connect(0, port2);
+  return { depth, got, w0, w1 };
+}
+
+describe("hand-off queues between IO workers", () => {
+  it("deliver the request's bytes and where to answer, in a buffer of their own", async () => {
+    const { got, w0, w1 } = pair(4);
+    const chunk = Buffer.from("xxBYE sip:a@b SIP/2.0\r\n\r\nyy");
+    expect(w0.offer(1, chunk.subarray(2, chunk.length - 2), replyTo)).toBe(true);
+    chunk.fill(0); // the receive buffer is reused at once
+    await sleep(20);
+    expect(got).toHaveLength(1);
+    expect(Buffer.from(got[0]?.bytes ?? []).toString()).toBe("BYE sip:a@b SIP/2.0\r\n\r\n");
+    expect(got[0]?.replyTo).toEqual(replyTo);
+    w0.close();
+    w1.close();
+  });
+
+  it("refuse beyond their capacity until the owner has taken what is queued", async () => {
+    const { got, w0, w1 } = pair(2);
+    const bytes = Buffer.from("OPTIONS sip:x SIP/2.0\r\n\r\n");
+    expect([w0.offer(1, bytes, replyTo), w0.offer(1, bytes, replyTo), w0.offer(1, bytes, replyTo)]).toEqual([
+      true,
+      true,
+      false,
+    ]);
+    await sleep(20);
+    expect(got).toHaveLength(2);
+    expect(w0.offer(1, bytes, replyTo)).toBe(true);
+    w0.close();
+    w1.close();
+  });
+
+  it("refuse when the owner is unknown or its thread has gone", async () => {
+    const { w0, w1 } = pair(2);
+    const bytes = Buffer.from("BYE sip:x SIP/2.0\r\n\r\n");
+    expect(w0.offer(3, bytes, replyTo)).toBe(false);
+    w1.close();
+    await sleep(20);
+    expect(w0.offer(1, bytes, replyTo)).toBe(false);
+    w0.close();
+  });
+
+  it("start empty for a restarted worker", () => {
+    const depth = handOffDepth(3);
+    const cells = new Int32Array(depth);
+    cells.fill(7);
+    resetHandOffDepth(depth, 3, 1);
+    // Row 1 (from worker 1) and column 1 (to worker 1) cleared; the rest untouched.
+    expect([...cells]).toEqual([7, 0, 7, 0, 0, 0, 7, 0, 7]);
+  });
+});
