@@ -1,16 +1,20 @@
 /**
- * `npm run bench:cps`: calls per second through sipedge with one IO thread.
+ * `npm run bench:cps [-- --threads 1,2]`: calls per second through sipedge.
  * sipp UAC -> sipedge -> 2 sipp UAS over UDP loopback, stepping the call
  * rate up until more than 0.1 % of calls fail; the same steps sipp -> sipp
  * directly give the load tool's own ceiling on this machine. Then p50/p99 of
  * an OPTIONS round trip through sipedge and directly, idle and under a call
- * load: the difference is the latency sipedge adds. Bounded: every step is a
- * fixed number of calls, every probe has a 1 s deadline.
+ * load: the difference is the latency sipedge adds. With several thread
+ * counts, the ceiling for each and the scaling ratio; the load comes from
+ * BENCH_UACS sipp UACs (one UDP socket each, so the kernel's reusePort hash
+ * spreads them over the workers), and each step reports how much of the
+ * machine's CPU sipedge used and how much the load tool took. Bounded: every
+ * step is a fixed number of calls, every probe has a 1 s deadline.
  */
 import type { ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
@@ -20,18 +24,25 @@ const RATES = (process.env.BENCH_RATES ?? "1000,2000,3000,4000,4500,5000,5500,60
 const LATENCY_RATE = Number(process.env.BENCH_LATENCY_RATE ?? 1000);
 const PROBES = Number(process.env.BENCH_PROBES ?? 2000);
 const MAX_FAILED = 0.001;
-const THREADS = Number(process.env.BENCH_THREADS ?? 1);
+const flag = process.argv.indexOf("--threads");
+const THREAD_COUNTS = (flag >= 0 ? (process.argv[flag + 1] ?? "1") : (process.env.BENCH_THREADS ?? "1"))
+  .split(",")
+  .map(Number);
+const UACS = Number(process.env.BENCH_UACS ?? 4);
 
 const processes = new Processes();
 
-async function startSipedge(backends: readonly number[]): Promise<{ child: ChildProcess; port: number }> {
+async function startSipedge(
+  backends: readonly number[],
+  threads: number,
+): Promise<{ child: ChildProcess; port: number }> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "sipedge-bench-"));
   const config = join(dir, "sipedge.yaml");
   writeFileSync(
     config,
     [
-      `io: { threads: ${THREADS} }`,
+      `io: { threads: ${threads} }`,
       "listen:",
       `  - { transport: udp, address: 127.0.0.1, port: ${port} }`,
       "backends:",
@@ -56,34 +67,77 @@ interface Step {
   successful: number;
   failed: number;
   seconds: number;
+  /** Share of the machine's CPU time (all cores) used by sipedge, and by everything else (the sipp load). */
+  sipedgeCpu: number;
+  othersCpu: number;
 }
 
-async function step(target: string, rate: number): Promise<Step> {
-  const calls = rate * STEP_SECONDS;
+/** The sipp UASs, running throughout: their CPU counts as the load tool's. */
+const uasPids: number[] = [];
+
+/** /proc/PID/stat fields after the command name: state is index 0, utime 11, stime 12, cutime 13, cstime 14. */
+function statFields(pid: number | "self"): string[] {
+  return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+}
+
+/** utime + stime of a running process, in ticks (USER_HZ, 100 a second). */
+function processTicks(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  const f = statFields(pid);
+  return Number(f[11] ?? 0) + Number(f[12] ?? 0);
+}
+
+/**
+ * CPU ticks of the load tool: the sipp UACs this process has waited for
+ * (its cutime + cstime) and the sipp UASs. (/proc/stat's machine totals are
+ * not trustworthy inside this sandbox.)
+ */
+function loadTicks(): number {
+  const self = statFields("self");
+  return Number(self[13] ?? 0) + Number(self[14] ?? 0) + uasPids.reduce((n, pid) => n + processTicks(pid), 0);
+}
+
+/** `rate` calls per second for STEP_SECONDS, split over UACS sipp UACs. */
+async function step(target: string, rate: number, sipedge: ChildProcess | undefined): Promise<Step> {
+  const each = Math.max(1, Math.round(rate / UACS));
+  const calls = each * UACS * STEP_SECONDS;
   const started = Date.now();
-  const c = await runUac(processes, target, {
-    calls,
-    rate,
-    timeoutSeconds: STEP_SECONDS * 4 + 10,
-    extra: ["-l", String(rate * 4)],
-  });
+  const [l0, p0] = [loadTicks(), processTicks(sipedge?.pid)];
+  const counts = await Promise.all(
+    Array.from({ length: UACS }, () =>
+      runUac(processes, target, {
+        calls: each * STEP_SECONDS,
+        rate: each,
+        timeoutSeconds: STEP_SECONDS * 4 + 10,
+        extra: ["-l", String(each * 4)],
+      }),
+    ),
+  );
+  const [l1, p1] = [loadTicks(), processTicks(sipedge?.pid)];
+  // The machine's capacity over the step, in ticks: every core, the whole time.
+  const total = ((Date.now() - started) / 1000) * 100 * availableParallelism();
+  const successful = counts.reduce((n, c) => n + c.successful, 0);
   return {
-    rate,
+    rate: each * UACS,
     calls,
-    successful: c.successful,
-    failed: calls - c.successful,
+    successful,
+    failed: calls - successful,
     seconds: (Date.now() - started) / 1000,
+    sipedgeCpu: (p1 - p0) / total,
+    othersCpu: (l1 - l0) / total,
   };
 }
 
 /** Highest rate whose step failed at most 0.1 % of its calls. */
-async function ceiling(label: string, target: string): Promise<number> {
+async function ceiling(label: string, target: string, sipedge?: ChildProcess): Promise<number> {
   let best = 0;
   for (const rate of RATES) {
-    const r = await step(target, rate);
+    const r = await step(target, rate, sipedge);
     const ok = r.failed / r.calls <= MAX_FAILED;
+    const pct = (x: number) => `${(x * 100).toFixed(0)} %`.padStart(5);
     console.log(
-      `  ${label.padEnd(8)} ${String(rate).padStart(5)} cps: ${r.successful}/${r.calls} ok, ${r.failed} failed, ${r.seconds.toFixed(1)} s ${ok ? "" : "<- over 0.1 % failed"}`,
+      `  ${label.padEnd(10)} ${String(r.rate).padStart(5)} cps: ${r.successful}/${r.calls} ok, ${r.failed} failed, ${r.seconds.toFixed(1)} s; ` +
+        `CPU (2 cores = 100 %): ${sipedge === undefined ? "" : `sipedge ${pct(r.sipedgeCpu)}, `}sipp ${pct(r.othersCpu)} ${ok ? "" : "<- over 0.1 % failed"}`,
     );
     if (!ok) break;
     best = rate;
@@ -144,16 +198,22 @@ function pct(sorted: readonly number[], p: number): number {
 
 async function main(): Promise<void> {
   console.log(
-    `cps benchmark: node ${process.version}, ${STEP_SECONDS} s per step, UDP loopback, sipedge on 1 IO thread`,
+    `cps benchmark: node ${process.version}, ${STEP_SECONDS} s per step, UDP loopback, ${UACS} sipp UACs, ` +
+      `sipedge on ${THREAD_COUNTS.join(" and ")} IO thread(s)`,
   );
   const uasPorts = [await freePort(), await freePort()];
-  for (const p of uasPorts) startUas(processes, p);
+  for (const p of uasPorts) uasPids.push(startUas(processes, p).child.pid ?? 0);
   const direct = await freePort();
-  startUas(processes, direct);
-  const sipedge = await startSipedge(uasPorts);
+  uasPids.push(startUas(processes, direct).child.pid ?? 0);
 
   console.log("ceilings (highest rate with <= 0.1 % failed calls):");
-  const viaSipedge = await ceiling("sipedge", `127.0.0.1:${sipedge.port}`);
+  const perThreads = new Map<number, number>();
+  let sipedge = { child: undefined as ChildProcess | undefined, port: 0 };
+  for (const threads of THREAD_COUNTS) {
+    if (sipedge.child !== undefined) await processes.kill(sipedge.child);
+    sipedge = await startSipedge(uasPorts, threads);
+    perThreads.set(threads, await ceiling(`sipedge x${threads}`, `127.0.0.1:${sipedge.port}`, sipedge.child));
+  }
   const sippDirect = await ceiling("direct", `127.0.0.1:${direct}`);
 
   const idle = { sipedge: await probe(sipedge.port, PROBES), direct: await probe(direct, PROBES) };
@@ -161,10 +221,19 @@ async function main(): Promise<void> {
   // so under load the baseline stays the idle direct round trip.
   const loaded = { sipedge: await probeUnderLoad(sipedge.port, LATENCY_RATE), direct: idle.direct };
 
+  const lastThreads = THREAD_COUNTS.at(-1) ?? 1;
+  const viaSipedge = perThreads.get(lastThreads) ?? 0;
   console.log("");
-  console.log(`sipedge (${THREADS} IO thread(s)): ${viaSipedge} cps`);
+  for (const [threads, cps] of perThreads) console.log(`sipedge (${threads} IO thread(s)): ${cps} cps`);
   console.log(`sipp -> sipp direct:   ${sippDirect} cps (the load tool's ceiling here)`);
   console.log(`ratio sipedge/direct:  ${sippDirect === 0 ? "n/a" : (viaSipedge / sippDirect).toFixed(2)}`);
+  const one = perThreads.get(1);
+  if (one !== undefined && perThreads.size > 1) {
+    for (const [threads, cps] of perThreads) {
+      if (threads !== 1)
+        console.log(`scaling ${threads} threads / 1 thread: ${one === 0 ? "n/a" : (cps / one).toFixed(2)}x`);
+    }
+  }
   for (const [label, l] of [
     ["idle", idle],
     [`with ${LATENCY_RATE} cps of calls through sipedge (direct: idle)`, loaded],
@@ -176,7 +245,7 @@ async function main(): Promise<void> {
         `(${l.sipedge.length}/${l.direct.length} of ${PROBES} answered)`,
     );
   }
-  console.log(`target (>= 2000 cps through one IO thread): ${viaSipedge >= 2000 ? "met" : "NOT met"}`);
+  if (one !== undefined) console.log(`target (>= 2000 cps through one IO thread): ${one >= 2000 ? "met" : "NOT met"}`);
   await processes.killAll();
 }
 
