@@ -32,6 +32,19 @@ export interface Pool {
   readonly members: readonly Member[];
 }
 
+/**
+ * A named inbound peer (a carrier, an SBC, a PBX): recognised by its source
+ * address, or by the names in a TLS client certificate that verified, so its
+ * traffic gets its own metric labels.
+ */
+export interface Trunk {
+  readonly name: string;
+  /** CIDRs (IPv4 or IPv6) its traffic comes from. */
+  readonly sources: readonly { readonly address: string; readonly prefix: number; readonly family: "ipv4" | "ipv6" }[];
+  /** Subject CN or SAN DNS names of its (verified) TLS client certificate. */
+  readonly certNames: readonly string[];
+}
+
 export interface SipTimers {
   /** RFC 3261 §17.1.1.1: RTT estimate, 500 ms by default. */
   readonly t1: number;
@@ -65,6 +78,7 @@ export interface Config {
   };
   readonly listen: readonly Listener[];
   readonly backends: readonly Pool[];
+  readonly trunks: readonly Trunk[];
   readonly health: {
     readonly interval: number;
     readonly timeout: number;

@@ -11,6 +11,7 @@ import type {
   ListenTransport,
   Member,
   Pool,
+  Trunk,
 } from "./schema.ts";
 import { parseDuration, parseSize } from "./units.ts";
 
@@ -78,7 +79,7 @@ function join(path: string, key: string): string {
   return path === "" ? key : `${path}.${key}`;
 }
 
-const TOP = ["io", "listen", "backends", "health", "limits", "admin", "sip"] as const;
+const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip"] as const;
 const TRANSPORTS: readonly ListenTransport[] = ["udp", "tcp", "tls", "wss"];
 const ALGORITHMS: readonly Algorithm[] = ["hash-callid", "round-robin", "weighted", "least-calls"];
 const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
@@ -105,6 +106,12 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
   if (pools.reduce((n, p) => n + (p?.members.length ?? 0), 0) > MAX_BACKENDS) {
     r.fail("backends", `at most ${MAX_BACKENDS} members in all`);
   }
+  const trunks = (r.list(root.trunks ?? [], "trunks") ?? []).map((t, i) => trunk(r, t, `trunks[${i}]`));
+  unique(
+    r,
+    "trunks",
+    trunks.map((t) => t?.name),
+  );
   const health =
     r.object(root.health ?? {}, "health", ["interval", "timeout", "downAfter", "upAfter", "aliveCodes"]) ?? {};
   const aliveCodes = r.list(health.aliveCodes ?? [], "health.aliveCodes") ?? [];
@@ -143,6 +150,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     },
     listen,
     backends: pools,
+    trunks: trunks.filter((t): t is Trunk => t !== undefined),
     health: {
       interval: r.duration(health, "interval", "health", "1s"),
       timeout: r.duration(health, "timeout", "health", "500ms"),
@@ -206,6 +214,37 @@ function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
     if (o[key] !== undefined) r.fail(`${path}.${key}`, `only applies to tls and wss listeners`);
   }
   return { transport, address, port } as Listener;
+}
+
+function trunk(r: Reader, raw: unknown, path: string): Trunk | undefined {
+  const o = r.object(raw, path, ["name", "sources", "certNames"]);
+  if (o === undefined) return undefined;
+  const sources = (r.list(o.sources ?? [], `${path}.sources`) ?? []).map((s, i) => {
+    const cidr = typeof s === "string" ? parseCidr(s) : undefined;
+    return cidr ?? r.fail(`${path}.sources[${i}]`, 'must be a CIDR like "198.51.100.0/24" or an address');
+  });
+  const certNames = (r.list(o.certNames ?? [], `${path}.certNames`) ?? []).map((n, i) =>
+    typeof n === "string" && n.length > 0 ? n.toLowerCase() : r.fail(`${path}.certNames[${i}]`, "must be a name"),
+  );
+  if (sources.length === 0 && certNames.length === 0) {
+    r.fail(path, "needs sources or certNames to recognise the trunk by");
+  }
+  return {
+    name: r.string(o, "name", path),
+    sources: sources.filter((s) => s !== undefined),
+    certNames: certNames.filter((n) => n !== undefined),
+  } as Trunk;
+}
+
+/** "198.51.100.0/24", "2001:db8::/32" or a bare address (a /32 or /128). */
+function parseCidr(s: string): Trunk["sources"][number] | undefined {
+  const [address = "", bits, extra] = s.split("/");
+  const version = isIP(address);
+  if (version === 0 || extra !== undefined) return undefined;
+  const max = version === 4 ? 32 : 128;
+  const prefix = bits === undefined ? max : /^\d{1,3}$/.test(bits) ? Number(bits) : Number.NaN;
+  if (!(prefix >= 0 && prefix <= max)) return undefined;
+  return { address, prefix, family: version === 4 ? "ipv4" : "ipv6" };
 }
 
 function pool(r: Reader, raw: unknown, path: string): Pool | undefined {

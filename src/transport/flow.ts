@@ -15,6 +15,11 @@ export interface Flow {
   /** Queues a message for sending; false when the flow is closed or its queue is full. */
   send(slices: readonly Uint8Array[]): boolean;
   readonly closed: boolean;
+  /**
+   * The subject CN and SAN DNS names of the peer's TLS certificate, lower
+   * case, when it presented one that verified; empty otherwise.
+   */
+  peerNames(): readonly string[];
 }
 
 /** Called for every whole SIP message a flow receives (bytes are a view; copy to keep them past the call). */

@@ -2,7 +2,7 @@ import { createServer as createTcpServer, connect as netConnect, type Server, ty
 import {
   type ConnectionOptions,
   createServer as createTlsServer,
-  type TLSSocket,
+  TLSSocket,
   type TlsOptions,
   type Server as TlsServer,
   connect as tlsConnect,
@@ -34,6 +34,7 @@ export class StreamConnection implements Flow {
   readonly #framer: StreamFramer;
   readonly #maxQueuedBytes: number;
   #closed = false;
+  #peerNames: readonly string[] | undefined;
 
   /** For an outgoing connection still connecting, `remote` names where it goes. */
   constructor(
@@ -104,6 +105,11 @@ export class StreamConnection implements Flow {
       address: host,
       port,
     });
+  }
+
+  peerNames(): readonly string[] {
+    if (this.#peerNames === undefined) this.#peerNames = certificateNames(this.#socket);
+    return this.#peerNames;
   }
 
   send(slices: readonly Uint8Array[]): boolean {
@@ -206,6 +212,11 @@ export class StreamListener {
     return this.#connections.size;
   }
 
+  /** Every live connection (for per-trunk counts at a scrape). */
+  connections(): IterableIterator<StreamConnection> {
+    return this.#connections.values();
+  }
+
   /** The live connection with this flow id, if any. */
   connection(id: number): StreamConnection | undefined {
     return this.#connections.get(id);
@@ -225,4 +236,16 @@ export class StreamListener {
     for (const c of this.#connections.values()) c.close();
     if (this.#server.listening) await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/** A verified TLS peer's certificate names: subject CN and SAN DNS entries, lower case. */
+function certificateNames(socket: Socket): readonly string[] {
+  if (!(socket instanceof TLSSocket) || !socket.authorized) return [];
+  const cert = socket.getPeerCertificate();
+  const cn = cert.subject?.CN;
+  const names = (Array.isArray(cn) ? cn : cn === undefined ? [] : [cn]).map((n) => n.toLowerCase());
+  for (const entry of (cert.subjectaltname ?? "").split(", ")) {
+    if (entry.startsWith("DNS:")) names.push(entry.slice(4).toLowerCase());
+  }
+  return names;
 }

@@ -67,6 +67,7 @@ export class UdpEndpoint {
       get closed() {
         return endpoint.#closed;
       },
+      peerNames: () => [],
       send(slices) {
         if (endpoint.#closed) return false;
         socket.send(slices as Uint8Array[], remotePort, remoteAddress);

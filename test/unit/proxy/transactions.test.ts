@@ -21,6 +21,7 @@ function recordingFlow(reliable: boolean): Flow & { sent: number[] } {
     localPort: 5060,
     closed: false,
     sent,
+    peerNames: () => [],
     send() {
       sent.push(Date.now());
       return true;

@@ -1,0 +1,51 @@
+import { BlockList, isIPv6 } from "node:net";
+import type { Trunk } from "../config/schema.ts";
+import type { Flow } from "../transport/flow.ts";
+
+interface Matcher {
+  readonly name: string;
+  readonly sources: BlockList;
+  readonly certNames: ReadonlySet<string>;
+}
+
+/**
+ * Which configured trunk a client flow belongs to: the first, in config
+ * order, whose CIDRs hold the flow's source address or whose certificate
+ * names the flow's verified TLS certificate carries. Decided once per flow.
+ */
+export class TrunkMatcher {
+  readonly #trunks: readonly Matcher[];
+  readonly #decided = new WeakMap<Flow, string | null>();
+
+  constructor(trunks: readonly Trunk[]) {
+    this.#trunks = trunks.map((t) => {
+      const sources = new BlockList();
+      for (const s of t.sources) sources.addSubnet(s.address, s.prefix, s.family);
+      return { name: t.name, sources, certNames: new Set(t.certNames) };
+    });
+  }
+
+  get names(): readonly string[] {
+    return this.#trunks.map((t) => t.name);
+  }
+
+  of(flow: Flow): string | undefined {
+    if (this.#trunks.length === 0) return undefined;
+    const known = this.#decided.get(flow);
+    if (known !== undefined) return known ?? undefined;
+    const found = this.#match(flow);
+    this.#decided.set(flow, found ?? null);
+    return found;
+  }
+
+  #match(flow: Flow): string | undefined {
+    // A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d.
+    const address = flow.remoteAddress.startsWith("::ffff:") ? flow.remoteAddress.slice(7) : flow.remoteAddress;
+    const family = isIPv6(address) ? "ipv6" : "ipv4";
+    const names = flow.reliable ? flow.peerNames() : [];
+    for (const t of this.#trunks) {
+      if (t.sources.check(address, family) || names.some((n) => t.certNames.has(n))) return t.name;
+    }
+    return undefined;
+  }
+}
