@@ -1,45 +1,58 @@
 import { Counter, Gauge, type Metric, Registry } from "prom-client";
-import { BackendState, STATE_NAMES } from "../health/state.ts";
+import { BackendState, RTT_BUCKETS, STATE_NAMES } from "../health/state.ts";
+import type { TrunkCounters } from "../proxy/core.ts";
 import type { WorkerStats } from "../runtime/channel.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
 import { HANDSHAKE_BUCKETS } from "../transport/handshakes.ts";
 import { listenQueues, tcpCounters } from "./kernel.ts";
 
+/** One labelled series of a histogram: counts per bucket (not cumulative; the last is above every bound). */
+interface HistogramSeries {
+  readonly labels: Record<string, string>;
+  readonly buckets: readonly number[];
+  readonly sum: number;
+  readonly count: number;
+}
+
 /**
- * TLS handshake durations by key type as a Prometheus histogram, summed
- * from the workers' bucket counts (prom-client's Histogram only observes).
+ * A Prometheus histogram built at scrape time from bucket counts kept
+ * elsewhere (the workers' handshake counts, the health table's round trips):
+ * prom-client's own Histogram can only observe.
  */
-function handshakeHistogram(stats: () => readonly WorkerStats[]) {
-  const name = "sipedge_tls_handshake_seconds";
-  const help = "TLS handshake duration on the client-facing listeners, by key type";
+function histogramOf(name: string, help: string, bounds: readonly number[], series: () => HistogramSeries[]) {
   return {
     name,
     help,
     async get() {
-      const byKey = new Map<string, { buckets: number[]; sum: number; count: number }>();
-      for (const h of stats().flatMap((s) => s.handshakes)) {
-        const acc = byKey.get(h.keyType) ?? { buckets: new Array(h.buckets.length).fill(0), sum: 0, count: 0 };
-        h.buckets.forEach((n, i) => {
-          acc.buckets[i] = (acc.buckets[i] ?? 0) + n;
-        });
-        acc.sum += h.sumSeconds;
-        acc.count += h.ok;
-        byKey.set(h.keyType, acc);
-      }
       const values: { value: number; metricName: string; labels: Record<string, string | number> }[] = [];
-      for (const [keyType, acc] of byKey) {
+      for (const s of series()) {
         let cumulative = 0;
-        HANDSHAKE_BUCKETS.forEach((le, i) => {
-          cumulative += acc.buckets[i] ?? 0;
-          values.push({ value: cumulative, metricName: `${name}_bucket`, labels: { le, key_type: keyType } });
+        bounds.forEach((le, i) => {
+          cumulative += s.buckets[i] ?? 0;
+          values.push({ value: cumulative, metricName: `${name}_bucket`, labels: { le, ...s.labels } });
         });
-        values.push({ value: acc.count, metricName: `${name}_bucket`, labels: { le: "+Inf", key_type: keyType } });
-        values.push({ value: acc.sum, metricName: `${name}_sum`, labels: { key_type: keyType } });
-        values.push({ value: acc.count, metricName: `${name}_count`, labels: { key_type: keyType } });
+        values.push({ value: s.count, metricName: `${name}_bucket`, labels: { le: "+Inf", ...s.labels } });
+        values.push({ value: s.sum, metricName: `${name}_sum`, labels: s.labels });
+        values.push({ value: s.count, metricName: `${name}_count`, labels: s.labels });
       }
       return { name, help, type: "histogram", values, aggregator: "sum" };
     },
   };
+}
+
+/** TLS handshake durations by key type, summed over the workers. */
+function handshakeSeries(stats: readonly WorkerStats[]): HistogramSeries[] {
+  const byKey = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  for (const h of stats.flatMap((s) => s.handshakes)) {
+    const acc = byKey.get(h.keyType) ?? { buckets: new Array(h.buckets.length).fill(0), sum: 0, count: 0 };
+    h.buckets.forEach((n, i) => {
+      acc.buckets[i] = (acc.buckets[i] ?? 0) + n;
+    });
+    acc.sum += h.sumSeconds;
+    acc.count += h.ok;
+    byKey.set(h.keyType, acc);
+  }
+  return [...byKey].map(([keyType, acc]) => ({ labels: { key_type: keyType }, ...acc }));
 }
 
 /** Sums one counter over every worker's snapshot. */
@@ -180,7 +193,14 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
       }
     },
   });
-  registry.registerMetric(handshakeHistogram(() => stats) as unknown as Metric);
+  registry.registerMetric(
+    histogramOf(
+      "sipedge_tls_handshake_seconds",
+      "TLS handshake duration on the client-facing listeners, by key type",
+      HANDSHAKE_BUCKETS,
+      () => handshakeSeries(stats),
+    ) as unknown as Metric,
+  );
   new Counter({
     name: "sipedge_kernel_tcp_total",
     help: "Kernel TCP counters from /proc/net/netstat and /proc/net/snmp",
@@ -245,6 +265,20 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
       }
     },
   });
+  registry.registerMetric(
+    histogramOf(
+      "sipedge_backend_probe_rtt_histogram_seconds",
+      "Round trips of answered OPTIONS probes",
+      RTT_BUCKETS,
+      () =>
+        backends().flatMap((b) => {
+          const h = supervisor.table.rttHistogram(b.name);
+          return h === undefined
+            ? []
+            : [{ labels: { pool: b.pool, backend: b.name }, buckets: h.buckets, sum: h.sumSeconds, count: h.count }];
+        }),
+    ) as unknown as Metric,
+  );
   new Counter({
     name: "sipedge_backend_state_transitions_total",
     help: "State changes of the backend since start",
@@ -254,6 +288,83 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
       this.reset();
       for (const b of backends()) this.inc({ pool: b.pool, backend: b.name }, supervisor.table.transitions(b.name));
     },
+  });
+  // Calls per backend and per trunk: CPS is rate() of the _calls_total series.
+  const byBackend = (pick: (c: { active: number; started: number }) => number) =>
+    function (this: Gauge | Counter) {
+      this.reset();
+      for (const b of backends()) {
+        const n = sum(stats, (s) => {
+          const c = s.calls.backends[b.name];
+          return c === undefined ? 0 : pick(c);
+        });
+        if (this instanceof Gauge) this.set({ pool: b.pool, backend: b.name }, n);
+        else this.inc({ pool: b.pool, backend: b.name }, n);
+      }
+    };
+  new Gauge({
+    name: "sipedge_backend_active_calls",
+    help: "Dialogs up on the backend (INVITE answered 2xx, no BYE yet)",
+    labelNames: ["pool", "backend"],
+    registers: [registry],
+    collect: byBackend((c) => c.active),
+  });
+  new Counter({
+    name: "sipedge_backend_calls_total",
+    help: "Dialogs set up on the backend since start (rate() is its calls per second)",
+    labelNames: ["pool", "backend"],
+    registers: [registry],
+    collect: byBackend((c) => c.started),
+  });
+  const trunkNames = () => supervisor.config.trunks.map((t) => t.name);
+  const perTrunk = (pick: (s: WorkerStats, trunk: string) => number, combine: "sum" | "max") =>
+    function (this: Gauge | Counter) {
+      this.reset();
+      for (const trunk of trunkNames()) {
+        const values = stats.map((s) => pick(s, trunk));
+        const n = combine === "sum" ? values.reduce((a, b) => a + b, 0) : Math.max(0, ...values);
+        if (this instanceof Gauge) this.set({ trunk }, n);
+        else this.inc({ trunk }, n);
+      }
+    };
+  const trunkCounter = (name: string, help: string, pick: (c: TrunkCounters) => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ["trunk"],
+      registers: [registry],
+      collect: perTrunk((s, t) => {
+        const c = s.counters.trunks[t];
+        return c === undefined ? 0 : pick(c);
+      }, "sum"),
+    });
+  trunkCounter("sipedge_trunk_requests_total", "Requests the trunk sent", (c) => c.requests);
+  trunkCounter("sipedge_trunk_keepalives_total", "OPTIONS keep-alives the trunk sent to sipedge", (c) => c.keepalives);
+  trunkCounter(
+    "sipedge_trunk_calls_total",
+    "Initial INVITEs from the trunk (rate() is its calls per second)",
+    (c) => c.calls,
+  );
+  new Gauge({
+    name: "sipedge_trunk_active_calls",
+    help: "Dialogs up from the trunk",
+    labelNames: ["trunk"],
+    registers: [registry],
+    collect: perTrunk((s, t) => s.calls.trunks[t] ?? 0, "sum"),
+  });
+  new Gauge({
+    name: "sipedge_trunk_connections",
+    help: "Open TCP/TLS connections from the trunk (0 for a trunk on UDP, or one that is down)",
+    labelNames: ["trunk"],
+    registers: [registry],
+    collect: perTrunk((s, t) => s.trunkConnections[t] ?? 0, "sum"),
+  });
+  new Gauge({
+    name: "sipedge_trunk_last_seen_timestamp_seconds",
+    help: "When the trunk last sent anything (0: never); time() minus this is its silence",
+    labelNames: ["trunk"],
+    registers: [registry],
+    collect: perTrunk((s, t) => (s.counters.trunks[t]?.lastSeen ?? 0) / 1000, "max"),
   });
   new Counter({
     name: "sipedge_worker_restarts_total",

@@ -4,6 +4,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Config } from "../config/schema.ts";
 import { hostPort } from "../config/validate.ts";
 import { BackendState, STATE_NAMES } from "../health/state.ts";
+import type { TrunkCounters } from "../proxy/core.ts";
+import type { WorkerStats } from "../runtime/channel.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
 import { metricsRegistry } from "./metrics.ts";
 
@@ -35,7 +37,11 @@ export class AdminServer {
           send(res, up ? 200 : 503, up ? "ready\n" : "not ready: no listener or no backend up\n");
         },
       },
-      { method: "GET", path: /^\/status$/, handle: (_q, res) => json(res, 200, status(supervisor)) },
+      {
+        method: "GET",
+        path: /^\/status$/,
+        handle: async (_q, res) => json(res, 200, status(supervisor, await supervisor.stats())),
+      },
       {
         method: "GET",
         path: /^\/metrics$/,
@@ -129,7 +135,26 @@ function backendsOf(supervisor: Supervisor) {
   );
 }
 
-function status(supervisor: Supervisor) {
+/** Each configured trunk, summed over the workers' snapshots. */
+function trunksOf(supervisor: Supervisor, stats: readonly WorkerStats[]) {
+  return supervisor.config.trunks.map(({ name }) => {
+    const counters = stats.map((s) => s.counters.trunks[name]);
+    const total = (pick: (c: TrunkCounters) => number) =>
+      counters.reduce((n, c) => n + (c === undefined ? 0 : pick(c)), 0);
+    const lastSeen = Math.max(0, ...counters.map((c) => c?.lastSeen ?? 0));
+    return {
+      name,
+      connections: stats.reduce((n, s) => n + (s.trunkConnections[name] ?? 0), 0),
+      activeCalls: stats.reduce((n, s) => n + (s.calls.trunks[name] ?? 0), 0),
+      calls: total((c) => c.calls),
+      requests: total((c) => c.requests),
+      keepalives: total((c) => c.keepalives),
+      lastSeen: lastSeen === 0 ? null : new Date(lastSeen).toISOString(),
+    };
+  });
+}
+
+function status(supervisor: Supervisor, stats: readonly WorkerStats[]) {
   return {
     workers: supervisor.workers.map((w) =>
       w === undefined
@@ -138,7 +163,11 @@ function status(supervisor: Supervisor) {
     ),
     restarts: supervisor.restarts,
     listeners: supervisor.listeners,
-    backends: backendsOf(supervisor),
+    backends: backendsOf(supervisor).map((b) => ({
+      ...b,
+      activeCalls: stats.reduce((n, s) => n + (s.calls.backends[b.name]?.active ?? 0), 0),
+    })),
+    trunks: trunksOf(supervisor, stats),
   };
 }
 

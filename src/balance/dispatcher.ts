@@ -7,6 +7,11 @@ import { type Backend, Pool } from "./pool.ts";
 /** Dialogs tracked for least-calls; the oldest are forgotten past this. */
 const MAX_TRACKED_DIALOGS = 200_000;
 
+export interface CallCounts {
+  readonly backends: Readonly<Record<string, { readonly active: number; readonly started: number }>>;
+  readonly trunks: Readonly<Record<string, number>>;
+}
+
 export interface PassiveHealth {
   /** Failed transactions in a row (silence, timeout, 503) that make a backend suspect. */
   readonly suspectAfter: number;
@@ -23,7 +28,9 @@ export interface PassiveHealth {
 export class PoolDispatcher implements Dispatcher {
   #pools: readonly Pool[] = [];
   #health: PassiveHealth;
-  readonly #dialogs = new Map<string, Backend>();
+  readonly #dialogs = new Map<string, { backend: Backend; trunk: string | undefined }>();
+  /** Active dialogs per inbound trunk. */
+  readonly #trunkCalls = new Map<string, number>();
   readonly #byTarget = new Map<Target, Backend>();
   readonly #now: () => number;
   #table: HealthTable | undefined;
@@ -66,6 +73,7 @@ export class PoolDispatcher implements Dispatcher {
         const before = old.get(b.name);
         if (before !== undefined) {
           b.calls = before.calls;
+          b.started = before.started;
           b.suspectUntil = before.suspectUntil;
           b.failStreak = before.failStreak;
         }
@@ -75,10 +83,10 @@ export class PoolDispatcher implements Dispatcher {
       }
     }
     const byName = new Map([...this.#byTarget.values()].map((b) => [b.name, b]));
-    for (const [callId, b] of this.#dialogs) {
-      const now = byName.get(b.name);
-      if (now === undefined) this.#dialogs.delete(callId);
-      else this.#dialogs.set(callId, now);
+    for (const [callId, d] of this.#dialogs) {
+      const now = byName.get(d.backend.name);
+      if (now === undefined) this.dialogEnded(callId);
+      else this.#dialogs.set(callId, { backend: now, trunk: d.trunk });
     }
   }
 
@@ -113,11 +121,13 @@ export class PoolDispatcher implements Dispatcher {
     if (++b.failStreak >= this.#health.suspectAfter) b.suspectUntil = this.#now() + this.#health.suspectFor;
   }
 
-  dialogStarted(t: Target, callId: string): void {
+  dialogStarted(t: Target, callId: string, trunk: string | undefined): void {
     const b = this.#byTarget.get(t);
     if (b === undefined || this.#dialogs.has(callId)) return;
-    this.#dialogs.set(callId, b);
+    this.#dialogs.set(callId, { backend: b, trunk });
     b.calls++;
+    b.started++;
+    if (trunk !== undefined) this.#trunkCalls.set(trunk, (this.#trunkCalls.get(trunk) ?? 0) + 1);
     if (this.#dialogs.size > MAX_TRACKED_DIALOGS) {
       const [oldest] = this.#dialogs.keys();
       if (oldest !== undefined) this.dialogEnded(oldest);
@@ -125,10 +135,20 @@ export class PoolDispatcher implements Dispatcher {
   }
 
   dialogEnded(callId: string): void {
-    const b = this.#dialogs.get(callId);
-    if (b === undefined) return;
+    const d = this.#dialogs.get(callId);
+    if (d === undefined) return;
     this.#dialogs.delete(callId);
-    b.calls--;
+    d.backend.calls--;
+    if (d.trunk !== undefined) this.#trunkCalls.set(d.trunk, (this.#trunkCalls.get(d.trunk) ?? 1) - 1);
+  }
+
+  /** Active dialogs and dialogs set up, per backend; active dialogs per trunk (for metrics). */
+  calls(): CallCounts {
+    const backends: Record<string, { active: number; started: number }> = {};
+    for (const pool of this.#pools) {
+      for (const b of pool.backends) backends[b.name] = { active: b.calls, started: b.started };
+    }
+    return { backends, trunks: Object.fromEntries(this.#trunkCalls) };
   }
 }
 

@@ -6,6 +6,8 @@ export class Backend {
   readonly member: Member;
   /** Active dialogs (INVITE 2xx until BYE or expiry), for least-calls. */
   calls = 0;
+  /** Dialogs set up on it since start: its calls per second is the rate of this. */
+  started = 0;
   /** Passive health: no new requests until then (ms since epoch). */
   suspectUntil = 0;
   /** Consecutive failed transactions (silence, timeout, a failover answer such as 503). */

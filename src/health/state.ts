@@ -10,6 +10,19 @@ const SLOTS = 3; // state, last probe RTT (µs, -1 when the last probe failed), 
 /** The shared table has room for this many backends, so a reload can change the list in place. */
 export const MAX_BACKENDS = 1024;
 
+/** Upper bounds (seconds) of the probe round-trip histogram's buckets. */
+export const RTT_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/** Per backend: a count per bucket, the count above the last bound, and the sum of round trips in µs. */
+const HISTOGRAM = RTT_BUCKETS.length + 2;
+const CELLS_BYTES = 4 * SLOTS * MAX_BACKENDS;
+
+/** One backend's probe round trips: counts per bucket (not cumulative, the last above every bound), their sum. */
+export interface RttHistogram {
+  readonly buckets: readonly number[];
+  readonly count: number;
+  readonly sumSeconds: number;
+}
+
 /** Every member of every pool, in config order: a backend's index in the shared table. */
 export function membersOf(config: Pick<Config, "backends">): Member[] {
   return config.backends.flatMap((p) => p.members);
@@ -22,11 +35,14 @@ export function membersOf(config: Pick<Config, "backends">): Member[] {
 export class HealthTable {
   readonly buffer: SharedArrayBuffer;
   readonly #cells: Int32Array;
+  /** 64-bit, so the µs sum of years of probes cannot overflow. */
+  readonly #histograms: BigInt64Array;
   readonly #index: ReadonlyMap<string, number>;
 
   constructor(names: readonly string[], buffer?: SharedArrayBuffer) {
-    this.buffer = buffer ?? new SharedArrayBuffer(4 * SLOTS * MAX_BACKENDS);
-    this.#cells = new Int32Array(this.buffer);
+    this.buffer = buffer ?? new SharedArrayBuffer(CELLS_BYTES + 8 * HISTOGRAM * MAX_BACKENDS);
+    this.#cells = new Int32Array(this.buffer, 0, SLOTS * MAX_BACKENDS);
+    this.#histograms = new BigInt64Array(this.buffer, CELLS_BYTES, HISTOGRAM * MAX_BACKENDS);
     this.#index = new Map(names.map((n, i) => [n, i]));
   }
 
@@ -51,6 +67,18 @@ export class HealthTable {
     return v > 0 ? v : undefined;
   }
 
+  rttHistogram(name: string): RttHistogram | undefined {
+    const i = this.#index.get(name);
+    if (i === undefined) return undefined;
+    const at = (k: number) => Number(Atomics.load(this.#histograms, i * HISTOGRAM + k));
+    const buckets = Array.from({ length: RTT_BUCKETS.length + 1 }, (_, k) => at(k));
+    return {
+      buckets,
+      count: buckets.reduce((a, b) => a + b, 0),
+      sumSeconds: at(RTT_BUCKETS.length + 1) / 1e6,
+    };
+  }
+
   transitions(name: string): number {
     const i = this.#index.get(name);
     return i === undefined ? 0 : Atomics.load(this.#cells, i * SLOTS + 2);
@@ -64,10 +92,15 @@ export class HealthTable {
     Atomics.add(this.#cells, i * SLOTS + 2, 1);
   }
 
-  /** Health thread only. */
+  /** Health thread only: the last round trip, and into the histogram when the probe was answered. */
   setRtt(name: string, micros: number | undefined): void {
     const i = this.#index.get(name);
-    if (i !== undefined)
-      Atomics.store(this.#cells, i * SLOTS + 1, micros === undefined ? -1 : Math.max(1, Math.round(micros)));
+    if (i === undefined) return;
+    Atomics.store(this.#cells, i * SLOTS + 1, micros === undefined ? -1 : Math.max(1, Math.round(micros)));
+    if (micros === undefined) return;
+    const seconds = micros / 1e6;
+    const bucket = RTT_BUCKETS.findIndex((le) => seconds <= le);
+    Atomics.add(this.#histograms, i * HISTOGRAM + (bucket < 0 ? RTT_BUCKETS.length : bucket), 1n);
+    Atomics.add(this.#histograms, i * HISTOGRAM + RTT_BUCKETS.length + 1, BigInt(Math.round(micros)));
   }
 }

@@ -44,7 +44,7 @@ export interface Dispatcher {
    */
   failed(t: Target): void;
   /** A dialog was established on (INVITE 2xx) or ended from (BYE) a backend, for least-calls. */
-  dialogStarted(t: Target, callId: string): void;
+  dialogStarted(t: Target, callId: string, trunk: string | undefined): void;
   dialogEnded(callId: string): void;
 }
 
@@ -63,6 +63,8 @@ export interface Sides {
   connection(id: number): Flow | undefined;
   /** Whether host:port names one of sipedge's own sockets. */
   isLocal(host: string, port: number | undefined): boolean;
+  /** The configured trunk a client flow comes from, if any. */
+  trunkOf(flow: Flow): string | undefined;
   /** This IO worker's index: flow ids in another worker's range belong to that worker. */
   readonly worker: number;
   /**
@@ -102,10 +104,23 @@ export interface ProxyCounters {
   handedOff: number;
   /** Requests refused (503) or dropped (ACK) because that hand-off queue was full. */
   handOffRefused: number;
+  /** Per configured trunk that has sent anything: what it sent. */
+  trunks: Record<string, TrunkCounters>;
   /** Valid requests by "METHOD transport" (well-known methods; the rest as OTHER). */
   requests: Record<string, number>;
   /** Valid responses received, by class ("2xx"). */
   responses: Record<string, number>;
+}
+
+/** What one inbound trunk sent to this worker. */
+export interface TrunkCounters {
+  requests: number;
+  /** OPTIONS to sipedge itself: the trunk's keep-alives. */
+  keepalives: number;
+  /** Initial INVITEs: its calls per second is the rate of this. */
+  calls: number;
+  /** When it last sent anything (ms since the epoch). */
+  lastSeen: number;
 }
 
 const COUNTED_METHODS = new Set([
@@ -170,6 +185,7 @@ export class ProxyCore {
     strayResponses: 0,
     handedOff: 0,
     handOffRefused: 0,
+    trunks: {},
     requests: {},
     responses: {},
   };
@@ -251,6 +267,8 @@ export class ProxyCore {
       }
       return;
     }
+    const trunk = side === "client" ? this.#trunk(flow) : undefined;
+    if (trunk !== undefined) trunk.lastSeen = Date.now();
     if (msg.kind === "response") {
       const cls = `${Math.floor(msg.status / 100)}xx`;
       this.counters.responses[cls] = (this.counters.responses[cls] ?? 0) + 1;
@@ -258,6 +276,10 @@ export class ProxyCore {
     } else {
       const key = `${COUNTED_METHODS.has(msg.method) ? msg.method : "OTHER"} ${flow.transport}`;
       this.counters.requests[key] = (this.counters.requests[key] ?? 0) + 1;
+      if (trunk !== undefined) {
+        trunk.requests++;
+        if (msg.method === "INVITE" && !hasToTag(msg)) trunk.calls++;
+      }
       this.#request(msg, flow, side);
     }
   }
@@ -316,6 +338,10 @@ export class ProxyCore {
     const maxForwards = mf.ok ? mf.value : undefined;
     if (req.method === "OPTIONS" && (maxForwards === 0 || this.#addressedToUs(req))) {
       const ready = !this.#draining && this.#dispatcher.ready();
+      if (side === "client") {
+        const trunk = this.#trunk(flow);
+        if (trunk !== undefined) trunk.keepalives++;
+      }
       this.#respond(req, flow, ready ? { status: 200, reason: "OK" } : this.#unavailable());
       return;
     }
@@ -480,7 +506,7 @@ export class ProxyCore {
     }
     if (status < 300) {
       if (!f.st.finished && f.req.method === "INVITE" && f.target !== undefined && callId.ok) {
-        this.#dispatcher.dialogStarted(f.target, callId.value);
+        this.#dispatcher.dialogStarted(f.target, callId.value, this.#sides.trunkOf(f.st.flow));
       }
       if (f.req.method === "BYE" && callId.ok) this.#dispatcher.dialogEnded(callId.value);
       this.#forwardUp(f, res);
@@ -652,6 +678,18 @@ export class ProxyCore {
     }
     const flow = this.#sides.clientUdpFlow(host, port);
     return flow === undefined ? undefined : { flow };
+  }
+
+  /** The counters of the trunk a client flow belongs to, if it belongs to one. */
+  #trunk(flow: Flow): TrunkCounters | undefined {
+    const name = this.#sides.trunkOf(flow);
+    if (name === undefined) return undefined;
+    let c = this.counters.trunks[name];
+    if (c === undefined) {
+      c = { requests: 0, keepalives: 0, calls: 0, lastSeen: 0 };
+      this.counters.trunks[name] = c;
+    }
+    return c;
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { MessagePort } from "node:worker_threads";
+import type { CallCounts } from "../balance/dispatcher.ts";
 import type { Config } from "../config/schema.ts";
 import type { ProxyCounters } from "../proxy/core.ts";
 import type { HandshakeStats } from "../transport/handshakes.ts";
@@ -73,6 +74,10 @@ export interface WorkerStats {
   readonly serverTransactions: number;
   readonly clientTransactions: number;
   readonly connections: number;
+  /** Dialogs per backend (active, set up) and per trunk (active). */
+  readonly calls: CallCounts;
+  /** Open client connections per trunk. */
+  readonly trunkConnections: Readonly<Record<string, number>>;
   /** Event-loop delay since the last snapshot, in seconds: p50, p99 and max. */
   readonly loopLag: { readonly p50: number; readonly p99: number; readonly max: number };
   /** Per client-facing TLS listener. */

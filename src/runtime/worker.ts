@@ -5,6 +5,7 @@ import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import type { Config, Listener } from "../config/schema.ts";
 import type { HealthTable } from "../health/state.ts";
 import { ProxyCore, type ProxySettings, type Side, type Sides } from "../proxy/core.ts";
+import { TrunkMatcher } from "../proxy/trunks.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { StreamListener } from "../transport/stream.ts";
@@ -51,6 +52,9 @@ export class IoWorker {
   /** Client-facing TLS listeners by their index in config.listen. */
   readonly #tlsListeners: Map<number, StreamListener>;
   readonly #sides: Sides;
+  /** Replaced on SIGHUP; the proxy reads it through Sides.trunkOf. */
+  readonly #trunks: { matcher: TrunkMatcher };
+  readonly #clientStreams: readonly StreamListener[];
 
   private constructor(
     proxy: ProxyCore,
@@ -62,8 +66,12 @@ export class IoWorker {
     listeners: BoundListener[],
     tlsListeners: Map<number, StreamListener>,
     sides: Sides,
+    trunks: { matcher: TrunkMatcher },
+    clientStreams: StreamListener[],
   ) {
     this.#sides = sides;
+    this.#trunks = trunks;
+    this.#clientStreams = clientStreams;
     this.proxy = proxy;
     this.dispatcher = dispatcher;
     this.#udp = udp;
@@ -100,6 +108,8 @@ export class IoWorker {
     const udp: UdpEndpoint[] = [];
     const tlsListeners = new Map<number, StreamListener>();
     const streams: StreamListener[] = [];
+    const clientStreams: StreamListener[] = [];
+    const trunks = { matcher: new TrunkMatcher(config.trunks) };
     const bound: BoundListener[] = [];
     const first = config.listen[0] as Listener;
     const streamOptions = { maxMessageSize: config.sip.maxMessageSize, maxQueuedBytes: MAX_QUEUED_BYTES };
@@ -153,6 +163,7 @@ export class IoWorker {
           deliver("client"),
         );
         streams.push(s);
+        clientStreams.push(s);
         if (l.transport === "tls") tlsListeners.set(index, s);
         bound.push({ transport: l.transport, address: l.address, port: s.port });
       }
@@ -193,11 +204,24 @@ export class IoWorker {
       isLocal: (host, port) =>
         (host === backend.address && backendSide(port)) ||
         bound.some((l) => l.address === host && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060))),
+      trunkOf: (flow) => trunks.matcher.of(flow),
       worker: threading.index,
       handOff: (owner, bytes, replyTo) => threading.handOffs?.offer(owner, bytes, replyTo) ?? false,
     };
     proxy = new ProxyCore(proxySettings(config), sides, dispatcher);
-    return new IoWorker(proxy, dispatcher, udp, streams, backend, links, bound, tlsListeners, sides);
+    return new IoWorker(
+      proxy,
+      dispatcher,
+      udp,
+      streams,
+      backend,
+      links,
+      bound,
+      tlsListeners,
+      sides,
+      trunks,
+      clientStreams,
+    );
   }
 
   /**
@@ -223,9 +247,22 @@ export class IoWorker {
       serverTransactions: t.server,
       clientTransactions: t.client,
       connections: this.#streams.reduce((n, s) => n + s.connectionCount, 0),
+      calls: this.dispatcher.calls(),
+      trunkConnections: this.#trunkConnections(),
       loopLag,
       handshakes: [...this.#tlsListeners.values()].flatMap((l) => (l.handshakes === undefined ? [] : [l.handshakes])),
     };
+  }
+
+  #trunkConnections(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const s of this.#clientStreams) {
+      for (const c of s.connections()) {
+        const trunk = this.#trunks.matcher.of(c);
+        if (trunk !== undefined) counts[trunk] = (counts[trunk] ?? 0) + 1;
+      }
+    }
+    return counts;
   }
 
   /**
@@ -239,6 +276,7 @@ export class IoWorker {
       if (l?.transport === "tls") listener.setSecureContext(serverTls(l));
     }
     this.dispatcher.reconfigure(config, passiveHealth(config), table);
+    this.#trunks.matcher = new TrunkMatcher(config.trunks);
     this.proxy.reconfigure(proxySettings(config));
   }
 

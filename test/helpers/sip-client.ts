@@ -4,15 +4,20 @@ import { connect as tlsConnect } from "node:tls";
 import { parseMessage, type SipMessage, StreamFramer } from "../../src/sip/index.ts";
 import { sleep } from "./net.ts";
 
-/** Sends one datagram to 127.0.0.1:port and collects whatever comes back within waitMs. */
-export async function udpExchange(port: number, message: Buffer | string, waitMs = 400): Promise<SipMessage[]> {
+/** Sends one datagram to 127.0.0.1:port (from `from`) and collects whatever comes back within waitMs. */
+export async function udpExchange(
+  port: number,
+  message: Buffer | string,
+  waitMs = 400,
+  from = "127.0.0.1",
+): Promise<SipMessage[]> {
   const socket = createSocket("udp4");
   const got: SipMessage[] = [];
   socket.on("message", (m) => {
     const r = parseMessage(m);
     if (r.ok) got.push(r.value);
   });
-  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+  await new Promise<void>((resolve) => socket.bind(0, from, () => resolve()));
   socket.send(typeof message === "string" ? Buffer.from(message, "latin1") : message, port, "127.0.0.1");
   await sleep(waitMs);
   socket.close();

@@ -50,6 +50,8 @@ export interface UacOptions {
   readonly scenario?: string;
   readonly timeoutSeconds?: number;
   readonly extra?: readonly string[];
+  /** The loopback address to call from (a trunk's source address), 127.0.0.1 by default. */
+  readonly from?: string;
 }
 
 /** Runs a sipp UAC to completion (bounded by -m and -timeout) and returns its call counts. */
@@ -62,7 +64,7 @@ export async function runUac(p: Processes, target: string, options: UacOptions):
       options.scenario ?? join(SCENARIOS, "uac_rr.xml"),
       target,
       "-i",
-      "127.0.0.1",
+      options.from ?? "127.0.0.1",
       "-p",
       "0",
       "-t",
