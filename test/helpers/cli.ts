@@ -15,6 +15,11 @@ export function configFile(text: string): string {
   return path;
 }
 
+/** The port sipedge said it listens on for `transport` on 127.0.0.1, from its output. */
+export function listeningPort(out: string, transport: string): number {
+  return Number(new RegExp(`listening on ${transport} 127\\.0\\.0\\.1:(\\d+)`).exec(out)?.[1]);
+}
+
 export interface RunningCli {
   readonly child: ChildProcess;
   readonly out: () => string;

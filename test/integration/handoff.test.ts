@@ -3,7 +3,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { HeaderId, parseMessage, type SipMessage, type SipResponse } from "../../src/sip/index.ts";
-import { configFile, startCli } from "../helpers/cli.ts";
+import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { dialogFrom, invite, request, respond } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
 import { unwrap } from "../helpers/sip.ts";
@@ -62,7 +62,7 @@ afterAll(() => {
 
 describe("hand-off between IO workers", () => {
   it("delivers a backend's request for a client flow owned by the other worker, and its response back", async () => {
-    const tlsPort = Number(/listening on tls 127\.0\.0\.1:(\d+)/.exec(out)?.[1]);
+    const tlsPort = listeningPort(out, "tls");
     const status = (await (await fetch(`http://127.0.0.1:${admin}/status`)).json()) as {
       workers: { index: number; backendPort: number }[];
     };

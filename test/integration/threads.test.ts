@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { connect, type TLSSocket } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
-import { configFile, startCli } from "../helpers/cli.ts";
+import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
@@ -14,7 +14,7 @@ let out = "";
 let admin: number;
 
 function listening(transport: string): number {
-  return Number(new RegExp(`listening on ${transport} 127\\.0\\.0\\.1:(\\d+)`).exec(out)?.[1]);
+  return listeningPort(out, transport);
 }
 
 /** comm and allowed CPUs of every thread of a process, from /proc. */

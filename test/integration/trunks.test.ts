@@ -5,7 +5,7 @@ import { connect } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import type { SipResponse } from "../../src/sip/index.ts";
-import { configFile, startCli } from "../helpers/cli.ts";
+import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { udpExchange } from "../helpers/sip-client.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
@@ -19,7 +19,7 @@ let out = "";
 let admin: number;
 
 function listening(transport: string): number {
-  return Number(new RegExp(`listening on ${transport} 127\\.0\\.0\\.1:(\\d+)`).exec(out)?.[1]);
+  return listeningPort(out, transport);
 }
 
 function keepalive(tag: string, transport: "UDP" | "TLS"): string {
