@@ -68,7 +68,10 @@ export class Prober {
   }
 
   #round(): void {
-    for (const p of this.#probes) this.#send(p);
+    // A probe still out (the confirming one after a failure) is left to its
+    // own timeout: replacing it would throw that verdict away and put a
+    // dead backend's detection a whole interval later.
+    for (const p of this.#probes) if (p.pending === undefined) this.#send(p);
   }
 
   #send(p: Probe): void {
