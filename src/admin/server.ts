@@ -130,9 +130,14 @@ function backendsOf(supervisor: Supervisor) {
         up: supervisor.table.state(m.name) === BackendState.Up,
         rttMs: rtt === undefined ? null : rtt / 1000,
         transitions: supervisor.table.transitions(m.name),
+        since: dateOrNull(supervisor.table.changedAt(m.name)),
       };
     }),
   );
+}
+
+function dateOrNull(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString();
 }
 
 /** Each configured trunk, summed over the workers' snapshots. */
@@ -149,7 +154,7 @@ function trunksOf(supervisor: Supervisor, stats: readonly WorkerStats[]) {
       calls: total((c) => c.calls),
       requests: total((c) => c.requests),
       keepalives: total((c) => c.keepalives),
-      lastSeen: lastSeen === 0 ? null : new Date(lastSeen).toISOString(),
+      lastSeen: dateOrNull(lastSeen === 0 ? undefined : lastSeen),
     };
   });
 }

@@ -1,5 +1,6 @@
 import { parentPort, workerData } from "node:worker_threads";
 import type { HealthInit, ToHealth } from "../runtime/channel.ts";
+import { HEALTH_NICE, niceThread } from "../runtime/pin.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
 import { Prober } from "./prober.ts";
@@ -13,6 +14,7 @@ import { BackendState, HealthTable, membersOf } from "./state.ts";
 async function main(init: HealthInit): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error("health-thread runs as a worker thread only");
+  niceThread(HEALTH_NICE);
   const members = membersOf(init.config);
   const table = new HealthTable(
     members.map((m) => m.name),

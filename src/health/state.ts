@@ -12,8 +12,14 @@ export const MAX_BACKENDS = 1024;
 
 /** Upper bounds (seconds) of the probe round-trip histogram's buckets. */
 export const RTT_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
-/** Per backend: a count per bucket, the count above the last bound, and the sum of round trips in µs. */
-const HISTOGRAM = RTT_BUCKETS.length + 2;
+/**
+ * 64-bit cells per backend: a count per bucket, the count above the last
+ * bound, the sum of round trips in µs, and when its state last changed (ms
+ * since the epoch).
+ */
+const WIDE = RTT_BUCKETS.length + 3;
+const SUM = RTT_BUCKETS.length + 1;
+const CHANGED_AT = RTT_BUCKETS.length + 2;
 const CELLS_BYTES = 4 * SLOTS * MAX_BACKENDS;
 
 /** One backend's probe round trips: counts per bucket (not cumulative, the last above every bound), their sum. */
@@ -36,13 +42,13 @@ export class HealthTable {
   readonly buffer: SharedArrayBuffer;
   readonly #cells: Int32Array;
   /** 64-bit, so the µs sum of years of probes cannot overflow. */
-  readonly #histograms: BigInt64Array;
+  readonly #wide: BigInt64Array;
   readonly #index: ReadonlyMap<string, number>;
 
   constructor(names: readonly string[], buffer?: SharedArrayBuffer) {
-    this.buffer = buffer ?? new SharedArrayBuffer(CELLS_BYTES + 8 * HISTOGRAM * MAX_BACKENDS);
+    this.buffer = buffer ?? new SharedArrayBuffer(CELLS_BYTES + 8 * WIDE * MAX_BACKENDS);
     this.#cells = new Int32Array(this.buffer, 0, SLOTS * MAX_BACKENDS);
-    this.#histograms = new BigInt64Array(this.buffer, CELLS_BYTES, HISTOGRAM * MAX_BACKENDS);
+    this.#wide = new BigInt64Array(this.buffer, CELLS_BYTES, WIDE * MAX_BACKENDS);
     this.#index = new Map(names.map((n, i) => [n, i]));
   }
 
@@ -70,13 +76,16 @@ export class HealthTable {
   rttHistogram(name: string): RttHistogram | undefined {
     const i = this.#index.get(name);
     if (i === undefined) return undefined;
-    const at = (k: number) => Number(Atomics.load(this.#histograms, i * HISTOGRAM + k));
+    const at = (k: number) => Number(Atomics.load(this.#wide, i * WIDE + k));
     const buckets = Array.from({ length: RTT_BUCKETS.length + 1 }, (_, k) => at(k));
-    return {
-      buckets,
-      count: buckets.reduce((a, b) => a + b, 0),
-      sumSeconds: at(RTT_BUCKETS.length + 1) / 1e6,
-    };
+    return { buckets, count: buckets.reduce((a, b) => a + b, 0), sumSeconds: at(SUM) / 1e6 };
+  }
+
+  /** When the backend's state last changed (ms since the epoch), or undefined if it never did. */
+  changedAt(name: string): number | undefined {
+    const i = this.#index.get(name);
+    const ms = i === undefined ? 0 : Number(Atomics.load(this.#wide, i * WIDE + CHANGED_AT));
+    return ms > 0 ? ms : undefined;
   }
 
   transitions(name: string): number {
@@ -89,6 +98,7 @@ export class HealthTable {
     const i = this.#index.get(name);
     if (i === undefined || Atomics.load(this.#cells, i * SLOTS) === s) return;
     Atomics.store(this.#cells, i * SLOTS, s);
+    Atomics.store(this.#wide, i * WIDE + CHANGED_AT, BigInt(Date.now()));
     Atomics.add(this.#cells, i * SLOTS + 2, 1);
   }
 
@@ -100,7 +110,7 @@ export class HealthTable {
     if (micros === undefined) return;
     const seconds = micros / 1e6;
     const bucket = RTT_BUCKETS.findIndex((le) => seconds <= le);
-    Atomics.add(this.#histograms, i * HISTOGRAM + (bucket < 0 ? RTT_BUCKETS.length : bucket), 1n);
-    Atomics.add(this.#histograms, i * HISTOGRAM + RTT_BUCKETS.length + 1, BigInt(Math.round(micros)));
+    Atomics.add(this.#wide, i * WIDE + (bucket < 0 ? RTT_BUCKETS.length : bucket), 1n);
+    Atomics.add(this.#wide, i * WIDE + SUM, BigInt(Math.round(micros)));
   }
 }

@@ -1,9 +1,10 @@
+import { getPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { HealthTable, membersOf } from "../health/state.ts";
 import { useFlowIdRange } from "../transport/flow.ts";
 import { HEARTBEAT_MS, post, type ThreadInit, type ToWorker } from "./channel.ts";
 import { HandOffs } from "./handoff.ts";
-import { pinTo, threadId } from "./pin.ts";
+import { niceThread, pinTo, threadId } from "./pin.ts";
 import { IoWorker } from "./worker.ts";
 
 /** Entry point of one IO worker thread: pin, bind with reusePort, beat, serve until told to stop. */
@@ -11,6 +12,8 @@ async function main(init: ThreadInit): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error("io-thread runs as a worker thread only");
   const pinned = init.cpu === undefined ? undefined : pinTo(init.cpu);
+  // Under systemd the process starts at Nice=-10 for the health thread's sake; the data path runs at 0.
+  if (getPriority() < 0) niceThread(0);
   useFlowIdRange(init.index);
   // Hand-offs that arrive before this worker is serving are dropped (their sender counted them out).
   let serving: IoWorker | undefined;

@@ -15,7 +15,7 @@ let ports: number[] = [];
 let uas: ReturnType<typeof startUas>[] = [];
 
 interface Status {
-  backends: { name: string; state: string; rttMs: number | null }[];
+  backends: { name: string; state: string; rttMs: number | null; since: string | null }[];
 }
 
 async function status(): Promise<Status> {
@@ -188,9 +188,11 @@ describe("hysteresis", () => {
 
 describe("detection under load", () => {
   // The sipp processes that make the flood share this machine's two cores with
-  // the health thread, so this bound is looser than the idle one above; the
-  // figure measured is in the closing note.
-  it("still takes a dead backend out within 3 s while sipp floods the data path", async () => {
+  // the health thread (which the scheduler favours: nice -10). The backend dies
+  // halfway between two probes, where the algorithm needs 1.5 s; the worst
+  // phase (2 s) is proven with a fake clock in test/unit/health/prober.test.ts.
+  // What this shows is that the flood does not delay the verdict past 2 s.
+  it("still takes a dead backend out within 2 s while sipp floods the data path", async () => {
     const backends = [await freePort(), await freePort()];
     const flood = backends.map((p) => startUas(processes, p));
     const port = await freePort();
@@ -206,20 +208,33 @@ describe("detection under load", () => {
     );
     try {
       await sleep(1500);
+      // When a probe of f0 was answered (the histogram counts it), to within a few ms while idle.
+      const answered = async () =>
+        Number(
+          /^sipedge_backend_probe_rtt_histogram_seconds_count\{pool="core",backend="f0"\} (\d+)$/m.exec(
+            await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(),
+          )?.[1],
+        );
+      const before = await answered();
+      while ((await answered()) === before) await sleep(5);
+      const probedAt = Date.now();
       // At the data path's capacity on this machine (see bench:cps), for longer than the check.
       const load = runUac(processes, `127.0.0.1:${port}`, { calls: 4000 * 5, rate: 4000, timeoutSeconds: 30 });
-      await sleep(1500);
+      await sleep(probedAt + 2500 - Date.now());
+      const killed = Date.now();
       await processes.kill((flood[0] as ReturnType<typeof startUas>).child);
-      const started = Date.now();
-      let state: string | undefined;
-      while (Date.now() - started < 5000) {
+      let f0: Status["backends"][number] | undefined;
+      while (Date.now() - killed < 5000) {
         const s = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as Status;
-        state = s.backends.find((b) => b.name === "f0")?.state;
-        if (state === "down") break;
+        f0 = s.backends.find((b) => b.name === "f0");
+        if (f0?.state === "down") break;
         await sleep(50);
       }
-      expect(state).toBe("down");
-      expect(Date.now() - started).toBeLessThanOrEqual(3000);
+      expect(f0?.state).toBe("down");
+      // From the kill to the health thread's own timestamp of the change (no polling delay).
+      const detectedMs = Date.parse(f0?.since ?? "") - killed;
+      console.log(`dead backend down ${detectedMs} ms after the kill, under a 4000 cps flood`);
+      expect(detectedMs).toBeLessThanOrEqual(2000);
       await load;
     } finally {
       cli.child.kill("SIGKILL");

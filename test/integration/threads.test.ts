@@ -17,11 +17,13 @@ function listening(transport: string): number {
   return listeningPort(out, transport);
 }
 
-/** comm and allowed CPUs of every thread of a process, from /proc. */
-function threads(pid: number): { name: string; cpus: string }[] {
+/** comm, allowed CPUs and nice value of every thread of a process, from /proc. */
+function threads(pid: number): { name: string; cpus: string; nice: number }[] {
   return readdirSync(`/proc/${pid}/task`).map((tid) => ({
     name: readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim(),
     cpus: /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"))?.[1] ?? "",
+    // stat field 19, counted after the parenthesised command name (field 2).
+    nice: Number(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ")[16]),
   }));
 }
 
@@ -80,6 +82,13 @@ describe("pinned IO worker threads", () => {
     const io = threads(sipedge.pid as number).filter((t) => t.name.startsWith("sipedge-io-"));
     expect(io.map((t) => t.name).sort()).toEqual(["sipedge-io-0", "sipedge-io-1"]);
     expect(io.map((t) => t.cpus).sort()).toEqual(["0", "1"]);
+  });
+
+  it("runs the health thread ahead of the IO threads in the scheduler, so probes are on time on a busy host", () => {
+    const all = threads(sipedge.pid as number);
+    // The tests run as root, which may lower a thread's nice value (systemd's Nice= does it for the appliance).
+    expect(all.find((t) => t.name === "sipedge-health")?.nice).toBe(-10);
+    expect(all.filter((t) => t.name.startsWith("sipedge-io-")).map((t) => t.nice)).toEqual([0, 0]);
   });
 
   it("serves calls on the shared UDP and TCP ports", async () => {
