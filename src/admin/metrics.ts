@@ -99,6 +99,25 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   counter("sipedge_no_backend_total", "Requests answered 503 because no backend was left", (s) => s.counters.exhausted);
   counter("sipedge_local_responses_total", "Responses sipedge generated itself", (s) => s.counters.localResponses);
   counter("sipedge_stray_responses_total", "Responses that matched no transaction", (s) => s.counters.strayResponses);
+  counter(
+    "sipedge_flow_failed_total",
+    "Requests from backends answered 430 Flow Failed: the endpoint has no live flow (RFC 5626 §5.3)",
+    (s) => s.counters.flowFailed,
+  );
+  counter(
+    "sipedge_forged_flow_tokens_total",
+    "Requests from backends refused 403 because their flow token did not verify",
+    (s) => s.counters.forgedTokens,
+  );
+  counter("sipedge_endpoint_rebinds_total", "Endpoints that re-registered over a new flow", (s) => s.rebinds);
+  new Gauge({
+    name: "sipedge_endpoints",
+    help: "Endpoints registered through sipedge (each worker knows them all)",
+    registers: [registry],
+    collect() {
+      this.set(Math.max(0, ...stats.map((s) => s.endpoints)));
+    },
+  });
   new Counter({
     name: "sipedge_handoffs_total",
     help: "Requests from backends passed to the IO worker owning their client flow; refused: that queue was full (503)",

@@ -17,6 +17,7 @@ import {
   type Via,
 } from "../sip/index.ts";
 import { type Flow, flowOwner, type TransportName } from "../transport/flow.ts";
+import type { FlowTokens } from "./flow-token.ts";
 import { buildInTransaction } from "./requests.ts";
 import { buildResponse, type LocalResponse, newTag } from "./responses.ts";
 import { ClientTransaction, ServerTransaction, type TimerBase } from "./transactions.ts";
@@ -72,8 +73,23 @@ export interface Sides {
    * over the bounded queue between the two; false when that queue is full
    * or the owner is gone. `replyTo` is where responses go back to.
    */
-  handOff(owner: number, bytes: Buffer, replyTo: PeerAddress): boolean;
+  handOff(owner: number, bytes: Buffer, replyTo: PeerAddress, flowId: number): boolean;
+  /** Flow tokens for our Record-Route and Path values (one secret for every worker). */
+  readonly tokens: FlowTokens;
+  /** A REGISTER over client flow `flow` succeeded: its endpoints are bound there for `expiresMs`. */
+  endpointsBound(keys: readonly string[], flow: number, expiresMs: number): void;
+  /** The flow the endpoints last reached over `flow` use now (the endpoint registry), if any. */
+  currentFlow(flow: number): number | undefined;
 }
+
+/** Where a request from a backend goes on the client side, by the flow token in our Route. */
+type ClientFlow =
+  | { readonly kind: "untokened" }
+  | { readonly kind: "forged" }
+  | { readonly kind: "here"; readonly flow: Flow }
+  | { readonly kind: "elsewhere"; readonly owner: number; readonly flowId: number }
+  | { readonly kind: "gone" };
+const UNTOKENED: ClientFlow = { kind: "untokened" };
 
 /** Where a backend's responses go. */
 export interface PeerAddress {
@@ -104,6 +120,10 @@ export interface ProxyCounters {
   handedOff: number;
   /** Requests refused (503) or dropped (ACK) because that hand-off queue was full. */
   handOffRefused: number;
+  /** Requests from backends whose flow token did not verify (403). */
+  forgedTokens: number;
+  /** Requests from backends for an endpoint with no live flow left (430, RFC 5626 §5.3). */
+  flowFailed: number;
   /** Per configured trunk that has sent anything: what it sent. */
   trunks: Record<string, TrunkCounters>;
   /** Valid requests by "METHOD transport" (well-known methods; the rest as OTHER). */
@@ -185,6 +205,8 @@ export class ProxyCore {
     strayResponses: 0,
     handedOff: 0,
     handOffRefused: 0,
+    forgedTokens: 0,
+    flowFailed: 0,
     trunks: {},
     requests: {},
     responses: {},
@@ -249,7 +271,8 @@ export class ProxyCore {
   }
 
   /** Entry point for every whole SIP message a flow delivers. */
-  receive(bytes: Buffer, flow: Flow, side: Side): void {
+  /** `pinned`: the client flow another worker resolved this request to (a hand-off). */
+  receive(bytes: Buffer, flow: Flow, side: Side, pinned?: number): void {
     this.counters.received++;
     const parsed = parseMessage(bytes);
     if (!parsed.ok) {
@@ -280,7 +303,7 @@ export class ProxyCore {
         trunk.requests++;
         if (msg.method === "INVITE" && !hasToTag(msg)) trunk.calls++;
       }
-      this.#request(msg, flow, side);
+      this.#request(msg, flow, side, pinned);
     }
   }
 
@@ -307,13 +330,17 @@ export class ProxyCore {
     this.#respond(again.value, flow, { status: status.status, reason: status.reason });
   }
 
-  #request(req: SipRequest, flow: Flow, side: Side): void {
-    if (side === "backend") {
-      const owner = this.#foreignOwner(req);
-      if (owner !== undefined) {
-        this.#handOff(req, flow, owner);
-        return;
-      }
+  #request(req: SipRequest, flow: Flow, side: Side, pinned: number | undefined): void {
+    const client = side === "backend" ? this.#clientFlow(req, pinned) : UNTOKENED;
+    if (client.kind === "elsewhere") {
+      this.#handOff(req, flow, client.owner, client.flowId);
+      return;
+    }
+    if (client.kind === "forged") {
+      // Never a route into someone else's flow: refused before any transaction.
+      this.counters.forgedTokens++;
+      if (req.method !== "ACK") this.#respond(req, flow, { status: 403, reason: "Forbidden" });
+      return;
     }
     if (req.method === "ACK") {
       const st = this.#servers.get(serverKey(req, "INVITE"));
@@ -321,7 +348,7 @@ export class ProxyCore {
         st.acked(); // RFC 3261 §17.2.1: the ACK for a non-2xx response ends here
         return;
       }
-      this.#forwardStateless(req, side);
+      this.#forwardStateless(req, side, client);
       return;
     }
     if (req.method === "CANCEL") {
@@ -390,15 +417,17 @@ export class ProxyCore {
       return;
     }
     // Routed: by the next Route value, else the Request-URI (the remote target).
-    const dest = this.#destination(list[popped]?.value.uri ?? req.uriText, list.slice(0, popped), side);
+    const dest = this.#routed(req, list, popped, side, client);
     if (dest === undefined) {
+      if (side === "backend") this.counters.flowFailed++;
       this.#finish(
         forward,
+        // RFC 5626 §5.3: no live flow to the endpoint; the registrar may try another.
         side === "backend" ? { status: 430, reason: "Flow Failed" } : { status: 404, reason: "Not Found" },
       );
       return;
     }
-    this.#send(forward, dest.flow, undefined);
+    this.#send(forward, dest, undefined);
   }
 
   /** Picks the next backend and forwards to it; 503 with Retry-After when none is left. */
@@ -446,6 +475,16 @@ export class ProxyCore {
           : this.#recordRouteFor(flow, "client");
       editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
     }
+    if (f.side === "client" && req.method === "REGISTER" && f.st.flow.reliable) {
+      // RFC 3327 §4.3: the registrar routes requests for this AoR back through
+      // us, and the flow token (RFC 5626 §5.1, `ob` for an outbound UA) onto this flow.
+      const contacts = req.contacts();
+      const outbound =
+        contacts.ok && contacts.value?.star === false && contacts.value.list.some((c) => findParam(c.params, "reg-id"));
+      const transport = flow.transport === "udp" ? "" : `;transport=${flow.transport}`;
+      const token = this.#sides.tokens.issue(f.st.flow.id);
+      editor.insertPath(`<sip:${this.#sentBy(flow, "client")}${transport};lr;fl=${token}${outbound ? ";ob" : ""}>`);
+    }
     const slices = editor.slices();
     f.target = target;
     const isInvite = req.method === "INVITE";
@@ -482,7 +521,7 @@ export class ProxyCore {
   /** A Record-Route value naming the socket a flow uses; stream flows carry their id to come back on. */
   #recordRouteFor(flow: Flow, side: Side): string {
     const transport = flow.transport === "udp" ? "" : `;transport=${flow.transport}`;
-    const token = side === "client" && flow.reliable ? `;fl=${flow.id}` : "";
+    const token = side === "client" && flow.reliable ? `;fl=${this.#sides.tokens.issue(flow.id)}` : "";
     return `<sip:${hostOf(flow.localAddress)}:${flow.localPort}${transport};lr${token}>`;
   }
 
@@ -509,6 +548,7 @@ export class ProxyCore {
         this.#dispatcher.dialogStarted(f.target, callId.value, this.#sides.trunkOf(f.st.flow));
       }
       if (f.req.method === "BYE" && callId.ok) this.#dispatcher.dialogEnded(callId.value);
+      if (f.req.method === "REGISTER" && f.side === "client" && f.st.flow.reliable) this.#bound(f.req, f.st.flow);
       this.#forwardUp(f, res);
       this.#clearTimerC(f);
       return;
@@ -638,10 +678,11 @@ export class ProxyCore {
    * along its route set (RFC 3261 §16.11), with a Via whose branch is
    * derived from the incoming one so retransmissions get the same.
    */
-  #forwardStateless(req: SipRequest, side: Side): void {
+  #forwardStateless(req: SipRequest, side: Side, client: ClientFlow): void {
     const { list, popped } = this.#ownRoutes(req);
-    const dest = this.#destination(list[popped]?.value.uri ?? req.uriText, list.slice(0, popped), side);
-    if (dest === undefined) return;
+    const flow = this.#routed(req, list, popped, side, client);
+    if (flow === undefined) return;
+    const dest = { flow };
     const vias = req.via();
     const topBranch = vias.ok ? (vias.value[0]?.branch ?? "") : "";
     const branch = `z9hG4bK-sl${createHash("sha1").update(topBranch).update(req.uriText).digest("hex").slice(0, 16)}`;
@@ -656,28 +697,51 @@ export class ProxyCore {
 
   /**
    * Where a routed request goes: towards a backend when it came from a
-   * client, else towards the client, on the stream named by the flow token
-   * in our Record-Route (RFC 5626 style) or by UDP to the URI.
+   * client; towards a client on the stream its flow token resolved to, else
+   * by UDP to the next Route value or the Request-URI.
    */
-  #destination(uriText: string, ours: readonly Located<Address>[], side: Side): { flow: Flow } | undefined {
-    const uri = parseUri(uriText);
+  #routed(
+    req: SipRequest,
+    list: readonly Located<Address>[],
+    popped: number,
+    side: Side,
+    client: ClientFlow,
+  ): Flow | undefined {
+    if (client.kind === "here") return client.flow;
+    if (client.kind !== "untokened") return undefined;
+    const uri = parseUri(list[popped]?.value.uri ?? req.uriText);
     if (!uri.ok || !isSipUri(uri.value)) return undefined;
     const host = bareHost(uri.value.host);
     const transport = (findParam(uri.value.params, "transport")?.value ?? "udp").toLowerCase();
     const port = uri.value.port ?? (transport === "tls" || uri.value.scheme === "sips" ? 5061 : 5060);
-    if (side === "client") {
-      const flow = this.#sides.backendFlow({ host, port, transport });
-      return flow === undefined ? undefined : { flow };
+    return side === "client"
+      ? this.#sides.backendFlow({ host, port, transport })
+      : this.#sides.clientUdpFlow(host, port);
+  }
+
+  /**
+   * A REGISTER over a client stream succeeded: its endpoints (RFC 5626
+   * `+sip.instance` and `reg-id`, else AoR and Contact URI) are on that flow
+   * now, for as long as the registration lasts.
+   */
+  #bound(req: SipRequest, flow: Flow): void {
+    const contacts = req.contacts();
+    const to = req.to();
+    if (!contacts.ok || contacts.value === undefined || !to.ok) return;
+    const expiresHeader = req.expires();
+    const fallback = (expiresHeader.ok ? expiresHeader.value : undefined) ?? 3600;
+    if (contacts.value.star) return; // "*" removes the AoR's bindings: they expire here on their own
+    const byExpiry = new Map<number, string[]>();
+    for (const c of contacts.value.list) {
+      const instance = findParam(c.params, "+sip.instance")?.value;
+      const regId = findParam(c.params, "reg-id")?.value;
+      const key = instance !== undefined && regId !== undefined ? `${instance} ${regId}` : `${to.value.uri} ${c.uri}`;
+      const expires = Number(findParam(c.params, "expires")?.value ?? fallback);
+      const keys = byExpiry.get(expires) ?? [];
+      keys.push(key);
+      byExpiry.set(expires, keys);
     }
-    for (const r of ours) {
-      const token = flowTokenOf(r.value.uri);
-      if (token !== undefined) {
-        const flow = this.#sides.connection(Number(token));
-        return flow === undefined || flow.closed ? undefined : { flow };
-      }
-    }
-    const flow = this.#sides.clientUdpFlow(host, port);
-    return flow === undefined ? undefined : { flow };
+    for (const [expires, keys] of byExpiry) this.#sides.endpointsBound(keys, flow.id, expires * 1000);
   }
 
   /** The counters of the trunk a client flow belongs to, if it belongs to one. */
@@ -693,19 +757,33 @@ export class ProxyCore {
   }
 
   /**
-   * The worker that owns the client flow named by the flow token in our
-   * Route, when that is not this one: the client reconnected and landed on
-   * another worker, or the backend sent to another worker's port.
+   * The client flow a request from a backend is for, by the flow token in
+   * the first of our Route values that carries one (Record-Route or Path):
+   * that flow while it lives; else the flow its endpoints re-registered over
+   * (RFC 5626: the endpoint, not the socket); owned by another worker, a
+   * hand-off; gone, a 430. `pinned`: another worker already resolved it.
    */
-  #foreignOwner(req: SipRequest): number | undefined {
-    const { list, popped } = this.#ownRoutes(req);
-    for (const r of list.slice(0, popped)) {
-      const token = flowTokenOf(r.value.uri);
-      if (token === undefined) continue;
-      const owner = flowOwner(Number(token));
-      return owner === this.#sides.worker ? undefined : owner;
+  #clientFlow(req: SipRequest, pinned: number | undefined): ClientFlow {
+    let id = pinned;
+    if (id === undefined) {
+      const { list, popped } = this.#ownRoutes(req);
+      const token = list
+        .slice(0, popped)
+        .map((r) => flowTokenOf(r.value.uri))
+        .find((t) => t !== undefined);
+      if (token === undefined) return UNTOKENED;
+      id = this.#sides.tokens.verify(token);
+      if (id === undefined) return { kind: "forged" };
     }
-    return undefined;
+    const self = this.#sides.worker;
+    if (flowOwner(id) !== self) return { kind: "elsewhere", owner: flowOwner(id), flowId: id };
+    const live = this.#sides.connection(id);
+    if (live !== undefined && !live.closed) return { kind: "here", flow: live };
+    const now = pinned === undefined ? this.#sides.currentFlow(id) : undefined;
+    if (now === undefined || now === id) return { kind: "gone" };
+    if (flowOwner(now) !== self) return { kind: "elsewhere", owner: flowOwner(now), flowId: now };
+    const moved = this.#sides.connection(now);
+    return moved !== undefined && !moved.closed ? { kind: "here", flow: moved } : { kind: "gone" };
   }
 
   /**
@@ -714,7 +792,7 @@ export class ProxyCore {
    * the backend's address (RFC 3261 §18.2.2: UDP to the source, streams to
    * the Via sent-by). A full queue is a counted refusal, never a wait.
    */
-  #handOff(req: SipRequest, flow: Flow, owner: number): void {
+  #handOff(req: SipRequest, flow: Flow, owner: number, flowId: number): void {
     const top = req.via();
     const via = top.ok ? top.value[0] : undefined;
     const replyTo: PeerAddress =
@@ -725,7 +803,7 @@ export class ProxyCore {
             transport: flow.transport,
           }
         : { host: flow.remoteAddress, port: flow.remotePort, transport: flow.transport };
-    if (this.#sides.handOff(owner, req.buf, replyTo)) {
+    if (this.#sides.handOff(owner, req.buf, replyTo, flowId)) {
       this.counters.handedOff++;
       return;
     }
@@ -827,7 +905,7 @@ function clientKey(branch: string, method: string): string {
 
 /** The `fl` URI parameter sipedge put in its own client-facing Record-Route. */
 function flowTokenOf(uri: string): string | undefined {
-  return /;fl=(\d+)/.exec(uri)?.[1];
+  return /;fl=([A-Za-z0-9_-]+)/.exec(uri)?.[1];
 }
 
 function hasToTag(req: SipRequest): boolean {

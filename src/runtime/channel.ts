@@ -28,6 +28,8 @@ export interface ThreadInit {
   readonly handOffDepth: SharedArrayBuffer;
   /** Every worker's backend-side ports (UDP, TCP, TLS), each written by its own worker at start. */
   readonly backendPorts: SharedArrayBuffer;
+  /** The flow-token secret, the same in every worker so any of them can check a token. */
+  readonly flowSecret: Uint8Array;
   /** Ports to the workers already running, one per peer (transferred). */
   readonly peers: readonly { readonly index: number; readonly port: MessagePort }[];
 }
@@ -57,12 +59,26 @@ export type ToSupervisor =
     }
   | { readonly type: "failed"; readonly index: number; readonly message: string }
   | { readonly type: "reloaded"; readonly index: number; readonly error: string | undefined }
-  | { readonly type: "stats"; readonly index: number; readonly stats: WorkerStats };
+  | { readonly type: "stats"; readonly index: number; readonly stats: WorkerStats }
+  | {
+      readonly type: "bound";
+      readonly index: number;
+      readonly keys: readonly string[];
+      readonly flow: number;
+      readonly expiresMs: number;
+    };
 
 export type ToWorker =
   | { readonly type: "stop" }
   /** Test-only (SIPEDGE_TEST_FAULTS=1): throw inside the worker, as a programming bug would. */
   | { readonly type: "fault" }
+  /** Endpoints another worker bound (a REGISTER over its flow), so old flow tokens find them here too. */
+  | {
+      readonly type: "bound";
+      readonly keys: readonly string[];
+      readonly flow: number;
+      readonly expiresMs: number;
+    }
   /** A hand-off port to a worker that (re)started after this one. */
   | { readonly type: "peer"; readonly index: number; readonly port: MessagePort }
   | { readonly type: "reload"; readonly config: Config }
@@ -74,6 +90,9 @@ export interface WorkerStats {
   readonly serverTransactions: number;
   readonly clientTransactions: number;
   readonly connections: number;
+  /** Endpoints registered through sipedge (this worker's view of all), and re-binds it saw. */
+  readonly endpoints: number;
+  readonly rebinds: number;
   /** Dialogs per backend (active, set up) and per trunk (active). */
   readonly calls: CallCounts;
   /** Open client connections per trunk. */

@@ -9,6 +9,8 @@ export interface HandOff {
   /** The message as received, in its own buffer (transferred, not copied, by postMessage). */
   readonly bytes: Uint8Array;
   readonly replyTo: PeerAddress;
+  /** The client flow the sender resolved the request to. */
+  readonly flowId: number;
 }
 
 /**
@@ -58,7 +60,7 @@ export class HandOffs {
   }
 
   /** Queues a request for `owner`; false when that queue is full or the owner is gone. */
-  offer(owner: number, bytes: Uint8Array, replyTo: PeerAddress): boolean {
+  offer(owner: number, bytes: Uint8Array, replyTo: PeerAddress, flowId: number): boolean {
     const port = this.#peers.get(owner);
     if (port === undefined) return false;
     const cell = this.#self * this.#threads + owner;
@@ -69,7 +71,7 @@ export class HandOffs {
     // The received bytes are a view of a shared chunk: copy once into a buffer the owner can keep.
     const own = new Uint8Array(bytes.length);
     own.set(bytes);
-    const message: HandOff = { bytes: own, replyTo };
+    const message: HandOff = { bytes: own, replyTo, flowId };
     port.postMessage(message, [own.buffer]);
     return true;
   }

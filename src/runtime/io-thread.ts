@@ -1,6 +1,7 @@
 import { getPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { HealthTable, membersOf } from "../health/state.ts";
+import { FlowTokens } from "../proxy/flow-token.ts";
 import { useFlowIdRange } from "../transport/flow.ts";
 import { HEARTBEAT_MS, post, type ThreadInit, type ToWorker } from "./channel.ts";
 import { HandOffs } from "./handoff.ts";
@@ -29,6 +30,8 @@ async function main(init: ThreadInit): Promise<void> {
       index: init.index,
       handOffs,
       backendPorts: new Int32Array(init.backendPorts),
+      tokens: new FlowTokens(init.flowSecret),
+      announce: (keys, flow, expiresMs) => post(port, { type: "bound", index: init.index, keys, flow, expiresMs }),
     });
     serving = worker;
   } catch (e) {
@@ -43,6 +46,10 @@ async function main(init: ThreadInit): Promise<void> {
       return;
     }
     if (m.type === "fault") throw new Error(`io worker ${init.index}: injected fault`);
+    if (m.type === "bound") {
+      worker.learnEndpoints(m.keys, m.flow, m.expiresMs);
+      return;
+    }
     if (m.type === "peer") {
       handOffs.connect(m.index, m.port);
       return;

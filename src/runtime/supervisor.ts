@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,6 +46,7 @@ export class Supervisor {
   readonly #beats: Int32Array;
   readonly #heartbeat: SharedArrayBuffer;
   readonly #handOffDepth: SharedArrayBuffer;
+  readonly #flowSecret: Uint8Array;
   readonly #backendPorts: SharedArrayBuffer;
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
@@ -59,6 +61,7 @@ export class Supervisor {
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
     this.#heartbeat = new SharedArrayBuffer(4 * this.threads);
     this.#handOffDepth = handOffDepth(this.threads);
+    this.#flowSecret = randomBytes(32);
     this.#backendPorts = new SharedArrayBuffer(BACKEND_PORTS * Int32Array.BYTES_PER_ELEMENT * this.threads);
     this.#beats = new Int32Array(this.#heartbeat);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
@@ -245,6 +248,7 @@ export class Supervisor {
       threads: this.threads,
       handOffDepth: this.#handOffDepth,
       backendPorts: this.#backendPorts,
+      flowSecret: this.#flowSecret,
       peers,
     };
     const worker = new Worker(this.#entry, {
@@ -267,6 +271,13 @@ export class Supervisor {
           slot.lastBeatAt = Date.now();
           resolve(m);
         } else if (m.type === "failed") reject(new Error(`io worker ${index}: ${m.message}`));
+        else if (m.type === "bound") {
+          // Every worker learns where endpoints are, so an old flow token finds them wherever they re-registered.
+          for (const [other, s] of this.#slots.entries()) {
+            if (other === index || s === undefined || s.exited) continue;
+            post(s.worker, { type: "bound", keys: m.keys, flow: m.flow, expiresMs: m.expiresMs });
+          }
+        }
       });
       // A crash or an exit: respawn at once (the exit event follows an error).
       worker.on("error", () => {});

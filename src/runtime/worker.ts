@@ -5,6 +5,8 @@ import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import type { Config, Listener } from "../config/schema.ts";
 import type { HealthTable } from "../health/state.ts";
 import { ProxyCore, type ProxySettings, type Side, type Sides } from "../proxy/core.ts";
+import { EndpointRegistry } from "../proxy/endpoints.ts";
+import { FlowTokens } from "../proxy/flow-token.ts";
 import { TrunkMatcher } from "../proxy/trunks.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
@@ -25,7 +27,14 @@ export interface Threading {
   readonly handOffs: HandOffs | undefined;
   /** BACKEND_PORTS cells per worker; this worker writes only its own. */
   readonly backendPorts: Int32Array | undefined;
+  /** Flow tokens with the secret every worker shares. */
+  readonly tokens: FlowTokens;
+  /** Tells the other workers about endpoints bound here. */
+  readonly announce: ((keys: readonly string[], flow: number, expiresMs: number) => void) | undefined;
 }
+
+/** Endpoints an IO worker keeps track of (each worker holds every worker's, from their announcements). */
+const MAX_ENDPOINTS = 200_000;
 
 export interface BoundListener {
   readonly transport: Listener["transport"];
@@ -55,6 +64,7 @@ export class IoWorker {
   /** Replaced on SIGHUP; the proxy reads it through Sides.trunkOf. */
   readonly #trunks: { matcher: TrunkMatcher };
   readonly #clientStreams: readonly StreamListener[];
+  readonly #endpoints: EndpointRegistry;
 
   private constructor(
     proxy: ProxyCore,
@@ -68,7 +78,9 @@ export class IoWorker {
     sides: Sides,
     trunks: { matcher: TrunkMatcher },
     clientStreams: StreamListener[],
+    endpoints: EndpointRegistry,
   ) {
+    this.#endpoints = endpoints;
     this.#sides = sides;
     this.#trunks = trunks;
     this.#clientStreams = clientStreams;
@@ -89,7 +101,13 @@ export class IoWorker {
     config: Config,
     reusePort = false,
     table?: HealthTable,
-    threading: Threading = { index: 0, handOffs: undefined, backendPorts: undefined },
+    threading: Threading = {
+      index: 0,
+      handOffs: undefined,
+      backendPorts: undefined,
+      tokens: new FlowTokens(),
+      announce: undefined,
+    },
   ): Promise<IoWorker> {
     const unsupported = config.listen.findIndex((l) => l.transport === "wss");
     if (unsupported >= 0) throw new Error(`listen[${unsupported}]: wss listeners are not supported yet`);
@@ -110,6 +128,7 @@ export class IoWorker {
     const streams: StreamListener[] = [];
     const clientStreams: StreamListener[] = [];
     const trunks = { matcher: new TrunkMatcher(config.trunks) };
+    const endpoints = new EndpointRegistry(MAX_ENDPOINTS);
     const bound: BoundListener[] = [];
     const first = config.listen[0] as Listener;
     const streamOptions = { maxMessageSize: config.sip.maxMessageSize, maxQueuedBytes: MAX_QUEUED_BYTES };
@@ -206,7 +225,13 @@ export class IoWorker {
         bound.some((l) => l.address === host && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060))),
       trunkOf: (flow) => trunks.matcher.of(flow),
       worker: threading.index,
-      handOff: (owner, bytes, replyTo) => threading.handOffs?.offer(owner, bytes, replyTo) ?? false,
+      handOff: (owner, bytes, replyTo, flowId) => threading.handOffs?.offer(owner, bytes, replyTo, flowId) ?? false,
+      tokens: threading.tokens,
+      endpointsBound: (keys, flow, expiresMs) => {
+        endpoints.bind(keys, flow, expiresMs);
+        threading.announce?.(keys, flow, expiresMs);
+      },
+      currentFlow: (flow) => endpoints.current(flow),
     };
     proxy = new ProxyCore(proxySettings(config), sides, dispatcher);
     return new IoWorker(
@@ -221,6 +246,7 @@ export class IoWorker {
       sides,
       trunks,
       clientStreams,
+      endpoints,
     );
   }
 
@@ -232,7 +258,12 @@ export class IoWorker {
   acceptHandOff(h: HandOff): void {
     const flow = this.#sides.backendFlow(h.replyTo);
     if (flow === undefined) return;
-    this.proxy.receive(Buffer.from(h.bytes.buffer, h.bytes.byteOffset, h.bytes.byteLength), flow, "backend");
+    this.proxy.receive(Buffer.from(h.bytes.buffer, h.bytes.byteOffset, h.bytes.byteLength), flow, "backend", h.flowId);
+  }
+
+  /** Another worker bound these endpoints to one of its flows. */
+  learnEndpoints(keys: readonly string[], flow: number, expiresMs: number): void {
+    this.#endpoints.bind(keys, flow, expiresMs, false);
   }
 
   /** A snapshot for a scrape; the event-loop delay histogram starts afresh after each. */
@@ -248,6 +279,8 @@ export class IoWorker {
       clientTransactions: t.client,
       connections: this.#streams.reduce((n, s) => n + s.connectionCount, 0),
       calls: this.dispatcher.calls(),
+      endpoints: this.#endpoints.size,
+      rebinds: this.#endpoints.rebinds,
       trunkConnections: this.#trunkConnections(),
       loopLag,
       handshakes: [...this.#tlsListeners.values()].flatMap((l) => (l.handshakes === undefined ? [] : [l.handshakes])),

@@ -96,6 +96,8 @@ export function startStunnel(
   acceptPort: number,
   connectPort: number,
   cert: { cert: string; key: string },
+  /** client: accept plain TCP and connect with TLS (a TLS front for sipp, whose Debian build has none). */
+  mode: "server" | "client" = "server",
 ) {
   const dir = mkdtempSync(join(tmpdir(), "sipedge-stunnel-"));
   const conf = join(dir, "stunnel.conf");
@@ -105,6 +107,7 @@ export function startStunnel(
       "foreground = yes",
       "pid =",
       "[sip]",
+      `client = ${mode === "client" ? "yes" : "no"}`,
       `accept = 127.0.0.1:${acceptPort}`,
       `connect = 127.0.0.1:${connectPort}`,
       `cert = ${cert.cert}`,

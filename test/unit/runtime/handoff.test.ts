@@ -21,12 +21,13 @@ describe("hand-off queues between IO workers", () => {
   it("deliver the request's bytes and where to answer, in a buffer of their own", async () => {
     const { got, w0, w1 } = pair(4);
     const chunk = Buffer.from("xxBYE sip:a@b SIP/2.0\r\n\r\nyy");
-    expect(w0.offer(1, chunk.subarray(2, chunk.length - 2), replyTo)).toBe(true);
+    expect(w0.offer(1, chunk.subarray(2, chunk.length - 2), replyTo, 7)).toBe(true);
     chunk.fill(0); // the receive buffer is reused at once
     await sleep(20);
     expect(got).toHaveLength(1);
     expect(Buffer.from(got[0]?.bytes ?? []).toString()).toBe("BYE sip:a@b SIP/2.0\r\n\r\n");
     expect(got[0]?.replyTo).toEqual(replyTo);
+    expect(got[0]?.flowId).toBe(7);
     w0.close();
     w1.close();
   });
@@ -34,14 +35,14 @@ describe("hand-off queues between IO workers", () => {
   it("refuse beyond their capacity until the owner has taken what is queued", async () => {
     const { got, w0, w1 } = pair(2);
     const bytes = Buffer.from("OPTIONS sip:x SIP/2.0\r\n\r\n");
-    expect([w0.offer(1, bytes, replyTo), w0.offer(1, bytes, replyTo), w0.offer(1, bytes, replyTo)]).toEqual([
+    expect([w0.offer(1, bytes, replyTo, 7), w0.offer(1, bytes, replyTo, 7), w0.offer(1, bytes, replyTo, 7)]).toEqual([
       true,
       true,
       false,
     ]);
     await sleep(20);
     expect(got).toHaveLength(2);
-    expect(w0.offer(1, bytes, replyTo)).toBe(true);
+    expect(w0.offer(1, bytes, replyTo, 7)).toBe(true);
     w0.close();
     w1.close();
   });
@@ -49,10 +50,10 @@ describe("hand-off queues between IO workers", () => {
   it("refuse when the owner is unknown or its thread has gone", async () => {
     const { w0, w1 } = pair(2);
     const bytes = Buffer.from("BYE sip:x SIP/2.0\r\n\r\n");
-    expect(w0.offer(3, bytes, replyTo)).toBe(false);
+    expect(w0.offer(3, bytes, replyTo, 7)).toBe(false);
     w1.close();
     await sleep(20);
-    expect(w0.offer(1, bytes, replyTo)).toBe(false);
+    expect(w0.offer(1, bytes, replyTo, 7)).toBe(false);
     w0.close();
   });
 

@@ -1,0 +1,226 @@
+import type { ChildProcess } from "node:child_process";
+import { createSocket, type Socket } from "node:dgram";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { demoCertificate } from "../../src/runtime/demo.ts";
+import { HeaderId, parseMessage, type SipMessage, type SipResponse } from "../../src/sip/index.ts";
+import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
+import { request, respond } from "../helpers/dialog.ts";
+import { freePort, Processes, sleep, startStunnel } from "../helpers/net.ts";
+import { unwrap } from "../helpers/sip.ts";
+import { StreamClient } from "../helpers/sip-client.ts";
+import { CERT_DIR } from "../helpers/sipedge.ts";
+import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
+
+const processes = new Processes();
+afterAll(async () => {
+  await processes.killAll();
+});
+
+/** sipedge with two IO workers, UDP/TCP/TLS listeners, its admin API and one backend. */
+async function sipedgeWith(backendPort: number): Promise<{ child: ChildProcess; out: string; admin: number }> {
+  const tls = demoCertificate(CERT_DIR);
+  const admin = await freePort();
+  const cli = await startCli(
+    configFile(
+      [
+        "io: { threads: 2, pin: false, grace: 1s }",
+        "listen:",
+        "  - { transport: udp, address: 127.0.0.1, port: 0 }",
+        "  - { transport: tcp, address: 127.0.0.1, port: 0 }",
+        `  - { transport: tls, address: 127.0.0.1, port: 0, cert: ${tls.cert}, key: ${tls.key} }`,
+        "backends:",
+        "  - name: core",
+        "    members:",
+        `      - { name: registrar, uri: "sip:127.0.0.1:${backendPort}" }`,
+        `admin: { listen: "127.0.0.1:${admin}" }`,
+      ].join("\n"),
+    ),
+    "admin API",
+  );
+  return { child: cli.child, out: cli.out(), admin };
+}
+
+describe("registration through sipedge (sipp UA, sipp registrar)", () => {
+  let sipedge: { child: ChildProcess; out: string; admin: number };
+  let registrarPort: number;
+
+  beforeAll(async () => {
+    registrarPort = await freePort();
+    sipedge = await sipedgeWith(registrarPort);
+  });
+  afterAll(() => {
+    sipedge.child.kill("SIGKILL");
+  });
+
+  for (const transport of ["tcp", "tls"] as const) {
+    it(`inserts a Path with a flow token, and the registrar's INVITE through it reaches the UA over ${transport.toUpperCase()}`, async () => {
+      const registrar = startUas(processes, registrarPort, {
+        scenario: join(FIXTURE_SCENARIOS, "uas_registrar_calls_back.xml"),
+      });
+      await sleep(2500); // probed up
+      let target = `127.0.0.1:${listeningPort(sipedge.out, transport)}`;
+      if (transport === "tls") {
+        // sipp has no TLS here: stunnel (client mode) carries its TCP into sipedge's TLS listener.
+        const front = await freePort();
+        startStunnel(processes, front, listeningPort(sipedge.out, "tls"), demoCertificate(CERT_DIR), "client");
+        await sleep(500);
+        target = `127.0.0.1:${front}`;
+      }
+      const ua = await runUac(processes, target, {
+        calls: 3,
+        rate: 5,
+        transport: "t1",
+        scenario: join(FIXTURE_SCENARIOS, "uac_register_answer.xml"),
+        timeoutSeconds: 20,
+      });
+      expect(ua).toEqual({ calls: 3, successful: 3, failed: 0 });
+      // sipp writes its counts once a second.
+      for (let i = 0; i < 30 && registrar.counts().successful < 3; i++) await sleep(100);
+      expect(registrar.counts().successful).toBe(3);
+      await processes.kill(registrar.child);
+    });
+  }
+});
+
+/**
+ * The registrar here is a UDP socket the test drives: the test needs to
+ * resend an old Path after the UA has moved, and to tamper with a token,
+ * which no sipp scenario does.
+ */
+describe("endpoints that reconnect", () => {
+  let sipedge: { child: ChildProcess; out: string; admin: number };
+  let registrar: Socket;
+  const inbox: { msg: SipMessage; port: number }[] = [];
+
+  async function next(pred: (m: SipMessage) => boolean, timeoutMs = 5000): Promise<{ msg: SipMessage; port: number }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = inbox.findIndex((e) => pred(e.msg));
+      if (i >= 0) return inbox.splice(i, 1)[0] as { msg: SipMessage; port: number };
+      if (Date.now() > deadline) throw new Error(`registrar: nothing matching within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  /** Registers one UA over a fresh TCP connection; the registrar answers 200 and keeps the Path. */
+  async function register(
+    instance: string,
+    cseq: number,
+  ): Promise<{ client: StreamClient; path: string; port: number }> {
+    const client = await StreamClient.connect(listeningPort(sipedge.out, "tcp"), false);
+    client.send(
+      request({
+        method: "REGISTER",
+        uri: "sip:example.com",
+        transport: "TCP",
+        localPort: client.localPort,
+        callId: `reg-${instance}`,
+        cseq,
+        branch: `reg-${instance}-${cseq}-${client.localPort}`,
+        from: `<sip:${instance}@example.com>`,
+        to: `<sip:${instance}@example.com>`,
+        extra: [`Supported: path, outbound`],
+      }).replace(/^Contact: (.*)$/m, `Contact: $1;+sip.instance="<urn:uuid:${instance}>";reg-id=1;expires=300`),
+    );
+    const reg = await next((m) => m.kind === "request" && m.method === "REGISTER");
+    const paths = unwrap(reg.msg.addresses(HeaderId.Path)).map((p) => reg.msg.buf.toString("latin1", p.start, p.end));
+    expect(paths).toHaveLength(1);
+    expect(paths[0], paths[0]).toMatch(/;lr;fl=[A-Za-z0-9_-]{27};ob>$/);
+    registrar.send(respond(reg.msg, 200, "OK"), reg.port, "127.0.0.1");
+    await client.waitFor((m) => m.kind === "response" && m.status === 200);
+    return { client, path: paths[0] as string, port: reg.port };
+  }
+
+  /** The registrar calls the AoR through a Path (sent to the sipedge worker port it names). */
+  function invite(path: string, callId: string): void {
+    const port = Number(/:(\d+);/.exec(path)?.[1]);
+    registrar.send(
+      request({
+        method: "INVITE",
+        uri: "sip:ua@127.0.0.1",
+        transport: "UDP",
+        localPort: registrar.address().port,
+        callId,
+        cseq: 1,
+        branch: callId,
+        routes: [path],
+      }),
+      port,
+      "127.0.0.1",
+    );
+  }
+
+  beforeAll(async () => {
+    registrar = createSocket("udp4");
+    registrar.on("message", (m, rinfo) => {
+      const r = parseMessage(m);
+      // Health probes get their answer; the rest is for the test to read.
+      if (r.ok && r.value.kind === "request" && r.value.method === "OPTIONS") {
+        registrar.send(respond(r.value, 200, "OK"), rinfo.port, rinfo.address);
+      } else if (r.ok) inbox.push({ msg: r.value, port: rinfo.port });
+    });
+    await new Promise<void>((resolve) => registrar.bind(0, "127.0.0.1", () => resolve()));
+    sipedge = await sipedgeWith(registrar.address().port);
+    await sleep(2500); // probed up
+  });
+  afterAll(() => {
+    sipedge.child.kill("SIGKILL");
+    registrar.close();
+  });
+
+  it("delivers a request for the old flow on the flow the UA re-registered over, on the other worker", async () => {
+    const first = await register("phone-a", 1);
+    first.client.close();
+    await sleep(200);
+    // Reconnect until the kernel hands the new connection to the other worker
+    // (the REGISTER then leaves from that worker's backend port).
+    let second = await register("phone-a", 2);
+    for (let cseq = 3; second.port === first.port && cseq < 20; cseq++) {
+      second.client.close();
+      second = await register("phone-a", cseq);
+    }
+    expect(second.port).not.toBe(first.port);
+    invite(first.path, "old-path-call");
+    const got = await second.client.waitFor((m) => m.kind === "request" && m.method === "INVITE");
+    expect(got.values("call-id")[0]).toBe("old-path-call");
+    second.client.send(respond(got, 486, "Busy Here"));
+    const answer = await next(
+      (m) => m.kind === "response" && m.values("call-id")[0] === "old-path-call" && m.status >= 200,
+    );
+    expect((answer.msg as SipResponse).status).toBe(486);
+    second.client.close();
+  });
+
+  it("answers 430 Flow Failed when the endpoint never came back", async () => {
+    const gone = await register("phone-b", 1);
+    gone.client.close();
+    await sleep(200);
+    invite(gone.path, "gone-call");
+    const answer = await next(
+      (m) => m.kind === "response" && m.values("call-id")[0] === "gone-call" && (m as SipResponse).status >= 200,
+    );
+    expect((answer.msg as SipResponse).status).toBe(430);
+  });
+
+  it("refuses a tampered flow token with 403 and never delivers it to another UA", async () => {
+    const victim = await register("phone-c", 1);
+    const other = await register("phone-d", 1);
+    // The attacker knows phone-d's Path and bends its token towards someone else's flow.
+    const tampered = other.path.replace(/fl=(.)/, (_m, c: string) => `fl=${c === "A" ? "B" : "A"}`);
+    invite(tampered, "forged-call");
+    const answer = await next((m) => m.kind === "response" && m.values("call-id")[0] === "forged-call");
+    expect((answer.msg as SipResponse).status).toBe(403);
+    await sleep(300);
+    for (const c of [victim.client, other.client]) {
+      expect(c.messages.some((m) => m.kind === "request" && m.method === "INVITE")).toBe(false);
+      c.close();
+    }
+    const metrics = await (await fetch(`http://127.0.0.1:${sipedge.admin}/metrics`)).text();
+    expect(metrics).toMatch(/^sipedge_forged_flow_tokens_total [1-9]/m);
+    expect(metrics).toMatch(/^sipedge_flow_failed_total [1-9]/m);
+    expect(metrics).toMatch(/^sipedge_endpoint_rebinds_total [1-9]/m);
+    // The old flow's worker passed the request to the one that owns the new flow.
+    expect(metrics).toMatch(/^sipedge_handoffs_total\{result="delivered"\} [1-9]/m);
+  });
+});
