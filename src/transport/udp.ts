@@ -2,10 +2,12 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { classifyDatagram } from "../sip/index.ts";
 import { type Flow, type MessageHandler, newFlowId } from "./flow.ts";
+import { stunBindingResponse } from "./stun.ts";
 
 /**
  * A UDP socket: every datagram is one message (RFC 3261 §18.3); CRLF and
- * STUN keep-alives (RFC 5626 §3.5.1) are not SIP and are not passed on.
+ * STUN keep-alives (RFC 5626 §3.5.1) are not SIP and are not passed on;
+ * a STUN Binding request gets its answer here.
  * Each peer address is a flow; flows are made per datagram and are cheap.
  */
 export class UdpEndpoint {
@@ -83,7 +85,13 @@ export class UdpEndpoint {
   }
 
   #receive(msg: Buffer, rinfo: RemoteInfo): void {
-    if (classifyDatagram(msg) !== "sip") return;
-    this.#onMessage(msg, this.flowTo(rinfo.address, rinfo.port));
+    const kind = classifyDatagram(msg);
+    if (kind === "sip") {
+      this.#onMessage(msg, this.flowTo(rinfo.address, rinfo.port));
+    } else if (kind === "stun") {
+      // RFC 5626 §8: a SIP server answers STUN keep-alives on its SIP port.
+      const answer = stunBindingResponse(msg, rinfo.address, rinfo.port);
+      if (answer !== undefined) this.#socket.send(answer, rinfo.port, rinfo.address);
+    }
   }
 }

@@ -1,7 +1,8 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { type ConnectionOptions, connect, type TLSSocket } from "node:tls";
+import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { CLI, configFile } from "../helpers/cli.ts";
 import { CERT_DIR, perTest, startSipedge } from "../helpers/sipedge.ts";
@@ -96,5 +97,17 @@ describe("TLS listener", () => {
     });
     expect(withCert).not.toBeInstanceOf(Error);
     if (!(withCert instanceof Error)) withCert.destroy();
+  });
+});
+
+describe("UDP listener", () => {
+  it("answers a STUN keep-alive on the SIP port with the client's mapped address (RFC 5626 §8)", async () => {
+    const sipedge = scope.use(await startSipedge([9]));
+    // coturn's STUN client: a Binding request, and it prints the reflexive address it was told
+    // (asynchronously: sipedge runs in this test's own event loop).
+    const { stdout } = await promisify(execFile)("turnutils_stunclient", ["-p", String(sipedge.udp), "127.0.0.1"], {
+      timeout: 10_000,
+    });
+    expect(stdout).toMatch(/UDP reflexive addr: 127\.0\.0\.1:\d+/);
   });
 });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The integration tests drive real peers: sipp (Debian sip-tester), stunnel
 # (TLS in front of sipp, whose Debian build has none), openssl, and
-# Prometheus (a real scrape, promtool for the alert rules).
+# Prometheus (a real scrape, promtool for the alert rules), and coturn's STUN
+# client (keep-alives on the SIP port).
 set -euo pipefail
-exec bash "$(dirname "$0")/apt-ensure.sh" sipp:sip-tester openssl:openssl stunnel:stunnel4 ss:iproute2 promtool:prometheus
+exec bash "$(dirname "$0")/apt-ensure.sh" sipp:sip-tester openssl:openssl stunnel:stunnel4 ss:iproute2 promtool:prometheus turnutils_stunclient:coturn
