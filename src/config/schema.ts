@@ -65,6 +65,8 @@ export interface SipSettings {
   /** Retry-After (seconds) on the 503 sent when no backend can take a request. */
   readonly retryAfter: number;
   readonly maxMessageSize: number;
+  /** RFC 5626 §4.4.1: the keep-alive interval (Flow-Timer) told to UAs that register with outbound. */
+  readonly flowTimer: number;
   /** How sipedge checks TLS backends' certificates. */
   readonly backendTls: { readonly verify: boolean; readonly ca: string | undefined };
 }
@@ -87,7 +89,12 @@ export interface Config {
     /** Probe answers that count as alive; empty: any answer (Kamailio's view: even 404 or 483 proves it runs). */
     readonly aliveCodes: readonly number[];
   };
-  readonly limits: { readonly memory: number; readonly maxConnections: number };
+  readonly limits: {
+    readonly memory: number;
+    readonly maxConnections: number;
+    /** A client TCP/TLS flow with no traffic either way (not even a keep-alive) this long is closed; 0: never. */
+    readonly idleTimeout: number;
+  };
   readonly admin: {
     readonly listen: string;
     /** A file holding the bearer token every admin request must carry; none: open (loopback). */

@@ -120,7 +120,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       r.fail(`health.aliveCodes[${i}]`, "must be a response code from 100 to 699");
     }
   });
-  const limits = r.object(root.limits ?? {}, "limits", ["memory", "maxConnections"]) ?? {};
+  const limits = r.object(root.limits ?? {}, "limits", ["memory", "maxConnections", "idleTimeout"]) ?? {};
   const admin = r.object(root.admin ?? {}, "admin", ["listen", "tokenFile"]) ?? {};
   const sip =
     r.object(root.sip ?? {}, "sip", [
@@ -129,6 +129,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       "failoverOn",
       "retryAfter",
       "maxMessageSize",
+      "flowTimer",
       "backendTls",
     ]) ?? {};
   const backendTls = r.object(sip.backendTls ?? {}, "sip.backendTls", ["verify", "ca"]) ?? {};
@@ -161,6 +162,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     limits: {
       memory: r.size(limits, "memory", "limits", "256MiB"),
       maxConnections: r.int(limits, "maxConnections", "limits", 1, 10_000_000, 100_000),
+      idleTimeout: r.duration(limits, "idleTimeout", "limits", "15m"),
     },
     admin: {
       listen: adminListen,
@@ -177,6 +179,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       failoverOn,
       retryAfter: r.int(sip, "retryAfter", "sip", 0, 86_400, 30),
       maxMessageSize: r.size(sip, "maxMessageSize", "sip", "64KiB"),
+      flowTimer: r.duration(sip, "flowTimer", "sip", "120s"),
       backendTls: {
         verify: r.bool(backendTls, "verify", "sip.backendTls", true),
         ca: backendTls.ca === undefined ? undefined : r.string(backendTls, "ca", "sip.backendTls"),

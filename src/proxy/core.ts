@@ -103,6 +103,8 @@ export interface ProxySettings {
   readonly firstResponseTimeout: number;
   readonly failoverOn: readonly number[];
   readonly retryAfter: number;
+  /** Flow-Timer (ms) for outbound registrations (RFC 5626 §5.4). */
+  readonly flowTimer: number;
 }
 
 /** Which side a message came from. */
@@ -478,9 +480,7 @@ export class ProxyCore {
     if (f.side === "client" && req.method === "REGISTER" && f.st.flow.reliable) {
       // RFC 3327 §4.3: the registrar routes requests for this AoR back through
       // us, and the flow token (RFC 5626 §5.1, `ob` for an outbound UA) onto this flow.
-      const contacts = req.contacts();
-      const outbound =
-        contacts.ok && contacts.value?.star === false && contacts.value.list.some((c) => findParam(c.params, "reg-id"));
+      const outbound = registersOutbound(req);
       const transport = flow.transport === "udp" ? "" : `;transport=${flow.transport}`;
       const token = this.#sides.tokens.issue(f.st.flow.id);
       editor.insertPath(`<sip:${this.#sentBy(flow, "client")}${transport};lr;fl=${token}${outbound ? ";ob" : ""}>`);
@@ -597,7 +597,20 @@ export class ProxyCore {
   /** Sends a response received from downstream upstream, without our Via (RFC 3261 §16.7 step 9). */
   #forwardUp(f: Forward, res: SipResponse): void {
     const edited = new MessageEditor(res).removeTopVia();
-    if (edited.ok) f.st.respond(edited.value.slices(), res.status);
+    if (!edited.ok) return;
+    // RFC 5626 §5.4: tell an outbound UA how often to keep its flow alive, unless its registrar did.
+    if (
+      f.req.method === "REGISTER" &&
+      res.status >= 200 &&
+      res.status < 300 &&
+      f.side === "client" &&
+      f.st.flow.reliable &&
+      res.values("flow-timer").length === 0 &&
+      registersOutbound(f.req)
+    ) {
+      edited.value.addHeader("Flow-Timer", String(Math.round(this.#settings.flowTimer / 1000)));
+    }
+    f.st.respond(edited.value.slices(), res.status);
   }
 
   /** Answers the upstream side locally, ending the forward. */
@@ -904,6 +917,16 @@ function clientKey(branch: string, method: string): string {
 }
 
 /** The `fl` URI parameter sipedge put in its own client-facing Record-Route. */
+/** A REGISTER whose Contact has a reg-id: the UA uses outbound (RFC 5626 §4.2.1). */
+function registersOutbound(req: SipRequest): boolean {
+  const contacts = req.contacts();
+  return (
+    contacts.ok &&
+    contacts.value?.star === false &&
+    contacts.value.list.some((c) => findParam(c.params, "reg-id") !== undefined)
+  );
+}
+
 function flowTokenOf(uri: string): string | undefined {
   return /;fl=([A-Za-z0-9_-]+)/.exec(uri)?.[1];
 }

@@ -175,6 +175,7 @@ export class IoWorker {
             backlog,
             reusePort,
             ...streamOptions,
+            idleTimeout: config.limits.idleTimeout,
             ...(l.transport === "tls"
               ? { tls: l === identity && identityTls !== undefined ? identityTls : serverTls(l) }
               : {}),
@@ -336,8 +337,8 @@ export class IoWorker {
 }
 
 function proxySettings(config: Config): ProxySettings {
-  const { timers, firstResponseTimeout, failoverOn, retryAfter } = config.sip;
-  return { timers, firstResponseTimeout, failoverOn, retryAfter };
+  const { timers, firstResponseTimeout, failoverOn, retryAfter, flowTimer } = config.sip;
+  return { timers, firstResponseTimeout, failoverOn, retryAfter, flowTimer };
 }
 
 function passiveHealth(config: Config): PassiveHealth {

@@ -15,6 +15,8 @@ export interface StreamOptions {
   readonly maxMessageSize: number;
   /** Bytes queued for a peer beyond which it is a slow reader and is closed. */
   readonly maxQueuedBytes: number;
+  /** Close a connection with no traffic either way for this long (ms); 0 or absent: never. */
+  readonly idleTimeout?: number;
 }
 
 const CRLF = Buffer.from("\r\n");
@@ -52,6 +54,11 @@ export class StreamConnection implements Flow {
     this.#framer = new StreamFramer({ maxMessageSize: options.maxMessageSize });
     this.#maxQueuedBytes = options.maxQueuedBytes;
     socket.setNoDelay(true);
+    // A dead peer behind a NAT never says goodbye: a silent flow is closed (RFC 5626 keep-alives keep it open).
+    if ((options.idleTimeout ?? 0) > 0) {
+      socket.setTimeout(options.idleTimeout as number);
+      socket.on("timeout", () => this.close());
+    }
     socket.on("data", (chunk: Buffer) => {
       this.#framer.push(chunk);
       for (;;) {

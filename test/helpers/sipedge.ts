@@ -28,6 +28,7 @@ export async function startSipedge(
     health?: Record<string, unknown>;
     selfLoop?: boolean;
     backendTransport?: "udp" | "tcp" | "tls";
+    limits?: Record<string, unknown>;
     /** TLS client certificates: the test certificate is also the only trusted CA. */
     clientAuth?: "none" | "request" | "require";
   } = {},
@@ -61,6 +62,7 @@ export async function startSipedge(
       ],
       health: { interval: "500ms", downAfter: 1, upAfter: 2, ...options.health },
       sip: { firstResponseTimeout: "800ms", ...options.sip },
+      ...(options.limits === undefined ? {} : { limits: options.limits }),
     }),
   );
   const worker = await IoWorker.start(config);

@@ -34,6 +34,8 @@ async function sipedgeWith(backendPort: number): Promise<{ child: ChildProcess; 
         "    members:",
         `      - { name: registrar, uri: "sip:127.0.0.1:${backendPort}" }`,
         `admin: { listen: "127.0.0.1:${admin}" }`,
+        // The registrars answer probes from busy test processes: no flapping to down under a loaded CI run.
+        "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
       ].join("\n"),
     ),
     "admin API",
@@ -128,7 +130,9 @@ describe("endpoints that reconnect", () => {
     expect(paths).toHaveLength(1);
     expect(paths[0], paths[0]).toMatch(/;lr;fl=[A-Za-z0-9_-]{27};ob>$/);
     registrar.send(respond(reg.msg, 200, "OK"), reg.port, "127.0.0.1");
-    await client.waitFor((m) => m.kind === "response" && m.status === 200);
+    const ok = await client.waitFor((m) => m.kind === "response" && m.status === 200);
+    // RFC 5626 §5.4: an outbound UA is told how often to keep the flow alive.
+    expect(ok.values("flow-timer")).toEqual(["120"]);
     return { client, path: paths[0] as string, port: reg.port };
   }
 

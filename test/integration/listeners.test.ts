@@ -100,6 +100,30 @@ describe("TLS listener", () => {
   });
 });
 
+describe("idle flows", () => {
+  it("close a client connection silent for limits.idleTimeout, and keep one that sends keep-alives", async () => {
+    const sipedge = scope.use(await startSipedge([9], { limits: { idleTimeout: "600ms" } }));
+    const silent = await handshake(sipedge.tls);
+    const chatty = await handshake(sipedge.tls);
+    if (silent instanceof Error || chatty instanceof Error) throw new Error("no handshake");
+    const closed = new Promise<number>((resolve) => {
+      const started = Date.now();
+      silent.once("close", () => resolve(Date.now() - started));
+    });
+    // RFC 5626 §4.4.1 pings every 200 ms keep the other flow alive past the timeout.
+    const pinger = setInterval(() => chatty.write("\r\n\r\n"), 200);
+    try {
+      expect(await closed).toBeLessThan(1500);
+      await new Promise((r) => setTimeout(r, 900));
+      expect(chatty.destroyed).toBe(false);
+      expect(chatty.readyState).toBe("open");
+    } finally {
+      clearInterval(pinger);
+      chatty.destroy();
+    }
+  });
+});
+
 describe("UDP listener", () => {
   it("answers a STUN keep-alive on the SIP port with the client's mapped address (RFC 5626 §8)", async () => {
     const sipedge = scope.use(await startSipedge([9]));
