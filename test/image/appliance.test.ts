@@ -114,6 +114,15 @@ describe("the appliance image", () => {
     });
     const pid = await sh("systemctl show -p MainPID --value sipedge");
     expect(await sh(`stat -c %U /proc/${pid}`)).toBe("sipedge");
+    // Nice=-10 without CAP_SYS_NICE: the health thread keeps it, the IO threads go back to 0.
+    const nice = Object.fromEntries(
+      (await sh(`for t in /proc/${pid}/task/*; do echo "$(cat $t/comm) $(cut -d' ' -f19 $t/stat)"; done`))
+        .split("\n")
+        .map((l) => l.split(" ") as [string, string]),
+    );
+    expect(nice["sipedge-health"]).toBe("-10");
+    expect(nice["sipedge-io-0"]).toBe("0");
+    expect(nice["sipedge-io-1"]).toBe("0");
   });
 
   it("holds every tuned kernel value of appliance/sysctl.d", async () => {
