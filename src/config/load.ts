@@ -50,6 +50,7 @@ export function loadConfig(path: string): Loaded {
   const sip = {
     ...r.value.sip,
     backendTls: { ...r.value.sip.backendTls, ca: ca === undefined ? undefined : resolve(base, ca) },
+    flowSecretFile: r.value.sip.flowSecretFile === undefined ? undefined : resolve(base, r.value.sip.flowSecretFile),
   };
   const tokenFile = r.value.admin.tokenFile;
   const admin = { ...r.value.admin, tokenFile: tokenFile === undefined ? undefined : resolve(base, tokenFile) };

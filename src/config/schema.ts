@@ -67,6 +67,12 @@ export interface SipSettings {
   readonly maxMessageSize: number;
   /** RFC 5626 §4.4.1: the keep-alive interval (Flow-Timer) told to UAs that register with outbound. */
   readonly flowTimer: number;
+  /**
+   * Where the flow-token secret is kept (made on first start), so the Path
+   * and Record-Route tokens registrars hold survive a restart: an old flow
+   * then gets 430 (gone) rather than 403 (forged). None: a new secret per start.
+   */
+  readonly flowSecretFile: string | undefined;
   /** How sipedge checks TLS backends' certificates. */
   readonly backendTls: { readonly verify: boolean; readonly ca: string | undefined };
 }
@@ -77,6 +83,12 @@ export interface Config {
     readonly pin: boolean;
     /** SIGTERM: how long transactions may finish before flows are closed. */
     readonly grace: number;
+    /**
+     * Backend-side port of IO worker 0 (worker i: this + i), named in Via,
+     * Record-Route and Path: fixed, so what registrars and dialogs hold still
+     * reaches sipedge after a restart, and a firewall can open it. 0: any free port.
+     */
+    readonly backendPort: number;
   };
   readonly listen: readonly Listener[];
   readonly backends: readonly Pool[];

@@ -88,7 +88,7 @@ const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
 export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok: false; errors: ConfigError[] } {
   const r = new Reader();
   const root = r.object(raw ?? {}, "", TOP) ?? {};
-  const io = r.object(root.io ?? {}, "io", ["threads", "pin", "grace"]) ?? {};
+  const io = r.object(root.io ?? {}, "io", ["threads", "pin", "grace", "backendPort"]) ?? {};
   const listen = (r.list(root.listen, "listen") ?? []).map((l, i) => listener(r, l, `listen[${i}]`));
   if (Array.isArray(root.listen) && root.listen.length === 0) r.fail("listen", "needs at least one listener");
   const pools = (r.list(root.backends, "backends") ?? []).map((p, i) => pool(r, p, `backends[${i}]`));
@@ -130,6 +130,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       "retryAfter",
       "maxMessageSize",
       "flowTimer",
+      "flowSecretFile",
       "backendTls",
     ]) ?? {};
   const backendTls = r.object(sip.backendTls ?? {}, "sip.backendTls", ["verify", "ca"]) ?? {};
@@ -148,6 +149,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       threads: r.int(io, "threads", "io", 0, 1024, 0),
       pin: r.bool(io, "pin", "io", true),
       grace: r.duration(io, "grace", "io", "10s"),
+      backendPort: r.int(io, "backendPort", "io", 0, 65535 - 1024, 0),
     },
     listen,
     backends: pools,
@@ -180,6 +182,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       retryAfter: r.int(sip, "retryAfter", "sip", 0, 86_400, 30),
       maxMessageSize: r.size(sip, "maxMessageSize", "sip", "64KiB"),
       flowTimer: r.duration(sip, "flowTimer", "sip", "120s"),
+      flowSecretFile: sip.flowSecretFile === undefined ? undefined : r.string(sip, "flowSecretFile", "sip"),
       backendTls: {
         verify: r.bool(backendTls, "verify", "sip.backendTls", true),
         ca: backendTls.ca === undefined ? undefined : r.string(backendTls, "ca", "sip.backendTls"),

@@ -785,8 +785,11 @@ export class ProxyCore {
         .map((r) => flowTokenOf(r.value.uri))
         .find((t) => t !== undefined);
       if (token === undefined) return UNTOKENED;
-      id = this.#sides.tokens.verify(token);
-      if (id === undefined) return { kind: "forged" };
+      const verified = this.#sides.tokens.verify(token);
+      if (verified === undefined) return { kind: "forged" };
+      // Issued before a restart: that flow ended with the process.
+      if (!verified.current) return { kind: "gone" };
+      id = verified.flowId;
     }
     const self = this.#sides.worker;
     if (flowOwner(id) !== self) return { kind: "elsewhere", owner: flowOwner(id), flowId: id };

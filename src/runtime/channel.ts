@@ -30,6 +30,8 @@ export interface ThreadInit {
   readonly backendPorts: SharedArrayBuffer;
   /** The flow-token secret, the same in every worker so any of them can check a token. */
   readonly flowSecret: Uint8Array;
+  /** This process's flow-token epoch, the same in every worker. */
+  readonly flowEpoch: Uint8Array;
   /** Ports to the workers already running, one per peer (transferred). */
   readonly peers: readonly { readonly index: number; readonly port: MessagePort }[];
 }

@@ -30,7 +30,7 @@ async function main(init: ThreadInit): Promise<void> {
       index: init.index,
       handOffs,
       backendPorts: new Int32Array(init.backendPorts),
-      tokens: new FlowTokens(init.flowSecret),
+      tokens: new FlowTokens(init.flowSecret, init.flowEpoch),
       announce: (keys, flow, expiresMs) => post(port, { type: "bound", index: init.index, keys, flow, expiresMs }),
     });
     serving = worker;

@@ -1,10 +1,10 @@
-import { randomBytes } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import type { Config } from "../config/schema.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
+import { flowSecret, newEpoch } from "../proxy/flow-token.ts";
 import {
   type AdminState,
   BACKEND_PORTS,
@@ -47,6 +47,7 @@ export class Supervisor {
   readonly #heartbeat: SharedArrayBuffer;
   readonly #handOffDepth: SharedArrayBuffer;
   readonly #flowSecret: Uint8Array;
+  readonly #flowEpoch: Uint8Array;
   readonly #backendPorts: SharedArrayBuffer;
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
@@ -61,7 +62,8 @@ export class Supervisor {
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
     this.#heartbeat = new SharedArrayBuffer(4 * this.threads);
     this.#handOffDepth = handOffDepth(this.threads);
-    this.#flowSecret = randomBytes(32);
+    this.#flowSecret = flowSecret(config.sip.flowSecretFile);
+    this.#flowEpoch = newEpoch();
     this.#backendPorts = new SharedArrayBuffer(BACKEND_PORTS * Int32Array.BYTES_PER_ELEMENT * this.threads);
     this.#beats = new Int32Array(this.#heartbeat);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
@@ -249,6 +251,7 @@ export class Supervisor {
       handOffDepth: this.#handOffDepth,
       backendPorts: this.#backendPorts,
       flowSecret: this.#flowSecret,
+      flowEpoch: this.#flowEpoch,
       peers,
     };
     const worker = new Worker(this.#entry, {

@@ -135,7 +135,8 @@ export class IoWorker {
     const backlog = listenBacklog();
     // The backend side: one UDP socket and a TCP listener on the same port
     // where it is free, for what backends send us outside our connections.
-    const backend = await UdpEndpoint.bind(first.address, 0, deliver("backend"));
+    const fixedPort = config.io.backendPort === 0 ? 0 : config.io.backendPort + threading.index;
+    const backend = await UdpEndpoint.bind(first.address, fixedPort, deliver("backend"));
     const backendTcp = await StreamListener.listen(
       { address: first.address, port: backend.port, backlog, ...streamOptions },
       deliver("backend"),

@@ -1,5 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
@@ -17,17 +19,27 @@ afterAll(async () => {
   await processes.killAll();
 });
 
+/** Fixed ports and a kept secret, for a sipedge that is restarted. */
+interface Restartable {
+  readonly tcp: number;
+  readonly backendSide: number;
+  readonly secretFile: string;
+}
+
 /** sipedge with two IO workers, UDP/TCP/TLS listeners, its admin API and one backend. */
-async function sipedgeWith(backendPort: number): Promise<{ child: ChildProcess; out: string; admin: number }> {
+async function sipedgeWith(
+  backendPort: number,
+  fixed?: Restartable,
+): Promise<{ child: ChildProcess; out: string; admin: number }> {
   const tls = demoCertificate(CERT_DIR);
   const admin = await freePort();
   const cli = await startCli(
     configFile(
       [
-        "io: { threads: 2, pin: false, grace: 1s }",
+        `io: { threads: 2, pin: false, grace: 1s, backendPort: ${fixed?.backendSide ?? 0} }`,
         "listen:",
         "  - { transport: udp, address: 127.0.0.1, port: 0 }",
-        "  - { transport: tcp, address: 127.0.0.1, port: 0 }",
+        `  - { transport: tcp, address: 127.0.0.1, port: ${fixed?.tcp ?? 0} }`,
         `  - { transport: tls, address: 127.0.0.1, port: 0, cert: ${tls.cert}, key: ${tls.key} }`,
         "backends:",
         "  - name: core",
@@ -36,6 +48,7 @@ async function sipedgeWith(backendPort: number): Promise<{ child: ChildProcess; 
         `admin: { listen: "127.0.0.1:${admin}" }`,
         // The registrars answer probes from busy test processes: no flapping to down under a loaded CI run.
         "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
+        ...(fixed === undefined ? [] : [`sip: { flowSecretFile: ${fixed.secretFile} }`]),
       ].join("\n"),
     ),
     "admin API",
@@ -128,7 +141,7 @@ describe("endpoints that reconnect", () => {
     const reg = await next((m) => m.kind === "request" && m.method === "REGISTER");
     const paths = unwrap(reg.msg.addresses(HeaderId.Path)).map((p) => reg.msg.buf.toString("latin1", p.start, p.end));
     expect(paths).toHaveLength(1);
-    expect(paths[0], paths[0]).toMatch(/;lr;fl=[A-Za-z0-9_-]{27};ob>$/);
+    expect(paths[0], paths[0]).toMatch(/;lr;fl=[A-Za-z0-9_-]{32};ob>$/);
     registrar.send(respond(reg.msg, 200, "OK"), reg.port, "127.0.0.1");
     const ok = await client.waitFor((m) => m.kind === "response" && m.status === 200);
     // RFC 5626 §5.4: an outbound UA is told how often to keep the flow alive.
@@ -226,5 +239,42 @@ describe("endpoints that reconnect", () => {
     expect(metrics).toMatch(/^sipedge_endpoint_rebinds_total [1-9]/m);
     // The old flow's worker passed the request to the one that owns the new flow.
     expect(metrics).toMatch(/^sipedge_handoffs_total\{result="delivered"\} [1-9]/m);
+  });
+
+  it("after a restart, answers a Path from before it 430 (a flow that ended), not 403, and never a new flow", async () => {
+    const fixed: Restartable = {
+      tcp: await freePort(),
+      // Two consecutive free ports for the two workers' backend sides.
+      backendSide: await (async () => {
+        for (;;) {
+          const p = await freePort();
+          if (p < 65535) return p;
+        }
+      })(),
+      secretFile: join(mkdtempSync(join(tmpdir(), "sipedge-secret-")), "flow.secret"),
+    };
+    const previous = sipedge;
+    sipedge = await sipedgeWith(registrar.address().port, fixed);
+    try {
+      await sleep(1500);
+      const before = await register("phone-e", 1);
+      sipedge.child.kill("SIGKILL");
+      before.client.close();
+      sipedge = await sipedgeWith(registrar.address().port, fixed);
+      await sleep(1500);
+      // A new UA gets the first flow id again; the old token must not reach it.
+      const after = await register("phone-f", 1);
+      invite(before.path, "after-restart");
+      const answer = await next(
+        (m) => m.kind === "response" && m.values("call-id")[0] === "after-restart" && m.status >= 200,
+      );
+      expect((answer.msg as SipResponse).status).toBe(430);
+      await sleep(200);
+      expect(after.client.messages.some((m) => m.kind === "request" && m.method === "INVITE")).toBe(false);
+      after.client.close();
+    } finally {
+      sipedge.child.kill("SIGKILL");
+      sipedge = previous;
+    }
   });
 });

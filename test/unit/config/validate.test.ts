@@ -16,7 +16,7 @@ function problems(raw: unknown): string[] {
 describe("config validation", () => {
   it("fills every default of the DESIGN.md shape", () => {
     const c = unwrapConfig(validateConfig(minimal));
-    expect(c.io).toEqual({ threads: 0, pin: true, grace: 10_000 });
+    expect(c.io).toEqual({ threads: 0, pin: true, grace: 10_000, backendPort: 0 });
     expect(c.backends[0]?.algorithm).toBe("hash-callid");
     expect(c.backends[0]?.members[0]).toMatchObject({ host: "127.0.0.1", port: 5080, transport: "udp", weight: 1 });
     expect(c.health).toEqual({ interval: 1000, timeout: 500, downAfter: 2, upAfter: 2, aliveCodes: [] });

@@ -1,22 +1,32 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FlowTokens } from "../../../src/proxy/flow-token.ts";
+import { FlowTokens, flowSecret, newEpoch } from "../../../src/proxy/flow-token.ts";
 
 describe("flow tokens", () => {
-  it("name the flow they were issued for, across workers sharing the secret", () => {
+  it("name the flow they were issued for, in every worker of the process", () => {
     const secret = Buffer.alloc(32, 7);
-    const a = new FlowTokens(secret);
-    const b = new FlowTokens(secret);
+    const epoch = newEpoch();
+    const a = new FlowTokens(secret, epoch);
+    const b = new FlowTokens(secret, epoch);
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 2 ** 42 }), (id) => {
         const token = a.issue(id);
-        expect(token).toMatch(/^[A-Za-z0-9_-]+$/);
-        expect(b.verify(token)).toBe(id);
+        expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
+        expect(b.verify(token)).toEqual({ flowId: id, current: true });
       }),
     );
   });
 
-  it("refuse any changed character, another process's tokens and junk", () => {
+  it("tell a token from before a restart (same secret, earlier epoch) from a current one", () => {
+    const secret = Buffer.alloc(32, 9);
+    const before = new FlowTokens(secret, newEpoch()).issue(42);
+    expect(new FlowTokens(secret, newEpoch()).verify(before)).toEqual({ flowId: 42, current: false });
+  });
+
+  it("refuse any changed character, another secret's tokens and junk", () => {
     const tokens = new FlowTokens();
     const token = tokens.issue(2 ** 32 + 5);
     const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -27,5 +37,17 @@ describe("flow tokens", () => {
     expect(new FlowTokens().verify(token)).toBeUndefined();
     for (const junk of ["", "1", "4294967301", `${token}A`, token.slice(1)])
       expect(tokens.verify(junk)).toBeUndefined();
+  });
+
+  it("keep their secret in sip.flowSecretFile: made once (0600), the same at every start", () => {
+    const file = join(mkdtempSync(join(tmpdir(), "sipedge-secret-")), "flow.secret");
+    const first = flowSecret(file);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(Buffer.from(flowSecret(file)).equals(Buffer.from(first))).toBe(true);
+    writeFileSync(file, "short");
+    const remade = flowSecret(file);
+    expect(remade.length).toBe(32);
+    expect(readFileSync(file).equals(Buffer.from(remade))).toBe(true);
+    expect(Buffer.from(flowSecret(undefined)).equals(Buffer.from(flowSecret(undefined)))).toBe(false);
   });
 });
