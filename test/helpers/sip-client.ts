@@ -1,7 +1,8 @@
-import { createSocket } from "node:dgram";
+import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { parseMessage, type SipMessage, StreamFramer } from "../../src/sip/index.ts";
+import { respond } from "./dialog.ts";
 import { sleep } from "./net.ts";
 
 /** Sends one datagram to 127.0.0.1:port (from `from`) and collects whatever comes back within waitMs. */
@@ -84,5 +85,58 @@ export class StreamClient {
 
   close(): void {
     this.#socket.destroy();
+  }
+}
+
+/**
+ * A SIP peer on a UDP socket that a test drives by hand (a backend or a
+ * registrar doing what no sipp scenario does). Answers OPTIONS probes with
+ * 200 when told to; keeps everything else for the test to take.
+ */
+export class UdpPeer {
+  readonly #socket: UdpSocket;
+  readonly #inbox: { msg: SipMessage; port: number }[] = [];
+
+  private constructor(socket: UdpSocket) {
+    this.#socket = socket;
+  }
+
+  static async bind(answerProbes: boolean): Promise<UdpPeer> {
+    const socket = createSocket("udp4");
+    const peer = new UdpPeer(socket);
+    socket.on("message", (m, rinfo) => {
+      const r = parseMessage(m);
+      if (!r.ok) return;
+      if (answerProbes && r.value.kind === "request" && r.value.method === "OPTIONS") {
+        socket.send(respond(r.value, 200, "OK"), rinfo.port, rinfo.address);
+      } else {
+        peer.#inbox.push({ msg: r.value, port: rinfo.port });
+      }
+    });
+    await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
+    return peer;
+  }
+
+  get port(): number {
+    return this.#socket.address().port;
+  }
+
+  send(message: string, port: number): void {
+    this.#socket.send(Buffer.from(message, "latin1"), port, "127.0.0.1");
+  }
+
+  /** Takes the first message that matches (and the port it came from), or fails after timeoutMs. */
+  async take(pred: (m: SipMessage) => boolean, timeoutMs = 5000): Promise<{ msg: SipMessage; port: number }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.#inbox.findIndex((e) => pred(e.msg));
+      if (i >= 0) return this.#inbox.splice(i, 1)[0] as { msg: SipMessage; port: number };
+      if (Date.now() > deadline) throw new Error(`UDP peer: nothing matching within ${timeoutMs} ms`);
+      await sleep(20);
+    }
+  }
+
+  close(): void {
+    this.#socket.close();
   }
 }

@@ -1,16 +1,15 @@
 import type { ChildProcess } from "node:child_process";
-import { createSocket, type Socket } from "node:dgram";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
-import { HeaderId, parseMessage, type SipMessage, type SipResponse } from "../../src/sip/index.ts";
+import { HeaderId, type SipResponse } from "../../src/sip/index.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { request, respond } from "../helpers/dialog.ts";
 import { freePort, Processes, sleep, startStunnel } from "../helpers/net.ts";
 import { unwrap } from "../helpers/sip.ts";
-import { StreamClient } from "../helpers/sip-client.ts";
+import { StreamClient, UdpPeer } from "../helpers/sip-client.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
 
@@ -105,18 +104,7 @@ describe("registration through sipedge (sipp UA, sipp registrar)", () => {
  */
 describe("endpoints that reconnect", () => {
   let sipedge: { child: ChildProcess; out: string; admin: number };
-  let registrar: Socket;
-  const inbox: { msg: SipMessage; port: number }[] = [];
-
-  async function next(pred: (m: SipMessage) => boolean, timeoutMs = 5000): Promise<{ msg: SipMessage; port: number }> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = inbox.findIndex((e) => pred(e.msg));
-      if (i >= 0) return inbox.splice(i, 1)[0] as { msg: SipMessage; port: number };
-      if (Date.now() > deadline) throw new Error(`registrar: nothing matching within ${timeoutMs} ms`);
-      await sleep(20);
-    }
-  }
+  let registrar: UdpPeer;
 
   /** Registers one UA over a fresh TCP connection; the registrar answers 200 and keeps the Path. */
   async function register(
@@ -138,11 +126,11 @@ describe("endpoints that reconnect", () => {
         extra: [`Supported: path, outbound`],
       }).replace(/^Contact: (.*)$/m, `Contact: $1;+sip.instance="<urn:uuid:${instance}>";reg-id=1;expires=300`),
     );
-    const reg = await next((m) => m.kind === "request" && m.method === "REGISTER");
+    const reg = await registrar.take((m) => m.kind === "request" && m.method === "REGISTER");
     const paths = unwrap(reg.msg.addresses(HeaderId.Path)).map((p) => reg.msg.buf.toString("latin1", p.start, p.end));
     expect(paths).toHaveLength(1);
     expect(paths[0], paths[0]).toMatch(/;lr;fl=[A-Za-z0-9_-]{32};ob>$/);
-    registrar.send(respond(reg.msg, 200, "OK"), reg.port, "127.0.0.1");
+    registrar.send(respond(reg.msg, 200, "OK"), reg.port);
     const ok = await client.waitFor((m) => m.kind === "response" && m.status === 200);
     // RFC 5626 §5.4: an outbound UA is told how often to keep the flow alive.
     expect(ok.values("flow-timer")).toEqual(["120"]);
@@ -157,28 +145,20 @@ describe("endpoints that reconnect", () => {
         method: "INVITE",
         uri: "sip:ua@127.0.0.1",
         transport: "UDP",
-        localPort: registrar.address().port,
+        localPort: registrar.port,
         callId,
         cseq: 1,
         branch: callId,
         routes: [path],
       }),
       port,
-      "127.0.0.1",
     );
   }
 
   beforeAll(async () => {
-    registrar = createSocket("udp4");
-    registrar.on("message", (m, rinfo) => {
-      const r = parseMessage(m);
-      // Health probes get their answer; the rest is for the test to read.
-      if (r.ok && r.value.kind === "request" && r.value.method === "OPTIONS") {
-        registrar.send(respond(r.value, 200, "OK"), rinfo.port, rinfo.address);
-      } else if (r.ok) inbox.push({ msg: r.value, port: rinfo.port });
-    });
-    await new Promise<void>((resolve) => registrar.bind(0, "127.0.0.1", () => resolve()));
-    sipedge = await sipedgeWith(registrar.address().port);
+    // Health probes get their answer; the rest is for the test to read.
+    registrar = await UdpPeer.bind(true);
+    sipedge = await sipedgeWith(registrar.port);
     await sleep(2500); // probed up
   });
   afterAll(() => {
@@ -202,7 +182,7 @@ describe("endpoints that reconnect", () => {
     const got = await second.client.waitFor((m) => m.kind === "request" && m.method === "INVITE");
     expect(got.values("call-id")[0]).toBe("old-path-call");
     second.client.send(respond(got, 486, "Busy Here"));
-    const answer = await next(
+    const answer = await registrar.take(
       (m) => m.kind === "response" && m.values("call-id")[0] === "old-path-call" && m.status >= 200,
     );
     expect((answer.msg as SipResponse).status).toBe(486);
@@ -214,7 +194,7 @@ describe("endpoints that reconnect", () => {
     gone.client.close();
     await sleep(200);
     invite(gone.path, "gone-call");
-    const answer = await next(
+    const answer = await registrar.take(
       (m) => m.kind === "response" && m.values("call-id")[0] === "gone-call" && (m as SipResponse).status >= 200,
     );
     expect((answer.msg as SipResponse).status).toBe(430);
@@ -226,7 +206,7 @@ describe("endpoints that reconnect", () => {
     // The attacker knows phone-d's Path and bends its token towards someone else's flow.
     const tampered = other.path.replace(/fl=(.)/, (_m, c: string) => `fl=${c === "A" ? "B" : "A"}`);
     invite(tampered, "forged-call");
-    const answer = await next((m) => m.kind === "response" && m.values("call-id")[0] === "forged-call");
+    const answer = await registrar.take((m) => m.kind === "response" && m.values("call-id")[0] === "forged-call");
     expect((answer.msg as SipResponse).status).toBe(403);
     await sleep(300);
     for (const c of [victim.client, other.client]) {
@@ -254,18 +234,18 @@ describe("endpoints that reconnect", () => {
       secretFile: join(mkdtempSync(join(tmpdir(), "sipedge-secret-")), "flow.secret"),
     };
     const previous = sipedge;
-    sipedge = await sipedgeWith(registrar.address().port, fixed);
+    sipedge = await sipedgeWith(registrar.port, fixed);
     try {
       await sleep(1500);
       const before = await register("phone-e", 1);
       sipedge.child.kill("SIGKILL");
       before.client.close();
-      sipedge = await sipedgeWith(registrar.address().port, fixed);
+      sipedge = await sipedgeWith(registrar.port, fixed);
       await sleep(1500);
       // A new UA gets the first flow id again; the old token must not reach it.
       const after = await register("phone-f", 1);
       invite(before.path, "after-restart");
-      const answer = await next(
+      const answer = await registrar.take(
         (m) => m.kind === "response" && m.values("call-id")[0] === "after-restart" && m.status >= 200,
       );
       expect((answer.msg as SipResponse).status).toBe(430);

@@ -1,13 +1,12 @@
 import type { ChildProcess } from "node:child_process";
-import { createSocket, type Socket } from "node:dgram";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
-import { HeaderId, parseMessage, type SipMessage, type SipResponse } from "../../src/sip/index.ts";
+import { HeaderId, type SipResponse } from "../../src/sip/index.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { dialogFrom, invite, request, respond } from "../helpers/dialog.ts";
-import { freePort, sleep } from "../helpers/net.ts";
+import { freePort } from "../helpers/net.ts";
 import { unwrap } from "../helpers/sip.ts";
-import { StreamClient } from "../helpers/sip-client.ts";
+import { StreamClient, UdpPeer } from "../helpers/sip-client.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 
 // Two IO workers. The backend is played by a UDP socket here because the test
@@ -16,26 +15,10 @@ import { CERT_DIR } from "../helpers/sipedge.ts";
 let sipedge: ChildProcess;
 let out = "";
 let admin: number;
-let backend: Socket;
-const inbox: { msg: SipMessage; port: number }[] = [];
-
-async function waitFor(pred: (m: SipMessage) => boolean, timeoutMs = 5000): Promise<{ msg: SipMessage; port: number }> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const found = inbox.find((e) => pred(e.msg));
-    if (found !== undefined) return found;
-    if (Date.now() > deadline) throw new Error(`backend: nothing matching within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
+let backend: UdpPeer;
 
 beforeAll(async () => {
-  backend = createSocket("udp4");
-  backend.on("message", (m, rinfo) => {
-    const r = parseMessage(m);
-    if (r.ok) inbox.push({ msg: r.value, port: rinfo.port });
-  });
-  await new Promise<void>((resolve) => backend.bind(0, "127.0.0.1", () => resolve()));
+  backend = await UdpPeer.bind(false);
   const tls = demoCertificate(CERT_DIR);
   admin = await freePort();
   const config = configFile(
@@ -46,7 +29,7 @@ beforeAll(async () => {
       "backends:",
       "  - name: core",
       "    members:",
-      `      - { name: b, uri: "sip:127.0.0.1:${backend.address().port}" }`,
+      `      - { name: b, uri: "sip:127.0.0.1:${backend.port}" }`,
       `admin: { listen: "127.0.0.1:${admin}" }`,
     ].join("\n"),
   );
@@ -69,7 +52,7 @@ describe("hand-off between IO workers", () => {
     const client = await StreamClient.connect(tlsPort, true);
     try {
       client.send(invite("TLS", client.localPort, "handoff-1"));
-      const inv = await waitFor((m) => m.kind === "request" && m.method === "INVITE");
+      const inv = await backend.take((m) => m.kind === "request" && m.method === "INVITE");
       const owner = status.workers.find((w) => w.backendPort === inv.port);
       const other = status.workers.find((w) => w.backendPort !== inv.port);
       expect(owner).toBeDefined();
@@ -83,9 +66,9 @@ describe("hand-off between IO workers", () => {
         .replace(/^(To: .*)$/m, "$1;tag=a-handoff-1")
         .replace(
           "Content-Length: 0",
-          `${rr.map((r) => `Record-Route: ${r}`).join("\r\n")}\r\nContact: <sip:callee@127.0.0.1:${backend.address().port}>\r\nContent-Length: 0`,
+          `${rr.map((r) => `Record-Route: ${r}`).join("\r\n")}\r\nContact: <sip:callee@127.0.0.1:${backend.port}>\r\nContent-Length: 0`,
         );
-      backend.send(ok, inv.port, "127.0.0.1");
+      backend.send(ok, inv.port);
       const answered = (await client.waitFor((m) => m.kind === "response" && m.status === 200)) as SipResponse;
       expect(dialogFrom(answered).routes).toHaveLength(2);
 
@@ -94,7 +77,7 @@ describe("hand-off between IO workers", () => {
         method: "BYE",
         uri: `sip:alice@127.0.0.1:${client.localPort};transport=tls`,
         transport: "UDP",
-        localPort: backend.address().port,
+        localPort: backend.port,
         callId: "handoff-1",
         cseq: 1,
         branch: "handoff-bye",
@@ -102,11 +85,11 @@ describe("hand-off between IO workers", () => {
         to: inv.msg.values("from")[0] ?? "",
         routes: rr,
       });
-      backend.send(bye, other?.backendPort ?? 0, "127.0.0.1");
+      backend.send(bye, other?.backendPort ?? 0);
 
       const got = await client.waitFor((m) => m.kind === "request" && m.method === "BYE");
       client.send(respond(got, 200, "OK"));
-      const done = await waitFor(
+      const done = await backend.take(
         (m) => m.kind === "response" && m.status === 200 && (m.values("cseq")[0] ?? "").endsWith("BYE"),
       );
       // Answered by the flow's owner, from its own backend-side port.
