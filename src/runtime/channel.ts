@@ -61,26 +61,12 @@ export type ToSupervisor =
     }
   | { readonly type: "failed"; readonly index: number; readonly message: string }
   | { readonly type: "reloaded"; readonly index: number; readonly error: string | undefined }
-  | { readonly type: "stats"; readonly index: number; readonly stats: WorkerStats }
-  | {
-      readonly type: "bound";
-      readonly index: number;
-      readonly keys: readonly string[];
-      readonly flow: number;
-      readonly expiresMs: number;
-    };
+  | { readonly type: "stats"; readonly index: number; readonly stats: WorkerStats };
 
 export type ToWorker =
   | { readonly type: "stop" }
   /** Test-only (SIPEDGE_TEST_FAULTS=1): throw inside the worker, as a programming bug would. */
   | { readonly type: "fault" }
-  /** Endpoints another worker bound (a REGISTER over its flow), so old flow tokens find them here too. */
-  | {
-      readonly type: "bound";
-      readonly keys: readonly string[];
-      readonly flow: number;
-      readonly expiresMs: number;
-    }
   /** A hand-off port to a worker that (re)started after this one. */
   | { readonly type: "peer"; readonly index: number; readonly port: MessagePort }
   | { readonly type: "reload"; readonly config: Config }

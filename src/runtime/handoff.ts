@@ -4,6 +4,13 @@ import type { PeerAddress } from "../proxy/core.ts";
 /** At most this many requests in flight from one IO worker to another. */
 export const HANDOFF_CAPACITY = 1024;
 
+/** Endpoints one worker bound to one of its flows, told to every other worker (not counted in the bound). */
+export interface Bound {
+  readonly keys: readonly string[];
+  readonly flow: number;
+  readonly expiresMs: number;
+}
+
 /** One request from a backend, passed to the worker that owns its client flow. */
 export interface HandOff {
   /** The message as received, in its own buffer (transferred, not copied, by postMessage). */
@@ -28,6 +35,7 @@ export class HandOffs {
   readonly #depth: Int32Array;
   readonly #capacity: number;
   readonly #deliver: (h: HandOff) => void;
+  readonly #learn: (b: Bound) => void;
   readonly #peers = new Map<number, MessagePort>();
 
   constructor(
@@ -35,12 +43,14 @@ export class HandOffs {
     threads: number,
     depth: SharedArrayBuffer,
     deliver: (h: HandOff) => void,
+    learn: (b: Bound) => void = () => {},
     capacity = HANDOFF_CAPACITY,
   ) {
     this.#self = self;
     this.#threads = threads;
     this.#depth = new Int32Array(depth);
     this.#deliver = deliver;
+    this.#learn = learn;
     this.#capacity = capacity;
   }
 
@@ -49,9 +59,13 @@ export class HandOffs {
     this.#peers.get(peer)?.close();
     this.#peers.set(peer, port);
     const cell = peer * this.#threads + this.#self;
-    port.on("message", (h: HandOff) => {
+    port.on("message", (m: HandOff | Bound) => {
+      if ("keys" in m) {
+        this.#learn(m);
+        return;
+      }
       Atomics.sub(this.#depth, cell, 1);
-      this.#deliver(h);
+      this.#deliver(m);
     });
     // The peer's thread ended: its end of the pair closed with it.
     port.on("close", () => {
@@ -74,6 +88,15 @@ export class HandOffs {
     const message: HandOff = { bytes: own, replyTo, flowId };
     port.postMessage(message, [own.buffer]);
     return true;
+  }
+
+  /**
+   * Tells every other worker where endpoints are now, straight over the
+   * pair ports (before the REGISTER's 2xx leaves, so a registrar that calls
+   * back at once finds them on any worker).
+   */
+  announce(b: Bound): void {
+    for (const port of this.#peers.values()) port.postMessage(b);
   }
 
   close(): void {

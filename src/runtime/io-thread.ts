@@ -18,7 +18,13 @@ async function main(init: ThreadInit): Promise<void> {
   useFlowIdRange(init.index);
   // Hand-offs that arrive before this worker is serving are dropped (their sender counted them out).
   let serving: IoWorker | undefined;
-  const handOffs = new HandOffs(init.index, init.threads, init.handOffDepth, (h) => serving?.acceptHandOff(h));
+  const handOffs = new HandOffs(
+    init.index,
+    init.threads,
+    init.handOffDepth,
+    (h) => serving?.acceptHandOff(h),
+    (b) => serving?.learnEndpoints(b.keys, b.flow, b.expiresMs),
+  );
   for (const peer of init.peers) handOffs.connect(peer.index, peer.port);
   let worker: IoWorker;
   try {
@@ -31,7 +37,7 @@ async function main(init: ThreadInit): Promise<void> {
       handOffs,
       backendPorts: new Int32Array(init.backendPorts),
       tokens: new FlowTokens(init.flowSecret, init.flowEpoch),
-      announce: (keys, flow, expiresMs) => post(port, { type: "bound", index: init.index, keys, flow, expiresMs }),
+      announce: (keys, flow, expiresMs) => handOffs.announce({ keys, flow, expiresMs }),
     });
     serving = worker;
   } catch (e) {
@@ -46,10 +52,6 @@ async function main(init: ThreadInit): Promise<void> {
       return;
     }
     if (m.type === "fault") throw new Error(`io worker ${init.index}: injected fault`);
-    if (m.type === "bound") {
-      worker.learnEndpoints(m.keys, m.flow, m.expiresMs);
-      return;
-    }
     if (m.type === "peer") {
       handOffs.connect(m.index, m.port);
       return;

@@ -274,13 +274,6 @@ export class Supervisor {
           slot.lastBeatAt = Date.now();
           resolve(m);
         } else if (m.type === "failed") reject(new Error(`io worker ${index}: ${m.message}`));
-        else if (m.type === "bound") {
-          // Every worker learns where endpoints are, so an old flow token finds them wherever they re-registered.
-          for (const [other, s] of this.#slots.entries()) {
-            if (other === index || s === undefined || s.exited) continue;
-            post(s.worker, { type: "bound", keys: m.keys, flow: m.flow, expiresMs: m.expiresMs });
-          }
-        }
       });
       // A crash or an exit: respawn at once (the exit event follows an error).
       worker.on("error", () => {});

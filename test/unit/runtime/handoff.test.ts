@@ -1,6 +1,6 @@
 import { MessageChannel } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { type HandOff, HandOffs, handOffDepth, resetHandOffDepth } from "../../../src/runtime/handoff.ts";
+import { type Bound, type HandOff, HandOffs, handOffDepth, resetHandOffDepth } from "../../../src/runtime/handoff.ts";
 import { sleep } from "../../helpers/net.ts";
 
 const replyTo = { host: "127.0.0.1", port: 5080, transport: "udp" } as const;
@@ -9,12 +9,27 @@ const replyTo = { host: "127.0.0.1", port: 5080, transport: "udp" } as const;
 function pair(capacity: number) {
   const depth = handOffDepth(2);
   const got: HandOff[] = [];
-  const w0 = new HandOffs(0, 2, depth, () => {}, capacity);
-  const w1 = new HandOffs(1, 2, depth, (h) => got.push(h), capacity);
+  const learned: Bound[] = [];
+  const w0 = new HandOffs(
+    0,
+    2,
+    depth,
+    () => {},
+    () => {},
+    capacity,
+  );
+  const w1 = new HandOffs(
+    1,
+    2,
+    depth,
+    (h) => got.push(h),
+    (b) => learned.push(b),
+    capacity,
+  );
   const { port1, port2 } = new MessageChannel();
   w0.connect(1, port1);
   w1.connect(0, port2);
-  return { depth, got, w0, w1 };
+  return { depth, got, learned, w0, w1 };
 }
 
 describe("hand-off queues between IO workers", () => {
@@ -55,6 +70,18 @@ describe("hand-off queues between IO workers", () => {
     await sleep(20);
     expect(w0.offer(1, bytes, replyTo, 7)).toBe(false);
     w0.close();
+  });
+
+  it("carry endpoint bindings to the other workers, outside the bound", async () => {
+    const { got, learned, w0, w1 } = pair(1);
+    w0.announce({ keys: ["phone"], flow: 5, expiresMs: 60_000 });
+    w0.announce({ keys: ["phone"], flow: 6, expiresMs: 60_000 });
+    expect(w0.offer(1, Buffer.from("BYE sip:x SIP/2.0\r\n\r\n"), replyTo, 6)).toBe(true);
+    await sleep(20);
+    expect(learned.map((b) => b.flow)).toEqual([5, 6]);
+    expect(got).toHaveLength(1);
+    w0.close();
+    w1.close();
   });
 
   it("start empty for a restarted worker", () => {
