@@ -4,7 +4,7 @@ import type { PeerAddress } from "../proxy/core.ts";
 /** At most this many requests in flight from one IO worker to another. */
 export const HANDOFF_CAPACITY = 1024;
 
-/** Endpoints one worker bound to one of its flows, told to every other worker (not counted in the bound). */
+/** Endpoints one worker bound to one of its flows, told to every other worker. */
 export interface Bound {
   readonly keys: readonly string[];
   readonly flow: number;
@@ -27,7 +27,8 @@ export interface HandOff {
  * per ordered pair in a SharedArrayBuffer (cell from × threads + to): the
  * sender adds one before posting and refuses at capacity, the receiver takes
  * one off as it handles the message. MessagePorts have no back-pressure of
- * their own, so this count is what keeps the queue bounded.
+ * their own, so this count is what keeps the queue bounded; hand-offs and
+ * endpoint announcements share it.
  */
 export class HandOffs {
   readonly #self: number;
@@ -60,12 +61,9 @@ export class HandOffs {
     this.#peers.set(peer, port);
     const cell = peer * this.#threads + this.#self;
     port.on("message", (m: HandOff | Bound) => {
-      if ("keys" in m) {
-        this.#learn(m);
-        return;
-      }
       Atomics.sub(this.#depth, cell, 1);
-      this.#deliver(m);
+      if ("keys" in m) this.#learn(m);
+      else this.#deliver(m);
     });
     // The peer's thread ended: its end of the pair closed with it.
     port.on("close", () => {
@@ -76,12 +74,7 @@ export class HandOffs {
   /** Queues a request for `owner`; false when that queue is full or the owner is gone. */
   offer(owner: number, bytes: Uint8Array, replyTo: PeerAddress, flowId: number): boolean {
     const port = this.#peers.get(owner);
-    if (port === undefined) return false;
-    const cell = this.#self * this.#threads + owner;
-    if (Atomics.add(this.#depth, cell, 1) >= this.#capacity) {
-      Atomics.sub(this.#depth, cell, 1);
-      return false;
-    }
+    if (port === undefined || !this.#reserve(owner)) return false;
     // The received bytes are a view of a shared chunk: copy once into a buffer the owner can keep.
     const own = new Uint8Array(bytes.length);
     own.set(bytes);
@@ -90,13 +83,22 @@ export class HandOffs {
     return true;
   }
 
+  /** Room for one more message to `peer`, taken; false at capacity. */
+  #reserve(peer: number): boolean {
+    const cell = this.#self * this.#threads + peer;
+    if (Atomics.add(this.#depth, cell, 1) < this.#capacity) return true;
+    Atomics.sub(this.#depth, cell, 1);
+    return false;
+  }
+
   /**
    * Tells every other worker where endpoints are now, straight over the
    * pair ports (before the REGISTER's 2xx leaves, so a registrar that calls
-   * back at once finds them on any worker).
+   * back at once finds them on any worker). A peer whose queue is full misses
+   * it: an old token there then gets 430 and the registrar tries again.
    */
   announce(b: Bound): void {
-    for (const port of this.#peers.values()) port.postMessage(b);
+    for (const [peer, port] of this.#peers) if (this.#reserve(peer)) port.postMessage(b);
   }
 
   close(): void {

@@ -37,7 +37,6 @@ async function main(init: ThreadInit): Promise<void> {
       handOffs,
       backendPorts: new Int32Array(init.backendPorts),
       tokens: new FlowTokens(init.flowSecret, init.flowEpoch),
-      announce: (keys, flow, expiresMs) => handOffs.announce({ keys, flow, expiresMs }),
     });
     serving = worker;
   } catch (e) {

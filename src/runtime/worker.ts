@@ -29,8 +29,6 @@ export interface Threading {
   readonly backendPorts: Int32Array | undefined;
   /** Flow tokens with the secret every worker shares. */
   readonly tokens: FlowTokens;
-  /** Tells the other workers about endpoints bound here. */
-  readonly announce: ((keys: readonly string[], flow: number, expiresMs: number) => void) | undefined;
 }
 
 /** Endpoints an IO worker keeps track of (each worker holds every worker's, from their announcements). */
@@ -106,7 +104,6 @@ export class IoWorker {
       handOffs: undefined,
       backendPorts: undefined,
       tokens: new FlowTokens(),
-      announce: undefined,
     },
   ): Promise<IoWorker> {
     const unsupported = config.listen.findIndex((l) => l.transport === "wss");
@@ -231,7 +228,7 @@ export class IoWorker {
       tokens: threading.tokens,
       endpointsBound: (keys, flow, expiresMs) => {
         endpoints.bind(keys, flow, expiresMs);
-        threading.announce?.(keys, flow, expiresMs);
+        threading.handOffs?.announce({ keys, flow, expiresMs });
       },
       currentFlow: (flow) => endpoints.current(flow),
     };

@@ -72,14 +72,26 @@ describe("hand-off queues between IO workers", () => {
     w0.close();
   });
 
-  it("carry endpoint bindings to the other workers, outside the bound", async () => {
-    const { got, learned, w0, w1 } = pair(1);
+  it("carry endpoint bindings to the other workers", async () => {
+    const { got, learned, w0, w1 } = pair(4);
     w0.announce({ keys: ["phone"], flow: 5, expiresMs: 60_000 });
     w0.announce({ keys: ["phone"], flow: 6, expiresMs: 60_000 });
     expect(w0.offer(1, Buffer.from("BYE sip:x SIP/2.0\r\n\r\n"), replyTo, 6)).toBe(true);
     await sleep(20);
     expect(learned.map((b) => b.flow)).toEqual([5, 6]);
     expect(got).toHaveLength(1);
+    w0.close();
+    w1.close();
+  });
+
+  it("count endpoint bindings in the same bound: a full queue misses one, never grows", async () => {
+    const { learned, w0, w1 } = pair(1);
+    w0.announce({ keys: ["phone"], flow: 5, expiresMs: 60_000 });
+    w0.announce({ keys: ["phone"], flow: 6, expiresMs: 60_000 });
+    await sleep(20);
+    w0.announce({ keys: ["phone"], flow: 7, expiresMs: 60_000 });
+    await sleep(20);
+    expect(learned.map((b) => b.flow)).toEqual([5, 7]);
     w0.close();
     w1.close();
   });
