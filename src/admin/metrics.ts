@@ -1,10 +1,10 @@
 import { Counter, Gauge, type Metric, Registry } from "prom-client";
 import { BackendState, RTT_BUCKETS, STATE_NAMES } from "../health/state.ts";
-import type { TrunkCounters } from "../proxy/core.ts";
 import type { WorkerStats } from "../runtime/channel.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
 import { HANDSHAKE_BUCKETS } from "../transport/handshakes.ts";
 import { listenQueues, tcpCounters } from "./kernel.ts";
+import { backendCalls, type TrunkTotals, trunkTotals } from "./totals.ts";
 
 /** One labelled series of a histogram: counts per bucket (not cumulative; the last is above every bound). */
 interface HistogramSeries {
@@ -53,6 +53,15 @@ function handshakeSeries(stats: readonly WorkerStats[]): HistogramSeries[] {
     byKey.set(h.keyType, acc);
   }
   return [...byKey].map(([keyType, acc]) => ({ labels: { key_type: keyType }, ...acc }));
+}
+
+/** A scrape's values for a labelled gauge (set) or counter (added once after its reset). */
+function fill(metric: Gauge | Counter, rows: readonly (readonly [Record<string, string>, number])[]): void {
+  metric.reset();
+  for (const [labels, n] of rows) {
+    if (metric instanceof Gauge) metric.set(labels, n);
+    else metric.inc(labels, n);
+  }
 }
 
 /** Sums one counter over every worker's snapshot. */
@@ -124,15 +133,10 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     labelNames: ["result"],
     registers: [registry],
     collect() {
-      this.reset();
-      this.inc(
-        { result: "delivered" },
-        sum(stats, (s) => s.counters.handedOff),
-      );
-      this.inc(
-        { result: "refused" },
-        sum(stats, (s) => s.counters.handOffRefused),
-      );
+      fill(this, [
+        [{ result: "delivered" }, sum(stats, (s) => s.counters.handedOff)],
+        [{ result: "refused" }, sum(stats, (s) => s.counters.handOffRefused)],
+      ]);
     },
   });
   new Counter({
@@ -180,8 +184,10 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     labelNames: ["worker"],
     registers: [registry],
     collect() {
-      this.reset();
-      for (const s of stats) this.set({ worker: String(s.index) }, s.connections);
+      fill(
+        this,
+        stats.map((s) => [{ worker: String(s.index) }, s.connections]),
+      );
     },
   });
   new Gauge({
@@ -309,82 +315,66 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     },
   });
   // Calls per backend and per trunk: CPS is rate() of the _calls_total series.
-  const byBackend = (pick: (c: { active: number; started: number }) => number) =>
+  const perBackend = (pick: (c: { active: number; started: number }) => number) =>
     function (this: Gauge | Counter) {
-      this.reset();
-      for (const b of backends()) {
-        const n = sum(stats, (s) => {
-          const c = s.calls.backends[b.name];
-          return c === undefined ? 0 : pick(c);
-        });
-        if (this instanceof Gauge) this.set({ pool: b.pool, backend: b.name }, n);
-        else this.inc({ pool: b.pool, backend: b.name }, n);
-      }
+      fill(
+        this,
+        backends().map((b) => [{ pool: b.pool, backend: b.name }, pick(backendCalls(stats, b.name))]),
+      );
     };
   new Gauge({
     name: "sipedge_backend_active_calls",
     help: "Dialogs up on the backend (INVITE answered 2xx, no BYE yet)",
     labelNames: ["pool", "backend"],
     registers: [registry],
-    collect: byBackend((c) => c.active),
+    collect: perBackend((c) => c.active),
   });
   new Counter({
     name: "sipedge_backend_calls_total",
     help: "Dialogs set up on the backend since start (rate() is its calls per second)",
     labelNames: ["pool", "backend"],
     registers: [registry],
-    collect: byBackend((c) => c.started),
+    collect: perBackend((c) => c.started),
   });
-  const trunkNames = () => supervisor.config.trunks.map((t) => t.name);
-  const perTrunk = (pick: (s: WorkerStats, trunk: string) => number, combine: "sum" | "max") =>
+  const perTrunk = (pick: (t: TrunkTotals) => number) =>
     function (this: Gauge | Counter) {
-      this.reset();
-      for (const trunk of trunkNames()) {
-        const values = stats.map((s) => pick(s, trunk));
-        const n = combine === "sum" ? values.reduce((a, b) => a + b, 0) : Math.max(0, ...values);
-        if (this instanceof Gauge) this.set({ trunk }, n);
-        else this.inc({ trunk }, n);
-      }
+      fill(
+        this,
+        supervisor.config.trunks.map((t) => [{ trunk: t.name }, pick(trunkTotals(stats, t.name))]),
+      );
     };
-  const trunkCounter = (name: string, help: string, pick: (c: TrunkCounters) => number) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ["trunk"],
-      registers: [registry],
-      collect: perTrunk((s, t) => {
-        const c = s.counters.trunks[t];
-        return c === undefined ? 0 : pick(c);
-      }, "sum"),
-    });
-  trunkCounter("sipedge_trunk_requests_total", "Requests the trunk sent", (c) => c.requests);
-  trunkCounter("sipedge_trunk_keepalives_total", "OPTIONS keep-alives the trunk sent to sipedge", (c) => c.keepalives);
-  trunkCounter(
+  const trunkMetric = (
+    kind: typeof Gauge | typeof Counter,
+    name: string,
+    help: string,
+    pick: (t: TrunkTotals) => number,
+  ) => new kind({ name, help, labelNames: ["trunk"], registers: [registry], collect: perTrunk(pick) });
+  trunkMetric(Counter, "sipedge_trunk_requests_total", "Requests the trunk sent", (t) => t.requests);
+  trunkMetric(
+    Counter,
+    "sipedge_trunk_keepalives_total",
+    "OPTIONS keep-alives the trunk sent to sipedge",
+    (t) => t.keepalives,
+  );
+  trunkMetric(
+    Counter,
     "sipedge_trunk_calls_total",
     "Initial INVITEs from the trunk (rate() is its calls per second)",
-    (c) => c.calls,
+    (t) => t.calls,
   );
-  new Gauge({
-    name: "sipedge_trunk_active_calls",
-    help: "Dialogs up from the trunk",
-    labelNames: ["trunk"],
-    registers: [registry],
-    collect: perTrunk((s, t) => s.calls.trunks[t] ?? 0, "sum"),
-  });
-  new Gauge({
-    name: "sipedge_trunk_connections",
-    help: "Open TCP/TLS connections from the trunk (0 for a trunk on UDP, or one that is down)",
-    labelNames: ["trunk"],
-    registers: [registry],
-    collect: perTrunk((s, t) => s.trunkConnections[t] ?? 0, "sum"),
-  });
-  new Gauge({
-    name: "sipedge_trunk_last_seen_timestamp_seconds",
-    help: "When the trunk last sent anything (0: never); time() minus this is its silence",
-    labelNames: ["trunk"],
-    registers: [registry],
-    collect: perTrunk((s, t) => (s.counters.trunks[t]?.lastSeen ?? 0) / 1000, "max"),
-  });
+  trunkMetric(Gauge, "sipedge_trunk_active_calls", "Dialogs up from the trunk", (t) => t.activeCalls);
+  trunkMetric(
+    Gauge,
+    "sipedge_trunk_connections",
+    "Open TCP/TLS connections from the trunk (0 for a trunk on UDP, or one that is down)",
+    (t) => t.connections,
+  );
+  trunkMetric(
+    Gauge,
+    "sipedge_trunk_last_seen_timestamp_seconds",
+    "When the trunk last sent anything (0: never); time() minus this is its silence",
+    (t) => t.lastSeen / 1000,
+  );
   new Counter({
     name: "sipedge_worker_restarts_total",
     help: "IO and health threads restarted after an exit, a crash or a stall",

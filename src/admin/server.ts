@@ -4,10 +4,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Config } from "../config/schema.ts";
 import { hostPort } from "../config/validate.ts";
 import { BackendState, STATE_NAMES } from "../health/state.ts";
-import type { TrunkCounters } from "../proxy/core.ts";
 import type { WorkerStats } from "../runtime/channel.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
 import { metricsRegistry } from "./metrics.ts";
+import { backendCalls, trunkTotals } from "./totals.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[]) => Promise<void> | void;
 
@@ -140,21 +140,18 @@ function dateOrNull(ms: number | undefined): string | null {
   return ms === undefined ? null : new Date(ms).toISOString();
 }
 
-/** Each configured trunk, summed over the workers' snapshots. */
+/** Each configured trunk over the workers' snapshots. */
 function trunksOf(supervisor: Supervisor, stats: readonly WorkerStats[]) {
   return supervisor.config.trunks.map(({ name }) => {
-    const counters = stats.map((s) => s.counters.trunks[name]);
-    const total = (pick: (c: TrunkCounters) => number) =>
-      counters.reduce((n, c) => n + (c === undefined ? 0 : pick(c)), 0);
-    const lastSeen = Math.max(0, ...counters.map((c) => c?.lastSeen ?? 0));
+    const t = trunkTotals(stats, name);
     return {
       name,
-      connections: stats.reduce((n, s) => n + (s.trunkConnections[name] ?? 0), 0),
-      activeCalls: stats.reduce((n, s) => n + (s.calls.trunks[name] ?? 0), 0),
-      calls: total((c) => c.calls),
-      requests: total((c) => c.requests),
-      keepalives: total((c) => c.keepalives),
-      lastSeen: dateOrNull(lastSeen === 0 ? undefined : lastSeen),
+      connections: t.connections,
+      activeCalls: t.activeCalls,
+      calls: t.calls,
+      requests: t.requests,
+      keepalives: t.keepalives,
+      lastSeen: dateOrNull(t.lastSeen === 0 ? undefined : t.lastSeen),
     };
   });
 }
@@ -170,7 +167,7 @@ function status(supervisor: Supervisor, stats: readonly WorkerStats[]) {
     listeners: supervisor.listeners,
     backends: backendsOf(supervisor).map((b) => ({
       ...b,
-      activeCalls: stats.reduce((n, s) => n + (s.calls.backends[b.name]?.active ?? 0), 0),
+      activeCalls: backendCalls(stats, b.name).active,
     })),
     trunks: trunksOf(supervisor, stats),
   };

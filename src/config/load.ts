@@ -27,6 +27,7 @@ export function loadConfig(path: string): Loaded {
   const r = validateConfig(raw);
   if (!r.ok) return r;
   const base = dirname(resolve(path));
+  const under = (file: string | undefined) => (file === undefined ? undefined : resolve(base, file));
   const auto = r.value.listen.some((l) => l.address === "auto") ? hostAddress() : undefined;
   if (auto === null) {
     const i = r.value.listen.findIndex((l) => l.address === "auto");
@@ -42,18 +43,16 @@ export function loadConfig(path: string): Loaded {
           ...l,
           cert: resolve(base, l.cert),
           key: resolve(base, l.key),
-          ca: l.ca === undefined ? undefined : resolve(base, l.ca),
+          ca: under(l.ca),
         }
       : l;
   });
-  const ca = r.value.sip.backendTls.ca;
   const sip = {
     ...r.value.sip,
-    backendTls: { ...r.value.sip.backendTls, ca: ca === undefined ? undefined : resolve(base, ca) },
-    flowSecretFile: r.value.sip.flowSecretFile === undefined ? undefined : resolve(base, r.value.sip.flowSecretFile),
+    backendTls: { ...r.value.sip.backendTls, ca: under(r.value.sip.backendTls.ca) },
+    flowSecretFile: under(r.value.sip.flowSecretFile),
   };
-  const tokenFile = r.value.admin.tokenFile;
-  const admin = { ...r.value.admin, tokenFile: tokenFile === undefined ? undefined : resolve(base, tokenFile) };
+  const admin = { ...r.value.admin, tokenFile: under(r.value.admin.tokenFile) };
   return { ok: true, value: { ...r.value, listen, sip, admin } };
 }
 

@@ -91,6 +91,12 @@ type ClientFlow =
   | { readonly kind: "gone" };
 const UNTOKENED: ClientFlow = { kind: "untokened" };
 
+/** A request's Route values, and how many at the top name sipedge. */
+interface OwnRoutes {
+  readonly list: readonly Located<Address>[];
+  readonly popped: number;
+}
+
 /** Where a backend's responses go. */
 export interface PeerAddress {
   readonly host: string;
@@ -305,7 +311,7 @@ export class ProxyCore {
         trunk.requests++;
         if (msg.method === "INVITE" && !hasToTag(msg)) trunk.calls++;
       }
-      this.#request(msg, flow, side, pinned);
+      this.#request(msg, flow, side, pinned, trunk);
     }
   }
 
@@ -332,8 +338,16 @@ export class ProxyCore {
     this.#respond(again.value, flow, { status: status.status, reason: status.reason });
   }
 
-  #request(req: SipRequest, flow: Flow, side: Side, pinned: number | undefined): void {
-    const client = side === "backend" ? this.#clientFlow(req, pinned) : UNTOKENED;
+  #request(
+    req: SipRequest,
+    flow: Flow,
+    side: Side,
+    pinned: number | undefined,
+    trunk: TrunkCounters | undefined,
+  ): void {
+    // Our Route values are read once: the flow token, then the routing below.
+    const ours = side === "backend" ? this.#ownRoutes(req) : undefined;
+    const client = ours === undefined ? UNTOKENED : this.#clientFlow(ours, pinned);
     if (client.kind === "elsewhere") {
       this.#handOff(req, flow, client.owner, client.flowId);
       return;
@@ -350,7 +364,7 @@ export class ProxyCore {
         st.acked(); // RFC 3261 §17.2.1: the ACK for a non-2xx response ends here
         return;
       }
-      this.#forwardStateless(req, side, client);
+      this.#forwardStateless(req, side, client, ours ?? this.#ownRoutes(req));
       return;
     }
     if (req.method === "CANCEL") {
@@ -367,10 +381,7 @@ export class ProxyCore {
     const maxForwards = mf.ok ? mf.value : undefined;
     if (req.method === "OPTIONS" && (maxForwards === 0 || this.#addressedToUs(req))) {
       const ready = !this.#draining && this.#dispatcher.ready();
-      if (side === "client") {
-        const trunk = this.#trunk(flow);
-        if (trunk !== undefined) trunk.keepalives++;
-      }
+      if (trunk !== undefined) trunk.keepalives++;
       this.#respond(req, flow, ready ? { status: 200, reason: "OK" } : this.#unavailable());
       return;
     }
@@ -391,7 +402,8 @@ export class ProxyCore {
     this.#servers.set(key, st);
     if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
 
-    const { list, popped } = this.#ownRoutes(req);
+    const routes = ours ?? this.#ownRoutes(req);
+    const { list, popped } = routes;
     // Dispatch what is not routed: no Route left after ours, and not an
     // in-dialog request that followed our Record-Route.
     const dispatched = side === "client" && popped === list.length && !(inDialog && popped > 0);
@@ -419,7 +431,7 @@ export class ProxyCore {
       return;
     }
     // Routed: by the next Route value, else the Request-URI (the remote target).
-    const dest = this.#routed(req, list, popped, side, client);
+    const dest = this.#routed(req, routes, side, client);
     if (dest === undefined) {
       if (side === "backend") this.counters.flowFailed++;
       this.#finish(
@@ -691,21 +703,20 @@ export class ProxyCore {
    * along its route set (RFC 3261 §16.11), with a Via whose branch is
    * derived from the incoming one so retransmissions get the same.
    */
-  #forwardStateless(req: SipRequest, side: Side, client: ClientFlow): void {
-    const { list, popped } = this.#ownRoutes(req);
-    const flow = this.#routed(req, list, popped, side, client);
+  #forwardStateless(req: SipRequest, side: Side, client: ClientFlow, ours: OwnRoutes): void {
+    const { popped } = ours;
+    const flow = this.#routed(req, ours, side, client);
     if (flow === undefined) return;
-    const dest = { flow };
     const vias = req.via();
     const topBranch = vias.ok ? (vias.value[0]?.branch ?? "") : "";
     const branch = `z9hG4bK-sl${createHash("sha1").update(topBranch).update(req.uriText).digest("hex").slice(0, 16)}`;
     const editor = new MessageEditor(req).prependVia(
-      `SIP/2.0/${dest.flow.transport.toUpperCase()} ${this.#sentBy(dest.flow, side)};branch=${branch}`,
+      `SIP/2.0/${flow.transport.toUpperCase()} ${this.#sentBy(flow, side)};branch=${branch}`,
     );
     if (popped > 0) editor.removeRoutes(popped);
     const mf = req.maxForwards();
     editor.setMaxForwards(mf.ok && mf.value !== undefined ? Math.max(mf.value - 1, 0) : 70);
-    dest.flow.send(editor.slices());
+    flow.send(editor.slices());
   }
 
   /**
@@ -713,13 +724,7 @@ export class ProxyCore {
    * client; towards a client on the stream its flow token resolved to, else
    * by UDP to the next Route value or the Request-URI.
    */
-  #routed(
-    req: SipRequest,
-    list: readonly Located<Address>[],
-    popped: number,
-    side: Side,
-    client: ClientFlow,
-  ): Flow | undefined {
+  #routed(req: SipRequest, { list, popped }: OwnRoutes, side: Side, client: ClientFlow): Flow | undefined {
     if (client.kind === "here") return client.flow;
     if (client.kind !== "untokened") return undefined;
     const uri = parseUri(list[popped]?.value.uri ?? req.uriText);
@@ -740,10 +745,10 @@ export class ProxyCore {
   #bound(req: SipRequest, flow: Flow): void {
     const contacts = req.contacts();
     const to = req.to();
-    if (!contacts.ok || contacts.value === undefined || !to.ok) return;
+    // "*" removes the AoR's bindings: they expire here on their own.
+    if (!contacts.ok || contacts.value === undefined || contacts.value.star || !to.ok) return;
     const expiresHeader = req.expires();
     const fallback = (expiresHeader.ok ? expiresHeader.value : undefined) ?? 3600;
-    if (contacts.value.star) return; // "*" removes the AoR's bindings: they expire here on their own
     const byExpiry = new Map<number, string[]>();
     for (const c of contacts.value.list) {
       const instance = findParam(c.params, "+sip.instance")?.value;
@@ -776,10 +781,9 @@ export class ProxyCore {
    * (RFC 5626: the endpoint, not the socket); owned by another worker, a
    * hand-off; gone, a 430. `pinned`: another worker already resolved it.
    */
-  #clientFlow(req: SipRequest, pinned: number | undefined): ClientFlow {
+  #clientFlow({ list, popped }: OwnRoutes, pinned: number | undefined): ClientFlow {
     let id = pinned;
     if (id === undefined) {
-      const { list, popped } = this.#ownRoutes(req);
       const token = list
         .slice(0, popped)
         .map((r) => flowTokenOf(r.value.uri))
@@ -838,7 +842,7 @@ export class ProxyCore {
   }
 
   /** The request's Route values, and how many at the top name sipedge (RFC 3261 §16.4: they are popped). */
-  #ownRoutes(req: SipRequest): { list: readonly Located<Address>[]; popped: number } {
+  #ownRoutes(req: SipRequest): OwnRoutes {
     const routes = req.addresses(HeaderId.Route);
     const list = routes.ok ? routes.value : [];
     let popped = 0;
@@ -919,7 +923,6 @@ function clientKey(branch: string, method: string): string {
   return method === "INVITE" || method === "ACK" ? `${branch}|I` : method === "CANCEL" ? `${branch}|C` : `${branch}|O`;
 }
 
-/** The `fl` URI parameter sipedge put in its own client-facing Record-Route. */
 /** A REGISTER whose Contact has a reg-id: the UA uses outbound (RFC 5626 §4.2.1). */
 function registersOutbound(req: SipRequest): boolean {
   const contacts = req.contacts();
@@ -930,6 +933,7 @@ function registersOutbound(req: SipRequest): boolean {
   );
 }
 
+/** The `fl` URI parameter (a flow token) sipedge put in its own Record-Route or Path value. */
 function flowTokenOf(uri: string): string | undefined {
   return /;fl=([A-Za-z0-9_-]+)/.exec(uri)?.[1];
 }

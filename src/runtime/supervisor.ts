@@ -232,8 +232,10 @@ export class Supervisor {
   }
 
   #spawn(index: number): Promise<Extract<ToSupervisor, { type: "ready" }>> {
-    // A hand-off channel to every worker already running (runtime/handoff.ts).
+    // A hand-off channel to every worker already running (runtime/handoff.ts);
+    // the ports a dead worker used are no longer ours until it says again.
     resetHandOffDepth(this.#handOffDepth, this.threads, index);
+    new Int32Array(this.#backendPorts).fill(0, index * BACKEND_PORTS, (index + 1) * BACKEND_PORTS);
     const peers: { index: number; port: MessagePort }[] = [];
     for (const [other, slot] of this.#slots.entries()) {
       if (other === index || slot === undefined || slot.exited) continue;
