@@ -485,7 +485,7 @@ export class ProxyCore {
       const inbound = this.#recordRouteFor(f.st.flow, f.side);
       const outbound =
         f.side === "client"
-          ? `<sip:${this.#sentBy(flow, "client")}${flow.transport === "udp" ? "" : `;transport=${flow.transport}`};lr>`
+          ? `<sip:${this.#sentBy(flow, "client")}${uriTransport(flow.transport)};lr>`
           : this.#recordRouteFor(flow, "client");
       editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
     }
@@ -493,8 +493,8 @@ export class ProxyCore {
       // RFC 3327 §4.3: the registrar routes requests for this AoR back through
       // us, and the flow token (RFC 5626 §5.1, `ob` for an outbound UA) onto this flow.
       const outbound = registersOutbound(req);
-      const transport = flow.transport === "udp" ? "" : `;transport=${flow.transport}`;
       const token = this.#sides.tokens.issue(f.st.flow.id);
+      const transport = uriTransport(flow.transport);
       editor.insertPath(`<sip:${this.#sentBy(flow, "client")}${transport};lr;fl=${token}${outbound ? ";ob" : ""}>`);
     }
     const slices = editor.slices();
@@ -532,9 +532,8 @@ export class ProxyCore {
 
   /** A Record-Route value naming the socket a flow uses; stream flows carry their id to come back on. */
   #recordRouteFor(flow: Flow, side: Side): string {
-    const transport = flow.transport === "udp" ? "" : `;transport=${flow.transport}`;
     const token = side === "client" && flow.reliable ? `;fl=${this.#sides.tokens.issue(flow.id)}` : "";
-    return `<sip:${hostOf(flow.localAddress)}:${flow.localPort}${transport};lr${token}>`;
+    return `<sip:${hostOf(flow.localAddress)}:${flow.localPort}${uriTransport(flow.transport)};lr${token}>`;
   }
 
   #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
@@ -731,6 +730,8 @@ export class ProxyCore {
     if (!uri.ok || !isSipUri(uri.value)) return undefined;
     const host = bareHost(uri.value.host);
     const transport = (findParam(uri.value.params, "transport")?.value ?? "udp").toLowerCase();
+    // RFC 7118 §5: only the UA opens a WebSocket; without its flow there is no way to it.
+    if (transport === "ws" || transport === "wss") return undefined;
     const port = uri.value.port ?? (transport === "tls" || uri.value.scheme === "sips" ? 5061 : 5060);
     return side === "client"
       ? this.#sides.backendFlow({ host, port, transport })
@@ -941,6 +942,11 @@ function flowTokenOf(uri: string): string | undefined {
 function hasToTag(req: SipRequest): boolean {
   const to = req.to();
   return to.ok && findParam(to.value.params, "tag") !== undefined;
+}
+
+/** The URI `transport` parameter for a flow's transport: RFC 7118 §5.2 names WS and WSS both `ws`. */
+function uriTransport(t: TransportName): string {
+  return t === "udp" ? "" : `;transport=${t === "wss" ? "ws" : t}`;
 }
 
 function hostOf(address: string): string {

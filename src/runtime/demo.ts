@@ -41,13 +41,14 @@ export function demoCertificate(dir: string): { cert: string; key: string } {
   return { cert, key };
 }
 
-/** The built-in demo config: loopback UDP/TCP 5060 and TLS 5061, two demo backends. */
+/** The built-in demo config: loopback UDP/TCP 5060, TLS 5061 and WSS 8443, two demo backends. */
 export function demoConfig(tls: { cert: string; key: string }, backendPorts: readonly [number, number]): unknown {
   return {
     listen: [
       { transport: "udp", address: "127.0.0.1", port: 5060 },
       { transport: "tcp", address: "127.0.0.1", port: 5060 },
       { transport: "tls", address: "127.0.0.1", port: 5061, cert: tls.cert, key: tls.key },
+      { transport: "wss", address: "127.0.0.1", port: 8443, cert: tls.cert, key: tls.key },
     ],
     backends: [
       {

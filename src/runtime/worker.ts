@@ -10,8 +10,10 @@ import { FlowTokens } from "../proxy/flow-token.ts";
 import { TrunkMatcher } from "../proxy/trunks.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
+import type { ConnectionListener } from "../transport/listener.ts";
 import { StreamListener } from "../transport/stream.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
+import { WsListener } from "../transport/websocket.ts";
 import { BACKEND_PORTS, type WorkerStats } from "./channel.ts";
 import type { HandOff, HandOffs } from "./handoff.ts";
 
@@ -51,31 +53,31 @@ export class IoWorker {
   readonly listeners: readonly BoundListener[];
   readonly backendPort: number;
   readonly #udp: readonly UdpEndpoint[];
-  readonly #streams: readonly StreamListener[];
+  readonly #streams: readonly ConnectionListener[];
   readonly #backend: UdpEndpoint;
   readonly #links: BackendLinks;
   /** How late this thread's event loop runs: the one number that shows a worker falling behind. */
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
   /** Client-facing TLS listeners by their index in config.listen. */
-  readonly #tlsListeners: Map<number, StreamListener>;
+  readonly #tlsListeners: Map<number, ConnectionListener>;
   readonly #sides: Sides;
   /** Replaced on SIGHUP; the proxy reads it through Sides.trunkOf. */
   readonly #trunks: { matcher: TrunkMatcher };
-  readonly #clientStreams: readonly StreamListener[];
+  readonly #clientStreams: readonly ConnectionListener[];
   readonly #endpoints: EndpointRegistry;
 
   private constructor(
     proxy: ProxyCore,
     dispatcher: PoolDispatcher,
     udp: UdpEndpoint[],
-    streams: StreamListener[],
+    streams: ConnectionListener[],
     backend: UdpEndpoint,
     links: BackendLinks,
     listeners: BoundListener[],
-    tlsListeners: Map<number, StreamListener>,
+    tlsListeners: Map<number, ConnectionListener>,
     sides: Sides,
     trunks: { matcher: TrunkMatcher },
-    clientStreams: StreamListener[],
+    clientStreams: ConnectionListener[],
     endpoints: EndpointRegistry,
   ) {
     this.#endpoints = endpoints;
@@ -106,8 +108,6 @@ export class IoWorker {
       tokens: new FlowTokens(),
     },
   ): Promise<IoWorker> {
-    const unsupported = config.listen.findIndex((l) => l.transport === "wss");
-    if (unsupported >= 0) throw new Error(`listen[${unsupported}]: wss listeners are not supported yet`);
     const tlsBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport === "tls");
     // sipedge shows backends the certificate of its first TLS listener.
     const identity = config.listen.find((l) => l.transport === "tls");
@@ -121,9 +121,9 @@ export class IoWorker {
     let proxy: ProxyCore | undefined;
     const deliver = (side: Side) => (bytes: Buffer, flow: Flow) => proxy?.receive(bytes, flow, side);
     const udp: UdpEndpoint[] = [];
-    const tlsListeners = new Map<number, StreamListener>();
-    const streams: StreamListener[] = [];
-    const clientStreams: StreamListener[] = [];
+    const tlsListeners = new Map<number, ConnectionListener>();
+    const streams: ConnectionListener[] = [];
+    const clientStreams: ConnectionListener[] = [];
     const trunks = { matcher: new TrunkMatcher(config.trunks) };
     const endpoints = new EndpointRegistry(MAX_ENDPOINTS);
     const bound: BoundListener[] = [];
@@ -165,24 +165,27 @@ export class IoWorker {
         const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"), reusePort);
         udp.push(u);
         bound.push({ transport: "udp", address: l.address, port: u.port });
-      } else if (l.transport === "tcp" || l.transport === "tls") {
-        const s = await StreamListener.listen(
-          {
-            address: l.address,
-            port: l.port,
-            backlog,
-            reusePort,
-            ...streamOptions,
-            idleTimeout: config.limits.idleTimeout,
-            ...(l.transport === "tls"
-              ? { tls: l === identity && identityTls !== undefined ? identityTls : serverTls(l) }
-              : {}),
-          },
-          deliver("client"),
-        );
+      } else {
+        const listening = {
+          address: l.address,
+          port: l.port,
+          backlog,
+          reusePort,
+          ...streamOptions,
+          idleTimeout: config.limits.idleTimeout,
+        };
+        const s =
+          l.transport === "tls"
+            ? await StreamListener.listen(
+                { ...listening, tls: l === identity && identityTls !== undefined ? identityTls : serverTls(l) },
+                deliver("client"),
+              )
+            : l.transport === "wss"
+              ? await WsListener.listen({ ...listening, tls: serverTls(l) }, deliver("client"))
+              : await StreamListener.listen(listening, deliver("client"));
         streams.push(s);
         clientStreams.push(s);
-        if (l.transport === "tls") tlsListeners.set(index, s);
+        if (l.transport !== "tcp") tlsListeners.set(index, s);
         bound.push({ transport: l.transport, address: l.address, port: s.port });
       }
     }
@@ -305,7 +308,7 @@ export class IoWorker {
   reconfigure(config: Config, table?: HealthTable): void {
     for (const [index, listener] of this.#tlsListeners) {
       const l = config.listen[index];
-      if (l?.transport === "tls") listener.setSecureContext(serverTls(l));
+      if (l?.transport === "tls" || l?.transport === "wss") listener.setSecureContext(serverTls(l));
     }
     this.dispatcher.reconfigure(config, passiveHealth(config), table);
     this.#trunks.matcher = new TrunkMatcher(config.trunks);

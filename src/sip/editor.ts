@@ -20,6 +20,9 @@ export class MessageEditor {
 
   constructor(msg: SipMessage) {
     this.#msg = msg;
+    // RFC 3261 §18.3: a message may leave by a stream, where Content-Length
+    // frames it; one that came without (UDP, WebSocket) gets one on its way.
+    if (msg.contentLength === undefined) this.addHeader("Content-Length", String(msg.bodyEnd - msg.bodyStart));
   }
 
   /** RFC 3261 §16.6 step 8: the new Via goes above every existing one. */

@@ -4,12 +4,11 @@ import {
   createServer as createTlsServer,
   TLSSocket,
   type TlsOptions,
-  type Server as TlsServer,
   connect as tlsConnect,
 } from "node:tls";
 import { StreamFramer } from "../sip/index.ts";
-import { type Flow, type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
-import { type HandshakeStats, handshakeStats, recordHandshake } from "./handshakes.ts";
+import { type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
+import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
 
 export interface StreamOptions {
   readonly maxMessageSize: number;
@@ -26,7 +25,7 @@ const CRLF = Buffer.from("\r\n");
  * pongs, and a bounded send queue. A framing error or a slow reader closes
  * the connection; nothing here throws.
  */
-export class StreamConnection implements Flow {
+export class StreamConnection implements Connection {
   readonly id = newFlowId();
   readonly transport: TransportName;
   readonly reliable = true;
@@ -115,7 +114,9 @@ export class StreamConnection implements Flow {
   }
 
   peerNames(): readonly string[] {
-    if (this.#peerNames === undefined) this.#peerNames = certificateNames(this.#socket);
+    if (this.#peerNames === undefined) {
+      this.#peerNames = this.#socket instanceof TLSSocket ? certificateNames(this.#socket) : [];
+    }
     return this.#peerNames;
   }
 
@@ -138,24 +139,17 @@ export class StreamConnection implements Flow {
   }
 }
 
-export interface StreamListenerOptions extends StreamOptions {
-  readonly address: string;
-  readonly port: number;
-  readonly backlog: number;
-  /** Every IO worker listens on the same port; the kernel spreads connections. */
-  readonly reusePort?: boolean;
+export interface StreamListenerOptions extends StreamOptions, ListenOptions {
   /** For TLS: node:tls server options (cert, key, ca, requestCert, …). */
   readonly tls?: TlsOptions;
 }
 
 /** A TCP or TLS listener that turns each accepted socket into a StreamConnection. */
-export class StreamListener {
+export class StreamListener extends ConnectionListener {
   readonly transport: "tcp" | "tls";
-  readonly #server: Server;
-  readonly #connections = new Map<number, StreamConnection>();
 
   private constructor(server: Server, transport: "tcp" | "tls") {
-    this.#server = server;
+    super(server);
     this.transport = transport;
   }
 
@@ -164,95 +158,11 @@ export class StreamListener {
     const server =
       options.tls === undefined ? createTcpServer() : createTlsServer({ ...options.tls, minVersion: "TLSv1.2" });
     const listener = new StreamListener(server, transport);
-    if (options.tls !== undefined) listener.#trackHandshakes(options.tls);
-    const accept = (socket: Socket | TLSSocket) => {
-      const c = new StreamConnection(socket, transport, options, onMessage, (closed) =>
-        listener.#connections.delete(closed.id),
-      );
-      listener.#connections.set(c.id, c);
-    };
-    if (transport === "tls") server.on("secureConnection", accept);
-    else server.on("connection", accept);
-    // A failed handshake concerns one client only.
-    server.on("tlsClientError", (_e: Error, socket: Socket) => {
-      if (listener.handshakes !== undefined) listener.handshakes.failed++;
-      socket.destroy();
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      const { address: host, port, backlog, reusePort = false } = options;
-      server.listen({ host, port, backlog, reusePort }, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    if (options.tls !== undefined) listener.trackHandshakes(options.tls);
+    const accept = (socket: Socket | TLSSocket) =>
+      listener.add(new StreamConnection(socket, transport, options, onMessage, (closed) => listener.remove(closed)));
+    server.on(transport === "tls" ? "secureConnection" : "connection", accept);
+    await listener.bind(options);
     return listener;
   }
-
-  /** TLS listeners: handshakes done and failed, and how long they took. */
-  handshakes: HandshakeStats | undefined;
-
-  /** Times each handshake from the TCP accept to the secure connection, keyed by the peer's address. */
-  #trackHandshakes(tls: TlsOptions): void {
-    const stats = handshakeStats((tls.cert as string | Buffer | undefined) ?? "");
-    this.handshakes = stats;
-    const started = new Map<string, bigint>();
-    const key = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
-    this.#server.on("connection", (s: Socket) => {
-      started.set(key(s), process.hrtime.bigint());
-      s.once("close", () => started.delete(key(s)));
-    });
-    this.#server.on("secureConnection", (s: TLSSocket) => {
-      const t = started.get(key(s));
-      if (t === undefined) return;
-      started.delete(key(s));
-      recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9);
-    });
-  }
-
-  get port(): number {
-    const a = this.#server.address();
-    return typeof a === "object" && a !== null ? a.port : 0;
-  }
-
-  get connectionCount(): number {
-    return this.#connections.size;
-  }
-
-  /** Every live connection (for per-trunk counts at a scrape). */
-  connections(): IterableIterator<StreamConnection> {
-    return this.#connections.values();
-  }
-
-  /** The live connection with this flow id, if any. */
-  connection(id: number): StreamConnection | undefined {
-    return this.#connections.get(id);
-  }
-
-  /** New certificates for new handshakes; connections already up keep theirs. */
-  setSecureContext(options: TlsOptions): void {
-    (this.#server as TlsServer).setSecureContext(options);
-  }
-
-  /** No new connections; those open carry on (SIGTERM drain). */
-  stopAccepting(): void {
-    this.#server.close();
-  }
-
-  async close(): Promise<void> {
-    for (const c of this.#connections.values()) c.close();
-    if (this.#server.listening) await new Promise<void>((resolve) => this.#server.close(() => resolve()));
-  }
-}
-
-/** A verified TLS peer's certificate names: subject CN and SAN DNS entries, lower case. */
-function certificateNames(socket: Socket): readonly string[] {
-  if (!(socket instanceof TLSSocket) || !socket.authorized) return [];
-  const cert = socket.getPeerCertificate();
-  const cn = cert.subject?.CN;
-  const names = (Array.isArray(cn) ? cn : cn === undefined ? [] : [cn]).map((n) => n.toLowerCase());
-  for (const entry of (cert.subjectaltname ?? "").split(", ")) {
-    if (entry.startsWith("DNS:")) names.push(entry.slice(4).toLowerCase());
-  }
-  return names;
 }

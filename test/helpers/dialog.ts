@@ -17,11 +17,13 @@ export interface RequestOptions {
   readonly from?: string;
   readonly routes?: readonly string[];
   readonly sdp?: boolean;
+  /** A text/plain body (MESSAGE); `sdp` wins when both are given. */
+  readonly text?: string;
   readonly extra?: readonly string[];
 }
 
 export function request(o: RequestOptions): string {
-  const body = o.sdp === true ? SDP : "";
+  const body = o.sdp === true ? SDP : (o.text ?? "");
   const lines = [
     `${o.method} ${o.uri} SIP/2.0`,
     `Via: SIP/2.0/${o.transport} 127.0.0.1:${o.localPort};branch=z9hG4bK-${o.branch};rport`,
@@ -33,7 +35,7 @@ export function request(o: RequestOptions): string {
     `CSeq: ${o.cseq} ${o.method}`,
     `Contact: <sip:alice@127.0.0.1:${o.localPort};transport=${o.transport.toLowerCase()}>`,
     ...(o.extra ?? []),
-    ...(body === "" ? [] : ["Content-Type: application/sdp"]),
+    ...(body === "" ? [] : [`Content-Type: ${o.sdp === true ? "application/sdp" : "text/plain"}`]),
     `Content-Length: ${body.length}`,
   ];
   return `${lines.join("\r\n")}\r\n\r\n${body}`;
@@ -87,7 +89,7 @@ export function inDialog(
 }
 
 /** A response a UA sends back for a request it received. */
-export function respond(req: SipMessage, status: number, reason: string): string {
+export function respond(req: SipMessage, status: number, reason: string, extra: readonly string[] = []): string {
   const copy = (name: string) => req.values(name).map((v) => `${name}: ${v}`);
   return [
     `SIP/2.0 ${status} ${reason}`,
@@ -96,6 +98,7 @@ export function respond(req: SipMessage, status: number, reason: string): string
     ...copy("to"),
     ...copy("call-id"),
     ...copy("cseq"),
+    ...extra,
     "Content-Length: 0",
     "",
     "",

@@ -29,8 +29,14 @@ export async function freePort(): Promise<number> {
 export class Processes {
   readonly #children = new Set<ChildProcess>();
 
-  spawn(command: string, args: readonly string[], cwd?: string): ChildProcess {
-    const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  /** `stdin`: a pipe the test writes commands to; `env`: the child's whole environment. */
+  spawn(
+    command: string,
+    args: readonly string[],
+    cwd?: string,
+    more: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {},
+  ): ChildProcess {
+    const child = spawn(command, args, { cwd, env: more.env, stdio: [more.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
     child.stdout?.resume();
     child.stderr?.resume();
     this.#children.add(child);

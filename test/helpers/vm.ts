@@ -38,6 +38,7 @@ export interface Forwards {
   readonly ssh: number;
   readonly sipUdp: number;
   readonly sipTls: number;
+  readonly sipWss: number;
   readonly admin: number;
 }
 
@@ -65,12 +66,14 @@ export class ApplianceVm {
       ssh: await freePort(),
       sipUdp: await freePort(),
       sipTls: await freePort(),
+      sipWss: await freePort(),
       admin: await freePort(),
     };
     const net = [
       `hostfwd=tcp:127.0.0.1:${forwards.ssh}-:22`,
       `hostfwd=udp:127.0.0.1:${forwards.sipUdp}-:5060`,
       `hostfwd=tcp:127.0.0.1:${forwards.sipTls}-:5061`,
+      `hostfwd=tcp:127.0.0.1:${forwards.sipWss}-:8443`,
       `hostfwd=tcp:127.0.0.1:${forwards.admin}-:9091`,
     ].join(",");
     const child = p.spawn("qemu-system-x86_64", [

@@ -2,18 +2,20 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SipResponse } from "../../src/sip/index.ts";
+import { parseMessage, type SipResponse } from "../../src/sip/index.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { unwrap } from "../helpers/sip.ts";
 import { StreamClient, udpExchange } from "../helpers/sip-client.ts";
 import { runUac, SCENARIOS, startUas } from "../helpers/sipp.ts";
 import { ApplianceVm, GUEST, HOST_FROM_GUEST, REPO } from "../helpers/vm.ts";
+import { connectWs, nextMessage } from "../helpers/ws.ts";
 
 // The image packer/build.sh made, booted under qemu: what an operator gets.
 const p = new Processes();
 let vm: ApplianceVm;
 let uasPort: number;
 
-function options(transport: "UDP" | "TLS", tag: string): string {
+function options(transport: "UDP" | "TLS" | "WSS", tag: string): string {
   return (
     `OPTIONS sip:${GUEST} SIP/2.0\r\nVia: SIP/2.0/${transport} 127.0.0.1:9;branch=z9hG4bK-${tag};rport\r\n` +
     `Max-Forwards: 70\r\nFrom: <sip:test@127.0.0.1>;tag=${tag}\r\nTo: <sip:${GUEST}>\r\n` +
@@ -164,7 +166,7 @@ describe("the appliance image", () => {
     expect(metrics).toMatch(/^sipedge_kernel_/m);
   });
 
-  it("answers OPTIONS from the host over UDP and over TLS", async () => {
+  it("answers OPTIONS from the host over UDP, TLS and secure WebSocket", async () => {
     const udp = await until(
       "UDP answer",
       10_000,
@@ -178,6 +180,14 @@ describe("the appliance image", () => {
       expect(answer.status).toBe(200);
     } finally {
       tls.close();
+    }
+    const ws = await connectWs(vm.forwards.sipWss, ["sip"]);
+    try {
+      const answer = nextMessage(ws);
+      ws.send(options("WSS", "w1"));
+      expect(unwrap(parseMessage(await answer))).toMatchObject({ kind: "response", status: 200 });
+    } finally {
+      ws.close();
     }
   });
 

@@ -96,12 +96,12 @@ describe("sipedge check-config", () => {
 describe("sipedge --config", () => {
   it("exits 1 with the reason when a worker cannot start", () => {
     const path = configFile(
-      "listen:\n  - { transport: wss, address: 127.0.0.1, port: 0, cert: c.pem, key: k.pem }\n" +
-        "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n",
+      "listen:\n  - { transport: udp, address: 127.0.0.1, port: 0 }\n" +
+        "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9;transport=tls' }\n",
     );
     const r = sipedge(["--config", path]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/wss listeners are not supported yet/);
+    expect(r.stderr).toMatch(/backend a: a TLS backend needs a tls listener/);
   });
 
   it("runs in the foreground, answers OPTIONS, and stops on SIGTERM", async () => {

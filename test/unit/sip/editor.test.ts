@@ -65,6 +65,18 @@ describe("MessageEditor", () => {
     expect([top?.received, top?.rport, top?.branch]).toEqual(["192.0.2.7", 40123, unwrap(msg.via())[0]?.branch]);
   });
 
+  it("gives a message that came without Content-Length (UDP, WebSocket) one that frames its body on a stream", () => {
+    const body = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n";
+    const bare =
+      "MESSAGE sip:b@example.com SIP/2.0\r\nVia: SIP/2.0/WSS a.invalid;branch=z9hG4bKws\r\nMax-Forwards: 70\r\n" +
+      `From: <sip:a@example.com>;tag=1\r\nTo: <sip:b@example.com>\r\nCall-ID: ws1\r\nCSeq: 1 MESSAGE\r\n\r\n${body}`;
+    const out = reparse(new MessageEditor(parseValid(bare)));
+    expect(out.values("content-length")).toEqual([String(body.length)]);
+    expect(out.body.toString()).toBe(body);
+    const framed = parseValid(asset("real/invite-freeswitch-sdp.sip"));
+    expect(reparse(new MessageEditor(framed)).values("content-length")).toEqual(framed.values("content-length"));
+  });
+
   it("rewrites the Request-URI", () => {
     const msg = request(asset("real/invite-freeswitch-sdp.sip"));
     const out = reparse(new MessageEditor(msg).setRequestUri("sip:pbx-a@127.0.0.1:5080"));
@@ -114,6 +126,7 @@ describe("MessageEditor properties", () => {
       fc.property(fc.constantFrom(...requests), edits, (msg, e) => {
         const editor = new MessageEditor(msg);
         const touched = new Set<HeaderId>();
+        if (msg.contentLength === undefined) touched.add(HeaderId.ContentLength);
         if (e.via || e.source) touched.add(HeaderId.Via);
         if (e.via) editor.prependVia("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKprop");
         if (e.source) unwrap(editor.setTopViaSource("198.51.100.1", 5062));

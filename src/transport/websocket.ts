@@ -1,0 +1,150 @@
+import { isUtf8 } from "node:buffer";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer } from "node:https";
+import type { Duplex } from "node:stream";
+import type { TLSSocket, TlsOptions } from "node:tls";
+import { type RawData, type WebSocket, WebSocketServer } from "ws";
+import { type MessageHandler, newFlowId } from "./flow.ts";
+import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
+import type { StreamOptions } from "./stream.ts";
+
+/** RFC 7118 §4.1: the WebSocket subprotocol SIP is spoken in. */
+const SUBPROTOCOL = "sip";
+
+/** An HTTP request that never becomes a WebSocket gets this long to finish its headers (slowloris). */
+const UPGRADE_TIMEOUT = 10_000;
+
+const CRLF = Buffer.from("\r\n");
+
+/**
+ * One SIP-over-WebSocket connection (RFC 7118): every WebSocket message is
+ * exactly one SIP message, so there is no Content-Length framing; a message
+ * of nothing but CRLFs is an RFC 5626 keep-alive ping and gets a CRLF pong.
+ * Messages go out as text frames when they are UTF-8 (RFC 7118 §5.1), else
+ * binary.
+ */
+export class WsConnection implements Connection {
+  readonly id = newFlowId();
+  readonly transport = "wss" as const;
+  readonly reliable = true;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly #ws: WebSocket;
+  readonly #socket: TLSSocket;
+  readonly #maxQueuedBytes: number;
+  #closed = false;
+  #peerNames: readonly string[] | undefined;
+
+  constructor(
+    ws: WebSocket,
+    socket: TLSSocket,
+    options: StreamOptions,
+    onMessage: MessageHandler,
+    onClose: (c: WsConnection) => void,
+  ) {
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#maxQueuedBytes = options.maxQueuedBytes;
+    this.remoteAddress = socket.remoteAddress ?? "";
+    this.remotePort = socket.remotePort ?? 0;
+    this.localAddress = socket.localAddress ?? "";
+    this.localPort = socket.localPort ?? 0;
+    socket.setNoDelay(true);
+    if ((options.idleTimeout ?? 0) > 0) {
+      socket.setTimeout(options.idleTimeout as number);
+      socket.on("timeout", () => this.close());
+    }
+    ws.on("message", (data: RawData) => {
+      const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
+      if (isKeepAlive(bytes)) ws.send(CRLF);
+      else onMessage(bytes, this);
+    });
+    // A protocol error (oversized message, bad frame) ends this connection only.
+    ws.on("error", () => this.close());
+    ws.on("close", () => {
+      this.#closed = true;
+      onClose(this);
+    });
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  peerNames(): readonly string[] {
+    if (this.#peerNames === undefined) this.#peerNames = certificateNames(this.#socket);
+    return this.#peerNames;
+  }
+
+  send(slices: readonly Uint8Array[]): boolean {
+    if (this.#closed) return false;
+    if (this.#ws.bufferedAmount > this.#maxQueuedBytes) {
+      this.close();
+      return false;
+    }
+    const message = slices.length === 1 ? (slices[0] as Uint8Array) : Buffer.concat(slices);
+    this.#ws.send(message, { binary: !isUtf8(message) });
+    return true;
+  }
+
+  /** Without a closing handshake: a slow or silent peer must not hold it open. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#ws.terminate();
+  }
+}
+
+function isKeepAlive(bytes: Buffer): boolean {
+  if (bytes.length === 0) return false;
+  for (const b of bytes) if (b !== 0x0d && b !== 0x0a) return false;
+  return true;
+}
+
+export interface WsListenerOptions extends StreamOptions, ListenOptions {
+  readonly tls: TlsOptions;
+}
+
+/**
+ * A secure WebSocket listener (RFC 7118): HTTPS that accepts only upgrades
+ * offering the `sip` subprotocol; any other request is refused at once.
+ */
+export class WsListener extends ConnectionListener {
+  readonly transport = "wss" as const;
+
+  static async listen(options: WsListenerOptions, onMessage: MessageHandler): Promise<WsListener> {
+    const server = createServer({
+      ...options.tls,
+      minVersion: "TLSv1.2",
+      headersTimeout: UPGRADE_TIMEOUT,
+      requestTimeout: UPGRADE_TIMEOUT,
+    });
+    const listener = new WsListener(server);
+    listener.trackHandshakes(options.tls);
+    const wss = new WebSocketServer({
+      noServer: true,
+      clientTracking: false,
+      perMessageDeflate: false,
+      maxPayload: options.maxMessageSize,
+      handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    });
+    server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim().toLowerCase());
+      if (!offered.includes(SUBPROTOCOL)) {
+        socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const tlsSocket = req.socket as TLSSocket;
+        listener.add(new WsConnection(ws, tlsSocket, options, onMessage, (closed) => listener.remove(closed)));
+      });
+    });
+    server.on("request", (_req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(426, { Upgrade: "websocket", Connection: "close", "Content-Length": "0" }).end();
+    });
+    await listener.bind(options);
+    return listener;
+  }
+}
