@@ -191,6 +191,18 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     },
   });
   new Gauge({
+    name: "sipedge_flows",
+    help: "Open client flows (connections) by transport, summed over IO workers; UDP peers are not connections",
+    labelNames: ["transport"],
+    registers: [registry],
+    collect() {
+      fill(
+        this,
+        [...merge(stats, (s) => s.flows)].map(([transport, n]) => [{ transport }, n]),
+      );
+    },
+  });
+  new Gauge({
     name: "sipedge_event_loop_lag_seconds",
     help: "How late each IO thread's event loop ran since the previous scrape",
     labelNames: ["thread", "stat"],

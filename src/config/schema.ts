@@ -104,6 +104,8 @@ export interface Config {
   readonly limits: {
     readonly memory: number;
     readonly maxConnections: number;
+    /** Endpoints every IO worker keeps track of (RFC 5626 bindings); the least recently bound go first. */
+    readonly maxEndpoints: number;
     /** A client TCP/TLS flow with no traffic either way (not even a keep-alive) this long is closed; 0: never. */
     readonly idleTimeout: number;
   };

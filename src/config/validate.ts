@@ -120,7 +120,8 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       r.fail(`health.aliveCodes[${i}]`, "must be a response code from 100 to 699");
     }
   });
-  const limits = r.object(root.limits ?? {}, "limits", ["memory", "maxConnections", "idleTimeout"]) ?? {};
+  const limits =
+    r.object(root.limits ?? {}, "limits", ["memory", "maxConnections", "maxEndpoints", "idleTimeout"]) ?? {};
   const admin = r.object(root.admin ?? {}, "admin", ["listen", "tokenFile"]) ?? {};
   const sip =
     r.object(root.sip ?? {}, "sip", [
@@ -164,6 +165,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     limits: {
       memory: r.size(limits, "memory", "limits", "256MiB"),
       maxConnections: r.int(limits, "maxConnections", "limits", 1, 10_000_000, 100_000),
+      maxEndpoints: r.int(limits, "maxEndpoints", "limits", 1, 10_000_000, 200_000),
       idleTimeout: r.duration(limits, "idleTimeout", "limits", "15m"),
     },
     admin: {

@@ -17,7 +17,7 @@ interface Endpoint {
  * registration expires.
  */
 export class EndpointRegistry {
-  readonly #max: number;
+  #max: number;
   readonly #now: () => number;
   readonly #endpoints = new Map<string, Endpoint>();
   readonly #byFlow = new Map<number, Set<string>>();
@@ -58,6 +58,16 @@ export class EndpointRegistry {
       this.#endpoints.set(key, now);
       this.#link(flow, key);
     }
+    this.#evict();
+  }
+
+  /** A new bound (SIGHUP); the least recently bound go at once when it shrank. */
+  resize(max: number): void {
+    this.#max = max;
+    this.#evict();
+  }
+
+  #evict(): void {
     while (this.#endpoints.size > this.#max) {
       const [oldest] = this.#endpoints.keys();
       if (oldest === undefined) break;

@@ -78,6 +78,8 @@ export interface WorkerStats {
   readonly serverTransactions: number;
   readonly clientTransactions: number;
   readonly connections: number;
+  /** Open client flows (connections) by transport: tcp, tls, wss. */
+  readonly flows: Readonly<Record<string, number>>;
   /** Endpoints registered through sipedge (this worker's view of all), and re-binds it saw. */
   readonly endpoints: number;
   readonly rebinds: number;

@@ -33,9 +33,6 @@ export interface Threading {
   readonly tokens: FlowTokens;
 }
 
-/** Endpoints an IO worker keeps track of (each worker holds every worker's, from their announcements). */
-const MAX_ENDPOINTS = 200_000;
-
 export interface BoundListener {
   readonly transport: Listener["transport"];
   readonly address: string;
@@ -125,7 +122,8 @@ export class IoWorker {
     const streams: ConnectionListener[] = [];
     const clientStreams: ConnectionListener[] = [];
     const trunks = { matcher: new TrunkMatcher(config.trunks) };
-    const endpoints = new EndpointRegistry(MAX_ENDPOINTS);
+    // Each worker holds every worker's endpoints, from their announcements.
+    const endpoints = new EndpointRegistry(config.limits.maxEndpoints);
     const bound: BoundListener[] = [];
     const first = config.listen[0] as Listener;
     const streamOptions = { maxMessageSize: config.sip.maxMessageSize, maxQueuedBytes: MAX_QUEUED_BYTES };
@@ -280,6 +278,7 @@ export class IoWorker {
       serverTransactions: t.server,
       clientTransactions: t.client,
       connections: this.#streams.reduce((n, s) => n + s.connectionCount, 0),
+      flows: this.#flows(),
       calls: this.dispatcher.calls(),
       endpoints: this.#endpoints.size,
       rebinds: this.#endpoints.rebinds,
@@ -287,6 +286,12 @@ export class IoWorker {
       loopLag,
       handshakes: [...this.#tlsListeners.values()].flatMap((l) => (l.handshakes === undefined ? [] : [l.handshakes])),
     };
+  }
+
+  #flows(): Record<string, number> {
+    const counts: Record<string, number> = {};
+    for (const s of this.#clientStreams) counts[s.transport] = (counts[s.transport] ?? 0) + s.connectionCount;
+    return counts;
   }
 
   #trunkConnections(): Record<string, number> {
@@ -312,6 +317,7 @@ export class IoWorker {
     }
     this.dispatcher.reconfigure(config, passiveHealth(config), table);
     this.#trunks.matcher = new TrunkMatcher(config.trunks);
+    this.#endpoints.resize(config.limits.maxEndpoints);
     this.proxy.reconfigure(proxySettings(config));
   }
 

@@ -80,6 +80,10 @@ function messageThrough(path: string, contact: string, callId: string): void {
   );
 }
 
+async function metrics(): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${sipedge.admin}/metrics`)).text();
+}
+
 async function finalFor(callId: string): Promise<number> {
   const answer = await registrar.take(
     (m) => m.kind === "response" && m.values("call-id")[0] === callId && (m as SipResponse).status >= 200,
@@ -96,6 +100,8 @@ describe("SIP over secure WebSocket (RFC 7118) with a JsSIP UA", () => {
     expect(path).toMatch(/;lr;fl=[A-Za-z0-9_-]{32};ob>$/);
     // RFC 5626 §5.4: JsSIP registers with +sip.instance and reg-id, so it is told the keep-alive interval.
     expect((await ua.take("registered")).flowTimer).toBe("120");
+
+    expect(await metrics()).toMatch(/^sipedge_flows\{transport="wss"\} [1-9]/m);
 
     messageThrough(path, contact, "to-alice");
     expect((await ua.take("message")).callId).toBe("to-alice");
@@ -129,6 +135,7 @@ describe("SIP over secure WebSocket (RFC 7118) with a JsSIP UA", () => {
     messageThrough(before.path, after.contact, "to-dave");
     expect((await second.take("message")).callId).toBe("to-dave");
     expect(await finalFor("to-dave")).toBe(200);
+    expect(await metrics()).toMatch(/^sipedge_endpoint_rebinds_total [1-9]/m);
   });
 });
 
@@ -170,7 +177,6 @@ describe("the WSS listener", () => {
     expect(unwrap(parseMessage(await ok))).toMatchObject({ kind: "response", status: 200 });
     ws.close();
 
-    const metrics = await (await fetch(`http://127.0.0.1:${sipedge.admin}/metrics`)).text();
-    expect(metrics).toMatch(/^sipedge_sip_requests_total\{method="OPTIONS",transport="wss"\} [1-9]/m);
+    expect(await metrics()).toMatch(/^sipedge_sip_requests_total\{method="OPTIONS",transport="wss"\} [1-9]/m);
   });
 });

@@ -20,7 +20,12 @@ describe("config validation", () => {
     expect(c.backends[0]?.algorithm).toBe("hash-callid");
     expect(c.backends[0]?.members[0]).toMatchObject({ host: "127.0.0.1", port: 5080, transport: "udp", weight: 1 });
     expect(c.health).toEqual({ interval: 1000, timeout: 500, downAfter: 2, upAfter: 2, aliveCodes: [] });
-    expect(c.limits).toEqual({ memory: 256 * 1024 ** 2, maxConnections: 100_000, idleTimeout: 15 * 60_000 });
+    expect(c.limits).toEqual({
+      memory: 256 * 1024 ** 2,
+      maxConnections: 100_000,
+      maxEndpoints: 200_000,
+      idleTimeout: 15 * 60_000,
+    });
     expect(c.sip.flowTimer).toBe(120_000);
     expect(c.sip.timers).toEqual({ t1: 500, t2: 4000, t4: 5000, timerC: 181_000 });
     expect(c.sip.firstResponseTimeout).toBe(2000);

@@ -45,4 +45,17 @@ describe("the endpoint registry", () => {
     expect(r.current(2)).toBeUndefined();
     expect([r.current(1), r.current(3)]).toEqual([1, 3]);
   });
+
+  it("drops the least recently bound at once when its maximum shrinks on reload", () => {
+    const r = new EndpointRegistry(3);
+    r.bind(["a"], 1, 60_000);
+    r.bind(["b"], 2, 60_000);
+    r.bind(["c"], 3, 60_000);
+    r.resize(1);
+    expect(r.size).toBe(1);
+    expect([r.current(1), r.current(2), r.current(3)]).toEqual([undefined, undefined, 3]);
+    r.resize(2);
+    r.bind(["d"], 4, 60_000);
+    expect(r.size).toBe(2);
+  });
 });
