@@ -58,8 +58,10 @@ export interface Sides {
   readonly backend: { readonly address: string; port(transport: TransportName): number };
   /** A flow towards a backend target. */
   backendFlow(t: { host: string; port: number; transport: string }): Flow | undefined;
-  /** A UDP flow to a client address, sent from the client-facing UDP listener. */
-  clientUdpFlow(host: string, port: number): Flow | undefined;
+  /** A UDP flow to a client address, sent from client-facing UDP listener `listener` (default: the first). */
+  clientUdpFlow(host: string, port: number, listener?: number): Flow | undefined;
+  /** Which client-facing UDP listener a UDP flow talks to (its index, for flow tokens). */
+  udpListenerOf(flow: Flow): number;
   /** A live client stream connection by flow id. */
   connection(id: number): Flow | undefined;
   /** Whether host:port names one of sipedge's own sockets. */
@@ -489,11 +491,11 @@ export class ProxyCore {
           : this.#recordRouteFor(flow, "client");
       editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
     }
-    if (f.side === "client" && req.method === "REGISTER" && f.st.flow.reliable) {
+    if (f.side === "client" && req.method === "REGISTER") {
       // RFC 3327 §4.3: the registrar routes requests for this AoR back through
       // us, and the flow token (RFC 5626 §5.1, `ob` for an outbound UA) onto this flow.
       const outbound = registersOutbound(req);
-      const token = this.#sides.tokens.issue(f.st.flow.id);
+      const token = this.#tokenFor(f.st.flow);
       const transport = uriTransport(flow.transport);
       editor.insertPath(`<sip:${this.#sentBy(flow, "client")}${transport};lr;fl=${token}${outbound ? ";ob" : ""}>`);
     }
@@ -532,8 +534,16 @@ export class ProxyCore {
 
   /** A Record-Route value naming the socket a flow uses; stream flows carry their id to come back on. */
   #recordRouteFor(flow: Flow, side: Side): string {
-    const token = side === "client" && flow.reliable ? `;fl=${this.#sides.tokens.issue(flow.id)}` : "";
+    const token = side === "client" ? `;fl=${this.#tokenFor(flow)}` : "";
     return `<sip:${hostOf(flow.localAddress)}:${flow.localPort}${uriTransport(flow.transport)};lr${token}>`;
+  }
+
+  /** RFC 5626 §5.2: a connection by its flow id; a UDP peer by its address pair and our listener. */
+  #tokenFor(flow: Flow): string {
+    const tokens = this.#sides.tokens;
+    return flow.reliable
+      ? tokens.issue(flow.id)
+      : tokens.issueUdp(flow.remoteAddress, flow.remotePort, this.#sides.udpListenerOf(flow));
   }
 
   #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
@@ -792,6 +802,11 @@ export class ProxyCore {
       if (token === undefined) return UNTOKENED;
       const verified = this.#sides.tokens.verify(token);
       if (verified === undefined) return { kind: "forged" };
+      if (verified.kind === "udp") {
+        // Any worker sends from the shared (reusePort) UDP socket: no hand-off.
+        const udp = this.#sides.clientUdpFlow(verified.address, verified.port, verified.listener);
+        return udp === undefined ? { kind: "gone" } : { kind: "here", flow: udp };
+      }
       // Issued before a restart: that flow ended with the process.
       if (!verified.current) return { kind: "gone" };
       id = verified.flowId;

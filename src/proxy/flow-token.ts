@@ -1,20 +1,28 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
+import { isIPv4, isIPv6 } from "node:net";
 
 const ID_BYTES = 8;
 const EPOCH_BYTES = 4;
 const SECRET_BYTES = 32;
+/** A UDP flow: the peer's address (IPv4 mapped into IPv6), its port, and which UDP listener it talks to. */
+const ADDRESS_BYTES = 16;
+const UDP_BYTES = ADDRESS_BYTES + 2 + 1;
 
 /** A new process's epoch: flow ids start again at every start, tokens from before must not match them. */
 export function newEpoch(): Uint8Array {
   return randomBytes(EPOCH_BYTES);
 }
 
-/** A token that verified: the flow it names, and whether this process issued it (else a restart ended that flow). */
-export interface VerifiedToken {
-  readonly flowId: number;
-  readonly current: boolean;
-}
+/**
+ * A token that verified. A connection: its flow id, and whether this process
+ * issued it (else a restart ended that flow). A UDP flow: the peer's address
+ * and port and the index of the UDP listener it talks to; it is the address
+ * pair itself (RFC 5626 §5.2), so it outlives a restart.
+ */
+export type VerifiedToken =
+  | { readonly kind: "stream"; readonly flowId: number; readonly current: boolean }
+  | { readonly kind: "udp"; readonly address: string; readonly port: number; readonly listener: number };
 
 /**
  * The flow-token secret kept in `file`, made there (mode 0600) when it is
@@ -59,17 +67,68 @@ export class FlowTokens {
     return Buffer.concat([body, this.#mac(body)]).toString("base64url");
   }
 
+  /** For a UDP peer (a listener index below 256, an IP address): 42 characters, unlike a connection's 32. */
+  issueUdp(address: string, port: number, listener: number): string {
+    const body = Buffer.alloc(UDP_BYTES);
+    writeAddress(body, address);
+    body.writeUInt16BE(port, ADDRESS_BYTES);
+    body.writeUInt8(listener, ADDRESS_BYTES + 2);
+    return Buffer.concat([body, this.#mac(body)]).toString("base64url");
+  }
+
   /** What a token names, or undefined for a forged, tampered or malformed one. */
   verify(token: string): VerifiedToken | undefined {
     const raw = Buffer.from(token, "base64url");
-    const size = ID_BYTES + EPOCH_BYTES;
-    if (raw.length !== size + MAC_BYTES || raw.toString("base64url") !== token) return undefined;
+    const size = raw.length - MAC_BYTES;
+    if ((size !== ID_BYTES + EPOCH_BYTES && size !== UDP_BYTES) || raw.toString("base64url") !== token) {
+      return undefined;
+    }
     const body = raw.subarray(0, size);
     if (!timingSafeEqual(raw.subarray(size), this.#mac(body))) return undefined;
-    return { flowId: Number(body.readBigUInt64BE()), current: body.subarray(ID_BYTES).equals(this.#epoch) };
+    if (size === UDP_BYTES) {
+      return {
+        kind: "udp",
+        address: readAddress(body),
+        port: body.readUInt16BE(ADDRESS_BYTES),
+        listener: body.readUInt8(ADDRESS_BYTES + 2),
+      };
+    }
+    return {
+      kind: "stream",
+      flowId: Number(body.readBigUInt64BE()),
+      current: body.subarray(ID_BYTES).equals(this.#epoch),
+    };
   }
 
   #mac(body: Buffer): Buffer {
     return createHmac("sha256", this.#secret).update(body).digest().subarray(0, MAC_BYTES);
   }
+}
+
+/** An IP address as 16 bytes: IPv6 as it is, IPv4 mapped (::ffff:a.b.c.d); anything else stays zero. */
+function writeAddress(out: Buffer, address: string): void {
+  if (isIPv4(address)) {
+    out.writeUInt16BE(0xffff, 10);
+    for (const [i, part] of address.split(".").entries()) out.writeUInt8(Number(part), 12 + i);
+    return;
+  }
+  if (!isIPv6(address)) return;
+  const mapped = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(address);
+  const text = mapped === null ? address : `${mapped[1]}0:0`;
+  const [head = "", tail] = text.split("::");
+  const groups = (s: string) => (s === "" ? [] : s.split(":"));
+  const front = groups(head);
+  const back = tail === undefined ? [] : groups(tail);
+  const all = [...front, ...new Array(8 - front.length - back.length).fill("0"), ...back];
+  for (const [i, g] of all.entries()) out.writeUInt16BE(Number.parseInt(g, 16), i * 2);
+  if (mapped !== null)
+    for (const [i, part] of (mapped[2] as string).split(".").entries()) out.writeUInt8(Number(part), 12 + i);
+}
+
+function readAddress(body: Buffer): string {
+  const v4 = body.subarray(0, 10).every((b) => b === 0) && body.readUInt16BE(10) === 0xffff;
+  if (v4) return [...body.subarray(12, 16)].join(".");
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(body.readUInt16BE(i).toString(16));
+  return groups.join(":");
 }

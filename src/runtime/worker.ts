@@ -212,7 +212,12 @@ export class IoWorker {
           : t.transport === "tcp" || t.transport === "tls"
             ? links.flow(t.host, t.port, t.transport)
             : undefined,
-      clientUdpFlow: (host, port) => udp[0]?.flowTo(host, port),
+      clientUdpFlow: (host, port, listener = 0) => udp[listener]?.flowTo(host, port),
+      udpListenerOf: (flow) =>
+        Math.max(
+          0,
+          udp.findIndex((u) => u.port === flow.localPort && u.address === flow.localAddress),
+        ),
       connection: (id) => {
         for (const s of streams) {
           const c = s.connection(id);

@@ -67,7 +67,7 @@ describe("registration through sipedge (sipp UA, sipp registrar)", () => {
     sipedge.child.kill("SIGKILL");
   });
 
-  for (const transport of ["tcp", "tls"] as const) {
+  for (const transport of ["udp", "tcp", "tls"] as const) {
     it(`inserts a Path with a flow token, and the registrar's INVITE through it reaches the UA over ${transport.toUpperCase()}`, async () => {
       const registrar = startUas(processes, registrarPort, {
         scenario: join(FIXTURE_SCENARIOS, "uas_registrar_calls_back.xml"),
@@ -84,7 +84,7 @@ describe("registration through sipedge (sipp UA, sipp registrar)", () => {
       const ua = await runUac(processes, target, {
         calls: 3,
         rate: 5,
-        transport: "t1",
+        transport: transport === "udp" ? "u1" : "t1",
         scenario: join(FIXTURE_SCENARIOS, "uac_register_answer.xml"),
         timeoutSeconds: 20,
       });
@@ -187,6 +187,56 @@ describe("endpoints that reconnect", () => {
     );
     expect((answer.msg as SipResponse).status).toBe(486);
     second.client.close();
+  });
+
+  it("reaches a UDP UA behind NAT at the address its REGISTER came from, not the Contact it wrote", async () => {
+    const ua = await UdpPeer.bind(false);
+    try {
+      const contact = "sip:natted@192.0.2.55:5060"; // a private address as the UA sees itself: unreachable here
+      ua.send(
+        request({
+          method: "REGISTER",
+          uri: "sip:example.com",
+          transport: "UDP",
+          localPort: 5060,
+          callId: "nat-reg",
+          cseq: 1,
+          branch: "nat-reg",
+          from: "<sip:natted@example.com>",
+          to: "<sip:natted@example.com>",
+        }).replace(/^Contact: .*$/m, `Contact: <${contact}>`),
+        listeningPort(sipedge.out, "udp"),
+      );
+      const reg = await registrar.take((m) => m.kind === "request" && m.values("call-id")[0] === "nat-reg");
+      const [path] = unwrap(reg.msg.addresses(HeaderId.Path)).map((p) =>
+        reg.msg.buf.toString("latin1", p.start, p.end),
+      );
+      // RFC 5626 §5.2: a UDP flow's token names the address pair (42 characters).
+      expect(path).toMatch(/;lr;fl=[A-Za-z0-9_-]{42}>$/);
+      registrar.send(respond(reg.msg, 200, "OK"), reg.port);
+      await ua.take((m) => m.kind === "response" && m.status === 200);
+      registrar.send(
+        request({
+          method: "MESSAGE",
+          uri: contact,
+          transport: "UDP",
+          localPort: registrar.port,
+          callId: "to-natted",
+          cseq: 1,
+          branch: "to-natted",
+          routes: [path as string],
+          text: "through the NAT",
+        }),
+        Number(/:(\d+);/.exec(path as string)?.[1]),
+      );
+      const got = await ua.take((m) => m.kind === "request" && m.method === "MESSAGE");
+      expect(got.msg.body.toString()).toBe("through the NAT");
+      ua.send(respond(got.msg, 200, "OK"), got.port);
+      const answer = await registrar.take((m) => m.kind === "response" && m.values("call-id")[0] === "to-natted");
+      expect((answer.msg as SipResponse).status).toBe(200);
+    } finally {
+      ua.close();
+    }
   });
 
   it("answers 430 Flow Failed when the endpoint never came back", async () => {

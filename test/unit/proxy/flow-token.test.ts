@@ -15,7 +15,7 @@ describe("flow tokens", () => {
       fc.property(fc.integer({ min: 1, max: 2 ** 42 }), (id) => {
         const token = a.issue(id);
         expect(token).toMatch(/^[A-Za-z0-9_-]{32}$/);
-        expect(b.verify(token)).toEqual({ flowId: id, current: true });
+        expect(b.verify(token)).toEqual({ kind: "stream", flowId: id, current: true });
       }),
     );
   });
@@ -23,22 +23,60 @@ describe("flow tokens", () => {
   it("tell a token from before a restart (same secret, earlier epoch) from a current one", () => {
     const secret = Buffer.alloc(32, 9);
     const before = new FlowTokens(secret, newEpoch()).issue(42);
-    expect(new FlowTokens(secret, newEpoch()).verify(before)).toEqual({ flowId: 42, current: false });
+    expect(new FlowTokens(secret, newEpoch()).verify(before)).toEqual({ kind: "stream", flowId: 42, current: false });
+  });
+
+  it("name a UDP peer by its address, port and our listener, IPv4 and IPv6, across a restart", () => {
+    const secret = Buffer.alloc(32, 3);
+    const a = new FlowTokens(secret, newEpoch());
+    const later = new FlowTokens(secret, newEpoch());
+    const v4 = fc.tuple(...new Array(4).fill(fc.integer({ min: 0, max: 255 }))).map((b) => b.join("."));
+    fc.assert(
+      fc.property(
+        v4,
+        fc.integer({ min: 1, max: 65535 }),
+        fc.integer({ min: 0, max: 255 }),
+        (address, port, listener) => {
+          const token = a.issueUdp(address, port, listener);
+          expect(token).toMatch(/^[A-Za-z0-9_-]{42}$/);
+          expect(later.verify(token)).toEqual({ kind: "udp", address, port, listener });
+        },
+      ),
+    );
+    for (const [written, read] of [
+      ["2001:db8::1", "2001:db8:0:0:0:0:0:1"],
+      ["::1", "0:0:0:0:0:0:0:1"],
+      ["fe80::a:b:c:d", "fe80:0:0:0:a:b:c:d"],
+      ["::ffff:198.51.100.7", "198.51.100.7"],
+    ]) {
+      expect(a.verify(a.issueUdp(written as string, 5060, 1))).toEqual({
+        kind: "udp",
+        address: read,
+        port: 5060,
+        listener: 1,
+      });
+    }
   });
 
   it("refuse any changed character, another secret's tokens and junk", () => {
     const tokens = new FlowTokens();
-    const token = tokens.issue(2 ** 32 + 5);
-    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    for (let i = 0; i < token.length; i++) {
-      const other = alphabet[(alphabet.indexOf(token[i] as string) + 1) % alphabet.length];
-      expect(tokens.verify(token.slice(0, i) + other + token.slice(i + 1))).toBeUndefined();
-    }
-    expect(new FlowTokens().verify(token)).toBeUndefined();
-    for (const junk of ["", "1", "4294967301", `${token}A`, token.slice(1)])
-      expect(tokens.verify(junk)).toBeUndefined();
+    for (const token of [tokens.issue(2 ** 32 + 5), tokens.issueUdp("192.0.2.1", 5060, 0)])
+      refuseChanged(tokens, token);
   });
+});
 
+/** Every single-character change, another secret and junk: all refused. */
+function refuseChanged(tokens: FlowTokens, token: string): void {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  for (let i = 0; i < token.length; i++) {
+    const other = alphabet[(alphabet.indexOf(token[i] as string) + 1) % alphabet.length];
+    expect(tokens.verify(token.slice(0, i) + other + token.slice(i + 1))).toBeUndefined();
+  }
+  expect(new FlowTokens().verify(token)).toBeUndefined();
+  for (const junk of ["", "1", "4294967301", `${token}A`, token.slice(1)]) expect(tokens.verify(junk)).toBeUndefined();
+}
+
+describe("flow token secrets", () => {
   it("keep their secret in sip.flowSecretFile: made once (0600), the same at every start", () => {
     const file = join(mkdtempSync(join(tmpdir(), "sipedge-secret-")), "flow.secret");
     const first = flowSecret(file);
