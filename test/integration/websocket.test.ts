@@ -131,6 +131,7 @@ describe("SIP over secure WebSocket (RFC 7118) with a JsSIP UA", () => {
     const after = await acceptRegister();
     await second.take("registered");
     expect(after.path).not.toBe(before.path);
+    await sleep(300); // the binding reaches the other worker as a message between threads
     // The registrar routes by the binding it now has, through the Path it stored first: only the old flow token.
     messageThrough(before.path, after.contact, "to-dave");
     expect((await second.take("message")).callId).toBe("to-dave");
