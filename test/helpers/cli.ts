@@ -15,6 +15,33 @@ export function configFile(text: string): string {
   return path;
 }
 
+/**
+ * A two-worker sipedge in front of one registrar backend, its admin API on
+ * `admin`: `listen` and `more.lines` are YAML lines. The registrars answer probes
+ * from busy test processes, so health is lenient: no flapping under a loaded CI run.
+ */
+export function registrarConfig(
+  listen: readonly string[],
+  registrarPort: number,
+  admin: number,
+  more: { readonly backendPort?: number; readonly lines?: readonly string[] } = {},
+): string {
+  return configFile(
+    [
+      `io: { threads: 2, pin: false, grace: 1s, backendPort: ${more.backendPort ?? 0} }`,
+      "listen:",
+      ...listen.map((l) => `  - ${l}`),
+      "backends:",
+      "  - name: core",
+      "    members:",
+      `      - { name: registrar, uri: "sip:127.0.0.1:${registrarPort}" }`,
+      `admin: { listen: "127.0.0.1:${admin}" }`,
+      "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
+      ...(more.lines ?? []),
+    ].join("\n"),
+  );
+}
+
 /** The port sipedge said it listens on for `transport` on 127.0.0.1, from its output. */
 export function listeningPort(out: string, transport: string): number {
   return Number(new RegExp(`listening on ${transport} 127\\.0\\.0\\.1:(\\d+)`).exec(out)?.[1]);

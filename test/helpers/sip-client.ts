@@ -2,7 +2,7 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { connect as netConnect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { parseMessage, type SipMessage, StreamFramer } from "../../src/sip/index.ts";
-import { respond } from "./dialog.ts";
+import { request, respond } from "./dialog.ts";
 import { sleep } from "./net.ts";
 
 /** Sends one datagram to 127.0.0.1:port (from `from`) and collects whatever comes back within waitMs. */
@@ -123,6 +123,26 @@ export class UdpPeer {
 
   send(message: string, port: number): void {
     this.#socket.send(Buffer.from(message, "latin1"), port, "127.0.0.1");
+  }
+
+  /**
+   * Sends a request the way a registrar uses a stored Path: with the Path
+   * value as its Route, to the sipedge port that value names.
+   */
+  sendThroughPath(path: string, o: { method: string; uri: string; callId: string; text?: string }): void {
+    const { method, uri, callId, text } = o;
+    const routed = request({
+      method,
+      uri,
+      transport: "UDP",
+      localPort: this.port,
+      callId,
+      cseq: 1,
+      branch: callId,
+      routes: [path],
+      ...(text === undefined ? {} : { text }),
+    });
+    this.send(routed, Number(/:(\d+);/.exec(path)?.[1]));
   }
 
   /** Takes the first message that matches (and the port it came from), or fails after timeoutMs. */

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { HeaderId, type SipResponse } from "../../src/sip/index.ts";
-import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
+import { listeningPort, registrarConfig, startCli } from "../helpers/cli.ts";
 import { request, respond } from "../helpers/dialog.ts";
 import { freePort, Processes, sleep, startStunnel } from "../helpers/net.ts";
 import { unwrap } from "../helpers/sip.ts";
@@ -33,22 +33,17 @@ async function sipedgeWith(
   const tls = demoCertificate(CERT_DIR);
   const admin = await freePort();
   const cli = await startCli(
-    configFile(
+    registrarConfig(
       [
-        `io: { threads: 2, pin: false, grace: 1s, backendPort: ${fixed?.backendSide ?? 0} }`,
-        "listen:",
-        "  - { transport: udp, address: 127.0.0.1, port: 0 }",
-        `  - { transport: tcp, address: 127.0.0.1, port: ${fixed?.tcp ?? 0} }`,
-        `  - { transport: tls, address: 127.0.0.1, port: 0, cert: ${tls.cert}, key: ${tls.key} }`,
-        "backends:",
-        "  - name: core",
-        "    members:",
-        `      - { name: registrar, uri: "sip:127.0.0.1:${backendPort}" }`,
-        `admin: { listen: "127.0.0.1:${admin}" }`,
-        // The registrars answer probes from busy test processes: no flapping to down under a loaded CI run.
-        "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
-        ...(fixed === undefined ? [] : [`sip: { flowSecretFile: ${fixed.secretFile} }`]),
-      ].join("\n"),
+        "{ transport: udp, address: 127.0.0.1, port: 0 }",
+        `{ transport: tcp, address: 127.0.0.1, port: ${fixed?.tcp ?? 0} }`,
+        `{ transport: tls, address: 127.0.0.1, port: 0, cert: ${tls.cert}, key: ${tls.key} }`,
+      ],
+      backendPort,
+      admin,
+      fixed === undefined
+        ? {}
+        : { backendPort: fixed.backendSide, lines: [`sip: { flowSecretFile: ${fixed.secretFile} }`] },
     ),
     "admin API",
   );
@@ -137,22 +132,9 @@ describe("endpoints that reconnect", () => {
     return { client, path: paths[0] as string, port: reg.port };
   }
 
-  /** The registrar calls the AoR through a Path (sent to the sipedge worker port it names). */
+  /** The registrar calls the AoR through a Path. */
   function invite(path: string, callId: string): void {
-    const port = Number(/:(\d+);/.exec(path)?.[1]);
-    registrar.send(
-      request({
-        method: "INVITE",
-        uri: "sip:ua@127.0.0.1",
-        transport: "UDP",
-        localPort: registrar.port,
-        callId,
-        cseq: 1,
-        branch: callId,
-        routes: [path],
-      }),
-      port,
-    );
+    registrar.sendThroughPath(path, { method: "INVITE", uri: "sip:ua@127.0.0.1", callId });
   }
 
   beforeAll(async () => {
@@ -218,20 +200,12 @@ describe("endpoints that reconnect", () => {
       expect(path).toMatch(/;lr;fl=[A-Za-z0-9_-]{42}>$/);
       registrar.send(respond(reg.msg, 200, "OK"), reg.port);
       await ua.take((m) => m.kind === "response" && m.status === 200);
-      registrar.send(
-        request({
-          method: "MESSAGE",
-          uri: contact,
-          transport: "UDP",
-          localPort: registrar.port,
-          callId: "to-natted",
-          cseq: 1,
-          branch: "to-natted",
-          routes: [path as string],
-          text: "through the NAT",
-        }),
-        Number(/:(\d+);/.exec(path as string)?.[1]),
-      );
+      registrar.sendThroughPath(path as string, {
+        method: "MESSAGE",
+        uri: contact,
+        callId: "to-natted",
+        text: "through the NAT",
+      });
       const got = await ua.take((m) => m.kind === "request" && m.method === "MESSAGE");
       expect(got.msg.body.toString()).toBe("through the NAT");
       ua.send(respond(got.msg, 200, "OK"), got.port);

@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { HeaderId, parseMessage, type SipMessage, type SipResponse } from "../../src/sip/index.ts";
-import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
-import { request, respond } from "../helpers/dialog.ts";
+import { listeningPort, registrarConfig, startCli } from "../helpers/cli.ts";
+import { respond } from "../helpers/dialog.ts";
 import { JsSipUa } from "../helpers/jssip.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { unwrap } from "../helpers/sip.ts";
@@ -27,19 +27,13 @@ beforeAll(async () => {
   registrar = await UdpPeer.bind(true);
   const admin = await freePort();
   const cli = await startCli(
-    configFile(
+    registrarConfig(
       [
-        "io: { threads: 2, pin: false, grace: 1s }",
-        "listen:",
-        "  - { transport: udp, address: 127.0.0.1, port: 0 }",
-        `  - { transport: wss, address: 127.0.0.1, port: 0, cert: ${tls.cert}, key: ${tls.key} }`,
-        "backends:",
-        "  - name: core",
-        "    members:",
-        `      - { name: registrar, uri: "sip:127.0.0.1:${registrar.port}" }`,
-        `admin: { listen: "127.0.0.1:${admin}" }`,
-        "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
-      ].join("\n"),
+        "{ transport: udp, address: 127.0.0.1, port: 0 }",
+        `{ transport: wss, address: 127.0.0.1, port: 0, cert: ${tls.cert}, key: ${tls.key} }`,
+      ],
+      registrar.port,
+      admin,
     ),
     "admin API",
   );
@@ -62,22 +56,9 @@ async function acceptRegister(): Promise<{ path: string; contact: string; reg: S
   return { path: path as string, contact: contact as string, reg: reg.msg };
 }
 
-/** The registrar sends a MESSAGE to the AoR's contact through the Path (to the sipedge port it names). */
+/** The registrar sends a MESSAGE to the AoR's contact through the Path. */
 function messageThrough(path: string, contact: string, callId: string): void {
-  registrar.send(
-    request({
-      method: "MESSAGE",
-      uri: contact,
-      transport: "UDP",
-      localPort: registrar.port,
-      callId,
-      cseq: 1,
-      branch: callId,
-      routes: [path],
-      text: `hello ${callId}`,
-    }),
-    Number(/:(\d+);/.exec(path)?.[1]),
-  );
+  registrar.sendThroughPath(path, { method: "MESSAGE", uri: contact, callId, text: `hello ${callId}` });
 }
 
 async function metrics(): Promise<string> {
