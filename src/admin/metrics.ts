@@ -119,6 +119,59 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     (s) => s.counters.forgedTokens,
   );
   counter("sipedge_endpoint_rebinds_total", "Endpoints that re-registered over a new flow", (s) => s.rebinds);
+  counter(
+    "sipedge_slow_readers_closed_total",
+    "Connections closed because the peer did not read what was queued for it",
+    (s) => s.slowReaders,
+  );
+  counter(
+    "sipedge_buffer_pool_exhausted_total",
+    "Buffer requests that found no free slot (the message was refused or read in place)",
+    (s) => s.pool.exhausted,
+  );
+  new Counter({
+    name: "sipedge_overload_rejected_total",
+    help: "New dialogs and out-of-dialog requests answered 503 under overload: pool low, or transaction table full",
+    labelNames: ["reason"],
+    registers: [registry],
+    collect() {
+      fill(
+        this,
+        [...merge(stats, (s) => s.counters.overload)].map(([reason, n]) => [{ reason }, n]),
+      );
+    },
+  });
+  new Gauge({
+    name: "sipedge_buffer_pool_free_ratio",
+    help: "Free fraction of each IO worker's buffer pool: below 0.25 new work gets 503, below 0.10 it is critical",
+    labelNames: ["worker"],
+    registers: [registry],
+    collect() {
+      fill(
+        this,
+        stats.map((s) => [{ worker: String(s.index) }, s.pool.freeFraction]),
+      );
+    },
+  });
+  new Gauge({
+    name: "sipedge_buffer_pool_slots",
+    help: "Buffer pool slots per IO worker and size class (bytes, or reserve for error responses), total and free",
+    labelNames: ["worker", "class", "state"],
+    registers: [registry],
+    collect() {
+      fill(
+        this,
+        stats.flatMap((s) =>
+          [...s.pool.classes.map((c) => [String(c.size), c] as const), ["reserve", s.pool.reserve] as const].flatMap(
+            ([name, c]) => [
+              [{ worker: String(s.index), class: name, state: "total" }, c.total],
+              [{ worker: String(s.index), class: name, state: "free" }, c.free],
+            ],
+          ),
+        ),
+      );
+    },
+  });
   new Gauge({
     name: "sipedge_endpoints",
     help: "Endpoints registered through sipedge (each worker knows them all)",

@@ -43,6 +43,8 @@ export interface Trunk {
   readonly sources: readonly { readonly address: string; readonly prefix: number; readonly family: "ipv4" | "ipv6" }[];
   /** Subject CN or SAN DNS names of its (verified) TLS client certificate. */
   readonly certNames: readonly string[];
+  /** Never refused under overload (a carrier's calls are the ones the appliance is for). */
+  readonly trusted: boolean;
 }
 
 export interface SipTimers {
@@ -104,6 +106,8 @@ export interface Config {
   readonly limits: {
     readonly memory: number;
     readonly maxConnections: number;
+    /** Server transactions awaiting their final response per IO worker; beyond it new work gets 503. */
+    readonly maxTransactions: number;
     /** Endpoints every IO worker keeps track of (RFC 5626 bindings); the least recently bound go first. */
     readonly maxEndpoints: number;
     /** A client TCP/TLS flow with no traffic either way (not even a keep-alive) this long is closed; 0: never. */

@@ -121,7 +121,13 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     }
   });
   const limits =
-    r.object(root.limits ?? {}, "limits", ["memory", "maxConnections", "maxEndpoints", "idleTimeout"]) ?? {};
+    r.object(root.limits ?? {}, "limits", [
+      "memory",
+      "maxConnections",
+      "maxTransactions",
+      "maxEndpoints",
+      "idleTimeout",
+    ]) ?? {};
   const admin = r.object(root.admin ?? {}, "admin", ["listen", "tokenFile"]) ?? {};
   const sip =
     r.object(root.sip ?? {}, "sip", [
@@ -165,6 +171,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     limits: {
       memory: r.size(limits, "memory", "limits", "256MiB"),
       maxConnections: r.int(limits, "maxConnections", "limits", 1, 10_000_000, 100_000),
+      maxTransactions: r.int(limits, "maxTransactions", "limits", 1, 10_000_000, 20_000),
       maxEndpoints: r.int(limits, "maxEndpoints", "limits", 1, 10_000_000, 200_000),
       idleTimeout: r.duration(limits, "idleTimeout", "limits", "15m"),
     },
@@ -225,7 +232,7 @@ function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
 }
 
 function trunk(r: Reader, raw: unknown, path: string): Trunk | undefined {
-  const o = r.object(raw, path, ["name", "sources", "certNames"]);
+  const o = r.object(raw, path, ["name", "sources", "certNames", "trusted"]);
   if (o === undefined) return undefined;
   const sources = (r.list(o.sources ?? [], `${path}.sources`) ?? []).map((s, i) => {
     const cidr = typeof s === "string" ? parseCidr(s) : undefined;
@@ -241,6 +248,7 @@ function trunk(r: Reader, raw: unknown, path: string): Trunk | undefined {
     name: r.string(o, "name", path),
     sources: sources.filter((s) => s !== undefined),
     certNames: certNames.filter((n) => n !== undefined),
+    trusted: r.bool(o, "trusted", path, false),
   } as Trunk;
 }
 

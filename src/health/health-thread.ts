@@ -2,9 +2,12 @@ import { parentPort, workerData } from "node:worker_threads";
 import type { HealthInit, ToHealth } from "../runtime/channel.ts";
 import { HEALTH_NICE, niceThread } from "../runtime/pin.ts";
 import { BackendLinks } from "../transport/links.ts";
+import { BufferPool } from "../transport/pool.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
 import { Prober } from "./prober.ts";
 import { BackendState, HealthTable, membersOf } from "./state.ts";
+
+const PROBE_POOL_BYTES = 1 << 20;
 
 /**
  * The health thread (DESIGN.md principle 6): probes every backend from its
@@ -22,11 +25,13 @@ async function main(init: HealthInit): Promise<void> {
   );
   const address = init.config.listen[0]?.address ?? "127.0.0.1";
   let prober: Prober | undefined;
-  const udp = await UdpEndpoint.bind(address, 0, (bytes) => prober?.receive(bytes));
+  // Probes are small and few: a pool of their own, apart from the data path's.
+  const pool = new BufferPool({ bytes: PROBE_POOL_BYTES, maxMessageSize: init.config.sip.maxMessageSize });
+  const udp = await UdpEndpoint.bind(address, 0, (bytes) => prober?.receive(bytes), pool);
   const links = new BackendLinks(
     1,
     { rejectUnauthorized: init.config.sip.backendTls.verify },
-    { maxMessageSize: init.config.sip.maxMessageSize, maxQueuedBytes: 1 << 16 },
+    { maxMessageSize: init.config.sip.maxMessageSize, maxQueuedBytes: 1 << 16, pool, counters: { slowReaders: 0 } },
     (bytes) => prober?.receive(bytes),
     () => {},
   );

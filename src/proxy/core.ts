@@ -17,6 +17,8 @@ import {
   type Via,
 } from "../sip/index.ts";
 import { type Flow, flowOwner, type TransportName } from "../transport/flow.ts";
+import { type BufferPool, type PoolSlot, UNHELD } from "../transport/pool.ts";
+import { admit, type RejectReason, retryAfterWithJitter } from "./admission.ts";
 import type { FlowTokens } from "./flow-token.ts";
 import { buildInTransaction } from "./requests.ts";
 import { buildResponse, type LocalResponse, newTag } from "./responses.ts";
@@ -68,6 +70,8 @@ export interface Sides {
   isLocal(host: string, port: number | undefined): boolean;
   /** The configured trunk a client flow comes from, if any. */
   trunkOf(flow: Flow): string | undefined;
+  /** Whether a client flow is a trusted trunk's (never refused under overload). */
+  trusted(flow: Flow): boolean;
   /** This IO worker's index: flow ids in another worker's range belong to that worker. */
   readonly worker: number;
   /**
@@ -113,6 +117,8 @@ export interface ProxySettings {
   readonly retryAfter: number;
   /** Flow-Timer (ms) for outbound registrations (RFC 5626 §5.4). */
   readonly flowTimer: number;
+  /** Server transactions awaiting a final response beyond which new work gets 503. */
+  readonly maxTransactions: number;
 }
 
 /** Which side a message came from. */
@@ -134,6 +140,8 @@ export interface ProxyCounters {
   forgedTokens: number;
   /** Requests from backends for an endpoint with no live flow left (430, RFC 5626 §5.3). */
   flowFailed: number;
+  /** New work refused with 503 under overload, by reason. */
+  readonly overload: Record<RejectReason, number>;
   /** Per configured trunk that has sent anything: what it sent. */
   trunks: Record<string, TrunkCounters>;
   /** Valid requests by "METHOD transport" (well-known methods; the rest as OTHER). */
@@ -173,7 +181,11 @@ const COUNTED_METHODS = new Set([
 /** One forwarded request: its server transaction and the current attempt downstream. */
 interface Forward {
   readonly st: ServerTransaction;
+  /** Read only while the server transaction or an attempt holds its slot (so not after a final response). */
   readonly req: SipRequest;
+  /** The pool slot under req; each attempt takes a reference of its own. */
+  readonly slot: PoolSlot | undefined;
+  readonly callId: string | undefined;
   readonly side: Side;
   /** Chosen by the dispatcher (and so eligible for failover), or routed by Route/Request-URI. */
   readonly dispatched: boolean;
@@ -217,6 +229,7 @@ export class ProxyCore {
     handOffRefused: 0,
     forgedTokens: 0,
     flowFailed: 0,
+    overload: { pool: 0, transactions: 0 },
     trunks: {},
     requests: {},
     responses: {},
@@ -230,11 +243,17 @@ export class ProxyCore {
   readonly #branchPrefix = `z9hG4bK-se${randomBytes(3).toString("hex")}-`;
   #branchCounter = 0;
   #draining = false;
+  /** Server transactions still awaiting their final response: the work in flight. */
+  #pending = 0;
+  readonly #pool: BufferPool;
+  /** The slot of the message being received (everything here runs inside one receive call). */
+  #slot: PoolSlot | undefined;
 
-  constructor(settings: ProxySettings, sides: Sides, dispatcher: Dispatcher) {
+  constructor(settings: ProxySettings, sides: Sides, dispatcher: Dispatcher, pool: BufferPool) {
     this.#settings = settings;
     this.#sides = sides;
     this.#dispatcher = dispatcher;
+    this.#pool = pool;
   }
 
   get transactions(): { server: number; client: number } {
@@ -284,6 +303,16 @@ export class ProxyCore {
   /** `pinned`: the client flow another worker resolved this request to (a hand-off). */
   receive(bytes: Buffer, flow: Flow, side: Side, pinned?: number): void {
     this.counters.received++;
+    // The message lives in a pool slot from here; whatever keeps it takes a reference of its own.
+    // With the pool empty it is read where it lies, and only a refusal can come of it.
+    const slot = this.#pool.copy([bytes], false);
+    this.#slot = slot;
+    this.#receive(slot?.bytes ?? bytes, flow, side, pinned);
+    this.#slot = undefined;
+    if (slot !== undefined) this.#pool.release(slot);
+  }
+
+  #receive(bytes: Buffer, flow: Flow, side: Side, pinned: number | undefined): void {
     const parsed = parseMessage(bytes);
     if (!parsed.ok) {
       this.counters.malformed++;
@@ -400,7 +429,21 @@ export class ProxyCore {
       this.#respond(req, flow, this.#unavailable());
       return;
     }
-    const st = new ServerTransaction(key, req, flow, this.#settings.timers, (t) => this.#serverDone(t));
+    const refused = admit(
+      { method: req.method, inDialog, trusted: side === "backend" || this.#sides.trusted(flow) },
+      { level: this.#pool.level, transactions: this.#pending, maxTransactions: this.#settings.maxTransactions },
+    );
+    if (refused !== undefined) {
+      // DESIGN.md principle 4: turned away early and cheaply, from the reserve if need be.
+      this.counters.overload[refused]++;
+      this.#respond(req, flow, this.#unavailable());
+      return;
+    }
+    const st = new ServerTransaction(key, req, this.#pool.hold(this.#slot), flow, this.#settings.timers, {
+      finished: () => this.#pending--,
+      terminated: (t) => this.#serverDone(t),
+    });
+    this.#pending++;
     this.#servers.set(key, st);
     if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
 
@@ -409,9 +452,12 @@ export class ProxyCore {
     // Dispatch what is not routed: no Route left after ours, and not an
     // in-dialog request that followed our Record-Route.
     const dispatched = side === "client" && popped === list.length && !(inDialog && popped > 0);
+    const callId = req.callId();
     const forward: Forward = {
       st,
       req,
+      slot: this.#slot,
+      callId: callId.ok ? callId.value : undefined,
       side,
       dispatched,
       tried: new Set(),
@@ -507,6 +553,7 @@ export class ProxyCore {
       flow,
       isInvite,
       slices,
+      this.#pool.hold(f.slot),
       { ...this.#settings.timers, firstResponse: this.#settings.firstResponseTimeout },
       {
         response: (t, res) => this.#downstreamResponse(f, t, res),
@@ -556,7 +603,7 @@ export class ProxyCore {
     }
     if (status === 100) return; // hop by hop: sipedge sent its own
     if (!current) return; // an attempt abandoned for silence answered late
-    const callId = f.req.callId();
+    const callId = f.callId;
     if (status < 200) {
       f.provisional = true;
       if (f.cancelled) this.#sendCancel(f);
@@ -565,10 +612,10 @@ export class ProxyCore {
       return;
     }
     if (status < 300) {
-      if (!f.st.finished && f.req.method === "INVITE" && f.target !== undefined && callId.ok) {
-        this.#dispatcher.dialogStarted(f.target, callId.value, this.#sides.trunkOf(f.st.flow));
+      if (!f.st.finished && f.req.method === "INVITE" && f.target !== undefined && callId !== undefined) {
+        this.#dispatcher.dialogStarted(f.target, callId, this.#sides.trunkOf(f.st.flow));
       }
-      if (f.req.method === "BYE" && callId.ok) this.#dispatcher.dialogEnded(callId.value);
+      if (f.req.method === "BYE" && callId !== undefined) this.#dispatcher.dialogEnded(callId);
       if (f.req.method === "REGISTER" && f.side === "client" && f.st.flow.reliable) this.#bound(f.req, f.st.flow);
       this.#forwardUp(f, res);
       this.#clearTimerC(f);
@@ -631,14 +678,15 @@ export class ProxyCore {
     ) {
       edited.value.addHeader("Flow-Timer", String(Math.round(this.#settings.flowTimer / 1000)));
     }
-    f.st.respond(edited.value.slices(), res.status);
+    // The response's slot stays while the transaction keeps it for retransmissions.
+    f.st.respond(edited.value.slices(), res.status, false, this.#pool.hold(this.#slot));
   }
 
   /** Answers the upstream side locally, ending the forward. */
   #finish(f: Forward, r: LocalResponse): void {
     this.#clearTimerC(f);
     if (f.st.finished) return;
-    f.st.respond([this.#local(f.req, f.st.flow, { ...r, toTag: r.toTag ?? newTag() })], r.status);
+    f.st.respond([this.#local(f.req, f.st.flow, { ...r, toTag: r.toTag ?? newTag() })], r.status, true);
   }
 
   #cancel(req: SipRequest, flow: Flow): void {
@@ -668,6 +716,7 @@ export class ProxyCore {
       ct.flow,
       false,
       [bytes],
+      UNHELD,
       { ...this.#settings.timers, firstResponse: 64 * this.#settings.timers.t1 },
       { response: () => {}, timeout: () => {}, silent: () => {} },
       (t) => this.#clientDone(t),
@@ -883,7 +932,8 @@ export class ProxyCore {
   }
 
   #unavailable(): LocalResponse {
-    return { status: 503, reason: "Service Unavailable", headers: [`Retry-After: ${this.#settings.retryAfter}`] };
+    const after = retryAfterWithJitter(this.#settings.retryAfter);
+    return { status: 503, reason: "Service Unavailable", headers: [`Retry-After: ${after}`] };
   }
 
   #local(req: SipRequest, flow: Flow, r: LocalResponse): Buffer {
@@ -893,7 +943,7 @@ export class ProxyCore {
 
   /** A stateless local answer (no transaction): OPTIONS, CANCEL, 483, 400. */
   #respond(req: SipRequest, flow: Flow, r: LocalResponse): void {
-    flow.send([this.#local(req, flow, { ...r, toTag: r.toTag ?? newTag() })]);
+    flow.send([this.#local(req, flow, { ...r, toTag: r.toTag ?? newTag() })], r.status >= 300);
   }
 
   #branch(): string {

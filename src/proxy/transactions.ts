@@ -1,5 +1,6 @@
 import type { SipRequest, SipResponse } from "../sip/index.ts";
 import type { Flow } from "../transport/flow.ts";
+import { type Held, UNHELD } from "../transport/pool.ts";
 
 /** RFC 3261 §17 timer bases, in milliseconds. */
 export interface TimerBase {
@@ -17,6 +18,12 @@ function stop(t: Timer): undefined {
 
 type ServerState = "proceeding" | "completed" | "confirmed" | "accepted" | "terminated";
 
+export interface ServerEvents {
+  /** Once: the final response went out, or the transaction ended without one. */
+  finished(t: ServerTransaction): void;
+  terminated(t: ServerTransaction): void;
+}
+
 /**
  * RFC 3261 §17.2 server transaction, with RFC 6026's Accepted state for
  * INVITE: it absorbs request retransmissions by resending the last
@@ -30,24 +37,24 @@ export class ServerTransaction {
   readonly isInvite: boolean;
   #state: ServerState = "proceeding";
   #last: readonly Uint8Array[] | undefined;
+  /** The pool slots under the request (until a final response) and under #last. */
+  #request: Held;
+  #lastHeld: Held = UNHELD;
+  #urgent = false;
   #retransmit: Timer;
   #end: Timer;
   readonly #timers: TimerBase;
-  readonly #onTerminated: (t: ServerTransaction) => void;
+  readonly #events: ServerEvents;
 
-  constructor(
-    key: string,
-    request: SipRequest,
-    flow: Flow,
-    timers: TimerBase,
-    onTerminated: (t: ServerTransaction) => void,
-  ) {
+  /** `held`: this transaction's reference on the request's pool slot. */
+  constructor(key: string, request: SipRequest, held: Held, flow: Flow, timers: TimerBase, events: ServerEvents) {
     this.key = key;
     this.request = request;
+    this.#request = held;
     this.flow = flow;
     this.isInvite = request.method === "INVITE";
     this.#timers = timers;
-    this.#onTerminated = onTerminated;
+    this.#events = events;
   }
 
   get state(): ServerState {
@@ -59,20 +66,30 @@ export class ServerTransaction {
     return this.#state !== "proceeding";
   }
 
-  respond(slices: readonly Uint8Array[], status: number): void {
+  /**
+   * `urgent`: sipedge's own error response, which may use the pool's
+   * reserve (and so may its retransmissions). `held`: a reference on the
+   * slot under `slices` (a backend's response), kept while they are the
+   * last response. From a final response on, the request is not needed.
+   */
+  respond(slices: readonly Uint8Array[], status: number, urgent = false, held: Held = UNHELD): void {
     if (
       this.#state === "terminated" ||
       (this.#state !== "proceeding" && !(this.#state === "accepted" && status < 300))
     ) {
+      held.release();
       return;
     }
-    this.flow.send(slices);
-    if (status < 200) {
-      this.#last = slices;
-      return;
+    this.#urgent = urgent;
+    this.flow.send(slices, urgent);
+    if (this.#state === "accepted") {
+      held.release();
+      return; // a 2xx retransmission, forwarded as is (RFC 6026 §7.1)
     }
-    if (this.#state === "accepted") return; // a 2xx retransmission, forwarded as is (RFC 6026 §7.1)
-    this.#last = slices;
+    this.#keep(slices, held);
+    if (status < 200) return;
+    this.#request.release();
+    this.#events.finished(this);
     const { t1, t2 } = this.#timers;
     if (this.isInvite && status < 300) {
       this.#state = "accepted";
@@ -90,7 +107,7 @@ export class ServerTransaction {
   /** The same request again: send the last response again (RFC 3261 §17.2.1, §17.2.2). */
   retransmitted(): void {
     if (this.#last !== undefined && this.#state !== "terminated" && this.#state !== "confirmed")
-      this.flow.send(this.#last);
+      this.flow.send(this.#last, this.#urgent);
   }
 
   /** ACK for a non-2xx final response: stop retransmitting, linger for Timer I. */
@@ -104,17 +121,26 @@ export class ServerTransaction {
 
   terminate(): void {
     if (this.#state === "terminated") return;
+    if (this.#state === "proceeding") this.#events.finished(this);
     this.#state = "terminated";
     this.#retransmit = stop(this.#retransmit);
     this.#end = stop(this.#end);
-    this.#onTerminated(this);
+    this.#request.release();
+    this.#keep(undefined, UNHELD);
+    this.#events.terminated(this);
+  }
+
+  #keep(slices: readonly Uint8Array[] | undefined, held: Held): void {
+    this.#lastHeld.release();
+    this.#last = slices;
+    this.#lastHeld = held;
   }
 
   /** Timer G: retransmit the final response, doubling up to T2. */
   #scheduleG(interval: number, t2: number): void {
     this.#retransmit = setTimeout(() => {
       if (this.#state !== "completed" || this.#last === undefined) return;
-      this.flow.send(this.#last);
+      this.flow.send(this.#last, this.#urgent);
       this.#scheduleG(Math.min(2 * interval, t2), t2);
     }, interval);
   }
@@ -141,6 +167,8 @@ export class ClientTransaction {
   readonly flow: Flow;
   readonly isInvite: boolean;
   readonly #request: readonly Uint8Array[];
+  /** The pool slot under #request, until a final response or the end. */
+  readonly #held: Held;
   readonly #events: ClientEvents;
   readonly #timers: TimerBase;
   readonly #onTerminated: (t: ClientTransaction) => void;
@@ -156,6 +184,7 @@ export class ClientTransaction {
     flow: Flow,
     isInvite: boolean,
     request: readonly Uint8Array[],
+    held: Held,
     timers: TimerBase & { readonly firstResponse: number },
     events: ClientEvents,
     onTerminated: (t: ClientTransaction) => void,
@@ -164,12 +193,16 @@ export class ClientTransaction {
     this.flow = flow;
     this.isInvite = isInvite;
     this.#request = request;
+    this.#held = held;
     this.#events = events;
     this.#timers = timers;
     this.#onTerminated = onTerminated;
     if (!flow.send(request)) {
-      // The connection is gone: report it as silence so the caller fails over now.
-      queueMicrotask(() => this.#silent());
+      // The connection is gone (or no buffer was free): report it as silence so the caller fails over now.
+      queueMicrotask(() => {
+        this.#silent();
+        this.terminate();
+      });
       return;
     }
     if (!flow.reliable) this.#scheduleRetransmit(timers.t1);
@@ -221,6 +254,8 @@ export class ClientTransaction {
       this.#end = setTimeout(() => this.terminate(), linger);
     }
     this.#events.response(this, res);
+    // Nothing is retransmitted after a final response: the request's bytes may go.
+    this.#held.release();
   }
 
   /** The hop-by-hop ACK for a non-2xx final response (built by the caller, sent and kept for repeats). */
@@ -236,6 +271,7 @@ export class ClientTransaction {
     this.#retransmit = stop(this.#retransmit);
     this.#firstResponse = stop(this.#firstResponse);
     this.#end = stop(this.#end);
+    this.#held.release();
     this.#onTerminated(this);
   }
 

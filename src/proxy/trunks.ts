@@ -15,6 +15,7 @@ interface Matcher {
  */
 export class TrunkMatcher {
   readonly #trunks: readonly Matcher[];
+  readonly #trusted: ReadonlySet<string>;
   readonly #decided = new WeakMap<Flow, string | null>();
 
   constructor(trunks: readonly Trunk[]) {
@@ -23,6 +24,14 @@ export class TrunkMatcher {
       for (const s of t.sources) sources.addSubnet(s.address, s.prefix, s.family);
       return { name: t.name, sources, certNames: new Set(t.certNames) };
     });
+    this.#trusted = new Set(trunks.filter((t) => t.trusted).map((t) => t.name));
+  }
+
+  /** Whether the flow belongs to a trunk configured `trusted` (kept on the priority path under overload). */
+  trusted(flow: Flow): boolean {
+    if (this.#trusted.size === 0) return false;
+    const name = this.of(flow);
+    return name !== undefined && this.#trusted.has(name);
   }
 
   get names(): readonly string[] {

@@ -3,6 +3,7 @@ import type { CallCounts } from "../balance/dispatcher.ts";
 import type { Config } from "../config/schema.ts";
 import type { ProxyCounters } from "../proxy/core.ts";
 import type { HandshakeStats } from "../transport/handshakes.ts";
+import type { ClassStats } from "../transport/pool.ts";
 import type { BoundListener } from "./worker.ts";
 
 /**
@@ -78,6 +79,15 @@ export interface WorkerStats {
   readonly serverTransactions: number;
   readonly clientTransactions: number;
   readonly connections: number;
+  /** The buffer pool: slots per size class (and the reserve), and acquisitions that found none free. */
+  readonly pool: {
+    readonly classes: readonly ClassStats[];
+    readonly reserve: ClassStats;
+    readonly freeFraction: number;
+    readonly exhausted: number;
+  };
+  /** Connections closed because their peer did not read what was queued for it. */
+  readonly slowReaders: number;
   /** Open client flows (connections) by transport: tcp, tls, wss. */
   readonly flows: Readonly<Record<string, number>>;
   /** Endpoints registered through sipedge (this worker's view of all), and re-binds it saw. */

@@ -1,6 +1,7 @@
 import { buildResponse, newTag } from "../proxy/responses.ts";
 import { HeaderId, parseMessage, type SipRequest } from "../sip/index.ts";
 import type { Flow } from "../transport/flow.ts";
+import { BufferPool } from "../transport/pool.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
 
 const SDP =
@@ -25,7 +26,8 @@ export class DemoBackend {
 
   static async start(name: string, address: string, port: number): Promise<DemoBackend> {
     let backend: DemoBackend | undefined;
-    const endpoint = await UdpEndpoint.bind(address, port, (bytes, flow) => backend?.receive(bytes, flow));
+    const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 1 << 16 });
+    const endpoint = await UdpEndpoint.bind(address, port, (bytes, flow) => backend?.receive(bytes, flow), pool);
     backend = new DemoBackend(name, endpoint);
     return backend;
   }

@@ -37,6 +37,7 @@ async function main(init: ThreadInit): Promise<void> {
       handOffs,
       backendPorts: new Int32Array(init.backendPorts),
       tokens: new FlowTokens(init.flowSecret, init.flowEpoch),
+      workers: init.threads,
     });
     serving = worker;
   } catch (e) {

@@ -11,7 +11,8 @@ import { TrunkMatcher } from "../proxy/trunks.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
 import type { ConnectionListener } from "../transport/listener.ts";
-import { StreamListener } from "../transport/stream.ts";
+import { BufferPool } from "../transport/pool.ts";
+import { type StreamCounters, StreamListener } from "../transport/stream.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
 import { WsListener } from "../transport/websocket.ts";
 import { BACKEND_PORTS, type WorkerStats } from "./channel.ts";
@@ -23,6 +24,15 @@ const BACKEND_LINKS = 2;
 /** Per-connection send queue bound before a peer counts as a slow reader. */
 const MAX_QUEUED_BYTES = 1 << 20;
 
+/**
+ * An IO worker's share of limits.memory for its buffer pool: half the
+ * budget, split between the workers; the other half is for what each
+ * connection costs outside the pool (kernel and TLS state).
+ */
+function poolBytes(memory: number, workers: number): number {
+  return Math.floor(memory / 2 / Math.max(1, workers));
+}
+
 /** Which worker this is, its queues to the others and their backend-side ports (none when it runs alone). */
 export interface Threading {
   readonly index: number;
@@ -31,6 +41,8 @@ export interface Threading {
   readonly backendPorts: Int32Array | undefined;
   /** Flow tokens with the secret every worker shares. */
   readonly tokens: FlowTokens;
+  /** How many IO workers share limits.memory. */
+  readonly workers: number;
 }
 
 export interface BoundListener {
@@ -62,6 +74,8 @@ export class IoWorker {
   readonly #trunks: { matcher: TrunkMatcher };
   readonly #clientStreams: readonly ConnectionListener[];
   readonly #endpoints: EndpointRegistry;
+  readonly #pool: BufferPool;
+  readonly #streamCounters: StreamCounters;
 
   private constructor(
     proxy: ProxyCore,
@@ -76,8 +90,12 @@ export class IoWorker {
     trunks: { matcher: TrunkMatcher },
     clientStreams: ConnectionListener[],
     endpoints: EndpointRegistry,
+    pool: BufferPool,
+    streamCounters: StreamCounters,
   ) {
     this.#endpoints = endpoints;
+    this.#pool = pool;
+    this.#streamCounters = streamCounters;
     this.#sides = sides;
     this.#trunks = trunks;
     this.#clientStreams = clientStreams;
@@ -103,6 +121,7 @@ export class IoWorker {
       handOffs: undefined,
       backendPorts: undefined,
       tokens: new FlowTokens(),
+      workers: 1,
     },
   ): Promise<IoWorker> {
     const tlsBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport === "tls");
@@ -126,12 +145,22 @@ export class IoWorker {
     const endpoints = new EndpointRegistry(config.limits.maxEndpoints);
     const bound: BoundListener[] = [];
     const first = config.listen[0] as Listener;
-    const streamOptions = { maxMessageSize: config.sip.maxMessageSize, maxQueuedBytes: MAX_QUEUED_BYTES };
+    const pool = new BufferPool({
+      bytes: poolBytes(config.limits.memory, threading.workers),
+      maxMessageSize: config.sip.maxMessageSize,
+    });
+    const counters: StreamCounters = { slowReaders: 0 };
+    const streamOptions = {
+      maxMessageSize: config.sip.maxMessageSize,
+      maxQueuedBytes: MAX_QUEUED_BYTES,
+      pool,
+      counters,
+    };
     const backlog = listenBacklog();
     // The backend side: one UDP socket and a TCP listener on the same port
     // where it is free, for what backends send us outside our connections.
     const fixedPort = config.io.backendPort === 0 ? 0 : config.io.backendPort + threading.index;
-    const backend = await UdpEndpoint.bind(first.address, fixedPort, deliver("backend"));
+    const backend = await UdpEndpoint.bind(first.address, fixedPort, deliver("backend"), pool);
     const backendTcp = await StreamListener.listen(
       { address: first.address, port: backend.port, backlog, ...streamOptions },
       deliver("backend"),
@@ -160,7 +189,7 @@ export class IoWorker {
     );
     for (const [index, l] of config.listen.entries()) {
       if (l.transport === "udp") {
-        const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"), reusePort);
+        const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"), pool, reusePort);
         udp.push(u);
         bound.push({ transport: "udp", address: l.address, port: u.port });
       } else {
@@ -229,6 +258,7 @@ export class IoWorker {
         (host === backend.address && backendSide(port)) ||
         bound.some((l) => l.address === host && l.port === (port ?? (l.transport === "tls" ? 5061 : 5060))),
       trunkOf: (flow) => trunks.matcher.of(flow),
+      trusted: (flow) => trunks.matcher.trusted(flow),
       worker: threading.index,
       handOff: (owner, bytes, replyTo, flowId) => threading.handOffs?.offer(owner, bytes, replyTo, flowId) ?? false,
       tokens: threading.tokens,
@@ -238,7 +268,7 @@ export class IoWorker {
       },
       currentFlow: (flow) => endpoints.current(flow),
     };
-    proxy = new ProxyCore(proxySettings(config), sides, dispatcher);
+    proxy = new ProxyCore(proxySettings(config), sides, dispatcher, pool);
     return new IoWorker(
       proxy,
       dispatcher,
@@ -252,6 +282,8 @@ export class IoWorker {
       trunks,
       clientStreams,
       endpoints,
+      pool,
+      counters,
     );
   }
 
@@ -283,6 +315,8 @@ export class IoWorker {
       serverTransactions: t.server,
       clientTransactions: t.client,
       connections: this.#streams.reduce((n, s) => n + s.connectionCount, 0),
+      pool: { ...this.#pool.stats(), freeFraction: this.#pool.freeFraction, exhausted: this.#pool.exhausted },
+      slowReaders: this.#streamCounters.slowReaders,
       flows: this.#flows(),
       calls: this.dispatcher.calls(),
       endpoints: this.#endpoints.size,
@@ -350,7 +384,14 @@ export class IoWorker {
 
 function proxySettings(config: Config): ProxySettings {
   const { timers, firstResponseTimeout, failoverOn, retryAfter, flowTimer } = config.sip;
-  return { timers, firstResponseTimeout, failoverOn, retryAfter, flowTimer };
+  return {
+    timers,
+    firstResponseTimeout,
+    failoverOn,
+    retryAfter,
+    flowTimer,
+    maxTransactions: config.limits.maxTransactions,
+  };
 }
 
 function passiveHealth(config: Config): PassiveHealth {

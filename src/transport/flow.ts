@@ -12,8 +12,13 @@ export interface Flow {
   readonly remotePort: number;
   readonly localAddress: string;
   readonly localPort: number;
-  /** Queues a message for sending; false when the flow is closed or its queue is full. */
-  send(slices: readonly Uint8Array[]): boolean;
+  /**
+   * Queues a message for sending, copied into a pool slot that returns when
+   * the kernel has it; false when the flow is closed, its queue is full, or
+   * no slot is free. `urgent`: an error response sipedge makes, which may
+   * take from the pool's reserve.
+   */
+  send(slices: readonly Uint8Array[], urgent?: boolean): boolean;
   readonly closed: boolean;
   /**
    * The subject CN and SAN DNS names of the peer's TLS certificate, lower

@@ -9,11 +9,21 @@ import {
 import { StreamFramer } from "../sip/index.ts";
 import { type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
 import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
+import type { BufferPool } from "./pool.ts";
+
+/** What an IO worker's connections count between scrapes. */
+export interface StreamCounters {
+  /** Connections closed because their peer did not read what was queued for it. */
+  slowReaders: number;
+}
 
 export interface StreamOptions {
   readonly maxMessageSize: number;
   /** Bytes queued for a peer beyond which it is a slow reader and is closed. */
   readonly maxQueuedBytes: number;
+  /** Where outgoing messages wait for the kernel. */
+  readonly pool: BufferPool;
+  readonly counters: StreamCounters;
   /** Close a connection with no traffic either way for this long (ms); 0 or absent: never. */
   readonly idleTimeout?: number;
 }
@@ -33,7 +43,7 @@ export class StreamConnection implements Connection {
   readonly remotePort: number;
   readonly #socket: Socket;
   readonly #framer: StreamFramer;
-  readonly #maxQueuedBytes: number;
+  readonly #options: StreamOptions;
   #closed = false;
   #peerNames: readonly string[] | undefined;
 
@@ -51,7 +61,7 @@ export class StreamConnection implements Connection {
     this.remoteAddress = remote?.address ?? socket.remoteAddress ?? "";
     this.remotePort = remote?.port ?? socket.remotePort ?? 0;
     this.#framer = new StreamFramer({ maxMessageSize: options.maxMessageSize });
-    this.#maxQueuedBytes = options.maxQueuedBytes;
+    this.#options = options;
     socket.setNoDelay(true);
     // A dead peer behind a NAT never says goodbye: a silent flow is closed (RFC 5626 keep-alives keep it open).
     if ((options.idleTimeout ?? 0) > 0) {
@@ -120,15 +130,18 @@ export class StreamConnection implements Connection {
     return this.#peerNames;
   }
 
-  send(slices: readonly Uint8Array[]): boolean {
+  send(slices: readonly Uint8Array[], urgent = false): boolean {
     if (this.#closed) return false;
-    if (this.#socket.writableLength > this.#maxQueuedBytes) {
+    const { pool, maxQueuedBytes, counters } = this.#options;
+    if (this.#socket.writableLength > maxQueuedBytes) {
+      counters.slowReaders++;
       this.close();
       return false;
     }
-    this.#socket.cork();
-    for (const s of slices) this.#socket.write(s);
-    this.#socket.uncork();
+    const slot = pool.copy(slices, urgent);
+    if (slot === undefined) return false;
+    // Called once written or failed (also when the socket is destroyed first): the slot goes home either way.
+    this.#socket.write(slot.bytes, () => pool.release(slot));
     return true;
   }
 

@@ -2,6 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIPv6 } from "node:net";
 import { classifyDatagram } from "../sip/index.ts";
 import { type Flow, type MessageHandler, newFlowId } from "./flow.ts";
+import type { BufferPool } from "./pool.ts";
 import { stunBindingResponse } from "./stun.ts";
 
 /**
@@ -13,12 +14,14 @@ import { stunBindingResponse } from "./stun.ts";
 export class UdpEndpoint {
   readonly #socket: Socket;
   readonly #onMessage: MessageHandler;
+  readonly #pool: BufferPool;
   #address = "";
   #port = 0;
   #closed = false;
 
-  constructor(onMessage: MessageHandler, ipv6: boolean, reusePort: boolean) {
+  constructor(onMessage: MessageHandler, pool: BufferPool, ipv6: boolean, reusePort: boolean) {
     this.#onMessage = onMessage;
+    this.#pool = pool;
     this.#socket = createSocket({
       type: ipv6 ? "udp6" : "udp4",
       recvBufferSize: 4 << 20,
@@ -31,8 +34,14 @@ export class UdpEndpoint {
   }
 
   /** With reusePort, every IO worker binds the same port and the kernel spreads datagrams by peer. */
-  static async bind(address: string, port: number, onMessage: MessageHandler, reusePort = false): Promise<UdpEndpoint> {
-    const endpoint = new UdpEndpoint(onMessage, isIPv6(address), reusePort);
+  static async bind(
+    address: string,
+    port: number,
+    onMessage: MessageHandler,
+    pool: BufferPool,
+    reusePort = false,
+  ): Promise<UdpEndpoint> {
+    const endpoint = new UdpEndpoint(onMessage, pool, isIPv6(address), reusePort);
     await new Promise<void>((resolve, reject) => {
       endpoint.#socket.once("error", reject);
       endpoint.#socket.bind({ address, port, exclusive: !reusePort }, () => {
@@ -58,6 +67,7 @@ export class UdpEndpoint {
   flowTo(remoteAddress: string, remotePort: number): Flow {
     const socket = this.#socket;
     const endpoint = this;
+    const pool = this.#pool;
     return {
       id: newFlowId(),
       transport: "udp",
@@ -70,9 +80,12 @@ export class UdpEndpoint {
         return endpoint.#closed;
       },
       peerNames: () => [],
-      send(slices) {
+      send(slices, urgent = false) {
         if (endpoint.#closed) return false;
-        socket.send(slices as Uint8Array[], remotePort, remoteAddress);
+        const slot = pool.copy(slices, urgent);
+        if (slot === undefined) return false;
+        // The bytes stay the kernel's to read until the callback: only then may the slot be reused.
+        socket.send(slot.bytes, remotePort, remoteAddress, () => pool.release(slot));
         return true;
       },
     };

@@ -33,7 +33,7 @@ export class WsConnection implements Connection {
   readonly localPort: number;
   readonly #ws: WebSocket;
   readonly #socket: TLSSocket;
-  readonly #maxQueuedBytes: number;
+  readonly #options: StreamOptions;
   #closed = false;
   #peerNames: readonly string[] | undefined;
 
@@ -46,7 +46,7 @@ export class WsConnection implements Connection {
   ) {
     this.#ws = ws;
     this.#socket = socket;
-    this.#maxQueuedBytes = options.maxQueuedBytes;
+    this.#options = options;
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? "";
@@ -78,14 +78,19 @@ export class WsConnection implements Connection {
     return this.#peerNames;
   }
 
-  send(slices: readonly Uint8Array[]): boolean {
+  send(slices: readonly Uint8Array[], urgent = false): boolean {
     if (this.#closed) return false;
-    if (this.#ws.bufferedAmount > this.#maxQueuedBytes) {
+    const { pool, maxQueuedBytes, counters } = this.#options;
+    if (this.#ws.bufferedAmount > maxQueuedBytes) {
+      counters.slowReaders++;
       this.close();
       return false;
     }
-    const message = slices.length === 1 ? (slices[0] as Uint8Array) : Buffer.concat(slices);
-    this.#ws.send(message, { binary: !isUtf8(message) });
+    const slot = pool.copy(slices, urgent);
+    if (slot === undefined) return false;
+    const message = slot.bytes;
+    // ws calls back once the frame is written, or with the error when it never will be.
+    this.#ws.send(message, { binary: !isUtf8(message) }, () => pool.release(slot));
     return true;
   }
 

@@ -1,7 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { type ClientEvents, ClientTransaction, ServerTransaction } from "../../../src/proxy/transactions.ts";
+import {
+  type ClientEvents,
+  ClientTransaction,
+  type ServerEvents,
+  ServerTransaction,
+} from "../../../src/proxy/transactions.ts";
 import type { SipRequest, SipResponse } from "../../../src/sip/index.ts";
 import type { Flow } from "../../../src/transport/flow.ts";
+import { BufferPool, type Held, type PoolSlot } from "../../../src/transport/pool.ts";
 import { request, response } from "../../helpers/sip.ts";
 
 const T = { t1: 500, t2: 4000, t4: 5000 };
@@ -47,11 +53,52 @@ function events(): ClientEvents & { log: string[] } {
   };
 }
 
+let pool: BufferPool;
+
+/** A client transaction sending "x", holding a fresh slot, with a 2 s first-response timeout. */
+function clientTx(
+  branch: string,
+  flow: Flow,
+  invite: boolean,
+  ev: ClientEvents,
+  ended: (t: ClientTransaction) => void,
+): ClientTransaction {
+  return new ClientTransaction(
+    branch,
+    flow,
+    invite,
+    [Buffer.from("x")],
+    held(),
+    { ...T, firstResponse: 2000 },
+    ev,
+    ended,
+  );
+}
+
+/** Server transaction events: `terminated` as given; finishes counted in `finishes`. */
+let finishes = 0;
+function ending(terminated: () => void): ServerEvents {
+  return { finished: () => finishes++, terminated };
+}
+
+/** A transaction's reference on a fresh slot (the receive path's own reference already given back). */
+function held(): Held {
+  const slot = pool.acquire(100) as PoolSlot;
+  const h = pool.hold(slot);
+  pool.release(slot);
+  return h;
+}
+
 beforeEach(() => {
   vi.useFakeTimers({ now: 0 });
+  pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
+  finishes = 0;
 });
 
 afterEach(() => {
+  // Every transaction has ended by its timers: every slot it held is home (no leak on any path).
+  vi.runAllTimers();
+  expect(pool.inUse).toBe(0);
   vi.useRealTimers();
 });
 
@@ -59,7 +106,7 @@ describe("client transactions (RFC 3261 §17.1)", () => {
   it("non-INVITE over UDP: Timer E doubles up to T2, Timer F gives up at 64*T1", () => {
     const flow = recordingFlow(false);
     const ev = events();
-    new ClientTransaction("b1", flow, false, [Buffer.from("x")], { ...T, firstResponse: 2000 }, ev, () => {});
+    clientTx("b1", flow, false, ev, () => {});
     vi.advanceTimersByTime(64 * T.t1);
     expect(flow.sent.slice(0, 7)).toEqual([0, 500, 1500, 3500, 7500, 11500, 15500]);
     expect(ev.log).toEqual(["silent", "timeout"]);
@@ -68,7 +115,7 @@ describe("client transactions (RFC 3261 §17.1)", () => {
   it("INVITE over UDP: Timer A doubles until a provisional, then stops", () => {
     const flow = recordingFlow(false);
     const ev = events();
-    const ct = new ClientTransaction("b2", flow, true, [Buffer.from("x")], { ...T, firstResponse: 2000 }, ev, () => {});
+    const ct = clientTx("b2", flow, true, ev, () => {});
     vi.advanceTimersByTime(1600);
     ct.receive(res(180, "INVITE"));
     vi.advanceTimersByTime(10_000);
@@ -78,22 +125,14 @@ describe("client transactions (RFC 3261 §17.1)", () => {
 
   it("does not retransmit over a reliable transport", () => {
     const flow = recordingFlow(true);
-    new ClientTransaction("b3", flow, true, [Buffer.from("x")], { ...T, firstResponse: 2000 }, events(), () => {});
+    clientTx("b3", flow, true, events(), () => {});
     vi.advanceTimersByTime(64 * T.t1);
     expect(flow.sent).toEqual([0]);
   });
 
   it("reports silence only when nothing at all came back in time", () => {
     const ev = events();
-    const ct = new ClientTransaction(
-      "b4",
-      recordingFlow(false),
-      true,
-      [Buffer.from("x")],
-      { ...T, firstResponse: 2000 },
-      ev,
-      () => {},
-    );
+    const ct = clientTx("b4", recordingFlow(false), true, ev, () => {});
     vi.advanceTimersByTime(300);
     ct.receive(res(100, "INVITE"));
     vi.advanceTimersByTime(5000);
@@ -103,15 +142,7 @@ describe("client transactions (RFC 3261 §17.1)", () => {
   it("repeats the hop-by-hop ACK for a retransmitted non-2xx final response, then ends after Timer D", () => {
     const flow = recordingFlow(false);
     const ended = vi.fn();
-    const ct = new ClientTransaction(
-      "b5",
-      flow,
-      true,
-      [Buffer.from("x")],
-      { ...T, firstResponse: 2000 },
-      events(),
-      ended,
-    );
+    const ct = clientTx("b5", flow, true, events(), ended);
     ct.receive(res(486, "INVITE"));
     ct.ack([Buffer.from("ack")]);
     ct.receive(res(486, "INVITE"));
@@ -125,7 +156,7 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
   it("INVITE over UDP: Timer G retransmits a non-2xx final until the ACK, Timer I ends it", () => {
     const flow = recordingFlow(false);
     const ended = vi.fn();
-    const st = new ServerTransaction("k", req("INVITE"), flow, T, ended);
+    const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, ending(ended));
     st.respond([Buffer.from("486")], 486);
     vi.advanceTimersByTime(3600);
     expect(flow.sent).toEqual([0, 500, 1500, 3500]);
@@ -139,7 +170,14 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
 
   it("answers a retransmitted request with the last response", () => {
     const flow = recordingFlow(false);
-    const st = new ServerTransaction("k", req("OPTIONS"), flow, T, () => {});
+    const st = new ServerTransaction(
+      "k",
+      req("OPTIONS"),
+      held(),
+      flow,
+      T,
+      ending(() => {}),
+    );
     st.respond([Buffer.from("200")], 200);
     st.retransmitted();
     expect(flow.sent.length).toBe(2);
@@ -148,7 +186,7 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
   it("INVITE 2xx: Accepted state passes 2xx retransmissions on and ends after Timer L", () => {
     const flow = recordingFlow(true);
     const ended = vi.fn();
-    const st = new ServerTransaction("k", req("INVITE"), flow, T, ended);
+    const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, ending(ended));
     st.respond([Buffer.from("200")], 200);
     expect(st.state).toBe("accepted");
     st.respond([Buffer.from("200")], 200);
@@ -160,9 +198,46 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
 
   it("non-INVITE over a reliable transport ends at once after its final response (Timer J = 0)", () => {
     const ended = vi.fn();
-    const st = new ServerTransaction("k", req("OPTIONS"), recordingFlow(true), T, ended);
+    const st = new ServerTransaction("k", req("OPTIONS"), held(), recordingFlow(true), T, ending(ended));
     st.respond([Buffer.from("200")], 200);
     vi.advanceTimersByTime(0);
     expect(ended).toHaveBeenCalledOnce();
+  });
+
+  it("holds the request's slot until the final response, then only the last response's", () => {
+    const st = new ServerTransaction(
+      "k",
+      req("OPTIONS"),
+      held(),
+      recordingFlow(false),
+      T,
+      ending(() => {}),
+    );
+    st.respond([Buffer.from("100")], 100, false, held());
+    expect(pool.inUse).toBe(2);
+    st.respond([Buffer.from("200")], 200, false, held());
+    // The request and the provisional went; the 200 stays for retransmissions until Timer J.
+    expect(pool.inUse).toBe(1);
+    st.respond([Buffer.from("late")], 500, false, held());
+    expect(pool.inUse).toBe(1);
+    expect(finishes).toBe(1);
+  });
+});
+
+describe("client transactions and the pool", () => {
+  it("gives the request's slot back at the final response, and ends when its first send fails", async () => {
+    const ct = clientTx("p1", recordingFlow(false), false, events(), () => {});
+    expect(pool.inUse).toBe(1);
+    ct.receive(res(200, "OPTIONS"));
+    expect(pool.inUse).toBe(0);
+
+    const refused = { ...recordingFlow(false), send: () => false };
+    const ev = events();
+    const ended = vi.fn();
+    clientTx("p2", refused, true, ev, ended);
+    await Promise.resolve();
+    expect(ev.log).toEqual(["silent"]);
+    expect(ended).toHaveBeenCalledOnce();
+    expect(pool.inUse).toBe(0);
   });
 });

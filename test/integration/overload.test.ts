@@ -1,0 +1,121 @@
+import type { ChildProcess } from "node:child_process";
+import { afterEach, describe, expect, it } from "vitest";
+import type { SipMessage, SipResponse } from "../../src/sip/index.ts";
+import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
+import { request } from "../helpers/dialog.ts";
+import { freePort, sleep } from "../helpers/net.ts";
+import { UdpPeer } from "../helpers/sip-client.ts";
+
+let sipedge: ChildProcess | undefined;
+const peers: UdpPeer[] = [];
+afterEach(() => {
+  sipedge?.kill("SIGKILL");
+  for (const p of peers.splice(0)) p.close();
+});
+
+/**
+ * One IO worker in front of a backend that answers its probes and nothing
+ * else, so every INVITE sent through stays a transaction awaiting its answer.
+ */
+async function silentBackendSetup(
+  limits: string,
+): Promise<{ port: number; admin: number; client: UdpPeer; backend: UdpPeer }> {
+  const backend = await UdpPeer.bind(true);
+  const client = await UdpPeer.bind(false);
+  peers.push(backend, client);
+  const admin = await freePort();
+  const cli = await startCli(
+    configFile(
+      [
+        "io: { threads: 1, pin: false }",
+        "listen:",
+        "  - { transport: udp, address: 127.0.0.1, port: 0 }",
+        "backends:",
+        "  - name: core",
+        "    members:",
+        `      - { name: silent, uri: "sip:127.0.0.1:${backend.port}" }`,
+        `admin: { listen: "127.0.0.1:${admin}" }`,
+        "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
+        // The backend never answers: no failover, each INVITE waits for its Timer C.
+        "sip: { maxMessageSize: 4KiB, firstResponseTimeout: 60s, failoverOn: [] }",
+        limits,
+      ].join("\n"),
+    ),
+    "admin API",
+  );
+  sipedge = cli.child;
+  await sleep(2000); // probed up
+  return { port: listeningPort(cli.out(), "udp"), admin, client, backend };
+}
+
+function invite(client: UdpPeer, port: number, callId: string, inDialog = false): void {
+  const text = request({
+    method: inDialog ? "BYE" : "INVITE",
+    uri: "sip:service@127.0.0.1",
+    transport: "UDP",
+    localPort: client.port,
+    callId,
+    cseq: 1,
+    branch: callId,
+    sdp: !inDialog,
+    ...(inDialog ? { to: "<sip:service@127.0.0.1>;tag=up" } : {}),
+  });
+  client.send(text, port);
+}
+
+/** The final response each Call-ID got, waiting until `count` have one or the time is up. */
+async function finals(client: UdpPeer, count: number, timeoutMs = 10_000): Promise<SipResponse[]> {
+  const got: SipResponse[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (got.length < count && Date.now() < deadline) {
+    const r = await client
+      .take((m: SipMessage) => m.kind === "response" && m.status >= 200, 200)
+      .catch(() => undefined);
+    if (r !== undefined) got.push(r.msg as SipResponse);
+  }
+  return got;
+}
+
+async function metrics(admin: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+}
+
+describe("overload: new work is refused with 503 + Retry-After, established calls carry on", () => {
+  it("refuses new INVITEs once the transaction table is full, and still forwards BYE and answers OPTIONS", async () => {
+    const { port, admin, client, backend } = await silentBackendSetup("limits: { maxTransactions: 5 }");
+    for (let i = 0; i < 12; i++) invite(client, port, `full-${i}`);
+    const refused = await finals(client, 7);
+    expect(refused.map((r) => r.status)).toEqual(new Array(7).fill(503));
+    for (const r of refused) {
+      // RFC 3261 §20.33 with jitter: 30 s (sip.retryAfter) to 45 s.
+      const after = Number(r.values("retry-after")[0]);
+      expect(after).toBeGreaterThanOrEqual(30);
+      expect(after).toBeLessThanOrEqual(45);
+    }
+    expect(await metrics(admin)).toMatch(/^sipedge_overload_rejected_total\{reason="transactions"\} 7$/m);
+    // A request inside a dialog is never refused: it reaches the backend.
+    invite(client, port, "in-dialog", true);
+    const bye = await backend.take((m) => m.kind === "request" && m.method === "BYE");
+    expect(bye.msg.values("call-id")).toEqual(["in-dialog"]);
+  });
+
+  it("refuses new INVITEs when the buffer pool runs low, while BYE still goes through", async () => {
+    // A tiny budget: a few dozen held INVITEs take the pool below its low-water mark.
+    const { port, admin, client, backend } = await silentBackendSetup("limits: { memory: 256KiB }");
+    for (let i = 0; i < 150; i++) {
+      invite(client, port, `pool-${i}`);
+      if (i % 20 === 19) await sleep(20);
+    }
+    const refused = await finals(client, 1);
+    expect(refused[0]?.status).toBe(503);
+    const text = await metrics(admin);
+    expect(text).toMatch(/^sipedge_overload_rejected_total\{reason="pool"\} [1-9]/m);
+    const free = Number(/^sipedge_buffer_pool_free_ratio\{worker="0"\} (\S+)/m.exec(text)?.[1]);
+    // Held at the low-water mark: each refused INVITE gives its slot back at once.
+    expect(free).toBeGreaterThan(0.2);
+    expect(free).toBeLessThan(0.3);
+    invite(client, port, "in-dialog-low", true);
+    const bye = await backend.take((m) => m.kind === "request" && m.method === "BYE");
+    expect(bye.msg.values("call-id")).toEqual(["in-dialog-low"]);
+  });
+});

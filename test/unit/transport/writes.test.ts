@@ -1,0 +1,77 @@
+import { createSocket } from "node:dgram";
+import { createServer, type Socket } from "node:net";
+import { describe, expect, it } from "vitest";
+import { BufferPool } from "../../../src/transport/pool.ts";
+import { StreamConnection, type StreamOptions } from "../../../src/transport/stream.ts";
+import { UdpEndpoint } from "../../../src/transport/udp.ts";
+
+const MESSAGE = Buffer.alloc(1500, "x");
+
+async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("not within the time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function options(pool: BufferPool, maxQueuedBytes = 1 << 20): StreamOptions {
+  return { maxMessageSize: 65536, maxQueuedBytes, pool, counters: { slowReaders: 0 } };
+}
+
+describe("writes through the buffer pool", () => {
+  it("hold a slot until the kernel has the bytes, and every slot comes home when a slow reader is closed", async () => {
+    const pool = new BufferPool({ bytes: 8 << 20, maxMessageSize: 4096 });
+    // A peer that never reads: the kernel buffers fill, then Node's queue, then the cap closes it.
+    let peer: Socket | undefined;
+    const server = createServer((s) => {
+      peer = s;
+      s.pause();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+    const port = (server.address() as { port: number }).port;
+    const opts = options(pool, 256 * 1024);
+    const c = StreamConnection.connect(
+      "127.0.0.1",
+      port,
+      undefined,
+      opts,
+      () => {},
+      () => {},
+    );
+    await until(() => peer !== undefined);
+    let sent = 0;
+    while (c.send([MESSAGE])) {
+      sent++;
+      if (sent % 100 === 0) await new Promise((r) => setImmediate(r));
+    }
+    expect(opts.counters.slowReaders).toBe(1);
+    expect(sent).toBeGreaterThan(100);
+    await until(() => pool.inUse === 0);
+    expect(pool.freeFraction).toBe(1);
+    peer?.destroy();
+    server.close();
+  });
+
+  it("return UDP send slots once the datagram is out, and refuse when the pool is empty unless urgent", async () => {
+    const pool = new BufferPool({ bytes: 256 * 1024, maxMessageSize: 2048 });
+    const sink = createSocket("udp4");
+    let got = 0;
+    sink.on("message", () => got++);
+    await new Promise<void>((r) => sink.bind(0, "127.0.0.1", () => r()));
+    const endpoint = await UdpEndpoint.bind("127.0.0.1", 0, () => {}, pool);
+    const flow = endpoint.flowTo("127.0.0.1", sink.address().port);
+    for (let i = 0; i < 20; i++) expect(flow.send([MESSAGE])).toBe(true);
+    await until(() => got === 20 && pool.inUse === 0);
+    // Hold every slot: an ordinary send finds none, an error response takes one from the reserve.
+    const held = [];
+    for (let s = pool.acquire(1); s !== undefined; s = pool.acquire(1)) held.push(s);
+    expect(flow.send([Buffer.from("SIP/2.0 200 OK\r\n\r\n")])).toBe(false);
+    expect(flow.send([Buffer.from("SIP/2.0 503 Service Unavailable\r\n\r\n")], true)).toBe(true);
+    await until(() => got === 21);
+    for (const s of held) pool.release(s);
+    await until(() => pool.inUse === 0);
+    endpoint.close();
+    sink.close();
+  });
+});
