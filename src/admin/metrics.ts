@@ -125,6 +125,11 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     (s) => s.slowReaders,
   );
   counter(
+    "sipedge_transactions_reclaimed_total",
+    "Finished transactions ended before their linger timer to give their buffers back to a low pool",
+    (s) => s.counters.reclaimed,
+  );
+  counter(
     "sipedge_buffer_pool_exhausted_total",
     "Buffer requests that found no free slot (the message was refused or read in place)",
     (s) => s.pool.exhausted,

@@ -140,6 +140,8 @@ export interface ProxyCounters {
   forgedTokens: number;
   /** Requests from backends for an endpoint with no live flow left (430, RFC 5626 §5.3). */
   flowFailed: number;
+  /** Finished transactions ended early to give their buffers back. */
+  reclaimed: number;
   /** New work refused with 503 under overload, by reason. */
   readonly overload: Record<RejectReason, number>;
   /** Per configured trunk that has sent anything: what it sent. */
@@ -229,6 +231,7 @@ export class ProxyCore {
     handOffRefused: 0,
     forgedTokens: 0,
     flowFailed: 0,
+    reclaimed: 0,
     overload: { pool: 0, transactions: 0 },
     trunks: {},
     requests: {},
@@ -245,6 +248,8 @@ export class ProxyCore {
   #draining = false;
   /** Server transactions still awaiting their final response: the work in flight. */
   #pending = 0;
+  /** Server transactions past their final response, oldest first: what the pool can reclaim. */
+  readonly #lingering = new Set<ServerTransaction>();
   readonly #pool: BufferPool;
   /** The slot of the message being received (everything here runs inside one receive call). */
   #slot: PoolSlot | undefined;
@@ -305,7 +310,11 @@ export class ProxyCore {
     this.counters.received++;
     // The message lives in a pool slot from here; whatever keeps it takes a reference of its own.
     // With the pool empty it is read where it lies, and only a refusal can come of it.
-    const slot = this.#pool.copy([bytes], false);
+    let slot = this.#pool.copy([bytes], false);
+    if (slot === undefined || this.#pool.level !== "normal") {
+      this.#reclaim();
+      slot ??= this.#pool.copy([bytes], false);
+    }
     this.#slot = slot;
     this.#receive(slot?.bytes ?? bytes, flow, side, pinned);
     this.#slot = undefined;
@@ -440,7 +449,10 @@ export class ProxyCore {
       return;
     }
     const st = new ServerTransaction(key, req, this.#pool.hold(this.#slot), flow, this.#settings.timers, {
-      finished: () => this.#pending--,
+      finished: (t) => {
+        this.#pending--;
+        this.#lingering.add(t);
+      },
       terminated: (t) => this.#serverDone(t),
     });
     this.#pending++;
@@ -951,7 +963,24 @@ export class ProxyCore {
     return this.#branchPrefix + this.#branchCounter.toString(36);
   }
 
+  /**
+   * The pool runs short: end the transactions that only linger to absorb
+   * retransmissions (RFC 3261 Timers J, I, L), oldest first, before any new
+   * work is refused. A retransmission they would have answered is passed on
+   * as new instead, which the next hop answers again.
+   */
+  #reclaim(): void {
+    for (const st of this.#lingering) {
+      if (this.#pool.level === "normal") return;
+      // A non-2xx to an INVITE is still being retransmitted until the ACK (Timer G): that one stays.
+      if (st.isInvite && st.state === "completed") continue;
+      this.counters.reclaimed++;
+      st.terminate();
+    }
+  }
+
   #serverDone(st: ServerTransaction): void {
+    this.#lingering.delete(st);
     this.#servers.delete(st.key);
     const f = this.#forwards.get(st);
     if (f !== undefined) this.#clearTimerC(f);

@@ -60,7 +60,19 @@ export class FlowTokens {
     this.#epoch = Buffer.from(epoch);
   }
 
+  /**
+   * Recent tokens both ways: a flow's every dialog carries the same token, and
+   * an HMAC per message costs more than the rest of its routing. Bounded:
+   * emptied when full. Only tokens that verified are remembered.
+   */
+  readonly #issued = new Map<string, string>();
+  readonly #verified = new Map<string, VerifiedToken>();
+
   issue(flowId: number): string {
+    return this.#memo(`s${flowId}`, () => this.#issueStream(flowId));
+  }
+
+  #issueStream(flowId: number): string {
     const body = Buffer.alloc(ID_BYTES + EPOCH_BYTES);
     body.writeBigUInt64BE(BigInt(flowId));
     this.#epoch.copy(body, ID_BYTES);
@@ -69,6 +81,10 @@ export class FlowTokens {
 
   /** For a UDP peer (a listener index below 256, an IP address): 42 characters, unlike a connection's 32. */
   issueUdp(address: string, port: number, listener: number): string {
+    return this.#memo(`u${address}|${port}|${listener}`, () => this.#issueUdp(address, port, listener));
+  }
+
+  #issueUdp(address: string, port: number, listener: number): string {
     const body = Buffer.alloc(UDP_BYTES);
     writeAddress(body, address);
     body.writeUInt16BE(port, ADDRESS_BYTES);
@@ -78,6 +94,23 @@ export class FlowTokens {
 
   /** What a token names, or undefined for a forged, tampered or malformed one. */
   verify(token: string): VerifiedToken | undefined {
+    const known = this.#verified.get(token);
+    if (known !== undefined) return known;
+    const verified = this.#check(token);
+    if (verified !== undefined) remember(this.#verified, token, verified);
+    return verified;
+  }
+
+  #memo(key: string, make: () => string): string {
+    let token = this.#issued.get(key);
+    if (token === undefined) {
+      token = make();
+      remember(this.#issued, key, token);
+    }
+    return token;
+  }
+
+  #check(token: string): VerifiedToken | undefined {
     const raw = Buffer.from(token, "base64url");
     const size = raw.length - MAC_BYTES;
     if ((size !== ID_BYTES + EPOCH_BYTES && size !== UDP_BYTES) || raw.toString("base64url") !== token) {
@@ -103,6 +136,13 @@ export class FlowTokens {
   #mac(body: Buffer): Buffer {
     return createHmac("sha256", this.#secret).update(body).digest().subarray(0, MAC_BYTES);
   }
+}
+
+const MEMO_ENTRIES = 4096;
+
+function remember<V>(memo: Map<string, V>, key: string, value: V): void {
+  if (memo.size >= MEMO_ENTRIES) memo.clear();
+  memo.set(key, value);
 }
 
 /** An IP address as 16 bytes: IPv6 as it is, IPv4 mapped (::ffff:a.b.c.d); anything else stays zero. */

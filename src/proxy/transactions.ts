@@ -86,7 +86,14 @@ export class ServerTransaction {
       held.release();
       return; // a 2xx retransmission, forwarded as is (RFC 6026 §7.1)
     }
-    this.#keep(slices, held);
+    if (this.isInvite && status >= 200 && status < 300) {
+      // RFC 6026 §7.1: a 2xx is never resent by the transaction (retransmissions come from
+      // downstream), so nothing of it is kept through Accepted.
+      held.release();
+      this.#keep(undefined, UNHELD);
+    } else {
+      this.#keep(slices, held);
+    }
     if (status < 200) return;
     this.#request.release();
     this.#events.finished(this);
@@ -104,7 +111,7 @@ export class ServerTransaction {
     }
   }
 
-  /** The same request again: send the last response again (RFC 3261 §17.2.1, §17.2.2). */
+  /** The same request again: send the last response again (RFC 3261 §17.2.1, §17.2.2; in Accepted, absorbed). */
   retransmitted(): void {
     if (this.#last !== undefined && this.#state !== "terminated" && this.#state !== "confirmed")
       this.flow.send(this.#last, this.#urgent);

@@ -35,8 +35,9 @@ const processes = new Processes();
 async function startSipedge(
   backends: readonly number[],
   threads: number,
-): Promise<{ child: ChildProcess; port: number }> {
+): Promise<{ child: ChildProcess; port: number; admin: number }> {
   const port = await freePort();
+  const admin = await freePort();
   const dir = mkdtempSync(join(tmpdir(), "sipedge-bench-"));
   const config = join(dir, "sipedge.yaml");
   writeFileSync(
@@ -50,6 +51,7 @@ async function startSipedge(
       "    algorithm: hash-callid",
       "    members:",
       ...backends.map((p, i) => `      - { name: uas${i}, uri: "sip:127.0.0.1:${p}" }`),
+      `admin: { listen: "127.0.0.1:${admin}" }`,
     ].join("\n"),
   );
   const child = processes.spawn(process.execPath, [
@@ -58,7 +60,19 @@ async function startSipedge(
     config,
   ]);
   await sleep(1500);
-  return { child, port };
+  return { child, port, admin };
+}
+
+/** What sipedge's own counters say about a step: refusals, buffers, reclaimed transactions (cumulative). */
+async function overloadFigures(admin: number): Promise<string> {
+  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  const sum = (name: string) =>
+    [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].reduce((n, m) => n + Number(m[1]), 0);
+  const free = [...text.matchAll(/^sipedge_buffer_pool_free_ratio\{[^}]*\} (\S+)$/gm)].map((m) => Number(m[1]));
+  return (
+    `503 overload ${sum("sipedge_overload_rejected_total")}, no backend ${sum("sipedge_no_backend_total")}, ` +
+    `pool free ${(Math.min(...free) * 100).toFixed(0)} %, reclaimed ${sum("sipedge_transactions_reclaimed_total")}`
+  );
 }
 
 interface Step {
@@ -129,15 +143,20 @@ async function step(target: string, rate: number, sipedge: ChildProcess | undefi
 }
 
 /** Highest rate whose step failed at most 0.1 % of its calls. */
-async function ceiling(label: string, target: string, sipedge?: ChildProcess): Promise<number> {
+async function ceiling(
+  label: string,
+  target: string,
+  sipedge?: { child: ChildProcess; admin: number },
+): Promise<number> {
   let best = 0;
   for (const rate of RATES) {
-    const r = await step(target, rate, sipedge);
+    const r = await step(target, rate, sipedge?.child);
     const ok = r.failed / r.calls <= MAX_FAILED;
     const pct = (x: number) => `${(x * 100).toFixed(0)} %`.padStart(5);
     console.log(
       `  ${label.padEnd(10)} ${String(r.rate).padStart(5)} cps: ${r.successful}/${r.calls} ok, ${r.failed} failed, ${r.seconds.toFixed(1)} s; ` +
-        `CPU (2 cores = 100 %): ${sipedge === undefined ? "" : `sipedge ${pct(r.sipedgeCpu)}, `}sipp ${pct(r.othersCpu)} ${ok ? "" : "<- over 0.1 % failed"}`,
+        `CPU (2 cores = 100 %): ${sipedge === undefined ? "" : `sipedge ${pct(r.sipedgeCpu)}, `}sipp ${pct(r.othersCpu)} ${ok ? "" : "<- over 0.1 % failed"}` +
+        (sipedge === undefined ? "" : `\n${"".padEnd(13)}sipedge so far: ${await overloadFigures(sipedge.admin)}`),
     );
     if (!ok) break;
     best = rate;
@@ -208,11 +227,12 @@ async function main(): Promise<void> {
 
   console.log("ceilings (highest rate with <= 0.1 % failed calls):");
   const perThreads = new Map<number, number>();
-  let sipedge = { child: undefined as ChildProcess | undefined, port: 0 };
+  let sipedge = { child: undefined as ChildProcess | undefined, port: 0, admin: 0 };
   for (const threads of THREAD_COUNTS) {
     if (sipedge.child !== undefined) await processes.kill(sipedge.child);
-    sipedge = await startSipedge(uasPorts, threads);
-    perThreads.set(threads, await ceiling(`sipedge x${threads}`, `127.0.0.1:${sipedge.port}`, sipedge.child));
+    const running = await startSipedge(uasPorts, threads);
+    sipedge = running;
+    perThreads.set(threads, await ceiling(`sipedge x${threads}`, `127.0.0.1:${running.port}`, running));
   }
   const sippDirect = await ceiling("direct", `127.0.0.1:${direct}`);
 
