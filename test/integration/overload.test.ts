@@ -14,8 +14,9 @@ afterEach(() => {
 });
 
 /**
- * One IO worker in front of a backend that answers its probes and nothing
- * else, so every INVITE sent through stays a transaction awaiting its answer.
+ * One IO worker in front of a backend that answers OPTIONS (its probes
+ * among them) and nothing else, so every INVITE sent through stays a
+ * transaction awaiting its answer.
  */
 async function silentBackendSetup(
   limits: string,
@@ -97,6 +98,36 @@ describe("overload: new work is refused with 503 + Retry-After, established call
     invite(client, port, "in-dialog", true);
     const bye = await backend.take((m) => m.kind === "request" && m.method === "BYE");
     expect(bye.msg.values("call-id")).toEqual(["in-dialog"]);
+  });
+
+  it("ends finished transactions early to make room before it refuses anything", async () => {
+    const { port, admin, client, backend } = await silentBackendSetup("limits: { memory: 256KiB }");
+    // OPTIONS through to the backend (it answers those): each finished transaction keeps its 200
+    // for 32 s over UDP (Timer J), more than the tiny pool holds.
+    for (let i = 0; i < 300; i++) {
+      client.send(
+        request({
+          method: "OPTIONS",
+          uri: "sip:someone@127.0.0.1",
+          transport: "UDP",
+          localPort: client.port,
+          callId: `linger-${i}`,
+          cseq: 1,
+          branch: `linger-${i}`,
+        }),
+        port,
+      );
+      if (i % 20 === 19) await sleep(20);
+    }
+    const answered = await finals(client, 300);
+    expect(answered.filter((r) => r.status === 200).length).toBe(300);
+    const text = await metrics(admin);
+    expect(text).toMatch(/^sipedge_transactions_reclaimed_total [1-9]/m);
+    expect(text).not.toMatch(/^sipedge_overload_rejected_total\{reason="pool"\} [1-9]/m);
+    // A new call is still let through.
+    invite(client, port, "after-reclaim");
+    const got = await backend.take((m) => m.kind === "request" && m.method === "INVITE");
+    expect(got.msg.values("call-id")).toEqual(["after-reclaim"]);
   });
 
   it("refuses new INVITEs when the buffer pool runs low, while BYE still goes through", async () => {
