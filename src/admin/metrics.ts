@@ -125,6 +125,35 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     (s) => s.slowReaders,
   );
   counter(
+    "sipedge_slow_senders_closed_total",
+    "Connections closed because a message, once begun, did not arrive whole within limits.messageTimeout",
+    (s) => s.slowSenders,
+  );
+  new Counter({
+    name: "sipedge_connections_refused_total",
+    help: "New client connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp), handshakes (maxHandshakes under way)",
+    labelNames: ["reason"],
+    registers: [registry],
+    collect() {
+      fill(
+        this,
+        [...merge(stats, (s) => s.refused)].map(([reason, n]) => [{ reason }, n]),
+      );
+    },
+  });
+  new Gauge({
+    name: "sipedge_tls_handshakes_in_progress",
+    help: "TLS handshakes under way per IO worker (the handshake queue; bounded by limits.maxHandshakes per listener)",
+    labelNames: ["worker"],
+    registers: [registry],
+    collect() {
+      fill(
+        this,
+        stats.map((s) => [{ worker: String(s.index) }, s.handshaking]),
+      );
+    },
+  });
+  counter(
     "sipedge_transactions_reclaimed_total",
     "Finished transactions ended before their linger timer to give their buffers back to a low pool",
     (s) => s.counters.reclaimed,

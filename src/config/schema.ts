@@ -106,6 +106,14 @@ export interface Config {
   readonly limits: {
     readonly memory: number;
     readonly maxConnections: number;
+    /** Client connections from one source address (trusted trunks' sources exempt). */
+    readonly maxConnectionsPerIp: number;
+    /** TLS handshakes under way at once per IO worker listener; more are refused at once. */
+    readonly maxHandshakes: number;
+    /** ms a TLS handshake may take. */
+    readonly handshakeTimeout: number;
+    /** ms a stream message may take to arrive whole once begun (slowloris). */
+    readonly messageTimeout: number;
     /** Server transactions awaiting their final response per IO worker; beyond it new work gets 503. */
     readonly maxTransactions: number;
     /** Endpoints every IO worker keeps track of (RFC 5626 bindings); the least recently bound go first. */

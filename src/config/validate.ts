@@ -124,6 +124,10 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     r.object(root.limits ?? {}, "limits", [
       "memory",
       "maxConnections",
+      "maxConnectionsPerIp",
+      "maxHandshakes",
+      "handshakeTimeout",
+      "messageTimeout",
       "maxTransactions",
       "maxEndpoints",
       "idleTimeout",
@@ -171,6 +175,10 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     limits: {
       memory: r.size(limits, "memory", "limits", "256MiB"),
       maxConnections: r.int(limits, "maxConnections", "limits", 1, 10_000_000, 100_000),
+      maxConnectionsPerIp: r.int(limits, "maxConnectionsPerIp", "limits", 1, 10_000_000, 1000),
+      maxHandshakes: r.int(limits, "maxHandshakes", "limits", 1, 100_000, 256),
+      handshakeTimeout: r.duration(limits, "handshakeTimeout", "limits", "10s"),
+      messageTimeout: r.duration(limits, "messageTimeout", "limits", "10s"),
       maxTransactions: r.int(limits, "maxTransactions", "limits", 1, 10_000_000, 20_000),
       maxEndpoints: r.int(limits, "maxEndpoints", "limits", 1, 10_000_000, 200_000),
       idleTimeout: r.duration(limits, "idleTimeout", "limits", "15m"),

@@ -31,7 +31,12 @@ async function main(init: HealthInit): Promise<void> {
   const links = new BackendLinks(
     1,
     { rejectUnauthorized: init.config.sip.backendTls.verify },
-    { maxMessageSize: init.config.sip.maxMessageSize, maxQueuedBytes: 1 << 16, pool, counters: { slowReaders: 0 } },
+    {
+      maxMessageSize: init.config.sip.maxMessageSize,
+      maxQueuedBytes: 1 << 16,
+      pool,
+      counters: { slowReaders: 0, slowSenders: 0 },
+    },
     (bytes) => prober?.receive(bytes),
     () => {},
   );

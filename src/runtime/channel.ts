@@ -3,6 +3,7 @@ import type { CallCounts } from "../balance/dispatcher.ts";
 import type { Config } from "../config/schema.ts";
 import type { ProxyCounters } from "../proxy/core.ts";
 import type { HandshakeStats } from "../transport/handshakes.ts";
+import type { Refusal } from "../transport/listener.ts";
 import type { ClassStats } from "../transport/pool.ts";
 import type { BoundListener } from "./worker.ts";
 
@@ -29,6 +30,8 @@ export interface ThreadInit {
   readonly handOffDepth: SharedArrayBuffer;
   /** Every worker's backend-side ports (UDP, TCP, TLS), each written by its own worker at start. */
   readonly backendPorts: SharedArrayBuffer;
+  /** Client connections per worker, in all and by source address (runtime/connection-gate.ts). */
+  readonly connectionCounts: SharedArrayBuffer;
   /** The flow-token secret, the same in every worker so any of them can check a token. */
   readonly flowSecret: Uint8Array;
   /** This process's flow-token epoch, the same in every worker. */
@@ -86,8 +89,12 @@ export interface WorkerStats {
     readonly freeFraction: number;
     readonly exhausted: number;
   };
-  /** Connections closed because their peer did not read what was queued for it. */
+  /** Connections closed because their peer did not read what was queued for it, or trickled a message. */
   readonly slowReaders: number;
+  readonly slowSenders: number;
+  /** New client connections closed at once, by reason; TLS handshakes under way. */
+  readonly refused: Readonly<Record<Refusal, number>>;
+  readonly handshaking: number;
   /** Open client flows (connections) by transport: tcp, tls, wss. */
   readonly flows: Readonly<Record<string, number>>;
   /** Endpoints registered through sipedge (this worker's view of all), and re-binds it saw. */

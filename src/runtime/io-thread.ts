@@ -38,6 +38,7 @@ async function main(init: ThreadInit): Promise<void> {
       backendPorts: new Int32Array(init.backendPorts),
       tokens: new FlowTokens(init.flowSecret, init.flowEpoch),
       workers: init.threads,
+      connectionCounts: init.connectionCounts,
     });
     serving = worker;
   } catch (e) {

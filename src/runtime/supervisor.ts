@@ -16,6 +16,7 @@ import {
   type ToWorker,
   type WorkerStats,
 } from "./channel.ts";
+import { connectionCounts, resetConnectionCounts } from "./connection-gate.ts";
 import { handOffDepth, resetHandOffDepth } from "./handoff.ts";
 import type { BoundListener } from "./worker.ts";
 
@@ -49,6 +50,7 @@ export class Supervisor {
   readonly #flowSecret: Uint8Array;
   readonly #flowEpoch: Uint8Array;
   readonly #backendPorts: SharedArrayBuffer;
+  readonly #connectionCounts: SharedArrayBuffer;
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
   #health: Worker | undefined;
@@ -66,6 +68,7 @@ export class Supervisor {
     this.#flowEpoch = newEpoch();
     this.#backendPorts = new SharedArrayBuffer(BACKEND_PORTS * Int32Array.BYTES_PER_ELEMENT * this.threads);
     this.#beats = new Int32Array(this.#heartbeat);
+    this.#connectionCounts = connectionCounts(this.threads);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
   }
@@ -236,6 +239,7 @@ export class Supervisor {
     // the ports a dead worker used are no longer ours until it says again.
     resetHandOffDepth(this.#handOffDepth, this.threads, index);
     new Int32Array(this.#backendPorts).fill(0, index * BACKEND_PORTS, (index + 1) * BACKEND_PORTS);
+    resetConnectionCounts(this.#connectionCounts, index);
     const peers: { index: number; port: MessagePort }[] = [];
     for (const [other, slot] of this.#slots.entries()) {
       if (other === index || slot === undefined || slot.exited) continue;
@@ -252,6 +256,7 @@ export class Supervisor {
       threads: this.threads,
       handOffDepth: this.#handOffDepth,
       backendPorts: this.#backendPorts,
+      connectionCounts: this.#connectionCounts,
       flowSecret: this.#flowSecret,
       flowEpoch: this.#flowEpoch,
       peers,

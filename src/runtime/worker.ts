@@ -10,12 +10,13 @@ import { FlowTokens } from "../proxy/flow-token.ts";
 import { TrunkMatcher } from "../proxy/trunks.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
-import type { ConnectionListener } from "../transport/listener.ts";
+import type { ConnectionListener, ListenerAdmission } from "../transport/listener.ts";
 import { BufferPool } from "../transport/pool.ts";
 import { type StreamCounters, StreamListener } from "../transport/stream.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
 import { WsListener } from "../transport/websocket.ts";
 import { BACKEND_PORTS, type WorkerStats } from "./channel.ts";
+import { connectionCounts, type GateLimits, SharedConnectionGate } from "./connection-gate.ts";
 import type { HandOff, HandOffs } from "./handoff.ts";
 
 /** Persistent TCP connections kept to each TCP backend. */
@@ -43,6 +44,8 @@ export interface Threading {
   readonly tokens: FlowTokens;
   /** How many IO workers share limits.memory. */
   readonly workers: number;
+  /** Client connection counts every worker shares (limits.maxConnections and …PerIp). */
+  readonly connectionCounts: SharedArrayBuffer;
 }
 
 export interface BoundListener {
@@ -76,6 +79,8 @@ export class IoWorker {
   readonly #endpoints: EndpointRegistry;
   readonly #pool: BufferPool;
   readonly #streamCounters: StreamCounters;
+  readonly #admission: ListenerAdmission;
+  readonly #gate: SharedConnectionGate;
 
   private constructor(
     proxy: ProxyCore,
@@ -92,7 +97,11 @@ export class IoWorker {
     endpoints: EndpointRegistry,
     pool: BufferPool,
     streamCounters: StreamCounters,
+    admission: ListenerAdmission,
+    gate: SharedConnectionGate,
   ) {
+    this.#admission = admission;
+    this.#gate = gate;
     this.#endpoints = endpoints;
     this.#pool = pool;
     this.#streamCounters = streamCounters;
@@ -122,6 +131,7 @@ export class IoWorker {
       backendPorts: undefined,
       tokens: new FlowTokens(),
       workers: 1,
+      connectionCounts: connectionCounts(1),
     },
   ): Promise<IoWorker> {
     const tlsBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport === "tls");
@@ -149,7 +159,19 @@ export class IoWorker {
       bytes: poolBytes(config.limits.memory, threading.workers),
       maxMessageSize: config.sip.maxMessageSize,
     });
-    const counters: StreamCounters = { slowReaders: 0 };
+    const counters: StreamCounters = { slowReaders: 0, slowSenders: 0 };
+    const gate = new SharedConnectionGate(
+      threading.connectionCounts,
+      threading.index,
+      threading.workers,
+      gateLimits(config),
+      config.trunks,
+    );
+    const admission: ListenerAdmission = {
+      gate,
+      maxHandshakes: config.limits.maxHandshakes,
+      refused: { limit: 0, per_ip: 0, handshakes: 0 },
+    };
     const streamOptions = {
       maxMessageSize: config.sip.maxMessageSize,
       maxQueuedBytes: MAX_QUEUED_BYTES,
@@ -200,6 +222,9 @@ export class IoWorker {
           reusePort,
           ...streamOptions,
           idleTimeout: config.limits.idleTimeout,
+          messageTimeout: config.limits.messageTimeout,
+          handshakeTimeout: config.limits.handshakeTimeout,
+          admission,
         };
         const s =
           l.transport === "tls"
@@ -284,6 +309,8 @@ export class IoWorker {
       endpoints,
       pool,
       counters,
+      admission,
+      gate,
     );
   }
 
@@ -317,6 +344,9 @@ export class IoWorker {
       connections: this.#streams.reduce((n, s) => n + s.connectionCount, 0),
       pool: { ...this.#pool.stats(), freeFraction: this.#pool.freeFraction, exhausted: this.#pool.exhausted },
       slowReaders: this.#streamCounters.slowReaders,
+      slowSenders: this.#streamCounters.slowSenders,
+      refused: this.#admission.refused,
+      handshaking: this.#clientStreams.reduce((n, s) => n + s.handshaking, 0),
       flows: this.#flows(),
       calls: this.dispatcher.calls(),
       endpoints: this.#endpoints.size,
@@ -357,6 +387,8 @@ export class IoWorker {
     this.dispatcher.reconfigure(config, passiveHealth(config), table);
     this.#trunks.matcher = new TrunkMatcher(config.trunks);
     this.#endpoints.resize(config.limits.maxEndpoints);
+    this.#gate.reconfigure(gateLimits(config), config.trunks);
+    this.#admission.maxHandshakes = config.limits.maxHandshakes;
     this.proxy.reconfigure(proxySettings(config));
   }
 
@@ -392,6 +424,10 @@ function proxySettings(config: Config): ProxySettings {
     flowTimer,
     maxTransactions: config.limits.maxTransactions,
   };
+}
+
+function gateLimits(config: Config): GateLimits {
+  return { total: config.limits.maxConnections, perAddress: config.limits.maxConnectionsPerIp };
 }
 
 function passiveHealth(config: Config): PassiveHealth {

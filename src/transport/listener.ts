@@ -14,6 +14,27 @@ export interface ListenOptions {
   readonly backlog: number;
   /** Every IO worker listens on the same port; the kernel spreads connections. */
   readonly reusePort?: boolean;
+  /** Client-facing listeners: who may connect, and how many TLS handshakes may run at once. */
+  readonly admission?: ListenerAdmission;
+}
+
+/** Why a new connection was closed at once: too many in all, from its address, or handshaking. */
+export type GateRefusal = "limit" | "per_ip";
+export type Refusal = GateRefusal | "handshakes";
+
+/** Connection counts shared by every IO worker (limits.maxConnections, limits.maxConnectionsPerIp). */
+export interface ConnectionGate {
+  /** Counts the connection in, or says why it may not come in. */
+  enter(address: string): GateRefusal | undefined;
+  leave(address: string): void;
+}
+
+export interface ListenerAdmission {
+  readonly gate: ConnectionGate;
+  /** TLS handshakes under way at once on this listener; more are refused fast (limits.maxHandshakes; SIGHUP may change it). */
+  maxHandshakes: number;
+  /** What was refused, by reason (shared by the worker's listeners). */
+  readonly refused: Record<Refusal, number>;
 }
 
 /**
@@ -28,8 +49,34 @@ export abstract class ConnectionListener {
   readonly #server: Server;
   readonly #connections = new Map<number, Connection>();
 
-  protected constructor(server: Server) {
+  /** TLS handshakes begun and not yet done or failed. */
+  #handshaking = 0;
+
+  protected constructor(server: Server, admission: ListenerAdmission | undefined) {
     this.#server = server;
+    // First of the connection listeners: a refused socket is gone before anyone else sees it live.
+    if (admission !== undefined) server.on("connection", (s: Socket) => this.#admit(s, admission));
+  }
+
+  get handshaking(): number {
+    return this.#handshaking;
+  }
+
+  /**
+   * A handshake storm must not starve established flows, nor a flood of
+   * connections the pool: beyond the limits a connection is closed at once,
+   * before its TLS handshake costs anything.
+   */
+  #admit(s: Socket, a: ListenerAdmission): void {
+    const address = s.remoteAddress ?? "";
+    const refused: Refusal | undefined =
+      this.handshakes !== undefined && this.#handshaking >= a.maxHandshakes ? "handshakes" : a.gate.enter(address);
+    if (refused !== undefined) {
+      a.refused[refused]++;
+      s.destroy();
+      return;
+    }
+    s.once("close", () => a.gate.leave(address));
   }
 
   /** Binds with the kernel's full backlog (and reusePort for IO workers). */
@@ -62,15 +109,22 @@ export abstract class ConnectionListener {
     this.handshakes = stats;
     const started = new Map<string, bigint>();
     const key = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
+    const done = (s: Socket): bigint | undefined => {
+      const t = started.get(key(s));
+      if (t === undefined) return undefined;
+      started.delete(key(s));
+      this.#handshaking--;
+      return t;
+    };
     this.#server.on("connection", (s: Socket) => {
+      if (s.destroyed) return; // refused by #admit
       started.set(key(s), process.hrtime.bigint());
-      s.once("close", () => started.delete(key(s)));
+      this.#handshaking++;
+      s.once("close", () => done(s));
     });
     this.#server.on("secureConnection", (s: TLSSocket) => {
-      const t = started.get(key(s));
-      if (t === undefined) return;
-      started.delete(key(s));
-      recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9);
+      const t = done(s);
+      if (t !== undefined) recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9);
     });
     this.#server.on("tlsClientError", (_e: Error, socket: Socket) => {
       stats.failed++;

@@ -8,13 +8,21 @@ import {
 } from "node:tls";
 import { StreamFramer } from "../sip/index.ts";
 import { type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
-import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
+import {
+  type Connection,
+  ConnectionListener,
+  certificateNames,
+  type ListenerAdmission,
+  type ListenOptions,
+} from "./listener.ts";
 import type { BufferPool } from "./pool.ts";
 
 /** What an IO worker's connections count between scrapes. */
 export interface StreamCounters {
   /** Connections closed because their peer did not read what was queued for it. */
   slowReaders: number;
+  /** Connections closed because a message took longer than messageTimeout to arrive (slowloris). */
+  slowSenders: number;
 }
 
 export interface StreamOptions {
@@ -26,6 +34,8 @@ export interface StreamOptions {
   readonly counters: StreamCounters;
   /** Close a connection with no traffic either way for this long (ms); 0 or absent: never. */
   readonly idleTimeout?: number;
+  /** Close a connection whose message, once begun, is not whole after this long (ms); 0 or absent: never. */
+  readonly messageTimeout?: number;
 }
 
 const CRLF = Buffer.from("\r\n");
@@ -46,6 +56,8 @@ export class StreamConnection implements Connection {
   readonly #options: StreamOptions;
   #closed = false;
   #peerNames: readonly string[] | undefined;
+  /** Runs out when the message now being received has taken too long. */
+  #partial: ReturnType<typeof setTimeout> | undefined;
 
   /** For an outgoing connection still connecting, `remote` names where it goes. */
   constructor(
@@ -78,10 +90,11 @@ export class StreamConnection implements Connection {
           return;
         }
         const frame = r.value;
-        if (frame === null) return;
+        if (frame === null) break;
         if (frame.kind === "message") onMessage(frame.bytes, this);
         else if (frame.kind === "ping") socket.write(CRLF);
       }
+      this.#checkSlowSender(options);
     });
     socket.on("error", () => this.close());
     socket.on("close", () => {
@@ -92,6 +105,26 @@ export class StreamConnection implements Connection {
 
   get closed(): boolean {
     return this.#closed;
+  }
+
+  /**
+   * A peer that trickles a message a byte at a time keeps the idle timer
+   * reset and a framing buffer held: the message it began must be whole
+   * within messageTimeout.
+   */
+  #checkSlowSender(options: StreamOptions): void {
+    const limit = options.messageTimeout ?? 0;
+    if (limit <= 0 || this.#framer.pending === 0) {
+      if (this.#partial !== undefined) clearTimeout(this.#partial);
+      this.#partial = undefined;
+      return;
+    }
+    // Most messages come whole in one read: a timer only for those that do not.
+    this.#partial ??= setTimeout(() => {
+      if (this.#closed) return;
+      options.counters.slowSenders++;
+      this.close();
+    }, limit);
   }
 
   /** Known once connected; an outgoing connection queues what is sent before that. */
@@ -148,6 +181,7 @@ export class StreamConnection implements Connection {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#partial !== undefined) clearTimeout(this.#partial);
     this.#socket.destroy();
   }
 }
@@ -155,25 +189,31 @@ export class StreamConnection implements Connection {
 export interface StreamListenerOptions extends StreamOptions, ListenOptions {
   /** For TLS: node:tls server options (cert, key, ca, requestCert, …). */
   readonly tls?: TlsOptions;
+  /** ms a TLS handshake may take (limits.handshakeTimeout). */
+  readonly handshakeTimeout?: number;
 }
 
 /** A TCP or TLS listener that turns each accepted socket into a StreamConnection. */
 export class StreamListener extends ConnectionListener {
   readonly transport: "tcp" | "tls";
 
-  private constructor(server: Server, transport: "tcp" | "tls") {
-    super(server);
+  private constructor(server: Server, transport: "tcp" | "tls", admission: ListenerAdmission | undefined) {
+    super(server, admission);
     this.transport = transport;
   }
 
   static async listen(options: StreamListenerOptions, onMessage: MessageHandler): Promise<StreamListener> {
     const transport = options.tls === undefined ? "tcp" : "tls";
     const server =
-      options.tls === undefined ? createTcpServer() : createTlsServer({ ...options.tls, minVersion: "TLSv1.2" });
-    const listener = new StreamListener(server, transport);
+      options.tls === undefined
+        ? createTcpServer()
+        : createTlsServer({ ...options.tls, minVersion: "TLSv1.2", handshakeTimeout: options.handshakeTimeout });
+    const listener = new StreamListener(server, transport, options.admission);
     if (options.tls !== undefined) listener.trackHandshakes(options.tls);
-    const accept = (socket: Socket | TLSSocket) =>
+    const accept = (socket: Socket | TLSSocket) => {
+      if (socket.destroyed) return; // refused at the door
       listener.add(new StreamConnection(socket, transport, options, onMessage, (closed) => listener.remove(closed)));
+    };
     server.on(transport === "tls" ? "secureConnection" : "connection", accept);
     await listener.bind(options);
     return listener;

@@ -110,6 +110,8 @@ function isKeepAlive(bytes: Buffer): boolean {
 
 export interface WsListenerOptions extends StreamOptions, ListenOptions {
   readonly tls: TlsOptions;
+  /** ms a TLS handshake may take (limits.handshakeTimeout). */
+  readonly handshakeTimeout?: number;
 }
 
 /**
@@ -123,10 +125,11 @@ export class WsListener extends ConnectionListener {
     const server = createServer({
       ...options.tls,
       minVersion: "TLSv1.2",
+      handshakeTimeout: options.handshakeTimeout,
       headersTimeout: UPGRADE_TIMEOUT,
       requestTimeout: UPGRADE_TIMEOUT,
     });
-    const listener = new WsListener(server);
+    const listener = new WsListener(server, options.admission);
     listener.trackHandshakes(options.tls);
     const wss = new WebSocketServer({
       noServer: true,

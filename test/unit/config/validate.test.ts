@@ -23,6 +23,10 @@ describe("config validation", () => {
     expect(c.limits).toEqual({
       memory: 256 * 1024 ** 2,
       maxConnections: 100_000,
+      maxConnectionsPerIp: 1000,
+      maxHandshakes: 256,
+      handshakeTimeout: 10_000,
+      messageTimeout: 10_000,
       maxTransactions: 20_000,
       maxEndpoints: 200_000,
       idleTimeout: 15 * 60_000,

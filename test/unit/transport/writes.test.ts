@@ -16,7 +16,7 @@ async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
 }
 
 function options(pool: BufferPool, maxQueuedBytes = 1 << 20): StreamOptions {
-  return { maxMessageSize: 65536, maxQueuedBytes, pool, counters: { slowReaders: 0 } };
+  return { maxMessageSize: 65536, maxQueuedBytes, pool, counters: { slowReaders: 0, slowSenders: 0 } };
 }
 
 describe("writes through the buffer pool", () => {

@@ -1,0 +1,60 @@
+import { describe, expect, it } from "vitest";
+import type { Trunk } from "../../../src/config/schema.ts";
+import { connectionCounts, resetConnectionCounts, SharedConnectionGate } from "../../../src/runtime/connection-gate.ts";
+
+const trustedCarrier: Trunk = {
+  name: "carrier",
+  sources: [{ address: "198.51.100.0", prefix: 24, family: "ipv4" }],
+  certNames: [],
+  trusted: true,
+};
+
+describe("the shared connection gate", () => {
+  it("holds limits.maxConnections across every worker, and lets one in again when one leaves", () => {
+    const counts = connectionCounts(2);
+    const limits = { total: 3, perAddress: 100 };
+    const w0 = new SharedConnectionGate(counts, 0, 2, limits, []);
+    const w1 = new SharedConnectionGate(counts, 1, 2, limits, []);
+    expect([w0.enter("192.0.2.1"), w1.enter("192.0.2.2"), w1.enter("192.0.2.3")]).toEqual([
+      undefined,
+      undefined,
+      undefined,
+    ]);
+    expect(w0.enter("192.0.2.4")).toBe("limit");
+    w1.leave("192.0.2.2");
+    expect(w0.enter("192.0.2.4")).toBeUndefined();
+  });
+
+  it("holds limits.maxConnectionsPerIp for one address over every worker, except a trusted trunk's", () => {
+    const counts = connectionCounts(2);
+    const limits = { total: 1000, perAddress: 2 };
+    const w0 = new SharedConnectionGate(counts, 0, 2, limits, [trustedCarrier]);
+    const w1 = new SharedConnectionGate(counts, 1, 2, limits, [trustedCarrier]);
+    expect(w0.enter("203.0.113.9")).toBeUndefined();
+    expect(w1.enter("203.0.113.9")).toBeUndefined();
+    expect(w0.enter("203.0.113.9")).toBe("per_ip");
+    expect(w1.enter("::ffff:203.0.113.9")).toBe("per_ip"); // the dual-stack spelling of the same address
+    for (let i = 0; i < 10; i++) expect(w0.enter("198.51.100.7")).toBeUndefined();
+  });
+
+  it("forgets a dead worker's connections when it is replaced", () => {
+    const counts = connectionCounts(2);
+    const limits = { total: 2, perAddress: 2 };
+    const w1 = new SharedConnectionGate(counts, 1, 2, limits, []);
+    w1.enter("192.0.2.1");
+    w1.enter("192.0.2.1");
+    const w0 = new SharedConnectionGate(counts, 0, 2, limits, []);
+    expect(w0.enter("192.0.2.5")).toBe("limit");
+    resetConnectionCounts(counts, 1);
+    expect(w0.enter("192.0.2.1")).toBeUndefined();
+  });
+
+  it("takes new limits on reload for the connections that come next", () => {
+    const counts = connectionCounts(1);
+    const gate = new SharedConnectionGate(counts, 0, 1, { total: 1, perAddress: 1 }, []);
+    gate.enter("192.0.2.1");
+    expect(gate.enter("192.0.2.2")).toBe("limit");
+    gate.reconfigure({ total: 5, perAddress: 5 }, []);
+    expect(gate.enter("192.0.2.2")).toBeUndefined();
+  });
+});
