@@ -404,7 +404,14 @@ export class ProxyCore {
         st.acked(); // RFC 3261 §17.2.1: the ACK for a non-2xx response ends here
         return;
       }
-      this.#forwardStateless(req, side, client, ours ?? this.#ownRoutes(req));
+      const routes = ours ?? this.#ownRoutes(req);
+      // Nowhere to go (RFC 3261 §16.3 step 3), come back to us (step 4), or addressed to sipedge itself
+      // with no Route left: the ACK for an answer sipedge gave on its own (a 503 before any transaction).
+      // Forwarding any of these would send it round and round through sipedge.
+      const mf = req.maxForwards();
+      if ((mf.ok && mf.value === 0) || (side === "client" && this.#cameBack(req))) return;
+      if (routes.popped === routes.list.length && this.#uriIsLocal(req)) return;
+      this.#forwardStateless(req, side, client, routes);
       return;
     }
     if (req.method === "CANCEL") {
@@ -935,12 +942,13 @@ export class ProxyCore {
   /** OPTIONS with no user part to one of our addresses is a question to sipedge itself. */
   #addressedToUs(req: SipRequest): boolean {
     const uri = req.uri();
-    return (
-      uri.ok &&
-      isSipUri(uri.value) &&
-      uri.value.user === undefined &&
-      this.#sides.isLocal(bareHost(uri.value.host), uri.value.port)
-    );
+    return uri.ok && isSipUri(uri.value) && uri.value.user === undefined && this.#uriIsLocal(req);
+  }
+
+  /** The Request-URI names one of sipedge's own sockets (whatever its user part). */
+  #uriIsLocal(req: SipRequest): boolean {
+    const uri = req.uri();
+    return uri.ok && isSipUri(uri.value) && this.#sides.isLocal(bareHost(uri.value.host), uri.value.port);
   }
 
   #unavailable(): LocalResponse {

@@ -87,4 +87,17 @@ describe("calls through sipedge to sipp backends", () => {
     );
     expect(res?.kind === "response" && res.status).toBe(483);
   });
+
+  it("absorbs an ACK for its own stateless answer instead of sending it back to itself", async () => {
+    const before = sipedge.worker.proxy.counters.received;
+    // The ACK a UAC sends for a 503 sipedge gave before any transaction: addressed to sipedge, no Route.
+    await udpExchange(
+      sipedge.udp,
+      `ACK sip:service@127.0.0.1:${sipedge.udp} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKstray\r\n` +
+        "Max-Forwards: 70\r\nFrom: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:service@127.0.0.1>;tag=2\r\nCall-ID: stray-ack\r\n" +
+        "CSeq: 1 ACK\r\nContent-Length: 0\r\n\r\n",
+      300,
+    );
+    expect(sipedge.worker.proxy.counters.received - before).toBe(1);
+  });
 });
