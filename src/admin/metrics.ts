@@ -142,6 +142,18 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     },
   });
   new Gauge({
+    name: "sipedge_cpu_ration_per_second",
+    help: "New dialogs and out-of-dialog requests per second an IO worker lets in while its event loop is saturated (absent: no ration)",
+    labelNames: ["worker"],
+    registers: [registry],
+    collect() {
+      fill(
+        this,
+        stats.flatMap((s) => (s.ration === null ? [] : [[{ worker: String(s.index) }, s.ration] as const])),
+      );
+    },
+  });
+  new Gauge({
     name: "sipedge_tls_handshakes_in_progress",
     help: "TLS handshakes under way per IO worker (the handshake queue; bounded by limits.maxHandshakes per listener)",
     labelNames: ["worker"],

@@ -5,13 +5,14 @@ import type { PoolLevel } from "../transport/pool.ts";
  * the worker runs short. Established calls always flow: responses, ACK,
  * BYE, CANCEL and everything inside a dialog. New dialogs and out-of-dialog
  * requests from clients get 503 + Retry-After while the pool is low or the
- * transaction table full; backends and trusted peers are never refused.
+ * transaction table full, or beyond the CPU ration while the event loop is
+ * saturated; backends and trusted peers are never refused.
  * (OPTIONS to sipedge itself, keep-alives and monitors' probes, is answered
  * before admission: it costs one datagram and holds nothing.)
  */
 
 /** Why new work was refused; a metric label. */
-export type RejectReason = "pool" | "transactions";
+export type RejectReason = "pool" | "transactions" | "load";
 
 export interface Arrival {
   readonly method: string;
@@ -26,6 +27,8 @@ export interface Pressure {
   /** Server transactions awaiting their final response, and the most this worker may have. */
   readonly transactions: number;
   readonly maxTransactions: number;
+  /** Whether the CPU ration (proxy/shedder.ts) has room for one more, taking it when it has. */
+  readonly ration: () => boolean;
 }
 
 /** Requests that never start anything new: they end or steer what is already there. */
@@ -36,6 +39,7 @@ export function admit(a: Arrival, p: Pressure): RejectReason | undefined {
   if (a.trusted || a.inDialog || ESTABLISHED.has(a.method)) return undefined;
   if (p.level !== "normal") return "pool";
   if (p.transactions >= p.maxTransactions) return "transactions";
+  if (!p.ration()) return "load";
   return undefined;
 }
 

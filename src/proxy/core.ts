@@ -22,6 +22,7 @@ import { admit, type RejectReason, retryAfterWithJitter } from "./admission.ts";
 import type { FlowTokens } from "./flow-token.ts";
 import { buildInTransaction } from "./requests.ts";
 import { buildResponse, type LocalResponse, newTag } from "./responses.ts";
+import { LoadShedder } from "./shedder.ts";
 import { ClientTransaction, ServerTransaction, type TimerBase } from "./transactions.ts";
 
 /** A backend the dispatcher chose. */
@@ -232,7 +233,7 @@ export class ProxyCore {
     forgedTokens: 0,
     flowFailed: 0,
     reclaimed: 0,
-    overload: { pool: 0, transactions: 0 },
+    overload: { pool: 0, transactions: 0, load: 0 },
     trunks: {},
     requests: {},
     responses: {},
@@ -251,6 +252,7 @@ export class ProxyCore {
   /** Server transactions past their final response, oldest first: what the pool can reclaim. */
   readonly #lingering = new Set<ServerTransaction>();
   readonly #pool: BufferPool;
+  readonly #shedder = new LoadShedder();
   /** The slot of the message being received (everything here runs inside one receive call). */
   #slot: PoolSlot | undefined;
 
@@ -277,6 +279,16 @@ export class ProxyCore {
       ct.terminate();
       if (f !== undefined) this.#downstreamSilent(f, ct);
     }
+  }
+
+  /** How busy this worker's event loop was over the last window (0–1): the CPU ration follows it. */
+  loadSample(utilization: number): void {
+    this.#shedder.sample(utilization);
+  }
+
+  /** New requests each window may start while the loop is saturated; undefined: no ration. */
+  get ration(): number | undefined {
+    return this.#shedder.ration;
   }
 
   /** SIGHUP: settings for the transactions that start from now on. */
@@ -447,7 +459,12 @@ export class ProxyCore {
     }
     const refused = admit(
       { method: req.method, inDialog, trusted: side === "backend" || this.#sides.trusted(flow) },
-      { level: this.#pool.level, transactions: this.#pending, maxTransactions: this.#settings.maxTransactions },
+      {
+        level: this.#pool.level,
+        transactions: this.#pending,
+        maxTransactions: this.#settings.maxTransactions,
+        ration: () => this.#shedder.take(),
+      },
     );
     if (refused !== undefined) {
       // DESIGN.md principle 4: turned away early and cheaply, from the reserve if need be.

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { type EventLoopUtilization, monitorEventLoopDelay, performance } from "node:perf_hooks";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import type { Config, Listener } from "../config/schema.ts";
@@ -21,6 +21,9 @@ import type { HandOff, HandOffs } from "./handoff.ts";
 
 /** Persistent TCP connections kept to each TCP backend. */
 const BACKEND_LINKS = 2;
+
+/** How often the CPU ration (proxy/shedder.ts) looks at the event loop. */
+const LOAD_WINDOW_MS = 100;
 
 /** Per-connection send queue bound before a peer counts as a slow reader. */
 const MAX_QUEUED_BYTES = 1 << 20;
@@ -70,6 +73,8 @@ export class IoWorker {
   readonly #links: BackendLinks;
   /** How late this thread's event loop runs: the one number that shows a worker falling behind. */
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  /** Feeds the proxy's CPU ration with how busy this thread's loop was, every LOAD_WINDOW_MS. */
+  readonly #loadWindow: ReturnType<typeof setInterval>;
   /** Client-facing TLS listeners by their index in config.listen. */
   readonly #tlsListeners: Map<number, ConnectionListener>;
   readonly #sides: Sides;
@@ -115,6 +120,13 @@ export class IoWorker {
     this.#backend = backend;
     this.#links = links;
     this.#loopDelay.enable();
+    let last: EventLoopUtilization = performance.eventLoopUtilization();
+    this.#loadWindow = setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      proxy.loadSample(performance.eventLoopUtilization(now, last).utilization);
+      last = now;
+    }, LOAD_WINDOW_MS);
+    this.#loadWindow.unref();
     this.#tlsListeners = tlsListeners;
     this.listeners = listeners;
     this.backendPort = backend.port;
@@ -347,6 +359,7 @@ export class IoWorker {
       slowSenders: this.#streamCounters.slowSenders,
       refused: this.#admission.refused,
       handshaking: this.#clientStreams.reduce((n, s) => n + s.handshaking, 0),
+      ration: this.proxy.ration === undefined ? null : (this.proxy.ration * 1000) / LOAD_WINDOW_MS,
       flows: this.#flows(),
       calls: this.dispatcher.calls(),
       endpoints: this.#endpoints.size,
@@ -406,6 +419,7 @@ export class IoWorker {
 
   async close(): Promise<void> {
     this.#loopDelay.disable();
+    clearInterval(this.#loadWindow);
     this.proxy.close();
     for (const u of this.#udp) u.close();
     this.#backend.close();

@@ -3,7 +3,12 @@ import { type Arrival, admit, type Pressure, retryAfterWithJitter } from "../../
 import type { PoolLevel } from "../../../src/transport/pool.ts";
 
 const fresh = (method: string): Arrival => ({ method, inDialog: false, trusted: false });
-const at = (level: PoolLevel, transactions = 0): Pressure => ({ level, transactions, maxTransactions: 100 });
+const at = (level: PoolLevel, transactions = 0, room = true): Pressure => ({
+  level,
+  transactions,
+  maxTransactions: 100,
+  ration: () => room,
+});
 
 describe("admission", () => {
   it("lets everything in while the pool is normal and the table has room", () => {
@@ -33,6 +38,12 @@ describe("admission", () => {
   it("refuses new work when the transaction table is full, whatever the pool", () => {
     expect(admit(fresh("INVITE"), at("normal", 100))).toBe("transactions");
     expect(admit(fresh("BYE"), at("normal", 100))).toBeUndefined();
+  });
+
+  it("refuses new work beyond the CPU ration, but never what is established", () => {
+    expect(admit(fresh("INVITE"), at("normal", 0, false))).toBe("load");
+    expect(admit(fresh("BYE"), at("normal", 0, false))).toBeUndefined();
+    expect(admit({ ...fresh("INVITE"), trusted: true }, at("normal", 0, false))).toBeUndefined();
   });
 
   it("spreads Retry-After over base to 1.5 × base seconds", () => {
