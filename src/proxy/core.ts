@@ -120,6 +120,8 @@ export interface ProxySettings {
   readonly flowTimer: number;
   /** Server transactions awaiting a final response beyond which new work gets 503. */
   readonly maxTransactions: number;
+  /** Finished transactions kept to absorb retransmissions; beyond it the oldest end early. */
+  readonly maxLingering: number;
 }
 
 /** Which side a message came from. */
@@ -251,6 +253,8 @@ export class ProxyCore {
   #pending = 0;
   /** Server transactions past their final response, oldest first: what the pool can reclaim. */
   readonly #lingering = new Set<ServerTransaction>();
+  /** Client transactions past their final response, oldest first. */
+  readonly #lingeringClients = new Set<ClientTransaction>();
   readonly #pool: BufferPool;
   readonly #shedder = new LoadShedder();
   /** The slot of the message being received (everything here runs inside one receive call). */
@@ -476,6 +480,7 @@ export class ProxyCore {
       finished: (t) => {
         this.#pending--;
         this.#lingering.add(t);
+        if (this.#lingering.size > this.#settings.maxLingering) this.#reclaim();
       },
       terminated: (t) => this.#serverDone(t),
     });
@@ -632,6 +637,7 @@ export class ProxyCore {
   #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
     const status = res.status;
     const current = f.ct === ct;
+    if (status >= 200) this.#lingerClient(ct);
     if (f.target !== undefined) {
       const failure = status >= 300 && this.#settings.failoverOn.includes(status);
       if (failure) this.#dispatcher.failed(f.target);
@@ -989,14 +995,15 @@ export class ProxyCore {
   }
 
   /**
-   * The pool runs short: end the transactions that only linger to absorb
-   * retransmissions (RFC 3261 Timers J, I, L), oldest first, before any new
-   * work is refused. A retransmission they would have answered is passed on
-   * as new instead, which the next hop answers again.
+   * The pool runs short, or too many finished transactions are kept (their
+   * state is heap memory the budget must bound too): end the ones that only
+   * linger to absorb retransmissions (RFC 3261 Timers J, I, L), oldest
+   * first, before any new work is refused. A retransmission they would have
+   * answered is passed on as new instead, which the next hop answers again.
    */
   #reclaim(): void {
     for (const st of this.#lingering) {
-      if (this.#pool.level === "normal") return;
+      if (this.#pool.level === "normal" && this.#lingering.size <= this.#settings.maxLingering) return;
       // A non-2xx to an INVITE is still being retransmitted until the ACK (Timer G): that one stays.
       if (st.isInvite && st.state === "completed") continue;
       this.counters.reclaimed++;
@@ -1012,7 +1019,24 @@ export class ProxyCore {
     this.#forwards.delete(st);
   }
 
+  /**
+   * A client transaction past its final response lingers for late copies of
+   * it (Timers D, K, M); like finished server transactions, only so many
+   * linger, the oldest ending early (a late 2xx copy is then a stray).
+   */
+  #lingerClient(ct: ClientTransaction): void {
+    if (this.#lingeringClients.has(ct)) return;
+    this.#lingeringClients.add(ct);
+    if (this.#lingeringClients.size <= this.#settings.maxLingering) return;
+    for (const oldest of this.#lingeringClients) {
+      this.counters.reclaimed++;
+      oldest.terminate();
+      break;
+    }
+  }
+
   #clientDone(ct: ClientTransaction): void {
+    this.#lingeringClients.delete(ct);
     for (const method of ["INVITE", "CANCEL", "OTHER"]) {
       const key = clientKey(ct.branch, method);
       if (this.#clients.get(key) === ct) this.#clients.delete(key);

@@ -265,6 +265,7 @@ export class Supervisor {
       name: `sipedge-io-${index}`,
       workerData: init,
       transferList: peers.map((p) => p.port),
+      resourceLimits: heapLimits(this.#config.limits.memory, this.threads),
     });
     const slot: Slot = {
       worker,
@@ -312,4 +313,21 @@ export class Supervisor {
       }
     }
   }
+}
+
+/**
+ * V8 heap bounds for each IO worker. Message bytes live in the buffer pool,
+ * off the heap, and transactions are bounded by count (proxy/core.ts), so
+ * the heap's live set stays small; what a bound stops is V8 letting garbage
+ * pile up to gigabytes at a flood's allocation rate before collecting (the
+ * process's memory then follows the garbage, not the work). A quarter of
+ * limits.memory per worker (the quarter the lingering transactions are
+ * sized from), never under 128 MiB.
+ */
+function heapLimits(
+  memory: number,
+  workers: number,
+): { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number } {
+  const share = memory / 4 / Math.max(1, workers) / (1024 * 1024);
+  return { maxOldGenerationSizeMb: Math.max(128, Math.floor(share)), maxYoungGenerationSizeMb: 16 };
 }

@@ -86,6 +86,7 @@ export class IoWorker {
   readonly #streamCounters: StreamCounters;
   readonly #admission: ListenerAdmission;
   readonly #gate: SharedConnectionGate;
+  readonly #workers: number;
 
   private constructor(
     proxy: ProxyCore,
@@ -104,9 +105,11 @@ export class IoWorker {
     streamCounters: StreamCounters,
     admission: ListenerAdmission,
     gate: SharedConnectionGate,
+    workers: number,
   ) {
     this.#admission = admission;
     this.#gate = gate;
+    this.#workers = workers;
     this.#endpoints = endpoints;
     this.#pool = pool;
     this.#streamCounters = streamCounters;
@@ -305,7 +308,7 @@ export class IoWorker {
       },
       currentFlow: (flow) => endpoints.current(flow),
     };
-    proxy = new ProxyCore(proxySettings(config), sides, dispatcher, pool);
+    proxy = new ProxyCore(proxySettings(config, threading.workers), sides, dispatcher, pool);
     return new IoWorker(
       proxy,
       dispatcher,
@@ -323,6 +326,7 @@ export class IoWorker {
       counters,
       admission,
       gate,
+      threading.workers,
     );
   }
 
@@ -402,7 +406,7 @@ export class IoWorker {
     this.#endpoints.resize(config.limits.maxEndpoints);
     this.#gate.reconfigure(gateLimits(config), config.trunks);
     this.#admission.maxHandshakes = config.limits.maxHandshakes;
-    this.proxy.reconfigure(proxySettings(config));
+    this.proxy.reconfigure(proxySettings(config, this.#workers));
   }
 
   /**
@@ -428,7 +432,7 @@ export class IoWorker {
   }
 }
 
-function proxySettings(config: Config): ProxySettings {
+function proxySettings(config: Config, workers: number): ProxySettings {
   const { timers, firstResponseTimeout, failoverOn, retryAfter, flowTimer } = config.sip;
   return {
     timers,
@@ -437,7 +441,24 @@ function proxySettings(config: Config): ProxySettings {
     retryAfter,
     flowTimer,
     maxTransactions: config.limits.maxTransactions,
+    maxLingering: lingeringBound(config.limits.memory, workers),
   };
+}
+
+/**
+ * What one finished transaction costs on the heap while it lingers (its
+ * objects, the parsed request, timers), measured roughly: 4 KiB.
+ */
+const LINGERING_COST = 4096;
+
+/**
+ * A quarter of limits.memory, split between the workers, for transactions
+ * that only linger to absorb retransmissions: at a few thousand calls a
+ * second over UDP, 32 s of Timer J would otherwise hold hundreds of
+ * thousands of them.
+ */
+function lingeringBound(memory: number, workers: number): number {
+  return Math.max(1024, Math.floor(memory / 4 / Math.max(1, workers) / LINGERING_COST));
 }
 
 function gateLimits(config: Config): GateLimits {
