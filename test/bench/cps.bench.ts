@@ -13,11 +13,11 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
+import { metrics, startSipedge } from "./under-test.ts";
 
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 5);
 const RATES = (process.env.BENCH_RATES ?? "1000,2000,3000,4000,4500,5000,5500,6000,7000,8000").split(",").map(Number);
@@ -32,46 +32,12 @@ const UACS = Number(process.env.BENCH_UACS ?? 4);
 
 const processes = new Processes();
 
-async function startSipedge(
-  backends: readonly number[],
-  threads: number,
-): Promise<{ child: ChildProcess; port: number; admin: number }> {
-  const port = await freePort();
-  const admin = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), "sipedge-bench-"));
-  const config = join(dir, "sipedge.yaml");
-  writeFileSync(
-    config,
-    [
-      `io: { threads: ${threads} }`,
-      "listen:",
-      `  - { transport: udp, address: 127.0.0.1, port: ${port} }`,
-      "backends:",
-      "  - name: bench",
-      "    algorithm: hash-callid",
-      "    members:",
-      ...backends.map((p, i) => `      - { name: uas${i}, uri: "sip:127.0.0.1:${p}" }`),
-      `admin: { listen: "127.0.0.1:${admin}" }`,
-    ].join("\n"),
-  );
-  const child = processes.spawn(process.execPath, [
-    join(import.meta.dirname, "..", "..", "src", "cli.ts"),
-    "--config",
-    config,
-  ]);
-  await sleep(1500);
-  return { child, port, admin };
-}
-
 /** What sipedge's own counters say about a step: refusals, buffers, reclaimed transactions (cumulative). */
 async function overloadFigures(admin: number): Promise<string> {
-  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-  const sum = (name: string) =>
-    [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].reduce((n, m) => n + Number(m[1]), 0);
-  const free = [...text.matchAll(/^sipedge_buffer_pool_free_ratio\{[^}]*\} (\S+)$/gm)].map((m) => Number(m[1]));
+  const m = await metrics(admin);
   return (
-    `503 overload ${sum("sipedge_overload_rejected_total")}, no backend ${sum("sipedge_no_backend_total")}, ` +
-    `pool free ${(Math.min(...free) * 100).toFixed(0)} %, reclaimed ${sum("sipedge_transactions_reclaimed_total")}`
+    `503 overload ${m.sum("sipedge_overload_rejected_total")}, no backend ${m.sum("sipedge_no_backend_total")}, ` +
+    `pool free ${(m.min("sipedge_buffer_pool_free_ratio") * 100).toFixed(0)} %, reclaimed ${m.sum("sipedge_transactions_reclaimed_total")}`
   );
 }
 
@@ -230,7 +196,7 @@ async function main(): Promise<void> {
   let sipedge = { child: undefined as ChildProcess | undefined, port: 0, admin: 0 };
   for (const threads of THREAD_COUNTS) {
     if (sipedge.child !== undefined) await processes.kill(sipedge.child);
-    const running = await startSipedge(uasPorts, threads);
+    const running = await startSipedge(processes, uasPorts, threads);
     sipedge = running;
     perThreads.set(threads, await ceiling(`sipedge x${threads}`, `127.0.0.1:${running.port}`, running));
   }

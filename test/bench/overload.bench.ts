@@ -1,0 +1,168 @@
+/**
+ * `npm run bench:overload`: does sipedge collapse when offered more calls
+ * than it can carry? sipp UACs (test/fixtures/sipp/uac_accepts_503.xml:
+ * a 503 is acknowledged and ends the call) offer BENCH_FACTORS times
+ * BENCH_CAPACITY calls per second (measure the capacity with bench:cps)
+ * for BENCH_STEP_SECONDS each, through sipedge on BENCH_THREADS IO workers
+ * to 2 sipp UAS. Per step: the rate sipp managed to offer, goodput (calls
+ * set up per second, from sipedge's own counter), 503s per second, calls
+ * lost (timed out), p99 time to the 200 of the calls that were answered
+ * (sipp's -trace_rtt), and sipedge's peak RSS. The target: goodput at 5x
+ * at least 90 % of the best step's (no congestion collapse). Bounded: every
+ * step is a fixed number of calls with a deadline.
+ */
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
+import { metrics, startSipedge, type UnderTest } from "./under-test.ts";
+
+const CAPACITY = Number(process.env.BENCH_CAPACITY ?? 4000);
+const FACTORS = (process.env.BENCH_FACTORS ?? "0.5,1,2,3,5").split(",").map(Number);
+const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 5);
+const THREADS = Number(process.env.BENCH_THREADS ?? 2);
+/** What one sipp UAC is asked to offer at most; more UACs for more. */
+const PER_UAC = 2500;
+
+const processes = new Processes();
+
+interface Step {
+  readonly factor: number;
+  readonly offered: number;
+  readonly seconds: number;
+  readonly goodput: number;
+  readonly refused: number;
+  readonly lost: number;
+  readonly p99: number;
+  readonly peakRss: number;
+}
+
+function rssOf(pid: number): number {
+  try {
+    return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** One sipp UAC of the step, in its own folder: its call counts and the answered calls' times to 200 (ms). */
+async function uac(
+  target: string,
+  rate: number,
+  calls: number,
+): Promise<{ offered: number; failed: number; rtts: number[] }> {
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-overload-"));
+  const child = processes.spawn(
+    "sipp",
+    [
+      "-sf",
+      join(FIXTURE_SCENARIOS, "uac_accepts_503.xml"),
+      target,
+      "-i",
+      "127.0.0.1",
+      "-p",
+      "0",
+      "-m",
+      String(calls),
+      "-r",
+      String(rate),
+      "-l",
+      String(rate * 10),
+      "-nostdin",
+      "-trace_stat",
+      "-stf",
+      join(dir, "stat.csv"),
+      "-trace_rtt",
+      "-rtt_freq",
+      "1",
+      "-timeout",
+      `${STEP_SECONDS * 4 + 20}s`,
+      "-recv_timeout",
+      "10000",
+    ],
+    dir,
+  );
+  await new Promise((resolve) => child.once("exit", resolve));
+  const stat = readFileSync(join(dir, "stat.csv"), "utf8").trim().split("\n");
+  const header = (stat[0] ?? "").split(";");
+  const last = (stat.at(-1) ?? "").split(";");
+  const col = (name: string) => Number(last[header.indexOf(name)] ?? 0);
+  const rtts: number[] = [];
+  for (const f of readdirSync(dir).filter((n) => n.endsWith("_rtt.csv"))) {
+    for (const line of readFileSync(join(dir, f), "utf8").trim().split("\n").slice(1)) {
+      const ms = Number(line.split(";")[1]);
+      if (Number.isFinite(ms)) rtts.push(ms);
+    }
+  }
+  return { offered: col("OutgoingCall(C)"), failed: col("FailedCall(C)"), rtts };
+}
+
+async function step(sipedge: UnderTest, factor: number): Promise<Step> {
+  const rate = Math.round(CAPACITY * factor);
+  const uacs = Math.max(1, Math.ceil(rate / PER_UAC));
+  const each = Math.round(rate / uacs);
+  const before = await metrics(sipedge.admin);
+  const pid = sipedge.child.pid as number;
+  let peakRss = rssOf(pid);
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, rssOf(pid));
+  }, 100);
+  const started = Date.now();
+  const runs = await Promise.all(
+    Array.from({ length: uacs }, () => uac(`127.0.0.1:${sipedge.port}`, each, each * STEP_SECONDS)),
+  );
+  const seconds = (Date.now() - started) / 1000;
+  clearInterval(sampler);
+  const after = await metrics(sipedge.admin);
+  const delta = (name: string) => after.sum(name) - before.sum(name);
+  const rtts = runs.flatMap((r) => r.rtts).sort((a, b) => a - b);
+  const offeredCalls = runs.reduce((n, r) => n + r.offered, 0);
+  return {
+    factor,
+    offered: offeredCalls / STEP_SECONDS,
+    seconds,
+    goodput: delta("sipedge_backend_calls_total") / STEP_SECONDS,
+    refused: (delta("sipedge_overload_rejected_total") + delta("sipedge_no_backend_total")) / STEP_SECONDS,
+    lost: runs.reduce((n, r) => n + r.failed, 0),
+    p99: rtts.length === 0 ? Number.NaN : (rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * 0.99))] as number),
+    peakRss,
+  };
+}
+
+async function main(): Promise<void> {
+  console.log(
+    `overload benchmark: capacity ${CAPACITY} cps (BENCH_CAPACITY), ${STEP_SECONDS} s per step, ` +
+      `sipedge on ${THREADS} IO thread(s), 2 sipp UAS, UDP loopback`,
+  );
+  const backends = [await freePort(), await freePort()];
+  for (const p of backends) startUas(processes, p);
+  const sipedge = await startSipedge(processes, backends, THREADS);
+  await sleep(1500); // probed up
+  const steps: Step[] = [];
+  for (const factor of FACTORS) {
+    const s = await step(sipedge, factor);
+    steps.push(s);
+    console.log(
+      `  ${`${factor}x`.padStart(5)}: offered ${s.offered.toFixed(0).padStart(6)} cps, goodput ${s.goodput.toFixed(0).padStart(5)} cps, ` +
+        `503 ${s.refused.toFixed(0).padStart(6)}/s, lost ${String(s.lost).padStart(5)}, p99 to 200 ${s.p99.toFixed(0)} ms, ` +
+        `peak RSS ${(s.peakRss / 2 ** 20).toFixed(0)} MiB, ${s.seconds.toFixed(1)} s`,
+    );
+    await sleep(2000); // let the last step's transactions wind down
+  }
+  const peak = Math.max(...steps.map((s) => s.goodput));
+  const top = steps.at(-1);
+  if (top !== undefined && peak > 0) {
+    const ratio = top.goodput / peak;
+    console.log(
+      `goodput at ${top.factor}x / peak goodput: ${ratio.toFixed(2)} (target >= 0.90: ${ratio >= 0.9 ? "met" : "NOT met"})`,
+    );
+  }
+  await processes.killAll();
+}
+
+main().catch(async (e: unknown) => {
+  console.error(e);
+  await processes.killAll();
+  process.exitCode = 1;
+});

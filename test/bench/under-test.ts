@@ -1,0 +1,58 @@
+/** sipedge as the benchmarks run it: a UDP listener in front of sipp UAS backends, its admin API for its own counters. */
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort, type Processes, sleep } from "../helpers/net.ts";
+
+export interface UnderTest {
+  readonly child: ChildProcess;
+  readonly port: number;
+  readonly admin: number;
+}
+
+/** `more`: extra top-level YAML lines (limits, …). */
+export async function startSipedge(
+  processes: Processes,
+  backends: readonly number[],
+  threads: number,
+  more: readonly string[] = [],
+): Promise<UnderTest> {
+  const port = await freePort();
+  const admin = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-bench-"));
+  const config = join(dir, "sipedge.yaml");
+  writeFileSync(
+    config,
+    [
+      `io: { threads: ${threads} }`,
+      "listen:",
+      `  - { transport: udp, address: 127.0.0.1, port: ${port} }`,
+      "backends:",
+      "  - name: bench",
+      "    algorithm: hash-callid",
+      "    members:",
+      ...backends.map((p, i) => `      - { name: uas${i}, uri: "sip:127.0.0.1:${p}" }`),
+      `admin: { listen: "127.0.0.1:${admin}" }`,
+      ...more,
+    ].join("\n"),
+  );
+  const child = processes.spawn(process.execPath, [
+    join(import.meta.dirname, "..", "..", "src", "cli.ts"),
+    "--config",
+    config,
+  ]);
+  await sleep(1500);
+  return { child, port, admin };
+}
+
+/** sipedge's /metrics: the sum of a metric over all its label sets, and the lowest of one (by regex). */
+export async function metrics(admin: number): Promise<{ sum(name: string): number; min(name: string): number }> {
+  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+  const values = (name: string) =>
+    [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].map((m) => Number(m[1]));
+  return {
+    sum: (name) => values(name).reduce((a, b) => a + b, 0),
+    min: (name) => Math.min(...values(name)),
+  };
+}
