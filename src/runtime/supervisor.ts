@@ -2,6 +2,7 @@ import { availableParallelism } from "node:os";
 import { extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
+import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
 import { flowSecret, newEpoch } from "../proxy/flow-token.ts";
@@ -328,6 +329,6 @@ function heapLimits(
   memory: number,
   workers: number,
 ): { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number } {
-  const share = memory / 4 / Math.max(1, workers) / (1024 * 1024);
+  const share = budgetShares(memory, workers).heapPerWorker / (1024 * 1024);
   return { maxOldGenerationSizeMb: Math.max(128, Math.floor(share)), maxYoungGenerationSizeMb: 16 };
 }

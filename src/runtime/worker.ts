@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { type EventLoopUtilization, monitorEventLoopDelay, performance } from "node:perf_hooks";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
 import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
+import { budgetShares } from "../config/budget.ts";
 import type { Config, Listener } from "../config/schema.ts";
 import type { HealthTable } from "../health/state.ts";
 import { ProxyCore, type ProxySettings, type Side, type Sides } from "../proxy/core.ts";
@@ -27,15 +28,6 @@ const LOAD_WINDOW_MS = 100;
 
 /** Per-connection send queue bound before a peer counts as a slow reader. */
 const MAX_QUEUED_BYTES = 1 << 20;
-
-/**
- * An IO worker's share of limits.memory for its buffer pool: half the
- * budget, split between the workers; the other half is for what each
- * connection costs outside the pool (kernel and TLS state).
- */
-function poolBytes(memory: number, workers: number): number {
-  return Math.floor(memory / 2 / Math.max(1, workers));
-}
 
 /** Which worker this is, its queues to the others and their backend-side ports (none when it runs alone). */
 export interface Threading {
@@ -171,7 +163,7 @@ export class IoWorker {
     const bound: BoundListener[] = [];
     const first = config.listen[0] as Listener;
     const pool = new BufferPool({
-      bytes: poolBytes(config.limits.memory, threading.workers),
+      bytes: budgetShares(config.limits.memory, threading.workers).poolPerWorker,
       maxMessageSize: config.sip.maxMessageSize,
     });
     const counters: StreamCounters = { slowReaders: 0, slowSenders: 0 };
@@ -452,13 +444,12 @@ function proxySettings(config: Config, workers: number): ProxySettings {
 const LINGERING_COST = 4096;
 
 /**
- * A quarter of limits.memory, split between the workers, for transactions
- * that only linger to absorb retransmissions: at a few thousand calls a
- * second over UDP, 32 s of Timer J would otherwise hold hundreds of
- * thousands of them.
+ * The worker's heap share (config/budget.ts) sizes the transactions that
+ * only linger to absorb retransmissions: at a few thousand calls a second
+ * over UDP, 32 s of Timer J would otherwise hold hundreds of thousands.
  */
 function lingeringBound(memory: number, workers: number): number {
-  return Math.max(1024, Math.floor(memory / 4 / Math.max(1, workers) / LINGERING_COST));
+  return Math.max(1024, Math.floor(budgetShares(memory, workers).heapPerWorker / LINGERING_COST));
 }
 
 function gateLimits(config: Config): GateLimits {
