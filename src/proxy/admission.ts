@@ -48,5 +48,5 @@ export function admit(a: Arrival, p: Pressure): RejectReason | undefined {
  * as much again, so refused clients do not all come back in the same second.
  */
 export function retryAfterWithJitter(base: number, random: () => number = Math.random): number {
-  return base + Math.floor(random() * (base / 2 + 1));
+  return base + Math.floor(random() * (Math.floor(base / 2) + 1));
 }

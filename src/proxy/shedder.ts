@@ -3,25 +3,29 @@
  * busy nearly all the time, datagrams queue in the kernel and calls start
  * to time out, which makes clients retransmit, which adds load. Before that
  * happens new work is rationed: a limit on how many new dialogs and
- * out-of-dialog requests each window may start, cut when the loop is
- * saturated and raised again when it has room (additive increase,
- * multiplicative decrease); the rest get a cheap 503. Work already admitted
- * (in-dialog requests, responses) is never rationed.
+ * out-of-dialog requests each window may start, steered so the loop stays
+ * just under saturation (the rest get a cheap 503). Work already admitted
+ * (in-dialog requests, responses) is never rationed. The loop's load is
+ * smoothed over a few windows so one garbage collection is not a flood.
  */
 
-/** Loop utilisation (0–1) at which the ration is cut, and under which it grows again. */
-const SATURATED = 0.9;
-const ROOMY = 0.75;
-/** Under this the ration is lifted altogether. */
-const IDLE = 0.5;
+/** Smoothed loop utilisation (0–1) the ration steers to; above SATURATED it is cut, under IDLE lifted. */
+const TARGET = 0.88;
+const SATURATED = 0.93;
+const IDLE = 0.6;
+/** Weight of the newest window in the smoothed utilisation. */
+const SMOOTHING = 0.5;
 /** Never fewer new requests per window than this, so service never stops outright. */
 const FLOOR = 10;
+/** The most a ration grows in one window. */
+const MAX_GROWTH = 1.25;
 
 export class LoadShedder {
   /** New requests a window may start; undefined: no ration. */
   #ration: number | undefined;
   #admitted = 0;
-  /** Windows in which the ration cut something. */
+  #load = 0;
+  /** Windows in which the ration was cut. */
   saturatedWindows = 0;
 
   /** The current ration (for metrics), or undefined when there is none. */
@@ -40,12 +44,15 @@ export class LoadShedder {
   sample(utilization: number): void {
     const admitted = this.#admitted;
     this.#admitted = 0;
-    if (utilization >= SATURATED) {
+    this.#load = SMOOTHING * utilization + (1 - SMOOTHING) * this.#load;
+    const load = Math.max(this.#load, 0.01);
+    if (load >= SATURATED) {
       this.saturatedWindows++;
-      this.#ration = Math.max(FLOOR, Math.floor(admitted * 0.8));
+      // Proportional: admit what would have kept the loop at the target.
+      this.#ration = Math.max(FLOOR, Math.floor((admitted * TARGET) / load));
     } else if (this.#ration !== undefined) {
-      if (utilization < IDLE) this.#ration = undefined;
-      else if (utilization < ROOMY) this.#ration = Math.ceil(this.#ration * 1.1) + FLOOR;
+      if (load < IDLE) this.#ration = undefined;
+      else if (load < TARGET) this.#ration = Math.ceil(this.#ration * Math.min(MAX_GROWTH, TARGET / load)) + FLOOR;
     }
   }
 }

@@ -284,8 +284,10 @@ export class Supervisor {
           resolve(m);
         } else if (m.type === "failed") reject(new Error(`io worker ${index}: ${m.message}`));
       });
-      // A crash or an exit: respawn at once (the exit event follows an error).
-      worker.on("error", () => {});
+      // A crash or an exit: respawn at once (the exit event follows an error), and say why.
+      worker.on("error", (e: Error) => {
+        process.stderr.write(`sipedge: io worker ${index} failed: ${e.message}\n`);
+      });
       worker.on("exit", () => {
         slot.exited = true;
         if (this.#stopping || this.#slots[index] !== slot) return;
@@ -310,6 +312,9 @@ export class Supervisor {
         slot.lastBeatAt = now;
       } else if (now - slot.lastBeatAt >= STALL_MS) {
         slot.lastBeatAt = now;
+        process.stderr.write(
+          `sipedge: io worker ${slot.ready.index} stalled (no heartbeat for ${STALL_MS} ms): replaced\n`,
+        );
         void slot.worker.terminate();
       }
     }

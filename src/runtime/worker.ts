@@ -432,24 +432,28 @@ function proxySettings(config: Config, workers: number): ProxySettings {
     failoverOn,
     retryAfter,
     flowTimer,
-    maxTransactions: config.limits.maxTransactions,
-    maxLingering: lingeringBound(config.limits.memory, workers),
+    // Pending transactions are heap too: no more than the worker's heap share holds.
+    maxTransactions: Math.min(config.limits.maxTransactions, transactionBound(config.limits.memory, workers)),
+    maxLingering: transactionBound(config.limits.memory, workers),
   };
 }
 
 /**
- * What one finished transaction costs on the heap while it lingers (its
- * objects, the parsed request, timers), measured roughly: 4 KiB.
+ * What a transaction costs on the heap, awaiting its answer or lingering
+ * after it (server or client side, the parsed request, the forward, its
+ * timers): 16 KiB, from floods that ran a 128 MiB heap out of memory at
+ * 8 KiB.
  */
-const LINGERING_COST = 4096;
+const TRANSACTION_COST = 16 * 1024;
 
 /**
- * The worker's heap share (config/budget.ts) sizes the transactions that
- * only linger to absorb retransmissions: at a few thousand calls a second
- * over UDP, 32 s of Timer J would otherwise hold hundreds of thousands.
+ * The worker's heap share (config/budget.ts) sizes both the transactions
+ * awaiting an answer and those that only linger to absorb retransmissions
+ * (at a few thousand calls a second over UDP, 32 s of Timer J would
+ * otherwise hold hundreds of thousands); never under 1 024 of each.
  */
-function lingeringBound(memory: number, workers: number): number {
-  return Math.max(1024, Math.floor(budgetShares(memory, workers).heapPerWorker / LINGERING_COST));
+function transactionBound(memory: number, workers: number): number {
+  return Math.max(1024, Math.floor(budgetShares(memory, workers).heapPerWorker / TRANSACTION_COST));
 }
 
 function gateLimits(config: Config): GateLimits {

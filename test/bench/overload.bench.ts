@@ -36,6 +36,7 @@ interface Step {
   readonly lost: number;
   readonly p99: number;
   readonly peakRss: number;
+  readonly restarts: number;
 }
 
 function rssOf(pid: number): number {
@@ -127,6 +128,7 @@ async function step(sipedge: UnderTest, factor: number): Promise<Step> {
     lost: runs.reduce((n, r) => n + r.failed, 0),
     p99: rtts.length === 0 ? Number.NaN : (rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * 0.99))] as number),
     peakRss,
+    restarts: delta("sipedge_worker_restarts_total"),
   };
 }
 
@@ -138,6 +140,10 @@ async function main(): Promise<void> {
   const backends = [await freePort(), await freePort()];
   for (const p of backends) startUas(processes, p);
   const sipedge = await startSipedge(processes, backends, THREADS);
+  let log = "";
+  sipedge.child.stderr?.on("data", (d: Buffer) => {
+    log += d.toString();
+  });
   await sleep(1500); // probed up
   const steps: Step[] = [];
   for (const factor of FACTORS) {
@@ -146,10 +152,13 @@ async function main(): Promise<void> {
     console.log(
       `  ${`${factor}x`.padStart(5)}: offered ${s.offered.toFixed(0).padStart(6)} cps, goodput ${s.goodput.toFixed(0).padStart(5)} cps, ` +
         `503 ${s.refused.toFixed(0).padStart(6)}/s, lost ${String(s.lost).padStart(5)}, p99 to 200 ${s.p99.toFixed(0)} ms, ` +
-        `peak RSS ${(s.peakRss / 2 ** 20).toFixed(0)} MiB, ${s.seconds.toFixed(1)} s`,
+        `peak RSS ${(s.peakRss / 2 ** 20).toFixed(0)} MiB, ${s.seconds.toFixed(1)} s` +
+        (s.restarts > 0 ? `, ${s.restarts} IO worker restart(s)!` : ""),
     );
     await sleep(2000); // let the last step's transactions wind down
   }
+  const troubles = log.split("\n").filter((l) => /worker|stall|memory/i.test(l));
+  if (troubles.length > 0) console.log(`sipedge said:\n  ${troubles.join("\n  ")}`);
   const peak = Math.max(...steps.map((s) => s.goodput));
   const top = steps.at(-1);
   if (top !== undefined && peak > 0) {

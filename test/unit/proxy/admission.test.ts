@@ -49,6 +49,7 @@ describe("admission", () => {
   it("spreads Retry-After over base to 1.5 × base seconds", () => {
     expect(retryAfterWithJitter(30, () => 0)).toBe(30);
     expect(retryAfterWithJitter(30, () => 0.9999)).toBe(45);
+    expect(retryAfterWithJitter(7, () => 0.9999)).toBe(10); // an odd base: never past 1.5 × base
     const seen = new Set(Array.from({ length: 500 }, () => retryAfterWithJitter(10)));
     expect(Math.min(...seen)).toBeGreaterThanOrEqual(10);
     expect(Math.max(...seen)).toBeLessThanOrEqual(15);

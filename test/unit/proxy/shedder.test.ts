@@ -9,44 +9,48 @@ function offer(s: LoadShedder, n: number): number {
 }
 
 describe("the CPU ration", () => {
-  it("lets everything in while the loop has room", () => {
+  it("lets everything in while the loop has room, and shrugs off a single busy window", () => {
     const s = new LoadShedder();
     for (let w = 0; w < 20; w++) {
       expect(offer(s, 1000)).toBe(1000);
-      s.sample(0.7);
+      s.sample(w === 10 ? 1 : 0.7);
     }
     expect(s.ration).toBeUndefined();
   });
 
-  it("cuts new work while the loop is saturated, down to a floor that keeps service going", () => {
+  it("cuts new work in proportion while the loop stays saturated, down to a floor that keeps service going", () => {
     const s = new LoadShedder();
-    offer(s, 500);
-    s.sample(0.97);
-    expect(s.ration).toBe(400);
-    expect(offer(s, 1000)).toBe(400);
-    for (let w = 0; w < 50; w++) {
-      s.sample(0.99);
+    // Smoothed, saturation shows after a few busy windows.
+    for (let w = 0; w < 6 && s.ration === undefined; w++) {
+      offer(s, 500);
+      s.sample(1);
+    }
+    const first = s.ration ?? 0;
+    expect(first).toBeGreaterThan(0);
+    expect(first).toBeLessThan(500);
+    expect(offer(s, 1000)).toBe(first);
+    for (let w = 0; w < 60; w++) {
+      s.sample(1);
       offer(s, 1000);
     }
     expect(s.ration).toBe(10);
-    expect(offer(s, 1000)).toBe(0); // this window's 10 went above
-    s.sample(0.99);
+    s.sample(1);
     expect(offer(s, 1000)).toBe(10);
   });
 
-  it("gives the ration back step by step as the loop recovers, and lifts it when the loop is idle", () => {
+  it("gives the ration back as the loop recovers, and lifts it when the loop is idle", () => {
     const s = new LoadShedder();
-    offer(s, 100);
-    s.sample(0.95);
+    for (let w = 0; w < 6 && s.ration === undefined; w++) {
+      offer(s, 200);
+      s.sample(1);
+    }
     const cut = s.ration ?? 0;
-    s.sample(0.6);
+    expect(cut).toBeGreaterThan(0);
+    s.sample(0.5);
+    s.sample(0.5); // smoothed under the target: room, so it grows
     expect(s.ration).toBeGreaterThan(cut);
-    s.sample(0.8); // between: held
-    const held = s.ration;
-    s.sample(0.85);
-    expect(s.ration).toBe(held);
-    s.sample(0.3);
+    for (let w = 0; w < 5; w++) s.sample(0.2);
     expect(s.ration).toBeUndefined();
-    expect(s.saturatedWindows).toBe(1);
+    expect(s.saturatedWindows).toBeGreaterThan(0);
   });
 });
