@@ -167,7 +167,7 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   });
   counter(
     "sipedge_transactions_reclaimed_total",
-    "Finished transactions ended before their linger timer to give their buffers back to a low pool",
+    "Finished transactions ended before their linger timer: the pool ran low, or more lingered than the heap budget holds",
     (s) => s.counters.reclaimed,
   );
   counter(
@@ -177,7 +177,7 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   );
   new Counter({
     name: "sipedge_overload_rejected_total",
-    help: "New dialogs and out-of-dialog requests answered 503 under overload: pool low, or transaction table full",
+    help: "New dialogs and out-of-dialog requests answered 503 under overload: pool low, transaction table full, or CPU ration spent (load)",
     labelNames: ["reason"],
     registers: [registry],
     collect() {

@@ -101,12 +101,14 @@ describe("endpoints that reconnect", () => {
   let sipedge: { child: ChildProcess; out: string; admin: number };
   let registrar: UdpPeer;
 
-  /** Registers one UA over a fresh TCP connection; the registrar answers 200 and keeps the Path. */
+  /** Registers one UA over a fresh TCP connection (or `over` one); the registrar answers 200 and keeps the Path. */
   async function register(
     instance: string,
     cseq: number,
+    over?: StreamClient,
   ): Promise<{ client: StreamClient; path: string; port: number }> {
-    const client = await StreamClient.connect(listeningPort(sipedge.out, "tcp"), false);
+    const client = over ?? (await StreamClient.connect(listeningPort(sipedge.out, "tcp"), false));
+    const answered = client.messages.length;
     client.send(
       request({
         method: "REGISTER",
@@ -126,7 +128,9 @@ describe("endpoints that reconnect", () => {
     expect(paths).toHaveLength(1);
     expect(paths[0], paths[0]).toMatch(/;lr;fl=[A-Za-z0-9_-]{32};ob>$/);
     registrar.send(respond(reg.msg, 200, "OK"), reg.port);
-    const ok = await client.waitFor((m) => m.kind === "response" && m.status === 200);
+    const ok = await client.waitFor(
+      (m) => m.kind === "response" && m.status === 200 && client.messages.indexOf(m) >= answered,
+    );
     // RFC 5626 §5.4: an outbound UA is told how often to keep the flow alive.
     expect(ok.values("flow-timer")).toEqual(["120"]);
     return { client, path: paths[0] as string, port: reg.port };
@@ -152,14 +156,16 @@ describe("endpoints that reconnect", () => {
     const first = await register("phone-a", 1);
     first.client.close();
     await sleep(200);
-    // Reconnect until the kernel hands the new connection to the other worker
-    // (the REGISTER then leaves from that worker's backend port).
-    let second = await register("phone-a", 2);
-    for (let cseq = 3; second.port === first.port && cseq < 20; cseq++) {
-      second.client.close();
-      second = await register("phone-a", cseq);
+    // Reconnect until the kernel hands the new connection to the other worker (a throwaway
+    // registration's backend port tells which), then re-register over it: the endpoint moves
+    // once, so its old flow is still among the few it remembers.
+    let probe = await register("worker-probe-0", 1);
+    for (let i = 1; probe.port === first.port && i < 30; i++) {
+      probe.client.close();
+      probe = await register(`worker-probe-${i}`, 1);
     }
-    expect(second.port).not.toBe(first.port);
+    expect(probe.port).not.toBe(first.port);
+    const second = await register("phone-a", 2, probe.client);
     // The binding reaches the old flow's worker as a message between threads, posted before the 2xx left;
     // a datagram could overtake it on a machine busy with the rest of the suite.
     await sleep(300);
