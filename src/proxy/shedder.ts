@@ -10,8 +10,8 @@
  */
 
 /** Smoothed loop utilisation (0–1) the ration steers to; above SATURATED it is cut, under IDLE lifted. */
-const TARGET = 0.88;
-const SATURATED = 0.93;
+const TARGET = 0.85;
+const SATURATED = 0.9;
 const IDLE = 0.6;
 /** Weight of the newest window in the smoothed utilisation. */
 const SMOOTHING = 0.5;
