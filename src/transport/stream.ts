@@ -15,7 +15,7 @@ import {
   type ListenerAdmission,
   type ListenOptions,
 } from "./listener.ts";
-import type { BufferPool } from "./pool.ts";
+import type { BufferPool, PoolSlot } from "./pool.ts";
 
 /** What an IO worker's connections count between scrapes. */
 export interface StreamCounters {
@@ -39,6 +39,26 @@ export interface StreamOptions {
 }
 
 const CRLF = Buffer.from("\r\n");
+
+/**
+ * A connection's send, up to the write: a peer that lets more than
+ * maxQueuedBytes pile up is a slow reader and is closed (counted); else
+ * the message goes into a pool slot the caller releases once written.
+ */
+export function outgoing(
+  options: StreamOptions,
+  queued: number,
+  close: () => void,
+  slices: readonly Uint8Array[],
+  urgent: boolean,
+): PoolSlot | undefined {
+  if (queued > options.maxQueuedBytes) {
+    options.counters.slowReaders++;
+    close();
+    return undefined;
+  }
+  return options.pool.copy(slices, urgent);
+}
 
 /**
  * One TCP or TLS connection: framing by Content-Length, RFC 5626 keep-alive
@@ -165,14 +185,9 @@ export class StreamConnection implements Connection {
 
   send(slices: readonly Uint8Array[], urgent = false): boolean {
     if (this.#closed) return false;
-    const { pool, maxQueuedBytes, counters } = this.#options;
-    if (this.#socket.writableLength > maxQueuedBytes) {
-      counters.slowReaders++;
-      this.close();
-      return false;
-    }
-    const slot = pool.copy(slices, urgent);
+    const slot = outgoing(this.#options, this.#socket.writableLength, () => this.close(), slices, urgent);
     if (slot === undefined) return false;
+    const { pool } = this.#options;
     // Called once written or failed (also when the socket is destroyed first): the slot goes home either way.
     this.#socket.write(slot.bytes, () => pool.release(slot));
     return true;

@@ -6,7 +6,7 @@ import type { TLSSocket, TlsOptions } from "node:tls";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { type MessageHandler, newFlowId } from "./flow.ts";
 import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
-import type { StreamOptions } from "./stream.ts";
+import { outgoing, type StreamOptions } from "./stream.ts";
 
 /** RFC 7118 §4.1: the WebSocket subprotocol SIP is spoken in. */
 const SUBPROTOCOL = "sip";
@@ -80,14 +80,9 @@ export class WsConnection implements Connection {
 
   send(slices: readonly Uint8Array[], urgent = false): boolean {
     if (this.#closed) return false;
-    const { pool, maxQueuedBytes, counters } = this.#options;
-    if (this.#ws.bufferedAmount > maxQueuedBytes) {
-      counters.slowReaders++;
-      this.close();
-      return false;
-    }
-    const slot = pool.copy(slices, urgent);
+    const slot = outgoing(this.#options, this.#ws.bufferedAmount, () => this.close(), slices, urgent);
     if (slot === undefined) return false;
+    const { pool } = this.#options;
     const message = slot.bytes;
     // ws calls back once the frame is written, or with the error when it never will be.
     this.#ws.send(message, { binary: !isUtf8(message) }, () => pool.release(slot));
