@@ -27,8 +27,8 @@ export interface Pressure {
   /** Server transactions awaiting their final response, and the most this worker may have. */
   readonly transactions: number;
   readonly maxTransactions: number;
-  /** Whether the CPU ration (proxy/shedder.ts) has room for one more, taking it when it has. */
-  readonly ration: () => boolean;
+  /** The CPU ration (proxy/shedder.ts): take() says whether it has room for one more, taking it when it has. */
+  readonly ration: { take(): boolean };
 }
 
 /** Requests that never start anything new: they end or steer what is already there. */
@@ -39,7 +39,7 @@ export function admit(a: Arrival, p: Pressure): RejectReason | undefined {
   if (a.trusted || a.inDialog || ESTABLISHED.has(a.method)) return undefined;
   if (p.level !== "normal") return "pool";
   if (p.transactions >= p.maxTransactions) return "transactions";
-  if (!p.ration()) return "load";
+  if (!p.ration.take()) return "load";
   return undefined;
 }
 

@@ -420,14 +420,7 @@ export class ProxyCore {
         st.acked(); // RFC 3261 §17.2.1: the ACK for a non-2xx response ends here
         return;
       }
-      const routes = ours ?? this.#ownRoutes(req);
-      // Nowhere to go (RFC 3261 §16.3 step 3), come back to us (step 4), or addressed to sipedge itself
-      // with no Route left: the ACK for an answer sipedge gave on its own (a 503 before any transaction).
-      // Forwarding any of these would send it round and round through sipedge.
-      const mf = req.maxForwards();
-      if ((mf.ok && mf.value === 0) || (side === "client" && this.#cameBack(req))) return;
-      if (routes.popped === routes.list.length && this.#uriIsLocal(req)) return;
-      this.#forwardStateless(req, side, client, routes);
+      this.#forwardStateless(req, side, client, ours ?? this.#ownRoutes(req));
       return;
     }
     if (req.method === "CANCEL") {
@@ -467,7 +460,7 @@ export class ProxyCore {
         level: this.#pool.level,
         transactions: this.#pending,
         maxTransactions: this.#settings.maxTransactions,
-        ration: () => this.#shedder.take(),
+        ration: this.#shedder,
       },
     );
     if (refused !== undefined) {
@@ -477,8 +470,8 @@ export class ProxyCore {
       return;
     }
     const st = new ServerTransaction(key, req, this.#pool.hold(this.#slot), flow, this.#settings.timers, {
-      finished: (t) => {
-        this.#pending--;
+      finished: () => this.#pending--,
+      lingering: (t) => {
         this.#lingering.add(t);
         if (this.#lingering.size > this.#settings.maxLingering) this.#reclaim();
       },
@@ -804,7 +797,13 @@ export class ProxyCore {
    * derived from the incoming one so retransmissions get the same.
    */
   #forwardStateless(req: SipRequest, side: Side, client: ClientFlow, ours: OwnRoutes): void {
-    const { popped } = ours;
+    const { popped, list } = ours;
+    // Nowhere to go (RFC 3261 §16.3 step 3), come back to us (step 4), or addressed to sipedge itself
+    // with no Route left (the ACK for an answer sipedge gave on its own, a 503 before any transaction):
+    // with no transaction to stop it, forwarding any of these would send it round and round.
+    const mf = req.maxForwards();
+    if ((mf.ok && mf.value === 0) || (side === "client" && this.#cameBack(req))) return;
+    if (popped === list.length && this.#uriIsLocal(req)) return;
     const flow = this.#routed(req, ours, side, client);
     if (flow === undefined) return;
     const vias = req.via();
@@ -814,7 +813,6 @@ export class ProxyCore {
       `SIP/2.0/${flow.transport.toUpperCase()} ${this.#sentBy(flow, side)};branch=${branch}`,
     );
     if (popped > 0) editor.removeRoutes(popped);
-    const mf = req.maxForwards();
     editor.setMaxForwards(mf.ok && mf.value !== undefined ? Math.max(mf.value - 1, 0) : 70);
     flow.send(editor.slices());
   }
@@ -1004,8 +1002,6 @@ export class ProxyCore {
   #reclaim(): void {
     for (const st of this.#lingering) {
       if (this.#pool.level === "normal" && this.#lingering.size <= this.#settings.maxLingering) return;
-      // A non-2xx to an INVITE is still being retransmitted until the ACK (Timer G): that one stays.
-      if (st.isInvite && st.state === "completed") continue;
       this.counters.reclaimed++;
       st.terminate();
     }
@@ -1028,11 +1024,9 @@ export class ProxyCore {
     if (this.#lingeringClients.has(ct)) return;
     this.#lingeringClients.add(ct);
     if (this.#lingeringClients.size <= this.#settings.maxLingering) return;
-    for (const oldest of this.#lingeringClients) {
-      this.counters.reclaimed++;
-      oldest.terminate();
-      break;
-    }
+    const [oldest] = this.#lingeringClients;
+    this.counters.reclaimed++;
+    oldest?.terminate();
   }
 
   #clientDone(ct: ClientTransaction): void {

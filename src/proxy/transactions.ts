@@ -21,6 +21,12 @@ type ServerState = "proceeding" | "completed" | "confirmed" | "accepted" | "term
 export interface ServerEvents {
   /** Once: the final response went out, or the transaction ended without one. */
   finished(t: ServerTransaction): void;
+  /**
+   * Once: it only lingers now, to absorb retransmissions (Timers J, L, I),
+   * and could end early at no cost to the call; a non-2xx INVITE answer
+   * still resent until its ACK (Timer G) is not lingering until then.
+   */
+  lingering(t: ServerTransaction): void;
   terminated(t: ServerTransaction): void;
 }
 
@@ -105,10 +111,12 @@ export class ServerTransaction {
       this.#state = "completed";
       if (!this.flow.reliable) this.#scheduleG(t1, t2);
       this.#end = setTimeout(() => this.terminate(), 64 * t1); // Timer H
+      return;
     } else {
       this.#state = "completed";
       this.#end = setTimeout(() => this.terminate(), this.flow.reliable ? 0 : 64 * t1); // Timer J
     }
+    this.#events.lingering(this);
   }
 
   /** The same request again: send the last response again (RFC 3261 §17.2.1, §17.2.2; in Accepted, absorbed). */
@@ -124,6 +132,7 @@ export class ServerTransaction {
     this.#retransmit = stop(this.#retransmit);
     this.#end = stop(this.#end);
     this.#end = setTimeout(() => this.terminate(), this.flow.reliable ? 0 : this.#timers.t4); // Timer I
+    this.#events.lingering(this);
   }
 
   terminate(): void {

@@ -7,7 +7,7 @@ const at = (level: PoolLevel, transactions = 0, room = true): Pressure => ({
   level,
   transactions,
   maxTransactions: 100,
-  ration: () => room,
+  ration: { take: () => room },
 });
 
 describe("admission", () => {

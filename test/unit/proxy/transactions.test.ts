@@ -78,7 +78,7 @@ function clientTx(
 /** Server transaction events: `terminated` as given; finishes counted in `finishes`. */
 let finishes = 0;
 function ending(terminated: () => void): ServerEvents {
-  return { finished: () => finishes++, terminated };
+  return { finished: () => finishes++, lingering: () => {}, terminated };
 }
 
 /** A transaction's reference on a fresh slot (the receive path's own reference already given back). */
