@@ -20,8 +20,9 @@ import { type Flow, flowOwner, type TransportName } from "../transport/flow.ts";
 import { type BufferPool, type PoolSlot, UNHELD } from "../transport/pool.ts";
 import { admit, type RejectReason, retryAfterWithJitter } from "./admission.ts";
 import type { FlowTokens } from "./flow-token.ts";
+import { LocalTags } from "./local-tags.ts";
 import { buildInTransaction } from "./requests.ts";
-import { buildResponse, type LocalResponse, newTag } from "./responses.ts";
+import { buildResponse, type LocalResponse } from "./responses.ts";
 import { LoadShedder } from "./shedder.ts";
 import { ClientTransaction, ServerTransaction, type TimerBase } from "./transactions.ts";
 
@@ -257,6 +258,7 @@ export class ProxyCore {
   readonly #lingeringClients = new Set<ClientTransaction>();
   readonly #pool: BufferPool;
   readonly #shedder = new LoadShedder();
+  readonly #tags = new LocalTags();
   /** The slot of the message being received (everything here runs inside one receive call). */
   #slot: PoolSlot | undefined;
 
@@ -345,6 +347,7 @@ export class ProxyCore {
       return;
     }
     const msg = parsed.value;
+    if (msg.kind === "request" && msg.method === "ACK" && this.#ownAck(msg)) return;
     const valid = checkMessage(msg);
     if (!valid.ok) {
       this.counters.malformed++;
@@ -369,6 +372,22 @@ export class ProxyCore {
       }
       this.#request(msg, flow, side, pinned, trunk);
     }
+  }
+
+  /**
+   * The ACK for a final answer sipedge gave itself ends here (RFC 3261
+   * §17.2.1: the ACK for a non-2xx answer is hop by hop; sipedge never
+   * answers an INVITE with a 2xx of its own), known by our To tag before
+   * anything else of it is decoded: under overload one comes for every
+   * refused INVITE. It stops the answer's retransmissions where a
+   * transaction sent it.
+   */
+  #ownAck(ack: SipRequest): boolean {
+    const to = ack.to();
+    if (!to.ok || !this.#tags.isOurs(findParam(to.value.params, "tag")?.value)) return false;
+    const st = this.#servers.get(serverKey(ack, "INVITE"));
+    if (st !== undefined && (st.state === "completed" || st.state === "confirmed")) st.acked();
+    return true;
   }
 
   /**
@@ -721,7 +740,7 @@ export class ProxyCore {
   #finish(f: Forward, r: LocalResponse): void {
     this.#clearTimerC(f);
     if (f.st.finished) return;
-    f.st.respond([this.#local(f.req, f.st.flow, { ...r, toTag: r.toTag ?? newTag() })], r.status, true);
+    f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true);
   }
 
   #cancel(req: SipRequest, flow: Flow): void {
@@ -799,7 +818,7 @@ export class ProxyCore {
   #forwardStateless(req: SipRequest, side: Side, client: ClientFlow, ours: OwnRoutes): void {
     const { popped, list } = ours;
     // Nowhere to go (RFC 3261 §16.3 step 3), come back to us (step 4), or addressed to sipedge itself
-    // with no Route left (the ACK for an answer sipedge gave on its own, a 503 before any transaction):
+    // with no Route left (an ACK to us whose To tag is not ours: an answer from before a restart):
     // with no transaction to stop it, forwarding any of these would send it round and round.
     const mf = req.maxForwards();
     if ((mf.ok && mf.value === 0) || (side === "client" && this.#cameBack(req))) return;
@@ -979,12 +998,13 @@ export class ProxyCore {
 
   #local(req: SipRequest, flow: Flow, r: LocalResponse): Buffer {
     this.counters.localResponses++;
-    return buildResponse(req, r, { address: flow.remoteAddress, port: flow.remotePort });
+    const final = r.status >= 200 ? { ...r, toTag: this.#tags.tagFor(req) } : r;
+    return buildResponse(req, final, { address: flow.remoteAddress, port: flow.remotePort });
   }
 
   /** A stateless local answer (no transaction): OPTIONS, CANCEL, 483, 400. */
   #respond(req: SipRequest, flow: Flow, r: LocalResponse): void {
-    flow.send([this.#local(req, flow, { ...r, toTag: r.toTag ?? newTag() })], r.status >= 300);
+    flow.send([this.#local(req, flow, r)], r.status >= 300);
   }
 
   #branch(): string {

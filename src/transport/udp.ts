@@ -65,30 +65,22 @@ export class UdpEndpoint {
 
   /** A flow towards any address, for messages sipedge originates (to backends, or to a UDP client). */
   flowTo(remoteAddress: string, remotePort: number): Flow {
-    const socket = this.#socket;
-    const endpoint = this;
+    return new UdpFlow(this, remoteAddress, remotePort);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Sends one datagram from a pool slot; false when closed or no slot is free. */
+  sendTo(slices: readonly Uint8Array[], urgent: boolean, port: number, address: string): boolean {
+    if (this.#closed) return false;
     const pool = this.#pool;
-    return {
-      id: newFlowId(),
-      transport: "udp",
-      reliable: false,
-      remoteAddress,
-      remotePort,
-      localAddress: this.#address,
-      localPort: this.#port,
-      get closed() {
-        return endpoint.#closed;
-      },
-      peerNames: () => [],
-      send(slices, urgent = false) {
-        if (endpoint.#closed) return false;
-        const slot = pool.copy(slices, urgent);
-        if (slot === undefined) return false;
-        // The bytes stay the kernel's to read until the callback: only then may the slot be reused.
-        socket.send(slot.bytes, remotePort, remoteAddress, () => pool.release(slot));
-        return true;
-      },
-    };
+    const slot = pool.copy(slices, urgent);
+    if (slot === undefined) return false;
+    // The bytes stay the kernel's to read until the callback: only then may the slot be reused.
+    this.#socket.send(slot.bytes, port, address, () => pool.release(slot));
+    return true;
   }
 
   close(): void {
@@ -108,3 +100,40 @@ export class UdpEndpoint {
     }
   }
 }
+
+/**
+ * One UDP peer as a flow: made for every datagram, so a plain class (one
+ * hidden class, no closures or accessors defined per message).
+ */
+class UdpFlow implements Flow {
+  readonly id = newFlowId();
+  readonly transport = "udp";
+  readonly reliable = false;
+  readonly #endpoint: UdpEndpoint;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
+
+  constructor(endpoint: UdpEndpoint, remoteAddress: string, remotePort: number) {
+    this.#endpoint = endpoint;
+    this.remoteAddress = remoteAddress;
+    this.remotePort = remotePort;
+    this.localAddress = endpoint.address;
+    this.localPort = endpoint.port;
+  }
+
+  get closed(): boolean {
+    return this.#endpoint.closed;
+  }
+
+  send(slices: readonly Uint8Array[], urgent = false): boolean {
+    return this.#endpoint.sendTo(slices, urgent, this.remotePort, this.remoteAddress);
+  }
+
+  peerNames(): readonly string[] {
+    return NO_NAMES;
+  }
+}
+
+const NO_NAMES: readonly string[] = [];

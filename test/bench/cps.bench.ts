@@ -13,10 +13,9 @@
  */
 import type { ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
-import { readFileSync } from "node:fs";
-import { availableParallelism } from "node:os";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
+import { loadTicks, machineTicks, processTicks } from "./cpu.ts";
 import { metrics, startSipedge } from "./under-test.ts";
 
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 5);
@@ -55,34 +54,12 @@ interface Step {
 /** The sipp UASs, running throughout: their CPU counts as the load tool's. */
 const uasPids: number[] = [];
 
-/** /proc/PID/stat fields after the command name: state is index 0, utime 11, stime 12, cutime 13, cstime 14. */
-function statFields(pid: number | "self"): string[] {
-  return readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-}
-
-/** utime + stime of a running process, in ticks (USER_HZ, 100 a second). */
-function processTicks(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  const f = statFields(pid);
-  return Number(f[11] ?? 0) + Number(f[12] ?? 0);
-}
-
-/**
- * CPU ticks of the load tool: the sipp UACs this process has waited for
- * (its cutime + cstime) and the sipp UASs. (/proc/stat's machine totals are
- * not trustworthy inside this sandbox.)
- */
-function loadTicks(): number {
-  const self = statFields("self");
-  return Number(self[13] ?? 0) + Number(self[14] ?? 0) + uasPids.reduce((n, pid) => n + processTicks(pid), 0);
-}
-
 /** `rate` calls per second for STEP_SECONDS, split over UACS sipp UACs. */
 async function step(target: string, rate: number, sipedge: ChildProcess | undefined): Promise<Step> {
   const each = Math.max(1, Math.round(rate / UACS));
   const calls = each * UACS * STEP_SECONDS;
   const started = Date.now();
-  const [l0, p0] = [loadTicks(), processTicks(sipedge?.pid)];
+  const [l0, p0] = [loadTicks(uasPids), processTicks(sipedge?.pid)];
   const counts = await Promise.all(
     Array.from({ length: UACS }, () =>
       runUac(processes, target, {
@@ -93,9 +70,9 @@ async function step(target: string, rate: number, sipedge: ChildProcess | undefi
       }),
     ),
   );
-  const [l1, p1] = [loadTicks(), processTicks(sipedge?.pid)];
+  const [l1, p1] = [loadTicks(uasPids), processTicks(sipedge?.pid)];
   // The machine's capacity over the step, in ticks: every core, the whole time.
-  const total = ((Date.now() - started) / 1000) * 100 * availableParallelism();
+  const total = machineTicks((Date.now() - started) / 1000);
   const successful = counts.reduce((n, c) => n + c.successful, 0);
   return {
     rate: each * UACS,

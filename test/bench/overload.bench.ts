@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
+import { loadTicks, machineTicks, processTicks } from "./cpu.ts";
 import { metrics, startSipedge, type UnderTest } from "./under-test.ts";
 
 const CAPACITY = Number(process.env.BENCH_CAPACITY ?? 4000);
@@ -37,7 +38,15 @@ interface Step {
   readonly p99: number;
   readonly peakRss: number;
   readonly restarts: number;
+  /** Shares of the machine's CPU (all cores) used by sipedge and by the sipp load. */
+  readonly sipedgeCpu: number;
+  readonly sippCpu: number;
+  /** sipedge's CPU time per call offered (µs): at 5x nearly all of it is the price of a refusal. */
+  readonly cpuPerCall: number;
 }
+
+/** The sipp UASs, running throughout: their CPU counts as the load tool's. */
+const uasPids: number[] = [];
 
 function rssOf(pid: number): number {
   try {
@@ -110,10 +119,12 @@ async function step(sipedge: UnderTest, factor: number): Promise<Step> {
     peakRss = Math.max(peakRss, rssOf(pid));
   }, 100);
   const started = Date.now();
+  const [l0, p0] = [loadTicks(uasPids), processTicks(pid)];
   const runs = await Promise.all(
     Array.from({ length: uacs }, () => uac(`127.0.0.1:${sipedge.port}`, each, each * STEP_SECONDS)),
   );
   const seconds = (Date.now() - started) / 1000;
+  const [l1, p1] = [loadTicks(uasPids), processTicks(pid)];
   clearInterval(sampler);
   const after = await metrics(sipedge.admin);
   const delta = (name: string) => after.sum(name) - before.sum(name);
@@ -129,6 +140,9 @@ async function step(sipedge: UnderTest, factor: number): Promise<Step> {
     p99: rtts.length === 0 ? Number.NaN : (rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * 0.99))] as number),
     peakRss,
     restarts: delta("sipedge_worker_restarts_total"),
+    sipedgeCpu: (p1 - p0) / machineTicks(seconds),
+    sippCpu: (l1 - l0) / machineTicks(seconds),
+    cpuPerCall: offeredCalls === 0 ? 0 : ((p1 - p0) / 100 / offeredCalls) * 1e6,
   };
 }
 
@@ -138,7 +152,7 @@ async function main(): Promise<void> {
       `sipedge on ${THREADS} IO thread(s), 2 sipp UAS, UDP loopback`,
   );
   const backends = [await freePort(), await freePort()];
-  for (const p of backends) startUas(processes, p);
+  for (const p of backends) uasPids.push(startUas(processes, p).child.pid ?? 0);
   const sipedge = await startSipedge(processes, backends, THREADS);
   let log = "";
   sipedge.child.stderr?.on("data", (d: Buffer) => {
@@ -152,7 +166,9 @@ async function main(): Promise<void> {
     console.log(
       `  ${`${factor}x`.padStart(5)}: offered ${s.offered.toFixed(0).padStart(6)} cps, goodput ${s.goodput.toFixed(0).padStart(5)} cps, ` +
         `503 ${s.refused.toFixed(0).padStart(6)}/s, lost ${String(s.lost).padStart(5)}, p99 to 200 ${s.p99.toFixed(0)} ms, ` +
-        `peak RSS ${(s.peakRss / 2 ** 20).toFixed(0)} MiB, ${s.seconds.toFixed(1)} s` +
+        `peak RSS ${(s.peakRss / 2 ** 20).toFixed(0)} MiB, ${s.seconds.toFixed(1)} s; ` +
+        `CPU (2 cores = 100 %) sipedge ${(s.sipedgeCpu * 100).toFixed(0)} %, sipp ${(s.sippCpu * 100).toFixed(0)} %, ` +
+        `sipedge ${s.cpuPerCall.toFixed(0)} µs a call offered` +
         (s.restarts > 0 ? `, ${s.restarts} IO worker restart(s)!` : ""),
     );
     await sleep(2000); // let the last step's transactions wind down

@@ -149,4 +149,32 @@ describe("overload: new work is refused with 503 + Retry-After, established call
     const bye = await backend.take((m) => m.kind === "request" && m.method === "BYE");
     expect(bye.msg.values("call-id")).toEqual(["in-dialog-low"]);
   });
+
+  it("gives a retransmitted refusal the same To tag and absorbs the ACK for it, wherever its Request-URI points", async () => {
+    const { port, client, backend } = await silentBackendSetup("limits: { maxTransactions: 1 }");
+    invite(client, port, "holds-the-table");
+    await backend.take((m) => m.kind === "request" && m.method === "INVITE");
+    // Addressed to the backend itself: an ACK forwarded by its Request-URI would reach it.
+    const uri = `sip:svc@127.0.0.1:${backend.port}`;
+    const base = {
+      uri,
+      transport: "UDP",
+      localPort: client.port,
+      callId: "refused-twice",
+      cseq: 1,
+      branch: "rt",
+    } as const;
+    const text = request({ ...base, method: "INVITE", sdp: true });
+    client.send(text, port);
+    const [first] = await finals(client, 1);
+    client.send(text, port); // the same request again, as a UAC retransmits it
+    const [again] = await finals(client, 1);
+    expect([first?.status, again?.status]).toEqual([503, 503]);
+    const tag = /;tag=([^;\s]+)/.exec(first?.values("to")[0] ?? "")?.[1];
+    expect(tag).toBeDefined();
+    // RFC 3261 §8.2.7: a stateless answer carries the same tag each time.
+    expect(again?.values("to")[0]).toBe(first?.values("to")[0]);
+    client.send(request({ ...base, method: "ACK", to: `<sip:service@127.0.0.1>;tag=${tag}` }), port);
+    await expect(backend.take((m) => m.kind === "request" && m.method === "ACK", 1000)).rejects.toThrow();
+  });
 });
