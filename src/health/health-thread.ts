@@ -34,6 +34,7 @@ async function main(init: HealthInit): Promise<void> {
     {
       maxMessageSize: init.config.sip.maxMessageSize,
       maxQueuedBytes: 1 << 16,
+      maxQueuedMessages: 64,
       pool,
       counters: { slowReaders: 0, slowSenders: 0 },
     },

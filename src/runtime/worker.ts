@@ -26,8 +26,9 @@ const BACKEND_LINKS = 2;
 /** How often the CPU ration (proxy/shedder.ts) looks at the event loop. */
 const LOAD_WINDOW_MS = 100;
 
-/** Per-connection send queue bound before a peer counts as a slow reader. */
+/** Per-connection send queue bounds before a peer counts as a slow reader. */
 const MAX_QUEUED_BYTES = 1 << 20;
+const MAX_QUEUED_MESSAGES = 1024;
 
 /** Which worker this is, its queues to the others and their backend-side ports (none when it runs alone). */
 export interface Threading {
@@ -182,6 +183,7 @@ export class IoWorker {
     const streamOptions = {
       maxMessageSize: config.sip.maxMessageSize,
       maxQueuedBytes: MAX_QUEUED_BYTES,
+      maxQueuedMessages: MAX_QUEUED_MESSAGES,
       pool,
       counters,
     };

@@ -29,6 +29,8 @@ export interface StreamOptions {
   readonly maxMessageSize: number;
   /** Bytes queued for a peer beyond which it is a slow reader and is closed. */
   readonly maxQueuedBytes: number;
+  /** Messages queued for a peer beyond which it is a slow reader and is closed. */
+  readonly maxQueuedMessages: number;
   /** Where outgoing messages wait for the kernel. */
   readonly pool: BufferPool;
   readonly counters: StreamCounters;
@@ -41,23 +43,40 @@ export interface StreamOptions {
 const CRLF = Buffer.from("\r\n");
 
 /**
- * A connection's send, up to the write: a peer that lets more than
- * maxQueuedBytes pile up is a slow reader and is closed (counted); else
- * the message goes into a pool slot the caller releases once written.
+ * A connection's send queue, bounded in bytes and in messages: a peer that
+ * lets more than maxQueuedBytes or maxQueuedMessages pile up is a slow
+ * reader and is closed (counted). Each queued message holds a pool slot
+ * (however small, a whole one) and a write request on the heap, so a
+ * stream of tiny messages is bounded by its count before its bytes.
  */
-export function outgoing(
-  options: StreamOptions,
-  queued: number,
-  close: () => void,
-  slices: readonly Uint8Array[],
-  urgent: boolean,
-): PoolSlot | undefined {
-  if (queued > options.maxQueuedBytes) {
-    options.counters.slowReaders++;
-    close();
-    return undefined;
+export class SendQueue {
+  readonly #options: StreamOptions;
+  readonly #close: () => void;
+  #messages = 0;
+
+  constructor(options: StreamOptions, close: () => void) {
+    this.#options = options;
+    this.#close = close;
   }
-  return options.pool.copy(slices, urgent);
+
+  /** The pool slot to write, or undefined: the peer was a slow reader (now closed), or no slot is free. */
+  take(queuedBytes: number, slices: readonly Uint8Array[], urgent: boolean): PoolSlot | undefined {
+    const o = this.#options;
+    if (queuedBytes > o.maxQueuedBytes || this.#messages >= o.maxQueuedMessages) {
+      o.counters.slowReaders++;
+      this.#close();
+      return undefined;
+    }
+    const slot = o.pool.copy(slices, urgent);
+    if (slot !== undefined) this.#messages++;
+    return slot;
+  }
+
+  /** A slot's write is done or failed (also when the socket was destroyed first): it goes home either way. */
+  written(slot: PoolSlot): void {
+    this.#messages--;
+    this.#options.pool.release(slot);
+  }
 }
 
 /**
@@ -73,7 +92,7 @@ export class StreamConnection implements Connection {
   readonly remotePort: number;
   readonly #socket: Socket;
   readonly #framer: StreamFramer;
-  readonly #options: StreamOptions;
+  readonly #queue: SendQueue;
   #closed = false;
   #peerNames: readonly string[] | undefined;
   /** Runs out when the message now being received has taken too long. */
@@ -93,7 +112,7 @@ export class StreamConnection implements Connection {
     this.remoteAddress = remote?.address ?? socket.remoteAddress ?? "";
     this.remotePort = remote?.port ?? socket.remotePort ?? 0;
     this.#framer = new StreamFramer({ maxMessageSize: options.maxMessageSize });
-    this.#options = options;
+    this.#queue = new SendQueue(options, () => this.close());
     socket.setNoDelay(true);
     // A dead peer behind a NAT never says goodbye: a silent flow is closed (RFC 5626 keep-alives keep it open).
     if ((options.idleTimeout ?? 0) > 0) {
@@ -185,11 +204,10 @@ export class StreamConnection implements Connection {
 
   send(slices: readonly Uint8Array[], urgent = false): boolean {
     if (this.#closed) return false;
-    const slot = outgoing(this.#options, this.#socket.writableLength, () => this.close(), slices, urgent);
+    const slot = this.#queue.take(this.#socket.writableLength, slices, urgent);
     if (slot === undefined) return false;
-    const { pool } = this.#options;
-    // Called once written or failed (also when the socket is destroyed first): the slot goes home either way.
-    this.#socket.write(slot.bytes, () => pool.release(slot));
+    // Called once written or failed (also when the socket is destroyed first).
+    this.#socket.write(slot.bytes, () => this.#queue.written(slot));
     return true;
   }
 

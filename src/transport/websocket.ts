@@ -6,7 +6,7 @@ import type { TLSSocket, TlsOptions } from "node:tls";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { type MessageHandler, newFlowId } from "./flow.ts";
 import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
-import { outgoing, type StreamOptions } from "./stream.ts";
+import { SendQueue, type StreamOptions } from "./stream.ts";
 
 /** RFC 7118 §4.1: the WebSocket subprotocol SIP is spoken in. */
 const SUBPROTOCOL = "sip";
@@ -33,7 +33,7 @@ export class WsConnection implements Connection {
   readonly localPort: number;
   readonly #ws: WebSocket;
   readonly #socket: TLSSocket;
-  readonly #options: StreamOptions;
+  readonly #queue: SendQueue;
   #closed = false;
   #peerNames: readonly string[] | undefined;
 
@@ -46,7 +46,7 @@ export class WsConnection implements Connection {
   ) {
     this.#ws = ws;
     this.#socket = socket;
-    this.#options = options;
+    this.#queue = new SendQueue(options, () => this.close());
     this.remoteAddress = socket.remoteAddress ?? "";
     this.remotePort = socket.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? "";
@@ -80,12 +80,11 @@ export class WsConnection implements Connection {
 
   send(slices: readonly Uint8Array[], urgent = false): boolean {
     if (this.#closed) return false;
-    const slot = outgoing(this.#options, this.#ws.bufferedAmount, () => this.close(), slices, urgent);
+    const slot = this.#queue.take(this.#ws.bufferedAmount, slices, urgent);
     if (slot === undefined) return false;
-    const { pool } = this.#options;
     const message = slot.bytes;
     // ws calls back once the frame is written, or with the error when it never will be.
-    this.#ws.send(message, { binary: !isUtf8(message) }, () => pool.release(slot));
+    this.#ws.send(message, { binary: !isUtf8(message) }, () => this.#queue.written(slot));
     return true;
   }
 

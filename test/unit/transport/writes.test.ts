@@ -15,31 +15,49 @@ async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-function options(pool: BufferPool, maxQueuedBytes = 1 << 20): StreamOptions {
-  return { maxMessageSize: 65536, maxQueuedBytes, pool, counters: { slowReaders: 0, slowSenders: 0 } };
+function options(pool: BufferPool, maxQueuedBytes = 1 << 20, maxQueuedMessages = 1024): StreamOptions {
+  return {
+    maxMessageSize: 65536,
+    maxQueuedBytes,
+    maxQueuedMessages,
+    pool,
+    counters: { slowReaders: 0, slowSenders: 0 },
+  };
+}
+
+/** A TCP server whose one peer never reads, and a StreamConnection to it. */
+async function neverReading(opts: StreamOptions): Promise<{ c: StreamConnection; done: () => void }> {
+  let peer: Socket | undefined;
+  const server = createServer((s) => {
+    peer = s;
+    s.pause();
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
+  const port = (server.address() as { port: number }).port;
+  const c = StreamConnection.connect(
+    "127.0.0.1",
+    port,
+    undefined,
+    opts,
+    () => {},
+    () => {},
+  );
+  await until(() => peer !== undefined);
+  return {
+    c,
+    done: () => {
+      peer?.destroy();
+      server.close();
+    },
+  };
 }
 
 describe("writes through the buffer pool", () => {
   it("hold a slot until the kernel has the bytes, and every slot comes home when a slow reader is closed", async () => {
     const pool = new BufferPool({ bytes: 8 << 20, maxMessageSize: 4096 });
     // A peer that never reads: the kernel buffers fill, then Node's queue, then the cap closes it.
-    let peer: Socket | undefined;
-    const server = createServer((s) => {
-      peer = s;
-      s.pause();
-    });
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
-    const port = (server.address() as { port: number }).port;
     const opts = options(pool, 256 * 1024);
-    const c = StreamConnection.connect(
-      "127.0.0.1",
-      port,
-      undefined,
-      opts,
-      () => {},
-      () => {},
-    );
-    await until(() => peer !== undefined);
+    const { c, done } = await neverReading(opts);
     let sent = 0;
     while (c.send([MESSAGE])) {
       sent++;
@@ -49,8 +67,20 @@ describe("writes through the buffer pool", () => {
     expect(sent).toBeGreaterThan(100);
     await until(() => pool.inUse === 0);
     expect(pool.freeFraction).toBe(1);
-    peer?.destroy();
-    server.close();
+    done();
+  });
+
+  it("close a peer that lets too many small messages queue, before their bytes reach the byte cap", async () => {
+    const pool = new BufferPool({ bytes: 8 << 20, maxMessageSize: 4096 });
+    const opts = options(pool, 1 << 20, 50);
+    const { c, done } = await neverReading(opts);
+    // Written synchronously, none has reached the kernel: the 51st finds 50 queued.
+    let sent = 0;
+    while (c.send([Buffer.from("\r\n\r\n")])) sent++;
+    expect(sent).toBe(50);
+    expect(opts.counters.slowReaders).toBe(1);
+    await until(() => pool.inUse === 0);
+    done();
   });
 
   it("return UDP send slots once the datagram is out, and refuse when the pool is empty unless urgent", async () => {
