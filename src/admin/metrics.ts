@@ -131,7 +131,7 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   );
   new Counter({
     name: "sipedge_connections_refused_total",
-    help: "New client connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp), handshakes (maxHandshakes under way)",
+    help: "New client connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp), handshakes (maxHandshakes under way), pool (buffers critically low)",
     labelNames: ["reason"],
     registers: [registry],
     collect() {
@@ -162,6 +162,18 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
       fill(
         this,
         stats.map((s) => [{ worker: String(s.index) }, s.handshaking]),
+      );
+    },
+  });
+  new Gauge({
+    name: "sipedge_connections_paused",
+    help: "Client connections an IO worker does not read while its buffer pool is critically low (new ones, not a trusted trunk's or a registered endpoint's)",
+    labelNames: ["worker"],
+    registers: [registry],
+    collect() {
+      fill(
+        this,
+        stats.map((s) => [{ worker: String(s.index) }, s.paused]),
       );
     },
   });

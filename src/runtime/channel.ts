@@ -95,6 +95,8 @@ export interface WorkerStats {
   /** New client connections closed at once, by reason; TLS handshakes under way. */
   readonly refused: Readonly<Record<Refusal, number>>;
   readonly handshaking: number;
+  /** Client connections not read while the pool is critically low. */
+  readonly paused: number;
   /** New requests per second the CPU ration lets in while the loop is saturated; null: no ration. */
   readonly ration: number | null;
   /** Open client flows (connections) by transport: tcp, tls, wss. */

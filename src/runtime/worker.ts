@@ -76,6 +76,8 @@ export class IoWorker {
   readonly #clientStreams: readonly ConnectionListener[];
   readonly #endpoints: EndpointRegistry;
   readonly #pool: BufferPool;
+  /** Below the pool's critical mark: new client connections refused, the least important not read. */
+  #shedding = false;
   readonly #streamCounters: StreamCounters;
   readonly #admission: ListenerAdmission;
   readonly #gate: SharedConnectionGate;
@@ -121,6 +123,7 @@ export class IoWorker {
       const now = performance.eventLoopUtilization();
       proxy.loadSample(performance.eventLoopUtilization(now, last).utilization);
       last = now;
+      this.#shedWhenCritical();
     }, LOAD_WINDOW_MS);
     this.#loadWindow.unref();
     this.#tlsListeners = tlsListeners;
@@ -178,7 +181,7 @@ export class IoWorker {
     const admission: ListenerAdmission = {
       gate,
       maxHandshakes: config.limits.maxHandshakes,
-      refused: { limit: 0, per_ip: 0, handshakes: 0 },
+      refused: { limit: 0, per_ip: 0, handshakes: 0, pool: 0 },
     };
     const streamOptions = {
       maxMessageSize: config.sip.maxMessageSize,
@@ -340,6 +343,23 @@ export class IoWorker {
     this.#endpoints.bind(keys, flow, expiresMs, false);
   }
 
+  /**
+   * Below the pool's critical mark the least important client connections
+   * are no longer read and new ones are refused (transport/listener.ts),
+   * until the level is back above it. A trusted trunk's connections, and
+   * those an endpoint is registered over, are always read.
+   */
+  #shedWhenCritical(): void {
+    const critical = this.#pool.level === "critical";
+    if (critical === this.#shedding) return;
+    this.#shedding = critical;
+    const keep = (c: Flow) => this.#sides.trusted(c) || this.#endpoints.current(c.id) !== undefined;
+    for (const s of this.#clientStreams) {
+      if (critical) s.shed(keep);
+      else s.unshed();
+    }
+  }
+
   /** A snapshot for a scrape; the event-loop delay histogram starts afresh after each. */
   stats(index: number): WorkerStats {
     const t = this.proxy.transactions;
@@ -357,6 +377,7 @@ export class IoWorker {
       slowSenders: this.#streamCounters.slowSenders,
       refused: this.#admission.refused,
       handshaking: this.#clientStreams.reduce((n, s) => n + s.handshaking, 0),
+      paused: this.#clientStreams.reduce((n, s) => n + s.paused, 0),
       ration: this.proxy.ration === undefined ? null : (this.proxy.ration * 1000) / LOAD_WINDOW_MS,
       flows: this.#flows(),
       calls: this.dispatcher.calls(),

@@ -3,9 +3,14 @@ import type { TLSSocket, TlsOptions, Server as TlsServer } from "node:tls";
 import type { Flow } from "./flow.ts";
 import { type HandshakeStats, handshakeStats, recordHandshake } from "./handshakes.ts";
 
-/** A flow a listener accepted and may close (drain, shutdown, slow reader). */
+/** A flow a listener accepted and may close (drain, shutdown, slow reader) or stop reading for a while. */
 export interface Connection extends Flow {
+  /** When it was accepted (ms since the epoch). */
+  readonly opened: number;
   close(): void;
+  /** Stop reading: what the peer sends waits in the kernel, then its TCP window closes. */
+  pause(): void;
+  resume(): void;
 }
 
 export interface ListenOptions {
@@ -18,9 +23,12 @@ export interface ListenOptions {
   readonly admission?: ListenerAdmission;
 }
 
-/** Why a new connection was closed at once: too many in all, from its address, or handshaking. */
+/** Why a new connection was closed at once: too many in all, from its address, handshaking, or the pool critically low. */
 export type GateRefusal = "limit" | "per_ip";
-export type Refusal = GateRefusal | "handshakes";
+export type Refusal = GateRefusal | "handshakes" | "pool";
+
+/** A connection younger than this is new: the first not read when buffers run critically low. */
+export const NEW_CONNECTION_MS = 30_000;
 
 /** Connection counts shared by every IO worker (limits.maxConnections, limits.maxConnectionsPerIp). */
 export interface ConnectionGate {
@@ -51,6 +59,8 @@ export abstract class ConnectionListener {
 
   /** TLS handshakes begun and not yet done or failed. */
   #handshaking = 0;
+  /** While buffers are critically low: the connections no longer read. */
+  #shedding: Set<Connection> | undefined;
 
   protected constructor(server: Server, admission: ListenerAdmission | undefined) {
     this.#server = server;
@@ -70,7 +80,11 @@ export abstract class ConnectionListener {
   #admit(s: Socket, a: ListenerAdmission): void {
     const address = s.remoteAddress ?? "";
     const refused: Refusal | undefined =
-      this.handshakes !== undefined && this.#handshaking >= a.maxHandshakes ? "handshakes" : a.gate.enter(address);
+      this.#shedding !== undefined
+        ? "pool"
+        : this.handshakes !== undefined && this.#handshaking >= a.maxHandshakes
+          ? "handshakes"
+          : a.gate.enter(address);
     if (refused !== undefined) {
       a.refused[refused]++;
       s.destroy();
@@ -98,6 +112,36 @@ export abstract class ConnectionListener {
 
   protected remove(c: Connection): void {
     this.#connections.delete(c.id);
+    this.#shedding?.delete(c);
+  }
+
+  /**
+   * The buffer pool is critically low (DESIGN.md principle 4): new
+   * connections are refused at the door, and the least important open ones
+   * are no longer read until buffers return: the new ones (younger than
+   * NEW_CONNECTION_MS) that `keep` does not vouch for (a trusted trunk's, one
+   * an endpoint registered over). Older connections carry the calls already
+   * up and go on being read.
+   */
+  shed(keep: (c: Connection) => boolean, now = Date.now()): void {
+    const paused = this.#shedding ?? new Set<Connection>();
+    this.#shedding = paused;
+    for (const c of this.#connections.values()) {
+      if (paused.has(c) || now - c.opened >= NEW_CONNECTION_MS || keep(c)) continue;
+      c.pause();
+      paused.add(c);
+    }
+  }
+
+  /** Buffers are back: every connection is read again and new ones come in. */
+  unshed(): void {
+    for (const c of this.#shedding ?? []) c.resume();
+    this.#shedding = undefined;
+  }
+
+  /** Connections not read while buffers are critically low. */
+  get paused(): number {
+    return this.#shedding?.size ?? 0;
   }
 
   /**

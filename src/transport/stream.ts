@@ -86,12 +86,14 @@ export class SendQueue {
  */
 export class StreamConnection implements Connection {
   readonly id = newFlowId();
+  readonly opened = Date.now();
   readonly transport: TransportName;
   readonly reliable = true;
   readonly remoteAddress: string;
   readonly remotePort: number;
   readonly #socket: Socket;
   readonly #framer: StreamFramer;
+  readonly #options: StreamOptions;
   readonly #queue: SendQueue;
   #closed = false;
   #peerNames: readonly string[] | undefined;
@@ -112,6 +114,7 @@ export class StreamConnection implements Connection {
     this.remoteAddress = remote?.address ?? socket.remoteAddress ?? "";
     this.remotePort = remote?.port ?? socket.remotePort ?? 0;
     this.#framer = new StreamFramer({ maxMessageSize: options.maxMessageSize });
+    this.#options = options;
     this.#queue = new SendQueue(options, () => this.close());
     socket.setNoDelay(true);
     // A dead peer behind a NAT never says goodbye: a silent flow is closed (RFC 5626 keep-alives keep it open).
@@ -133,7 +136,7 @@ export class StreamConnection implements Connection {
         if (frame.kind === "message") onMessage(frame.bytes, this);
         else if (frame.kind === "ping") socket.write(CRLF);
       }
-      this.#checkSlowSender(options);
+      this.#checkSlowSender();
     });
     socket.on("error", () => this.close());
     socket.on("close", () => {
@@ -151,7 +154,8 @@ export class StreamConnection implements Connection {
    * reset and a framing buffer held: the message it began must be whole
    * within messageTimeout.
    */
-  #checkSlowSender(options: StreamOptions): void {
+  #checkSlowSender(): void {
+    const options = this.#options;
     const limit = options.messageTimeout ?? 0;
     if (limit <= 0 || this.#framer.pending === 0) {
       if (this.#partial !== undefined) clearTimeout(this.#partial);
@@ -209,6 +213,18 @@ export class StreamConnection implements Connection {
     // Called once written or failed (also when the socket is destroyed first).
     this.#socket.write(slot.bytes, () => this.#queue.written(slot));
     return true;
+  }
+
+  /** Not reading is our doing, not the peer's: the message it began gets its whole time again on resume. */
+  pause(): void {
+    this.#socket.pause();
+    if (this.#partial !== undefined) clearTimeout(this.#partial);
+    this.#partial = undefined;
+  }
+
+  resume(): void {
+    this.#socket.resume();
+    this.#checkSlowSender();
   }
 
   close(): void {

@@ -25,6 +25,7 @@ const CRLF = Buffer.from("\r\n");
  */
 export class WsConnection implements Connection {
   readonly id = newFlowId();
+  readonly opened = Date.now();
   readonly transport = "wss" as const;
   readonly reliable = true;
   readonly remoteAddress: string;
@@ -86,6 +87,15 @@ export class WsConnection implements Connection {
     // ws calls back once the frame is written, or with the error when it never will be.
     this.#ws.send(message, { binary: !isUtf8(message) }, () => this.#queue.written(slot));
     return true;
+  }
+
+  /** Through ws, which otherwise resumes the socket itself once its receiver drains. */
+  pause(): void {
+    this.#ws.pause();
+  }
+
+  resume(): void {
+    this.#ws.resume();
   }
 
   /** Without a closing handshake: a slow or silent peer must not hold it open. */

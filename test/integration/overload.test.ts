@@ -2,9 +2,9 @@ import type { ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SipMessage, SipResponse } from "../../src/sip/index.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
-import { request } from "../helpers/dialog.ts";
+import { request, respond } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
-import { UdpPeer } from "../helpers/sip-client.ts";
+import { StreamClient, UdpPeer } from "../helpers/sip-client.ts";
 
 let sipedge: ChildProcess | undefined;
 const peers: UdpPeer[] = [];
@@ -20,7 +20,8 @@ afterEach(() => {
  */
 async function silentBackendSetup(
   limits: string,
-): Promise<{ port: number; admin: number; client: UdpPeer; backend: UdpPeer }> {
+  tcp = false,
+): Promise<{ port: number; tcpPort: number; admin: number; client: UdpPeer; backend: UdpPeer }> {
   const backend = await UdpPeer.bind(true);
   const client = await UdpPeer.bind(false);
   peers.push(backend, client);
@@ -31,6 +32,7 @@ async function silentBackendSetup(
         "io: { threads: 1, pin: false }",
         "listen:",
         "  - { transport: udp, address: 127.0.0.1, port: 0 }",
+        ...(tcp ? ["  - { transport: tcp, address: 127.0.0.1, port: 0 }"] : []),
         "backends:",
         "  - name: core",
         "    members:",
@@ -46,7 +48,8 @@ async function silentBackendSetup(
   );
   sipedge = cli.child;
   await sleep(2000); // probed up
-  return { port: listeningPort(cli.out(), "udp"), admin, client, backend };
+  const tcpPort = tcp ? listeningPort(cli.out(), "tcp") : 0;
+  return { port: listeningPort(cli.out(), "udp"), tcpPort, admin, client, backend };
 }
 
 function invite(client: UdpPeer, port: number, callId: string, inDialog = false): void {
@@ -79,6 +82,14 @@ async function finals(client: UdpPeer, count: number, timeoutMs = 10_000): Promi
 
 async function metrics(admin: number): Promise<string> {
   return (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+}
+
+async function until(done: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms`);
+    await sleep(50);
+  }
 }
 
 describe("overload: new work is refused with 503 + Retry-After, established calls carry on", () => {
@@ -176,5 +187,51 @@ describe("overload: new work is refused with 503 + Retry-After, established call
     expect(again?.values("to")[0]).toBe(first?.values("to")[0]);
     client.send(request({ ...base, method: "ACK", to: `<sip:service@127.0.0.1>;tag=${tag}` }), port);
     await expect(backend.take((m) => m.kind === "request" && m.method === "ACK", 1000)).rejects.toThrow();
+  });
+
+  it("below the critical mark stops reading new connections and refuses more, until buffers return", async () => {
+    const { port, tcpPort, admin, client, backend } = await silentBackendSetup("limits: { memory: 256KiB }", true);
+    const young = await StreamClient.connect(tcpPort, false);
+    // In-dialog BYEs are never refused: held by transactions the backend does not answer, they take
+    // the pool below its critical mark (10 % free).
+    let free = 1;
+    for (let i = 0; i < 600 && free >= 0.1; i++) {
+      invite(client, port, `hold-${i}`, true);
+      if (i % 20 === 19) {
+        await sleep(30);
+        free = Number(/^sipedge_buffer_pool_free_ratio\{worker="0"\} (\S+)/m.exec(await metrics(admin))?.[1]);
+      }
+    }
+    expect(free).toBeLessThan(0.1);
+    await until(async () => /^sipedge_connections_paused\{worker="0"\} 1$/m.test(await metrics(admin)));
+    // Not read: sipedge does not answer what the new connection sends.
+    const ask = (branch: string) =>
+      young.send(
+        request({
+          method: "OPTIONS",
+          uri: `sip:127.0.0.1:${tcpPort};transport=tcp`,
+          transport: "TCP",
+          localPort: young.localPort,
+          callId: branch,
+          cseq: 1,
+          branch,
+        }),
+      );
+    ask("while-critical");
+    await expect(young.waitFor((m) => m.kind === "response", 1000)).rejects.toThrow();
+    // A connection that comes now is closed at the door.
+    const late = await StreamClient.connect(tcpPort, false);
+    await until(async () => late.closed);
+    expect(await metrics(admin)).toMatch(/^sipedge_connections_refused_total\{reason="pool"\} [1-9]/m);
+    // The backend answers every BYE: the buffers come home, and the connection is read again.
+    for (;;) {
+      const bye = await backend.take((m) => m.kind === "request" && m.method === "BYE", 500).catch(() => undefined);
+      if (bye === undefined) break;
+      backend.send(respond(bye.msg, 200, "OK"), bye.port);
+    }
+    const answer = await young.waitFor((m) => m.kind === "response", 5000);
+    expect(answer.kind === "response" && answer.status).toBe(200);
+    expect(young.closed).toBe(false);
+    young.close();
   });
 });

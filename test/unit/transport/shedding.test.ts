@@ -1,0 +1,94 @@
+import { connect, type Socket } from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Flow } from "../../../src/transport/flow.ts";
+import { type ListenerAdmission, NEW_CONNECTION_MS } from "../../../src/transport/listener.ts";
+import { BufferPool } from "../../../src/transport/pool.ts";
+import { StreamListener } from "../../../src/transport/stream.ts";
+import { sleep } from "../../helpers/net.ts";
+
+const OPTIONS =
+  "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKshed\r\nFrom: <sip:a@b>;tag=1\r\n" +
+  "To: <sip:c@d>\r\nCall-ID: shed\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+
+let listener: StreamListener | undefined;
+const sockets: Socket[] = [];
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  await listener?.close();
+});
+
+async function setup(): Promise<{ admission: ListenerAdmission; got: Map<number, number>; clients: Socket[] }> {
+  const admission: ListenerAdmission = {
+    gate: { enter: () => undefined, leave: () => {} },
+    maxHandshakes: 10,
+    refused: { limit: 0, per_ip: 0, handshakes: 0, pool: 0 },
+  };
+  const got = new Map<number, number>();
+  const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
+  const l = await StreamListener.listen(
+    {
+      address: "127.0.0.1",
+      port: 0,
+      backlog: 16,
+      admission,
+      maxMessageSize: 4096,
+      maxQueuedBytes: 1 << 16,
+      maxQueuedMessages: 64,
+      pool,
+      counters: { slowReaders: 0, slowSenders: 0 },
+    },
+    (_bytes, flow: Flow) => got.set(flow.remotePort, (got.get(flow.remotePort) ?? 0) + 1),
+  );
+  listener = l;
+  const clients: Socket[] = [];
+  for (let i = 0; i < 3; i++) {
+    const s = connect({ host: "127.0.0.1", port: l.port });
+    await new Promise((r) => s.once("connect", r));
+    sockets.push(s);
+    clients.push(s);
+  }
+  while (l.connectionCount < 3) await sleep(10);
+  return { admission, got, clients };
+}
+
+describe("shedding connections while buffers are critically low", () => {
+  it("stops reading the new connections it is not told to keep, and reads them again afterwards", async () => {
+    const { got, clients } = await setup();
+    const l = listener as StreamListener;
+    const kept = clients[1]?.localPort;
+    l.shed((c) => c.remotePort === kept);
+    expect(l.paused).toBe(2);
+    for (const c of clients) c.write(OPTIONS);
+    await sleep(300);
+    expect([...got.keys()]).toEqual([kept]);
+    l.unshed();
+    expect(l.paused).toBe(0);
+    await sleep(300);
+    expect(clients.map((c) => got.get(c.localPort ?? 0))).toEqual([1, 1, 1]);
+  });
+
+  it("keeps reading connections older than the new ones", async () => {
+    await setup();
+    const l = listener as StreamListener;
+    l.shed(() => false, Date.now() + NEW_CONNECTION_MS);
+    expect(l.paused).toBe(0);
+  });
+
+  it("refuses new connections at the door until buffers return", async () => {
+    const { admission } = await setup();
+    const l = listener as StreamListener;
+    l.shed(() => false);
+    const late = connect({ host: "127.0.0.1", port: l.port });
+    late.on("error", () => {}); // reset at the door
+    sockets.push(late);
+    await new Promise((r) => late.once("close", r));
+    expect(admission.refused.pool).toBe(1);
+    expect(l.connectionCount).toBe(3);
+    l.unshed();
+    const after = connect({ host: "127.0.0.1", port: l.port });
+    sockets.push(after);
+    await new Promise((r) => after.once("connect", r));
+    while (l.connectionCount < 4) await sleep(10);
+    expect(admission.refused.pool).toBe(1);
+  });
+});
