@@ -1,9 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from "node:fs";
 import { AdminServer } from "./admin/server.ts";
-import { budgetWarnings } from "./config/budget.ts";
 import { formatErrors, loadConfig } from "./config/load.ts";
-import type { Config } from "./config/schema.ts";
 import { runDemo } from "./runtime/demo.ts";
 import { Supervisor } from "./runtime/supervisor.ts";
 import { probeSip, SystemdNotifier } from "./runtime/systemd.ts";
@@ -51,14 +49,8 @@ function checkConfig(path: string | undefined): number {
     process.stderr.write(`${formatErrors(loaded.errors)}\n`);
     return 1;
   }
-  warn(loaded.value);
   process.stdout.write(`${path}: ok\n`);
   return 0;
-}
-
-/** What the config asks beyond its memory budget: worth saying, not worth refusing. */
-function warn(config: Config): void {
-  for (const w of budgetWarnings(config)) process.stderr.write(`warning: ${w}\n`);
 }
 
 /** Runs until SIGINT or SIGTERM, then closes every socket. */
@@ -70,7 +62,6 @@ async function run(path: string): Promise<number> {
   }
   // Listen for the signal first: one that comes while workers start still stops cleanly.
   const signalled = untilSignal();
-  warn(loaded.value);
   const supervisor = await Supervisor.start(loaded.value);
   // SIGHUP: validate first; a config with problems leaves the running one in place.
   process.on("SIGHUP", () => {

@@ -1,5 +1,3 @@
-import type { Config } from "./schema.ts";
-
 /**
  * How limits.memory is spent (DESIGN.md principle 4). Half is the IO
  * workers' buffer pools (message bytes); a quarter their heaps (transaction
@@ -29,17 +27,20 @@ export function budgetShares(memory: number, workers: number): BudgetShares {
  */
 export const CONNECTION_COST = 50 * 1024;
 
-/** Where the config asks for more than its budget holds: said at check-config and at start, not refused. */
-export function budgetWarnings(config: Config): string[] {
-  const { memory, maxConnections } = config.limits;
-  const room = Math.floor(budgetShares(memory, 1).connections / CONNECTION_COST);
-  if (maxConnections <= room) return [];
-  const need = maxConnections * CONNECTION_COST * 4;
-  return [
-    `limits.maxConnections: ${maxConnections} connections at about 50 KiB each need ${size(maxConnections * CONNECTION_COST)}, ` +
-      `more than the quarter of limits.memory (${size(memory)}) kept for them, which holds ${room}: ` +
-      `raise limits.memory to ${size(need)} or lower limits.maxConnections`,
-  ];
+/** How many connections the connections' quarter of `memory` holds: limits.maxConnections' default and its most. */
+export function connectionRoom(memory: number): number {
+  return Math.floor(budgetShares(memory, 1).connections / CONNECTION_COST);
+}
+
+/** Why maxConnections does not fit the budget, or undefined when it does. */
+export function connectionBudgetProblem(maxConnections: number, memory: number): string | undefined {
+  const room = connectionRoom(memory);
+  if (maxConnections <= room) return undefined;
+  return (
+    `${maxConnections} connections at about 50 KiB each need ${size(maxConnections * CONNECTION_COST)}, ` +
+    `more than the quarter of limits.memory (${size(memory)}) kept for them, which holds ${room}: ` +
+    `raise limits.memory to ${size(maxConnections * CONNECTION_COST * 4)} or lower limits.maxConnections`
+  );
 }
 
 function size(bytes: number): string {

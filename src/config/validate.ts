@@ -1,6 +1,7 @@
 import { isIP, isIPv6 } from "node:net";
 import { MAX_BACKENDS } from "../health/state.ts";
 import { bareHost, findParam, isSipUri, parseUri } from "../sip/index.ts";
+import { connectionBudgetProblem, connectionRoom } from "./budget.ts";
 import type {
   Algorithm,
   BackendTransport,
@@ -132,6 +133,14 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       "maxEndpoints",
       "idleTimeout",
     ]) ?? {};
+  const memory = r.size(limits, "memory", "limits", "256MiB");
+  // Connections cost memory outside the pools and heaps (TLS state): the budget bounds them too.
+  const room = connectionRoom(memory ?? 0);
+  const maxConnections = r.int(limits, "maxConnections", "limits", 1, 10_000_000, Math.max(1, room));
+  if (memory !== undefined && maxConnections !== undefined) {
+    const problem = connectionBudgetProblem(maxConnections, memory);
+    if (problem !== undefined) r.fail("limits.maxConnections", problem);
+  }
   const admin = r.object(root.admin ?? {}, "admin", ["listen", "tokenFile"]) ?? {};
   const sip =
     r.object(root.sip ?? {}, "sip", [
@@ -173,8 +182,8 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       aliveCodes,
     },
     limits: {
-      memory: r.size(limits, "memory", "limits", "256MiB"),
-      maxConnections: r.int(limits, "maxConnections", "limits", 1, 10_000_000, 100_000),
+      memory,
+      maxConnections,
       maxConnectionsPerIp: r.int(limits, "maxConnectionsPerIp", "limits", 1, 10_000_000, 1000),
       maxHandshakes: r.int(limits, "maxHandshakes", "limits", 1, 100_000, 256),
       handshakeTimeout: r.duration(limits, "handshakeTimeout", "limits", "10s"),

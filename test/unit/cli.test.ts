@@ -72,13 +72,13 @@ describe("sipedge check-config", () => {
     expect([r.status, r.stdout]).toEqual([0, `${path}: ok\n`]);
   });
 
-  it("accepts, with a warning that names the key, a file that asks for more connections than its memory holds", () => {
+  it("refuses, naming the key, a file that asks for more connections than its memory holds", () => {
     const path = configFile(
       "listen:\n  - { transport: udp, address: 127.0.0.1, port: 5060 }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:5080' }\nlimits: { memory: 64MiB, maxConnections: 10000 }\n",
     );
     const r = sipedge(["check-config", path]);
-    expect([r.status, r.stdout]).toEqual([0, `${path}: ok\n`]);
-    expect(r.stderr).toMatch(/^warning: limits\.maxConnections: 10000 connections .* holds 327: raise limits\.memory/m);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/^limits\.maxConnections: 10000 connections .* holds 327: raise limits\.memory/m);
   });
 
   it("names the key and the problem, and exits 1", () => {

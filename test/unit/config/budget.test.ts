@@ -1,19 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { budgetShares, budgetWarnings, CONNECTION_COST } from "../../../src/config/budget.ts";
+import { budgetShares, CONNECTION_COST } from "../../../src/config/budget.ts";
 import { validateConfig } from "../../../src/config/validate.ts";
 
 const MiB = 2 ** 20;
 
-function config(limits: string): Parameters<typeof budgetWarnings>[0] {
-  const { parse } = JSON;
-  const raw = {
+function validate(limits: string): ReturnType<typeof validateConfig> {
+  return validateConfig({
     listen: [{ transport: "udp", address: "127.0.0.1", port: 5060 }],
     backends: [{ name: "core", members: [{ name: "a", uri: "sip:127.0.0.1:5080" }] }],
-    limits: parse(limits),
-  };
-  const v = validateConfig(raw);
-  if (!v.ok) throw new Error(JSON.stringify(v.errors));
-  return v.value;
+    limits: JSON.parse(limits),
+  });
 }
 
 describe("the memory budget", () => {
@@ -25,11 +21,19 @@ describe("the memory budget", () => {
     });
   });
 
-  it("warns, naming the key and what would fit, when maxConnections does not fit the connections' quarter", () => {
-    const [w] = budgetWarnings(config('{ "memory": "256MiB", "maxConnections": 100000 }'));
-    expect(w).toMatch(/^limits\.maxConnections: 100000 connections at about 50 KiB each need 4\.8 GiB/);
-    expect(w).toMatch(/which holds 1310: raise limits\.memory to 19\.1 GiB or lower limits\.maxConnections$/);
+  it("refuses, naming the key and what would fit, a maxConnections the connections' quarter does not hold", () => {
+    const v = validate('{ "memory": "256MiB", "maxConnections": 100000 }');
+    expect(v.ok).toBe(false);
+    const [e] = v.ok ? [] : v.errors;
+    expect(e?.path).toBe("limits.maxConnections");
+    expect(e?.problem).toMatch(/^100000 connections at about 50 KiB each need 4\.8 GiB/);
+    expect(e?.problem).toMatch(/which holds 1310: raise limits\.memory to 19\.1 GiB or lower limits\.maxConnections$/);
     const fits = Math.floor((64 * MiB) / CONNECTION_COST);
-    expect(budgetWarnings(config(`{ "memory": "256MiB", "maxConnections": ${fits} }`))).toEqual([]);
+    expect(validate(`{ "memory": "256MiB", "maxConnections": ${fits} }`).ok).toBe(true);
+  });
+
+  it("defaults maxConnections to what the budget holds", () => {
+    const v = validate('{ "memory": "1GiB" }');
+    expect(v.ok && v.value.limits.maxConnections).toBe(Math.floor((256 * MiB) / CONNECTION_COST));
   });
 });
