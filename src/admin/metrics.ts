@@ -131,7 +131,7 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   );
   new Counter({
     name: "sipedge_connections_refused_total",
-    help: "New client connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp), handshakes (maxHandshakes under way), pool (buffers critically low)",
+    help: "New client connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp), handshakes (maxHandshakes under way), pool (buffers critically low), load (TLS handshakes beyond the ration of a saturated worker)",
     labelNames: ["reason"],
     registers: [registry],
     collect() {

@@ -26,6 +26,14 @@ const BACKEND_LINKS = 2;
 /** How often the CPU ration (proxy/shedder.ts) looks at the event loop. */
 const LOAD_WINDOW_MS = 100;
 
+/**
+ * TLS handshakes a worker whose loop is saturated still begins per window
+ * (20 a second): a few milliseconds of crypto each on a small machine, so
+ * new TLS clients still get in, slowly, while established flows keep the
+ * loop (transport/listener.ts).
+ */
+const HANDSHAKES_PER_WINDOW = 2;
+
 /** Per-connection send queue bounds before a peer counts as a slow reader. */
 const MAX_QUEUED_BYTES = 1 << 20;
 const MAX_QUEUED_MESSAGES = 1024;
@@ -123,6 +131,7 @@ export class IoWorker {
       const now = performance.eventLoopUtilization();
       proxy.loadSample(performance.eventLoopUtilization(now, last).utilization);
       last = now;
+      admission.handshakeRation = proxy.ration === undefined ? undefined : HANDSHAKES_PER_WINDOW;
       this.#shedWhenCritical();
     }, LOAD_WINDOW_MS);
     this.#loadWindow.unref();
@@ -181,7 +190,8 @@ export class IoWorker {
     const admission: ListenerAdmission = {
       gate,
       maxHandshakes: config.limits.maxHandshakes,
-      refused: { limit: 0, per_ip: 0, handshakes: 0, pool: 0 },
+      refused: { limit: 0, per_ip: 0, handshakes: 0, pool: 0, load: 0 },
+      handshakeRation: undefined,
     };
     const streamOptions = {
       maxMessageSize: config.sip.maxMessageSize,

@@ -23,9 +23,12 @@ export interface ListenOptions {
   readonly admission?: ListenerAdmission;
 }
 
-/** Why a new connection was closed at once: too many in all, from its address, handshaking, or the pool critically low. */
+/**
+ * Why a new connection was closed at once: too many in all, from its
+ * address, handshaking, the pool critically low, or the loop saturated.
+ */
 export type GateRefusal = "limit" | "per_ip";
-export type Refusal = GateRefusal | "handshakes" | "pool";
+export type Refusal = GateRefusal | "handshakes" | "pool" | "load";
 
 /** A connection younger than this is new: the first not read when buffers run critically low. */
 export const NEW_CONNECTION_MS = 30_000;
@@ -43,6 +46,14 @@ export interface ListenerAdmission {
   maxHandshakes: number;
   /** What was refused, by reason (shared by the worker's listeners). */
   readonly refused: Record<Refusal, number>;
+  /**
+   * While the worker's event loop is saturated (its CPU ration is on): the
+   * TLS handshakes its listeners may still begin in the current window.
+   * Each costs the loop a millisecond or more of crypto, and a bound on how
+   * many run at once does not bound how many run one after another; a
+   * storm of them would starve every established flow. undefined: no ration.
+   */
+  handshakeRation: number | undefined;
 }
 
 /**
@@ -79,17 +90,21 @@ export abstract class ConnectionListener {
    */
   #admit(s: Socket, a: ListenerAdmission): void {
     const address = s.remoteAddress ?? "";
+    const tls = this.handshakes !== undefined;
     const refused: Refusal | undefined =
       this.#shedding !== undefined
         ? "pool"
-        : this.handshakes !== undefined && this.#handshaking >= a.maxHandshakes
+        : tls && this.#handshaking >= a.maxHandshakes
           ? "handshakes"
-          : a.gate.enter(address);
+          : tls && a.handshakeRation !== undefined && a.handshakeRation <= 0
+            ? "load"
+            : a.gate.enter(address);
     if (refused !== undefined) {
       a.refused[refused]++;
       s.destroy();
       return;
     }
+    if (tls && a.handshakeRation !== undefined) a.handshakeRation--;
     s.once("close", () => a.gate.leave(address));
   }
 

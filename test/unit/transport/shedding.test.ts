@@ -1,10 +1,14 @@
+import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
+import { demoCertificate } from "../../../src/runtime/demo.ts";
 import type { Flow } from "../../../src/transport/flow.ts";
 import { type ListenerAdmission, NEW_CONNECTION_MS } from "../../../src/transport/listener.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
 import { StreamListener } from "../../../src/transport/stream.ts";
 import { sleep } from "../../helpers/net.ts";
+import { CERT_DIR } from "../../helpers/sipedge.ts";
 
 const OPTIONS =
   "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKshed\r\nFrom: <sip:a@b>;tag=1\r\n" +
@@ -17,27 +21,32 @@ afterEach(async () => {
   await listener?.close();
 });
 
-async function setup(): Promise<{ admission: ListenerAdmission; got: Map<number, number>; clients: Socket[] }> {
-  const admission: ListenerAdmission = {
+function admission(): ListenerAdmission {
+  return {
     gate: { enter: () => undefined, leave: () => {} },
     maxHandshakes: 10,
-    refused: { limit: 0, per_ip: 0, handshakes: 0, pool: 0 },
+    refused: { limit: 0, per_ip: 0, handshakes: 0, pool: 0, load: 0 },
+    handshakeRation: undefined,
   };
+}
+
+const streamOptions = (pool: BufferPool) => ({
+  address: "127.0.0.1",
+  port: 0,
+  backlog: 16,
+  maxMessageSize: 4096,
+  maxQueuedBytes: 1 << 16,
+  maxQueuedMessages: 64,
+  pool,
+  counters: { slowReaders: 0, slowSenders: 0 },
+});
+
+async function setup(): Promise<{ admission: ListenerAdmission; got: Map<number, number>; clients: Socket[] }> {
+  const a = admission();
   const got = new Map<number, number>();
   const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
-  const l = await StreamListener.listen(
-    {
-      address: "127.0.0.1",
-      port: 0,
-      backlog: 16,
-      admission,
-      maxMessageSize: 4096,
-      maxQueuedBytes: 1 << 16,
-      maxQueuedMessages: 64,
-      pool,
-      counters: { slowReaders: 0, slowSenders: 0 },
-    },
-    (_bytes, flow: Flow) => got.set(flow.remotePort, (got.get(flow.remotePort) ?? 0) + 1),
+  const l = await StreamListener.listen({ ...streamOptions(pool), admission: a }, (_bytes, flow: Flow) =>
+    got.set(flow.remotePort, (got.get(flow.remotePort) ?? 0) + 1),
   );
   listener = l;
   const clients: Socket[] = [];
@@ -48,7 +57,7 @@ async function setup(): Promise<{ admission: ListenerAdmission; got: Map<number,
     clients.push(s);
   }
   while (l.connectionCount < 3) await sleep(10);
-  return { admission, got, clients };
+  return { admission: a, got, clients };
 }
 
 describe("shedding connections while buffers are critically low", () => {
@@ -90,5 +99,33 @@ describe("shedding connections while buffers are critically low", () => {
     await new Promise((r) => after.once("connect", r));
     while (l.connectionCount < 4) await sleep(10);
     expect(admission.refused.pool).toBe(1);
+  });
+
+  it("lets a saturated worker begin only its ration of TLS handshakes, refusing the rest at the door", async () => {
+    const cert = demoCertificate(CERT_DIR);
+    const a = admission();
+    a.handshakeRation = 1;
+    const l = await StreamListener.listen(
+      {
+        ...streamOptions(new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 })),
+        admission: a,
+        tls: { cert: readFileSync(cert.cert), key: readFileSync(cert.key) },
+      },
+      () => {},
+    );
+    listener = l;
+    const handshake = () =>
+      new Promise<boolean>((resolve) => {
+        const s = tlsConnect({ host: "127.0.0.1", port: l.port, rejectUnauthorized: false });
+        sockets.push(s);
+        s.once("secureConnect", () => resolve(true));
+        s.once("error", () => resolve(false));
+        s.once("close", () => resolve(false));
+      });
+    expect(await handshake()).toBe(true);
+    expect(await handshake()).toBe(false);
+    expect(a.refused.load).toBe(1);
+    a.handshakeRation = undefined; // the loop has room again
+    expect(await handshake()).toBe(true);
   });
 });
