@@ -16,6 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
+import { rssOf } from "../helpers/storm.ts";
 import { loadTicks, machineTicks, processTicks } from "./cpu.ts";
 import { metrics, startSipedge, type UnderTest } from "./under-test.ts";
 
@@ -47,14 +48,6 @@ interface Step {
 
 /** The sipp UASs, running throughout: their CPU counts as the load tool's. */
 const uasPids: number[] = [];
-
-function rssOf(pid: number): number {
-  try {
-    return Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? 0) * 1024;
-  } catch {
-    return 0;
-  }
-}
 
 /** One sipp UAC of the step, in its own folder: its call counts and the answered calls' times to 200 (ms). */
 async function uac(
