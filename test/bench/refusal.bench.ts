@@ -13,9 +13,10 @@
 import { createSocket } from "node:dgram";
 import { readdirSync, readFileSync } from "node:fs";
 import { parseMessage } from "../../src/sip/index.ts";
-import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
-import { request, respond } from "../helpers/dialog.ts";
+import { listeningPort, silentBackendConfig, startCli } from "../helpers/cli.ts";
+import { request } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
+import { UdpPeer } from "../helpers/sip-client.ts";
 import { processTicks } from "./cpu.ts";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 30_000);
@@ -32,31 +33,13 @@ function threadTicks(pid: number, name: string): number {
 }
 
 async function main(): Promise<void> {
-  const backend = createSocket("udp4");
-  backend.on("message", (m, r) => {
-    const p = parseMessage(m);
-    if (p.ok && p.value.kind === "request" && p.value.method === "OPTIONS") {
-      backend.send(respond(p.value, 200, "OK"), r.port, r.address);
-    }
-  });
-  await new Promise<void>((r) => backend.bind(0, "127.0.0.1", () => r()));
+  const backend = await UdpPeer.bind(true);
   const admin = await freePort();
   const cli = await startCli(
-    configFile(
-      [
-        "io: { threads: 1, pin: false }",
-        "listen:",
-        "  - { transport: udp, address: 127.0.0.1, port: 0 }",
-        "backends:",
-        "  - name: core",
-        "    members:",
-        `      - { name: silent, uri: "sip:127.0.0.1:${backend.address().port}" }`,
-        `admin: { listen: "127.0.0.1:${admin}" }`,
-        "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
-        "sip: { firstResponseTimeout: 600s, failoverOn: [], timers: { timerC: 600s } }",
-        "limits: { maxTransactions: 1 }",
-      ].join("\n"),
-    ),
+    silentBackendConfig(backend.port, admin, {
+      sip: "firstResponseTimeout: 600s, timers: { timerC: 600s }",
+      lines: ["limits: { maxTransactions: 1 }"],
+    }),
     "admin API",
   );
   const pid = cli.child.pid as number;
@@ -72,30 +55,21 @@ async function main(): Promise<void> {
     refused++;
     const callId = p.value.values("call-id")[0] ?? "";
     const to = p.value.values("to")[0] ?? "";
-    uac.send(ack(callId, to), port, "127.0.0.1");
+    uac.send(message("ACK", callId, to), port, "127.0.0.1");
   });
-  const invite = (callId: string) =>
+  const message = (method: "INVITE" | "ACK", callId: string, to?: string) =>
     request({
-      method: "INVITE",
+      method,
       uri: "sip:service@127.0.0.1",
       transport: "UDP",
       localPort: uac.address().port,
       callId,
       cseq: 1,
       branch: callId,
-      sdp: true,
+      sdp: method === "INVITE",
+      ...(to === undefined ? {} : { to }),
     });
-  const ack = (callId: string, to: string) =>
-    request({
-      method: "ACK",
-      uri: "sip:service@127.0.0.1",
-      transport: "UDP",
-      localPort: uac.address().port,
-      callId,
-      cseq: 1,
-      branch: callId,
-      to,
-    });
+  const invite = (callId: string) => message("INVITE", callId);
   uac.send(invite("holds-the-table"), port, "127.0.0.1");
   await sleep(500);
 

@@ -16,6 +16,35 @@ export function configFile(text: string): string {
 }
 
 /**
+ * One IO worker with a UDP listener in front of a backend that answers its
+ * probes and nothing else (no failover: each INVITE stays a transaction
+ * awaiting its answer), its admin API on `admin`; `lines` are more YAML
+ * lines (limits, more listeners under `extraListen`).
+ */
+export function silentBackendConfig(
+  backendPort: number,
+  admin: number,
+  o: { readonly extraListen?: readonly string[]; readonly sip?: string; readonly lines?: readonly string[] } = {},
+): string {
+  return configFile(
+    [
+      "io: { threads: 1, pin: false }",
+      "listen:",
+      "  - { transport: udp, address: 127.0.0.1, port: 0 }",
+      ...(o.extraListen ?? []).map((l) => `  - ${l}`),
+      "backends:",
+      "  - name: core",
+      "    members:",
+      `      - { name: silent, uri: "sip:127.0.0.1:${backendPort}" }`,
+      `admin: { listen: "127.0.0.1:${admin}" }`,
+      "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
+      `sip: { failoverOn: [], ${o.sip ?? "firstResponseTimeout: 60s"} }`,
+      ...(o.lines ?? []),
+    ].join("\n"),
+  );
+}
+
+/**
  * A two-worker sipedge in front of one registrar backend, its admin API on
  * `admin`: `listen` and `more.lines` are YAML lines. The registrars answer probes
  * from busy test processes, so health is lenient: no flapping under a loaded CI run.

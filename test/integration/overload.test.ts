@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SipMessage, SipResponse } from "../../src/sip/index.ts";
-import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
+import { listeningPort, silentBackendConfig, startCli } from "../helpers/cli.ts";
 import { request, respond } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
 import { StreamClient, UdpPeer } from "../helpers/sip-client.ts";
@@ -27,23 +27,11 @@ async function silentBackendSetup(
   peers.push(backend, client);
   const admin = await freePort();
   const cli = await startCli(
-    configFile(
-      [
-        "io: { threads: 1, pin: false }",
-        "listen:",
-        "  - { transport: udp, address: 127.0.0.1, port: 0 }",
-        ...(tcp ? ["  - { transport: tcp, address: 127.0.0.1, port: 0 }"] : []),
-        "backends:",
-        "  - name: core",
-        "    members:",
-        `      - { name: silent, uri: "sip:127.0.0.1:${backend.port}" }`,
-        `admin: { listen: "127.0.0.1:${admin}" }`,
-        "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
-        // The backend never answers: no failover, each INVITE waits for its Timer C.
-        "sip: { maxMessageSize: 4KiB, firstResponseTimeout: 60s, failoverOn: [] }",
-        limits,
-      ].join("\n"),
-    ),
+    silentBackendConfig(backend.port, admin, {
+      extraListen: tcp ? ["{ transport: tcp, address: 127.0.0.1, port: 0 }"] : [],
+      sip: "maxMessageSize: 4KiB, firstResponseTimeout: 60s",
+      lines: [limits],
+    }),
     "admin API",
   );
   sipedge = cli.child;
