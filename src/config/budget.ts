@@ -21,11 +21,12 @@ export function budgetShares(memory: number, workers: number): BudgetShares {
 }
 
 /**
- * What one idle client TLS connection holds in sipedge (measured: RSS with
- * 4 000 idle connections on one worker, 50 KiB each; Node's own TLS state
- * is most of it).
+ * What one idle client TLS connection holds in sipedge, with a little room:
+ * `npm run bench:connections` measures 49-51 KiB (RSS growth with 4 000
+ * idle connections on one worker), as much as a bare Node TLS server's;
+ * Node's own TLS state is nearly all of it.
  */
-export const CONNECTION_COST = 50 * 1024;
+export const CONNECTION_COST = 52 * 1024;
 
 /** How many connections the connections' quarter of `memory` holds: limits.maxConnections' default and its most. */
 export function connectionRoom(memory: number): number {
@@ -37,7 +38,7 @@ export function connectionBudgetProblem(maxConnections: number, memory: number):
   const room = connectionRoom(memory);
   if (maxConnections <= room) return undefined;
   return (
-    `${maxConnections} connections at about 50 KiB each need ${size(maxConnections * CONNECTION_COST)}, ` +
+    `${maxConnections} connections at about ${CONNECTION_COST / 1024} KiB each need ${size(maxConnections * CONNECTION_COST)}, ` +
     `more than the quarter of limits.memory (${size(memory)}) kept for them, which holds ${room}: ` +
     `raise limits.memory to ${size(maxConnections * CONNECTION_COST * 4)} or lower limits.maxConnections`
   );

@@ -78,7 +78,7 @@ describe("sipedge check-config", () => {
     );
     const r = sipedge(["check-config", path]);
     expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/^limits\.maxConnections: 10000 connections .* holds 327: raise limits\.memory/m);
+    expect(r.stderr).toMatch(/^limits\.maxConnections: 10000 connections .* holds 315: raise limits\.memory/m);
   });
 
   it("names the key and the problem, and exits 1", () => {

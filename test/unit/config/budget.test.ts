@@ -26,8 +26,8 @@ describe("the memory budget", () => {
     expect(v.ok).toBe(false);
     const [e] = v.ok ? [] : v.errors;
     expect(e?.path).toBe("limits.maxConnections");
-    expect(e?.problem).toMatch(/^100000 connections at about 50 KiB each need 4\.8 GiB/);
-    expect(e?.problem).toMatch(/which holds 1310: raise limits\.memory to 19\.1 GiB or lower limits\.maxConnections$/);
+    expect(e?.problem).toMatch(/^100000 connections at about 52 KiB each need 5\.0 GiB/);
+    expect(e?.problem).toMatch(/which holds 1260: raise limits\.memory to 19\.8 GiB or lower limits\.maxConnections$/);
     const fits = Math.floor((64 * MiB) / CONNECTION_COST);
     expect(validate(`{ "memory": "256MiB", "maxConnections": ${fits} }`).ok).toBe(true);
   });

@@ -22,7 +22,7 @@ describe("config validation", () => {
     expect(c.health).toEqual({ interval: 1000, timeout: 500, downAfter: 2, upAfter: 2, aliveCodes: [] });
     expect(c.limits).toEqual({
       memory: 256 * 1024 ** 2,
-      maxConnections: 1310,
+      maxConnections: 1260,
       maxConnectionsPerIp: 1000,
       maxHandshakes: 256,
       handshakeTimeout: 10_000,
