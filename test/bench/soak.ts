@@ -20,7 +20,7 @@ import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
-import { BUDGET, FIXED_OVERHEAD, MiB, metricSum, probe, rssOf, stormConfig, tlsClients } from "../helpers/storm.ts";
+import { BUDGET, FIXED_OVERHEAD, MiB, metricSum, probing, rssOf, stormConfig, tlsClients } from "../helpers/storm.ts";
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const CPS = Number(process.env.SOAK_CPS ?? 4000);
@@ -59,14 +59,7 @@ async function minute(udp: number, tls: number, admin: number, pid: number): Pro
     for (const m of text.matchAll(/^sipedge_buffer_pool_free_ratio\{[^}]*\} (\S+)$/gm))
       poolLow = Math.min(poolLow, Number(m[1]));
   }, 1000);
-  let probing = true;
-  const probes: number[] = [];
-  const prober = (async () => {
-    for (let n = 0; probing; n++) {
-      probes.push(await probe(udp, n));
-      await sleep(500);
-    }
-  })();
+  const prober = probing(udp, 500);
   const clients = tlsClients(processes, tls, SLOW, STORM);
   const uacs = Math.max(1, Math.ceil(CPS / PER_UAC));
   const each = Math.round(CPS / uacs);
@@ -82,8 +75,7 @@ async function minute(udp: number, tls: number, admin: number, pid: number): Pro
     ),
   );
   clients.stop();
-  probing = false;
-  await prober;
+  const probes = await prober.stop();
   clearInterval(sampler);
   const after = await metrics(admin);
   const delta = (name: string) => metricSum(after, name) - metricSum(before, name);

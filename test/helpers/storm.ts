@@ -64,6 +64,25 @@ export async function probe(port: number, n: number): Promise<number> {
   return ms;
 }
 
+/** OPTIONS probes (probe() above) one after another, `pauseMs` apart, until stopped: resolves with their times. */
+export function probing(port: number, pauseMs: number): { stop: () => Promise<number[]> } {
+  let running = true;
+  const times: number[] = [];
+  const loop = (async () => {
+    for (let n = 0; running; n++) {
+      times.push(await probe(port, n));
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return times;
+    },
+  };
+}
+
 /** Starts the TLS clients (test/fixtures/storm/tls-clients.ts) and resolves at each stage it reports. */
 export function tlsClients(
   processes: Processes,

@@ -12,7 +12,7 @@ import {
   MiB,
   machineSpeed,
   metricSum,
-  probe,
+  probing,
   rssOf,
   stormConfig,
   tlsClients,
@@ -56,14 +56,7 @@ describe("a storm: a call flood well above capacity, 1 000 slow TLS clients and 
     const sampler = setInterval(() => {
       peakRss = Math.max(peakRss, rssOf(pid));
     }, 100);
-    let probing = true;
-    const probeTimes: number[] = [];
-    const prober = (async () => {
-      for (let n = 0; probing; n++) {
-        probeTimes.push(await probe(udp, n));
-        await sleep(200);
-      }
-    })();
+    const prober = probing(udp, 200);
 
     // Calls answered before the storm, each held 8 s: their BYEs go out in the middle of it.
     const established = runUac(processes, `127.0.0.1:${udp}`, {
@@ -88,8 +81,7 @@ describe("a storm: a call flood well above capacity, 1 000 slow TLS clients and 
     await clients.slowUp;
     await clients.stormDone;
     const [before, floods] = await Promise.all([established, flood]);
-    probing = false;
-    await prober;
+    const probeTimes = await prober.stop();
     clearInterval(sampler);
 
     const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
