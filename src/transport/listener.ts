@@ -38,6 +38,8 @@ export interface ConnectionGate {
   /** Counts the connection in, or says why it may not come in. */
   enter(address: string): GateRefusal | undefined;
   leave(address: string): void;
+  /** A trusted trunk's source address: kept on the priority path when new connections are rationed or shed. */
+  trusted(address: string): boolean;
 }
 
 export interface ListenerAdmission {
@@ -92,11 +94,11 @@ export abstract class ConnectionListener {
     const address = s.remoteAddress ?? "";
     const tls = this.handshakes !== undefined;
     const refused: Refusal | undefined =
-      this.#shedding !== undefined
+      this.#shedding !== undefined && !a.gate.trusted(address)
         ? "pool"
         : tls && this.#handshaking >= a.maxHandshakes
           ? "handshakes"
-          : tls && a.handshakeRation !== undefined && a.handshakeRation <= 0
+          : tls && a.handshakeRation !== undefined && a.handshakeRation <= 0 && !a.gate.trusted(address)
             ? "load"
             : a.gate.enter(address);
     if (refused !== undefined) {

@@ -21,9 +21,9 @@ afterEach(async () => {
   await listener?.close();
 });
 
-function admission(): ListenerAdmission {
+function admission(trusted = false): ListenerAdmission {
   return {
-    gate: { enter: () => undefined, leave: () => {} },
+    gate: { enter: () => undefined, leave: () => {}, trusted: () => trusted },
     maxHandshakes: 10,
     refused: { limit: 0, per_ip: 0, handshakes: 0, pool: 0, load: 0 },
     handshakeRation: undefined,
@@ -102,30 +102,44 @@ describe("shedding connections while buffers are critically low", () => {
   });
 
   it("lets a saturated worker begin only its ration of TLS handshakes, refusing the rest at the door", async () => {
-    const cert = demoCertificate(CERT_DIR);
     const a = admission();
     a.handshakeRation = 1;
-    const l = await StreamListener.listen(
-      {
-        ...streamOptions(new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 })),
-        admission: a,
-        tls: { cert: readFileSync(cert.cert), key: readFileSync(cert.key) },
-      },
-      () => {},
-    );
-    listener = l;
-    const handshake = () =>
-      new Promise<boolean>((resolve) => {
-        const s = tlsConnect({ host: "127.0.0.1", port: l.port, rejectUnauthorized: false });
-        sockets.push(s);
-        s.once("secureConnect", () => resolve(true));
-        s.once("error", () => resolve(false));
-        s.once("close", () => resolve(false));
-      });
+    const handshake = await tlsListener(a);
     expect(await handshake()).toBe(true);
     expect(await handshake()).toBe(false);
     expect(a.refused.load).toBe(1);
     a.handshakeRation = undefined; // the loop has room again
     expect(await handshake()).toBe(true);
   });
+
+  it("still lets a trusted trunk's source in while shedding or rationing", async () => {
+    const a = admission(true);
+    a.handshakeRation = 0;
+    const handshake = await tlsListener(a);
+    listener?.shed(() => false);
+    expect(await handshake()).toBe(true);
+    expect(a.refused).toEqual({ limit: 0, per_ip: 0, handshakes: 0, pool: 0, load: 0 });
+  });
 });
+
+/** A TLS listener admitting by `a`; resolves with a function that says whether one more handshake completes. */
+async function tlsListener(a: ListenerAdmission): Promise<() => Promise<boolean>> {
+  const cert = demoCertificate(CERT_DIR);
+  const l = await StreamListener.listen(
+    {
+      ...streamOptions(new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 })),
+      admission: a,
+      tls: { cert: readFileSync(cert.cert), key: readFileSync(cert.key) },
+    },
+    () => {},
+  );
+  listener = l;
+  return () =>
+    new Promise<boolean>((resolve) => {
+      const s = tlsConnect({ host: "127.0.0.1", port: l.port, rejectUnauthorized: false });
+      sockets.push(s);
+      s.once("secureConnect", () => resolve(true));
+      s.once("error", () => resolve(false));
+      s.once("close", () => resolve(false));
+    });
+}
