@@ -385,8 +385,15 @@ export class ProxyCore {
   #ownAck(ack: SipRequest): boolean {
     const to = ack.to();
     if (!to.ok || !this.#tags.isOurs(findParam(to.value.params, "tag")?.value)) return false;
+    this.#ackedHere(ack);
+    return true;
+  }
+
+  /** RFC 3261 §17.2.1: the ACK for a non-2xx answer ends at the INVITE server transaction that sent it, if any. */
+  #ackedHere(ack: SipRequest): boolean {
     const st = this.#servers.get(serverKey(ack, "INVITE"));
-    if (st !== undefined && (st.state === "completed" || st.state === "confirmed")) st.acked();
+    if (st === undefined || (st.state !== "completed" && st.state !== "confirmed")) return false;
+    st.acked();
     return true;
   }
 
@@ -434,11 +441,7 @@ export class ProxyCore {
       return;
     }
     if (req.method === "ACK") {
-      const st = this.#servers.get(serverKey(req, "INVITE"));
-      if (st !== undefined && (st.state === "completed" || st.state === "confirmed")) {
-        st.acked(); // RFC 3261 §17.2.1: the ACK for a non-2xx response ends here
-        return;
-      }
+      if (this.#ackedHere(req)) return;
       this.#forwardStateless(req, side, client, ours ?? this.#ownRoutes(req));
       return;
     }

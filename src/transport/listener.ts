@@ -92,22 +92,25 @@ export abstract class ConnectionListener {
    */
   #admit(s: Socket, a: ListenerAdmission): void {
     const address = s.remoteAddress ?? "";
-    const tls = this.handshakes !== undefined;
-    const refused: Refusal | undefined =
-      this.#shedding !== undefined && !a.gate.trusted(address)
-        ? "pool"
-        : tls && this.#handshaking >= a.maxHandshakes
-          ? "handshakes"
-          : tls && a.handshakeRation !== undefined && a.handshakeRation <= 0 && !a.gate.trusted(address)
-            ? "load"
-            : a.gate.enter(address);
+    const refused = this.#refusal(address, a);
     if (refused !== undefined) {
       a.refused[refused]++;
       s.destroy();
       return;
     }
-    if (tls && a.handshakeRation !== undefined) a.handshakeRation--;
+    if (this.handshakes !== undefined && a.handshakeRation !== undefined) a.handshakeRation--;
     s.once("close", () => a.gate.leave(address));
+  }
+
+  /** Why a connection from `address` may not come in, if so; the gate counts it in when it may. */
+  #refusal(address: string, a: ListenerAdmission): Refusal | undefined {
+    // A trusted trunk's sources stay on the priority path while new connections are shed or rationed.
+    if (this.#shedding !== undefined && !a.gate.trusted(address)) return "pool";
+    if (this.handshakes !== undefined) {
+      if (this.#handshaking >= a.maxHandshakes) return "handshakes";
+      if (a.handshakeRation !== undefined && a.handshakeRation <= 0 && !a.gate.trusted(address)) return "load";
+    }
+    return a.gate.enter(address);
   }
 
   /** Binds with the kernel's full backlog (and reusePort for IO workers). */

@@ -11,26 +11,15 @@
  * it: at N times capacity, (N - 1) refusals for each call carried.
  */
 import { createSocket } from "node:dgram";
-import { readdirSync, readFileSync } from "node:fs";
 import { parseMessage } from "../../src/sip/index.ts";
 import { listeningPort, silentBackendConfig, startCli } from "../helpers/cli.ts";
 import { request } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
 import { UdpPeer } from "../helpers/sip-client.ts";
-import { processTicks } from "./cpu.ts";
+import { processTicks, threadTicks } from "./cpu.ts";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 30_000);
 const RATE = Number(process.env.BENCH_RATE ?? 3000);
-
-/** utime + stime (ticks) of the thread of `pid` whose name is `name`. */
-function threadTicks(pid: number, name: string): number {
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    if (readFileSync(`/proc/${pid}/task/${tid}/comm`, "utf8").trim() !== name) continue;
-    const f = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
-    return Number(f[11] ?? 0) + Number(f[12] ?? 0);
-  }
-  throw new Error(`no thread ${name} in ${pid}`);
-}
 
 async function main(): Promise<void> {
   const backend = await UdpPeer.bind(true);
@@ -48,15 +37,6 @@ async function main(): Promise<void> {
 
   const uac = createSocket("udp4");
   await new Promise<void>((r) => uac.bind(0, "127.0.0.1", () => r()));
-  let refused = 0;
-  uac.on("message", (m) => {
-    const p = parseMessage(m);
-    if (!p.ok || p.value.kind !== "response" || p.value.status !== 503) return;
-    refused++;
-    const callId = p.value.values("call-id")[0] ?? "";
-    const to = p.value.values("to")[0] ?? "";
-    uac.send(message("ACK", callId, to), port, "127.0.0.1");
-  });
   const message = (method: "INVITE" | "ACK", callId: string, to?: string) =>
     request({
       method,
@@ -70,6 +50,15 @@ async function main(): Promise<void> {
       ...(to === undefined ? {} : { to }),
     });
   const invite = (callId: string) => message("INVITE", callId);
+  let refused = 0;
+  uac.on("message", (m) => {
+    const p = parseMessage(m);
+    if (!p.ok || p.value.kind !== "response" || p.value.status !== 503) return;
+    refused++;
+    const callId = p.value.values("call-id")[0] ?? "";
+    const to = p.value.values("to")[0] ?? "";
+    uac.send(message("ACK", callId, to), port, "127.0.0.1");
+  });
   uac.send(invite("holds-the-table"), port, "127.0.0.1");
   await sleep(500);
 

@@ -17,10 +17,11 @@
 import { join } from "node:path";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
+import { metricSum, metricValues, scrape } from "../helpers/metrics.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
-import { BUDGET, FIXED_OVERHEAD, MiB, metricSum, probing, rssOf, stormConfig, tlsClients } from "../helpers/storm.ts";
+import { BUDGET, FIXED_OVERHEAD, MiB, probing, rssOf, stormConfig, tlsClients } from "../helpers/storm.ts";
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const CPS = Number(process.env.SOAK_CPS ?? 4000);
@@ -45,19 +46,14 @@ interface Minute {
   restarts: number;
 }
 
-async function metrics(admin: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-}
-
 async function minute(udp: number, tls: number, admin: number, pid: number): Promise<Minute> {
-  const before = await metrics(admin);
+  const before = await scrape(admin);
   const rss: number[] = [];
   let poolLow = 1;
   const sampler = setInterval(async () => {
     rss.push(rssOf(pid));
-    const text = await metrics(admin).catch(() => "");
-    for (const m of text.matchAll(/^sipedge_buffer_pool_free_ratio\{[^}]*\} (\S+)$/gm))
-      poolLow = Math.min(poolLow, Number(m[1]));
+    const text = await scrape(admin).catch(() => "");
+    poolLow = Math.min(poolLow, ...metricValues(text, "sipedge_buffer_pool_free_ratio"));
   }, 1000);
   const prober = probing(udp, 500);
   const clients = tlsClients(processes, tls, SLOW, STORM);
@@ -77,7 +73,7 @@ async function minute(udp: number, tls: number, admin: number, pid: number): Pro
   clients.stop();
   const probes = await prober.stop();
   clearInterval(sampler);
-  const after = await metrics(admin);
+  const after = await scrape(admin);
   const delta = (name: string) => metricSum(after, name) - metricSum(before, name);
   return {
     offered: runs.reduce((n, r) => n + r.calls, 0),
@@ -117,8 +113,8 @@ async function main(): Promise<number> {
     );
   }
   await sleep(3000); // the last calls' transactions wind down
-  const text = await metrics(admin);
-  const pools = [...text.matchAll(/^sipedge_buffer_pool_free_ratio\{[^}]*\} (\S+)$/gm)].map((m) => Number(m[1]));
+  const text = await scrape(admin);
+  const pools = metricValues(text, "sipedge_buffer_pool_free_ratio");
   const after = await runUac(processes, `127.0.0.1:${udp}`, { calls: 20, rate: 20 });
   const first = minutes[0]?.rssMax ?? 0;
   const last = minutes.at(-1)?.rssMax ?? 0;

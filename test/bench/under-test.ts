@@ -3,6 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { metricSum, metricValues, scrape } from "../helpers/metrics.ts";
 import { freePort, type Processes, sleep } from "../helpers/net.ts";
 
 export interface UnderTest {
@@ -48,11 +49,9 @@ export async function startSipedge(
 
 /** sipedge's /metrics: the sum of a metric over all its label sets, and the lowest of one (by regex). */
 export async function metrics(admin: number): Promise<{ sum(name: string): number; min(name: string): number }> {
-  const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-  const values = (name: string) =>
-    [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].map((m) => Number(m[1]));
+  const text = await scrape(admin);
   return {
-    sum: (name) => values(name).reduce((a, b) => a + b, 0),
-    min: (name) => Math.min(...values(name)),
+    sum: (name) => metricSum(text, name),
+    min: (name) => Math.min(...metricValues(text, name)),
   };
 }

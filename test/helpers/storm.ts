@@ -131,11 +131,6 @@ export function stormConfig(backends: readonly number[], admin: number, cert: { 
   ].join("\n");
 }
 
-/** sipedge's /metrics text: the sum of a metric over its label sets. */
-export function metricSum(text: string, name: string): number {
-  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].reduce((n, m) => n + Number(m[1]), 0);
-}
-
 /**
  * parseMessage + checkMessage of a small INVITE per second on the machine
  * the storm's flood was sized on. Machines of the same kind have been seen

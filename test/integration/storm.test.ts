@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
+import { metricSum, metricValues, scrape } from "../helpers/metrics.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
@@ -11,7 +12,6 @@ import {
   FIXED_OVERHEAD,
   MiB,
   machineSpeed,
-  metricSum,
   probing,
   rssOf,
   stormConfig,
@@ -84,7 +84,7 @@ describe("a storm: a call flood well above capacity, 1 000 slow TLS clients and 
     const probeTimes = await prober.stop();
     clearInterval(sampler);
 
-    const text = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+    const text = await scrape(admin);
     const sum = (name: string) => metricSum(text, name);
     const refused = sum("sipedge_overload_rejected_total") + sum("sipedge_no_backend_total");
     const offered = floods.reduce((n, f) => n + f.calls, 0);
@@ -108,9 +108,8 @@ describe("a storm: a call flood well above capacity, 1 000 slow TLS clients and 
 
     // After the storm: the pool is back above its low-water mark and new calls go through.
     await sleep(1000);
-    const after = await (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
-    for (const m of after.matchAll(/^sipedge_buffer_pool_free_ratio\{[^}]*\} (\S+)$/gm))
-      expect(Number(m[1])).toBeGreaterThan(0.75);
+    const after = await scrape(admin);
+    for (const free of metricValues(after, "sipedge_buffer_pool_free_ratio")) expect(free).toBeGreaterThan(0.75);
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 20, rate: 20 })).toEqual({
       calls: 20,
       successful: 20,

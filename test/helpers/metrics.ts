@@ -1,0 +1,16 @@
+/** Reading sipedge's Prometheus text (its admin API's /metrics). */
+
+/** The /metrics text of the sipedge whose admin API is on `admin`. */
+export async function scrape(admin: number): Promise<string> {
+  return (await fetch(`http://127.0.0.1:${admin}/metrics`)).text();
+}
+
+/** Every value of metric `name` in the text, one per label set. */
+export function metricValues(text: string, name: string): number[] {
+  return [...text.matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "gm"))].map((m) => Number(m[1]));
+}
+
+/** The sum of metric `name` over its label sets. */
+export function metricSum(text: string, name: string): number {
+  return metricValues(text, name).reduce((a, b) => a + b, 0);
+}
