@@ -114,6 +114,8 @@ export interface Config {
     readonly handshakeTimeout: number;
     /** ms a stream message may take to arrive whole once begun (slowloris). */
     readonly messageTimeout: number;
+    /** SO_RCVBUF of each client UDP socket (per IO worker): about a quarter second of reading. */
+    readonly udpReceiveBuffer: number;
     /** Server transactions awaiting their final response per IO worker; beyond it new work gets 503. */
     readonly maxTransactions: number;
     /** Endpoints every IO worker keeps track of (RFC 5626 bindings); the least recently bound go first. */

@@ -233,7 +233,10 @@ export class IoWorker {
     );
     for (const [index, l] of config.listen.entries()) {
       if (l.transport === "udp") {
-        const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"), pool, reusePort);
+        const u = await UdpEndpoint.bind(l.address, l.port, deliver("client"), pool, {
+          reusePort,
+          receiveBuffer: config.limits.udpReceiveBuffer,
+        });
         udp.push(u);
         bound.push({ transport: "udp", address: l.address, port: u.port });
       } else {

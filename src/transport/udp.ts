@@ -5,6 +5,19 @@ import { type Flow, type MessageHandler, newFlowId } from "./flow.ts";
 import type { BufferPool } from "./pool.ts";
 import { stunBindingResponse } from "./stun.ts";
 
+export interface UdpOptions {
+  /** Every IO worker binds the same port and the kernel spreads datagrams by peer. */
+  readonly reusePort?: boolean;
+  /**
+   * Bytes the kernel may queue for us (SO_RCVBUF; Linux counts about 1.2 KiB
+   * for a small datagram). A client socket's queue should hold well under T1
+   * of reading: a request that waits longer in it has already been sent
+   * again (RFC 3261 §17.1.1.2), and under a flood both copies get answered,
+   * which doubles the work of refusing it. Default 4 MiB.
+   */
+  readonly receiveBuffer?: number;
+}
+
 /**
  * A UDP socket: every datagram is one message (RFC 3261 §18.3); CRLF and
  * STUN keep-alives (RFC 5626 §3.5.1) are not SIP and are not passed on;
@@ -19,29 +32,29 @@ export class UdpEndpoint {
   #port = 0;
   #closed = false;
 
-  constructor(onMessage: MessageHandler, pool: BufferPool, ipv6: boolean, reusePort: boolean) {
+  constructor(onMessage: MessageHandler, pool: BufferPool, ipv6: boolean, options: UdpOptions) {
     this.#onMessage = onMessage;
     this.#pool = pool;
     this.#socket = createSocket({
       type: ipv6 ? "udp6" : "udp4",
-      recvBufferSize: 4 << 20,
+      recvBufferSize: options.receiveBuffer ?? 4 << 20,
       sendBufferSize: 4 << 20,
-      reusePort,
+      reusePort: options.reusePort ?? false,
     });
     this.#socket.on("message", (msg, rinfo) => this.#receive(msg, rinfo));
     // A send error (ICMP unreachable, EPERM) concerns one datagram; the socket lives on.
     this.#socket.on("error", () => {});
   }
 
-  /** With reusePort, every IO worker binds the same port and the kernel spreads datagrams by peer. */
   static async bind(
     address: string,
     port: number,
     onMessage: MessageHandler,
     pool: BufferPool,
-    reusePort = false,
+    options: UdpOptions = {},
   ): Promise<UdpEndpoint> {
-    const endpoint = new UdpEndpoint(onMessage, pool, isIPv6(address), reusePort);
+    const endpoint = new UdpEndpoint(onMessage, pool, isIPv6(address), options);
+    const reusePort = options.reusePort ?? false;
     await new Promise<void>((resolve, reject) => {
       endpoint.#socket.once("error", reject);
       endpoint.#socket.bind({ address, port, exclusive: !reusePort }, () => {

@@ -36,6 +36,8 @@ interface Step {
   readonly goodput: number;
   readonly refused: number;
   readonly lost: number;
+  /** Requests sipp sent again for want of an answer within T1 (RFC 3261 §17.1.1.2): work a late answer doubles. */
+  readonly retransmitted: number;
   readonly p99: number;
   readonly peakRss: number;
   readonly restarts: number;
@@ -54,7 +56,7 @@ async function uac(
   target: string,
   rate: number,
   calls: number,
-): Promise<{ offered: number; failed: number; rtts: number[] }> {
+): Promise<{ offered: number; failed: number; retransmitted: number; rtts: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), "sipedge-overload-"));
   const child = processes.spawn(
     "sipp",
@@ -98,7 +100,12 @@ async function uac(
       if (Number.isFinite(ms)) rtts.push(ms);
     }
   }
-  return { offered: col("OutgoingCall(C)"), failed: col("FailedCall(C)"), rtts };
+  return {
+    offered: col("OutgoingCall(C)"),
+    failed: col("FailedCall(C)"),
+    retransmitted: col("Retransmissions(C)"),
+    rtts,
+  };
 }
 
 async function step(sipedge: UnderTest, factor: number): Promise<Step> {
@@ -130,6 +137,7 @@ async function step(sipedge: UnderTest, factor: number): Promise<Step> {
     goodput: delta("sipedge_backend_calls_total") / STEP_SECONDS,
     refused: (delta("sipedge_overload_rejected_total") + delta("sipedge_no_backend_total")) / STEP_SECONDS,
     lost: runs.reduce((n, r) => n + r.failed, 0),
+    retransmitted: runs.reduce((n, r) => n + r.retransmitted, 0) / STEP_SECONDS,
     p99: rtts.length === 0 ? Number.NaN : (rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * 0.99))] as number),
     peakRss,
     restarts: delta("sipedge_worker_restarts_total"),
@@ -158,7 +166,8 @@ async function main(): Promise<void> {
     steps.push(s);
     console.log(
       `  ${`${factor}x`.padStart(5)}: offered ${s.offered.toFixed(0).padStart(6)} cps, goodput ${s.goodput.toFixed(0).padStart(5)} cps, ` +
-        `503 ${s.refused.toFixed(0).padStart(6)}/s, lost ${String(s.lost).padStart(5)}, p99 to 200 ${s.p99.toFixed(0)} ms, ` +
+        `503 ${s.refused.toFixed(0).padStart(6)}/s, lost ${String(s.lost).padStart(5)}, ` +
+        `retransmitted ${s.retransmitted.toFixed(0).padStart(5)}/s, p99 to 200 ${s.p99.toFixed(0)} ms, ` +
         `peak RSS ${(s.peakRss / 2 ** 20).toFixed(0)} MiB, ${s.seconds.toFixed(1)} s; ` +
         `CPU (2 cores = 100 %) sipedge ${(s.sipedgeCpu * 100).toFixed(0)} %, sipp ${(s.sippCpu * 100).toFixed(0)} %, ` +
         `sipedge ${s.cpuPerCall.toFixed(0)} µs a call offered` +

@@ -134,4 +134,11 @@ describe("UDP listener", () => {
     });
     expect(stdout).toMatch(/UDP reflexive addr: 127\.0\.0\.1:\d+/);
   });
+
+  it("lets the kernel queue limits.udpReceiveBuffer for it, not more (a deep queue only holds requests already sent again)", async () => {
+    const sipedge = scope.use(await startSipedge([9], { limits: { udpReceiveBuffer: "192KiB" } }));
+    // ss's skmem rb: the socket's SO_RCVBUF, which Linux sets to twice the size asked for.
+    const out = execFileSync("ss", ["-uamnH", `sport = :${sipedge.udp}`], { encoding: "utf8" });
+    expect(/\brb(\d+)/.exec(out)?.[1]).toBe(String(2 * 192 * 1024));
+  });
 });

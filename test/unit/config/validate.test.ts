@@ -27,6 +27,7 @@ describe("config validation", () => {
       maxHandshakes: 256,
       handshakeTimeout: 10_000,
       messageTimeout: 10_000,
+      udpReceiveBuffer: 1024 ** 2,
       maxTransactions: 20_000,
       maxEndpoints: 200_000,
       idleTimeout: 15 * 60_000,
@@ -58,7 +59,7 @@ describe("config validation", () => {
       listen: [{ transport: "sctp", address: "localhost", port: 70000 }],
       backends: [{ name: "core", algorithm: "random", members: [] }],
       health: { interval: "soon" },
-      limits: { memory: "lots" },
+      limits: { memory: "lots", udpReceiveBuffer: "16KiB" },
       sip: { failoverOn: [200] },
       extra: 1,
     });
@@ -72,6 +73,7 @@ describe("config validation", () => {
         "backends[0].members: needs at least one member",
         'health.interval: must be a duration like "500ms", "2s" or "3m"',
         'limits.memory: must be a size like "64KiB" or "256MiB"',
+        "limits.udpReceiveBuffer: must be from 64KiB to 64MiB",
         "sip.failoverOn[0]: must be a final response code from 300 to 699",
       ]),
     );
