@@ -52,14 +52,15 @@ export interface UacOptions {
   readonly extra?: readonly string[];
   /** The loopback address to call from (a trunk's source address), 127.0.0.1 by default. */
   readonly from?: string;
+  /** Run at a lower CPU priority (nice 10): a load that stands for other machines' traffic. */
+  readonly niced?: boolean;
 }
 
 /** Runs a sipp UAC to completion (bounded by -m and -timeout) and returns its call counts. */
 export async function runUac(p: Processes, target: string, options: UacOptions): Promise<CallCounts> {
   const dir = mkdtempSync(join(tmpdir(), "sipedge-uac-"));
   const child: ChildProcess = p.spawn(
-    "sipp",
-    [
+    ...niced(options.niced === true, "sipp", [
       "-sf",
       options.scenario ?? join(SCENARIOS, "uac_rr.xml"),
       target,
@@ -83,11 +84,20 @@ export async function runUac(p: Processes, target: string, options: UacOptions):
       "-recv_timeout",
       "10000",
       ...(options.extra ?? []),
-    ],
+    ]),
     dir,
   );
   await exited(child);
   return readCounts(join(dir, "stat.csv"), "outgoing");
+}
+
+/**
+ * A command line run at nice 10 when asked: on a machine the load tool
+ * shares with sipedge, its CPU then goes to sipedge first, as if the load
+ * came from elsewhere (nice execs the command: the PID is the command's).
+ */
+export function niced(nice: boolean, command: string, args: readonly string[]): [string, string[]] {
+  return nice ? ["nice", ["-n", "10", command, ...args]] : [command, [...args]];
 }
 
 /** The last line of sipp's -trace_stat file holds cumulative counts (see shared/assets/sipp/README.md). */

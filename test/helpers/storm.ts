@@ -9,6 +9,7 @@ import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Processes } from "./net.ts";
+import { niced } from "./sipp.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -32,6 +33,36 @@ export function rssOf(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * Samples the kernel's queues of the UDP sockets bound to `port` (one per
+ * IO worker with reusePort) from /proc/net/udp every 100 ms until stopped:
+ * each socket's deepest receive queue (bytes) and the datagrams it dropped
+ * for want of room. Which worker a flood lands on is the kernel's hash of
+ * the peers' addresses; these say how it fell.
+ */
+export function udpQueues(port: number): { stop: () => { peak: number; drops: number }[] } {
+  const local = `:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  const sockets = new Map<string, { peak: number; drops: number }>();
+  const sample = () => {
+    for (const line of readFileSync("/proc/net/udp", "utf8").split("\n").slice(1)) {
+      // sl local rem st tx_queue:rx_queue tr:when retrnsmt uid timeout inode ref pointer drops
+      const f = line.trim().split(/\s+/);
+      if (!f[1]?.endsWith(local) || f[9] === undefined) continue;
+      const queued = Number.parseInt(f[4]?.split(":")[1] ?? "0", 16);
+      const seen = sockets.get(f[9]) ?? { peak: 0, drops: 0 };
+      sockets.set(f[9], { peak: Math.max(seen.peak, queued), drops: Number(f[12] ?? 0) });
+    }
+  };
+  const timer = setInterval(sample, 100);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return [...sockets.values()];
+    },
+  };
 }
 
 /**
@@ -90,12 +121,14 @@ export function tlsClients(
   slow: number,
   storm: number,
 ): { slowUp: Promise<void>; stormDone: Promise<void>; stop: () => void } {
-  const child = processes.spawn(process.execPath, [
-    join(import.meta.dirname, "..", "fixtures", "storm", "tls-clients.ts"),
-    String(port),
-    String(slow),
-    String(storm),
-  ]);
+  const child = processes.spawn(
+    ...niced(true, process.execPath, [
+      join(import.meta.dirname, "..", "fixtures", "storm", "tls-clients.ts"),
+      String(port),
+      String(slow),
+      String(storm),
+    ]),
+  );
   let out = "";
   const stage = (word: string) =>
     new Promise<void>((resolve) => {
