@@ -121,7 +121,7 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   counter("sipedge_endpoint_rebinds_total", "Endpoints that re-registered over a new flow", (s) => s.rebinds);
   counter(
     "sipedge_slow_readers_closed_total",
-    "Connections closed because the peer did not read what was queued for it",
+    "Connections closed because the peer did not read what was queued for it (too much, or nothing of it for 64×T1)",
     (s) => s.slowReaders,
   );
   counter(

@@ -197,6 +197,9 @@ export class IoWorker {
       maxMessageSize: config.sip.maxMessageSize,
       maxQueuedBytes: MAX_QUEUED_BYTES,
       maxQueuedMessages: MAX_QUEUED_MESSAGES,
+      // RFC 3261 §17.1.1.2, §17.1.2.2: by 64×T1 (Timers B and F) every transaction a queued message
+      // belongs to has timed out at its sender, so a queue that has not moved for that long holds nothing of use.
+      stallTimeout: 64 * config.sip.timers.t1,
       pool,
       counters,
     };

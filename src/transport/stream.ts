@@ -38,6 +38,8 @@ export interface StreamOptions {
   readonly idleTimeout?: number;
   /** Close a connection whose message, once begun, is not whole after this long (ms); 0 or absent: never. */
   readonly messageTimeout?: number;
+  /** Close a connection whose peer has read nothing of its queue for this long (ms); 0 or absent: never. */
+  readonly stallTimeout?: number;
 }
 
 const CRLF = Buffer.from("\r\n");
@@ -48,11 +50,17 @@ const CRLF = Buffer.from("\r\n");
  * reader and is closed (counted). Each queued message holds a pool slot
  * (however small, a whole one) and a write request on the heap, so a
  * stream of tiny messages is bounded by its count before its bytes.
+ * Bounded in time too: a peer that reads nothing of what is queued for
+ * stallTimeout is closed the same way, so a flow nothing more is sent to
+ * (an endpoint that moved to a new connection) cannot hold its slots.
  */
 export class SendQueue {
   readonly #options: StreamOptions;
   readonly #close: () => void;
   #messages = 0;
+  /** When the peer last took something (or the queue last began to fill). */
+  #progress = 0;
+  #stall: ReturnType<typeof setTimeout> | undefined;
 
   constructor(options: StreamOptions, close: () => void) {
     this.#options = options;
@@ -63,19 +71,43 @@ export class SendQueue {
   take(queuedBytes: number, slices: readonly Uint8Array[], urgent: boolean): PoolSlot | undefined {
     const o = this.#options;
     if (queuedBytes > o.maxQueuedBytes || this.#messages >= o.maxQueuedMessages) {
-      o.counters.slowReaders++;
-      this.#close();
+      this.#slowReader();
       return undefined;
     }
     const slot = o.pool.copy(slices, urgent);
-    if (slot !== undefined) this.#messages++;
+    if (slot === undefined) return undefined;
+    if (this.#messages++ === 0) {
+      this.#progress = Date.now();
+      this.#watch(o.stallTimeout ?? 0);
+    }
     return slot;
   }
 
   /** A slot's write is done or failed (also when the socket was destroyed first): it goes home either way. */
   written(slot: PoolSlot): void {
     this.#messages--;
+    this.#progress = Date.now();
     this.#options.pool.release(slot);
+  }
+
+  /** One lazy timer: progress only moves a timestamp, and the timer looks at it when it runs out. */
+  #watch(delay: number): void {
+    if (delay <= 0 || this.#stall !== undefined) return;
+    this.#stall = setTimeout(() => {
+      this.#stall = undefined;
+      if (this.#messages === 0) return;
+      const left = (this.#options.stallTimeout ?? 0) - (Date.now() - this.#progress);
+      if (left <= 0) this.#slowReader();
+      else this.#watch(left);
+    }, delay);
+    this.#stall.unref();
+  }
+
+  #slowReader(): void {
+    if (this.#stall !== undefined) clearTimeout(this.#stall);
+    this.#stall = undefined;
+    this.#options.counters.slowReaders++;
+    this.#close();
   }
 }
 

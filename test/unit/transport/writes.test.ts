@@ -15,22 +15,38 @@ async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
   }
 }
 
-function options(pool: BufferPool, maxQueuedBytes = 1 << 20, maxQueuedMessages = 1024): StreamOptions {
+function options(
+  pool: BufferPool,
+  maxQueuedBytes = 1 << 20,
+  maxQueuedMessages = 1024,
+  stallTimeout = 0,
+): StreamOptions {
   return {
     maxMessageSize: 65536,
     maxQueuedBytes,
     maxQueuedMessages,
+    stallTimeout,
     pool,
     counters: { slowReaders: 0, slowSenders: 0 },
   };
 }
 
-/** A TCP server whose one peer never reads, and a StreamConnection to it. */
-async function neverReading(opts: StreamOptions): Promise<{ c: StreamConnection; done: () => void }> {
+/**
+ * A TCP server whose one peer never reads (or, given `readEveryMs`, reads
+ * for one turn of its loop that often), and a StreamConnection to it.
+ */
+async function neverReading(opts: StreamOptions, readEveryMs = 0): Promise<{ c: StreamConnection; done: () => void }> {
   let peer: Socket | undefined;
+  let reader: ReturnType<typeof setInterval> | undefined;
   const server = createServer((s) => {
     peer = s;
     s.pause();
+    if (readEveryMs > 0) {
+      reader = setInterval(() => {
+        s.resume();
+        setImmediate(() => s.pause());
+      }, readEveryMs);
+    }
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as { port: number }).port;
@@ -46,6 +62,7 @@ async function neverReading(opts: StreamOptions): Promise<{ c: StreamConnection;
   return {
     c,
     done: () => {
+      clearInterval(reader);
       peer?.destroy();
       server.close();
     },
@@ -81,6 +98,30 @@ describe("writes through the buffer pool", () => {
     expect(opts.counters.slowReaders).toBe(1);
     await until(() => pool.inUse === 0);
     done();
+  });
+
+  it("close a peer that reads nothing of its queue for stallTimeout, and keep one that reads slowly", async () => {
+    const pool = new BufferPool({ bytes: 64 << 20, maxMessageSize: 4096 });
+    // 9 MB: more than the kernel's buffers on loopback take from a peer that does not read, well under the caps.
+    const fill = (c: StreamConnection) => {
+      for (let i = 0; i < 6000; i++) expect(c.send([MESSAGE])).toBe(true);
+    };
+    const stalled = options(pool, 32 << 20, 100_000, 300);
+    const never = await neverReading(stalled);
+    fill(never.c);
+    await until(() => never.c.closed);
+    expect(stalled.counters.slowReaders).toBe(1);
+    await until(() => pool.inUse === 0);
+    never.done();
+
+    const slow = options(pool, 32 << 20, 100_000, 300);
+    const reading = await neverReading(slow, 100);
+    fill(reading.c);
+    await until(() => pool.inUse === 0);
+    expect(reading.c.closed).toBe(false);
+    expect(slow.counters.slowReaders).toBe(0);
+    reading.c.close();
+    reading.done();
   });
 
   it("return UDP send slots once the datagram is out, and refuse when the pool is empty unless urgent", async () => {
