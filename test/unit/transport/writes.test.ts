@@ -1,8 +1,8 @@
 import { createSocket } from "node:dgram";
 import { createServer, type Socket } from "node:net";
-import { describe, expect, it } from "vitest";
-import { BufferPool } from "../../../src/transport/pool.ts";
-import { StreamConnection, type StreamOptions } from "../../../src/transport/stream.ts";
+import { describe, expect, it, vi } from "vitest";
+import { BufferPool, type PoolSlot } from "../../../src/transport/pool.ts";
+import { SendQueue, StreamConnection, type StreamOptions } from "../../../src/transport/stream.ts";
 import { UdpEndpoint } from "../../../src/transport/udp.ts";
 
 const MESSAGE = Buffer.alloc(1500, "x");
@@ -106,22 +106,47 @@ describe("writes through the buffer pool", () => {
     const fill = (c: StreamConnection) => {
       for (let i = 0; i < 6000; i++) expect(c.send([MESSAGE])).toBe(true);
     };
-    const stalled = options(pool, 32 << 20, 100_000, 300);
+    // A second without progress: far beyond the slow reader's 50 ms turns however loaded the machine.
+    const stalled = options(pool, 32 << 20, 100_000, 1000);
     const never = await neverReading(stalled);
     fill(never.c);
-    await until(() => never.c.closed);
+    await until(() => never.c.closed, 20_000);
     expect(stalled.counters.slowReaders).toBe(1);
-    await until(() => pool.inUse === 0);
+    await until(() => pool.inUse === 0, 20_000);
     never.done();
 
-    const slow = options(pool, 32 << 20, 100_000, 300);
-    const reading = await neverReading(slow, 100);
+    const slow = options(pool, 32 << 20, 100_000, 1000);
+    const reading = await neverReading(slow, 50);
     fill(reading.c);
-    await until(() => pool.inUse === 0);
+    await until(() => pool.inUse === 0, 20_000);
     expect(reading.c.closed).toBe(false);
     expect(slow.counters.slowReaders).toBe(0);
     reading.c.close();
     reading.done();
+  });
+
+  it("measure a stall from the peer's last progress, not from when the queue began to fill", () => {
+    vi.useFakeTimers();
+    try {
+      const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
+      const opts = options(pool, 1 << 20, 1024, 1000);
+      let closed = false;
+      const queue = new SendQueue(opts, () => {
+        closed = true;
+      });
+      const slots = [0, 1, 2].map(() => queue.take(0, [MESSAGE], false));
+      vi.advanceTimersByTime(600);
+      queue.written(slots[0] as PoolSlot); // the peer took one: 600 ms in, the clock starts again
+      vi.advanceTimersByTime(900);
+      expect(closed).toBe(false);
+      vi.advanceTimersByTime(150);
+      expect(closed).toBe(true);
+      expect(opts.counters.slowReaders).toBe(1);
+      for (const slot of slots.slice(1)) queue.written(slot as PoolSlot);
+      expect(pool.inUse).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("return UDP send slots once the datagram is out, and refuse when the pool is empty unless urgent", async () => {
