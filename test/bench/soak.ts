@@ -5,8 +5,7 @@
  * uac_accepts_503.xml, so a 503 ends a call), SOAK_SLOW TLS clients that
  * drip a byte a second and a storm of SOAK_STORM handshakes
  * (test/fixtures/storm/tls-clients.ts), calls held SOAK_HOLD_MS each, and
- * an OPTIONS probe to sipedge every 500 ms (the UACs and TLS clients at
- * nice 10, as in the storm test); sipedge's RSS is sampled every
+ * an OPTIONS probe to sipedge every 500 ms; sipedge's RSS is sampled every
  * second. Per minute it prints calls offered, set up, refused and lost, the
  * slowest OPTIONS answer, RSS and the pool's lowest free share. At the end,
  * with the load gone: the pool must be back, new calls must go through, RSS
@@ -68,7 +67,6 @@ async function minute(udp: number, tls: number, admin: number, pid: number): Pro
         scenario: join(FIXTURE_SCENARIOS, "uac_accepts_503.xml"),
         timeoutSeconds: 100,
         extra: ["-l", String(each * 10), "-d", String(HOLD_MS)],
-        niced: true,
       }),
     ),
   );
