@@ -14,14 +14,13 @@
  * first's (a leak shows as steady growth). Exits 1 when any of these fail.
  * Bounded: every minute is a fixed number of calls with a deadline.
  */
-import { join } from "node:path";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { metricSum, metricValues, scrape } from "../helpers/metrics.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
-import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
-import { BUDGET, FIXED_OVERHEAD, MiB, probing, rssOf, stormConfig, tlsClients } from "../helpers/storm.ts";
+import { runUac, startUas } from "../helpers/sipp.ts";
+import { BUDGET, FIXED_OVERHEAD, flood, MiB, probing, rssOf, stormConfig, tlsClients } from "../helpers/storm.ts";
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10);
 const CPS = Number(process.env.SOAK_CPS ?? 4000);
@@ -58,18 +57,13 @@ async function minute(udp: number, tls: number, admin: number, pid: number): Pro
   const prober = probing(udp, 500);
   const clients = tlsClients(processes, tls, SLOW, STORM);
   const uacs = Math.max(1, Math.ceil(CPS / PER_UAC));
-  const each = Math.round(CPS / uacs);
-  const runs = await Promise.all(
-    Array.from({ length: uacs }, () =>
-      runUac(processes, `127.0.0.1:${udp}`, {
-        calls: each * 60,
-        rate: each,
-        scenario: join(FIXTURE_SCENARIOS, "uac_accepts_503.xml"),
-        timeoutSeconds: 100,
-        extra: ["-l", String(each * 10), "-d", String(HOLD_MS)],
-      }),
-    ),
-  );
+  const runs = await flood(processes, udp, {
+    uacs,
+    rate: CPS,
+    seconds: 60,
+    timeoutSeconds: 100,
+    extra: ["-l", String(Math.round(CPS / uacs) * 10), "-d", String(HOLD_MS)],
+  });
   clients.stop();
   const probes = await prober.stop();
   clearInterval(sampler);

@@ -16,6 +16,33 @@ export function configFile(text: string): string {
 }
 
 /**
+ * The YAML of a config with one backend pool, "core": `io` is its value,
+ * `listen` and `members` one entry each, `lines` more top-level lines.
+ * Health is lenient (its probes may be answered by busy test processes:
+ * no flapping under a loaded CI run).
+ */
+export function onePoolConfig(o: {
+  readonly io: string;
+  readonly listen: readonly string[];
+  readonly members: readonly string[];
+  readonly admin: number;
+  readonly lines?: readonly string[];
+}): string {
+  return [
+    `io: ${o.io}`,
+    "listen:",
+    ...o.listen.map((l) => `  - ${l}`),
+    "backends:",
+    "  - name: core",
+    "    members:",
+    ...o.members.map((m) => `      - ${m}`),
+    `admin: { listen: "127.0.0.1:${o.admin}" }`,
+    "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
+    ...(o.lines ?? []),
+  ].join("\n");
+}
+
+/**
  * One IO worker with a UDP listener in front of a backend that answers its
  * probes and nothing else (no failover: each INVITE stays a transaction
  * awaiting its answer), its admin API on `admin`; `lines` are more YAML
@@ -27,27 +54,19 @@ export function silentBackendConfig(
   o: { readonly extraListen?: readonly string[]; readonly sip?: string; readonly lines?: readonly string[] } = {},
 ): string {
   return configFile(
-    [
-      "io: { threads: 1, pin: false }",
-      "listen:",
-      "  - { transport: udp, address: 127.0.0.1, port: 0 }",
-      ...(o.extraListen ?? []).map((l) => `  - ${l}`),
-      "backends:",
-      "  - name: core",
-      "    members:",
-      `      - { name: silent, uri: "sip:127.0.0.1:${backendPort}" }`,
-      `admin: { listen: "127.0.0.1:${admin}" }`,
-      "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
-      `sip: { failoverOn: [], ${o.sip ?? "firstResponseTimeout: 60s"} }`,
-      ...(o.lines ?? []),
-    ].join("\n"),
+    onePoolConfig({
+      io: "{ threads: 1, pin: false }",
+      listen: ["{ transport: udp, address: 127.0.0.1, port: 0 }", ...(o.extraListen ?? [])],
+      members: [`{ name: silent, uri: "sip:127.0.0.1:${backendPort}" }`],
+      admin,
+      lines: [`sip: { failoverOn: [], ${o.sip ?? "firstResponseTimeout: 60s"} }`, ...(o.lines ?? [])],
+    }),
   );
 }
 
 /**
  * A two-worker sipedge in front of one registrar backend, its admin API on
- * `admin`: `listen` and `more.lines` are YAML lines. The registrars answer probes
- * from busy test processes, so health is lenient: no flapping under a loaded CI run.
+ * `admin`: `listen` and `more.lines` are YAML lines.
  */
 export function registrarConfig(
   listen: readonly string[],
@@ -56,18 +75,13 @@ export function registrarConfig(
   more: { readonly backendPort?: number; readonly lines?: readonly string[] } = {},
 ): string {
   return configFile(
-    [
-      `io: { threads: 2, pin: false, grace: 1s, backendPort: ${more.backendPort ?? 0} }`,
-      "listen:",
-      ...listen.map((l) => `  - ${l}`),
-      "backends:",
-      "  - name: core",
-      "    members:",
-      `      - { name: registrar, uri: "sip:127.0.0.1:${registrarPort}" }`,
-      `admin: { listen: "127.0.0.1:${admin}" }`,
-      "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
-      ...(more.lines ?? []),
-    ].join("\n"),
+    onePoolConfig({
+      io: `{ threads: 2, pin: false, grace: 1s, backendPort: ${more.backendPort ?? 0} }`,
+      listen,
+      members: [`{ name: registrar, uri: "sip:127.0.0.1:${registrarPort}" }`],
+      admin,
+      lines: more.lines ?? [],
+    }),
   );
 }
 

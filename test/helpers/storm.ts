@@ -8,8 +8,9 @@ import { execFileSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { onePoolConfig } from "./cli.ts";
 import type { Processes } from "./net.ts";
-import { niced } from "./sipp.ts";
+import { type CallCounts, FIXTURE_SCENARIOS, niced, runUac } from "./sipp.ts";
 
 export const MiB = 1024 * 1024;
 
@@ -129,39 +130,75 @@ export function tlsClients(
       String(storm),
     ]),
   );
+  // One reader of its output; each stage waits for its word in it (or for the exit).
   let out = "";
+  const waiting = new Set<() => void>();
+  child.stdout?.on("data", (d: Buffer) => {
+    out += d.toString();
+    for (const check of waiting) check();
+  });
   const stage = (word: string) =>
     new Promise<void>((resolve) => {
       const check = () => {
-        if (out.includes(word)) resolve();
+        if (!out.includes(word)) return;
+        waiting.delete(check);
+        resolve();
       };
-      child.stdout?.on("data", (d: Buffer) => {
-        out += d.toString();
-        check();
-      });
+      waiting.add(check);
       child.once("exit", () => resolve());
     });
   return { slowUp: stage("slow"), stormDone: stage("storm"), stop: () => child.kill("SIGKILL") };
 }
 
+/**
+ * A flood of calls at `rate` per second from `uacs` sipp UACs (the
+ * test/fixtures/sipp/uac_accepts_503.xml scenario: a 503 ends a call),
+ * each offering its share for `seconds`; resolves with each UAC's counts.
+ */
+export function flood(
+  processes: Processes,
+  port: number,
+  o: {
+    readonly uacs: number;
+    readonly rate: number;
+    readonly seconds: number;
+    readonly timeoutSeconds: number;
+    readonly extra: readonly string[];
+    readonly niced?: boolean;
+  },
+): Promise<CallCounts[]> {
+  const each = Math.round(o.rate / o.uacs);
+  return Promise.all(
+    Array.from({ length: o.uacs }, () =>
+      runUac(processes, `127.0.0.1:${port}`, {
+        calls: each * o.seconds,
+        rate: each,
+        scenario: join(FIXTURE_SCENARIOS, "uac_accepts_503.xml"),
+        timeoutSeconds: o.timeoutSeconds,
+        extra: o.extra,
+        niced: o.niced === true,
+      }),
+    ),
+  );
+}
+
 /** sipedge's config for a storm: 2 IO workers, UDP and TLS listeners, the sipp UASs as one pool. */
 export function stormConfig(backends: readonly number[], admin: number, cert: { cert: string; key: string }): string {
-  return [
-    "io: { threads: 2, pin: false }",
-    "listen:",
-    "  - { transport: udp, address: 127.0.0.1, port: 0 }",
-    `  - { transport: tls, address: 127.0.0.1, port: 0, cert: ${cert.cert}, key: ${cert.key} }`,
-    "backends:",
-    "  - name: core",
-    "    members:",
-    ...backends.map((p, i) => `      - { name: uas${i}, uri: "sip:127.0.0.1:${p}" }`),
-    `admin: { listen: "127.0.0.1:${admin}" }`,
-    "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
+  return onePoolConfig({
+    io: "{ threads: 2, pin: false }",
+    listen: [
+      "{ transport: udp, address: 127.0.0.1, port: 0 }",
+      `{ transport: tls, address: 127.0.0.1, port: 0, cert: ${cert.cert}, key: ${cert.key} }`,
+    ],
+    members: backends.map((p, i) => `{ name: uas${i}, uri: "sip:127.0.0.1:${p}" }`),
+    admin,
     // Every test client comes from 127.0.0.1. Each TLS handshake costs the worker's loop a
     // millisecond or two: on two cores shared with the load tool, 32 at a time per worker
     // keeps OPTIONS answered within 2 s while the rest of a storm is refused at once.
-    `limits: { memory: ${BUDGET / MiB}MiB, maxConnectionsPerIp: 10000, maxHandshakes: 32, handshakeTimeout: 5s, messageTimeout: 5s }`,
-  ].join("\n");
+    lines: [
+      `limits: { memory: ${BUDGET / MiB}MiB, maxConnectionsPerIp: 10000, maxHandshakes: 32, handshakeTimeout: 5s, messageTimeout: 5s }`,
+    ],
+  });
 }
 
 /**

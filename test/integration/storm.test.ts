@@ -1,15 +1,15 @@
 import type { ChildProcess } from "node:child_process";
-import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { metricSum, metricValues, scrape } from "../helpers/metrics.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
-import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
+import { runUac, startUas } from "../helpers/sipp.ts";
 import {
   BUDGET,
   FIXED_OVERHEAD,
+  flood,
   MiB,
   machineSpeed,
   probing,
@@ -78,21 +78,17 @@ describe("a storm: a call flood well above capacity, 1 000 slow TLS clients and 
     // sipedge's loops for a second or two, so the kernel dropped datagrams, the probe's among them,
     // that sipedge had the time to refuse.
     const clients = tlsClients(processes, tls, 1000, 500);
-    const flood = Promise.all(
-      Array.from({ length: UACS }, () =>
-        runUac(processes, `127.0.0.1:${udp}`, {
-          calls: perUac * 8,
-          rate: perUac,
-          scenario: join(FIXTURE_SCENARIOS, "uac_accepts_503.xml"),
-          timeoutSeconds: 40,
-          extra: ["-l", "20000"],
-          niced: true,
-        }),
-      ),
-    );
+    const flooding = flood(processes, udp, {
+      uacs: UACS,
+      rate: perUac * UACS,
+      seconds: 8,
+      timeoutSeconds: 40,
+      extra: ["-l", "20000"],
+      niced: true,
+    });
     await clients.slowUp;
     await clients.stormDone;
-    const [before, floods] = await Promise.all([established, flood]);
+    const [before, floods] = await Promise.all([established, flooding]);
     const probeTimes = await prober.stop();
     const udpSockets = queues.stop();
     clearInterval(sampler);
