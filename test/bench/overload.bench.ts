@@ -10,9 +10,15 @@
  * (sipp's -trace_rtt), and sipedge's peak RSS. The target: goodput at 5x
  * at least 90 % of the best step's (no congestion collapse). Bounded: every
  * step is a fixed number of calls with a deadline.
+ *
+ * BENCH_PIN=1 keeps the load tool off sipedge's cores (taskset: sipedge on
+ * the first half, every sipp on the rest), as if the load came from other
+ * machines; without it sipp competes with sipedge for the same cores, and
+ * the 5x step measures that contest as much as sipedge.
  */
+import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
@@ -24,6 +30,12 @@ const CAPACITY = Number(process.env.BENCH_CAPACITY ?? 4000);
 const FACTORS = (process.env.BENCH_FACTORS ?? "0.5,1,2,3,5").split(",").map(Number);
 const STEP_SECONDS = Number(process.env.BENCH_STEP_SECONDS ?? 5);
 const THREADS = Number(process.env.BENCH_THREADS ?? 2);
+const CORES = availableParallelism();
+/** taskset CPU lists: sipedge's cores and the load tool's, or none (BENCH_PIN unset or one core). */
+const PIN =
+  process.env.BENCH_PIN === "1" && CORES > 1
+    ? { sipedge: `0-${Math.floor(CORES / 2) - 1}`, load: `${Math.floor(CORES / 2)}-${CORES - 1}` }
+    : undefined;
 /** What one sipp UAC is asked to offer at most; more UACs for more. */
 const PER_UAC = 2500;
 
@@ -59,8 +71,7 @@ async function uac(
 ): Promise<{ offered: number; failed: number; retransmitted: number; rtts: number[] }> {
   const dir = mkdtempSync(join(tmpdir(), "sipedge-overload-"));
   const child = processes.spawn(
-    "sipp",
-    [
+    ...onLoadCores("sipp", [
       "-sf",
       join(FIXTURE_SCENARIOS, "uac_accepts_503.xml"),
       target,
@@ -85,7 +96,7 @@ async function uac(
       `${STEP_SECONDS * 4 + 20}s`,
       "-recv_timeout",
       "10000",
-    ],
+    ]),
     dir,
   );
   await new Promise((resolve) => child.once("exit", resolve));
@@ -106,6 +117,16 @@ async function uac(
     retransmitted: col("Retransmissions(C)"),
     rtts,
   };
+}
+
+/** A load tool's command, confined to the load's cores when pinning (taskset execs it: the PID is the tool's). */
+function onLoadCores(command: string, args: readonly string[]): [string, string[]] {
+  return PIN === undefined ? [command, [...args]] : ["taskset", ["-c", PIN.load, command, ...args]];
+}
+
+/** Moves every thread of a running process to `cpus` (sipedge pins its IO threads itself at start). */
+function pin(pid: number, cpus: string): void {
+  execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore" });
 }
 
 async function step(sipedge: UnderTest, factor: number): Promise<Step> {
@@ -150,11 +171,16 @@ async function step(sipedge: UnderTest, factor: number): Promise<Step> {
 async function main(): Promise<void> {
   console.log(
     `overload benchmark: capacity ${CAPACITY} cps (BENCH_CAPACITY), ${STEP_SECONDS} s per step, ` +
-      `sipedge on ${THREADS} IO thread(s), 2 sipp UAS, UDP loopback`,
+      `sipedge on ${THREADS} IO thread(s), 2 sipp UAS, UDP loopback` +
+      (PIN === undefined ? ", sipp on the same cores" : `, sipedge on CPUs ${PIN.sipedge} and sipp on ${PIN.load}`),
   );
   const backends = [await freePort(), await freePort()];
   for (const p of backends) uasPids.push(startUas(processes, p).child.pid ?? 0);
   const sipedge = await startSipedge(processes, backends, THREADS);
+  if (PIN !== undefined) {
+    for (const pid of uasPids) pin(pid, PIN.load);
+    pin(sipedge.child.pid as number, PIN.sipedge);
+  }
   let log = "";
   sipedge.child.stderr?.on("data", (d: Buffer) => {
     log += d.toString();
