@@ -32,14 +32,14 @@ export class UdpEndpoint {
   #port = 0;
   #closed = false;
 
-  constructor(onMessage: MessageHandler, pool: BufferPool, ipv6: boolean, options: UdpOptions) {
+  constructor(onMessage: MessageHandler, pool: BufferPool, ipv6: boolean, reusePort: boolean, receiveBuffer: number) {
     this.#onMessage = onMessage;
     this.#pool = pool;
     this.#socket = createSocket({
       type: ipv6 ? "udp6" : "udp4",
-      recvBufferSize: options.receiveBuffer ?? 4 << 20,
+      recvBufferSize: receiveBuffer,
       sendBufferSize: 4 << 20,
-      reusePort: options.reusePort ?? false,
+      reusePort,
     });
     this.#socket.on("message", (msg, rinfo) => this.#receive(msg, rinfo));
     // A send error (ICMP unreachable, EPERM) concerns one datagram; the socket lives on.
@@ -53,8 +53,8 @@ export class UdpEndpoint {
     pool: BufferPool,
     options: UdpOptions = {},
   ): Promise<UdpEndpoint> {
-    const endpoint = new UdpEndpoint(onMessage, pool, isIPv6(address), options);
     const reusePort = options.reusePort ?? false;
+    const endpoint = new UdpEndpoint(onMessage, pool, isIPv6(address), reusePort, options.receiveBuffer ?? 4 << 20);
     await new Promise<void>((resolve, reject) => {
       endpoint.#socket.once("error", reject);
       endpoint.#socket.bind({ address, port, exclusive: !reusePort }, () => {

@@ -23,7 +23,7 @@ const processes = new Processes();
 
 /**
  * The flood at reference speed. Beside the TLS storm sipedge carries far
- * less than its 4 000 cps (bench:cps), and 40-60 % of this is refused; at
+ * less than its 4 000 cps (bench:cps), and 23-60 % of this is refused; at
  * 4 000 one CI run's OPTIONS took 1.7 s on a machine that had just measured
  * itself at full speed and then slowed (speeds of 0.4-1.0 were seen in one hour).
  */
@@ -112,8 +112,9 @@ describe("a storm: a call flood well above capacity, 1 000 slow TLS clients and 
     expect(cli.child.exitCode).toBeNull();
     // Calls answered before the storm finish (>= 99.9 %: with 300, every one).
     expect(before).toEqual({ calls: 300, successful: 300, failed: 0 });
-    // The excess is refused, not left to time out.
-    expect(refused).toBeGreaterThan(offered * 0.2);
+    // The excess is refused, not left to time out. The floor only proves the
+    // flood was an overload: a faster machine carries more of it.
+    expect(refused).toBeGreaterThan(offered * 0.1);
     expect(lost).toBeLessThanOrEqual(offered * 0.01);
     expect(Math.max(...probeTimes)).toBeLessThan(2000);
     expect(peakRss).toBeLessThan(BUDGET + FIXED_OVERHEAD);
