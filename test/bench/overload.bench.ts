@@ -24,7 +24,7 @@ import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
 import { rssOf } from "../helpers/storm.ts";
 import { loadTicks, machineTicks, processTicks } from "./cpu.ts";
-import { metrics, startSipedge, type UnderTest } from "./under-test.ts";
+import { type Metrics, metrics, startSipedge, type UnderTest } from "./under-test.ts";
 
 const CAPACITY = Number(process.env.BENCH_CAPACITY ?? 4000);
 const FACTORS = (process.env.BENCH_FACTORS ?? "0.5,1,2,3,5").split(",").map(Number);
@@ -47,6 +47,8 @@ interface Step {
   readonly seconds: number;
   readonly goodput: number;
   readonly refused: number;
+  /** The overload refusals per second by reason (pool, transactions, load: proxy/admission.ts). */
+  readonly reasons: ReadonlyMap<string, number>;
   readonly lost: number;
   /** Requests sipp sent again for want of an answer within T1 (RFC 3261 §17.1.1.2): work a late answer doubles. */
   readonly retransmitted: number;
@@ -129,6 +131,17 @@ function pin(pid: number, cpus: string): void {
   execFileSync("taskset", ["-a", "-p", "-c", cpus, String(pid)], { stdio: "ignore" });
 }
 
+/** Overload refusals per second of the step, by reason. */
+function reasonRates(before: Metrics, after: Metrics): Map<string, number> {
+  const was = before.by("sipedge_overload_rejected_total", "reason");
+  const rates = new Map<string, number>();
+  for (const [reason, n] of after.by("sipedge_overload_rejected_total", "reason")) {
+    const rate = (n - (was.get(reason) ?? 0)) / STEP_SECONDS;
+    if (rate > 0) rates.set(reason, rate);
+  }
+  return rates;
+}
+
 async function step(sipedge: UnderTest, factor: number): Promise<Step> {
   const rate = Math.round(CAPACITY * factor);
   const uacs = Math.max(1, Math.ceil(rate / PER_UAC));
@@ -157,6 +170,7 @@ async function step(sipedge: UnderTest, factor: number): Promise<Step> {
     seconds,
     goodput: delta("sipedge_backend_calls_total") / STEP_SECONDS,
     refused: (delta("sipedge_overload_rejected_total") + delta("sipedge_no_backend_total")) / STEP_SECONDS,
+    reasons: reasonRates(before, after),
     lost: runs.reduce((n, r) => n + r.failed, 0),
     retransmitted: runs.reduce((n, r) => n + r.retransmitted, 0) / STEP_SECONDS,
     p99: rtts.length === 0 ? Number.NaN : (rtts[Math.min(rtts.length - 1, Math.floor(rtts.length * 0.99))] as number),
@@ -166,6 +180,10 @@ async function step(sipedge: UnderTest, factor: number): Promise<Step> {
     sippCpu: (l1 - l0) / machineTicks(seconds),
     cpuPerCall: offeredCalls === 0 ? 0 : ((p1 - p0) / 100 / offeredCalls) * 1e6,
   };
+}
+
+function reasonsText(reasons: ReadonlyMap<string, number>): string {
+  return reasons.size === 0 ? "" : ` (${[...reasons].map(([r, n]) => `${r} ${n.toFixed(0)}`).join(", ")})`;
 }
 
 async function main(): Promise<void> {
@@ -192,7 +210,7 @@ async function main(): Promise<void> {
     steps.push(s);
     console.log(
       `  ${`${factor}x`.padStart(5)}: offered ${s.offered.toFixed(0).padStart(6)} cps, goodput ${s.goodput.toFixed(0).padStart(5)} cps, ` +
-        `503 ${s.refused.toFixed(0).padStart(6)}/s, lost ${String(s.lost).padStart(5)}, ` +
+        `503 ${s.refused.toFixed(0).padStart(6)}/s${reasonsText(s.reasons)}, lost ${String(s.lost).padStart(5)}, ` +
         `retransmitted ${s.retransmitted.toFixed(0).padStart(5)}/s, p99 to 200 ${s.p99.toFixed(0)} ms, ` +
         `peak RSS ${(s.peakRss / 2 ** 20).toFixed(0)} MiB, ${s.seconds.toFixed(1)} s; ` +
         `CPU (2 cores = 100 %) sipedge ${(s.sipedgeCpu * 100).toFixed(0)} %, sipp ${(s.sippCpu * 100).toFixed(0)} %, ` +

@@ -3,7 +3,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { metricSum, metricValues, scrape } from "../helpers/metrics.ts";
+import { metricByLabel, metricSum, metricValues, scrape } from "../helpers/metrics.ts";
 import { freePort, type Processes, sleep } from "../helpers/net.ts";
 
 export interface UnderTest {
@@ -47,11 +47,21 @@ export async function startSipedge(
   return { child, port, admin };
 }
 
-/** sipedge's /metrics: the sum of a metric over all its label sets, and the lowest of one (by regex). */
-export async function metrics(admin: number): Promise<{ sum(name: string): number; min(name: string): number }> {
+export interface Metrics {
+  /** A metric summed over all its label sets. */
+  sum(name: string): number;
+  /** The lowest value of a metric. */
+  min(name: string): number;
+  /** A metric summed by the value of one label. */
+  by(name: string, label: string): Map<string, number>;
+}
+
+/** sipedge's /metrics, read once. */
+export async function metrics(admin: number): Promise<Metrics> {
   const text = await scrape(admin);
   return {
     sum: (name) => metricSum(text, name),
     min: (name) => Math.min(...metricValues(text, name)),
+    by: (name, label) => metricByLabel(text, name, label),
   };
 }
