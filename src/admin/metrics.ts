@@ -328,6 +328,20 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
       }
     },
   });
+  new Gauge({
+    name: "sipedge_heap_bytes",
+    help: "Each IO thread's V8 heap: bytes in use, and the limit its share of limits.memory sets",
+    labelNames: ["thread", "stat"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of stats) {
+        const thread = `sipedge-io-${s.index}`;
+        this.set({ thread, stat: "used" }, s.heap.used);
+        this.set({ thread, stat: "limit" }, s.heap.limit);
+      }
+    },
+  });
   new Counter({
     name: "sipedge_tls_handshakes_total",
     help: "TLS handshakes on the client-facing listeners, by key type and result",

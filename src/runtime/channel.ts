@@ -110,6 +110,13 @@ export interface WorkerStats {
   readonly trunkConnections: Readonly<Record<string, number>>;
   /** Event-loop delay since the last snapshot, in seconds: p50, p99 and max. */
   readonly loopLag: { readonly p50: number; readonly p99: number; readonly max: number };
+  /**
+   * The worker's V8 heap in bytes: in use, and the most it may grow to (its
+   * share of limits.memory, set when the worker starts). Used creeping up to
+   * the limit is a leak in JavaScript; RSS growing while this stays put is
+   * the native side (TLS state, the allocator).
+   */
+  readonly heap: { readonly used: number; readonly limit: number };
   /** Per client-facing TLS listener. */
   readonly handshakes: readonly HandshakeStats[];
   readonly index: number;

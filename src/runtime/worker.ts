@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { type EventLoopUtilization, monitorEventLoopDelay, performance } from "node:perf_hooks";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
+import { getHeapStatistics } from "node:v8";
 import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import { budgetShares } from "../config/budget.ts";
 import type { Config, Listener } from "../config/schema.ts";
@@ -382,6 +383,7 @@ export class IoWorker {
     const lag = this.#loopDelay;
     const loopLag = { p50: lag.percentile(50) / 1e9, p99: lag.percentile(99) / 1e9, max: lag.max / 1e9 };
     lag.reset();
+    const heap = getHeapStatistics();
     return {
       index,
       counters: this.proxy.counters,
@@ -401,6 +403,7 @@ export class IoWorker {
       rebinds: this.#endpoints.rebinds,
       trunkConnections: this.#trunkConnections(),
       loopLag,
+      heap: { used: heap.used_heap_size, limit: heap.heap_size_limit },
       handshakes: [...this.#tlsListeners.values()].flatMap((l) => (l.handshakes === undefined ? [] : [l.handshakes])),
     };
   }

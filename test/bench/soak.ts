@@ -11,12 +11,16 @@
  * with the load gone: the pool must be back, new calls must go through, RSS
  * must have stayed under the budget plus the documented overhead, and the
  * last minute's peak RSS must not be more than SOAK_GROWTH (10 %) above the
- * first's (a leak shows as steady growth). Exits 1 when any of these fail.
+ * middle minute's. A leak shows as steady growth, so it shows in the second
+ * half too; the first minutes are the heaps and allocator settling to their
+ * working size (an hour's soak: 293 MiB at the first minute's peak, 320 by
+ * the eighteenth, 329 by the thirty-fifth, then 328-329 to the sixtieth),
+ * which is not a leak. Exits 1 when any of these fail.
  * Bounded: every minute is a fixed number of calls with a deadline.
  */
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
-import { metricSum, metricValues, scrape } from "../helpers/metrics.ts";
+import { metricByLabel, metricSum, metricValues, scrape } from "../helpers/metrics.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
@@ -41,6 +45,8 @@ interface Minute {
   worstProbe: number;
   rssMin: number;
   rssMax: number;
+  /** The IO workers' V8 heaps in use together, at the minute's peak: a leak in JavaScript grows this. */
+  heapMax: number;
   poolLow: number;
   restarts: number;
 }
@@ -49,10 +55,12 @@ async function minute(udp: number, tls: number, admin: number, pid: number): Pro
   const before = await scrape(admin);
   const rss: number[] = [];
   let poolLow = 1;
+  let heapMax = 0;
   const sampler = setInterval(async () => {
     rss.push(rssOf(pid));
     const text = await scrape(admin).catch(() => "");
     poolLow = Math.min(poolLow, ...metricValues(text, "sipedge_buffer_pool_free_ratio"));
+    heapMax = Math.max(heapMax, metricByLabel(text, "sipedge_heap_bytes", "stat").get("used") ?? 0);
   }, 1000);
   const prober = probing(udp, 500);
   const clients = tlsClients(processes, tls, SLOW, STORM);
@@ -77,6 +85,7 @@ async function minute(udp: number, tls: number, admin: number, pid: number): Pro
     worstProbe: Math.max(...probes),
     rssMin: Math.min(...rss),
     rssMax: Math.max(...rss),
+    heapMax,
     poolLow,
     restarts: delta("sipedge_worker_restarts_total"),
   };
@@ -101,7 +110,8 @@ async function main(): Promise<number> {
     minutes.push(m);
     console.log(
       `  min ${String(i + 1).padStart(3)}: ${m.offered} offered, ${m.setUp} set up, ${m.refused} refused (503), ` +
-        `${m.lost} lost; OPTIONS worst ${m.worstProbe} ms; RSS ${(m.rssMin / MiB).toFixed(0)}-${(m.rssMax / MiB).toFixed(0)} MiB; ` +
+        `${m.lost} lost; OPTIONS worst ${m.worstProbe} ms; RSS ${(m.rssMin / MiB).toFixed(0)}-${(m.rssMax / MiB).toFixed(0)} MiB ` +
+        `(heaps ≤ ${(m.heapMax / MiB).toFixed(0)} MiB); ` +
         `pool low ${(m.poolLow * 100).toFixed(0)} % free` +
         (m.restarts > 0 ? `; ${m.restarts} IO worker restart(s)` : ""),
     );
@@ -110,7 +120,7 @@ async function main(): Promise<number> {
   const text = await scrape(admin);
   const pools = metricValues(text, "sipedge_buffer_pool_free_ratio");
   const after = await runUac(processes, `127.0.0.1:${udp}`, { calls: 20, rate: 20 });
-  const first = minutes[0]?.rssMax ?? 0;
+  const middle = minutes[Math.floor((minutes.length - 1) / 2)]?.rssMax ?? 0;
   const last = minutes.at(-1)?.rssMax ?? 0;
   const peak = Math.max(...minutes.map((m) => m.rssMax));
   const checks: [string, boolean][] = [
@@ -123,8 +133,8 @@ async function main(): Promise<number> {
       peak < BUDGET + FIXED_OVERHEAD,
     ],
     [
-      `last minute's peak RSS ${(last / MiB).toFixed(0)} MiB within ${GROWTH * 100} % of the first's ${(first / MiB).toFixed(0)} MiB`,
-      last <= first * (1 + GROWTH),
+      `last minute's peak RSS ${(last / MiB).toFixed(0)} MiB within ${GROWTH * 100} % of the middle minute's ${(middle / MiB).toFixed(0)} MiB`,
+      last <= middle * (1 + GROWTH),
     ],
     [`every OPTIONS answered within 2 s`, minutes.every((m) => m.worstProbe < 2000)],
     [`pool back above 75 % free (${pools.map((p) => p.toFixed(2)).join(", ")})`, pools.every((p) => p > 0.75)],

@@ -113,6 +113,14 @@ describe("active health probes and the admin API", () => {
     expect(value('sipedge_sip_responses_total{class="2xx"}')).toBeGreaterThanOrEqual(40);
     expect(value("sipedge_io_workers")).toBe(1);
     expect(text).toMatch(/^sipedge_event_loop_lag_seconds\{thread="sipedge-io-0",stat="p99"\} [\d.e-]+$/m);
+    // The worker's heap is capped at its share of limits.memory (256 MiB by default: 128 MiB of old
+    // generation, plus the young one); an uncapped worker's limit would be V8's default of gigabytes.
+    const heapLimit = value('sipedge_heap_bytes{thread="sipedge-io-0",stat="limit"}');
+    expect(heapLimit).toBeGreaterThanOrEqual(128 * 2 ** 20);
+    expect(heapLimit).toBeLessThanOrEqual(192 * 2 ** 20);
+    const heapUsed = value('sipedge_heap_bytes{thread="sipedge-io-0",stat="used"}');
+    expect(heapUsed).toBeGreaterThan(0);
+    expect(heapUsed).toBeLessThan(heapLimit);
     expect(value('sipedge_kernel_tcp_total{counter="ListenOverflows"}')).toBeGreaterThanOrEqual(0);
     expect(text).toMatch(/^sipedge_backend_probe_rtt_seconds\{pool="core",backend="b1"\} \d/m);
     // Every answered probe lands in the round-trip histogram; on loopback, all within a second.
