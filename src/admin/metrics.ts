@@ -313,35 +313,31 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
       );
     },
   });
-  new Gauge({
-    name: "sipedge_event_loop_lag_seconds",
-    help: "How late each IO thread's event loop ran since the previous scrape",
-    labelNames: ["thread", "stat"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of stats) {
-        const thread = `sipedge-io-${s.index}`;
-        this.set({ thread, stat: "p50" }, s.loopLag.p50);
-        this.set({ thread, stat: "p99" }, s.loopLag.p99);
-        this.set({ thread, stat: "max" }, s.loopLag.max);
-      }
-    },
-  });
-  new Gauge({
-    name: "sipedge_heap_bytes",
-    help: "Each IO thread's V8 heap: bytes in use, and the limit its share of limits.memory sets",
-    labelNames: ["thread", "stat"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const s of stats) {
-        const thread = `sipedge-io-${s.index}`;
-        this.set({ thread, stat: "used" }, s.heap.used);
-        this.set({ thread, stat: "limit" }, s.heap.limit);
-      }
-    },
-  });
+  /** A gauge with one series per IO thread and figure (`stat`). */
+  const perThread = (name: string, help: string, pick: (s: WorkerStats) => Readonly<Record<string, number>>) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["thread", "stat"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const s of stats) {
+          const thread = `sipedge-io-${s.index}`;
+          for (const [stat, value] of Object.entries(pick(s))) this.set({ thread, stat }, value);
+        }
+      },
+    });
+  perThread(
+    "sipedge_event_loop_lag_seconds",
+    "How late each IO thread's event loop ran since the previous scrape",
+    (s) => s.loopLag,
+  );
+  perThread(
+    "sipedge_heap_bytes",
+    "Each IO thread's V8 heap: bytes in use, and the limit its share of limits.memory sets",
+    (s) => s.heap,
+  );
   new Counter({
     name: "sipedge_tls_handshakes_total",
     help: "TLS handshakes on the client-facing listeners, by key type and result",
