@@ -17,8 +17,10 @@ export interface Running {
 export const CERT_DIR = "/tmp/sipedge-test-cert";
 
 /**
- * Starts one IO worker on loopback with UDP, TCP and TLS listeners on free
- * ports and the given backend ports as one pool.
+ * Starts one IO worker on loopback with UDP, TCP and TLS listeners on ports
+ * the kernel chooses as it binds them (a port found free beforehand can be
+ * taken meanwhile by another test's outgoing connection: a CI run's TCP
+ * listener once failed EADDRINUSE so), and the given backend ports as one pool.
  */
 export async function startSipedge(
   backendPorts: readonly number[],
@@ -34,16 +36,17 @@ export async function startSipedge(
   } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
-  const [udp, tcp, tlsPort] = [await freePort(), await freePort(), await freePort()];
+  // A self-loop names sipedge's own UDP port as a backend, so that one must be known before.
+  const selfPort = options.selfLoop === true ? await freePort() : 0;
   const config = unwrapConfig(
     validateConfig({
       listen: [
-        { transport: "udp", address: "127.0.0.1", port: udp },
-        { transport: "tcp", address: "127.0.0.1", port: tcp },
+        { transport: "udp", address: "127.0.0.1", port: selfPort },
+        { transport: "tcp", address: "127.0.0.1", port: 0 },
         {
           transport: "tls",
           address: "127.0.0.1",
-          port: tlsPort,
+          port: 0,
           cert: tls.cert,
           key: tls.key,
           ...(options.clientAuth === undefined ? {} : { clientAuth: options.clientAuth, ca: tls.cert }),
@@ -54,7 +57,7 @@ export async function startSipedge(
           name: "pool",
           algorithm: options.algorithm ?? "hash-callid",
           // selfLoop: a misconfigured "backend" that is sipedge's own UDP listener.
-          members: (options.selfLoop === true ? [udp] : backendPorts).map((p, i) => ({
+          members: (options.selfLoop === true ? [selfPort] : backendPorts).map((p, i) => ({
             name: `b${i}`,
             uri: `sip:127.0.0.1:${p};transport=${options.backendTransport ?? "udp"}`,
           })),
@@ -66,7 +69,8 @@ export async function startSipedge(
     }),
   );
   const worker = await IoWorker.start(config);
-  return { worker, udp, tcp, tls: tlsPort, certDir: CERT_DIR };
+  const bound = (transport: string) => worker.listeners.find((l) => l.transport === transport)?.port ?? 0;
+  return { worker, udp: bound("udp"), tcp: bound("tcp"), tls: bound("tls"), certDir: CERT_DIR };
 }
 
 /** Per-test sipedge and child processes, closed and killed after each test. */
