@@ -18,8 +18,9 @@ export function metricSum(text: string, name: string): number {
 /** Metric `name` summed by the value of its label `label` (e.g. refusals by reason). */
 export function metricByLabel(text: string, name: string, label: string): Map<string, number> {
   const by = new Map<string, number>();
+  const labelValue = new RegExp(`(?:^|,)${label}="([^"]*)"`);
   for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} (\\S+)$`, "gm"))) {
-    const key = new RegExp(`${label}="([^"]*)"`).exec(m[1] ?? "")?.[1] ?? "";
+    const key = labelValue.exec(m[1] ?? "")?.[1] ?? "";
     by.set(key, (by.get(key) ?? 0) + Number(m[2]));
   }
   return by;
