@@ -42,7 +42,18 @@ export interface StreamOptions {
   readonly stallTimeout?: number;
 }
 
-const CRLF = Buffer.from("\r\n");
+/** RFC 5626 §4.4.1: the CRLF pong that answers a CRLFCRLF ping. */
+const PONG: readonly Uint8Array[] = [Buffer.from("\r\n")];
+
+/**
+ * Pongs one connection gets in a second, at most. RFC 5626 §4.4.1 has a UA
+ * on a stream ping every 80–100 % of the Flow-Timer its registrar gave, else
+ * every 95–120 s: one every few tens of seconds at the most. Ten a second is
+ * hundreds of times that, so a burst (pings on reconnect, a few in one read)
+ * is still answered, while a peer that pings in a loop costs at most ten
+ * small writes a second and no more than one pool slot at a time.
+ */
+export const PONGS_PER_SECOND = 10;
 
 /**
  * A connection's send queue, bounded in bytes and in messages: a peer that
@@ -53,6 +64,9 @@ const CRLF = Buffer.from("\r\n");
  * Bounded in time too: a peer that reads nothing of what is queued for
  * stallTimeout is closed the same way, so a flow nothing more is sent to
  * (an endpoint that moved to a new connection) cannot hold its slots.
+ * Keep-alive pongs are queued here too, one at a time and PONGS_PER_SECOND
+ * at most: a peer that pings and never reads would otherwise grow the
+ * socket's own buffer without bound.
  */
 export class SendQueue {
   readonly #options: StreamOptions;
@@ -61,6 +75,11 @@ export class SendQueue {
   /** When the peer last took something (or the queue last began to fill). */
   #progress = 0;
   #stall: ReturnType<typeof setTimeout> | undefined;
+  /** The pong queued and not yet written, if any. */
+  #pong: PoolSlot | undefined;
+  /** When this second of the pong budget began, and the pongs left in it. */
+  #pongWindow = 0;
+  #pongsLeft = 0;
 
   constructor(options: StreamOptions, close: () => void) {
     this.#options = options;
@@ -83,8 +102,34 @@ export class SendQueue {
     return slot;
   }
 
+  /**
+   * The slot of a CRLF pong to write for a ping (RFC 5626 §4.4.1), or
+   * undefined: no pong. A ping while the last pong is still unwritten gets
+   * none (that pong answers it as well), nor does one beyond
+   * PONGS_PER_SECOND; a pong that finds the queue over its bounds closes
+   * the peer as a slow reader, like any other message.
+   */
+  pong(queuedBytes: number): PoolSlot | undefined {
+    if (this.#pong !== undefined || !this.#pongAllowed()) return undefined;
+    this.#pong = this.take(queuedBytes, PONG, false);
+    return this.#pong;
+  }
+
+  /** A fixed one-second window: a timestamp and a count, no timer. */
+  #pongAllowed(): boolean {
+    const now = Date.now();
+    if (now - this.#pongWindow >= 1000) {
+      this.#pongWindow = now;
+      this.#pongsLeft = PONGS_PER_SECOND;
+    }
+    if (this.#pongsLeft === 0) return false;
+    this.#pongsLeft--;
+    return true;
+  }
+
   /** A slot's write is done or failed (also when the socket was destroyed first): it goes home either way. */
   written(slot: PoolSlot): void {
+    if (slot === this.#pong) this.#pong = undefined;
     this.#messages--;
     this.#progress = Date.now();
     this.#options.pool.release(slot);
@@ -166,7 +211,7 @@ export class StreamConnection implements Connection {
         const frame = r.value;
         if (frame === null) break;
         if (frame.kind === "message") onMessage(frame.bytes, this);
-        else if (frame.kind === "ping") socket.write(CRLF);
+        else if (frame.kind === "ping") this.#pong();
       }
       this.#checkSlowSender();
     });
@@ -240,7 +285,16 @@ export class StreamConnection implements Connection {
 
   send(slices: readonly Uint8Array[], urgent = false): boolean {
     if (this.#closed) return false;
-    const slot = this.#queue.take(this.#socket.writableLength, slices, urgent);
+    return this.#write(this.#queue.take(this.#socket.writableLength, slices, urgent));
+  }
+
+  /** RFC 5626 §4.4.1: a CRLFCRLF ping gets a CRLF pong, when the queue allows one. */
+  #pong(): void {
+    if (!this.#closed) this.#write(this.#queue.pong(this.#socket.writableLength));
+  }
+
+  /** Writes a slot the queue gave (a message or a pong); false when it gave none. */
+  #write(slot: PoolSlot | undefined): boolean {
     if (slot === undefined) return false;
     // Called once written or failed (also when the socket is destroyed first).
     this.#socket.write(slot.bytes, () => this.#queue.written(slot));

@@ -18,6 +18,18 @@ export interface UdpOptions {
   readonly receiveBuffer?: number;
 }
 
+/** Datagrams a UDP endpoint dropped, by why (for a worker's stats; the data path only counts). */
+export interface UdpDrops {
+  /**
+   * Datagrams from source port 0: RFC 768 has a zero source port mean the
+   * sender named none to reply to, dgram refuses to send to it, and no SIP
+   * or STUN peer sends from it; only a forged or broken packet does.
+   */
+  sourcePortZero: number;
+  /** Datagrams dgram refused to send (a bad port, a closed socket): dropped, not thrown. */
+  sendFailed: number;
+}
+
 /**
  * A UDP socket: every datagram is one message (RFC 3261 §18.3); CRLF and
  * STUN keep-alives (RFC 5626 §3.5.1) are not SIP and are not passed on;
@@ -31,6 +43,7 @@ export class UdpEndpoint {
   #address = "";
   #port = 0;
   #closed = false;
+  readonly drops: UdpDrops = { sourcePortZero: 0, sendFailed: 0 };
 
   constructor(onMessage: MessageHandler, pool: BufferPool, ipv6: boolean, reusePort: boolean, receiveBuffer: number) {
     this.#onMessage = onMessage;
@@ -92,8 +105,25 @@ export class UdpEndpoint {
     const slot = pool.copy(slices, urgent);
     if (slot === undefined) return false;
     // The bytes stay the kernel's to read until the callback: only then may the slot be reused.
-    this.#socket.send(slot.bytes, port, address, () => pool.release(slot));
-    return true;
+    if (this.#send(slot.bytes, port, address, () => pool.release(slot))) return true;
+    pool.release(slot);
+    return false;
+  }
+
+  /**
+   * dgram.send throws at once for what it refuses before queueing (a port
+   * out of 1–65535, a closed socket), and then never calls back: one datagram
+   * lost, counted; the caller's message handling goes on. Errors found later
+   * (DNS, ICMP) come to the callback or the socket's error event instead.
+   */
+  #send(bytes: Buffer, port: number, address: string, done?: () => void): boolean {
+    try {
+      this.#socket.send(bytes, port, address, done);
+      return true;
+    } catch {
+      this.drops.sendFailed++;
+      return false;
+    }
   }
 
   close(): void {
@@ -103,13 +133,18 @@ export class UdpEndpoint {
   }
 
   #receive(msg: Buffer, rinfo: RemoteInfo): void {
+    // Nothing can be answered at port 0 (see UdpDrops): a flow to it would only fail later, in the proxy.
+    if (rinfo.port === 0) {
+      this.drops.sourcePortZero++;
+      return;
+    }
     const kind = classifyDatagram(msg);
     if (kind === "sip") {
       this.#onMessage(msg, this.flowTo(rinfo.address, rinfo.port));
     } else if (kind === "stun") {
       // RFC 5626 §8: a SIP server answers STUN keep-alives on its SIP port.
       const answer = stunBindingResponse(msg, rinfo.address, rinfo.port);
-      if (answer !== undefined) this.#socket.send(answer, rinfo.port, rinfo.address);
+      if (answer !== undefined) this.#send(answer, rinfo.port, rinfo.address);
     }
   }
 }

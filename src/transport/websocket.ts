@@ -6,6 +6,7 @@ import type { TLSSocket, TlsOptions } from "node:tls";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { type MessageHandler, newFlowId } from "./flow.ts";
 import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
+import type { PoolSlot } from "./pool.ts";
 import { SendQueue, type StreamOptions } from "./stream.ts";
 
 /** RFC 7118 §4.1: the WebSocket subprotocol SIP is spoken in. */
@@ -13,8 +14,6 @@ const SUBPROTOCOL = "sip";
 
 /** An HTTP request that never becomes a WebSocket gets this long to finish its headers (slowloris). */
 const UPGRADE_TIMEOUT = 10_000;
-
-const CRLF = Buffer.from("\r\n");
 
 /**
  * One SIP-over-WebSocket connection (RFC 7118): every WebSocket message is
@@ -59,7 +58,7 @@ export class WsConnection implements Connection {
     }
     ws.on("message", (data: RawData) => {
       const bytes = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer);
-      if (isKeepAlive(bytes)) ws.send(CRLF);
+      if (isKeepAlive(bytes)) this.#pong();
       else onMessage(bytes, this);
     });
     // A protocol error (oversized message, bad frame) ends this connection only.
@@ -81,7 +80,16 @@ export class WsConnection implements Connection {
 
   send(slices: readonly Uint8Array[], urgent = false): boolean {
     if (this.#closed) return false;
-    const slot = this.#queue.take(this.#ws.bufferedAmount, slices, urgent);
+    return this.#write(this.#queue.take(this.#ws.bufferedAmount, slices, urgent));
+  }
+
+  /** RFC 5626 §4.4.1 over RFC 7118: a message of CRLFs is a ping and gets a CRLF pong, when the queue allows one. */
+  #pong(): void {
+    if (!this.#closed) this.#write(this.#queue.pong(this.#ws.bufferedAmount));
+  }
+
+  /** Sends a slot the queue gave (a message or a pong); false when it gave none. */
+  #write(slot: PoolSlot | undefined): boolean {
     if (slot === undefined) return false;
     const message = slot.bytes;
     // ws calls back once the frame is written, or with the error when it never will be.
@@ -139,6 +147,8 @@ export class WsListener extends ConnectionListener {
       noServer: true,
       clientTracking: false,
       perMessageDeflate: false,
+      // WebSocket Ping frames (RFC 6455 §5.5.2) ws answers itself, and it terminates a peer with more
+      // than maxPendingAutoPongs (60 by default) of those answers unwritten: bounded without our queue.
       maxPayload: options.maxMessageSize,
       handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });

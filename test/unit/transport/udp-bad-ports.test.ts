@@ -1,0 +1,85 @@
+import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { Flow } from "../../../src/transport/flow.ts";
+import { BufferPool } from "../../../src/transport/pool.ts";
+import { UdpEndpoint } from "../../../src/transport/udp.ts";
+import { sleep } from "../../helpers/net.ts";
+
+/**
+ * No ordinary socket sends from port 0, so the kernel's delivery is played
+ * by emitting "message" on the endpoint's own (real, bound) socket, which
+ * this mock lets the test see.
+ */
+const made = vi.hoisted(() => [] as Socket[]);
+vi.mock("node:dgram", async (original) => {
+  const dgram = await original<typeof import("node:dgram")>();
+  const createSocket = ((...args: Parameters<typeof dgram.createSocket>) => {
+    const socket = dgram.createSocket(...args);
+    made.push(socket);
+    return socket;
+  }) as typeof dgram.createSocket;
+  return { ...dgram, createSocket };
+});
+
+/** An RFC 5389 Binding request (transaction id 0102…0c): the UA keep-alive of RFC 5626 §4.4.2. */
+const STUN = Buffer.from("000100002112a4420102030405060708090a0b0c", "hex");
+const OPTIONS = Buffer.from(
+  "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKzero\r\nFrom: <sip:a@b>;tag=1\r\n" +
+    "To: <sip:c@d>\r\nCall-ID: zero\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+);
+
+const opened: { close(): void }[] = [];
+afterEach(() => {
+  for (const o of opened.splice(0)) o.close();
+  made.splice(0);
+});
+
+async function endpoint(onMessage: (bytes: Buffer, flow: Flow) => void = () => {}) {
+  const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
+  const e = await UdpEndpoint.bind("127.0.0.1", 0, onMessage, pool);
+  opened.push(e);
+  return { e, pool, socket: made.at(-1) as Socket };
+}
+
+async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("not within the time");
+    await sleep(10);
+  }
+}
+
+describe("UDP datagrams that cannot be answered", () => {
+  it("drop a datagram from source port 0, STUN or SIP, before it is answered or passed on", async () => {
+    const got: Flow[] = [];
+    const { e, socket } = await endpoint((_bytes, flow) => got.push(flow));
+    const fromZero: RemoteInfo = { address: "127.0.0.1", family: "IPv4", port: 0, size: 0 };
+    expect(() => socket.emit("message", STUN, { ...fromZero, size: STUN.length })).not.toThrow();
+    expect(() => socket.emit("message", OPTIONS, { ...fromZero, size: OPTIONS.length })).not.toThrow();
+    expect(got).toEqual([]);
+    expect(e.drops.sourcePortZero).toBe(2);
+
+    // The same datagrams from a real port: the STUN request answered, the SIP one passed on.
+    const peer = createSocket("udp4");
+    opened.push(peer);
+    await new Promise<void>((r) => peer.bind(0, "127.0.0.1", () => r()));
+    const answer = new Promise<Buffer>((r) => peer.once("message", r));
+    peer.send(STUN, e.port, "127.0.0.1");
+    expect((await answer).readUInt16BE(0)).toBe(0x0101); // Binding success
+    peer.send(OPTIONS, e.port, "127.0.0.1");
+    await until(() => got.length === 1);
+    expect(got[0]?.remotePort).toBe(peer.address().port);
+    expect(e.drops).toEqual({ sourcePortZero: 2, sendFailed: 0 });
+  });
+
+  it("count a send dgram refuses (port 0 or beyond 65535) as a drop, without throwing, and give its slot back", async () => {
+    const { e, pool } = await endpoint();
+    for (const port of [0, 65536]) {
+      const flow = e.flowTo("127.0.0.1", port);
+      expect(() => flow.send([OPTIONS])).not.toThrow();
+      expect(flow.send([OPTIONS], true)).toBe(false);
+    }
+    expect(e.drops.sendFailed).toBe(4);
+    expect(pool.inUse).toBe(0);
+  });
+});
