@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
+import { readAdminToken } from "./admin-token.ts";
 import type { Config, ConfigError } from "./schema.ts";
 import { validateConfig } from "./validate.ts";
 
@@ -53,6 +54,11 @@ export function loadConfig(path: string): Loaded {
     flowSecretFile: under(r.value.sip.flowSecretFile),
   };
   const admin = { ...r.value.admin, tokenFile: under(r.value.admin.tokenFile) };
+  // Read here, not in validateConfig: the path is known only once resolved against the file's folder.
+  const token = admin.tokenFile === undefined ? undefined : readAdminToken(admin.tokenFile);
+  if (token !== undefined && "problem" in token) {
+    return { ok: false, errors: [{ path: "admin.tokenFile", problem: token.problem }] };
+  }
   return { ok: true, value: { ...r.value, listen, sip, admin } };
 }
 

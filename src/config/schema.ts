@@ -125,7 +125,10 @@ export interface Config {
   };
   readonly admin: {
     readonly listen: string;
-    /** A file holding the bearer token every admin request must carry; none: open (loopback). */
+    /**
+     * A file holding the bearer token every admin request must carry (at
+     * least 16 characters); none: open, allowed only on a loopback `listen`.
+     */
     readonly tokenFile: string | undefined;
   };
   readonly sip: SipSettings;

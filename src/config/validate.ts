@@ -1,4 +1,4 @@
-import { isIP, isIPv6 } from "node:net";
+import { BlockList, isIP, isIPv6 } from "node:net";
 import { MAX_BACKENDS } from "../health/state.ts";
 import { bareHost, findParam, isSipUri, parseUri } from "../sip/index.ts";
 import { connectionBudgetProblem, connectionRoom } from "./budget.ts";
@@ -163,8 +163,10 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     }
   });
   const adminListen = r.string(admin, "listen", "admin", "127.0.0.1:9091");
-  if (adminListen !== undefined && hostPort(adminListen) === undefined)
-    r.fail("admin.listen", 'must be "address:port"');
+  const adminAt = adminListen === undefined ? undefined : hostPort(adminListen);
+  if (adminListen !== undefined && adminAt === undefined) r.fail("admin.listen", 'must be "address:port"');
+  const tokenMissing = adminAt === undefined || admin.tokenFile !== undefined ? undefined : tokenRequired(adminAt.host);
+  if (tokenMissing !== undefined) r.fail("admin.tokenFile", tokenMissing);
   const config = {
     io: {
       threads: r.int(io, "threads", "io", 0, 1024, 0),
@@ -339,7 +341,7 @@ function udpReceiveBuffer(r: Reader, limits: Obj): number | undefined {
   return r.fail("limits.udpReceiveBuffer", "must be from 64KiB to 64MiB");
 }
 
-function isWildcard(address: string): boolean {
+export function isWildcard(address: string): boolean {
   return address === "0.0.0.0" || (isIPv6(address) && /^[0:]+$/.test(address));
 }
 
@@ -349,4 +351,24 @@ export function hostPort(s: string): { host: string; port: number } | undefined 
   const host = m?.[1] ?? m?.[2];
   const port = Number(m?.[3]);
   return host !== undefined && isIP(host) !== 0 && port <= 65535 ? { host, port } : undefined;
+}
+
+const LOOPBACK = new BlockList();
+LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
+LOOPBACK.addAddress("::1", "ipv6");
+
+/** 127.0.0.0/8 or ::1 (in any spelling, or IPv4-mapped): reachable from this host only. */
+export function isLoopback(address: string): boolean {
+  const family = isIP(address);
+  return family !== 0 && LOOPBACK.check(address, family === 4 ? "ipv4" : "ipv6");
+}
+
+/**
+ * Why an admin API on `listenHost` without a token cannot be: beyond
+ * loopback anyone who reaches the port could drain or disable every backend
+ * (a wildcard listens on loopback and every other address alike).
+ */
+export function tokenRequired(listenHost: string): string | undefined {
+  if (isLoopback(listenHost)) return undefined;
+  return `is required when admin.listen (${listenHost}) is not a loopback address (127.0.0.0/8, ::1): anyone who can reach it could drain or disable backends`;
 }

@@ -80,6 +80,7 @@ export class Supervisor {
    */
   static async start(config: Config, entry: URL = ENTRY): Promise<Supervisor> {
     const s = new Supervisor(config, entry);
+    lastResort(true);
     s.#startHealth();
     try {
       const first = await s.#spawn(0);
@@ -212,6 +213,7 @@ export class Supervisor {
 
   /** SIGTERM: every worker drains (stops accepting, finishes transactions within io.grace) and exits. */
   async stop(): Promise<void> {
+    if (!this.#stopping) lastResort(false);
     this.#stopping = true;
     clearInterval(this.#watch);
     if (this.#health !== undefined) post(this.#health, { type: "stop" });
@@ -318,6 +320,32 @@ export class Supervisor {
         void slot.worker.terminate();
       }
     }
+  }
+}
+
+/** sysexits.h EX_SOFTWARE: a crash on a bug, told apart in the journal from exit 1 (a bad config). */
+const EX_SOFTWARE = 70;
+
+/**
+ * The main thread's last resort, while a supervisor runs. An exception or
+ * rejection nothing handled has left it part-way through something (a
+ * reload half applied, a timer never re-armed): a state no code was written
+ * for. Say what it was and exit, so systemd (Restart=always) starts a clean
+ * process at once instead.
+ */
+function exitOnUncaught(e: unknown): void {
+  process.stderr.write(`sipedge: fatal, exiting: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(EX_SOFTWARE);
+}
+
+/** Installed by each start, removed by its stop (a test process outlives its supervisors). */
+function lastResort(on: boolean): void {
+  if (on) {
+    process.on("uncaughtException", exitOnUncaught);
+    process.on("unhandledRejection", exitOnUncaught);
+  } else {
+    process.off("uncaughtException", exitOnUncaught);
+    process.off("unhandledRejection", exitOnUncaught);
   }
 }
 

@@ -160,7 +160,10 @@ describe("pinned IO worker threads", () => {
     expect(doomedWorker).toBeGreaterThanOrEqual(0);
 
     const restarts = await metric("sipedge_worker_restarts_total");
-    const fault = await fetch(`http://127.0.0.1:${admin}/test/workers/${doomedWorker}/fault`, { method: "POST" });
+    const fault = await fetch(`http://127.0.0.1:${admin}/test/workers/${doomedWorker}/fault`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+    });
     expect(fault.status).toBe(202);
     // New calls from the moment the supervisor has seen the worker die.
     await until("worker replaced", 2000, async () => (await metric("sipedge_worker_restarts_total")) === restarts + 1);

@@ -42,3 +42,40 @@ ${backends}`);
     ]);
   });
 });
+
+describe("admin token file", () => {
+  /** A config beside a token file holding `token` (none when undefined), named relative to the config. */
+  function withToken(token: string | undefined): string {
+    const file = write(`listen: [{ transport: udp, address: 127.0.0.1, port: 5060 }]
+${backends}admin: { listen: "10.20.0.5:9091", tokenFile: admin.token }
+`);
+    if (token !== undefined) writeFileSync(join(file, "..", "admin.token"), token);
+    return file;
+  }
+
+  function problems(file: string): string[] {
+    const r = loadConfig(file);
+    return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.problem}`);
+  }
+
+  it.each([
+    ["empty", "", "is empty after trimming"],
+    ["blank", "  \n\n", "is empty after trimming"],
+    ["short", "fifteen-chars!!\n", "holds 15 characters after trimming"],
+  ])("refuses a token file that is %s, naming admin.tokenFile and saying why", (_what, token, held) => {
+    const file = withToken(token);
+    expect(problems(file)).toEqual([
+      `admin.tokenFile: ${join(file, "..", "admin.token")} ${held}; a token needs at least 16 ` +
+        "(an empty one would leave the API open, a short one can be guessed)",
+    ]);
+  });
+
+  it("refuses a token file it cannot read", () => {
+    expect(problems(withToken(undefined))).toEqual([expect.stringMatching(/^admin\.tokenFile: cannot read .*ENOENT/)]);
+  });
+
+  it("takes a token of 16 characters, the file found beside the config", () => {
+    const file = withToken("sixteen-chars-ok\n");
+    expect(unwrapConfig(loadConfig(file)).admin.tokenFile).toBe(join(file, "..", "admin.token"));
+  });
+});

@@ -124,3 +124,23 @@ describe("units", () => {
     ]);
   });
 });
+
+describe("admin token requirement", () => {
+  it.each(["0.0.0.0:9091", "[::]:9091", "10.20.0.5:9091", "[2001:db8::5]:9091"])(
+    "requires admin.tokenFile when admin.listen is %s (beyond loopback)",
+    (listen) => {
+      const host = listen.replace(/^\[?(.*?)\]?:\d+$/, "$1");
+      expect(problems({ ...minimal, admin: { listen } })).toEqual([
+        `admin.tokenFile: is required when admin.listen (${host}) is not a loopback address (127.0.0.0/8, ::1): anyone who can reach it could drain or disable backends`,
+      ]);
+      expect(problems({ ...minimal, admin: { listen, tokenFile: "admin.token" } })).toEqual([]);
+    },
+  );
+
+  it.each([undefined, "127.0.0.1:9091", "127.8.9.10:9091", "[::1]:9091"])(
+    "leaves the token optional when admin.listen is %s (loopback)",
+    (listen) => {
+      expect(problems({ ...minimal, ...(listen === undefined ? {} : { admin: { listen } }) })).toEqual([]);
+    },
+  );
+});
