@@ -94,6 +94,20 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
         this.inc(sum(stats, pick));
       },
     });
+  /** A counter with one label, summed over the workers' records of it. */
+  const labelled = (name: string, help: string, label: string, pick: (s: WorkerStats) => Record<string, number>) =>
+    new Counter({
+      name,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      collect() {
+        fill(
+          this,
+          [...merge(stats, pick)].map(([value, n]) => [{ [label]: value }, n]),
+        );
+      },
+    });
   counter("sipedge_sip_messages_received_total", "SIP messages received by the IO workers", (s) => s.counters.received);
   counter(
     "sipedge_sip_malformed_total",
@@ -115,7 +129,7 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   );
   counter(
     "sipedge_forged_flow_tokens_total",
-    "Requests from backends refused 403 because their flow token did not verify",
+    "Requests refused 403 because a flow token (from a backend) or backend token (from a client) did not verify",
     (s) => s.counters.forgedTokens,
   );
   counter("sipedge_endpoint_rebinds_total", "Endpoints that re-registered over a new flow", (s) => s.rebinds);
@@ -129,18 +143,34 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     "Connections closed because a message, once begun, did not arrive whole within limits.messageTimeout",
     (s) => s.slowSenders,
   );
-  new Counter({
-    name: "sipedge_connections_refused_total",
-    help: "New client connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp), handshakes (maxHandshakes under way), pool (buffers critically low), load (TLS handshakes beyond the ration of a saturated worker)",
-    labelNames: ["reason"],
-    registers: [registry],
-    collect() {
-      fill(
-        this,
-        [...merge(stats, (s) => s.refused)].map(([reason, n]) => [{ reason }, n]),
-      );
-    },
-  });
+  labelled(
+    "sipedge_connections_refused_total",
+    "New client connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp), handshakes (maxHandshakes under way), pool (buffers critically low), load (TLS handshakes beyond the ration of a saturated worker)",
+    "reason",
+    (s) => s.refused,
+  );
+  labelled(
+    "sipedge_unroutable_total",
+    "Requests the routing policy refused: foreign_route (a client's Route to anyone but sipedge, 403), no_dialog_route (in dialog through our Record-Route without a backend in it, 403), unknown_backend (the dialog's backend is no longer configured, 404), no_flow_token (a backend's request naming no client flow, 404)",
+    "reason",
+    (s) => s.counters.unroutable,
+  );
+  labelled(
+    "sipedge_internal_errors_total",
+    "Bugs caught at a message handler (the message was dropped, the worker went on), by where: client, backend, handoff",
+    "where",
+    (s) => s.counters.internalErrors,
+  );
+  counter(
+    "sipedge_backend_side_strangers_total",
+    "Messages to the backend-side ports from an address that is no configured member: dropped unread",
+    (s) => s.counters.strangers,
+  );
+  counter(
+    "sipedge_misdirected_responses_total",
+    "Responses carrying a transaction's branch that came from another peer than the one the request went to: dropped",
+    (s) => s.counters.misdirectedResponses,
+  );
   new Gauge({
     name: "sipedge_cpu_ration_per_second",
     help: "New dialogs and out-of-dialog requests per second an IO worker lets in while its event loop is saturated (absent: no ration)",
@@ -187,18 +217,12 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     "Buffer requests that found no free slot (the message was refused or read in place)",
     (s) => s.pool.exhausted,
   );
-  new Counter({
-    name: "sipedge_overload_rejected_total",
-    help: "New dialogs and out-of-dialog requests answered 503 under overload: pool low, transaction table full, or CPU ration spent (load)",
-    labelNames: ["reason"],
-    registers: [registry],
-    collect() {
-      fill(
-        this,
-        [...merge(stats, (s) => s.counters.overload)].map(([reason, n]) => [{ reason }, n]),
-      );
-    },
-  });
+  labelled(
+    "sipedge_overload_rejected_total",
+    "New dialogs and out-of-dialog requests answered 503 under overload: pool low, transaction table full, or CPU ration spent (load)",
+    "reason",
+    (s) => s.counters.overload,
+  );
   new Gauge({
     name: "sipedge_buffer_pool_free_ratio",
     help: "Free fraction of each IO worker's buffer pool: below 0.25 new work gets 503, below 0.10 it is critical",

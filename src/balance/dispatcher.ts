@@ -1,7 +1,8 @@
 import type { Config } from "../config/schema.ts";
 import { BackendState, type HealthTable } from "../health/state.ts";
-import type { Dispatcher, Target } from "../proxy/core.ts";
+import type { Dispatcher, Target } from "../proxy/ports.ts";
 import type { SipRequest } from "../sip/index.ts";
+import type { TransportName } from "../transport/flow.ts";
 import { type Backend, Pool } from "./pool.ts";
 
 /** Dialogs tracked for least-calls; the oldest are forgotten past this. */
@@ -32,6 +33,9 @@ export class PoolDispatcher implements Dispatcher {
   /** Active dialogs per inbound trunk. */
   readonly #trunkCalls = new Map<string, number>();
   readonly #byTarget = new Map<Target, Backend>();
+  readonly #byName = new Map<string, Backend>();
+  /** Members by IP address: the backend side's allow-list. */
+  readonly #byAddress = new Map<string, Backend[]>();
   readonly #now: () => number;
   #table: HealthTable | undefined;
 
@@ -68,6 +72,8 @@ export class PoolDispatcher implements Dispatcher {
     this.#pools = config.backends.map((p) => new Pool(p.name, p.algorithm, p.members));
     this.#health = health;
     this.#byTarget.clear();
+    this.#byName.clear();
+    this.#byAddress.clear();
     for (const pool of this.#pools) {
       for (const b of pool.backends) {
         const before = old.get(b.name);
@@ -80,11 +86,14 @@ export class PoolDispatcher implements Dispatcher {
         const table = this.#table;
         if (table !== undefined) b.up = () => table.state(b.name) === BackendState.Up;
         this.#byTarget.set(b.member, b);
+        this.#byName.set(b.name, b);
+        const here = this.#byAddress.get(b.member.host) ?? [];
+        here.push(b);
+        this.#byAddress.set(b.member.host, here);
       }
     }
-    const byName = new Map([...this.#byTarget.values()].map((b) => [b.name, b]));
     for (const [callId, d] of this.#dialogs) {
-      const now = byName.get(d.backend.name);
+      const now = this.#byName.get(d.backend.name);
       if (now === undefined) this.dialogEnded(callId);
       else this.#dialogs.set(callId, { backend: now, trunk: d.trunk });
     }
@@ -101,6 +110,27 @@ export class PoolDispatcher implements Dispatcher {
       if (b !== undefined) skip.add(b);
     }
     return pool.select(key, skip, this.#now(), register)?.member;
+  }
+
+  member(name: string): Target | undefined {
+    return this.#byName.get(name)?.member;
+  }
+
+  /**
+   * Members share an address when they are ports of one host: the one that
+   * listens on the source port with that transport, else one with that
+   * transport (a stream from a backend comes from a port of its own), else the first.
+   */
+  memberAt(address: string, port: number, transport: TransportName): Target | undefined {
+    const here = this.#byAddress.get(address.startsWith("::ffff:") ? address.slice(7) : address);
+    if (here === undefined) return undefined;
+    if (here.length === 1) return here[0]?.member;
+    const members = here.map((b) => b.member);
+    return (
+      members.find((m) => m.port === port && m.transport === transport) ??
+      members.find((m) => m.transport === transport) ??
+      members[0]
+    );
   }
 
   ready(): boolean {

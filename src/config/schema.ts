@@ -75,6 +75,12 @@ export interface SipSettings {
    * then gets 430 (gone) rather than 403 (forged). None: a new secret per start.
    */
   readonly flowSecretFile: string | undefined;
+  /**
+   * A client's out-of-dialog request with a Route naming anyone but sipedge:
+   * `reject` answers 403, `strip` removes every Route value and dispatches
+   * it to the pool as usual (proxy/routing.ts). Either way it goes nowhere else.
+   */
+  readonly foreignRoute: "reject" | "strip";
   /** How sipedge checks TLS backends' certificates. */
   readonly backendTls: { readonly verify: boolean; readonly ca: string | undefined };
 }

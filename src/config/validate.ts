@@ -83,6 +83,8 @@ function join(path: string, key: string): string {
 const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip"] as const;
 const TRANSPORTS: readonly ListenTransport[] = ["udp", "tcp", "tls", "wss"];
 const ALGORITHMS: readonly Algorithm[] = ["hash-callid", "round-robin", "weighted", "least-calls"];
+const MAX_MEMBER_NAME = 64;
+const FOREIGN_ROUTE: readonly ("reject" | "strip")[] = ["reject", "strip"];
 const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
 
 /** Validates a parsed YAML document; on failure, every problem with its key path. */
@@ -153,6 +155,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       "flowTimer",
       "flowSecretFile",
       "backendTls",
+      "foreignRoute",
     ]) ?? {};
   const backendTls = r.object(sip.backendTls ?? {}, "sip.backendTls", ["verify", "ca"]) ?? {};
   const timers = r.object(sip.timers ?? {}, "sip.timers", ["t1", "t2", "t4", "timerC"]) ?? {};
@@ -213,6 +216,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       maxMessageSize: r.size(sip, "maxMessageSize", "sip", "64KiB"),
       flowTimer: r.duration(sip, "flowTimer", "sip", "120s"),
       flowSecretFile: sip.flowSecretFile === undefined ? undefined : r.string(sip, "flowSecretFile", "sip"),
+      foreignRoute: r.oneOf(sip, "foreignRoute", "sip", FOREIGN_ROUTE, "reject"),
       backendTls: {
         verify: r.bool(backendTls, "verify", "sip.backendTls", true),
         ca: backendTls.ca === undefined ? undefined : r.string(backendTls, "ca", "sip.backendTls"),
@@ -300,6 +304,10 @@ function member(r: Reader, raw: unknown, path: string): Member | undefined {
   const o = r.object(raw, path, ["name", "uri", "weight"]);
   if (o === undefined) return undefined;
   const name = r.string(o, "name", path);
+  // Our Record-Route carries the name, signed (proxy/routing.ts): a short word keeps it in budget.
+  if (name !== undefined && Buffer.byteLength(name) > MAX_MEMBER_NAME) {
+    r.fail(`${path}.name`, `at most ${MAX_MEMBER_NAME} bytes (it is carried in every dialog's Record-Route)`);
+  }
   const weight = r.int(o, "weight", path, 0, 1000, 1);
   const text = r.string(o, "uri", path);
   if (text === undefined) return undefined;

@@ -1,171 +1,38 @@
-import { createHash, randomBytes } from "node:crypto";
+import { createHash, randomFillSync } from "node:crypto";
 import {
-  type Address,
   bareHost,
   checkMessage,
   dispositionOf,
   findParam,
   HeaderId,
   isSipUri,
-  type Located,
   MessageEditor,
   parseMessage,
-  parseUri,
   type SipErrorCode,
   type SipRequest,
   type SipResponse,
   type Via,
 } from "../sip/index.ts";
-import { type Flow, flowOwner, type TransportName } from "../transport/flow.ts";
+import type { Flow, TransportName } from "../transport/flow.ts";
 import { type BufferPool, type PoolSlot, UNHELD } from "../transport/pool.ts";
-import { admit, type RejectReason, retryAfterWithJitter } from "./admission.ts";
-import type { FlowTokens } from "./flow-token.ts";
+import { admit, retryAfterWithJitter } from "./admission.ts";
 import { LocalTags } from "./local-tags.ts";
+import type {
+  Dispatcher,
+  PeerAddress,
+  ProxyCounters,
+  ProxySettings,
+  Side,
+  Sides,
+  Target,
+  TrunkCounters,
+} from "./ports.ts";
+import { boundEndpoints, registerProblem } from "./registration.ts";
 import { buildInTransaction } from "./requests.ts";
 import { buildResponse, type LocalResponse } from "./responses.ts";
+import { backendParam, type Decision, REFUSAL_RESPONSE, Router } from "./routing.ts";
 import { LoadShedder } from "./shedder.ts";
-import { ClientTransaction, ServerTransaction, type TimerBase } from "./transactions.ts";
-
-/** A backend the dispatcher chose. */
-export interface Target {
-  readonly name: string;
-  readonly host: string;
-  readonly port: number;
-  readonly transport: "udp" | "tcp" | "tls";
-}
-
-/** What the proxy core asks of the load balancer (implemented in src/balance). */
-export interface Dispatcher {
-  /** The next backend for an out-of-dialog request, skipping those tried; undefined when none is left. */
-  pick(req: SipRequest, tried: ReadonlySet<Target>): Target | undefined;
-  /** Whether any backend can take new requests (local OPTIONS answers 200 or 503). */
-  ready(): boolean;
-  /** The backend answered something: it is alive. */
-  answered(t: Target): void;
-  /**
-   * Passive health: the backend failed a transaction (nothing within the
-   * first-response timeout, Timer B/F, a `failoverOn` answer such as 503,
-   * or a closed connection).
-   */
-  failed(t: Target): void;
-  /** A dialog was established on (INVITE 2xx) or ended from (BYE) a backend, for least-calls. */
-  dialogStarted(t: Target, callId: string, trunk: string | undefined): void;
-  dialogEnded(callId: string): void;
-}
-
-/** Where the proxy's two sides are, provided by the IO worker that owns the sockets. */
-export interface Sides {
-  /**
-   * Where sipedge listens on the backend side, per transport: named in the
-   * Via and the backend-facing Record-Route of what goes to backends.
-   */
-  readonly backend: { readonly address: string; port(transport: TransportName): number };
-  /** A flow towards a backend target. */
-  backendFlow(t: { host: string; port: number; transport: string }): Flow | undefined;
-  /** A UDP flow to a client address, sent from client-facing UDP listener `listener` (default: the first). */
-  clientUdpFlow(host: string, port: number, listener?: number): Flow | undefined;
-  /** Which client-facing UDP listener a UDP flow talks to (its index, for flow tokens). */
-  udpListenerOf(flow: Flow): number;
-  /** A live client stream connection by flow id. */
-  connection(id: number): Flow | undefined;
-  /** Whether host:port names one of sipedge's own sockets. */
-  isLocal(host: string, port: number | undefined): boolean;
-  /** The configured trunk a client flow comes from, if any. */
-  trunkOf(flow: Flow): string | undefined;
-  /** Whether a client flow is a trusted trunk's (never refused under overload). */
-  trusted(flow: Flow): boolean;
-  /** This IO worker's index: flow ids in another worker's range belong to that worker. */
-  readonly worker: number;
-  /**
-   * Hands a request from a backend to the worker that owns its client flow,
-   * over the bounded queue between the two; false when that queue is full
-   * or the owner is gone. `replyTo` is where responses go back to.
-   */
-  handOff(owner: number, bytes: Buffer, replyTo: PeerAddress, flowId: number): boolean;
-  /** Flow tokens for our Record-Route and Path values (one secret for every worker). */
-  readonly tokens: FlowTokens;
-  /** A REGISTER over client flow `flow` succeeded: its endpoints are bound there for `expiresMs`. */
-  endpointsBound(keys: readonly string[], flow: number, expiresMs: number): void;
-  /** The flow the endpoints last reached over `flow` use now (the endpoint registry), if any. */
-  currentFlow(flow: number): number | undefined;
-}
-
-/** Where a request from a backend goes on the client side, by the flow token in our Route. */
-type ClientFlow =
-  | { readonly kind: "untokened" }
-  | { readonly kind: "forged" }
-  | { readonly kind: "here"; readonly flow: Flow }
-  | { readonly kind: "elsewhere"; readonly owner: number; readonly flowId: number }
-  | { readonly kind: "gone" };
-const UNTOKENED: ClientFlow = { kind: "untokened" };
-
-/** A request's Route values, and how many at the top name sipedge. */
-interface OwnRoutes {
-  readonly list: readonly Located<Address>[];
-  readonly popped: number;
-}
-
-/** Where a backend's responses go. */
-export interface PeerAddress {
-  readonly host: string;
-  readonly port: number;
-  readonly transport: TransportName;
-}
-
-export interface ProxySettings {
-  readonly timers: TimerBase & { readonly timerC: number };
-  readonly firstResponseTimeout: number;
-  readonly failoverOn: readonly number[];
-  readonly retryAfter: number;
-  /** Flow-Timer (ms) for outbound registrations (RFC 5626 §5.4). */
-  readonly flowTimer: number;
-  /** Server transactions awaiting a final response beyond which new work gets 503. */
-  readonly maxTransactions: number;
-  /** Finished transactions kept to absorb retransmissions; beyond it the oldest end early. */
-  readonly maxLingering: number;
-}
-
-/** Which side a message came from. */
-export type Side = "client" | "backend";
-
-/** Counters an operator watches (exported as sipedge_* metrics, summed over workers). */
-export interface ProxyCounters {
-  received: number;
-  malformed: number;
-  localResponses: number;
-  failovers: number;
-  exhausted: number;
-  strayResponses: number;
-  /** Requests from backends passed to the worker that owns their client flow. */
-  handedOff: number;
-  /** Requests refused (503) or dropped (ACK) because that hand-off queue was full. */
-  handOffRefused: number;
-  /** Requests from backends whose flow token did not verify (403). */
-  forgedTokens: number;
-  /** Requests from backends for an endpoint with no live flow left (430, RFC 5626 §5.3). */
-  flowFailed: number;
-  /** Finished transactions ended early to give their buffers back. */
-  reclaimed: number;
-  /** New work refused with 503 under overload, by reason. */
-  readonly overload: Record<RejectReason, number>;
-  /** Per configured trunk that has sent anything: what it sent. */
-  trunks: Record<string, TrunkCounters>;
-  /** Valid requests by "METHOD transport" (well-known methods; the rest as OTHER). */
-  requests: Record<string, number>;
-  /** Valid responses received, by class ("2xx"). */
-  responses: Record<string, number>;
-}
-
-/** What one inbound trunk sent to this worker. */
-export interface TrunkCounters {
-  requests: number;
-  /** OPTIONS to sipedge itself: the trunk's keep-alives. */
-  keepalives: number;
-  /** Initial INVITEs: its calls per second is the rate of this. */
-  calls: number;
-  /** When it last sent anything (ms since the epoch). */
-  lastSeen: number;
-}
+import { ClientTransaction, ServerTransaction } from "./transactions.ts";
 
 const COUNTED_METHODS = new Set([
   "INVITE",
@@ -193,10 +60,11 @@ interface Forward {
   readonly slot: PoolSlot | undefined;
   readonly callId: string | undefined;
   readonly side: Side;
-  /** Chosen by the dispatcher (and so eligible for failover), or routed by Route/Request-URI. */
+  /** Chosen by the dispatcher (and so eligible for failover), or routed by the policy to one flow. */
   readonly dispatched: boolean;
   readonly tried: Set<Target>;
-  readonly popped: number;
+  /** Route values removed from the top before it goes on (ours; all of them when foreign ones are stripped). */
+  readonly remove: number;
   readonly recordRoute: boolean;
   ct: ClientTransaction | undefined;
   target: Target | undefined;
@@ -207,6 +75,8 @@ interface Forward {
   provisional: boolean;
   cancelled: boolean;
   timerC: ReturnType<typeof setTimeout> | undefined;
+  /** Every server transaction ends: the latest its final response may come (see #armDeadline). */
+  deadline: ReturnType<typeof setTimeout> | undefined;
 }
 
 const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);
@@ -234,6 +104,10 @@ export class ProxyCore {
     handedOff: 0,
     handOffRefused: 0,
     forgedTokens: 0,
+    unroutable: { foreign_route: 0, no_dialog_route: 0, unknown_backend: 0, no_flow_token: 0 },
+    strangers: 0,
+    misdirectedResponses: 0,
+    internalErrors: {},
     flowFailed: 0,
     reclaimed: 0,
     overload: { pool: 0, transactions: 0, load: 0 },
@@ -247,8 +121,12 @@ export class ProxyCore {
   readonly #servers = new Map<string, ServerTransaction>();
   readonly #clients = new Map<string, ClientTransaction>();
   readonly #forwards = new Map<ServerTransaction | ClientTransaction, Forward>();
-  readonly #branchPrefix = `z9hG4bK-se${randomBytes(3).toString("hex")}-`;
-  #branchCounter = 0;
+  /** This worker's mark on its branches (a request that comes back with it has looped), then 64 random bits. */
+  readonly #branchPrefix = `z9hG4bK-se${randomHex(3)}-`;
+  readonly #random = new RandomBits();
+  readonly #router: Router;
+  /** When a caught bug was last logged: one line a second at most. */
+  #bugLogged = 0;
   #draining = false;
   /** Server transactions still awaiting their final response: the work in flight. */
   #pending = 0;
@@ -267,6 +145,7 @@ export class ProxyCore {
     this.#sides = sides;
     this.#dispatcher = dispatcher;
     this.#pool = pool;
+    this.#router = new Router(sides, dispatcher, settings.foreignRoute);
   }
 
   get transactions(): { server: number; client: number } {
@@ -280,10 +159,10 @@ export class ProxyCore {
    */
   flowClosed(flow: Flow): void {
     for (const ct of [...this.#clients.values()]) {
-      if (ct.flow !== flow || ct.heard) continue;
+      if (ct.flow !== flow || (ct.state !== "calling" && ct.state !== "proceeding")) continue;
       const f = this.#forwards.get(ct);
       ct.terminate();
-      if (f !== undefined) this.#downstreamSilent(f, ct);
+      if (f !== undefined) this.#downstreamLost(f, ct);
     }
   }
 
@@ -300,6 +179,7 @@ export class ProxyCore {
   /** SIGHUP: settings for the transactions that start from now on. */
   reconfigure(settings: ProxySettings): void {
     this.#settings = settings;
+    this.#router.reconfigure(settings.foreignRoute);
   }
 
   /**
@@ -326,6 +206,11 @@ export class ProxyCore {
   /** `pinned`: the client flow another worker resolved this request to (a hand-off). */
   receive(bytes: Buffer, flow: Flow, side: Side, pinned?: number): void {
     this.counters.received++;
+    // The backend side listens to configured members only (a hand-off was checked where it arrived).
+    if (side === "backend" && pinned === undefined && !this.#fromMember(flow)) {
+      this.counters.strangers++;
+      return;
+    }
     // The message lives in a pool slot from here; whatever keeps it takes a reference of its own.
     // With the pool empty it is read where it lies, and only a refusal can come of it.
     let slot = this.#pool.copy([bytes], false);
@@ -334,9 +219,46 @@ export class ProxyCore {
       slot ??= this.#pool.copy([bytes], false);
     }
     this.#slot = slot;
-    this.#receive(slot?.bytes ?? bytes, flow, side, pinned);
-    this.#slot = undefined;
-    if (slot !== undefined) this.#pool.release(slot);
+    const held = slot?.bytes ?? bytes;
+    try {
+      this.#receive(held, flow, side, pinned);
+    } catch (err) {
+      // DESIGN principle 3: a bug costs one message, never the worker.
+      this.#caught(pinned === undefined ? side : "handoff", err, held, flow);
+    } finally {
+      this.#slot = undefined;
+      if (slot !== undefined) this.#pool.release(slot);
+    }
+  }
+
+  /**
+   * A handler threw on a message: counted, logged (a line a second at
+   * most), the message dropped; a request that started no transaction is
+   * answered 500 so its sender need not wait for a timeout. Nothing here may
+   * throw in turn.
+   */
+  #caught(where: string, err: unknown, bytes: Buffer, flow: Flow): void {
+    const errors = this.counters.internalErrors;
+    errors[where] = (errors[where] ?? 0) + 1;
+    const now = Date.now();
+    if (now - this.#bugLogged >= 1000) {
+      this.#bugLogged = now;
+      console.error(`sipedge: internal error handling a ${where} message (dropped):`, err);
+    }
+    try {
+      const parsed = parseMessage(bytes);
+      if (!parsed.ok || parsed.value.kind !== "request") return;
+      const req = parsed.value;
+      if (req.method === "ACK" || this.#servers.has(serverKey(req, req.method))) return;
+      this.#respond(req, flow, { status: 500, reason: "Server Internal Error" });
+    } catch {
+      // The answer is best effort; the count and the log line above are what matter.
+    }
+  }
+
+  /** Whether a backend-side message comes from a configured member's address. */
+  #fromMember(flow: Flow): boolean {
+    return this.#dispatcher.memberAt(flow.remoteAddress, flow.remotePort, flow.transport) !== undefined;
   }
 
   #receive(bytes: Buffer, flow: Flow, side: Side, pinned: number | undefined): void {
@@ -362,7 +284,7 @@ export class ProxyCore {
     if (msg.kind === "response") {
       const cls = `${Math.floor(msg.status / 100)}xx`;
       this.counters.responses[cls] = (this.counters.responses[cls] ?? 0) + 1;
-      this.#response(msg);
+      this.#response(msg, flow);
     } else {
       const key = `${COUNTED_METHODS.has(msg.method) ? msg.method : "OTHER"} ${flow.transport}`;
       this.counters.requests[key] = (this.counters.requests[key] ?? 0) + 1;
@@ -427,22 +349,23 @@ export class ProxyCore {
     pinned: number | undefined,
     trunk: TrunkCounters | undefined,
   ): void {
-    // Our Route values are read once: the flow token, then the routing below.
-    const ours = side === "backend" ? this.#ownRoutes(req) : undefined;
-    const client = ours === undefined ? UNTOKENED : this.#clientFlow(ours, pinned);
-    if (client.kind === "elsewhere") {
-      this.#handOff(req, flow, client.owner, client.flowId);
+    // Our Route values are read once: the routing policy decides from them where this may go.
+    const ours = this.#router.ownRoutes(req);
+    const toTagged = hasToTag(req);
+    const route = side === "client" ? this.#router.fromClient(ours, toTagged) : this.#router.fromBackend(ours, pinned);
+    if (route.kind === "elsewhere") {
+      this.#handOff(req, flow, route.owner, route.flowId);
       return;
     }
-    if (client.kind === "forged") {
-      // Never a route into someone else's flow: refused before any transaction.
+    if (route.kind === "forged") {
+      // Never a route into someone else's flow or to a backend we did not name: refused before any transaction.
       this.counters.forgedTokens++;
       if (req.method !== "ACK") this.#respond(req, flow, { status: 403, reason: "Forbidden" });
       return;
     }
     if (req.method === "ACK") {
       if (this.#ackedHere(req)) return;
-      this.#forwardStateless(req, side, client, ours ?? this.#ownRoutes(req));
+      this.#forwardStateless(req, side, route);
       return;
     }
     if (req.method === "CANCEL") {
@@ -471,7 +394,19 @@ export class ProxyCore {
       this.#respond(req, flow, { status: 482, reason: "Loop Detected" }); // RFC 3261 §16.3 step 4
       return;
     }
-    const inDialog = hasToTag(req);
+    if (route.kind === "refuse") {
+      this.counters.unroutable[route.why]++;
+      this.#respond(req, flow, REFUSAL_RESPONSE[route.why]);
+      return;
+    }
+    if (route.kind === "gone") {
+      // RFC 5626 §5.3: no live flow to the endpoint; the registrar may try another.
+      this.counters.flowFailed++;
+      this.#respond(req, flow, FLOW_FAILED);
+      return;
+    }
+    // A To tag alone proves nothing: only a request inside a dialog sipedge made passes as established.
+    const inDialog = route.kind !== "dispatch";
     if (this.#draining && !inDialog) {
       this.#respond(req, flow, this.#unavailable());
       return;
@@ -491,6 +426,13 @@ export class ProxyCore {
       this.#respond(req, flow, this.#unavailable());
       return;
     }
+    if (side === "client" && req.method === "REGISTER") {
+      const problem = registerProblem(req);
+      if (problem !== undefined) {
+        this.#respond(req, flow, { status: 400, reason: problem });
+        return;
+      }
+    }
     const st = new ServerTransaction(key, req, this.#pool.hold(this.#slot), flow, this.#settings.timers, {
       finished: () => this.#pending--,
       lingering: (t) => {
@@ -503,11 +445,8 @@ export class ProxyCore {
     this.#servers.set(key, st);
     if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
 
-    const routes = ours ?? this.#ownRoutes(req);
-    const { list, popped } = routes;
-    // Dispatch what is not routed: no Route left after ours, and not an
-    // in-dialog request that followed our Record-Route.
-    const dispatched = side === "client" && popped === list.length && !(inDialog && popped > 0);
+    const { list } = ours;
+    const remove = route.remove;
     const callId = req.callId();
     const forward: Forward = {
       st,
@@ -515,37 +454,33 @@ export class ProxyCore {
       slot: this.#slot,
       callId: callId.ok ? callId.value : undefined,
       side,
-      dispatched,
+      dispatched: route.kind === "dispatch",
       tried: new Set(),
-      popped,
-      recordRoute: DIALOG_CREATING.has(req.method) && !inDialog,
+      remove,
+      recordRoute: DIALOG_CREATING.has(req.method) && !toTagged,
       ct: undefined,
       target: undefined,
-      routesOut: list.slice(popped).map((r) => req.buf.toString("latin1", r.start, r.end)),
+      routesOut: list.slice(remove).map((r) => req.buf.toString("latin1", r.start, r.end)),
       requestUri: req.uriText,
       via: "",
       provisional: false,
       cancelled: false,
       timerC: undefined,
+      deadline: undefined,
     };
     this.#forwards.set(st, forward);
+    this.#armDeadline(forward);
     if (req.method === "INVITE") this.#armTimerC(forward);
-    if (dispatched) {
+    if (route.kind === "dispatch") {
       this.#attempt(forward);
       return;
     }
-    // Routed: by the next Route value, else the Request-URI (the remote target).
-    const dest = this.#routed(req, routes, side, client);
+    const dest = route.kind === "client" ? route.flow : this.#sides.backendFlow(route.target);
     if (dest === undefined) {
-      if (side === "backend") this.counters.flowFailed++;
-      this.#finish(
-        forward,
-        // RFC 5626 §5.3: no live flow to the endpoint; the registrar may try another.
-        side === "backend" ? { status: 430, reason: "Flow Failed" } : { status: 404, reason: "Not Found" },
-      );
+      this.#finish(forward, this.#unavailable());
       return;
     }
-    this.#send(forward, dest, undefined);
+    this.#send(forward, dest, route.kind === "backend" ? route.target : undefined);
   }
 
   /** Picks the next backend and forwards to it; 503 with Retry-After when none is left. */
@@ -580,16 +515,19 @@ export class ProxyCore {
         editor.setTopViaSource(f.st.flow.remoteAddress, v.rport !== undefined ? f.st.flow.remotePort : undefined);
       }
     }
-    if (f.popped > 0) editor.removeRoutes(f.popped);
+    if (f.remove > 0) editor.removeRoutes(f.remove);
     const mf = req.maxForwards();
     editor.setMaxForwards(mf.ok && mf.value !== undefined ? Math.min(mf.value, 256) - 1 : 70);
     if (f.recordRoute) {
       // RFC 3261 §16.6 step 4, with two entries since the two sides are
       // different sockets: the top one names the side the request leaves by.
+      // The backend-side entry names, signed, the member this dialog lives on:
+      // the dialog's requests from the client go there and nowhere else (routing.ts).
       const inbound = this.#recordRouteFor(f.st.flow, f.side);
+      const bk = target === undefined ? "" : backendParam(this.#sides.tokens, target);
       const outbound =
         f.side === "client"
-          ? `<sip:${this.#sentBy(flow, "client")}${uriTransport(flow.transport)};lr>`
+          ? `<sip:${this.#sentBy(flow, "client")}${uriTransport(flow.transport)};lr${bk}>`
           : this.#recordRouteFor(flow, "client");
       editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
     }
@@ -615,6 +553,7 @@ export class ProxyCore {
         response: (t, res) => this.#downstreamResponse(f, t, res),
         timeout: (t) => this.#downstreamTimeout(f, t),
         silent: (t) => this.#downstreamSilent(f, t),
+        unsent: (t) => this.#downstreamLost(f, t),
       },
       (t) => this.#clientDone(t),
     );
@@ -635,9 +574,19 @@ export class ProxyCore {
       : `${hostOf(flow.localAddress)}:${flow.localPort}`;
   }
 
-  /** A Record-Route value naming the socket a flow uses; stream flows carry their id to come back on. */
+  /**
+   * A Record-Route value naming the socket a flow uses: a client flow's
+   * carries its flow token to come back on; a backend's, the member it is.
+   */
   #recordRouteFor(flow: Flow, side: Side): string {
-    const token = side === "client" ? `;fl=${this.#tokenFor(flow)}` : "";
+    const member =
+      side === "backend" ? this.#dispatcher.memberAt(flow.remoteAddress, flow.remotePort, flow.transport) : undefined;
+    const token =
+      side === "client"
+        ? `;fl=${this.#tokenFor(flow)}`
+        : member === undefined
+          ? ""
+          : backendParam(this.#sides.tokens, member);
     return `<sip:${hostOf(flow.localAddress)}:${flow.localPort}${uriTransport(flow.transport)};lr${token}>`;
   }
 
@@ -673,9 +622,9 @@ export class ProxyCore {
         this.#dispatcher.dialogStarted(f.target, callId, this.#sides.trunkOf(f.st.flow));
       }
       if (f.req.method === "BYE" && callId !== undefined) this.#dispatcher.dialogEnded(callId);
-      if (f.req.method === "REGISTER" && f.side === "client" && f.st.flow.reliable) this.#bound(f.req, f.st.flow);
+      if (f.req.method === "REGISTER" && f.side === "client" && f.st.flow.reliable) this.#bound(f.req, res, f.st.flow);
       this.#forwardUp(f, res);
-      this.#clearTimerC(f);
+      this.#clearTimers(f);
       return;
     }
     if (f.req.method === "INVITE") {
@@ -688,7 +637,7 @@ export class ProxyCore {
       return;
     }
     this.#forwardUp(f, res);
-    this.#clearTimerC(f);
+    this.#clearTimers(f);
   }
 
   #downstreamSilent(f: Forward, ct: ClientTransaction): void {
@@ -703,6 +652,30 @@ export class ProxyCore {
     // Keep the abandoned attempt to absorb a late answer, but stop its retransmissions.
     this.counters.failovers++;
     this.#attempt(f);
+  }
+
+  /**
+   * The attempt can hear nothing more: its request could not be sent, or
+   * its connection closed before a final response. RFC 3261 §16.9: a
+   * transport error counts as a 503 from that hop; a dispatched request
+   * tries the next backend, anything else is answered here (430 towards a
+   * backend whose client flow is gone, RFC 5626 §5.3), so no server
+   * transaction waits for an answer that cannot come.
+   */
+  #downstreamLost(f: Forward, ct: ClientTransaction): void {
+    if (f.target !== undefined) this.#dispatcher.failed(f.target);
+    if (f.ct !== ct || f.st.finished) return;
+    if (f.cancelled) {
+      this.#finish(f, { status: 487, reason: "Request Terminated" });
+      return;
+    }
+    if (f.dispatched && !f.provisional) {
+      this.counters.failovers++;
+      this.#attempt(f);
+      return;
+    }
+    if (f.side === "backend") this.counters.flowFailed++;
+    this.#finish(f, f.side === "backend" ? FLOW_FAILED : this.#unavailable());
   }
 
   #downstreamTimeout(f: Forward, ct: ClientTransaction): void {
@@ -741,7 +714,7 @@ export class ProxyCore {
 
   /** Answers the upstream side locally, ending the forward. */
   #finish(f: Forward, r: LocalResponse): void {
-    this.#clearTimerC(f);
+    this.#clearTimers(f);
     if (f.st.finished) return;
     f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true);
   }
@@ -775,7 +748,7 @@ export class ProxyCore {
       [bytes],
       UNHELD,
       { ...this.#settings.timers, firstResponse: 64 * this.#settings.timers.t1 },
-      { response: () => {}, timeout: () => {}, silent: () => {} },
+      { response: () => {}, timeout: () => {}, silent: () => {}, unsent: () => {} },
       (t) => this.#clientDone(t),
     );
     this.#clients.set(clientKey(ct.branch, "CANCEL"), cancel);
@@ -794,12 +767,42 @@ export class ProxyCore {
     }, this.#settings.timers.timerC);
   }
 
+  /**
+   * Every server transaction ends, whatever the next hop does or fails to
+   * do: past its deadline it is answered 408 here. A non-INVITE gets Timer F
+   * (64×T1) and a T4 of slack, after which its client transaction has
+   * always reported; an INVITE rings under Timer C, which provisional
+   * responses restart, so it also gets an absolute bound of twice Timer C
+   * (Kamailio's tm caps an INVITE at max_inv_lifetime, 180 s, the same way)
+   * against a next hop that keeps sending 180s.
+   */
+  #armDeadline(f: Forward): void {
+    const { t1, t4, timerC } = this.#settings.timers;
+    const lifetime = f.req.method === "INVITE" ? 2 * timerC : 64 * t1 + t4;
+    f.deadline = setTimeout(() => {
+      f.deadline = undefined;
+      if (f.st.finished) return;
+      if (f.provisional && !f.cancelled) {
+        f.cancelled = true;
+        this.#sendCancel(f);
+      }
+      f.ct?.terminate();
+      this.#finish(f, { status: 408, reason: "Request Timeout" });
+    }, lifetime);
+  }
+
   #clearTimerC(f: Forward): void {
     if (f.timerC !== undefined) clearTimeout(f.timerC);
     f.timerC = undefined;
   }
 
-  #response(res: SipResponse): void {
+  #clearTimers(f: Forward): void {
+    this.#clearTimerC(f);
+    if (f.deadline !== undefined) clearTimeout(f.deadline);
+    f.deadline = undefined;
+  }
+
+  #response(res: SipResponse, flow: Flow): void {
     const vias = res.via();
     const top = vias.ok ? vias.value[0] : undefined;
     const cseq = res.cseq();
@@ -810,78 +813,53 @@ export class ProxyCore {
       this.counters.strayResponses++;
       return;
     }
+    // Only the peer the request went to answers it: a branch alone is no proof (a forged final response).
+    if (!sameFlow(ct.flow, flow)) {
+      this.counters.misdirectedResponses++;
+      return;
+    }
     ct.receive(res);
   }
 
   /**
-   * ACK for a 2xx (and any request with no transaction) goes on statelessly
+   * ACK for a 2xx (and any ACK with no transaction) goes on statelessly
    * along its route set (RFC 3261 §16.11), with a Via whose branch is
-   * derived from the incoming one so retransmissions get the same.
+   * derived from the incoming one so retransmissions get the same; only
+   * where the routing policy sends requests: the backend our Record-Route
+   * names, or a client flow a token names. Anything else has nowhere to go.
    */
-  #forwardStateless(req: SipRequest, side: Side, client: ClientFlow, ours: OwnRoutes): void {
-    const { popped, list } = ours;
-    // Nowhere to go (RFC 3261 §16.3 step 3), come back to us (step 4), or addressed to sipedge itself
-    // with no Route left (an ACK to us whose To tag is not ours: an answer from before a restart):
-    // with no transaction to stop it, forwarding any of these would send it round and round.
+  #forwardStateless(req: SipRequest, side: Side, route: Decision): void {
+    // Come back to us (RFC 3261 §16.3 step 4) or out of hops (step 3): with no transaction to stop it,
+    // forwarding it would send it round and round.
     const mf = req.maxForwards();
     if ((mf.ok && mf.value === 0) || (side === "client" && this.#cameBack(req))) return;
-    if (popped === list.length && this.#uriIsLocal(req)) return;
-    const flow = this.#routed(req, ours, side, client);
-    if (flow === undefined) return;
+    const flow =
+      route.kind === "client"
+        ? route.flow
+        : route.kind === "backend"
+          ? this.#sides.backendFlow(route.target)
+          : undefined;
+    if (flow === undefined || (route.kind !== "client" && route.kind !== "backend")) return;
     const vias = req.via();
     const topBranch = vias.ok ? (vias.value[0]?.branch ?? "") : "";
     const branch = `z9hG4bK-sl${createHash("sha1").update(topBranch).update(req.uriText).digest("hex").slice(0, 16)}`;
     const editor = new MessageEditor(req).prependVia(
       `SIP/2.0/${flow.transport.toUpperCase()} ${this.#sentBy(flow, side)};branch=${branch}`,
     );
-    if (popped > 0) editor.removeRoutes(popped);
+    if (route.remove > 0) editor.removeRoutes(route.remove);
     editor.setMaxForwards(mf.ok && mf.value !== undefined ? Math.max(mf.value - 1, 0) : 70);
     flow.send(editor.slices());
   }
 
   /**
-   * Where a routed request goes: towards a backend when it came from a
-   * client; towards a client on the stream its flow token resolved to, else
-   * by UDP to the next Route value or the Request-URI.
+   * A REGISTER over a client stream succeeded: the endpoints the registrar
+   * granted (RFC 5626 `+sip.instance` and `reg-id`, else the Contact URI,
+   * each under the AoR) are on that flow now, for as long as it granted.
    */
-  #routed(req: SipRequest, { list, popped }: OwnRoutes, side: Side, client: ClientFlow): Flow | undefined {
-    if (client.kind === "here") return client.flow;
-    if (client.kind !== "untokened") return undefined;
-    const uri = parseUri(list[popped]?.value.uri ?? req.uriText);
-    if (!uri.ok || !isSipUri(uri.value)) return undefined;
-    const host = bareHost(uri.value.host);
-    const transport = (findParam(uri.value.params, "transport")?.value ?? "udp").toLowerCase();
-    // RFC 7118 §5: only the UA opens a WebSocket; without its flow there is no way to it.
-    if (transport === "ws" || transport === "wss") return undefined;
-    const port = uri.value.port ?? (transport === "tls" || uri.value.scheme === "sips" ? 5061 : 5060);
-    return side === "client"
-      ? this.#sides.backendFlow({ host, port, transport })
-      : this.#sides.clientUdpFlow(host, port);
-  }
-
-  /**
-   * A REGISTER over a client stream succeeded: its endpoints (RFC 5626
-   * `+sip.instance` and `reg-id`, else AoR and Contact URI) are on that flow
-   * now, for as long as the registration lasts.
-   */
-  #bound(req: SipRequest, flow: Flow): void {
-    const contacts = req.contacts();
-    const to = req.to();
-    // "*" removes the AoR's bindings: they expire here on their own.
-    if (!contacts.ok || contacts.value === undefined || contacts.value.star || !to.ok) return;
-    const expiresHeader = req.expires();
-    const fallback = (expiresHeader.ok ? expiresHeader.value : undefined) ?? 3600;
-    const byExpiry = new Map<number, string[]>();
-    for (const c of contacts.value.list) {
-      const instance = findParam(c.params, "+sip.instance")?.value;
-      const regId = findParam(c.params, "reg-id")?.value;
-      const key = instance !== undefined && regId !== undefined ? `${instance} ${regId}` : `${to.value.uri} ${c.uri}`;
-      const expires = Number(findParam(c.params, "expires")?.value ?? fallback);
-      const keys = byExpiry.get(expires) ?? [];
-      keys.push(key);
-      byExpiry.set(expires, keys);
+  #bound(req: SipRequest, res: SipResponse, flow: Flow): void {
+    for (const { keys, expires } of boundEndpoints(req, res)) {
+      this.#sides.endpointsBound(keys, flow.id, expires * 1000);
     }
-    for (const [expires, keys] of byExpiry) this.#sides.endpointsBound(keys, flow.id, expires * 1000);
   }
 
   /** The counters of the trunk a client flow belongs to, if it belongs to one. */
@@ -897,58 +875,19 @@ export class ProxyCore {
   }
 
   /**
-   * The client flow a request from a backend is for, by the flow token in
-   * the first of our Route values that carries one (Record-Route or Path):
-   * that flow while it lives; else the flow its endpoints re-registered over
-   * (RFC 5626: the endpoint, not the socket); owned by another worker, a
-   * hand-off; gone, a 430. `pinned`: another worker already resolved it.
-   */
-  #clientFlow({ list, popped }: OwnRoutes, pinned: number | undefined): ClientFlow {
-    let id = pinned;
-    if (id === undefined) {
-      const token = list
-        .slice(0, popped)
-        .map((r) => flowTokenOf(r.value.uri))
-        .find((t) => t !== undefined);
-      if (token === undefined) return UNTOKENED;
-      const verified = this.#sides.tokens.verify(token);
-      if (verified === undefined) return { kind: "forged" };
-      if (verified.kind === "udp") {
-        // Any worker sends from the shared (reusePort) UDP socket: no hand-off.
-        const udp = this.#sides.clientUdpFlow(verified.address, verified.port, verified.listener);
-        return udp === undefined ? { kind: "gone" } : { kind: "here", flow: udp };
-      }
-      // Issued before a restart: that flow ended with the process.
-      if (!verified.current) return { kind: "gone" };
-      id = verified.flowId;
-    }
-    const self = this.#sides.worker;
-    if (flowOwner(id) !== self) return { kind: "elsewhere", owner: flowOwner(id), flowId: id };
-    const live = this.#sides.connection(id);
-    if (live !== undefined && !live.closed) return { kind: "here", flow: live };
-    const now = pinned === undefined ? this.#sides.currentFlow(id) : undefined;
-    if (now === undefined || now === id) return { kind: "gone" };
-    if (flowOwner(now) !== self) return { kind: "elsewhere", owner: flowOwner(now), flowId: now };
-    const moved = this.#sides.connection(now);
-    return moved !== undefined && !moved.closed ? { kind: "here", flow: moved } : { kind: "gone" };
-  }
-
-  /**
    * Passes the request, as received, to its flow's owner, which handles it
    * as if the backend had sent it there; responses go back from the owner to
-   * the backend's address (RFC 3261 §18.2.2: UDP to the source, streams to
-   * the Via sent-by). A full queue is a counted refusal, never a wait.
+   * the backend (RFC 3261 §18.2.2: UDP to the source; over a stream, where
+   * the member listens, not where its Via claims: the Via is the peer's word).
+   * A full queue is a counted refusal, never a wait.
    */
   #handOff(req: SipRequest, flow: Flow, owner: number, flowId: number): void {
-    const top = req.via();
-    const via = top.ok ? top.value[0] : undefined;
+    const member = flow.reliable
+      ? this.#dispatcher.memberAt(flow.remoteAddress, flow.remotePort, flow.transport)
+      : undefined;
     const replyTo: PeerAddress =
-      flow.reliable && via !== undefined
-        ? {
-            host: bareHost(via.host),
-            port: via.port ?? (flow.transport === "tls" ? 5061 : 5060),
-            transport: flow.transport,
-          }
+      member !== undefined
+        ? { host: member.host, port: member.port, transport: member.transport }
         : { host: flow.remoteAddress, port: flow.remotePort, transport: flow.transport };
     if (this.#sides.handOff(owner, req.buf, replyTo, flowId)) {
       this.counters.handedOff++;
@@ -966,20 +905,6 @@ export class ProxyCore {
   #cameBack(req: SipRequest): boolean {
     const vias = req.via();
     return vias.ok && vias.value.some((v) => v.branch?.startsWith(this.#branchPrefix) === true);
-  }
-
-  /** The request's Route values, and how many at the top name sipedge (RFC 3261 §16.4: they are popped). */
-  #ownRoutes(req: SipRequest): OwnRoutes {
-    const routes = req.addresses(HeaderId.Route);
-    const list = routes.ok ? routes.value : [];
-    let popped = 0;
-    while (popped < list.length && this.#namesUs((list[popped] as Located<Address>).value)) popped++;
-    return { list, popped };
-  }
-
-  #namesUs(a: Address): boolean {
-    const uri = parseUri(a.uri);
-    return uri.ok && isSipUri(uri.value) && this.#sides.isLocal(bareHost(uri.value.host), uri.value.port);
   }
 
   /** OPTIONS with no user part to one of our addresses is a question to sipedge itself. */
@@ -1010,9 +935,9 @@ export class ProxyCore {
     flow.send([this.#local(req, flow, r)], r.status >= 300);
   }
 
+  /** RFC 3261 §8.1.1.7: unique, and unguessable so that no one else can answer for the backend. */
   #branch(): string {
-    this.#branchCounter = (this.#branchCounter + 1) % Number.MAX_SAFE_INTEGER;
-    return this.#branchPrefix + this.#branchCounter.toString(36);
+    return this.#branchPrefix + this.#random.hex64();
   }
 
   /**
@@ -1034,7 +959,7 @@ export class ProxyCore {
     this.#lingering.delete(st);
     this.#servers.delete(st.key);
     const f = this.#forwards.get(st);
-    if (f !== undefined) this.#clearTimerC(f);
+    if (f !== undefined) this.#clearTimers(f);
     this.#forwards.delete(st);
   }
 
@@ -1094,9 +1019,44 @@ function registersOutbound(req: SipRequest): boolean {
   );
 }
 
-/** The `fl` URI parameter (a flow token) sipedge put in its own Record-Route or Path value. */
-function flowTokenOf(uri: string): string | undefined {
-  return /;fl=([A-Za-z0-9_-]+)/.exec(uri)?.[1];
+/**
+ * Whether a response came from the peer its client transaction's request
+ * went to: the same address over the same transport. Not necessarily the
+ * same socket: a UDP peer may answer from another port of its own, and a
+ * backend with several of our connections may answer on another (sipp's
+ * single-socket mode does).
+ */
+function sameFlow(sent: Flow, heard: Flow): boolean {
+  return (
+    sent === heard ||
+    (sent.transport === heard.transport && unmapped(sent.remoteAddress) === unmapped(heard.remoteAddress))
+  );
+}
+
+function unmapped(address: string): string {
+  return address.startsWith("::ffff:") ? address.slice(7) : address;
+}
+
+const FLOW_FAILED: LocalResponse = { status: 430, reason: "Flow Failed" };
+
+/** Random bits for branches, drawn from the kernel a few kilobytes at a time rather than per call. */
+class RandomBits {
+  readonly #bytes = Buffer.alloc(4096);
+  #used = this.#bytes.length;
+
+  hex64(): string {
+    if (this.#used + 8 > this.#bytes.length) {
+      randomFillSync(this.#bytes);
+      this.#used = 0;
+    }
+    const hex = this.#bytes.toString("hex", this.#used, this.#used + 8);
+    this.#used += 8;
+    return hex;
+  }
+}
+
+function randomHex(bytes: number): string {
+  return randomFillSync(Buffer.alloc(bytes)).toString("hex");
 }
 
 function hasToTag(req: SipRequest): boolean {

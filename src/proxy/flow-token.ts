@@ -41,6 +41,10 @@ export function flowSecret(file: string | undefined): Uint8Array {
   return made;
 }
 const MAC_BYTES = 12;
+/** Mixed into a backend token's MAC only (see issueBackend). */
+const BACKEND_DOMAIN = Buffer.from([0x62]);
+/** A member name longer than this is no name of ours: config names are short words. */
+const MAX_MEMBER_NAME_BYTES = 128;
 
 /**
  * Flow tokens (RFC 5626 §5.2): what sipedge writes into its Record-Route
@@ -67,6 +71,7 @@ export class FlowTokens {
    */
   readonly #issued = new Map<string, string>();
   readonly #verified = new Map<string, VerifiedToken>();
+  readonly #backends = new Map<string, string>();
 
   issue(flowId: number): string {
     return this.#memo(`s${flowId}`, () => this.#issueStream(flowId));
@@ -90,6 +95,34 @@ export class FlowTokens {
     body.writeUInt16BE(port, ADDRESS_BYTES);
     body.writeUInt8(listener, ADDRESS_BYTES + 2);
     return Buffer.concat([body, this.#mac(body)]).toString("base64url");
+  }
+
+  /**
+   * For a backend member, by name: what sipedge writes into the
+   * backend-side entry of its Record-Route so the dialog's later requests
+   * go to that member and nowhere else (proxy/routing.ts). Its MAC covers a
+   * domain byte the token does not carry, so no backend token verifies as a
+   * flow token, nor the other way round.
+   */
+  issueBackend(name: string): string {
+    return this.#memo(`b${name}`, () => {
+      const body = Buffer.from(name, "utf8");
+      return Buffer.concat([body, this.#mac(body, BACKEND_DOMAIN)]).toString("base64url");
+    });
+  }
+
+  /** The member name a backend token carries, or undefined for a forged, tampered or malformed one. */
+  verifyBackend(token: string): string | undefined {
+    const known = this.#backends.get(token);
+    if (known !== undefined) return known;
+    const raw = Buffer.from(token, "base64url");
+    const size = raw.length - MAC_BYTES;
+    if (size <= 0 || size > MAX_MEMBER_NAME_BYTES || raw.toString("base64url") !== token) return undefined;
+    const body = raw.subarray(0, size);
+    if (!timingSafeEqual(raw.subarray(size), this.#mac(body, BACKEND_DOMAIN))) return undefined;
+    const name = body.toString("utf8");
+    remember(this.#backends, token, name);
+    return name;
   }
 
   /** What a token names, or undefined for a forged, tampered or malformed one. */
@@ -133,8 +166,10 @@ export class FlowTokens {
     };
   }
 
-  #mac(body: Buffer): Buffer {
-    return createHmac("sha256", this.#secret).update(body).digest().subarray(0, MAC_BYTES);
+  #mac(body: Buffer, domain?: Buffer): Buffer {
+    const hmac = createHmac("sha256", this.#secret);
+    if (domain !== undefined) hmac.update(domain);
+    return hmac.update(body).digest().subarray(0, MAC_BYTES);
   }
 }
 

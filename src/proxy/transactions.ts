@@ -170,6 +170,8 @@ export interface ClientEvents {
   timeout(t: ClientTransaction): void;
   /** Nothing at all came back within the first-response timeout. */
   silent(t: ClientTransaction): void;
+  /** The request could not be sent at all (the flow is closed, its queue full, no buffer free): it has ended. */
+  unsent(t: ClientTransaction): void;
 }
 
 /**
@@ -214,10 +216,12 @@ export class ClientTransaction {
     this.#timers = timers;
     this.#onTerminated = onTerminated;
     if (!flow.send(request)) {
-      // The connection is gone (or no buffer was free): report it as silence so the caller fails over now.
+      // The connection is gone (or no buffer was free): no answer can come, so the caller acts now
+      // (after the constructor has returned, so it knows this transaction).
       queueMicrotask(() => {
-        this.#silent();
+        if (this.#state === "terminated") return;
         this.terminate();
+        this.#events.unsent(this);
       });
       return;
     }
@@ -246,6 +250,8 @@ export class ClientTransaction {
         // RFC 3261 §17.1.1.2: INVITE stops retransmitting; non-INVITE keeps on at T2.
         this.#retransmit = stop(this.#retransmit);
         if (!this.isInvite && !this.flow.reliable) this.#scheduleRetransmit(t2);
+        // RFC 3261 §17.1.1.2: Timer B runs in Calling only; a ringing INVITE is bounded by the proxy's Timer C.
+        if (this.isInvite) this.#end = stop(this.#end);
       }
       if (this.#state === "proceeding") this.#events.response(this, res);
       return;

@@ -1,7 +1,7 @@
 import type { MessagePort } from "node:worker_threads";
 import type { CallCounts } from "../balance/dispatcher.ts";
 import type { Config } from "../config/schema.ts";
-import type { ProxyCounters } from "../proxy/core.ts";
+import type { ProxyCounters } from "../proxy/ports.ts";
 import type { HandshakeStats } from "../transport/handshakes.ts";
 import type { Refusal } from "../transport/listener.ts";
 import type { ClassStats } from "../transport/pool.ts";

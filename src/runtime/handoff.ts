@@ -1,5 +1,5 @@
 import type { MessagePort } from "node:worker_threads";
-import type { PeerAddress } from "../proxy/core.ts";
+import type { PeerAddress } from "../proxy/ports.ts";
 
 /** At most this many requests in flight from one IO worker to another. */
 export const HANDOFF_CAPACITY = 1024;

@@ -6,9 +6,10 @@ import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import { budgetShares } from "../config/budget.ts";
 import type { Config, Listener } from "../config/schema.ts";
 import type { HealthTable } from "../health/state.ts";
-import { ProxyCore, type ProxySettings, type Side, type Sides } from "../proxy/core.ts";
+import { ProxyCore } from "../proxy/core.ts";
 import { EndpointRegistry } from "../proxy/endpoints.ts";
 import { FlowTokens } from "../proxy/flow-token.ts";
+import type { ProxySettings, Side, Sides } from "../proxy/ports.ts";
 import { TrunkMatcher } from "../proxy/trunks.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendLinks } from "../transport/links.ts";
@@ -467,8 +468,9 @@ export class IoWorker {
 }
 
 function proxySettings(config: Config, workers: number): ProxySettings {
-  const { timers, firstResponseTimeout, failoverOn, retryAfter, flowTimer } = config.sip;
+  const { timers, firstResponseTimeout, failoverOn, retryAfter, flowTimer, foreignRoute } = config.sip;
   return {
+    foreignRoute,
     timers,
     firstResponseTimeout,
     failoverOn,

@@ -105,6 +105,11 @@ export function respond(req: SipMessage, status: number, reason: string, extra: 
   ].join("\r\n");
 }
 
+/** A registrar's 2xx lists the bindings it granted (RFC 3261 §10.3 step 8): here, every Contact it was sent. */
+export function granted(register: SipMessage): string[] {
+  return register.values("contact").map((c) => `Contact: ${c}`);
+}
+
 /** ACK (for a non-2xx final) or CANCEL within the INVITE transaction `invite()` started (RFC 3261 §9.1, §17.1.1.3). */
 export function sameTransaction(
   method: "ACK" | "CANCEL",

@@ -10,6 +10,8 @@ export interface Running {
   readonly udp: number;
   readonly tcp: number;
   readonly tls: number;
+  /** 0 unless asked for. */
+  readonly wss: number;
   readonly certDir: string;
 }
 
@@ -33,6 +35,8 @@ export async function startSipedge(
     limits?: Record<string, unknown>;
     /** TLS client certificates: the test certificate is also the only trusted CA. */
     clientAuth?: "none" | "request" | "require";
+    /** A WSS listener too. */
+    wss?: boolean;
   } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
@@ -51,6 +55,9 @@ export async function startSipedge(
           key: tls.key,
           ...(options.clientAuth === undefined ? {} : { clientAuth: options.clientAuth, ca: tls.cert }),
         },
+        ...(options.wss === true
+          ? [{ transport: "wss", address: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key }]
+          : []),
       ],
       backends: [
         {
@@ -70,7 +77,7 @@ export async function startSipedge(
   );
   const worker = await IoWorker.start(config);
   const bound = (transport: string) => worker.listeners.find((l) => l.transport === transport)?.port ?? 0;
-  return { worker, udp: bound("udp"), tcp: bound("tcp"), tls: bound("tls"), certDir: CERT_DIR };
+  return { worker, udp: bound("udp"), tcp: bound("tcp"), tls: bound("tls"), wss: bound("wss"), certDir: CERT_DIR };
 }
 
 /** Per-test sipedge and child processes, closed and killed after each test. */

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { HeaderId, type SipResponse } from "../../src/sip/index.ts";
 import { listeningPort, registrarConfig, startCli } from "../helpers/cli.ts";
-import { request, respond } from "../helpers/dialog.ts";
+import { granted, request, respond } from "../helpers/dialog.ts";
 import { freePort, Processes, sleep, startStunnel } from "../helpers/net.ts";
 import { unwrap } from "../helpers/sip.ts";
 import { StreamClient, UdpPeer } from "../helpers/sip-client.ts";
@@ -127,7 +127,8 @@ describe("endpoints that reconnect", () => {
     const paths = unwrap(reg.msg.addresses(HeaderId.Path)).map((p) => reg.msg.buf.toString("latin1", p.start, p.end));
     expect(paths).toHaveLength(1);
     expect(paths[0], paths[0]).toMatch(/;lr;fl=[A-Za-z0-9_-]{32};ob>$/);
-    registrar.send(respond(reg.msg, 200, "OK"), reg.port);
+    // RFC 3261 §10.3 step 8: the 2xx lists the bindings granted; sipedge binds the endpoint from it.
+    registrar.send(respond(reg.msg, 200, "OK", granted(reg.msg)), reg.port);
     const ok = await client.waitFor(
       (m) => m.kind === "response" && m.status === 200 && client.messages.indexOf(m) >= answered,
     );

@@ -39,7 +39,8 @@ describe("TCP backends", () => {
     client.send(invite("TCP", client.localPort, callId));
     const ok = await client.waitFor((m) => m.kind === "response" && m.status === 200);
     const dialog = dialogFrom(ok);
-    expect(dialog.routes.at(-1)).toMatch(/;transport=tcp;lr>$/);
+    // The backend-side entry names, signed, the backend the dialog lives on.
+    expect(dialog.routes.at(-1)).toMatch(/;transport=tcp;lr;bk=[\w-]+>$/);
     client.send(inDialog(dialog, "ACK", { ...o, cseq: 1 }));
     client.send(inDialog(dialog, "INVITE", { ...o, cseq: 2, sdp: true }));
     await client.waitFor(

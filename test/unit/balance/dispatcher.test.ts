@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { PoolDispatcher } from "../../../src/balance/dispatcher.ts";
 import { validateConfig } from "../../../src/config/validate.ts";
 import { BackendState, HealthTable } from "../../../src/health/state.ts";
-import type { Target } from "../../../src/proxy/core.ts";
+import type { Target } from "../../../src/proxy/ports.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
 import { request } from "../../helpers/sip.ts";
 

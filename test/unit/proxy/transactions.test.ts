@@ -50,6 +50,7 @@ function events(): ClientEvents & { log: string[] } {
     response: (_t, r) => log.push(`response ${r.status}`),
     timeout: () => log.push("timeout"),
     silent: () => log.push("silent"),
+    unsent: () => log.push("unsent"),
   };
 }
 
@@ -121,6 +122,17 @@ describe("client transactions (RFC 3261 §17.1)", () => {
     vi.advanceTimersByTime(10_000);
     expect(flow.sent).toEqual([0, 500, 1500]);
     expect(ev.log).toEqual(["response 180"]);
+    ct.terminate();
+  });
+
+  it("INVITE: a ringing call outlives Timer B (it runs in Calling only; the proxy's Timer C bounds ringing)", () => {
+    const ev = events();
+    const ct = clientTx("b2r", recordingFlow(false), true, ev, () => {});
+    ct.receive(res(180, "INVITE"));
+    vi.advanceTimersByTime(64 * T.t1 + 10_000);
+    expect(ev.log).toEqual(["response 180"]);
+    expect(ct.state).toBe("proceeding");
+    ct.terminate();
   });
 
   it("does not retransmit over a reliable transport", () => {
@@ -137,6 +149,7 @@ describe("client transactions (RFC 3261 §17.1)", () => {
     ct.receive(res(100, "INVITE"));
     vi.advanceTimersByTime(5000);
     expect(ev.log).toEqual(["response 100"]);
+    ct.terminate();
   });
 
   it("repeats the hop-by-hop ACK for a retransmitted non-2xx final response, then ends after Timer D", () => {
@@ -225,7 +238,7 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
 });
 
 describe("client transactions and the pool", () => {
-  it("gives the request's slot back at the final response, and ends when its first send fails", async () => {
+  it("gives the request's slot back at the final response, and ends (reported unsent) when its first send fails", async () => {
     const ct = clientTx("p1", recordingFlow(false), false, events(), () => {});
     expect(pool.inUse).toBe(1);
     ct.receive(res(200, "OPTIONS"));
@@ -236,7 +249,7 @@ describe("client transactions and the pool", () => {
     const ended = vi.fn();
     clientTx("p2", refused, true, ev, ended);
     await Promise.resolve();
-    expect(ev.log).toEqual(["silent"]);
+    expect(ev.log).toEqual(["unsent"]);
     expect(ended).toHaveBeenCalledOnce();
     expect(pool.inUse).toBe(0);
   });

@@ -1,0 +1,332 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ProxyCore } from "../../../src/proxy/core.ts";
+import { FlowTokens } from "../../../src/proxy/flow-token.ts";
+import type { Dispatcher, ProxySettings, Sides, Target } from "../../../src/proxy/ports.ts";
+import { parseMessage, type SipMessage } from "../../../src/sip/index.ts";
+import type { Flow, TransportName } from "../../../src/transport/flow.ts";
+import { BufferPool } from "../../../src/transport/pool.ts";
+
+// The proxy core against fake sides and flows: no sockets, a fake clock.
+// sipedge: clients reach 10.0.0.1:5060, backends 10.0.0.1:5070. Members: pbx-a (UDP), pbx-t (TCP).
+const PBX_A: Target = { name: "pbx-a", host: "10.1.0.1", port: 5080, transport: "udp" };
+const PBX_T: Target = { name: "pbx-t", host: "10.1.0.2", port: 5080, transport: "tcp" };
+const SETTINGS: ProxySettings = {
+  timers: { t1: 500, t2: 4000, t4: 5000, timerC: 181_000 },
+  firstResponseTimeout: 2000,
+  failoverOn: [503],
+  retryAfter: 30,
+  flowTimer: 120_000,
+  maxTransactions: 1000,
+  maxLingering: 1000,
+  foreignRoute: "reject",
+};
+
+interface FakeFlow extends Flow {
+  readonly sent: SipMessage[];
+  accepts: boolean;
+}
+
+let nextId = 1;
+function fakeFlow(remoteAddress: string, remotePort: number, transport: TransportName = "udp"): FakeFlow {
+  const sent: SipMessage[] = [];
+  return {
+    id: nextId++,
+    transport,
+    reliable: transport !== "udp",
+    remoteAddress,
+    remotePort,
+    localAddress: "10.0.0.1",
+    localPort: 5060,
+    closed: false,
+    sent,
+    accepts: true,
+    peerNames: () => [],
+    send(slices) {
+      if (!this.accepts) return false;
+      const parsed = parseMessage(Buffer.concat(slices.map((s) => Buffer.from(s))));
+      if (!parsed.ok) throw new Error(`sent something unparsable: ${parsed.error.code}`);
+      sent.push(parsed.value);
+      return true;
+    },
+  };
+}
+
+/** Every flow the core asked for, by where it goes: a send anywhere else is a stray. */
+function harness(overrides: Partial<Sides> = {}) {
+  const flows = new Map<string, FakeFlow>();
+  const flowTo = (host: string, port: number, transport: TransportName = "udp") => {
+    const key = `${transport}:${host}:${port}`;
+    let f = flows.get(key);
+    if (f === undefined) {
+      f = fakeFlow(host, port, transport);
+      flows.set(key, f);
+    }
+    return f;
+  };
+  const bound: { keys: readonly string[]; expiresMs: number }[] = [];
+  const tokens = new FlowTokens();
+  const sides: Sides = {
+    backend: { address: "10.0.0.1", port: () => 5070 },
+    backendFlow: (t) => flowTo(t.host, t.port, t.transport as TransportName),
+    clientUdpFlow: (host, port) => flowTo(host, port),
+    udpListenerOf: () => 0,
+    connection: () => undefined,
+    isLocal: (host, port) => host === "10.0.0.1" && (port === 5060 || port === 5070),
+    trunkOf: () => undefined,
+    trusted: () => false,
+    worker: 0,
+    handOff: () => false,
+    tokens,
+    endpointsBound: (keys, _flow, expiresMs) => bound.push({ keys, expiresMs }),
+    currentFlow: () => undefined,
+    ...overrides,
+  };
+  const members = [PBX_A, PBX_T];
+  const dispatcher: Dispatcher = {
+    pick: (_req, tried) => members.find((m) => m.transport === "udp" && !tried.has(m)),
+    ready: () => true,
+    answered: () => {},
+    failed: () => {},
+    dialogStarted: () => {},
+    dialogEnded: () => {},
+    member: (name) => members.find((m) => m.name === name),
+    memberAt: (address) => members.find((m) => m.host === address),
+  };
+  const pool = new BufferPool({ bytes: 4 << 20, maxMessageSize: 65536 });
+  const core = new ProxyCore(SETTINGS, sides, dispatcher, pool);
+  const receive = (flow: Flow, text: string, side: "client" | "backend" = "client") =>
+    core.receive(Buffer.from(text.replaceAll("\n", "\r\n"), "latin1"), flow, side);
+  return { core, flows, flowTo, receive, tokens, bound, pool };
+}
+
+function message(lines: string[]): string {
+  return `${lines.join("\n")}\nContent-Length: 0\n\n`;
+}
+
+function invite(opts: { routes?: string[]; toTag?: string; method?: string; uri?: string; branch?: string } = {}) {
+  const method = opts.method ?? "INVITE";
+  return message([
+    `${method} ${opts.uri ?? "sip:bob@example.com"} SIP/2.0`,
+    ...(opts.routes ?? []).map((r) => `Route: ${r}`),
+    `Via: SIP/2.0/UDP 192.0.2.9:5060;branch=z9hG4bK-${opts.branch ?? "c1"};rport`,
+    "Max-Forwards: 70",
+    "From: <sip:alice@example.com>;tag=a",
+    `To: <sip:bob@example.com>${opts.toTag === undefined ? "" : `;tag=${opts.toTag}`}`,
+    "Call-ID: call-1",
+    `CSeq: 1 ${method}`,
+    "Contact: <sip:alice@192.0.2.9>",
+  ]);
+}
+
+/** A response from a backend to the request it got, at the top Via. */
+function answer(req: SipMessage, status: number, extra: string[] = []): string {
+  return message([
+    `SIP/2.0 ${status} X`,
+    ...req.values("via").map((v) => `Via: ${v}`),
+    ...["from", "call-id", "cseq"].map((h) => `${h}: ${req.values(h)[0]}`),
+    `To: ${req.values("to")[0]};tag=b`,
+    ...req.values("record-route").map((v) => `Record-Route: ${v}`),
+    ...extra,
+  ]);
+}
+
+function statuses(flow: FakeFlow): number[] {
+  return flow.sent.flatMap((m) => (m.kind === "response" ? [m.status] : []));
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("proxy core: nothing a client sends makes it relay anywhere but a backend", () => {
+  it("forwards an INVITE whose first header is a Route naming sipedge (used to throw: overlapping edits)", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite({ routes: ["<sip:10.0.0.1:5060;lr>"] }));
+    const backend = h.flowTo(PBX_A.host, PBX_A.port);
+    expect(backend.sent.map((m) => m.kind === "request" && m.method)).toEqual(["INVITE"]);
+    expect(backend.sent[0]?.values("route")).toEqual([]);
+    expect(h.core.counters.internalErrors).toEqual({});
+  });
+
+  it("sends a dialog's requests to the backend signed into its Record-Route, and no stray anywhere", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite());
+    const backend = h.flowTo(PBX_A.host, PBX_A.port);
+    const fwd = backend.sent[0] as SipMessage;
+    h.receive(backend, answer(fwd, 200), "backend");
+    const ok = ua.sent.find((m) => m.kind === "response" && m.status === 200) as SipMessage;
+    // The UA's route set is the Record-Route reversed (RFC 3261 §12.1.2); it aims the BYE at a private host.
+    const routes = [...ok.values("record-route")].reverse();
+    h.receive(ua, invite({ method: "BYE", toTag: "b", routes, uri: "sip:x@127.0.0.1:6379;transport=tcp" }));
+    expect(backend.sent.map((m) => m.kind === "request" && m.method)).toEqual(["INVITE", "BYE"]);
+    expect([...h.flows.keys()]).toEqual([`udp:${PBX_A.host}:${PBX_A.port}`]);
+  });
+
+  it("refuses a foreign Route (403) and an in-dialog request through our Route without a backend in it", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite({ method: "MESSAGE", routes: ["<sip:127.0.0.1:9999;lr>"] }));
+    h.receive(ua, invite({ method: "BYE", branch: "c2", toTag: "b", routes: ["<sip:10.0.0.1:5070;lr>"] }));
+    expect(statuses(ua)).toEqual([403, 403]);
+    expect(h.flows.size).toBe(0);
+    expect(h.core.counters.unroutable).toMatchObject({ foreign_route: 1, no_dialog_route: 1 });
+  });
+
+  it("drops what reaches the backend side from an address that is no member", () => {
+    const h = harness();
+    const stranger = fakeFlow("198.51.100.66", 5080);
+    const fl = h.tokens.issueUdp("192.0.2.9", 5060, 0);
+    h.receive(stranger, invite({ routes: [`<sip:10.0.0.1:5060;lr;fl=${fl}>`] }), "backend");
+    expect(h.flows.size).toBe(0);
+    expect(stranger.sent).toEqual([]);
+    expect(h.core.counters.strangers).toBe(1);
+  });
+
+  it("accepts a response only from the peer the request went to", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite({ method: "OPTIONS", uri: "sip:bob@example.com" }));
+    const backend = h.flowTo(PBX_A.host, PBX_A.port);
+    const fwd = backend.sent[0] as SipMessage;
+    // Another member's address: past the allow-list, yet not where this request went.
+    h.receive(fakeFlow(PBX_T.host, 5080), answer(fwd, 200), "backend");
+    expect(statuses(ua)).toEqual([]);
+    expect(h.core.counters.misdirectedResponses).toBe(1);
+    h.receive(backend, answer(fwd, 200), "backend");
+    expect(statuses(ua)).toEqual([200]);
+  });
+
+  it("makes branches nobody can guess: 64 random bits after the worker's mark", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite({ method: "OPTIONS", branch: "o1" }));
+    h.receive(ua, invite({ method: "OPTIONS", branch: "o2" }));
+    const branches = h
+      .flowTo(PBX_A.host, PBX_A.port)
+      .sent.map((m) => /branch=([^;,\s]+)/.exec(m.values("via")[0] ?? "")?.[1]);
+    for (const b of branches) expect(b).toMatch(/^z9hG4bK-se[0-9a-f]{6}-[0-9a-f]{16}$/);
+    expect(branches[0]).not.toBe(branches[1]);
+  });
+});
+
+describe("proxy core: every transaction ends", () => {
+  it("answers 503 when a dialog's backend cannot be written to, and keeps no transaction", async () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    const bk = h.tokens.issueBackend("pbx-t");
+    h.flowTo(PBX_T.host, PBX_T.port, "tcp").accepts = false;
+    h.receive(ua, invite({ method: "BYE", toTag: "b", routes: [`<sip:10.0.0.1:5070;lr;bk=${bk}>`] }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(statuses(ua)).toEqual([503]);
+    await vi.advanceTimersByTimeAsync(64 * 500);
+    expect(h.core.transactions).toEqual({ server: 0, client: 0 });
+  });
+
+  it("answers 503 at once when the connection a ringing INVITE went over closes", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    const bk = h.tokens.issueBackend("pbx-t");
+    h.receive(ua, invite({ toTag: "b", routes: [`<sip:10.0.0.1:5070;lr;bk=${bk}>`] }));
+    const link = h.flowTo(PBX_T.host, PBX_T.port, "tcp");
+    h.receive(link, answer(link.sent[0] as SipMessage, 180), "backend");
+    h.core.flowClosed(link);
+    expect(statuses(ua)).toEqual([100, 180, 503]);
+  });
+
+  it("ends a transaction whose next hop only ever rings, by its deadline (twice Timer C)", async () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite());
+    const backend = h.flowTo(PBX_A.host, PBX_A.port);
+    const fwd = backend.sent[0] as SipMessage;
+    // A 180 every minute restarts Timer C (RFC 3261 §16.7 step 2); the deadline does not restart.
+    for (let i = 0; i < 7; i++) {
+      h.receive(backend, answer(fwd, 180), "backend");
+      await vi.advanceTimersByTimeAsync(60_000);
+    }
+    expect(statuses(ua).at(-1)).toBe(408);
+    await vi.advanceTimersByTimeAsync(64 * 500);
+    expect(h.core.transactions.server).toBe(0);
+  });
+});
+
+describe("proxy core: a bug costs one message, never the worker", () => {
+  it("catches a throwing handler, counts it, answers 500 and handles the next message", () => {
+    let calls = 0;
+    const h = harness({
+      trusted: () => {
+        calls++;
+        if (calls === 1) throw new Error("injected bug");
+        return false;
+      },
+    });
+    const ua = fakeFlow("192.0.2.9", 5060);
+    const quiet = vi.spyOn(console, "error").mockImplementation(() => {});
+    expect(() => h.receive(ua, invite({ method: "MESSAGE", branch: "m1" }))).not.toThrow();
+    quiet.mockRestore();
+    expect(statuses(ua)).toEqual([500]);
+    expect(h.core.counters.internalErrors).toEqual({ client: 1 });
+    h.receive(ua, invite({ method: "MESSAGE", branch: "m2" }));
+    expect(h.flowTo(PBX_A.host, PBX_A.port).sent).toHaveLength(1);
+    expect(h.pool.inUse).toBeGreaterThan(0); // the forwarded request's transaction holds it
+  });
+});
+
+describe("proxy core: registrations", () => {
+  const register = (contact: string) =>
+    message([
+      "REGISTER sip:example.com SIP/2.0",
+      "Via: SIP/2.0/TCP 192.0.2.9:5060;branch=z9hG4bK-r1",
+      "Max-Forwards: 70",
+      "From: <sip:alice@example.com>;tag=a",
+      "To: <sip:alice@example.com>",
+      "Call-ID: reg-1",
+      "CSeq: 1 REGISTER",
+      `Contact: ${contact}`,
+    ]);
+
+  it("binds the endpoint under its AoR from what the registrar granted, not from the request", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060, "tcp");
+    const contact = '<sip:alice@192.0.2.9;transport=tcp>;+sip.instance="<urn:uuid:1>";reg-id=1;expires=3600';
+    h.receive(ua, register(contact));
+    const backend = h.flowTo(PBX_A.host, PBX_A.port);
+    const fwd = backend.sent[0] as SipMessage;
+    expect(h.bound).toEqual([]);
+    h.receive(backend, answer(fwd, 200, [`Contact: ${contact.replace("expires=3600", "expires=600")}`]), "backend");
+    expect(h.bound).toEqual([{ keys: ['sip:alice@example.com "<urn:uuid:1>" 1'], expiresMs: 600_000 }]);
+  });
+
+  it("refuses a Contact expires that is not delta-seconds (it made a binding that never ended)", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060, "tcp");
+    h.receive(ua, register("<sip:alice@192.0.2.9>;expires=abc"));
+    expect(statuses(ua)).toEqual([400]);
+    expect(h.flows.size).toBe(0);
+  });
+});
+
+describe("proxy core: admission", () => {
+  it("counts a To-tagged request without our Route as new work (refused while the pool is low)", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    const held = [];
+    for (
+      let slot = h.pool.copy([Buffer.alloc(1000)], false);
+      slot !== undefined;
+      slot = h.pool.copy([Buffer.alloc(1000)], false)
+    ) {
+      held.push(slot);
+      if (h.pool.level !== "normal") break;
+    }
+    expect(h.pool.level).not.toBe("normal");
+    h.receive(ua, invite({ method: "MESSAGE", toTag: "forged" }));
+    expect(statuses(ua)).toEqual([503]);
+    expect(h.core.counters.overload.pool).toBe(1);
+  });
+});
