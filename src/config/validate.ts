@@ -190,7 +190,9 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     limits: {
       memory,
       maxConnections,
-      maxConnectionsPerIp: r.int(limits, "maxConnectionsPerIp", "limits", 1, 10_000_000, 1000),
+      // A few dozen phones behind one office NAT; a bigger site is a trunk (exempt when trusted) or raises it.
+      // 1 000 let one address take most of the appliance's 1 260 connections.
+      maxConnectionsPerIp: r.int(limits, "maxConnectionsPerIp", "limits", 1, 10_000_000, 50),
       maxHandshakes: r.int(limits, "maxHandshakes", "limits", 1, 100_000, 256),
       handshakeTimeout: r.duration(limits, "handshakeTimeout", "limits", "10s"),
       messageTimeout: r.duration(limits, "messageTimeout", "limits", "10s"),

@@ -27,9 +27,14 @@ export class TrunkMatcher {
     this.#trusted = new Set(trunks.filter((t) => t.trusted).map((t) => t.name));
   }
 
-  /** Whether the flow belongs to a trunk configured `trusted` (kept on the priority path under overload). */
+  /**
+   * Whether the flow belongs to a trunk configured `trusted` (kept on the
+   * priority path under overload). Only over a connection: a datagram's
+   * source address is whatever its sender wrote, so over UDP anyone could
+   * pose as the carrier and walk past admission.
+   */
   trusted(flow: Flow): boolean {
-    if (this.#trusted.size === 0) return false;
+    if (this.#trusted.size === 0 || !flow.reliable) return false;
     const name = this.of(flow);
     return name !== undefined && this.#trusted.has(name);
   }

@@ -1,24 +1,31 @@
+import { createHash, randomFillSync } from "node:crypto";
 import { BlockList, isIPv6 } from "node:net";
 import type { Trunk } from "../config/schema.ts";
 import type { ConnectionGate, GateRefusal } from "../transport/listener.ts";
 
 /**
- * Source addresses are counted in this many buckets per worker (by a hash
- * of the address): two addresses that share a bucket share its limit, so a
- * collision can only make the per-address limit stricter, never looser.
+ * Source addresses are counted in this many buckets per worker (by a keyed
+ * hash of the address): two addresses that share a bucket share its limit,
+ * so a collision can only make the per-address limit stricter, never
+ * looser; and with the key secret, nobody can pick addresses that share a
+ * victim's bucket to lock it out.
  */
 const BUCKETS = 4096;
 /** Per worker: its total, then its buckets. */
 const CELLS = 1 + BUCKETS;
+/** The hash key (16 bytes) in the first cells, the same for every worker: one address, one bucket. */
+const KEY_CELLS = 4;
 
-/** The shared memory the supervisor makes once and every IO worker counts in. */
+/** The shared memory the supervisor makes once and every IO worker counts in, with the bucket hash's key. */
 export function connectionCounts(workers: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * CELLS * workers);
+  const counts = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (KEY_CELLS + CELLS * workers));
+  randomFillSync(new Uint8Array(counts, 0, KEY_CELLS * Int32Array.BYTES_PER_ELEMENT));
+  return counts;
 }
 
 /** A worker that died took its connections with it: its counts start again from nothing. */
 export function resetConnectionCounts(counts: SharedArrayBuffer, worker: number): void {
-  new Int32Array(counts).fill(0, worker * CELLS, (worker + 1) * CELLS);
+  new Int32Array(counts).fill(0, KEY_CELLS + worker * CELLS, KEY_CELLS + (worker + 1) * CELLS);
 }
 
 export interface GateLimits {
@@ -36,6 +43,7 @@ export interface GateLimits {
  */
 export class SharedConnectionGate implements ConnectionGate {
   readonly #counts: Int32Array;
+  readonly #key: Uint8Array;
   readonly #worker: number;
   readonly #workers: number;
   #limits: GateLimits;
@@ -48,7 +56,8 @@ export class SharedConnectionGate implements ConnectionGate {
     limits: GateLimits,
     trunks: readonly Trunk[],
   ) {
-    this.#counts = new Int32Array(counts);
+    this.#counts = new Int32Array(counts, KEY_CELLS * Int32Array.BYTES_PER_ELEMENT);
+    this.#key = new Uint8Array(counts, 0, KEY_CELLS * Int32Array.BYTES_PER_ELEMENT).slice();
     this.#worker = worker;
     this.#workers = workers;
     this.#limits = limits;
@@ -63,7 +72,7 @@ export class SharedConnectionGate implements ConnectionGate {
 
   enter(address: string): GateRefusal | undefined {
     if (this.#sum(0) >= this.#limits.total) return "limit";
-    const bucket = 1 + bucketOf(bare(address));
+    const bucket = 1 + this.#bucketOf(address);
     if (this.#sum(bucket) >= this.#limits.perAddress && !this.trusted(address)) return "per_ip";
     const own = this.#worker * CELLS;
     Atomics.add(this.#counts, own, 1);
@@ -74,7 +83,19 @@ export class SharedConnectionGate implements ConnectionGate {
   leave(address: string): void {
     const own = this.#worker * CELLS;
     Atomics.sub(this.#counts, own, 1);
-    Atomics.sub(this.#counts, own + 1 + bucketOf(bare(address)), 1);
+    Atomics.sub(this.#counts, own + 1 + this.#bucketOf(address), 1);
+  }
+
+  /**
+   * An IPv4 address counts alone; an IPv6 one by its /64, the smallest
+   * block a site is given (RFC 6177): a host picks any of its 2^64
+   * addresses at will, so counting each would be no limit at all.
+   * SHA-256 keyed: once per connection, not per message.
+   */
+  #bucketOf(address: string): number {
+    const a = bare(address);
+    const counted = isIPv6(a) ? prefix64(a) : a;
+    return createHash("sha256").update(this.#key).update(counted).digest().readUInt32BE(0) % BUCKETS;
   }
 
   #sum(cell: number): number {
@@ -103,12 +124,17 @@ function bare(address: string): string {
   return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
-/** FNV-1a over the address text: cheap, and spread enough for buckets. */
-function bucketOf(address: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < address.length; i++) {
-    h ^= address.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return (h >>> 0) % BUCKETS;
+/** The first four groups of an IPv6 address, in one spelling whatever the text's (zeros elided or not, any case). */
+export function prefix64(address: string): string {
+  const [head = "", tail] = address.toLowerCase().split("::");
+  const groups = (s: string) => (s === "" ? [] : s.split(":"));
+  // An embedded IPv4 tail (::ffff:1.2.3.4, 64:ff9b::1.2.3.4) is two groups, and never in the first four.
+  const width = (gs: string[]) => gs.reduce((n, g) => n + (g.includes(".") ? 2 : 1), 0);
+  const front = groups(head);
+  const back = tail === undefined ? [] : groups(tail);
+  const all = [...front, ...new Array(Math.max(0, 8 - width(front) - width(back))).fill("0"), ...back];
+  return all
+    .slice(0, 4)
+    .map((g) => Number.parseInt(g, 16).toString(16))
+    .join(":");
 }

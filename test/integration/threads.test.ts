@@ -61,6 +61,8 @@ beforeAll(async () => {
       "  - { transport: tcp, address: 127.0.0.1, port: 0 }",
       `  - { transport: tls, address: 127.0.0.1, port: 0, cert: ${tls.cert}, key: ${tls.key} }`,
       `admin: { listen: "127.0.0.1:${admin}" }`,
+      // Every test client comes from 127.0.0.1: one address for 200 connections.
+      "limits: { maxConnectionsPerIp: 1000 }",
       "backends:",
       "  - name: core",
       "    members:",

@@ -23,7 +23,7 @@ describe("config validation", () => {
     expect(c.limits).toEqual({
       memory: 256 * 1024 ** 2,
       maxConnections: 1260,
-      maxConnectionsPerIp: 1000,
+      maxConnectionsPerIp: 50,
       maxHandshakes: 256,
       handshakeTimeout: 10_000,
       messageTimeout: 10_000,

@@ -46,6 +46,13 @@ describe("trunks", () => {
     expect(m.of(flow("192.0.2.1", ["pbx-b.example.com"], false))).toBeUndefined();
   });
 
+  it("are trusted by source address over a connection only: a datagram's source is the sender's word", () => {
+    const m = matcher([{ name: "carrier", sources: ["198.51.100.0/24"], trusted: true }]);
+    expect(m.of(flow("198.51.100.9"))).toBe("carrier");
+    expect(m.trusted(flow("198.51.100.9", [], false))).toBe(false);
+    expect(m.trusted(flow("198.51.100.9", [], true))).toBe(true);
+  });
+
   it("name the key of a bad trunk definition", () => {
     const r = validateConfig({
       ...base,

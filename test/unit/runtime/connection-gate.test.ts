@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { Trunk } from "../../../src/config/schema.ts";
-import { connectionCounts, resetConnectionCounts, SharedConnectionGate } from "../../../src/runtime/connection-gate.ts";
+import {
+  connectionCounts,
+  prefix64,
+  resetConnectionCounts,
+  SharedConnectionGate,
+} from "../../../src/runtime/connection-gate.ts";
 
 const trustedCarrier: Trunk = {
   name: "carrier",
@@ -56,5 +61,29 @@ describe("the shared connection gate", () => {
     expect(gate.enter("192.0.2.2")).toBe("limit");
     gate.reconfigure({ total: 5, perAddress: 5 }, []);
     expect(gate.enter("192.0.2.2")).toBeUndefined();
+  });
+
+  it("counts an IPv6 peer by its /64, whatever its spelling: a host has 2^64 addresses to pick from", () => {
+    const gate = new SharedConnectionGate(connectionCounts(1), 0, 1, { total: 1000, perAddress: 2 }, []);
+    expect(gate.enter("2001:db8:1:2::1")).toBeUndefined();
+    expect(gate.enter("2001:DB8:1:2:ffff:0:0:9")).toBeUndefined();
+    expect(gate.enter("2001:0db8:0001:0002:1234::")).toBe("per_ip");
+    expect(gate.enter("2001:db8:1:3::1")).toBeUndefined(); // the next /64 is another site
+    expect(prefix64("::ffff:192.0.2.1")).toBe("0:0:0:0");
+    expect(prefix64("64:ff9b::192.0.2.1")).toBe("64:ff9b:0:0");
+  });
+
+  it("keys its bucket hash per process: which addresses share a bucket cannot be known from outside", () => {
+    // Two processes (two sets of shared counts) put the same 200 addresses into buckets differently.
+    const buckets = (counts: SharedArrayBuffer) => {
+      const gate = new SharedConnectionGate(counts, 0, 1, { total: 100_000, perAddress: 1 }, []);
+      return Array.from({ length: 200 }, (_, i) => gate.enter(`198.51.${i >> 8}.${i & 255}`) === "per_ip");
+    };
+    // Collisions exist within one process for some addresses (the birthday bound over 4 096 buckets)...
+    const a = buckets(connectionCounts(1));
+    const b = buckets(connectionCounts(1));
+    expect(a.some(Boolean) || b.some(Boolean)).toBe(true);
+    // ...but not for the same ones in another.
+    expect(a).not.toEqual(b);
   });
 });
