@@ -145,7 +145,7 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   );
   labelled(
     "sipedge_connections_refused_total",
-    "New client connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp), handshakes (maxHandshakes under way), pool (buffers critically low), load (TLS handshakes beyond the ration of a saturated worker)",
+    "New connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp; on the backend side 64 per member address), stranger (to the backend side from an address that is no member), handshakes (maxHandshakes under way), pool (buffers critically low), load (TLS handshakes beyond the ration of a saturated worker)",
     "reason",
     (s) => s.refused,
   );

@@ -97,6 +97,12 @@ export interface Config {
      * reaches sipedge after a restart, and a firewall can open it. 0: any free port.
      */
     readonly backendPort: number;
+    /**
+     * Where the backend side listens, when not on the first listener's
+     * address: a separate interface towards the backends keeps their ports
+     * off the public one. Undefined: the first listener's address.
+     */
+    readonly backendAddress: string | undefined;
   };
   readonly listen: readonly Listener[];
   readonly backends: readonly Pool[];

@@ -91,7 +91,7 @@ const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
 export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok: false; errors: ConfigError[] } {
   const r = new Reader();
   const root = r.object(raw ?? {}, "", TOP) ?? {};
-  const io = r.object(root.io ?? {}, "io", ["threads", "pin", "grace", "backendPort"]) ?? {};
+  const io = r.object(root.io ?? {}, "io", ["threads", "pin", "grace", "backendPort", "backendAddress"]) ?? {};
   const listen = (r.list(root.listen, "listen") ?? []).map((l, i) => listener(r, l, `listen[${i}]`));
   if (Array.isArray(root.listen) && root.listen.length === 0) r.fail("listen", "needs at least one listener");
   const pools = (r.list(root.backends, "backends") ?? []).map((p, i) => pool(r, p, `backends[${i}]`));
@@ -176,6 +176,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       pin: r.bool(io, "pin", "io", true),
       grace: r.duration(io, "grace", "io", "10s"),
       backendPort: r.int(io, "backendPort", "io", 0, 65535 - 1024, 0),
+      backendAddress: backendAddress(r, io),
     },
     listen,
     backends: pools,
@@ -349,6 +350,16 @@ function udpReceiveBuffer(r: Reader, limits: Obj): number | undefined {
   const bytes = r.size(limits, "udpReceiveBuffer", "limits", "1MiB");
   if (bytes === undefined || (bytes >= 64 * 1024 && bytes <= 64 * 1024 * 1024)) return bytes;
   return r.fail("limits.udpReceiveBuffer", "must be from 64KiB to 64MiB");
+}
+
+/** io.backendAddress: a concrete IP of this host (it is named in Via and Record-Route, like a listener's). */
+function backendAddress(r: Reader, io: Obj): string | undefined {
+  if (io.backendAddress === undefined) return undefined;
+  const a = r.string(io, "backendAddress", "io");
+  if (a === undefined) return undefined;
+  if (isIP(a) === 0 || isWildcard(a))
+    return r.fail("io.backendAddress", "must be a concrete IP address, not a wildcard");
+  return a;
 }
 
 export function isWildcard(address: string): boolean {

@@ -18,6 +18,7 @@ import { BufferPool } from "../transport/pool.ts";
 import { type StreamCounters, StreamListener } from "../transport/stream.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
 import { WsListener } from "../transport/websocket.ts";
+import { BackendGate } from "./backend-gate.ts";
 import { BACKEND_PORTS, type WorkerStats } from "./channel.ts";
 import { connectionCounts, type GateLimits, SharedConnectionGate } from "./connection-gate.ts";
 import type { HandOff, HandOffs } from "./handoff.ts";
@@ -192,7 +193,7 @@ export class IoWorker {
     const admission: ListenerAdmission = {
       gate,
       maxHandshakes: config.limits.maxHandshakes,
-      refused: { limit: 0, per_ip: 0, handshakes: 0, pool: 0, load: 0 },
+      refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
       handshakeRation: undefined,
     };
     const streamOptions = {
@@ -206,25 +207,38 @@ export class IoWorker {
       counters,
     };
     const backlog = listenBacklog();
+    const dispatcher = new PoolDispatcher(config, passiveHealth(config), table);
     // The backend side: one UDP socket and a TCP listener on the same port
-    // where it is free, for what backends send us outside our connections.
+    // where it is free, for what backends send us outside our connections;
+    // for configured members only (the core drops the rest of the datagrams),
+    // with the same slowloris and handshake bounds as the client side.
+    const backendAddress = config.io.backendAddress ?? first.address;
     const fixedPort = config.io.backendPort === 0 ? 0 : config.io.backendPort + threading.index;
-    const backend = await UdpEndpoint.bind(first.address, fixedPort, deliver("backend"), pool);
+    const backend = await UdpEndpoint.bind(backendAddress, fixedPort, deliver("backend"), pool);
+    const backendListening = {
+      address: backendAddress,
+      backlog,
+      ...streamOptions,
+      idleTimeout: config.limits.idleTimeout,
+      messageTimeout: config.limits.messageTimeout,
+      handshakeTimeout: config.limits.handshakeTimeout,
+      admission: {
+        gate: new BackendGate(dispatcher),
+        maxHandshakes: config.limits.maxHandshakes,
+        refused: admission.refused,
+        handshakeRation: undefined,
+      },
+    };
     const backendTcp = await StreamListener.listen(
-      { address: first.address, port: backend.port, backlog, ...streamOptions },
+      { ...backendListening, port: backend.port },
       deliver("backend"),
-    ).catch(() =>
-      StreamListener.listen({ address: first.address, port: 0, backlog, ...streamOptions }, deliver("backend")),
-    );
+    ).catch(() => StreamListener.listen({ ...backendListening, port: 0 }, deliver("backend")));
     streams.push(backendTcp);
     // Read once: the first TLS listener's files serve it, the backend-side listener and our client side.
     const identityTls = identity?.transport === "tls" ? serverTls(identity) : undefined;
     const backendTls =
       identityTls !== undefined && tlsBackend !== undefined
-        ? await StreamListener.listen(
-            { address: first.address, port: 0, backlog, ...streamOptions, tls: identityTls },
-            deliver("backend"),
-          )
+        ? await StreamListener.listen({ ...backendListening, port: 0, tls: identityTls }, deliver("backend"))
         : undefined;
     if (backendTls !== undefined) streams.push(backendTls);
     const { verify, ca } = config.sip.backendTls;
@@ -284,7 +298,6 @@ export class IoWorker {
       port === backendTcp.port ||
       port === backendTls?.port ||
       (port !== undefined && port !== 0 && ports?.includes(port) === true);
-    const dispatcher = new PoolDispatcher(config, passiveHealth(config), table);
     const sides: Sides = {
       backend: {
         address: backend.address,

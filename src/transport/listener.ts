@@ -25,9 +25,10 @@ export interface ListenOptions {
 
 /**
  * Why a new connection was closed at once: too many in all, from its
- * address, handshaking, the pool critically low, or the loop saturated.
+ * address, from an address the listener does not serve (the backend side:
+ * no configured member), handshaking, the pool critically low, or the loop saturated.
  */
-export type GateRefusal = "limit" | "per_ip";
+export type GateRefusal = "limit" | "per_ip" | "stranger";
 export type Refusal = GateRefusal | "handshakes" | "pool" | "load";
 
 /** A connection younger than this is new: the first not read when buffers run critically low. */

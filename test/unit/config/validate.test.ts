@@ -86,6 +86,19 @@ describe("config validation", () => {
     ]);
   });
 
+  it("takes a concrete io.backendAddress, a known sip.foreignRoute and short member names, naming the key otherwise", () => {
+    expect(problems({ ...minimal, io: { backendAddress: "0.0.0.0" }, sip: { foreignRoute: "follow" } })).toEqual([
+      "io.backendAddress: must be a concrete IP address, not a wildcard",
+      "sip.foreignRoute: must be one of reject, strip",
+    ]);
+    const long = { name: "core", members: [{ name: "x".repeat(65), uri: "sip:127.0.0.1:5080" }] };
+    expect(problems({ ...minimal, backends: [long] })).toEqual([
+      "backends[0].members[0].name: at most 64 bytes (it is carried in every dialog's Record-Route)",
+    ]);
+    const c = unwrapConfig(validateConfig({ ...minimal, io: { backendAddress: "10.0.0.5" } }));
+    expect([c.io.backendAddress, c.sip.foreignRoute]).toEqual(["10.0.0.5", "reject"]);
+  });
+
   it("requires certificates on TLS listeners and refuses them elsewhere", () => {
     expect(problems({ ...minimal, listen: [{ transport: "tls", address: "127.0.0.1", port: 5061 }] })).toEqual([
       "listen[0].cert: is required",

@@ -25,7 +25,7 @@ function admission(trusted = false): ListenerAdmission {
   return {
     gate: { enter: () => undefined, leave: () => {}, trusted: () => trusted },
     maxHandshakes: 10,
-    refused: { limit: 0, per_ip: 0, handshakes: 0, pool: 0, load: 0 },
+    refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
     handshakeRation: undefined,
   };
 }
