@@ -716,7 +716,9 @@ export class ProxyCore {
   #finish(f: Forward, r: LocalResponse): void {
     this.#clearTimers(f);
     if (f.st.finished) return;
-    f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true);
+    // Out of dialog, the source may be forged: our own refusal goes out once and again only
+    // when the request comes again, never on Timer G (DESIGN principle 9, see ServerTransaction.respond).
+    f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true, UNHELD, f.dispatched);
   }
 
   #cancel(req: SipRequest, flow: Flow): void {

@@ -77,8 +77,12 @@ export class ServerTransaction {
    * reserve (and so may its retransmissions). `held`: a reference on the
    * slot under `slices` (a backend's response), kept while they are the
    * last response. From a final response on, the request is not needed.
+   * `once`: a final INVITE answer over UDP is not resent on Timer G, only
+   * when the request is: an answer to a datagram whose source may be forged
+   * must not be worth ten times its request to whoever that source names
+   * (a silent backend made a 278-byte INVITE earn 3.4 KB).
    */
-  respond(slices: readonly Uint8Array[], status: number, urgent = false, held: Held = UNHELD): void {
+  respond(slices: readonly Uint8Array[], status: number, urgent = false, held: Held = UNHELD, once = false): void {
     if (
       this.#state === "terminated" ||
       (this.#state !== "proceeding" && !(this.#state === "accepted" && status < 300))
@@ -109,7 +113,7 @@ export class ServerTransaction {
       this.#end = setTimeout(() => this.terminate(), 64 * t1); // Timer L
     } else if (this.isInvite) {
       this.#state = "completed";
-      if (!this.flow.reliable) this.#scheduleG(t1, t2);
+      if (!this.flow.reliable && !once) this.#scheduleG(t1, t2);
       this.#end = setTimeout(() => this.terminate(), 64 * t1); // Timer H
       return;
     } else {

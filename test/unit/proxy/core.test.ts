@@ -255,6 +255,16 @@ describe("proxy core: every transaction ends", () => {
   });
 });
 
+describe("proxy core: no answer worth more than its request", () => {
+  it("sends its own refusal of an out-of-dialog INVITE over UDP once, not on Timer G (the source may be forged)", async () => {
+    const h = harness();
+    const spoofed = fakeFlow("192.0.2.99", 5060);
+    h.receive(spoofed, invite()); // the backend never answers: failover, then 503 from sipedge
+    await vi.advanceTimersByTimeAsync(64 * 500);
+    expect(statuses(spoofed)).toEqual([100, 503]);
+  });
+});
+
 describe("proxy core: a bug costs one message, never the worker", () => {
   it("catches a throwing handler, counts it, answers 500 and handles the next message", () => {
     let calls = 0;

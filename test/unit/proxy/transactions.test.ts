@@ -181,6 +181,19 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
     expect(flow.sent.length).toBe(4);
   });
 
+  it("INVITE over UDP: an answer sent `once` is resent only when the request comes again, then ends at Timer H", () => {
+    const flow = recordingFlow(false);
+    const ended = vi.fn();
+    const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, ending(ended));
+    st.respond([Buffer.from("503")], 503, true, undefined, true);
+    vi.advanceTimersByTime(3600);
+    expect(flow.sent).toEqual([0]);
+    st.retransmitted();
+    expect(flow.sent).toEqual([0, 3600]);
+    vi.advanceTimersByTime(64 * T.t1);
+    expect(ended).toHaveBeenCalledOnce();
+  });
+
   it("answers a retransmitted request with the last response", () => {
     const flow = recordingFlow(false);
     const st = new ServerTransaction(
