@@ -167,6 +167,11 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
     (s) => s.counters.strangers,
   );
   counter(
+    "sipedge_answers_limited_total",
+    "Stateless answers sipedge did not send: their UDP source had had limits.answersPerSource this second (a forged source is not a reflector)",
+    (s) => s.counters.answersLimited,
+  );
+  counter(
     "sipedge_misdirected_responses_total",
     "Responses carrying a transaction's branch that came from another peer than the one the request went to: dropped",
     (s) => s.counters.misdirectedResponses,

@@ -132,6 +132,12 @@ export interface Config {
     readonly maxTransactions: number;
     /** Endpoints every IO worker keeps track of (RFC 5626 bindings); the least recently bound go first. */
     readonly maxEndpoints: number;
+    /**
+     * sipedge's own stateless answers (refusals, OPTIONS, 400s) to one UDP
+     * source address per second: a datagram's source may be forged, and
+     * the answers then go to whoever it names. Connections are not limited.
+     */
+    readonly answersPerSource: number;
     /** A client TCP/TLS flow with no traffic either way (not even a keep-alive) this long is closed; 0: never. */
     readonly idleTimeout: number;
   };

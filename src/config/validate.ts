@@ -134,6 +134,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       "udpReceiveBuffer",
       "maxTransactions",
       "maxEndpoints",
+      "answersPerSource",
       "idleTimeout",
     ]) ?? {};
   const memory = r.size(limits, "memory", "limits", "256MiB");
@@ -200,6 +201,8 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       udpReceiveBuffer: udpReceiveBuffer(r, limits),
       maxTransactions: r.int(limits, "maxTransactions", "limits", 1, 10_000_000, 20_000),
       maxEndpoints: r.int(limits, "maxEndpoints", "limits", 1, 10_000_000, 200_000),
+      // A UDP carrier refused under overload gets this many 503s a second; a forged flood reflects no more.
+      answersPerSource: r.int(limits, "answersPerSource", "limits", 1, 1_000_000, 500),
       idleTimeout: r.duration(limits, "idleTimeout", "limits", "15m"),
     },
     admin: {

@@ -16,6 +16,7 @@ import {
 import type { Flow, TransportName } from "../transport/flow.ts";
 import { type BufferPool, type PoolSlot, UNHELD } from "../transport/pool.ts";
 import { admit, retryAfterWithJitter } from "./admission.ts";
+import { AnswerLimit } from "./answer-limit.ts";
 import { LocalTags } from "./local-tags.ts";
 import type {
   Dispatcher,
@@ -107,6 +108,7 @@ export class ProxyCore {
     unroutable: { foreign_route: 0, no_dialog_route: 0, unknown_backend: 0, no_flow_token: 0 },
     strangers: 0,
     misdirectedResponses: 0,
+    answersLimited: 0,
     internalErrors: {},
     flowFailed: 0,
     reclaimed: 0,
@@ -125,6 +127,7 @@ export class ProxyCore {
   readonly #branchPrefix = `z9hG4bK-se${randomHex(3)}-`;
   readonly #random = new RandomBits();
   readonly #router: Router;
+  readonly #answers: AnswerLimit;
   /** When a caught bug was last logged: one line a second at most. */
   #bugLogged = 0;
   #draining = false;
@@ -146,6 +149,7 @@ export class ProxyCore {
     this.#dispatcher = dispatcher;
     this.#pool = pool;
     this.#router = new Router(sides, dispatcher, settings.foreignRoute);
+    this.#answers = new AnswerLimit(settings.answersPerSource);
   }
 
   get transactions(): { server: number; client: number } {
@@ -180,6 +184,7 @@ export class ProxyCore {
   reconfigure(settings: ProxySettings): void {
     this.#settings = settings;
     this.#router.reconfigure(settings.foreignRoute);
+    this.#answers.perSecond = settings.answersPerSource;
   }
 
   /**
@@ -932,8 +937,12 @@ export class ProxyCore {
     return buildResponse(req, final, { address: flow.remoteAddress, port: flow.remotePort });
   }
 
-  /** A stateless local answer (no transaction): OPTIONS, CANCEL, 483, 400. */
+  /** A stateless local answer (no transaction): OPTIONS, CANCEL, 483, 400, refusals. */
   #respond(req: SipRequest, flow: Flow, r: LocalResponse): void {
+    if (!flow.reliable && !this.#answers.take(flow.remoteAddress)) {
+      this.counters.answersLimited++;
+      return;
+    }
     flow.send([this.#local(req, flow, r)], r.status >= 300);
   }
 

@@ -103,6 +103,8 @@ export interface ProxySettings {
   readonly maxLingering: number;
   /** A client's out-of-dialog Route naming anyone but sipedge: refused (403) or stripped. */
   readonly foreignRoute: ForeignRoutePolicy;
+  /** sipedge's own stateless answers to one UDP source, per second (proxy/answer-limit.ts). */
+  readonly answersPerSource: number;
 }
 
 /** Which side a message came from. */
@@ -128,6 +130,8 @@ export interface ProxyCounters {
   strangers: number;
   /** Responses matching a transaction's branch that came from another peer than its own: dropped. */
   misdirectedResponses: number;
+  /** Stateless answers not sent: their UDP source had had its answers for this second. */
+  answersLimited: number;
   /** Bugs: a handler threw; the message was dropped and the worker went on. By where it was caught. */
   readonly internalErrors: Record<string, number>;
   /** Requests from backends for an endpoint with no live flow left (430, RFC 5626 §5.3). */

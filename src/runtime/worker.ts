@@ -484,6 +484,7 @@ function proxySettings(config: Config, workers: number): ProxySettings {
   const { timers, firstResponseTimeout, failoverOn, retryAfter, flowTimer, foreignRoute } = config.sip;
   return {
     foreignRoute,
+    answersPerSource: config.limits.answersPerSource,
     timers,
     firstResponseTimeout,
     failoverOn,

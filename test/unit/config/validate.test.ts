@@ -30,6 +30,7 @@ describe("config validation", () => {
       udpReceiveBuffer: 1024 ** 2,
       maxTransactions: 20_000,
       maxEndpoints: 200_000,
+      answersPerSource: 500,
       idleTimeout: 15 * 60_000,
     });
     expect(c.sip.flowTimer).toBe(120_000);

@@ -19,6 +19,7 @@ const SETTINGS: ProxySettings = {
   maxTransactions: 1000,
   maxLingering: 1000,
   foreignRoute: "reject",
+  answersPerSource: 500,
 };
 
 interface FakeFlow extends Flow {
@@ -262,6 +263,17 @@ describe("proxy core: no answer worth more than its request", () => {
     h.receive(spoofed, invite()); // the backend never answers: failover, then 503 from sipedge
     await vi.advanceTimersByTimeAsync(64 * 500);
     expect(statuses(spoofed)).toEqual([100, 503]);
+  });
+});
+
+describe("proxy core: not a reflector", () => {
+  it("answers one UDP source at most limits.answersPerSource times a second, and counts the rest", () => {
+    const h = harness();
+    const victim = fakeFlow("192.0.2.77", 5060);
+    for (let i = 0; i < 600; i++)
+      h.receive(victim, invite({ method: "MESSAGE", branch: `r${i}`, routes: ["<sip:192.0.2.1;lr>"] }));
+    expect(statuses(victim)).toHaveLength(500);
+    expect(h.core.counters.answersLimited).toBe(100);
   });
 });
 

@@ -1,0 +1,57 @@
+/**
+ * Answers sipedge makes itself (no transaction: refusals, OPTIONS, 400s)
+ * to one UDP source address in a second, at most. A datagram's source is
+ * the sender's word: a flood "from" a victim would otherwise be reflected
+ * at it, one answer per datagram. Connections prove their address and are
+ * not limited. Over the limit the request is dropped unanswered (counted);
+ * a real UA sends it again (RFC 3261 §17.1.1.2) and is answered next second.
+ */
+export class AnswerLimit {
+  #perSecond: number;
+  readonly #now: () => number;
+  #window = 0;
+  /** Answers per source this second; emptied each second, so at most MAX_SOURCES entries. */
+  readonly #counts = new Map<string, number>();
+
+  constructor(perSecond: number, now: () => number = Date.now) {
+    this.#perSecond = perSecond;
+    this.#now = now;
+  }
+
+  /** SIGHUP. */
+  set perSecond(n: number) {
+    this.#perSecond = n;
+  }
+
+  /**
+   * Whether one more answer may go to `address` now, counting it when it
+   * may. Loopback sources are not limited: the kernel drops them as martians
+   * when they arrive from a network (so they cannot be forged from outside),
+   * and local load tools and monitors send from them.
+   */
+  take(address: string): boolean {
+    if (isLoopback(address)) return true;
+    const now = this.#now();
+    if (now - this.#window >= 1000) {
+      this.#window = now;
+      this.#counts.clear();
+    }
+    const n = this.#counts.get(address);
+    if (n === undefined) {
+      // Bounded memory under a flood from forged sources: past MAX_SOURCES in a second, new ones wait.
+      if (this.#counts.size >= MAX_SOURCES) return false;
+      this.#counts.set(address, 1);
+      return true;
+    }
+    if (n >= this.#perSecond) return false;
+    this.#counts.set(address, n + 1);
+    return true;
+  }
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
+}
+
+/** Distinct sources answered in one second: 65 536 entries are a few MiB of heap at most. */
+const MAX_SOURCES = 65_536;
