@@ -103,8 +103,8 @@ async function run(path: string): Promise<number> {
 
 /**
  * Tells systemd the balancer is up, and feeds its watchdog only while a
- * real SIP probe through the data path gets an answer (DESIGN.md
- * principle 7): a wedged data path stops the feeding and systemd restarts us.
+ * real SIP probe through the data path gets an answer
+ * (principle 7): a wedged data path stops the feeding and systemd restarts us.
  */
 function superviseWithSystemd(supervisor: Supervisor): ReturnType<typeof setInterval> | undefined {
   const systemd = new SystemdNotifier();

@@ -1,5 +1,5 @@
 /**
- * How limits.memory is spent (DESIGN.md principle 4). Half is the IO
+ * How limits.memory is spent (principle 4). Half is the IO
  * workers' buffer pools (message bytes); a quarter their heaps (transaction
  * and flow state, with the finished transactions kept sized from it); a
  * quarter what connections cost outside both (TLS and socket state, mostly

@@ -1,6 +1,6 @@
 import type { Config, Member } from "../config/schema.ts";
 
-/** A backend's state as the health thread publishes it (DESIGN.md principle 6). */
+/** A backend's state as the health thread publishes it (principle 6). */
 export const BackendState = { Up: 0, Down: 1, Draining: 2, Disabled: 3 } as const;
 export type BackendState = (typeof BackendState)[keyof typeof BackendState];
 export const STATE_NAMES: Readonly<Record<BackendState, string>> = { 0: "up", 1: "down", 2: "draining", 3: "disabled" };

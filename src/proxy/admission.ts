@@ -1,7 +1,7 @@
 import type { PoolLevel } from "../transport/pool.ts";
 
 /**
- * Admission control (DESIGN.md principle 4): what may start new work when
+ * Admission control (principle 4): what may start new work when
  * the worker runs short. Established calls always flow: responses, ACK,
  * BYE, CANCEL and everything inside a dialog. New dialogs and out-of-dialog
  * requests from clients get 503 + Retry-After while the pool is low or the

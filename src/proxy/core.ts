@@ -228,7 +228,7 @@ export class ProxyCore {
     try {
       this.#receive(held, flow, side, pinned);
     } catch (err) {
-      // DESIGN principle 3: a bug costs one message, never the worker.
+      // principle 3: a bug costs one message, never the worker.
       this.#caught(pinned === undefined ? side : "handoff", err, held, flow);
     } finally {
       this.#slot = undefined;
@@ -426,7 +426,7 @@ export class ProxyCore {
       },
     );
     if (refused !== undefined) {
-      // DESIGN.md principle 4: turned away early and cheaply, from the reserve if need be.
+      // principle 4: turned away early and cheaply, from the reserve if need be.
       this.counters.overload[refused]++;
       this.#respond(req, flow, this.#unavailable());
       return;
@@ -722,7 +722,7 @@ export class ProxyCore {
     this.#clearTimers(f);
     if (f.st.finished) return;
     // Out of dialog, the source may be forged: our own refusal goes out once and again only
-    // when the request comes again, never on Timer G (DESIGN principle 9, see ServerTransaction.respond).
+    // when the request comes again, never on Timer G (principle 9, see ServerTransaction.respond).
     f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true, UNHELD, f.dispatched);
   }
 

@@ -8,7 +8,7 @@ interface Endpoint {
 }
 
 /**
- * Endpoints apart from their connections (DESIGN.md principle 5): an
+ * Endpoints apart from their connections (principle 5): an
  * endpoint is a UA identity — `+sip.instance` and `reg-id` (RFC 5626), else
  * AoR and Contact URI — bound to the flow its last successful REGISTER came
  * over, with the flows it used before. A request addressed to one of its

@@ -1,5 +1,5 @@
 /**
- * CPU overload (DESIGN.md principle 4): when an IO worker's event loop is
+ * CPU overload (principle 4): when an IO worker's event loop is
  * busy nearly all the time, datagrams queue in the kernel and calls start
  * to time out, which makes clients retransmit, which adds load. Before that
  * happens new work is rationed: a limit on how many new dialogs and

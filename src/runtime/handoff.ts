@@ -21,7 +21,7 @@ export interface HandOff {
 }
 
 /**
- * One IO worker's hand-off queues (DESIGN.md principle 1: cross-thread work
+ * One IO worker's hand-off queues (principle 1: cross-thread work
  * is a message on a bounded queue). Each pair of workers shares a
  * MessagePort pair the supervisor entangles; the bound is an in-flight count
  * per ordered pair in a SharedArrayBuffer (cell from × threads + to): the

@@ -29,7 +29,7 @@ export function niceThread(nice: number): boolean {
 }
 
 /**
- * Pins the calling thread to one core (DESIGN.md principle 2) with
+ * Pins the calling thread to one core (principle 2) with
  * util-linux taskset. Returns the core, or undefined when pinning failed
  * (the thread then runs unpinned, and says so).
  */

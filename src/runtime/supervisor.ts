@@ -35,7 +35,7 @@ interface Slot {
 }
 
 /**
- * The main thread (DESIGN.md principles 2 and 7): starts one IO worker per
+ * The main thread (principles 2 and 7): starts one IO worker per
  * core (or io.threads), each pinned and named sipedge-io-N, and restarts at
  * once any that exits, throws, or stops beating for STALL_MS.
  */

@@ -64,7 +64,7 @@ export interface BoundListener {
 /**
  * One IO worker: its listeners, its backend-facing socket, its proxy core
  * and dispatcher. Everything here belongs to the thread that created it
- * (DESIGN.md principle 1); the [threads] work runs one per core.
+ * (principle 1); the [threads] work runs one per core.
  */
 export class IoWorker {
   readonly proxy: ProxyCore;
@@ -458,7 +458,7 @@ export class IoWorker {
   }
 
   /**
-   * SIGTERM (DESIGN.md principle 7): stop accepting, let transactions under
+   * SIGTERM (principle 7): stop accepting, let transactions under
    * way finish for up to `grace` ms, then close every flow.
    */
   async drain(grace: number): Promise<void> {

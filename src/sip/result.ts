@@ -1,5 +1,5 @@
 /**
- * Hot paths return values instead of throwing (DESIGN.md principle 3): a
+ * Hot paths return values instead of throwing (principle 3): a
  * failure is data the caller routes to a response, a counter or a close.
  */
 export type Result<T, E> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: E };

@@ -137,7 +137,7 @@ export abstract class ConnectionListener {
   }
 
   /**
-   * The buffer pool is critically low (DESIGN.md principle 4): new
+   * The buffer pool is critically low (principle 4): new
    * connections are refused at the door, and the least important open ones
    * are no longer read until buffers return: the new ones (younger than
    * NEW_CONNECTION_MS) that `keep` does not vouch for (a trusted trunk's, one

@@ -1,5 +1,5 @@
 /**
- * The buffer pool (DESIGN.md principle 4): an IO worker's message memory,
+ * The buffer pool (principle 4): an IO worker's message memory,
  * allocated once at start-up from its share of `limits.memory` and never
  * grown. Size classes fit SIP messages (most are under 2 KiB); a slot is
  * reference-counted by whoever holds its bytes (a transaction, a write the
