@@ -1,7 +1,7 @@
 import { TOKEN } from "./chars.ts";
 import { type Param, parseParams } from "./params.ts";
 import type { Result } from "./result.ts";
-import { fail, type GrammarError, isLws, skipLws, skipQuoted, trimEnd } from "./text.ts";
+import { fail, type GrammarError, indexIn, isLws, skipLws, skipQuoted, trimEnd } from "./text.ts";
 import { schemeEnd } from "./uri.ts";
 
 /**
@@ -36,8 +36,8 @@ export function parseAddress(s: string, start: number, end: number): Result<Addr
     open = skipLws(s, q, end);
     if (open >= end || s.charCodeAt(open) !== 0x3c) return fail(open, "expected < after display name");
   } else {
-    const lt = s.indexOf("<", p);
-    if (lt >= 0 && lt < end) {
+    const lt = indexIn(s, 0x3c, p, end);
+    if (lt >= 0) {
       // RFC 4475 §3.1.1.6: no LWS is needed between a token display name and '<'.
       for (let i = p; i < lt; i++) {
         const c = s.charCodeAt(i);
@@ -49,8 +49,8 @@ export function parseAddress(s: string, start: number, end: number): Result<Addr
     }
   }
   if (open >= 0) {
-    const close = s.indexOf(">", open + 1);
-    if (close < 0 || close >= end) return fail(open, "unterminated <");
+    const close = indexIn(s, 0x3e, open + 1, end);
+    if (close < 0) return fail(open, "unterminated <");
     const uri = s.slice(open + 1, close);
     const bad = checkUriShape(uri);
     if (bad >= 0) return fail(open + 1 + bad, "malformed URI");

@@ -5,18 +5,30 @@ import { formatParams, type Param } from "./params.ts";
 import type { Result } from "./result.ts";
 import type { Via } from "./via.ts";
 
+/** Setters whose second call replaces the first one's edit, by their slot in #setterEdits. */
+const MAX_FORWARDS = 0;
+const TOP_VIA_SOURCE = 1;
+const REQUEST_URI = 2;
+type Setter = typeof MAX_FORWARDS | typeof TOP_VIA_SOURCE | typeof REQUEST_URI;
+
 /**
  * Builds an outgoing message from the received bytes plus a short list of
  * splices. Untouched bytes are never re-serialised: the output is slices of
  * the original buffer interleaved with the new text, ready for a vectored
  * write (socket.cork + write per slice, or writev).
+ *
+ * Any sequence of its operations composes, in any order, on any message, and
+ * never throws (it runs on the data path): see #plan for how edits that meet
+ * are resolved.
  */
 export class MessageEditor {
   readonly #msg: SipMessage;
-  // Parallel arrays: replace bytes [start, end) with text, in insertion order.
+  // Parallel arrays: replace bytes [start, end) with text, in call order.
   readonly #starts: number[] = [];
   readonly #ends: number[] = [];
   readonly #texts: string[] = [];
+  /** Which edit each setter made (-1: none yet), so that a second call replaces it. */
+  readonly #setterEdits = [-1, -1, -1];
 
   constructor(msg: SipMessage) {
     this.#msg = msg;
@@ -76,8 +88,9 @@ export class MessageEditor {
   /** RFC 3261 §16.6 step 3: set (or add) Max-Forwards. */
   setMaxForwards(n: number): this {
     const i = this.#msg.indexOf(HeaderId.MaxForwards);
-    if (i < 0) return this.#insertLine(this.#msg.headersEnd, "Max-Forwards", String(n));
-    return this.#splice(this.#msg.headerValueStart(i), this.#msg.headerValueEnd(i), String(n));
+    if (i < 0)
+      return this.#set(MAX_FORWARDS, this.#msg.headersEnd, this.#msg.headersEnd, line("Max-Forwards", String(n)));
+    return this.#set(MAX_FORWARDS, this.#msg.headerValueStart(i), this.#msg.headerValueEnd(i), String(n));
   }
 
   /**
@@ -96,12 +109,12 @@ export class MessageEditor {
       params.push(name === "rport" && rport !== undefined ? { name: p.name, value: String(rport) } : p);
     }
     params.push({ name: "received", value: received });
-    return { ok: true, value: this.#splice(top.start, top.end, formatVia(top, params)) };
+    return { ok: true, value: this.#set(TOP_VIA_SOURCE, top.start, top.end, formatVia(top, params)) };
   }
 
   setRequestUri(uri: string): this {
     if (this.#msg.kind !== "request") return this;
-    return this.#splice(this.#msg.uriStart, this.#msg.uriEnd, uri);
+    return this.#set(REQUEST_URI, this.#msg.uriStart, this.#msg.uriEnd, uri);
   }
 
   /** Appends a header after the last one. */
@@ -112,40 +125,27 @@ export class MessageEditor {
   /** The outgoing message as buffer slices; untouched ranges are views of the original. */
   slices(): Buffer[] {
     const msg = this.#msg;
-    const starts = this.#starts;
-    const ends = this.#ends;
-    const texts = this.#texts;
-    const n = starts.length;
-    // A proxy's edits mostly arrive in message order; sort (stably) only if not.
-    let order: number[] | undefined;
-    for (let i = 1; i < n; i++) {
-      if ((starts[i] as number) < (starts[i - 1] as number)) {
-        order = starts.map((_, k) => k).sort((a, b) => (starts[a] as number) - (starts[b] as number) || a - b);
-        break;
-      }
-    }
+    const plan = this.#plan();
     // One allocation for all new text, then views of it.
     let joined = "";
-    for (let k = 0; k < n; k++) joined += texts[order === undefined ? k : (order[k] as number)];
+    for (const i of plan) joined += this.#texts[i];
     const text = Buffer.from(joined, "latin1");
     const out: Buffer[] = [];
     let pos = msg.start;
     let t = 0;
     let pendingText = 0;
-    for (let k = 0; k < n; k++) {
-      const i = order === undefined ? k : (order[k] as number);
-      const start = starts[i] as number;
-      if (start < pos) throw new Error("MessageEditor: overlapping edits");
+    for (const i of plan) {
+      const start = this.#starts[i] as number;
       if (start > pos) {
         // Text inserted back to back at one offset goes out as one slice.
         if (pendingText > 0) out.push(text.subarray(t - pendingText, t));
         pendingText = 0;
         out.push(msg.buf.subarray(pos, start));
       }
-      const len = (texts[i] as string).length;
+      const len = (this.#texts[i] as string).length;
       t += len;
       pendingText += len;
-      pos = ends[i] as number;
+      pos = this.#ends[i] as number;
     }
     if (pendingText > 0) out.push(text.subarray(t - pendingText, t));
     if (msg.bodyEnd > pos) out.push(msg.buf.subarray(pos, msg.bodyEnd));
@@ -166,7 +166,7 @@ export class MessageEditor {
   }
 
   #insertLine(at: number, name: string, value: string): this {
-    return this.#splice(at, at, `${name}: ${value}\r\n`);
+    return this.#splice(at, at, line(name, value));
   }
 
   /** Removes the first value of a header line: the whole line when it is the only one. */
@@ -181,6 +181,74 @@ export class MessageEditor {
     this.#texts.push(text);
     return this;
   }
+
+  /** A setter's edit: the first call adds it, a later one replaces it (the last value set wins). */
+  #set(setter: Setter, start: number, end: number, text: string): this {
+    const i = this.#setterEdits[setter] as number;
+    if (i < 0) {
+      this.#setterEdits[setter] = this.#starts.length;
+      return this.#splice(start, end, text);
+    }
+    this.#starts[i] = start;
+    this.#ends[i] = end;
+    this.#texts[i] = text;
+    return this;
+  }
+
+  /**
+   * The edits to apply, in message order. Edits that meet are resolved, never refused:
+   * - insertions at one offset go out in call order, before a range replaced
+   *   or removed from that same offset (prependVia or insertRecordRoute at the
+   *   start of a Route line that removeRoutes removes: both hold);
+   * - of ranges starting at one offset, the widest is applied;
+   * - an edit starting inside a range already applied is dropped: what it
+   *   would change is gone (setTopViaSource on the Via removeTopVia removes).
+   * Every edit ends where a header line, value or the Request-URI ends, so
+   * what is applied leaves a message that parses.
+   */
+  #plan(): number[] {
+    const starts = this.#starts;
+    const ends = this.#ends;
+    const n = starts.length;
+    // Stable insertion sort: a proxy makes a handful of edits, mostly in order.
+    const order: number[] = [];
+    for (let i = 0; i < n; i++) {
+      let k = i;
+      while (k > 0 && precedes(starts, ends, i, order[k - 1] as number)) {
+        order[k] = order[k - 1] as number;
+        k--;
+      }
+      order[k] = i;
+    }
+    let kept = 0;
+    let pos = this.#msg.start;
+    for (const i of order) {
+      if ((starts[i] as number) < pos) continue;
+      order[kept++] = i;
+      pos = ends[i] as number;
+    }
+    order.length = kept;
+    return order;
+  }
+}
+
+/**
+ * Whether edit a goes before edit b: message order; at one offset,
+ * insertions first, then ranges, the widest first. Ties keep call order.
+ */
+function precedes(starts: readonly number[], ends: readonly number[], a: number, b: number): boolean {
+  const sa = starts[a] as number;
+  const sb = starts[b] as number;
+  if (sa !== sb) return sa < sb;
+  const ea = ends[a] as number;
+  const eb = ends[b] as number;
+  const aInserts = ea === sa;
+  if (aInserts !== (eb === sb)) return aInserts;
+  return ea > eb;
+}
+
+function line(name: string, value: string): string {
+  return `${name}: ${value}\r\n`;
 }
 
 export function formatVia(via: Via, params: readonly Param[] = via.params): string {

@@ -26,7 +26,8 @@ export type SipErrorCode =
   | "ERR_SIP_BAD_ADDRESS"
   | "ERR_SIP_BAD_MAX_FORWARDS"
   | "ERR_SIP_BAD_EXPIRES"
-  | "ERR_SIP_BAD_DATE";
+  | "ERR_SIP_BAD_DATE"
+  | "ERR_SIP_TOO_MANY_VALUES";
 
 export interface SipError {
   readonly code: SipErrorCode;

@@ -1,7 +1,7 @@
-import { CR, LF, lower, TOKEN } from "./chars.ts";
-import { type SipError, sipError } from "./errors.ts";
+import { COLON, CR, HT, LF, lower, SP, TOKEN } from "./chars.ts";
+import { type SipError, type SipErrorCode, sipError } from "./errors.ts";
 import type { Result } from "./result.ts";
-import { contentLengthAt, findHeaderEnd } from "./scan.ts";
+import { contentLengthAt, crlfAt, findHeaderEnd } from "./scan.ts";
 
 /**
  * What a stream yields: a whole SIP message, or an RFC 5626 §3.5.1 keep-alive
@@ -110,9 +110,8 @@ export class StreamFramer {
     }
     const length = contentLengthOf(buf, s, headerEnd);
     if (length < 0) {
-      return length === NO_CONTENT_LENGTH
-        ? this.#fail("ERR_SIP_MISSING_CONTENT_LENGTH", s, "stream message without Content-Length (RFC 3261 §18.3)")
-        : this.#fail("ERR_SIP_BAD_CONTENT_LENGTH", s, "bad or conflicting Content-Length");
+      const [code, detail] = UNFRAMABLE[length] as Unframable;
+      return this.#fail(code, s, detail);
     }
     const total = headerEnd + 4 + length - s;
     if (total > this.#max)
@@ -157,19 +156,40 @@ export class StreamFramer {
 
 const NO_CONTENT_LENGTH = -1;
 const BAD_CONTENT_LENGTH = -2;
+const BARE_BREAK_IN_START_LINE = -3;
+const BARE_BREAK_IN_HEADER = -4;
 
-/** Content-Length of the header section buf[start, headerEnd), or a negative code. */
+type Unframable = readonly [SipErrorCode, string];
+
+/** Why a header section cannot be framed, by contentLengthOf's negative result. */
+const UNFRAMABLE: Readonly<Record<number, Unframable>> = {
+  [NO_CONTENT_LENGTH]: ["ERR_SIP_MISSING_CONTENT_LENGTH", "stream message without Content-Length (RFC 3261 §18.3)"],
+  [BAD_CONTENT_LENGTH]: ["ERR_SIP_BAD_CONTENT_LENGTH", "bad or conflicting Content-Length"],
+  [BARE_BREAK_IN_START_LINE]: ["ERR_SIP_BAD_START_LINE", "bare CR or LF in the start line"],
+  [BARE_BREAK_IN_HEADER]: ["ERR_SIP_BAD_HEADER", "bare CR or LF in the header section (RFC 3261 §7.3.1)"],
+};
+
+/**
+ * Content-Length of the header section buf[start, headerEnd), or a negative
+ * code. Lines are split exactly as the parser splits them (CRLF only, folding
+ * only at CRLF then SP/HTAB): a bare CR or LF ends the stream, since a peer
+ * that reads one as a line end would frame this stream differently (request
+ * smuggling), and no message with one is ever forwarded.
+ */
 function contentLengthOf(buf: Buffer, start: number, headerEnd: number): number {
+  const startLineEnd = crlfAt(buf, start);
+  if (startLineEnd < 0) return BARE_BREAK_IN_START_LINE;
   let found = NO_CONTENT_LENGTH;
-  let p = buf.indexOf(LF, start) + 1;
-  while (p > 0 && p < headerEnd + 2) {
-    const lineEnd = nextLineEnd(buf, p, headerEnd + 2);
+  let p = startLineEnd + 2;
+  while (p < headerEnd + 2) {
+    const lineEnd = headerLineEnd(buf, p);
+    if (lineEnd < 0) return BARE_BREAK_IN_HEADER;
     let nameEnd = p;
     while (TOKEN[buf[nameEnd] as number] === 1) nameEnd++;
     if (isContentLengthName(buf, p, nameEnd)) {
       let v = nameEnd;
-      while (buf[v] === 0x20 || buf[v] === 0x09) v++;
-      if (buf[v] !== 0x3a) return BAD_CONTENT_LENGTH;
+      while (buf[v] === SP || buf[v] === HT) v++;
+      if (buf[v] !== COLON) return BAD_CONTENT_LENGTH;
       const n = contentLengthAt(buf, v + 1, lineEnd);
       if (n < 0 || (found >= 0 && found !== n)) return BAD_CONTENT_LENGTH;
       found = n;
@@ -191,14 +211,18 @@ function isContentLengthName(buf: Buffer, start: number, end: number): boolean {
   return true;
 }
 
-/** Offset of the CRLF ending the (possibly folded) header line at p. */
-function nextLineEnd(buf: Buffer, p: number, limit: number): number {
+/**
+ * Offset of the CRLF ending the header line at p, its folded continuation
+ * lines included (RFC 3261 §7.3.1: CRLF then SP or HTAB), or -1 at a bare
+ * CR or LF. The header section's closing CRLFCRLF bounds the search.
+ */
+function headerLineEnd(buf: Buffer, p: number): number {
   for (;;) {
-    const cr = buf.indexOf(CR, p);
-    if (cr < 0 || cr >= limit) return limit;
-    const after = buf[cr + 2];
-    if (after !== 0x20 && after !== 0x09) return cr;
-    p = cr + 2;
+    const eol = crlfAt(buf, p);
+    if (eol < 0) return -1;
+    const next = buf[eol + 2];
+    if (next !== SP && next !== HT) return eol;
+    p = eol + 2;
   }
 }
 

@@ -1,15 +1,43 @@
 import type { Result } from "./result.ts";
-import { fail, type GrammarError, isLws, skipQuoted } from "./text.ts";
+import { fail, type GrammarError, indexIn, isLws, skipQuoted } from "./text.ts";
 
 /** [start, end) of one element of a comma-separated header value. */
 export type Span = readonly [start: number, end: number];
 
 /**
+ * Most values one header line may carry. Deployed stacks put a handful on a
+ * line (a few Vias or Routes, a dozen option tags); the cap bounds the work
+ * and memory one line can cost before anything of it is judged, and holds for
+ * every list header, including those with no cap per message (Supported,
+ * Require, Proxy-Require).
+ */
+export const MAX_VALUES_PER_HEADER = 32;
+
+/**
+ * Most Via, Route, Record-Route, Path or Contact values (each kind counted on
+ * its own) in one message. Every proxy adds one Via (RFC 3261 §16.6 step 8)
+ * and at most one Record-Route or Path value per hop, and a request a UA
+ * starts with the recommended Max-Forwards of 70 (§8.1.1.6) is refused after
+ * 70 hops (483, §16.3 step 3): no routed request needs more values than that.
+ * A REGISTER binds a few Contacts. Each value is decoded, and a request's
+ * Vias are copied into any answer to it (§8.2.6.2), so the cap bounds what
+ * one message can make a worker do.
+ */
+export const MAX_VALUES_PER_MESSAGE = 70;
+
+/**
  * Splits s[from, end), a header value, at the commas that separate values (RFC 3261 §7.3.1),
  * ignoring commas inside quoted strings and <...> URIs. Spans are trimmed of
- * LWS. An empty element (",,") is an error: RFC 4475 §3.1.2.1.
+ * LWS. An empty element (",,") is an error: RFC 4475 §3.1.2.1. Nothing at or
+ * past `end` is read. More than `max` elements fail with ERR_SIP_TOO_MANY_VALUES,
+ * as soon as the one too many is found.
  */
-export function splitList(s: string, from = 0, end = s.length): Result<Span[], GrammarError> {
+export function splitList(
+  s: string,
+  from = 0,
+  end = s.length,
+  max = MAX_VALUES_PER_HEADER,
+): Result<Span[], GrammarError> {
   const spans: Span[] = [];
   let start = from;
   let i = from;
@@ -22,7 +50,7 @@ export function splitList(s: string, from = 0, end = s.length): Result<Span[], G
       continue;
     }
     if (c === 0x3c) {
-      const close = s.indexOf(">", i + 1);
+      const close = indexIn(s, 0x3e, i + 1, end);
       if (close < 0) return fail(i, "unterminated <");
       i = close + 1;
       continue;
@@ -33,6 +61,7 @@ export function splitList(s: string, from = 0, end = s.length): Result<Span[], G
       while (a < b && isLws(s.charCodeAt(a))) a++;
       while (b > a && isLws(s.charCodeAt(b - 1))) b--;
       if (a === b) return fail(a, "empty list element");
+      if (spans.length === max) return fail(a, `more than ${max} values`, "ERR_SIP_TOO_MANY_VALUES");
       spans.push([a, b]);
       start = i + 1;
     }

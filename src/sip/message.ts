@@ -1,7 +1,7 @@
 import { type Address, parseAddress } from "./address.ts";
 import type { SipError, SipErrorCode } from "./errors.ts";
 import { CANONICAL_NAME, HeaderId, headerIdOfName } from "./headers.ts";
-import { splitList } from "./list.ts";
+import { MAX_VALUES_PER_HEADER, MAX_VALUES_PER_MESSAGE, splitList } from "./list.ts";
 import type { Result } from "./result.ts";
 import {
   type CSeq,
@@ -289,7 +289,7 @@ abstract class SipMessageBase {
 
   #grammarError(code: SipErrorCode, i: number, offset: number, e: GrammarError) {
     const name = CANONICAL_NAME[this.headerId(i)] || this.headerName(i);
-    return this.#error(code, offset, `${name}: ${e.detail}`);
+    return this.#error(e.code ?? code, offset, `${name}: ${e.detail}`);
   }
 
   /**
@@ -353,18 +353,30 @@ abstract class SipMessageBase {
     );
   }
 
-  /** Parses every value of every `id` header in order; returns the first error, if any. */
+  /**
+   * Parses every value of every `id` header in order; returns the first
+   * error, if any. Values are counted across the message: the last header
+   * line may only hold what is left of MAX_VALUES_PER_MESSAGE.
+   */
   #each<T>(
     id: HeaderId,
     code: SipErrorCode,
     parse: (s: string, a: number, b: number, base: number) => Result<T, GrammarError>,
     take: (value: T, header: number, start: number, end: number) => void,
   ): { ok: false; error: SipError } | undefined {
+    let count = 0;
     for (let i = this.indexOf(id); i >= 0; i = this.indexOf(id, i + 1)) {
       const s = this.#source(i);
       const base = this.#base;
-      const spans = splitList(s, this.#a, this.#b);
-      if (!spans.ok) return this.#grammarError(code, i, base + spans.error.at, spans.error);
+      const left = MAX_VALUES_PER_MESSAGE - count;
+      const spans = splitList(s, this.#a, this.#b, Math.min(MAX_VALUES_PER_HEADER, left));
+      if (!spans.ok) {
+        const e = spans.error;
+        const perMessage = e.code === "ERR_SIP_TOO_MANY_VALUES" && left < MAX_VALUES_PER_HEADER;
+        const error = perMessage ? { ...e, detail: `more than ${MAX_VALUES_PER_MESSAGE} values in the message` } : e;
+        return this.#grammarError(code, i, base + e.at, error);
+      }
+      count += spans.value.length;
       for (const [a, b] of spans.value) {
         const r = parse(s, a, b, base);
         if (!r.ok) return this.#grammarError(code, i, base + r.error.at, r.error);

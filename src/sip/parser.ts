@@ -75,7 +75,7 @@ export function parseMessage(
     for (;;) {
       c = s.charCodeAt(p);
       if (c === SP || c === HT) p++;
-      else if (c === CR && isWs(s.charCodeAt(p + 2))) {
+      else if (isFold(s, p)) {
         folded = 1;
         p += 3;
       } else break;
@@ -134,6 +134,16 @@ export function parseMessage(
 
 function isWs(c: number): boolean {
   return c === SP || c === HT;
+}
+
+/**
+ * RFC 3261 §7.3.1, §25.1 (LWS = [*WSP CRLF] 1*WSP): a header line folds only
+ * at CRLF followed by SP or HTAB. A bare CR or LF is never folding: a peer
+ * that reads it as a line end would see a header we never saw (a second
+ * Content-Length, say); lineEnd then refuses it.
+ */
+function isFold(s: string, p: number): boolean {
+  return s.charCodeAt(p) === CR && s.charCodeAt(p + 1) === LF && isWs(s.charCodeAt(p + 2));
 }
 
 /**

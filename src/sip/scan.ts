@@ -14,6 +14,18 @@ export function findHeaderEnd(buf: Uint8Array, from: number, end: number): numbe
 }
 
 /**
+ * Offset of the CRLF that ends the line starting at p, or -1 when a bare CR
+ * or LF comes first (RFC 3261 §7: lines end in CRLF, nothing else). The
+ * parser's lineEnd applies the same rule to text.
+ */
+export function crlfAt(buf: Uint8Array, p: number): number {
+  const lf = buf.indexOf(LF, p);
+  if (lf < 1 || buf[lf - 1] !== CR) return -1;
+  const cr = buf.indexOf(CR, p);
+  return cr === lf - 1 ? cr : -1;
+}
+
+/**
  * Decimal value of a Content-Length in buf[start, end), skipping LWS and
  * folding; -1 when it is not 1*DIGIT or is absurdly long.
  */

@@ -4,14 +4,18 @@
  * break has already been blanked to spaces (RFC 3261 §7.3.1: folding is LWS).
  */
 
+import type { SipErrorCode } from "./errors.ts";
+
 /** A grammar failure at a char offset of the value being decoded. */
 export interface GrammarError {
   readonly at: number;
   readonly detail: string;
+  /** A code more specific than the one for a bad value of the header. */
+  readonly code?: SipErrorCode;
 }
 
-export function fail(at: number, detail: string): { ok: false; error: GrammarError } {
-  return { ok: false, error: { at, detail } };
+export function fail(at: number, detail: string, code?: SipErrorCode): { ok: false; error: GrammarError } {
+  return { ok: false, error: code === undefined ? { at, detail } : { at, detail, code } };
 }
 
 export function isLws(c: number): boolean {
@@ -26,6 +30,37 @@ export function skipLws(s: string, p: number, end: number): number {
 export function trimEnd(s: string, start: number, end: number): number {
   while (end > start && isLws(s.charCodeAt(end - 1))) end--;
   return end;
+}
+
+/**
+ * Index of the first `c` in s[from, end), or -1: a search that stops at the
+ * end of the value, never reading on into the next header.
+ */
+export function indexIn(s: string, c: number, from: number, end: number): number {
+  for (let i = from; i < end; i++) if (s.charCodeAt(i) === c) return i;
+  return -1;
+}
+
+/** Index past the decimal digits at s[p]. */
+export function skipDigits(s: string, p: number, end: number): number {
+  while (p < end && s.charCodeAt(p) >= 0x30 && s.charCodeAt(p) <= 0x39) p++;
+  return p;
+}
+
+/**
+ * The port s[start, end) names, or -1. RFC 3261 §25.1 port = 1*DIGIT; a
+ * socket port is 1-65535 (RFC 768 and RFC 9293 reserve 0: nothing can be
+ * sent to it), so 0 and anything wider than 16 bits are errors.
+ */
+export function portValue(s: string, start: number, end: number): number {
+  if (start === end || end - start > 5) return -1;
+  let port = 0;
+  for (let i = start; i < end; i++) {
+    const d = s.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return -1;
+    port = port * 10 + d;
+  }
+  return port >= 1 && port <= 65535 ? port : -1;
 }
 
 /**

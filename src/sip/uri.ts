@@ -1,7 +1,7 @@
 import { HOSTNAME } from "./chars.ts";
 import type { Param } from "./params.ts";
 import type { Result } from "./result.ts";
-import { fail, type GrammarError } from "./text.ts";
+import { fail, type GrammarError, portValue, skipDigits } from "./text.ts";
 
 /** RFC 3261 §19.1 SIP/SIPS URI, fields kept as written (escapes not decoded). */
 export interface SipUri {
@@ -102,9 +102,9 @@ function parseSipUri(s: string, scheme: "sip" | "sips", p: number, end: number):
   let port: number | undefined;
   if (p < end && s.charCodeAt(p) === 0x3a) {
     const portStart = ++p;
-    while (p < end && isDigit(s.charCodeAt(p))) p++;
-    port = Number(s.slice(portStart, p));
-    if (p === portStart || p - portStart > 5 || port > 65535) return fail(portStart, "bad port");
+    p = skipDigits(s, p, end);
+    port = portValue(s, portStart, p);
+    if (port < 0) return fail(portStart, "bad port: not 1-65535");
   }
   const params: Param[] = [];
   while (p < end && s.charCodeAt(p) === 0x3b) {

@@ -1,7 +1,7 @@
 import { HOSTNAME, TOKEN } from "./chars.ts";
 import { type Param, parseParams } from "./params.ts";
 import type { Result } from "./result.ts";
-import { fail, type GrammarError, skipLws } from "./text.ts";
+import { fail, type GrammarError, portValue, skipDigits, skipLws } from "./text.ts";
 
 /** One Via value (RFC 3261 §20.42), with the parameters a proxy reads lifted out. */
 export interface Via {
@@ -57,11 +57,10 @@ export function parseVia(s: string, start: number, end: number, base: number): R
   p = skipLws(s, p, end);
   let port: number | undefined;
   if (p < end && s.charCodeAt(p) === 0x3a) {
-    p = skipLws(s, p + 1, end);
-    const portStart = p;
-    port = 0;
-    while (p < end && s.charCodeAt(p) >= 0x30 && s.charCodeAt(p) <= 0x39) port = port * 10 + s.charCodeAt(p++) - 0x30;
-    if (p === portStart || p - portStart > 5 || port > 65535) return fail(portStart, "bad sent-by port");
+    const portStart = skipLws(s, p + 1, end);
+    p = skipDigits(s, portStart, end);
+    port = portValue(s, portStart, p);
+    if (port < 0) return fail(portStart, "bad sent-by port: not 1-65535");
   }
   const parsed = parseParams(s, p, end);
   if (!parsed.ok) return parsed;
@@ -78,8 +77,9 @@ export function parseVia(s: string, start: number, end: number, base: number): R
     else if (key === "received") received = param.value;
     else if (key === "maddr") maddr = param.value;
     else if (key === "rport") {
-      rport = param.value === undefined ? true : Number(param.value);
-      if (rport !== true && !(Number.isInteger(rport) && rport >= 0 && rport <= 65535)) return fail(start, "bad rport");
+      // RFC 3581 §4: rport is empty in a request, the source port (never 0) once filled in.
+      rport = param.value === undefined ? true : portValue(param.value, 0, param.value.length);
+      if (rport === -1) return fail(start, "bad rport: not 1-65535");
     } else if (key === "ttl") {
       ttl = Number(param.value);
       if (!(Number.isInteger(ttl) && ttl >= 0 && ttl <= 255)) return fail(start, "bad ttl");

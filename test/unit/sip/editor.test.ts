@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { HeaderId, MessageEditor, parseMessage, type SipMessage } from "../../../src/sip/index.ts";
+import { checkMessage, HeaderId, MessageEditor, parseMessage, type SipMessage } from "../../../src/sip/index.ts";
 import { asset, validMessages } from "../../helpers/corpus.ts";
 import { parseValid, request, unwrap } from "../../helpers/sip.ts";
 
@@ -92,10 +92,39 @@ describe("MessageEditor", () => {
     expect(slices.filter((s) => s.buffer === msg.buf.buffer).length).toBeGreaterThanOrEqual(2);
   });
 
-  it("refuses overlapping edits as a programming error", () => {
+  it("forwards an INVITE whose first header is a Route naming us, record-routed (proxy order of edits)", () => {
+    const invite =
+      "INVITE sip:b@example.com SIP/2.0\r\nRoute: <sip:edge.example.com;lr>\r\nRoute: <sip:next.example.com;lr>\r\n" +
+      "Via: SIP/2.0/TCP ua.example.com;branch=z9hG4bKua\r\nMax-Forwards: 70\r\nFrom: <sip:a@example.com>;tag=1\r\n" +
+      "To: <sip:b@example.com>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    const editor = new MessageEditor(request(invite)).prependVia("SIP/2.0/UDP 127.0.0.1;branch=z9hG4bKedge");
+    unwrap(editor.setTopViaSource("192.0.2.9", undefined));
+    unwrap(editor.removeRoutes(1));
+    editor.setMaxForwards(69).insertRecordRoute("<sip:10.0.0.1;lr>").insertRecordRoute("<sip:192.0.2.1;lr>");
+    const out = reparse(editor);
+    expect(out.buf.toString("latin1", out.headerLineStart(0), out.headerLineEnd(1))).toBe(
+      "Record-Route: <sip:10.0.0.1;lr>\r\nRecord-Route: <sip:192.0.2.1;lr>\r\n",
+    );
+    expect(unwrap(out.addresses(HeaderId.Route)).map((r) => r.value.uri)).toEqual(["sip:next.example.com;lr"]);
+    expect(unwrap(out.via()).map((v) => v.branch)).toEqual(["z9hG4bKedge", "z9hG4bKua"]);
+    expect(unwrap(out.maxForwards())).toBe(69);
+  });
+
+  it("lets removing the top Via absorb an edit of that same Via, in either order", () => {
     const msg = parseValid(TWO_VIAS);
-    const editor = unwrap(unwrap(new MessageEditor(msg).removeTopVia()).setTopViaSource("192.0.2.1", undefined));
-    expect(() => editor.slices()).toThrow(/overlapping/);
+    const removeFirst = unwrap(unwrap(new MessageEditor(msg).removeTopVia()).setTopViaSource("192.0.2.1", undefined));
+    const editFirst = unwrap(unwrap(new MessageEditor(msg).setTopViaSource("192.0.2.1", undefined)).removeTopVia());
+    for (const editor of [removeFirst, editFirst]) {
+      expect(reparse(editor).values("via")).toEqual(["SIP/2.0/TLS ua.example.com;branch=z9hG4bKua"]);
+    }
+  });
+
+  it("keeps only the last value a setter was given", () => {
+    const old = request(asset("rfc4475/valid/inv2543.sip"));
+    const out = reparse(
+      new MessageEditor(old).setMaxForwards(70).setMaxForwards(12).setRequestUri("sip:x@a").setRequestUri("sip:y@b"),
+    );
+    expect([out.values("max-forwards"), out.kind === "request" && out.uriText]).toEqual([["12"], "sip:y@b"]);
   });
 });
 
@@ -148,6 +177,157 @@ describe("MessageEditor properties", () => {
         if (e.mf !== undefined) expect(unwrap(out.maxForwards())).toBe(e.mf);
       }),
       { numRuns: 20_000 },
+    );
+  });
+});
+
+/** The parts of a valid message the editor's operations care about; their order is drawn separately. */
+interface Shape {
+  readonly kind: "request" | "response";
+  readonly vias: "one" | "two-lines" | "two-joined";
+  /** Values per Route header line. */
+  readonly routes: readonly number[];
+  readonly recordRoutes: number;
+  readonly path: boolean;
+  readonly contact: boolean;
+  readonly maxForwards: boolean;
+  readonly contentLength: boolean;
+  readonly body: boolean;
+  /** Comma-joined values continue on a folded line (RFC 3261 §7.3.1). */
+  readonly fold: boolean;
+}
+
+const BODY = "v=0\r\n";
+
+function headerLines(s: Shape): string[] {
+  const join = s.fold ? ",\r\n\t" : ", ";
+  const via = ["SIP/2.0/TCP ua.example.com;branch=z9hG4bKa", "SIP/2.0/UDP p.example.com:5070;branch=z9hG4bKb;rport=1"];
+  const vias = s.vias === "one" ? [via[0]] : s.vias === "two-lines" ? via : [via.join(join)];
+  let route = 0;
+  const uris = (n: number) => Array.from({ length: n }, () => `<sip:r${route++}.example.com;lr>`).join(join);
+  const lines = [
+    ...vias.map((v) => `Via: ${v}`),
+    ...s.routes.map((n) => `Route: ${uris(n)}`),
+    ...Array.from({ length: s.recordRoutes }, (_, i) => `Record-Route: <sip:rr${i}.example.com;lr>`),
+    "From: <sip:a@example.com>;tag=1",
+    "To: <sip:b@example.com>",
+    "Call-ID: prop1",
+    "CSeq: 7 INVITE",
+    "Subject: edits",
+  ];
+  if (s.path) lines.push("Path: <sip:path.example.com;lr>");
+  if (s.contact) lines.push("Contact: <sip:a@192.0.2.1:5060>");
+  if (s.maxForwards) lines.push("Max-Forwards: 70");
+  if (s.contentLength) lines.push(`Content-Length: ${s.body ? BODY.length : 0}`);
+  return lines;
+}
+
+function messageOf(s: Shape, lines: readonly string[]): SipMessage {
+  const start = s.kind === "request" ? "INVITE sip:b@example.com SIP/2.0" : "SIP/2.0 200 OK";
+  return parseValid(`${start}\r\n${lines.map((l) => `${l}\r\n`).join("")}\r\n${s.body ? BODY : ""}`);
+}
+
+const shapes: fc.Arbitrary<Shape> = fc.record({
+  kind: fc.constantFrom("request" as const, "response" as const),
+  vias: fc.constantFrom("one" as const, "two-lines" as const, "two-joined" as const),
+  routes: fc.array(fc.integer({ min: 1, max: 3 }), { maxLength: 3 }),
+  recordRoutes: fc.integer({ min: 0, max: 2 }),
+  path: fc.boolean(),
+  contact: fc.boolean(),
+  maxForwards: fc.boolean(),
+  contentLength: fc.boolean(),
+  body: fc.boolean(),
+  fold: fc.boolean(),
+});
+
+/** A valid message whose header lines come in any order (a Route first, Via last, ...). */
+const permutedMessages = shapes.chain((s) => {
+  const lines = headerLines(s);
+  return fc
+    .shuffledSubarray(lines, { minLength: lines.length, maxLength: lines.length })
+    .map((order) => messageOf(s, order));
+});
+
+type Edit =
+  | { readonly op: "prependVia" | "insertRecordRoute" | "insertPath" | "removeTopVia" | "setRequestUri" | "addHeader" }
+  | { readonly op: "removeRoutes" | "setMaxForwards"; readonly n: number }
+  | { readonly op: "setTopViaSource"; readonly rport: number | undefined };
+
+const edits: fc.Arbitrary<Edit[]> = fc.array(
+  fc.oneof(
+    fc.record({
+      op: fc.constantFrom(
+        "prependVia" as const,
+        "insertRecordRoute" as const,
+        "insertPath" as const,
+        "removeTopVia" as const,
+        "setRequestUri" as const,
+        "addHeader" as const,
+      ),
+    }),
+    fc.record({ op: fc.constantFrom("removeRoutes" as const), n: fc.integer({ min: 0, max: 5 }) }),
+    fc.record({ op: fc.constantFrom("setMaxForwards" as const), n: fc.integer({ min: 0, max: 255 }) }),
+    fc.record({
+      op: fc.constantFrom("setTopViaSource" as const),
+      rport: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+    }),
+  ),
+  { maxLength: 10 },
+);
+
+function applyEdit(editor: MessageEditor, e: Edit): void {
+  switch (e.op) {
+    case "prependVia":
+      editor.prependVia("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKedge;rport");
+      return;
+    case "insertRecordRoute":
+      editor.insertRecordRoute("<sip:127.0.0.1;lr>");
+      return;
+    case "insertPath":
+      editor.insertPath("<sip:127.0.0.1;lr;ob>");
+      return;
+    case "removeTopVia":
+      unwrap(editor.removeTopVia());
+      return;
+    case "setRequestUri":
+      editor.setRequestUri("sip:pbx@127.0.0.1:5080");
+      return;
+    case "addHeader":
+      editor.addHeader("Flow-Timer", "120");
+      return;
+    case "removeRoutes":
+      unwrap(editor.removeRoutes(e.n));
+      return;
+    case "setMaxForwards":
+      editor.setMaxForwards(e.n);
+      return;
+    case "setTopViaSource":
+      unwrap(editor.setTopViaSource("198.51.100.7", e.rport));
+  }
+}
+
+describe("MessageEditor composes any edits on any header order", () => {
+  it("never throws, and the output re-parses with the Via, Route and Max-Forwards the edits imply", () => {
+    fc.assert(
+      fc.property(permutedMessages, edits, (msg, list) => {
+        const editor = new MessageEditor(msg);
+        for (const e of list) applyEdit(editor, e);
+        const out = unwrap(parseMessage(editor.toBuffer()));
+        const count = (op: Edit["op"]) => list.filter((e) => e.op === op).length;
+        // Removing the top Via or the first n Routes again removes nothing more.
+        const vias = unwrap(msg.via()).length + count("prependVia") - (count("removeTopVia") > 0 ? 1 : 0);
+        expect(unwrap(out.via()).length).toBe(vias);
+        const popped = Math.max(0, ...list.map((e) => (e.op === "removeRoutes" ? e.n : 0)));
+        const routes = unwrap(msg.addresses(HeaderId.Route)).length;
+        expect(unwrap(out.addresses(HeaderId.Route)).length).toBe(Math.max(0, routes - popped));
+        const lastMaxForwards = list.findLast((e) => e.op === "setMaxForwards");
+        expect(out.values("max-forwards")).toEqual(
+          lastMaxForwards?.op === "setMaxForwards" ? [String(lastMaxForwards.n)] : msg.values("max-forwards"),
+        );
+        expect(out.body.equals(msg.body)).toBe(true);
+        if (vias > 0) unwrap(checkMessage(out));
+      }),
+      { numRuns: 5_000 },
     );
   });
 });

@@ -128,6 +128,40 @@ describe("StreamFramer", () => {
     ]);
   });
 
+  it("refuses a bare CR or LF in the header section: a peer reading it as a line end would frame otherwise", () => {
+    const head = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TCP h;branch=z9hG4bK1\r\n";
+    for (const [smuggled, expected] of [
+      [`${head}Subject:\rl : 0\r\nContent-Length: 4\r\n\r\nabcd`, "ERR_SIP_BAD_HEADER"],
+      [`${head}Subject:\r\tl: 0\r\nContent-Length: 4\r\n\r\nabcd`, "ERR_SIP_BAD_HEADER"],
+      [`${head}Subject: x\nl: 0\r\nContent-Length: 4\r\n\r\nabcd`, "ERR_SIP_BAD_HEADER"],
+      [`OPTIONS sip:a@b SIP/2.0\rl: 0\r\nContent-Length: 4\r\n\r\nabcd`, "ERR_SIP_BAD_START_LINE"],
+    ]) {
+      expect(run([Buffer.from(smuggled as string, "latin1")]), JSON.stringify(smuggled)).toEqual([
+        { kind: "error", code: expected },
+      ]);
+    }
+  });
+
+  it("agrees with the parser: a frame it yields has only CRLF line ends and is the message the parser reads", () => {
+    const breaks = fc.constantFrom("\r", "\n", "\rl : 0", "\r\tl: 0", "\nl: 0", "\r\n l: 0", "\r\nl: 0");
+    fc.assert(
+      fc.property(fc.constantFrom(...streamable), fc.nat(), breaks, (msg, at, inserted) => {
+        const headerEnd = msg.indexOf("\r\n\r\n");
+        const cut = at % (headerEnd + 2);
+        const bytes = Buffer.concat([msg.subarray(0, cut), Buffer.from(inserted, "latin1"), msg.subarray(cut)]);
+        const framer = new StreamFramer({ maxMessageSize: MAX });
+        framer.push(bytes);
+        const r = framer.next();
+        if (!r.ok || r.value?.kind !== "message") return;
+        const frame = r.value.bytes;
+        expect(bareLineBreakIn(frame, 0, frame.indexOf("\r\n\r\n") + 2)).toBe(-1);
+        const parsed = parseMessage(frame);
+        if (parsed.ok) expect(parsed.value.bodyEnd).toBe(frame.length);
+      }),
+      { numRuns: 5_000 },
+    );
+  });
+
   it("reads a folded, compact Content-Length", () => {
     const msg = Buffer.from("OPTIONS sip:a@b SIP/2.0\r\nL:\r\n 3\r\n\r\nabc");
     expect(run([msg])).toEqual([{ kind: "message", text: msg.toString("latin1") }]);
@@ -144,6 +178,15 @@ describe("StreamFramer", () => {
     expect(first.ok && first.value?.kind === "message" && first.value.bytes.equals(a)).toBe(true);
   });
 });
+
+/** Offset of the first CR not followed by LF or LF not preceded by CR in buf[start, end), or -1. */
+function bareLineBreakIn(buf: Buffer, start: number, end: number): number {
+  for (let i = start; i < end; i++) {
+    if (buf[i] === 0x0d && buf[i + 1] !== 0x0a) return i;
+    if (buf[i] === 0x0a && buf[i - 1] !== 0x0d) return i;
+  }
+  return -1;
+}
 
 describe("classifyDatagram", () => {
   it("recognises SIP, CRLF keep-alives and STUN binding requests", () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseAddress } from "../../../src/sip/address.ts";
 import { isSipUri, parseUri } from "../../../src/sip/index.ts";
-import { splitList } from "../../../src/sip/list.ts";
+import { MAX_VALUES_PER_HEADER, splitList } from "../../../src/sip/list.ts";
 import { parseCSeq, parseOptionTags } from "../../../src/sip/scalars.ts";
 import { parseVia } from "../../../src/sip/via.ts";
 import { unwrap } from "../../helpers/sip.ts";
@@ -52,6 +52,20 @@ describe("URIs (RFC 3261 §19.1, RFC 3966)", () => {
     }
   });
 
+  it("rejects port 0 (no datagram can be sent to it) and ports above 65535 (RFC 3261 §19.1.1)", () => {
+    for (const bad of ["sip:1.2.3.4:0", "sip:a@host:00000", "sips:[::1]:0;lr", "sip:host:65536", "sip:host:123456"]) {
+      expect(parseUri(bad).ok, bad).toBe(false);
+    }
+    for (const [good, port] of [
+      ["sip:1.2.3.4:1", 1],
+      ["sip:host:65535", 65535],
+      ["sip:host:05060", 5060],
+    ] as const) {
+      const u = unwrap(parseUri(good));
+      expect(isSipUri(u) && u.port, good).toBe(port);
+    }
+  });
+
   it("parses within a range of a larger text", () => {
     const text = "INVITE sip:bob@example.com:5070;transport=tcp SIP/2.0";
     const u = unwrap(parseUri(text, 7, 45));
@@ -93,6 +107,23 @@ describe("Via (RFC 3261 §20.42, RFC 3581)", () => {
     ]) {
       expect(via(bad).ok, bad).toBe(false);
     }
+  });
+
+  it("rejects a sent-by port or an rport of 0, or above 65535 (RFC 3261 §20.42, RFC 3581 §4)", () => {
+    for (const bad of [
+      "SIP/2.0/UDP 1.2.3.4:0;branch=z9hG4bK1",
+      "SIP/2.0/UDP 1.2.3.4 : 00000",
+      "SIP/2.0/UDP 1.2.3.4:65536",
+      "SIP/2.0/UDP 1.2.3.4;rport=0",
+      "SIP/2.0/UDP 1.2.3.4;rport=000",
+      "SIP/2.0/UDP 1.2.3.4;rport=65536",
+      "SIP/2.0/UDP 1.2.3.4;rport=1e3",
+      "SIP/2.0/UDP 1.2.3.4;rport=0x50",
+    ]) {
+      expect(via(bad).ok, bad).toBe(false);
+    }
+    const v = unwrap(via("SIP/2.0/UDP 1.2.3.4:65535;rport=1"));
+    expect([v.port, v.rport]).toEqual([65535, 1]);
   });
 });
 
@@ -140,6 +171,23 @@ describe("lists and scalars", () => {
       "sip:z@w",
     ]);
     expect(splitList("a,,b").ok).toBe(false);
+  });
+
+  it("never looks past the end of the value for a closing '>' (it may be in the next header)", () => {
+    const s = "<sip:a@example.com>, <sip:b@example.com;lr\r\nX-Next: >";
+    const end = s.indexOf("\r\n");
+    const r = splitList(s, 0, end);
+    expect(r.ok ? r.value : r.error.detail).toBe("unterminated <");
+    expect(unwrap(splitList(s, 0, s.indexOf(","))).map(([a, b]) => s.slice(a, b))).toEqual(["<sip:a@example.com>"]);
+  });
+
+  it("refuses more values than its cap, with a code of its own", () => {
+    const list = (n: number) => Array.from({ length: n }, (_, i) => `<sip:p${i}@example.com>`).join(", ");
+    expect(unwrap(splitList(list(MAX_VALUES_PER_HEADER))).length).toBe(MAX_VALUES_PER_HEADER);
+    const over = splitList(list(MAX_VALUES_PER_HEADER + 1));
+    expect(over.ok ? over.value.length : over.error.code).toBe("ERR_SIP_TOO_MANY_VALUES");
+    const capped = splitList(list(5), 0, undefined, 4);
+    expect(capped.ok ? capped.value.length : capped.error.code).toBe("ERR_SIP_TOO_MANY_VALUES");
   });
 
   it("reads CSeq up to 2**32-1 with leading zeros, and option tags", () => {

@@ -25,6 +25,21 @@ describe("parseMessage", () => {
     expect(code(`OPTIONS sip:b@example.com SIP/2.0\n${HEADERS}\r\n`)).toBe("ERR_SIP_BAD_START_LINE");
   });
 
+  it("never reads a bare CR or LF after the colon as folding (RFC 3261 §7.3.1: folding is CRLF then SP/HTAB)", () => {
+    // A peer that takes the bare CR for a line end would see `l : 0`, a Content-Length we never saw.
+    const start = "OPTIONS sip:b@example.com SIP/2.0\r\n";
+    expect(code(`${start}${HEADERS}Subject:\rl : 0\r\nContent-Length: 4\r\n\r\nabcd`)).toBe("ERR_SIP_BAD_HEADER");
+    expect(code(`${start}${HEADERS}Subject:\r\tl: 0\r\nContent-Length: 4\r\n\r\nabcd`)).toBe("ERR_SIP_BAD_HEADER");
+    expect(code(`${start}${HEADERS}Subject:\n l: 0\r\nContent-Length: 4\r\n\r\nabcd`)).toBe("ERR_SIP_BAD_HEADER");
+    // A real fold right after the colon still continues the value.
+    const folded = request(`${start}${HEADERS}Subject:\r\n l: 0\r\nContent-Length: 4\r\n\r\nabcd`);
+    expect([folded.values("subject"), folded.countOf(HeaderId.ContentLength), folded.contentLength]).toEqual([
+      ["l: 0"],
+      1,
+      4,
+    ]);
+  });
+
   it("rejects header lines without a name or a colon", () => {
     expect(code(`OPTIONS sip:b@example.com SIP/2.0\r\n${HEADERS}: novalue\r\n\r\n`)).toBe("ERR_SIP_BAD_HEADER");
     expect(code(`OPTIONS sip:b@example.com SIP/2.0\r\n${HEADERS}NoColon value\r\n\r\n`)).toBe("ERR_SIP_BAD_HEADER");
