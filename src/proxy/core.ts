@@ -31,7 +31,7 @@ import type {
 import { boundEndpoints, registerProblem } from "./registration.ts";
 import { buildInTransaction } from "./requests.ts";
 import { buildResponse, type LocalResponse } from "./responses.ts";
-import { backendParam, type Decision, REFUSAL_RESPONSE, Router } from "./routing.ts";
+import { backendParam, type Decision, type OwnRoutes, REFUSAL_RESPONSE, Router } from "./routing.ts";
 import { LoadShedder } from "./shedder.ts";
 import { ClientTransaction, ServerTransaction } from "./transactions.ts";
 
@@ -369,8 +369,7 @@ export class ProxyCore {
       return;
     }
     if (req.method === "ACK") {
-      if (this.#ackedHere(req)) return;
-      this.#forwardStateless(req, side, route);
+      if (!this.#ackedHere(req)) this.#forwardStateless(req, side, route);
       return;
     }
     if (req.method === "CANCEL") {
@@ -383,39 +382,49 @@ export class ProxyCore {
       existing.retransmitted();
       return;
     }
+    const answer = this.#answerHere(req, flow, side, route, trunk);
+    if (answer !== undefined) {
+      this.#respond(req, flow, answer);
+      return;
+    }
+    if (route.kind === "dispatch" || route.kind === "backend" || route.kind === "client") {
+      this.#start(key, req, flow, side, route, ours.list, toTagged);
+    }
+  }
+
+  /**
+   * What sipedge answers itself, before any transaction, if anything: a
+   * question to sipedge (OPTIONS), RFC 3261 §16.3's checks, the routing
+   * policy's refusals, and new work it will not take (draining, admission,
+   * a REGISTER it refuses). Counted where an operator watches it.
+   */
+  #answerHere(
+    req: SipRequest,
+    flow: Flow,
+    side: Side,
+    route: Decision,
+    trunk: TrunkCounters | undefined,
+  ): LocalResponse | undefined {
     const mf = req.maxForwards();
     const maxForwards = mf.ok ? mf.value : undefined;
     if (req.method === "OPTIONS" && (maxForwards === 0 || this.#addressedToUs(req))) {
-      const ready = !this.#draining && this.#dispatcher.ready();
       if (trunk !== undefined) trunk.keepalives++;
-      this.#respond(req, flow, ready ? { status: 200, reason: "OK" } : this.#unavailable());
-      return;
+      return !this.#draining && this.#dispatcher.ready() ? { status: 200, reason: "OK" } : this.#unavailable();
     }
-    if (maxForwards === 0) {
-      this.#respond(req, flow, { status: 483, reason: "Too Many Hops" }); // RFC 3261 §16.3 step 3
-      return;
-    }
-    if (side === "client" && this.#cameBack(req)) {
-      this.#respond(req, flow, { status: 482, reason: "Loop Detected" }); // RFC 3261 §16.3 step 4
-      return;
-    }
+    if (maxForwards === 0) return { status: 483, reason: "Too Many Hops" }; // RFC 3261 §16.3 step 3
+    if (side === "client" && this.#cameBack(req)) return { status: 482, reason: "Loop Detected" }; // step 4
     if (route.kind === "refuse") {
       this.counters.unroutable[route.why]++;
-      this.#respond(req, flow, REFUSAL_RESPONSE[route.why]);
-      return;
+      return REFUSAL_RESPONSE[route.why];
     }
     if (route.kind === "gone") {
       // RFC 5626 §5.3: no live flow to the endpoint; the registrar may try another.
       this.counters.flowFailed++;
-      this.#respond(req, flow, FLOW_FAILED);
-      return;
+      return FLOW_FAILED;
     }
     // A To tag alone proves nothing: only a request inside a dialog sipedge made passes as established.
     const inDialog = route.kind !== "dispatch";
-    if (this.#draining && !inDialog) {
-      this.#respond(req, flow, this.#unavailable());
-      return;
-    }
+    if (this.#draining && !inDialog) return this.#unavailable();
     const refused = admit(
       { method: req.method, inDialog, trusted: side === "backend" || this.#sides.trusted(flow) },
       {
@@ -428,16 +437,22 @@ export class ProxyCore {
     if (refused !== undefined) {
       // principle 4: turned away early and cheaply, from the reserve if need be.
       this.counters.overload[refused]++;
-      this.#respond(req, flow, this.#unavailable());
-      return;
+      return this.#unavailable();
     }
-    if (side === "client" && req.method === "REGISTER") {
-      const problem = registerProblem(req);
-      if (problem !== undefined) {
-        this.#respond(req, flow, { status: 400, reason: problem });
-        return;
-      }
-    }
+    const problem = side === "client" && req.method === "REGISTER" ? registerProblem(req) : undefined;
+    return problem === undefined ? undefined : { status: 400, reason: problem };
+  }
+
+  /** Opens the server transaction and sends the request where the policy said: the pool, a backend, a client flow. */
+  #start(
+    key: string,
+    req: SipRequest,
+    flow: Flow,
+    side: Side,
+    route: Extract<Decision, { kind: "dispatch" | "backend" | "client" }>,
+    routes: OwnRoutes["list"],
+    toTagged: boolean,
+  ): void {
     const st = new ServerTransaction(key, req, this.#pool.hold(this.#slot), flow, this.#settings.timers, {
       finished: () => this.#pending--,
       lingering: (t) => {
@@ -449,9 +464,6 @@ export class ProxyCore {
     this.#pending++;
     this.#servers.set(key, st);
     if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
-
-    const { list } = ours;
-    const remove = route.remove;
     const callId = req.callId();
     const forward: Forward = {
       st,
@@ -461,11 +473,11 @@ export class ProxyCore {
       side,
       dispatched: route.kind === "dispatch",
       tried: new Set(),
-      remove,
+      remove: route.remove,
       recordRoute: DIALOG_CREATING.has(req.method) && !toTagged,
       ct: undefined,
       target: undefined,
-      routesOut: list.slice(remove).map((r) => req.buf.toString("latin1", r.start, r.end)),
+      routesOut: routes.slice(route.remove).map((r) => req.buf.toString("latin1", r.start, r.end)),
       requestUri: req.uriText,
       via: "",
       provisional: false,
