@@ -36,15 +36,12 @@ export class AnswerLimit {
       this.#window = now;
       this.#counts.clear();
     }
-    const n = this.#counts.get(address);
-    if (n === undefined) {
-      // Bounded memory under a flood from forged sources: past MAX_SOURCES in a second, new ones wait.
-      if (this.#counts.size >= MAX_SOURCES) return false;
-      this.#counts.set(address, 1);
-      return true;
-    }
+    // Bounded memory under a flood from forged sources: past MAX_SOURCES in a second, the sources
+    // not yet counted share one budget (so a monitor's OPTIONS still gets answers, at that rate).
+    const key = this.#counts.has(address) || this.#counts.size < MAX_SOURCES ? address : OVERFLOW;
+    const n = this.#counts.get(key) ?? 0;
     if (n >= this.#perSecond) return false;
-    this.#counts.set(address, n + 1);
+    this.#counts.set(key, n + 1);
     return true;
   }
 }
@@ -55,3 +52,5 @@ function isLoopback(address: string): boolean {
 
 /** Distinct sources answered in one second: 65 536 entries are a few MiB of heap at most. */
 const MAX_SOURCES = 65_536;
+/** The budget shared by the sources beyond MAX_SOURCES in one second (no address is spelt so). */
+const OVERFLOW = "*";

@@ -162,12 +162,14 @@ export class ProxyCore {
    * timeout (this is how a refused TCP connect to a backend shows).
    */
   flowClosed(flow: Flow): void {
-    for (const ct of [...this.#clients.values()]) {
-      if (ct.flow !== flow || (ct.state !== "calling" && ct.state !== "proceeding")) continue;
-      const f = this.#forwards.get(ct);
-      ct.terminate();
-      if (f !== undefined) this.#downstreamLost(f, ct);
-    }
+    this.#safely("closed", () => {
+      for (const ct of [...this.#clients.values()]) {
+        if (ct.flow !== flow || (ct.state !== "calling" && ct.state !== "proceeding")) continue;
+        const f = this.#forwards.get(ct);
+        ct.terminate();
+        if (f !== undefined) this.#downstreamLost(f, ct);
+      }
+    });
   }
 
   /** How busy this worker's event loop was over the last window (0–1): the CPU ration follows it. */
@@ -243,13 +245,7 @@ export class ProxyCore {
    * throw in turn.
    */
   #caught(where: string, err: unknown, bytes: Buffer, flow: Flow): void {
-    const errors = this.counters.internalErrors;
-    errors[where] = (errors[where] ?? 0) + 1;
-    const now = Date.now();
-    if (now - this.#bugLogged >= 1000) {
-      this.#bugLogged = now;
-      console.error(`sipedge: internal error handling a ${where} message (dropped):`, err);
-    }
+    this.#bug(where, err);
     try {
       const parsed = parseMessage(bytes);
       if (!parsed.ok || parsed.value.kind !== "request") return;
@@ -258,6 +254,30 @@ export class ProxyCore {
       this.#respond(req, flow, { status: 500, reason: "Server Internal Error" });
     } catch {
       // The answer is best effort; the count and the log line above are what matter.
+    }
+  }
+
+  /** A bug: counted by where it was caught, logged a line a second at most. */
+  #bug(where: string, err: unknown): void {
+    const errors = this.counters.internalErrors;
+    errors[where] = (errors[where] ?? 0) + 1;
+    const now = Date.now();
+    if (now - this.#bugLogged >= 1000) {
+      this.#bugLogged = now;
+      console.error(`sipedge: internal error in ${where} handling (dropped, the worker goes on):`, err);
+    }
+  }
+
+  /**
+   * What runs outside a message (a timer, a transaction's timeout, a closed
+   * connection) has the same boundary as a message: a bug there costs that
+   * one transaction, never the worker.
+   */
+  #safely(where: string, run: () => void): void {
+    try {
+      run();
+    } catch (err) {
+      this.#bug(where, err);
     }
   }
 
@@ -357,7 +377,11 @@ export class ProxyCore {
     // Our Route values are read once: the routing policy decides from them where this may go.
     const ours = this.#router.ownRoutes(req);
     const toTagged = hasToTag(req);
-    const route = side === "client" ? this.#router.fromClient(ours, toTagged) : this.#router.fromBackend(ours, pinned);
+    const callId = req.callId();
+    const route =
+      side === "client"
+        ? this.#router.fromClient(ours, toTagged, callId.ok ? callId.value : "")
+        : this.#router.fromBackend(ours, pinned);
     if (route.kind === "elsewhere") {
       this.#handOff(req, flow, route.owner, route.flowId);
       return;
@@ -455,11 +479,12 @@ export class ProxyCore {
   ): void {
     const st = new ServerTransaction(key, req, this.#pool.hold(this.#slot), flow, this.#settings.timers, {
       finished: () => this.#pending--,
-      lingering: (t) => {
-        this.#lingering.add(t);
-        if (this.#lingering.size > this.#settings.maxLingering) this.#reclaim();
-      },
-      terminated: (t) => this.#serverDone(t),
+      lingering: (t) =>
+        this.#safely("timer", () => {
+          this.#lingering.add(t);
+          if (this.#lingering.size > this.#settings.maxLingering) this.#reclaim();
+        }),
+      terminated: (t) => this.#safely("timer", () => this.#serverDone(t)),
     });
     this.#pending++;
     this.#servers.set(key, st);
@@ -540,12 +565,13 @@ export class ProxyCore {
       // different sockets: the top one names the side the request leaves by.
       // The backend-side entry names, signed, the member this dialog lives on:
       // the dialog's requests from the client go there and nowhere else (routing.ts).
-      const inbound = this.#recordRouteFor(f.st.flow, f.side);
-      const bk = target === undefined ? "" : backendParam(this.#sides.tokens, target);
+      const callId = f.callId ?? "";
+      const inbound = this.#recordRouteFor(f.st.flow, f.side, callId);
+      const bk = target === undefined ? "" : backendParam(this.#sides.tokens, target, callId);
       const outbound =
         f.side === "client"
           ? `<sip:${this.#sentBy(flow, "client")}${uriTransport(flow.transport)};lr${bk}>`
-          : this.#recordRouteFor(flow, "client");
+          : this.#recordRouteFor(flow, "client", callId);
       editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
     }
     if (f.side === "client" && req.method === "REGISTER") {
@@ -568,9 +594,9 @@ export class ProxyCore {
       { ...this.#settings.timers, firstResponse: this.#settings.firstResponseTimeout },
       {
         response: (t, res) => this.#downstreamResponse(f, t, res),
-        timeout: (t) => this.#downstreamTimeout(f, t),
-        silent: (t) => this.#downstreamSilent(f, t),
-        unsent: (t) => this.#downstreamLost(f, t),
+        timeout: (t) => this.#safely("timer", () => this.#downstreamTimeout(f, t)),
+        silent: (t) => this.#safely("timer", () => this.#downstreamSilent(f, t)),
+        unsent: (t) => this.#safely("timer", () => this.#downstreamLost(f, t)),
       },
       (t) => this.#clientDone(t),
     );
@@ -595,7 +621,7 @@ export class ProxyCore {
    * A Record-Route value naming the socket a flow uses: a client flow's
    * carries its flow token to come back on; a backend's, the member it is.
    */
-  #recordRouteFor(flow: Flow, side: Side): string {
+  #recordRouteFor(flow: Flow, side: Side, callId: string): string {
     const member =
       side === "backend" ? this.#dispatcher.memberAt(flow.remoteAddress, flow.remotePort, flow.transport) : undefined;
     const token =
@@ -603,7 +629,7 @@ export class ProxyCore {
         ? `;fl=${this.#tokenFor(flow)}`
         : member === undefined
           ? ""
-          : backendParam(this.#sides.tokens, member);
+          : backendParam(this.#sides.tokens, member, callId);
     return `<sip:${hostOf(flow.localAddress)}:${flow.localPort}${uriTransport(flow.transport)};lr${token}>`;
   }
 
@@ -726,21 +752,31 @@ export class ProxyCore {
       edited.value.addHeader("Flow-Timer", String(Math.round(this.#settings.flowTimer / 1000)));
     }
     // The response's slot stays while the transaction keeps it for retransmissions.
-    f.st.respond(edited.value.slices(), res.status, false, this.#pool.hold(this.#slot));
+    f.st.respond(edited.value.slices(), res.status, false, this.#pool.hold(this.#slot), this.#resends(f));
+  }
+
+  /**
+   * Timer G resends of a final answer: out of dialog the source may be
+   * forged, so an answer (ours, or a backend's 407 challenge) goes out
+   * twice, T1 apart (a path that loses 1 % loses both one time in 10 000),
+   * and again only when the request does (principle 9); in a dialog
+   * sipedge made, as RFC 3261 §17.2.1 says.
+   */
+  #resends(f: Forward): number {
+    return f.dispatched ? OUT_OF_DIALOG_RESENDS : Number.POSITIVE_INFINITY;
   }
 
   /** Answers the upstream side locally, ending the forward. */
   #finish(f: Forward, r: LocalResponse): void {
     this.#clearTimers(f);
     if (f.st.finished) return;
-    // Out of dialog, the source may be forged: our own refusal goes out once and again only
-    // when the request comes again, never on Timer G (principle 9, see ServerTransaction.respond).
-    f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true, UNHELD, f.dispatched);
+    f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true, UNHELD, this.#resends(f));
   }
 
   #cancel(req: SipRequest, flow: Flow): void {
     const st = this.#servers.get(serverKey(req, "INVITE"));
-    if (st === undefined) {
+    // Only the peer that sent the INVITE may cancel it: its branch and Via are no secret to a proxy upstream.
+    if (st === undefined || !sameFlow(st.flow, flow)) {
       this.#respond(req, flow, { status: 481, reason: "Call/Transaction Does Not Exist" });
       return;
     }
@@ -776,14 +812,18 @@ export class ProxyCore {
   /** RFC 3261 §16.6 step 11: Timer C bounds how long an INVITE may ring. */
   #armTimerC(f: Forward): void {
     this.#clearTimerC(f);
-    f.timerC = setTimeout(() => {
-      f.timerC = undefined;
-      if (f.provisional) {
-        f.cancelled = true;
-        this.#sendCancel(f);
-      }
-      this.#finish(f, { status: 408, reason: "Request Timeout" });
-    }, this.#settings.timers.timerC);
+    f.timerC = setTimeout(
+      () =>
+        this.#safely("timer", () => {
+          f.timerC = undefined;
+          if (f.provisional) {
+            f.cancelled = true;
+            this.#sendCancel(f);
+          }
+          this.#finish(f, { status: 408, reason: "Request Timeout" });
+        }),
+      this.#settings.timers.timerC,
+    );
   }
 
   /**
@@ -798,16 +838,20 @@ export class ProxyCore {
   #armDeadline(f: Forward): void {
     const { t1, t4, timerC } = this.#settings.timers;
     const lifetime = f.req.method === "INVITE" ? 2 * timerC : 64 * t1 + t4;
-    f.deadline = setTimeout(() => {
-      f.deadline = undefined;
-      if (f.st.finished) return;
-      if (f.provisional && !f.cancelled) {
-        f.cancelled = true;
-        this.#sendCancel(f);
-      }
-      f.ct?.terminate();
-      this.#finish(f, { status: 408, reason: "Request Timeout" });
-    }, lifetime);
+    f.deadline = setTimeout(
+      () =>
+        this.#safely("timer", () => {
+          f.deadline = undefined;
+          if (f.st.finished) return;
+          if (f.provisional && !f.cancelled) {
+            f.cancelled = true;
+            this.#sendCancel(f);
+          }
+          f.ct?.terminate();
+          this.#finish(f, { status: 408, reason: "Request Timeout" });
+        }),
+      lifetime,
+    );
   }
 
   #clearTimerC(f: Forward): void {
@@ -1061,6 +1105,7 @@ function unmapped(address: string): string {
 }
 
 const FLOW_FAILED: LocalResponse = { status: 430, reason: "Flow Failed" };
+const OUT_OF_DIALOG_RESENDS = 1;
 
 /** Random bits for branches, drawn from the kernel a few kilobytes at a time rather than per call. */
 class RandomBits {

@@ -1,6 +1,7 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes, randomFillSync, timingSafeEqual } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
 import { isIPv4, isIPv6 } from "node:net";
+import { flowOwner } from "../transport/flow.ts";
 
 const ID_BYTES = 8;
 const EPOCH_BYTES = 4;
@@ -9,9 +10,25 @@ const SECRET_BYTES = 32;
 const ADDRESS_BYTES = 16;
 const UDP_BYTES = ADDRESS_BYTES + 2 + 1;
 
-/** A new process's epoch: flow ids start again at every start, tokens from before must not match them. */
+/**
+ * A new epoch: flow ids start again whenever a worker starts (the process,
+ * or a worker the supervisor replaced), so tokens from before must not
+ * match them. One epoch serves every worker; a shared array of one per
+ * worker (`epochs`, the supervisor renews a worker's at each start) keeps a
+ * replaced worker's old tokens from naming its new flows.
+ */
 export function newEpoch(): Uint8Array {
   return randomBytes(EPOCH_BYTES);
+}
+
+/** Epochs for `workers` IO workers in shared memory, each filled as its worker starts (renewEpoch). */
+export function workerEpochs(workers: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(EPOCH_BYTES * workers);
+}
+
+/** Worker `index` starts (again): its flow ids begin anew, so its tokens get a new epoch. */
+export function renewEpoch(epochs: SharedArrayBuffer, index: number): void {
+  randomFillSync(new Uint8Array(epochs, index * EPOCH_BYTES, EPOCH_BYTES));
 }
 
 /**
@@ -57,11 +74,20 @@ const MAX_MEMBER_NAME_BYTES = 128;
  */
 export class FlowTokens {
   readonly #secret: Buffer;
-  readonly #epoch: Buffer;
+  /** One epoch for all workers, or one per worker (a view of shared memory: read at each use). */
+  readonly #epochs: Uint8Array;
 
-  constructor(secret: Uint8Array = randomBytes(SECRET_BYTES), epoch: Uint8Array = newEpoch()) {
+  constructor(secret: Uint8Array = randomBytes(SECRET_BYTES), epochs: Uint8Array = newEpoch()) {
     this.#secret = Buffer.from(secret);
-    this.#epoch = Buffer.from(epoch);
+    this.#epochs = epochs;
+  }
+
+  /** The current epoch of the worker that owns `flowId`. */
+  #epochOf(flowId: number): Uint8Array {
+    const at = flowOwner(flowId) * EPOCH_BYTES;
+    return at + EPOCH_BYTES <= this.#epochs.length
+      ? this.#epochs.subarray(at, at + EPOCH_BYTES)
+      : this.#epochs.subarray(0, EPOCH_BYTES);
   }
 
   /**
@@ -70,7 +96,7 @@ export class FlowTokens {
    * emptied when full. Only tokens that verified are remembered.
    */
   readonly #issued = new Map<string, string>();
-  readonly #verified = new Map<string, VerifiedToken>();
+  readonly #verified = new Map<string, Decoded>();
   readonly #backends = new Map<string, string>();
 
   issue(flowId: number): string {
@@ -80,7 +106,7 @@ export class FlowTokens {
   #issueStream(flowId: number): string {
     const body = Buffer.alloc(ID_BYTES + EPOCH_BYTES);
     body.writeBigUInt64BE(BigInt(flowId));
-    this.#epoch.copy(body, ID_BYTES);
+    body.set(this.#epochOf(flowId), ID_BYTES);
     return Buffer.concat([body, this.#mac(body)]).toString("base64url");
   }
 
@@ -104,34 +130,47 @@ export class FlowTokens {
    * domain byte the token does not carry, so no backend token verifies as a
    * flow token, nor the other way round.
    */
-  issueBackend(name: string): string {
-    return this.#memo(`b${name}`, () => {
-      const body = Buffer.from(name, "utf8");
-      return Buffer.concat([body, this.#mac(body, BACKEND_DOMAIN)]).toString("base64url");
-    });
+  issueBackend(name: string, callId: string): string {
+    const body = Buffer.from(name, "utf8");
+    return Buffer.concat([body, this.#backendMac(body, callId)]).toString("base64url");
   }
 
-  /** The member name a backend token carries, or undefined for a forged, tampered or malformed one. */
-  verifyBackend(token: string): string | undefined {
-    const known = this.#backends.get(token);
+  /**
+   * The member name a backend token carries for the dialog with this
+   * Call-ID, or undefined for a forged, tampered or malformed one, or one
+   * issued for another dialog: a token is good for its own dialog only.
+   */
+  verifyBackend(token: string, callId: string): string | undefined {
+    const key = `${token} ${callId}`;
+    const known = this.#backends.get(key);
     if (known !== undefined) return known;
     const raw = Buffer.from(token, "base64url");
     const size = raw.length - MAC_BYTES;
     if (size <= 0 || size > MAX_MEMBER_NAME_BYTES || raw.toString("base64url") !== token) return undefined;
     const body = raw.subarray(0, size);
-    if (!timingSafeEqual(raw.subarray(size), this.#mac(body, BACKEND_DOMAIN))) return undefined;
+    if (!timingSafeEqual(raw.subarray(size), this.#backendMac(body, callId))) return undefined;
     const name = body.toString("utf8");
-    remember(this.#backends, token, name);
+    remember(this.#backends, key, name);
     return name;
+  }
+
+  /** The name's length first: the Call-ID follows it, so no name and Call-ID pair spells another. */
+  #backendMac(name: Buffer, callId: string): Buffer {
+    return this.#mac(Buffer.concat([Buffer.from([name.length]), name, Buffer.from(callId, "latin1")]), BACKEND_DOMAIN);
   }
 
   /** What a token names, or undefined for a forged, tampered or malformed one. */
   verify(token: string): VerifiedToken | undefined {
-    const known = this.#verified.get(token);
-    if (known !== undefined) return known;
-    const verified = this.#check(token);
-    if (verified !== undefined) remember(this.#verified, token, verified);
-    return verified;
+    let decoded = this.#verified.get(token);
+    if (decoded === undefined) {
+      decoded = this.#check(token);
+      if (decoded === undefined) return undefined;
+      remember(this.#verified, token, decoded);
+    }
+    if (decoded.kind === "udp") return decoded;
+    // Judged at each use: the owner may have been replaced since (a new epoch), its flow ids begun again.
+    const { flowId, epoch } = decoded;
+    return { kind: "stream", flowId, current: epoch.equals(this.#epochOf(flowId)) };
   }
 
   #memo(key: string, make: () => string): string {
@@ -143,7 +182,7 @@ export class FlowTokens {
     return token;
   }
 
-  #check(token: string): VerifiedToken | undefined {
+  #check(token: string): Decoded | undefined {
     const raw = Buffer.from(token, "base64url");
     const size = raw.length - MAC_BYTES;
     if ((size !== ID_BYTES + EPOCH_BYTES && size !== UDP_BYTES) || raw.toString("base64url") !== token) {
@@ -159,11 +198,7 @@ export class FlowTokens {
         listener: body.readUInt8(ADDRESS_BYTES + 2),
       };
     }
-    return {
-      kind: "stream",
-      flowId: Number(body.readBigUInt64BE()),
-      current: body.subarray(ID_BYTES).equals(this.#epoch),
-    };
+    return { kind: "stream", flowId: Number(body.readBigUInt64BE()), epoch: Buffer.from(body.subarray(ID_BYTES)) };
   }
 
   #mac(body: Buffer, domain?: Buffer): Buffer {
@@ -172,6 +207,11 @@ export class FlowTokens {
     return hmac.update(body).digest().subarray(0, MAC_BYTES);
   }
 }
+
+/** A token that verified, as it reads: a stream token's epoch is compared with the owner's at each use. */
+type Decoded =
+  | Extract<VerifiedToken, { kind: "udp" }>
+  | { readonly kind: "stream"; readonly flowId: number; readonly epoch: Buffer };
 
 const MEMO_ENTRIES = 4096;
 

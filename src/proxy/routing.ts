@@ -89,22 +89,26 @@ export class Router {
 
   /**
    * A client's request. In dialog (a To tag) through our Record-Route: the
-   * backend signed into it, else refused. Otherwise the pool: our preloaded
-   * Route values are popped; one naming anyone else is refused or stripped.
+   * backend signed into it for this dialog (its Call-ID), else refused.
+   * Otherwise the pool: our Route values are popped, a `bk` among them
+   * counts for nothing (it is good inside its own dialog only); a Route
+   * naming anyone else is refused or stripped.
    */
-  fromClient(ours: OwnRoutes, inDialog: boolean): Decision {
+  fromClient(ours: OwnRoutes, inDialog: boolean, callId: string): Decision {
     const { list, popped } = ours;
-    const signed = paramOf(list, popped, BACKEND_PARAM);
-    if (signed !== undefined) {
-      const name = this.#sides.tokens.verifyBackend(signed);
-      if (name === undefined) return FORGED;
-      const target = this.#members.member(name);
-      return target === undefined
-        ? { kind: "refuse", why: "unknown_backend" }
-        : { kind: "backend", target, remove: popped };
+    if (inDialog) {
+      const signed = paramOf(list, popped, BACKEND_PARAM);
+      if (signed !== undefined) {
+        const name = this.#sides.tokens.verifyBackend(signed, callId);
+        if (name === undefined) return FORGED;
+        const target = this.#members.member(name);
+        return target === undefined
+          ? { kind: "refuse", why: "unknown_backend" }
+          : { kind: "backend", target, remove: popped };
+      }
+      // Our Record-Route without the backend in it: not a dialog sipedge made (RFC 3261 §16.12.1.2).
+      if (popped > 0) return { kind: "refuse", why: "no_dialog_route" };
     }
-    // Our Record-Route without the backend in it: not a dialog sipedge made (RFC 3261 §16.12.1.2).
-    if (inDialog && popped > 0) return { kind: "refuse", why: "no_dialog_route" };
     if (popped === list.length) return { kind: "dispatch", remove: popped };
     return this.#foreign === "strip"
       ? { kind: "dispatch", remove: list.length }
@@ -164,7 +168,7 @@ function paramOf(list: readonly Located<Address>[], popped: number, param: RegEx
   return undefined;
 }
 
-/** The `bk` parameter for our backend-side Record-Route: the member a dialog's requests go to. */
-export function backendParam(tokens: FlowTokens, member: Target): string {
-  return `;bk=${tokens.issueBackend(member.name)}`;
+/** The `bk` parameter for our backend-side Record-Route: the member the dialog with this Call-ID lives on. */
+export function backendParam(tokens: FlowTokens, member: Target, callId: string): string {
+  return `;bk=${tokens.issueBackend(member.name, callId)}`;
 }

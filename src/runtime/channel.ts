@@ -34,8 +34,8 @@ export interface ThreadInit {
   readonly connectionCounts: SharedArrayBuffer;
   /** The flow-token secret, the same in every worker so any of them can check a token. */
   readonly flowSecret: Uint8Array;
-  /** This process's flow-token epoch, the same in every worker. */
-  readonly flowEpoch: Uint8Array;
+  /** Every worker's flow-token epoch, renewed each time that worker starts (proxy/flow-token.ts). */
+  readonly flowEpochs: SharedArrayBuffer;
   /** Ports to the workers already running, one per peer (transferred). */
   readonly peers: readonly { readonly index: number; readonly port: MessagePort }[];
 }

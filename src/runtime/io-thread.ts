@@ -36,7 +36,7 @@ async function main(init: ThreadInit): Promise<void> {
       index: init.index,
       handOffs,
       backendPorts: new Int32Array(init.backendPorts),
-      tokens: new FlowTokens(init.flowSecret, init.flowEpoch),
+      tokens: new FlowTokens(init.flowSecret, new Uint8Array(init.flowEpochs)),
       workers: init.threads,
       connectionCounts: init.connectionCounts,
     });

@@ -5,7 +5,7 @@ import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
-import { flowSecret, newEpoch } from "../proxy/flow-token.ts";
+import { flowSecret, renewEpoch, workerEpochs } from "../proxy/flow-token.ts";
 import {
   type AdminState,
   BACKEND_PORTS,
@@ -49,7 +49,7 @@ export class Supervisor {
   readonly #heartbeat: SharedArrayBuffer;
   readonly #handOffDepth: SharedArrayBuffer;
   readonly #flowSecret: Uint8Array;
-  readonly #flowEpoch: Uint8Array;
+  readonly #flowEpochs: SharedArrayBuffer;
   readonly #backendPorts: SharedArrayBuffer;
   readonly #connectionCounts: SharedArrayBuffer;
   readonly #watch: ReturnType<typeof setInterval>;
@@ -66,7 +66,7 @@ export class Supervisor {
     this.#heartbeat = new SharedArrayBuffer(4 * this.threads);
     this.#handOffDepth = handOffDepth(this.threads);
     this.#flowSecret = flowSecret(config.sip.flowSecretFile);
-    this.#flowEpoch = newEpoch();
+    this.#flowEpochs = workerEpochs(this.threads);
     this.#backendPorts = new SharedArrayBuffer(BACKEND_PORTS * Int32Array.BYTES_PER_ELEMENT * this.threads);
     this.#beats = new Int32Array(this.#heartbeat);
     this.#connectionCounts = connectionCounts(this.threads);
@@ -243,6 +243,8 @@ export class Supervisor {
     resetHandOffDepth(this.#handOffDepth, this.threads, index);
     new Int32Array(this.#backendPorts).fill(0, index * BACKEND_PORTS, (index + 1) * BACKEND_PORTS);
     resetConnectionCounts(this.#connectionCounts, index);
+    // Its flow ids begin again: tokens for its previous flows must stop naming them (430, not a stranger's flow).
+    renewEpoch(this.#flowEpochs, index);
     const peers: { index: number; port: MessagePort }[] = [];
     for (const [other, slot] of this.#slots.entries()) {
       if (other === index || slot === undefined || slot.exited) continue;
@@ -261,7 +263,7 @@ export class Supervisor {
       backendPorts: this.#backendPorts,
       connectionCounts: this.#connectionCounts,
       flowSecret: this.#flowSecret,
-      flowEpoch: this.#flowEpoch,
+      flowEpochs: this.#flowEpochs,
       peers,
     };
     const worker = new Worker(this.#entry, {

@@ -23,26 +23,38 @@ describe("admission", () => {
     }
   });
 
-  it("keeps established calls flowing at any level: in-dialog requests, ACK, BYE, CANCEL, PRACK", () => {
+  it("keeps established calls flowing at any level: every request inside a dialog sipedge made", () => {
     for (const level of ["low", "critical"] as const) {
-      for (const m of ["ACK", "BYE", "CANCEL", "PRACK"]) expect(admit(fresh(m), at(level))).toBeUndefined();
-      for (const m of ["INVITE", "UPDATE", "INFO", "REFER", "NOTIFY"])
+      for (const m of ["BYE", "PRACK", "INVITE", "UPDATE", "INFO", "REFER", "NOTIFY"])
         expect(admit({ ...fresh(m), inDialog: true }, at(level))).toBeUndefined();
     }
   });
 
-  it("never refuses backends and trusted peers", () => {
-    expect(admit({ ...fresh("INVITE"), trusted: true }, at("critical", 1000))).toBeUndefined();
+  it("treats a BYE or PRACK outside any dialog of ours as new work: it opens a transaction like any other", () => {
+    for (const m of ["BYE", "PRACK"]) {
+      expect(admit(fresh(m), at("low"))).toBe("pool");
+      expect(admit(fresh(m), at("normal", 100))).toBe("transactions");
+    }
+  });
+
+  it("refuses even established calls and trusted peers at 1.25 × the transaction table: it is heap", () => {
+    expect(admit({ ...fresh("BYE"), inDialog: true }, at("normal", 124))).toBeUndefined();
+    expect(admit({ ...fresh("BYE"), inDialog: true }, at("normal", 125))).toBe("transactions");
+    expect(admit({ ...fresh("INVITE"), trusted: true }, at("normal", 125))).toBe("transactions");
+  });
+
+  it("does not refuse backends and trusted peers for the pool, the ration or a full table", () => {
+    expect(admit({ ...fresh("INVITE"), trusted: true }, at("critical", 100, false))).toBeUndefined();
   });
 
   it("refuses new work when the transaction table is full, whatever the pool", () => {
     expect(admit(fresh("INVITE"), at("normal", 100))).toBe("transactions");
-    expect(admit(fresh("BYE"), at("normal", 100))).toBeUndefined();
+    expect(admit({ ...fresh("BYE"), inDialog: true }, at("normal", 100))).toBeUndefined();
   });
 
   it("refuses new work beyond the CPU ration, but never what is established", () => {
     expect(admit(fresh("INVITE"), at("normal", 0, false))).toBe("load");
-    expect(admit(fresh("BYE"), at("normal", 0, false))).toBeUndefined();
+    expect(admit({ ...fresh("BYE"), inDialog: true }, at("normal", 0, false))).toBeUndefined();
     expect(admit({ ...fresh("INVITE"), trusted: true }, at("normal", 0, false))).toBeUndefined();
   });
 

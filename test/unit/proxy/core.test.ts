@@ -53,7 +53,7 @@ function fakeFlow(remoteAddress: string, remotePort: number, transport: Transpor
 }
 
 /** Every flow the core asked for, by where it goes: a send anywhere else is a stray. */
-function harness(overrides: Partial<Sides> = {}) {
+function harness(overrides: Partial<Sides> = {}, balancer: Partial<Dispatcher> = {}) {
   const flows = new Map<string, FakeFlow>();
   const flowTo = (host: string, port: number, transport: TransportName = "udp") => {
     const key = `${transport}:${host}:${port}`;
@@ -92,6 +92,7 @@ function harness(overrides: Partial<Sides> = {}) {
     dialogEnded: () => {},
     member: (name) => members.find((m) => m.name === name),
     memberAt: (address) => members.find((m) => m.host === address),
+    ...balancer,
   };
   const pool = new BufferPool({ bytes: 4 << 20, maxMessageSize: 65536 });
   const core = new ProxyCore(SETTINGS, sides, dispatcher, pool);
@@ -215,11 +216,24 @@ describe("proxy core: nothing a client sends makes it relay anywhere but a backe
   });
 });
 
+describe("proxy core: nobody poses as another", () => {
+  it("lets only the peer that sent an INVITE cancel it (481 to anyone else, the call goes on)", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite());
+    const other = fakeFlow("198.51.100.1", 5060, "tcp");
+    h.receive(other, invite({ method: "CANCEL" }));
+    expect(statuses(other)).toEqual([481]);
+    h.receive(ua, invite({ method: "CANCEL" }));
+    expect(statuses(ua)).toEqual([100, 200]);
+  });
+});
+
 describe("proxy core: every transaction ends", () => {
   it("answers 503 when a dialog's backend cannot be written to, and keeps no transaction", async () => {
     const h = harness();
     const ua = fakeFlow("192.0.2.9", 5060);
-    const bk = h.tokens.issueBackend("pbx-t");
+    const bk = h.tokens.issueBackend("pbx-t", "call-1");
     h.flowTo(PBX_T.host, PBX_T.port, "tcp").accepts = false;
     h.receive(ua, invite({ method: "BYE", toTag: "b", routes: [`<sip:10.0.0.1:5070;lr;bk=${bk}>`] }));
     await vi.advanceTimersByTimeAsync(0);
@@ -231,7 +245,7 @@ describe("proxy core: every transaction ends", () => {
   it("answers 503 at once when the connection a ringing INVITE went over closes", () => {
     const h = harness();
     const ua = fakeFlow("192.0.2.9", 5060);
-    const bk = h.tokens.issueBackend("pbx-t");
+    const bk = h.tokens.issueBackend("pbx-t", "call-1");
     h.receive(ua, invite({ toTag: "b", routes: [`<sip:10.0.0.1:5070;lr;bk=${bk}>`] }));
     const link = h.flowTo(PBX_T.host, PBX_T.port, "tcp");
     h.receive(link, answer(link.sent[0] as SipMessage, 180), "backend");
@@ -257,12 +271,22 @@ describe("proxy core: every transaction ends", () => {
 });
 
 describe("proxy core: no answer worth more than its request", () => {
-  it("sends its own refusal of an out-of-dialog INVITE over UDP once, not on Timer G (the source may be forged)", async () => {
+  it("sends its own refusal of an out-of-dialog INVITE over UDP twice, not all along Timer G (the source may be forged)", async () => {
     const h = harness();
     const spoofed = fakeFlow("192.0.2.99", 5060);
     h.receive(spoofed, invite()); // the backend never answers: failover, then 503 from sipedge
     await vi.advanceTimersByTimeAsync(64 * 500);
-    expect(statuses(spoofed)).toEqual([100, 503]);
+    expect(statuses(spoofed)).toEqual([100, 503, 503]);
+  });
+
+  it("relays a backend's 407 to an out-of-dialog INVITE over UDP twice, not eleven times", async () => {
+    const h = harness();
+    const spoofed = fakeFlow("192.0.2.99", 5060);
+    h.receive(spoofed, invite());
+    const backend = h.flowTo(PBX_A.host, PBX_A.port);
+    h.receive(backend, answer(backend.sent[0] as SipMessage, 407), "backend");
+    await vi.advanceTimersByTimeAsync(64 * 500);
+    expect(statuses(spoofed)).toEqual([100, 407, 407]);
   });
 });
 
@@ -296,6 +320,27 @@ describe("proxy core: a bug costs one message, never the worker", () => {
     h.receive(ua, invite({ method: "MESSAGE", branch: "m2" }));
     expect(h.flowTo(PBX_A.host, PBX_A.port).sent).toHaveLength(1);
     expect(h.pool.inUse).toBeGreaterThan(0); // the forwarded request's transaction holds it
+  });
+});
+
+describe("proxy core: a bug in a timer costs that transaction, never the worker", () => {
+  it("catches a throw on the first-response timeout, counts it under timer, and serves on", async () => {
+    const h = harness(
+      {},
+      {
+        failed: () => {
+          throw new Error("injected bug");
+        },
+      },
+    );
+    const ua = fakeFlow("192.0.2.9", 5060);
+    const quiet = vi.spyOn(console, "error").mockImplementation(() => {});
+    h.receive(ua, invite({ method: "MESSAGE" }));
+    await vi.advanceTimersByTimeAsync(2500); // the backend is silent past firstResponseTimeout
+    quiet.mockRestore();
+    expect(h.core.counters.internalErrors).toEqual({ timer: 1 });
+    h.receive(ua, invite({ method: "OPTIONS", uri: "sip:10.0.0.1:5060" }));
+    expect(statuses(ua)).toContain(200);
   });
 });
 

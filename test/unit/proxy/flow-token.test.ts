@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { FlowTokens, flowSecret, newEpoch } from "../../../src/proxy/flow-token.ts";
+import { FlowTokens, flowSecret, newEpoch, renewEpoch, workerEpochs } from "../../../src/proxy/flow-token.ts";
 
 describe("flow tokens", () => {
   it("name the flow they were issued for, in every worker of the process", () => {
@@ -24,6 +24,22 @@ describe("flow tokens", () => {
     const secret = Buffer.alloc(32, 9);
     const before = new FlowTokens(secret, newEpoch()).issue(42);
     expect(new FlowTokens(secret, newEpoch()).verify(before)).toEqual({ kind: "stream", flowId: 42, current: false });
+  });
+
+  it("stop naming a replaced worker's flows: its ids begin again, and the first new connection must not get an old token's calls", () => {
+    const secret = Buffer.alloc(32, 5);
+    const epochs = workerEpochs(2);
+    renewEpoch(epochs, 0);
+    renewEpoch(epochs, 1);
+    const w0 = new FlowTokens(secret, new Uint8Array(epochs));
+    const w1 = new FlowTokens(secret, new Uint8Array(epochs));
+    const first = 2 ** 32 + 1; // worker 1's first flow id, again after every start
+    const token = w1.issue(first);
+    expect(w0.verify(token)).toEqual({ kind: "stream", flowId: first, current: true });
+    renewEpoch(epochs, 1); // the supervisor replaced worker 1
+    expect(w0.verify(token)).toEqual({ kind: "stream", flowId: first, current: false });
+    expect(new FlowTokens(secret, new Uint8Array(epochs)).verify(token)?.kind).toBe("stream");
+    expect(w0.verify(w0.issue(7))).toEqual({ kind: "stream", flowId: 7, current: true }); // worker 0 untouched
   });
 
   it("name a UDP peer by its address, port and our listener, IPv4 and IPv6, across a restart", () => {

@@ -49,7 +49,7 @@ function req(opts: Parameters<typeof text>[0]) {
 
 function client(r: Router, opts: Parameters<typeof req>[0]): Decision {
   const m = req(opts);
-  return r.fromClient(r.ownRoutes(m), opts.toTag === true);
+  return r.fromClient(r.ownRoutes(m), opts.toTag === true, "c1");
 }
 
 describe("routing policy: a client's request goes to a configured backend only", () => {
@@ -74,7 +74,7 @@ describe("routing policy: a client's request goes to a configured backend only",
 
   it("sends an in-dialog request to the member signed into our Record-Route, never to its Request-URI", () => {
     const { r, tokens } = router();
-    const bk = tokens.issueBackend("pbx-b");
+    const bk = tokens.issueBackend("pbx-b", "c1");
     const d = client(r, {
       toTag: true,
       uri: "sip:x@127.0.0.1:6379;transport=tcp",
@@ -89,13 +89,24 @@ describe("routing policy: a client's request goes to a configured backend only",
       kind: "refuse",
       why: "no_dialog_route",
     });
-    const other = new FlowTokens().issueBackend("pbx-a"); // another secret: a token we never issued
+    const other = new FlowTokens().issueBackend("pbx-a", "c1"); // another secret: a token we never issued
     expect(client(r, { toTag: true, routes: [`<sip:10.0.0.1:5070;lr;bk=${other}>`] })).toEqual({ kind: "forged" });
+  });
+
+  it("honours a backend token only inside its own dialog: out of dialog it is popped and the pool decides", () => {
+    const { r, tokens } = router();
+    const bk = `<sip:10.0.0.1:5070;lr;bk=${tokens.issueBackend("pbx-b", "c1")}>`;
+    // A new request (no To tag) carrying a token it saw elsewhere: toll fraud towards a member it may not reach.
+    expect(client(r, { routes: [bk] })).toEqual({ kind: "dispatch", remove: 1 });
+    expect(client(r, { routes: [bk, "<sip:127.0.0.1:6379;lr>"] })).toEqual({ kind: "refuse", why: "foreign_route" });
+    // In a dialog with another Call-ID it does not verify.
+    const other = `<sip:10.0.0.1:5070;lr;bk=${tokens.issueBackend("pbx-b", "another-call")}>`;
+    expect(client(r, { toTag: true, routes: [other] })).toEqual({ kind: "forged" });
   });
 
   it("answers 404 for a dialog whose backend is no longer configured", () => {
     const { r, tokens } = router();
-    const gone = tokens.issueBackend("pbx-removed");
+    const gone = tokens.issueBackend("pbx-removed", "c1");
     expect(client(r, { toTag: true, routes: [`<sip:10.0.0.1:5070;lr;bk=${gone}>`] })).toEqual({
       kind: "refuse",
       why: "unknown_backend",
@@ -115,8 +126,8 @@ describe("routing policy: a client's request goes to a configured backend only",
       "",
       ";lr",
       ";transport=tcp",
-      `;bk=${tokens.issueBackend("pbx-a")}`,
-      `;bk=${tokens.issueBackend("nope")}`,
+      `;bk=${tokens.issueBackend("pbx-a", "c1")}`,
+      `;bk=${tokens.issueBackend("nope", "c1")}`,
       ";bk=AAAAAAAAAAAAAAAAAAAA",
       ";fl=AAAAAAAAAAAAAAAAAAAA",
     );
@@ -126,7 +137,7 @@ describe("routing policy: a client's request goes to a configured backend only",
         const m = parseMessage(Buffer.from(text({ routes, uri: `sip:u@${h}${p}`, toTag }), "latin1"));
         // What does not parse or validate is answered 400 before routing.
         if (!m.ok || m.value.kind !== "request" || !checkMessage(m.value).ok) return;
-        const d = r.fromClient(r.ownRoutes(m.value), toTag);
+        const d = r.fromClient(r.ownRoutes(m.value), toTag, "c1");
         if (d.kind === "backend") expect(members.get(d.target.name)).toBe(d.target);
         expect(["dispatch", "backend", "refuse", "forged"]).toContain(d.kind);
       }),
@@ -155,9 +166,9 @@ describe("routing policy: a backend's request goes to a client flow a token name
   it("keeps backend tokens and flow tokens apart: neither verifies as the other", () => {
     const tokens = new FlowTokens();
     const names = ["a", "abcdefghijk", "abcdefghijklmnopqrs", "pbx-a"];
-    for (const n of names) expect(tokens.verify(tokens.issueBackend(n))).toBeUndefined();
-    expect(tokens.verifyBackend(tokens.issue(7))).toBeUndefined();
-    expect(tokens.verifyBackend(tokens.issueUdp("192.0.2.1", 5060, 0))).toBeUndefined();
-    for (const n of names) expect(tokens.verifyBackend(tokens.issueBackend(n))).toBe(n);
+    for (const n of names) expect(tokens.verify(tokens.issueBackend(n, "c1"))).toBeUndefined();
+    expect(tokens.verifyBackend(tokens.issue(7), "c1")).toBeUndefined();
+    expect(tokens.verifyBackend(tokens.issueUdp("192.0.2.1", 5060, 0), "c1")).toBeUndefined();
+    for (const n of names) expect(tokens.verifyBackend(tokens.issueBackend(n, "c1"), "c1")).toBe(n);
   });
 });

@@ -181,15 +181,15 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
     expect(flow.sent.length).toBe(4);
   });
 
-  it("INVITE over UDP: an answer sent `once` is resent only when the request comes again, then ends at Timer H", () => {
+  it("INVITE over UDP: an answer with one resend goes out twice, then only when the request comes again; ends at Timer H", () => {
     const flow = recordingFlow(false);
     const ended = vi.fn();
     const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, ending(ended));
-    st.respond([Buffer.from("503")], 503, true, undefined, true);
+    st.respond([Buffer.from("503")], 503, true, undefined, 1);
     vi.advanceTimersByTime(3600);
-    expect(flow.sent).toEqual([0]);
+    expect(flow.sent).toEqual([0, 500]);
     st.retransmitted();
-    expect(flow.sent).toEqual([0, 3600]);
+    expect(flow.sent).toEqual([0, 500, 3600]);
     vi.advanceTimersByTime(64 * T.t1);
     expect(ended).toHaveBeenCalledOnce();
   });
