@@ -322,8 +322,10 @@ function member(r: Reader, raw: unknown, path: string): Member | undefined {
   const t =
     findParam(uri.value.params, "transport")?.value?.toLowerCase() ?? (uri.value.scheme === "sips" ? "tls" : "udp");
   if (t !== "udp" && t !== "tcp" && t !== "tls") return r.fail(`${path}.uri`, "transport must be udp, tcp or tls");
-  const host = bareHost(uri.value.host);
-  if (isIP(host) === 0) return r.fail(`${path}.uri`, "host must be an IP address (no DNS on the data path)");
+  const written = bareHost(uri.value.host);
+  if (isIP(written) === 0) return r.fail(`${path}.uri`, "host must be an IP address (no DNS on the data path)");
+  // One spelling, the kernel's (RFC 5952): the backend side knows members by the address a packet comes from.
+  const host = isIPv6(written) ? new URL(`sip://[${written}]`).hostname.slice(1, -1) : written;
   return {
     name,
     uri: text,

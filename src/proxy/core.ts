@@ -566,12 +566,12 @@ export class ProxyCore {
       // The backend-side entry names, signed, the member this dialog lives on:
       // the dialog's requests from the client go there and nowhere else (routing.ts).
       const callId = f.callId ?? "";
-      const inbound = this.#recordRouteFor(f.st.flow, f.side, callId);
+      const inbound = this.#recordRouteFor(f.st.flow, f.side, callId, req);
       const bk = target === undefined ? "" : backendParam(this.#sides.tokens, target, callId);
       const outbound =
         f.side === "client"
           ? `<sip:${this.#sentBy(flow, "client")}${uriTransport(flow.transport)};lr${bk}>`
-          : this.#recordRouteFor(flow, "client", callId);
+          : this.#recordRouteFor(flow, "client", callId, req);
       editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
     }
     if (f.side === "client" && req.method === "REGISTER") {
@@ -621,9 +621,8 @@ export class ProxyCore {
    * A Record-Route value naming the socket a flow uses: a client flow's
    * carries its flow token to come back on; a backend's, the member it is.
    */
-  #recordRouteFor(flow: Flow, side: Side, callId: string): string {
-    const member =
-      side === "backend" ? this.#dispatcher.memberAt(flow.remoteAddress, flow.remotePort, flow.transport) : undefined;
+  #recordRouteFor(flow: Flow, side: Side, callId: string, req: SipRequest): string {
+    const member = side === "backend" ? this.#memberBehind(flow, req) : undefined;
     const token =
       side === "client"
         ? `;fl=${this.#tokenFor(flow)}`
@@ -938,6 +937,21 @@ export class ProxyCore {
   }
 
   /**
+   * The member a backend's request comes from. Its address was checked on
+   * arrival (receive); members sharing that address are told apart by the
+   * port: a datagram's source, or, for a connection the backend opened from
+   * a port of its own, the port its Via says it listens on.
+   */
+  #memberBehind(flow: Flow, req: SipRequest): Target | undefined {
+    let port = flow.remotePort;
+    if (flow.reliable) {
+      const vias = req.via();
+      port = (vias.ok ? vias.value[0]?.port : undefined) ?? (flow.transport === "tls" ? 5061 : 5060);
+    }
+    return this.#dispatcher.memberAt(flow.remoteAddress, port, flow.transport);
+  }
+
+  /**
    * Passes the request, as received, to its flow's owner, which handles it
    * as if the backend had sent it there; responses go back from the owner to
    * the backend (RFC 3261 §18.2.2: UDP to the source; over a stream, where
@@ -945,9 +959,7 @@ export class ProxyCore {
    * A full queue is a counted refusal, never a wait.
    */
   #handOff(req: SipRequest, flow: Flow, owner: number, flowId: number): void {
-    const member = flow.reliable
-      ? this.#dispatcher.memberAt(flow.remoteAddress, flow.remotePort, flow.transport)
-      : undefined;
+    const member = flow.reliable ? this.#memberBehind(flow, req) : undefined;
     const replyTo: PeerAddress =
       member !== undefined
         ? { host: member.host, port: member.port, transport: member.transport }

@@ -63,4 +63,30 @@ describe("PoolDispatcher", () => {
     expect(d.pick(invite("z"), new Set())).toBeUndefined();
     expect(d.ready()).toBe(false);
   });
+
+  it("knows members by source address (the backend side's allow-list), told apart on one host by port and transport", () => {
+    const d = new PoolDispatcher(
+      unwrapConfig(
+        validateConfig({
+          listen: [{ transport: "udp", address: "127.0.0.1", port: 5060 }],
+          backends: [
+            {
+              name: "core",
+              members: [
+                { name: "pbx-1", uri: "sip:10.1.0.5:5060;transport=tcp" },
+                { name: "pbx-2", uri: "sip:10.1.0.5:5070;transport=tcp" },
+                { name: "v6", uri: "sip:[2001:DB8::0001]:5060" },
+              ],
+            },
+          ],
+        }),
+      ),
+      { suspectAfter: 2, suspectFor: 1000 },
+    );
+    expect(d.memberAt("10.1.0.5", 5070, "tcp")?.name).toBe("pbx-2");
+    expect(d.memberAt("::ffff:10.1.0.5", 5060, "tcp")?.name).toBe("pbx-1");
+    expect(d.memberAt("10.1.0.6", 5060, "tcp")).toBeUndefined();
+    // Written in any spelling, matched in the kernel's.
+    expect(d.memberAt("2001:db8::1", 40000, "udp")?.name).toBe("v6");
+  });
 });
