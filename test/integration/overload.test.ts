@@ -2,7 +2,7 @@ import type { ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SipMessage, SipResponse } from "../../src/sip/index.ts";
 import { listeningPort, silentBackendConfig, startCli } from "../helpers/cli.ts";
-import { request, respond } from "../helpers/dialog.ts";
+import { type Dialog, dialogFrom, request, respond } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
 import { StreamClient, UdpPeer } from "../helpers/sip-client.ts";
 
@@ -40,19 +40,51 @@ async function silentBackendSetup(
   return { port: listeningPort(cli.out(), "udp"), tcpPort, admin, client, backend };
 }
 
-function invite(client: UdpPeer, port: number, callId: string, inDialog = false): void {
+function invite(client: UdpPeer, port: number, callId: string): void {
   const text = request({
-    method: inDialog ? "BYE" : "INVITE",
+    method: "INVITE",
     uri: "sip:service@127.0.0.1",
     transport: "UDP",
     localPort: client.port,
     callId,
     cseq: 1,
     branch: callId,
-    sdp: !inDialog,
-    ...(inDialog ? { to: "<sip:service@127.0.0.1>;tag=up" } : {}),
+    sdp: true,
   });
   client.send(text, port);
+}
+
+/**
+ * A call set up through sipedge before the overload: the backend answers
+ * this one INVITE by hand. Only requests inside a dialog sipedge made (its
+ * signed Record-Route) count as established calls.
+ */
+async function establish(client: UdpPeer, port: number, backend: UdpPeer): Promise<Dialog> {
+  invite(client, port, "up");
+  const inv = await backend.take((m) => m.kind === "request" && m.method === "INVITE");
+  const rr = inv.msg.values("record-route").map((v) => `Record-Route: ${v}`);
+  const ok = respond(inv.msg, 200, "OK", [...rr, `Contact: <sip:callee@127.0.0.1:${backend.port}>`]);
+  backend.send(ok.replace(/^(to: .*)$/im, "$1;tag=up"), inv.port);
+  const answer = await client.take((m) => m.kind === "response" && m.status === 200);
+  return dialogFrom(answer.msg);
+}
+
+/** A BYE inside the dialog (each with a branch of its own: a transaction of its own). */
+function bye(client: UdpPeer, port: number, d: Dialog, branch: string): void {
+  client.send(
+    request({
+      method: "BYE",
+      uri: d.remoteTarget,
+      transport: "UDP",
+      localPort: client.port,
+      callId: "up",
+      cseq: 2,
+      branch,
+      routes: d.routes,
+      to: d.to,
+    }),
+    port,
+  );
 }
 
 /** The final response each Call-ID got, waiting until `count` have one or the time is up. */
@@ -83,6 +115,7 @@ async function until(done: () => Promise<boolean>, timeoutMs = 5000): Promise<vo
 describe("overload: new work is refused with 503 + Retry-After, established calls carry on", () => {
   it("refuses new INVITEs once the transaction table is full, and still forwards BYE and answers OPTIONS", async () => {
     const { port, admin, client, backend } = await silentBackendSetup("limits: { maxTransactions: 5 }");
+    const call = await establish(client, port, backend);
     for (let i = 0; i < 12; i++) invite(client, port, `full-${i}`);
     const refused = await finals(client, 7);
     expect(refused.map((r) => r.status)).toEqual(new Array(7).fill(503));
@@ -93,10 +126,10 @@ describe("overload: new work is refused with 503 + Retry-After, established call
       expect(after).toBeLessThanOrEqual(45);
     }
     expect(await metrics(admin)).toMatch(/^sipedge_overload_rejected_total\{reason="transactions"\} 7$/m);
-    // A request inside a dialog is never refused: it reaches the backend.
-    invite(client, port, "in-dialog", true);
-    const bye = await backend.take((m) => m.kind === "request" && m.method === "BYE");
-    expect(bye.msg.values("call-id")).toEqual(["in-dialog"]);
+    // A request inside a dialog sipedge made is not refused: it reaches the backend.
+    bye(client, port, call, "in-dialog");
+    const got = await backend.take((m) => m.kind === "request" && m.method === "BYE");
+    expect(got.msg.values("call-id")).toEqual(["up"]);
   });
 
   it("ends finished transactions early to make room before it refuses anything", async () => {
@@ -132,6 +165,7 @@ describe("overload: new work is refused with 503 + Retry-After, established call
   it("refuses new INVITEs when the buffer pool runs low, while BYE still goes through", async () => {
     // A tiny budget: a few dozen held INVITEs take the pool below its low-water mark.
     const { port, admin, client, backend } = await silentBackendSetup("limits: { memory: 256KiB }");
+    const call = await establish(client, port, backend);
     for (let i = 0; i < 150; i++) {
       invite(client, port, `pool-${i}`);
       if (i % 20 === 19) await sleep(20);
@@ -144,9 +178,9 @@ describe("overload: new work is refused with 503 + Retry-After, established call
     // Held at the low-water mark: each refused INVITE gives its slot back at once.
     expect(free).toBeGreaterThan(0.2);
     expect(free).toBeLessThan(0.3);
-    invite(client, port, "in-dialog-low", true);
-    const bye = await backend.take((m) => m.kind === "request" && m.method === "BYE");
-    expect(bye.msg.values("call-id")).toEqual(["in-dialog-low"]);
+    bye(client, port, call, "in-dialog-low");
+    const got = await backend.take((m) => m.kind === "request" && m.method === "BYE");
+    expect(got.msg.values("call-id")).toEqual(["up"]);
   });
 
   it("gives a retransmitted refusal the same To tag and absorbs the ACK for it, wherever its Request-URI points", async () => {
@@ -179,12 +213,13 @@ describe("overload: new work is refused with 503 + Retry-After, established call
 
   it("below the critical mark stops reading new connections and refuses more, until buffers return", async () => {
     const { port, tcpPort, admin, client, backend } = await silentBackendSetup("limits: { memory: 256KiB }", true);
+    const call = await establish(client, port, backend);
     const young = await StreamClient.connect(tcpPort, false);
-    // In-dialog BYEs are never refused: held by transactions the backend does not answer, they take
+    // In-dialog BYEs are not refused: held by transactions the backend does not answer, they take
     // the pool below its critical mark (10 % free).
     let free = 1;
     for (let i = 0; i < 600 && free >= 0.1; i++) {
-      invite(client, port, `hold-${i}`, true);
+      bye(client, port, call, `hold-${i}`);
       if (i % 20 === 19) {
         await sleep(30);
         free = Number(/^sipedge_buffer_pool_free_ratio\{worker="0"\} (\S+)/m.exec(await metrics(admin))?.[1]);
