@@ -5,9 +5,11 @@ import { defineConfig } from "vitest/config";
  * parallel; then the load tests (the storm), alone on the machine, since
  * what they measure (OPTIONS answered within 2 s under a flood, RSS) is a
  * statement about sipedge with the machine to itself and its load tools,
- * not shared with whatever other test file runs beside it.
+ * not shared with whatever other test file runs beside it. The hostile
+ * traffic run joins them: it keeps both cores busy for half a minute, which
+ * would slow the functional tests' own timings beside it.
  */
-const LOAD = ["test/integration/storm.test.ts"];
+const LOAD = ["test/integration/storm.test.ts", "test/integration/hostile.test.ts"];
 
 export default defineConfig({
   test: {

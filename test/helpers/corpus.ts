@@ -2,8 +2,13 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-/** ../shared/assets beside the repository (the CI clone has shared/ beside it). */
-export const ASSETS = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..", "shared", "assets");
+/**
+ * The test corpus, kept in the repository (test/fixtures/assets, a copy of
+ * the project's shared assets) so that any clone runs the tests: RFC 4475's
+ * torture messages, real captured messages (each folder's manifest.json and
+ * SOURCES.md say where every byte came from) and the shared sipp scenarios.
+ */
+export const ASSETS = join(dirname(fileURLToPath(import.meta.url)), "..", "fixtures", "assets");
 
 export interface CorpusEntry {
   readonly file: string;

@@ -100,7 +100,7 @@ export function niced(nice: boolean, command: string, args: readonly string[]): 
   return nice ? ["nice", ["-n", "10", command, ...args]] : [command, [...args]];
 }
 
-/** The last line of sipp's -trace_stat file holds cumulative counts (see shared/assets/sipp/README.md). */
+/** The last line of sipp's -trace_stat file holds cumulative counts (see test/fixtures/assets/sipp/README.md). */
 export function readCounts(path: string, direction: "outgoing" | "incoming"): CallCounts {
   let text = "";
   try {

@@ -2,6 +2,9 @@
 # The integration tests drive real peers: sipp (Debian sip-tester), stunnel
 # (TLS in front of sipp, whose Debian build has none), openssl, and
 # Prometheus (a real scrape, promtool for the alert rules), and coturn's STUN
-# client (keep-alives on the SIP port).
+# client (keep-alives on the SIP port); for the hostile-traffic test,
+# nftables (its stray-send counters), SIPVicious (svmap, svwar) and sipsak
+# (the attackers), and setpriv (util-linux: sipedge's socket group).
 set -euo pipefail
-exec bash "$(dirname "$0")/apt-ensure.sh" sipp:sip-tester openssl:openssl stunnel:stunnel4 ss:iproute2 promtool:prometheus turnutils_stunclient:coturn
+exec bash "$(dirname "$0")/apt-ensure.sh" sipp:sip-tester openssl:openssl stunnel:stunnel4 ss:iproute2 promtool:prometheus turnutils_stunclient:coturn \
+  nft:nftables svmap:sipvicious sipsak:sipsak setpriv:util-linux
