@@ -4,13 +4,14 @@ import { HEALTH_NICE, niceThread } from "../runtime/pin.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { BufferPool } from "../transport/pool.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
+import { backendClientTls } from "./backend-tls.ts";
 import { Prober } from "./prober.ts";
 import { BackendState, HealthTable, membersOf } from "./state.ts";
 
 const PROBE_POOL_BYTES = 1 << 20;
 
 /**
- * The health thread (DESIGN.md principle 6): probes every backend from its
+ * The health thread (principle 6): probes every backend from its
  * own sockets, so a flooded data path never delays failure detection, and
  * is the only writer of the shared backend table.
  */
@@ -30,7 +31,8 @@ async function main(init: HealthInit): Promise<void> {
   const udp = await UdpEndpoint.bind(address, 0, (bytes) => prober?.receive(bytes), pool);
   const links = new BackendLinks(
     1,
-    { rejectUnauthorized: init.config.sip.backendTls.verify },
+    // The IO workers' TLS identity and trust: probes reach a TLS backend exactly as calls do.
+    backendClientTls(init.config),
     {
       maxMessageSize: init.config.sip.maxMessageSize,
       maxQueuedBytes: 1 << 16,

@@ -1,10 +1,11 @@
 import { readFileSync } from "node:fs";
 import { type EventLoopUtilization, monitorEventLoopDelay, performance } from "node:perf_hooks";
-import type { ConnectionOptions, TlsOptions } from "node:tls";
+import type { TlsOptions } from "node:tls";
 import { getHeapStatistics } from "node:v8";
 import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import { budgetShares } from "../config/budget.ts";
 import type { Config, Listener } from "../config/schema.ts";
+import { backendClientTls } from "../health/backend-tls.ts";
 import type { HealthTable } from "../health/state.ts";
 import { ProxyCore } from "../proxy/core.ts";
 import { EndpointRegistry } from "../proxy/endpoints.ts";
@@ -241,13 +242,8 @@ export class IoWorker {
         ? await StreamListener.listen({ ...backendListening, port: 0, tls: identityTls }, deliver("backend"))
         : undefined;
     if (backendTls !== undefined) streams.push(backendTls);
-    const { verify, ca } = config.sip.backendTls;
-    const clientTls: ConnectionOptions = {
-      rejectUnauthorized: verify,
-      ...(ca === undefined ? {} : { ca: readFileSync(ca) }),
-      ...(identityTls === undefined ? {} : { cert: identityTls.cert, key: identityTls.key }),
-    };
-    const links = new BackendLinks(BACKEND_LINKS, clientTls, streamOptions, deliver("backend"), (flow) =>
+    // The health thread meets TLS backends the same way: one builder for both.
+    const links = new BackendLinks(BACKEND_LINKS, backendClientTls(config), streamOptions, deliver("backend"), (flow) =>
       proxy?.flowClosed(flow),
     );
     for (const [index, l] of config.listen.entries()) {
