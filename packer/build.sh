@@ -12,12 +12,16 @@ cache=${SIPEDGE_CACHE:-$HOME/.cache/sipedge}
 out="$repo/packer/out"
 mkdir -p "$cache" "$out"
 
-# One build key per build host: the offline base authorises it for root.
+# One build key per build host. The base authorises no key: the build boots
+# it with a NoCloud seed carrying this one, as an operator's first boot does
+# with theirs, and image.yml removes it at the end, so the image ships none.
 key="$cache/build_ed25519"
 [[ -f $key ]] || ssh-keygen -q -t ed25519 -N '' -C sipedge-build -f "$key"
+seed="$out/build-seed.iso"
+SEED_INSTANCE_ID=sipedge-build bash packer/nocloud-seed.sh "$seed" "$key.pub"
 
 bundle=$(bash packer/release-bundle.sh "$out")
-base=$(bash packer/offline-base.sh "$key.pub")
+base=$(bash packer/offline-base.sh)
 version=$(node -p 'require("./package.json").version')
 
 vars="$out/offline.pkrvars.json"
@@ -28,6 +32,7 @@ cat >"$vars" <<JSON
   "base_image": "$base",
   "base_checksum": "none",
   "cloud_init": false,
+  "seed_iso": "$seed",
   "ssh_username": "root",
   "ssh_private_key_file": "$key",
   "output_directory": "$out/image",

@@ -1,24 +1,26 @@
 #!/usr/bin/env bash
 # Builds the offline base image for `packer build`: a bootable Debian 12 qcow2
 # debootstrapped from the Debian mirror, so an image build needs no cloud
-# image download. Root logs in over SSH with the build key only.
+# image download. It authorises no SSH key: like Debian's cloud images it
+# takes keys from a NoCloud seed at boot (base/nocloud-keys), the build's
+# seed carrying the build key and an operator's seed their own.
 #
-# usage: packer/offline-base.sh PUBKEY_FILE   (prints the qcow2's path)
+# usage: packer/offline-base.sh   (prints the qcow2's path)
 #
 # The result is cached in $SIPEDGE_CACHE (default ~/.cache/sipedge) under a
-# hash of this script and the key, so it is rebuilt only when either changes.
+# hash of this script and base/, so it is rebuilt only when they change.
 # Needs root (loop devices, mount, chroot).
 set -euo pipefail
 
-pubkey_file=${1:?usage: offline-base.sh PUBKEY_FILE}
+here=$(cd "$(dirname "$0")" && pwd)
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${SIPEDGE_CACHE:-$HOME/.cache/sipedge}
 # What the appliance needs before Ansible runs: a kernel that boots, SSH and
-# python3 for Ansible, nftables and openssl for the role, no package fetches.
-packages=dbus,udev,kmod,netbase,systemd-timesyncd,grub-pc,openssh-server,python3,python3-apt,systemd-sysv,systemd-resolved,linux-image-amd64,nftables,openssl,iproute2,procps,ca-certificates,logrotate,sudo
+# python3 for Ansible, nftables and openssl for the role, python3-yaml for the
+# NoCloud seed's user-data, no package fetches.
+packages=dbus,udev,kmod,netbase,systemd-timesyncd,grub-pc,openssh-server,python3,python3-apt,python3-yaml,systemd-sysv,systemd-resolved,linux-image-amd64,nftables,openssl,iproute2,procps,ca-certificates,logrotate,sudo
 
-key=$(cat "$pubkey_file")
-hash=$(printf '%s\n%s\n%s\n' "$(cat "$0")" "$key" "$mirror" | sha256sum | cut -c1-16)
+hash=$(cat "$0" "$here"/base/* <(echo "$mirror") | sha256sum | cut -c1-16)
 out="$cache/debian12-base-$hash.qcow2"
 if [[ -s $out ]]; then
   echo "$out"
@@ -71,11 +73,16 @@ Name=en* eth*
 DHCP=yes
 NET
 chroot "$mnt" systemctl enable -q systemd-networkd systemd-resolved ssh
+# No login key in the base: keys come from a NoCloud seed at boot.
 install -d -m 700 "$mnt/root/.ssh"
-install -m 600 "$pubkey_file" "$mnt/root/.ssh/authorized_keys"
-# The image gets fresh SSH host keys and machine-id on first boot.
+install -m 755 "$here/base/nocloud-keys" "$mnt/usr/local/sbin/nocloud-keys"
+install -m 644 "$here/base/nocloud-keys.service" "$mnt/etc/systemd/system/nocloud-keys.service"
+chroot "$mnt" systemctl enable -q nocloud-keys.service
+# The image gets fresh SSH host keys and machine-id on first boot; the keys'
+# fingerprints go to the console, so the first SSH connection can be checked
+# against them (as cloud-init prints them) instead of trusted blindly.
 rm -f "$mnt"/etc/ssh/ssh_host_*
-cat >"$mnt/etc/systemd/system/ssh-hostkeys.service" <<UNIT
+cat >"$mnt/etc/systemd/system/ssh-hostkeys.service" <<'UNIT'
 [Unit]
 Description=Generate SSH host keys on first boot
 Before=ssh.service
@@ -84,6 +91,9 @@ ConditionPathExistsGlob=!/etc/ssh/ssh_host_*_key
 [Service]
 Type=oneshot
 ExecStart=/usr/bin/ssh-keygen -A
+# $$: a literal $ for the shell (systemd expands $NAME itself).
+ExecStartPost=/bin/sh -c 'for k in /etc/ssh/ssh_host_*_key.pub; do echo "ssh host key: $$(ssh-keygen -l -f "$$k")"; done'
+StandardOutput=journal+console
 
 [Install]
 WantedBy=multi-user.target
@@ -119,6 +129,6 @@ losetup -d "$loop_disk"
 loop_disk=""
 qemu-img convert -c -O qcow2 "$raw" "$out.tmp"
 mv "$out.tmp" "$out"
-# Older bases (another script version or key) are no longer used.
+# Older bases (another version of this script or base/) are no longer used.
 find "$cache" -maxdepth 1 -name 'debian12-base-*.qcow2' ! -path "$out" -delete
 echo "$out"

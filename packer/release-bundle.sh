@@ -39,7 +39,11 @@ exec "$here/node" "$here/../dist/cli.js" "$@"
 SH
 chmod 755 "$root/bin/sipedge" "$root/bin/node"
 
-"$root/bin/sipedge" check-config appliance/config/sipedge.yaml >/dev/null
+# The default config, checked with a stand-in admin token: the real one is
+# made on each appliance at first boot, so /etc/sipedge/admin.token is not here.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$stage/admin.token"
+sed "s#/etc/sipedge/admin.token#$stage/admin.token#" appliance/config/sipedge.yaml >"$stage/sipedge.yaml"
+"$root/bin/sipedge" check-config "$stage/sipedge.yaml" >/dev/null
 bundle="$out/$name-linux-x64.tar.gz"
 tar -czf "$bundle" -C "$stage" --owner=0 --group=0 "$name"
 echo "$bundle"

@@ -34,6 +34,12 @@ variable "cloud_init" {
   default     = true
 }
 
+variable "seed_iso" {
+  type        = string
+  description = "NoCloud seed ISO (label cidata, packer/nocloud-seed.sh makes one) attached as a CD-ROM: how the offline base, which authorises no key, gets the build key"
+  default     = ""
+}
+
 variable "http_directory" {
   type        = string
   description = "NoCloud seed (user-data, meta-data) served to cloud-init"
@@ -81,6 +87,7 @@ locals {
   cloud_init_args = [
     ["-smbios", "type=1,serial=ds=nocloud-net;s=http://{{ .HTTPIP }}:{{ .HTTPPort }}/"],
   ]
+  seed_args = var.seed_iso == "" ? [] : [["-cdrom", var.seed_iso]]
 }
 
 source "qemu" "sipedge" {
@@ -96,7 +103,7 @@ source "qemu" "sipedge" {
   cpus             = 2
   headless         = true
   vnc_bind_address = "127.0.0.1"
-  qemuargs         = var.cloud_init ? concat(local.net_args, local.cloud_init_args) : local.net_args
+  qemuargs         = concat(local.net_args, var.cloud_init ? local.cloud_init_args : [], local.seed_args)
 
   http_directory    = var.cloud_init ? var.http_directory : ""
   http_bind_address = "127.0.0.1"

@@ -2,18 +2,24 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { parseMessage, type SipResponse } from "../../src/sip/index.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { unwrap } from "../helpers/sip.ts";
 import { StreamClient, udpExchange } from "../helpers/sip-client.ts";
 import { runUac, SCENARIOS, startUas } from "../helpers/sipp.ts";
-import { ApplianceVm, GUEST, HOST_FROM_GUEST, REPO } from "../helpers/vm.ts";
+import { BUILD_KEY, GUEST, HOST_FROM_GUEST, REPO } from "../helpers/vm.ts";
 import { connectWs, nextMessage } from "../helpers/ws.ts";
+import { SeededVm } from "./guest.ts";
+import { expandPorts, servicePorts } from "./ports.ts";
 
-// The image packer/build.sh made, booted under qemu: what an operator gets.
+// The image packer/build.sh made, booted under qemu with a NoCloud seed
+// carrying this test's SSH key: what an operator gets.
 const p = new Processes();
-let vm: ApplianceVm;
+let vm: SeededVm;
 let uasPort: number;
+/** The admin API's bearer token, made by the guest at first boot. */
+let token: string;
 
 function options(transport: "UDP" | "TLS" | "WSS", tag: string): string {
   return (
@@ -70,9 +76,27 @@ function hostUasScenario(): string {
   return file;
 }
 
+/** The admin API from the host, with the guest's token unless told otherwise (null: none). */
+function admin(path: string, bearer: string | null = token): Promise<Response> {
+  return fetch(`http://127.0.0.1:${vm.forwards.admin}${path}`, {
+    headers: bearer === null ? {} : { authorization: `Bearer ${bearer}` },
+  });
+}
+
+type NftElement = string | { prefix: { addr: string; len: number } };
+
+/** The elements of one of the firewall's named sets, as the guest's kernel holds them ("10.0.0.0/8", "192.0.2.10"). */
+async function nftSet(name: string): Promise<string[]> {
+  const out: { nftables: { set?: { elem?: NftElement[] } }[] } = JSON.parse(
+    await sh(`nft -j list set inet sipedge ${name}`),
+  );
+  const elements = out.nftables.find((e) => e.set !== undefined)?.set?.elem ?? [];
+  return elements.map((e) => (typeof e === "string" ? e : `${e.prefix.addr}/${e.prefix.len}`));
+}
+
 beforeAll(async () => {
   uasPort = await freePort();
-  vm = await ApplianceVm.boot(p);
+  vm = await SeededVm.boot(p);
 });
 
 afterAll(async () => {
@@ -89,11 +113,33 @@ describe("the appliance image", () => {
     expect(await sh("openssl x509 -noout -subject -in /etc/sipedge/tls/cert.pem")).toMatch(/CN\s*=\s*sipedge/);
   });
 
+  it("ships no login key: only the seed's key is authorised, the build key is refused", async () => {
+    const authorised = (await sh("cat /root/.ssh/authorized_keys")).split("\n").filter((l) => l.trim() !== "");
+    expect(authorised).toEqual([readFileSync(`${vm.key}.pub`, "utf8").trim()]);
+    const buildKey = readFileSync(`${BUILD_KEY}.pub`, "utf8").trim().split(" ")[1] as string;
+    expect(authorised.join("\n")).not.toContain(buildKey);
+    const withBuildKey = await vm.sshWith(BUILD_KEY, "true");
+    expect(withBuildKey.code, "SSH with the build key must be refused").not.toBe(0);
+    // Host keys made at this boot (their fingerprints on the console), not the build VM's.
+    expect(vm.consoleFingerprints().length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("made its own admin token at first boot, the service user's alone, and the API requires it", async () => {
+    expect(await sh("stat -c '%a %U:%G' /etc/sipedge/admin.token")).toBe("600 sipedge:sipedge");
+    token = await sh("cat /etc/sipedge/admin.token");
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+    expect(await sh("grep -c 'tokenFile: /etc/sipedge/admin.token' /etc/sipedge/sipedge.yaml")).toBe("1");
+    // From the host (10.0.2.2 to the guest: inside the default management network, the private space).
+    const status = await until("admin API", 30_000, async () => (await admin("/status")).status);
+    expect(status).toBe(200);
+    expect((await admin("/status", null)).status).toBe(401);
+  });
+
   it("runs under the hardened unit: notify, watchdog, restart at once, sipedge user with one capability", async () => {
     const props = Object.fromEntries(
       (
         await sh(
-          "systemctl show sipedge -p Type,NotifyAccess,Restart,RestartUSec,StartLimitIntervalUSec,WatchdogUSec,LimitNOFILE,LimitCORE,User,NoNewPrivileges,ProtectSystem,CapabilityBoundingSet,AmbientCapabilities",
+          "systemctl show sipedge -p Type,NotifyAccess,Restart,RestartUSec,StartLimitIntervalUSec,WatchdogUSec,LimitNOFILE,LimitCORE,User,NoNewPrivileges,ProtectSystem,CapabilityBoundingSet,AmbientCapabilities,MemoryMax",
         )
       )
         .split("\n")
@@ -113,6 +159,8 @@ describe("the appliance image", () => {
       ProtectSystem: "strict",
       CapabilityBoundingSet: "cap_net_bind_service",
       AmbientCapabilities: "cap_net_bind_service",
+      // limits.memory (256 MiB) + 320 MiB.
+      MemoryMax: String((256 + 320) * 1024 * 1024),
     });
     const pid = await sh("systemctl show -p MainPID --value sipedge");
     expect(await sh(`stat -c %U /proc/${pid}`)).toBe("sipedge");
@@ -137,6 +185,39 @@ describe("the appliance image", () => {
     expect(live.map((v) => v.replace(/\s+/g, " "))).toEqual(tuned.map(([, v]) => v));
   });
 
+  it("keeps every port sipedge serves out of the ephemeral range, and reserved", async () => {
+    const ports = servicePorts(parse(readFileSync(join(REPO, "appliance", "config", "sipedge.yaml"), "utf8")));
+    const reserved = expandPorts(await sh("sysctl -n net.ipv4.ip_local_reserved_ports"));
+    const [low, high] = (await sh("sysctl -n net.ipv4.ip_local_port_range")).split(/\s+/).map(Number) as [
+      number,
+      number,
+    ];
+    for (const port of ports) {
+      expect(reserved.has(port), `port ${port} reserved`).toBe(true);
+      expect(port >= low && port <= high, `port ${port} in the ephemeral range ${low}-${high}`).toBe(false);
+    }
+  });
+
+  it("firewalls SSH to the private address space, and the backend-side ports to the configured backend", async () => {
+    expect(await nftSet("ssh4")).toEqual(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]);
+    expect(await nftSet("ssh6")).toEqual(["fc00::/7"]);
+    expect(await nftSet("backends4")).toEqual(["192.0.2.10"]);
+    const rules = await sh("nft list chain inet sipedge input");
+    expect(rules).not.toMatch(/0\.0\.0\.0\/0|::\/0/);
+    const backendRules = rules.split("\n").filter((l) => l.includes("15060"));
+    expect(backendRules.length).toBeGreaterThan(0);
+    for (const rule of backendRules) expect(rule).toMatch(/saddr @backends[46]/);
+  });
+
+  it("is not managed by site.yml from a controller that does not know its host key", async () => {
+    const empty = join(vm.dir, "known_hosts.empty");
+    writeFileSync(empty, "");
+    // Without pipelining Ansible's first step is a plain ssh command, whose error it reports as is.
+    const r = await vm.playbook("site.yml", inventory(), empty, { ANSIBLE_PIPELINING: "False" });
+    expect(r.unreachable, r.stdout).toBe(1);
+    expect(r.stdout).toMatch(/Host key verification failed/);
+  });
+
   it("listens on SIP with a backlog of net.core.somaxconn, not Node's 511", async () => {
     const somaxconn = await sh("sysctl -n net.core.somaxconn");
     expect(somaxconn).toBe("65535");
@@ -156,11 +237,18 @@ describe("the appliance image", () => {
     expect(second.changed, second.stdout).toBe(0);
     // Reloaded (SIGHUP), not restarted: still the first boot's process.
     expect(await sh("systemctl show -p NRestarts --value sipedge")).toBe("0");
-  });
+    // The inventory's management network and backend, in the firewall; the first boot's token kept.
+    expect(await nftSet("ssh4")).toEqual(["10.0.2.0/24"]);
+    expect(await nftSet("backends4")).toEqual([HOST_FROM_GUEST]);
+    expect(await sh("cat /etc/sipedge/admin.token")).toBe(token);
+    // Two runs of the whole role against an emulated CPU (TCG) on shared cores: minutes each.
+  }, 900_000);
 
-  it("probes the backend up and serves /metrics on the admin port to the management network", async () => {
+  it("probes the backend up and serves /metrics, with the token, on the admin port to the management network", async () => {
+    expect((await admin("/metrics", null)).status).toBe(401);
+    expect((await admin("/metrics", "not-the-token-of-this-appliance")).status).toBe(401);
     const metrics = await until("backend up in /metrics", 30_000, async () => {
-      const text = await (await fetch(`http://127.0.0.1:${vm.forwards.admin}/metrics`)).text();
+      const text = await (await admin("/metrics")).text();
       return /sipedge_backend_up\{[^}]*backend="host-uas"[^}]*\} 1/.test(text) ? text : undefined;
     });
     expect(metrics).toMatch(/^sipedge_kernel_/m);

@@ -1,14 +1,63 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { parse } from "yaml";
 import { BUILD_KEY, REPO, run } from "../helpers/vm.ts";
+import { expandPorts, servicePorts } from "./ports.ts";
+
+const ANSIBLE_CONFIG = join(REPO, "ansible", "ansible.cfg");
+
+interface Rendered {
+  nftables: string;
+  reservedPorts: string;
+  dropIn: string;
+  config: { admin: { listen: string; tokenFile: string } };
+}
+
+/** The role's templates rendered with its defaults and `vars` as inventory (test/image/render.yml), no host needed. */
+async function render(vars: object = {}): Promise<Rendered> {
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-render-"));
+  writeFileSync(join(dir, "vars.json"), JSON.stringify({ ...vars, sipedge_repo_dir: REPO, render_dir: dir }));
+  const r = await run(
+    "ansible-playbook",
+    ["-i", "localhost,", join(REPO, "test", "image", "render.yml"), "-e", `@${join(dir, "vars.json")}`],
+    { ANSIBLE_CONFIG, ANSIBLE_NOCOLOR: "1" },
+  );
+  expect(r.code, r.stdout + r.stderr).toBe(0);
+  const read = (name: string) => readFileSync(join(dir, name), "utf8");
+  return {
+    nftables: read("nftables.conf"),
+    reservedPorts: /^net\.ipv4\.ip_local_reserved_ports = (.*)$/m.exec(read("61-sipedge-ports.conf"))?.[1] ?? "",
+    dropIn: read("50-appliance.conf"),
+    config: parse(read("sipedge.yaml")),
+  };
+}
+
+/** A named set's elements in a rendered ruleset, or undefined when the set is not there. */
+function nftSet(ruleset: string, name: string): string[] | undefined {
+  const m = new RegExp(`set ${name} \\{[^}]*elements = \\{ ([^}]*) \\}`).exec(ruleset);
+  return m?.[1]?.split(",").map((e) => e.trim());
+}
+
+/** The input chain's rules that mention `text`. */
+function rulesWith(ruleset: string, text: string): string[] {
+  return ruleset.split("\n").filter((l) => l.includes(text) && !l.trim().startsWith("#"));
+}
+
+/** nft's own check of a rendered ruleset (parses and resolves it without loading it). */
+async function nftCheck(ruleset: string): Promise<void> {
+  const file = join(mkdtempSync(join(tmpdir(), "sipedge-nft-")), "nftables.conf");
+  writeFileSync(file, ruleset);
+  const r = await run("nft", ["-c", "-f", file]);
+  expect(r.code, r.stderr).toBe(0);
+}
+
+const defaultConfig = parse(readFileSync(join(REPO, "appliance", "config", "sipedge.yaml"), "utf8"));
 
 describe("the image definitions", () => {
   it("ansible-lint passes the role and both playbooks at the production profile", async () => {
-    const r = await run("ansible-lint", ["--offline", "-p", "ansible/"], {
-      ANSIBLE_CONFIG: `${REPO}/ansible/ansible.cfg`,
-    });
+    const r = await run("ansible-lint", ["--offline", "-p", "ansible/"], { ANSIBLE_CONFIG });
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
@@ -25,5 +74,92 @@ describe("the image definitions", () => {
       { CHECKPOINT_DISABLE: "1" },
     );
     expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
+  it("checks SSH host keys against live hosts; only the image build's Packer provisioner turns that off", async () => {
+    // Without the caller's own ANSIBLE_HOST_KEY_CHECKING: what ansible.cfg says.
+    const r = await run("env", ["-u", "ANSIBLE_HOST_KEY_CHECKING", "ansible-config", "dump"], { ANSIBLE_CONFIG });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^HOST_KEY_CHECKING\([^)]*\) = True$/m);
+    const packer = readFileSync(join(REPO, "packer", "sipedge.pkr.hcl"), "utf8");
+    expect(packer).toMatch(/ansible_env_vars\s*=\s*\[[^\]]*"ANSIBLE_HOST_KEY_CHECKING=False"/);
+  });
+
+  it("admits SSH and the admin API from the private address space by default, never from anywhere", async () => {
+    const { nftables } = await render();
+    await nftCheck(nftables);
+    expect(nftables).not.toMatch(/0\.0\.0\.0\/0|::\/0/);
+    expect(nftSet(nftables, "ssh4")).toEqual(["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"]);
+    expect(nftSet(nftables, "ssh6")).toEqual(["fc00::/7"]);
+    for (const rule of rulesWith(nftables, "dport 22")) expect(rule).toMatch(/saddr @ssh[46] accept/);
+    expect(nftSet(nftables, "management4")).toEqual(nftSet(nftables, "ssh4"));
+  });
+
+  it("admits SSH from the inventory's management CIDRs only", async () => {
+    const { nftables } = await render({ sipedge_management_cidrs: ["10.20.0.0/24", "2001:db8:20::/64"] });
+    await nftCheck(nftables);
+    expect(nftSet(nftables, "ssh4")).toEqual(["10.20.0.0/24"]);
+    expect(nftSet(nftables, "ssh6")).toEqual(["2001:db8:20::/64"]);
+  });
+
+  it("admits the backend-side ports only from the configured backends' addresses", async () => {
+    const { nftables } = await render({
+      sipedge_config: {
+        io: { threads: 4, backendPort: 20000 },
+        backends: [
+          {
+            name: "core",
+            members: [
+              { name: "a", uri: "sip:10.20.1.10:5060;transport=udp" },
+              { name: "b", uri: "sips:pbx@10.20.1.11" },
+              { name: "c", uri: "sip:[2001:db8::5]:5061;transport=tls" },
+            ],
+          },
+        ],
+      },
+    });
+    await nftCheck(nftables);
+    expect(nftSet(nftables, "backends4")).toEqual(["10.20.1.10", "10.20.1.11"]);
+    expect(nftSet(nftables, "backends6")).toEqual(["2001:db8::5"]);
+    const rules = rulesWith(nftables, "20000");
+    expect(rules.length).toBe(2);
+    for (const rule of rules) expect(rule).toMatch(/^\s*ip6? saddr @backends[46] .*dport 20000-20003 accept/);
+  });
+
+  it("reserves every port sipedge serves and keeps them out of the ephemeral range", async () => {
+    const sysctl = readFileSync(join(REPO, "appliance", "sysctl.d", "60-sipedge.conf"), "utf8");
+    const [low, high] = (/^net\.ipv4\.ip_local_port_range = (\d+) (\d+)$/m.exec(sysctl)?.slice(1) ?? []).map(Number);
+    const ports = servicePorts(defaultConfig);
+    expect(ports).toEqual(expect.arrayContaining([5060, 5061, 8443, 9091, 15060, 16083]));
+    const reserved = expandPorts((await render()).reservedPorts);
+    for (const port of ports) {
+      expect(reserved.has(port), `port ${port} reserved`).toBe(true);
+      expect(port >= (low as number) && port <= (high as number), `port ${port} in ${low}-${high}`).toBe(false);
+    }
+    // A site that moves a port into the range still has it reserved.
+    const moved = await render({
+      sipedge_config: {
+        listen: [{ transport: "udp", address: "auto", port: 40000 }],
+        admin: { listen: "0.0.0.0:40001" },
+      },
+    });
+    expect([...expandPorts(moved.reservedPorts)]).toEqual(expect.arrayContaining([40000, 40001]));
+  });
+
+  it("bounds the unit's memory at limits.memory plus the documented 320 MiB", async () => {
+    const unit = readFileSync(join(REPO, "appliance", "systemd", "sipedge.service"), "utf8");
+    expect(defaultConfig.limits.memory).toBe("256MiB");
+    expect(unit).toMatch(/^MemoryMax=576M$/m);
+    expect((await render()).dropIn).toMatch(/^MemoryMax=576M$/m);
+    expect((await render({ sipedge_config: { limits: { memory: "1GiB" } } })).dropIn).toMatch(/^MemoryMax=1344M$/m);
+    expect((await render({ sipedge_config: { limits: { memory: "500MB" } } })).dropIn).toMatch(/^MemoryMax=797M$/m);
+    expect((await render({ sipedge_memory_max: "2G" })).dropIn).toMatch(/^MemoryMax=2G$/m);
+  });
+
+  it("points the admin API at a token file, also when inventory gives no token", async () => {
+    expect(defaultConfig.admin).toEqual({ listen: "0.0.0.0:9091", tokenFile: "/etc/sipedge/admin.token" });
+    expect((await render()).config.admin.tokenFile).toBe("/etc/sipedge/admin.token");
+    const moved = await render({ sipedge_config_dir: "/srv/sipedge" });
+    expect(moved.config.admin.tokenFile).toBe("/srv/sipedge/admin.token");
   });
 });
