@@ -76,6 +76,8 @@ interface Forward {
   provisional: boolean;
   cancelled: boolean;
   timerC: ReturnType<typeof setTimeout> | undefined;
+  /** The Record-Route values the last attempt went out with (dialog-creating requests only). */
+  recordRouted: readonly string[] | undefined;
   /** Every server transaction ends: the latest its final response may come (see #armDeadline). */
   deadline: ReturnType<typeof setTimeout> | undefined;
 }
@@ -508,6 +510,7 @@ export class ProxyCore {
       provisional: false,
       cancelled: false,
       timerC: undefined,
+      recordRouted: undefined,
       deadline: undefined,
     };
     this.#forwards.set(st, forward);
@@ -573,6 +576,7 @@ export class ProxyCore {
           ? `<sip:${this.#sentBy(flow, "client")}${uriTransport(flow.transport)};lr${bk}>`
           : this.#recordRouteFor(flow, "client", callId, req);
       editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
+      f.recordRouted = [outbound, inbound];
     }
     if (f.side === "client" && req.method === "REGISTER") {
       // RFC 3327 §4.3: the registrar routes requests for this AoR back through
@@ -640,6 +644,25 @@ export class ProxyCore {
       : tokens.issueUdp(flow.remoteAddress, flow.remotePort, this.#sides.udpListenerOf(flow));
   }
 
+  /**
+   * A client's answer that makes a dialog with a backend carries our two
+   * Record-Route values as we wrote them, on top (RFC 3261 §12.1.1: the UAS
+   * copies them; anything upstream of it adds below). A client that edits
+   * the values naming sipedge (another UA's flow token in place of its own)
+   * would make the backend send that UA its dialog. Backends are trusted to
+   * echo; only a client's answer is checked.
+   */
+  #ownRecordRouteKept(f: Forward, res: SipResponse): boolean {
+    if (f.side !== "backend" || f.recordRouted === undefined) return true;
+    const rr = res.addresses(HeaderId.RecordRoute);
+    if (!rr.ok) return false;
+    if (rr.value.length === 0) return true; // no route set at all: the dialog's requests come by Contact, untokened
+    return f.recordRouted.every((v, i) => {
+      const got = rr.value[i];
+      return got !== undefined && res.buf.toString("latin1", got.start, got.end) === v;
+    });
+  }
+
   #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
     const status = res.status;
     const current = f.ct === ct;
@@ -651,6 +674,12 @@ export class ProxyCore {
     }
     if (status === 100) return; // hop by hop: sipedge sent its own
     if (!current) return; // an attempt abandoned for silence answered late
+    if (status < 300 && !this.#ownRecordRouteKept(f, res)) {
+      // The backend would take its route set from this answer: one whose flow token is not the one we
+      // gave this client would send the dialog's requests into another UA's flow. Dropped; counted.
+      this.counters.forgedTokens++;
+      return;
+    }
     const callId = f.callId;
     if (status < 200) {
       f.provisional = true;

@@ -229,6 +229,29 @@ describe("proxy core: nobody poses as another", () => {
   });
 });
 
+describe("proxy core: a client cannot hand a backend another UA's flow", () => {
+  it("drops a client's answer whose Record-Route no longer carries the flow token sipedge wrote", () => {
+    const h = harness();
+    const pbx = h.flowTo(PBX_A.host, PBX_A.port);
+    const fl = h.tokens.issueUdp("192.0.2.9", 5060, 0);
+    const call = (branch: string) =>
+      invite({ uri: "sip:alice@192.0.2.9", branch, routes: [`<sip:10.0.0.1:5060;lr;fl=${fl}>`] }).replace(
+        "192.0.2.9:5060;branch",
+        `${PBX_A.host}:${PBX_A.port};branch`,
+      );
+    h.receive(pbx, call("p1"), "backend");
+    const ua = h.flowTo("192.0.2.9", 5060);
+    const toUa = ua.sent[0] as SipMessage;
+    const victim = h.tokens.issueUdp("203.0.113.50", 5060, 0);
+    const forged = answer(toUa, 200).replace(/fl=[\w-]+/, `fl=${victim}`);
+    h.receive(ua, forged, "client");
+    expect(statuses(pbx)).toEqual([100]);
+    expect(h.core.counters.forgedTokens).toBe(1);
+    h.receive(ua, answer(toUa, 200), "client");
+    expect(statuses(pbx)).toEqual([100, 200]);
+  });
+});
+
 describe("proxy core: every transaction ends", () => {
   it("answers 503 when a dialog's backend cannot be written to, and keeps no transaction", async () => {
     const h = harness();
