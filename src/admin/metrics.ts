@@ -129,7 +129,7 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   );
   counter(
     "sipedge_forged_flow_tokens_total",
-    "Requests refused 403 because a flow token (from a backend) or backend token (from a client) did not verify",
+    "Requests refused 403 because a flow token (from a backend) or backend token (from a client) did not verify, and clients' dialog-making answers dropped because the Record-Route sipedge wrote was altered",
     (s) => s.counters.forgedTokens,
   );
   counter("sipedge_endpoint_rebinds_total", "Endpoints that re-registered over a new flow", (s) => s.rebinds);
