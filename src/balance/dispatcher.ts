@@ -124,13 +124,14 @@ export class PoolDispatcher implements Dispatcher {
   memberAt(address: string, port: number, transport: TransportName): Target | undefined {
     const here = this.#byAddress.get(address.startsWith("::ffff:") ? address.slice(7) : address);
     if (here === undefined) return undefined;
-    if (here.length === 1) return here[0]?.member;
-    const members = here.map((b) => b.member);
-    return (
-      members.find((m) => m.port === port && m.transport === transport) ??
-      members.find((m) => m.transport === transport) ??
-      members[0]
-    );
+    // Called for every backend-side message: no allocation on the way.
+    let sameTransport: Target | undefined;
+    for (const { member } of here) {
+      if (member.transport !== transport) continue;
+      if (member.port === port) return member;
+      sameTransport ??= member;
+    }
+    return sameTransport ?? here[0]?.member;
   }
 
   ready(): boolean {
