@@ -157,7 +157,7 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   );
   labelled(
     "sipedge_internal_errors_total",
-    "Bugs caught at a message handler (the message was dropped, the worker went on), by where: client, backend, handoff",
+    "Bugs caught at an exception boundary (that message or transaction was dropped, the worker went on), by where: client, backend, handoff (a message), timer, closed (a closed connection's attempts)",
     "where",
     (s) => s.counters.internalErrors,
   );
