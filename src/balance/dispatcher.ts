@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Config } from "../config/schema.ts";
 import { BackendState, type HealthTable } from "../health/state.ts";
 import type { Dispatcher, Target } from "../proxy/ports.ts";
@@ -92,10 +93,10 @@ export class PoolDispatcher implements Dispatcher {
         this.#byAddress.set(b.member.host, here);
       }
     }
-    for (const [callId, d] of this.#dialogs) {
+    for (const [key, d] of this.#dialogs) {
       const now = this.#byName.get(d.backend.name);
-      if (now === undefined) this.dialogEnded(callId);
-      else this.#dialogs.set(callId, { backend: now, trunk: d.trunk });
+      if (now === undefined) this.#forget(key);
+      else this.#dialogs.set(key, { backend: now, trunk: d.trunk });
     }
   }
 
@@ -154,21 +155,26 @@ export class PoolDispatcher implements Dispatcher {
 
   dialogStarted(t: Target, callId: string, trunk: string | undefined): void {
     const b = this.#byTarget.get(t);
-    if (b === undefined || this.#dialogs.has(callId)) return;
-    this.#dialogs.set(callId, { backend: b, trunk });
+    const key = dialogKey(callId);
+    if (b === undefined || this.#dialogs.has(key)) return;
+    this.#dialogs.set(key, { backend: b, trunk });
     b.calls++;
     b.started++;
     if (trunk !== undefined) this.#trunkCalls.set(trunk, (this.#trunkCalls.get(trunk) ?? 0) + 1);
     if (this.#dialogs.size > MAX_TRACKED_DIALOGS) {
       const [oldest] = this.#dialogs.keys();
-      if (oldest !== undefined) this.dialogEnded(oldest);
+      if (oldest !== undefined) this.#forget(oldest);
     }
   }
 
   dialogEnded(callId: string): void {
-    const d = this.#dialogs.get(callId);
+    this.#forget(dialogKey(callId));
+  }
+
+  #forget(key: string): void {
+    const d = this.#dialogs.get(key);
     if (d === undefined) return;
-    this.#dialogs.delete(callId);
+    this.#dialogs.delete(key);
     d.backend.calls--;
     if (d.trunk !== undefined) this.#trunkCalls.set(d.trunk, (this.#trunkCalls.get(d.trunk) ?? 1) - 1);
   }
@@ -181,6 +187,15 @@ export class PoolDispatcher implements Dispatcher {
     }
     return { backends, trunks: Object.fromEntries(this.#trunkCalls) };
   }
+}
+
+/**
+ * The tracked dialogs' key: a Call-ID as it is up to 64 bytes (almost all
+ * are), else its SHA-1. A Call-ID is the peer's choice, up to the message
+ * size: 200 000 tracked dialogs keyed by 64 KiB Call-IDs would be 12 GiB.
+ */
+function dialogKey(callId: string): string {
+  return callId.length <= 64 ? callId : createHash("sha1").update(callId, "latin1").digest("base64");
 }
 
 function callIdOf(req: SipRequest): string {

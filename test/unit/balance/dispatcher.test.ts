@@ -1,3 +1,5 @@
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { describe, expect, it } from "vitest";
 import { PoolDispatcher } from "../../../src/balance/dispatcher.ts";
 import { validateConfig } from "../../../src/config/validate.ts";
@@ -88,5 +90,29 @@ describe("PoolDispatcher", () => {
     expect(d.memberAt("10.1.0.6", 5060, "tcp")).toBeUndefined();
     // Written in any spelling, matched in the kernel's.
     expect(d.memberAt("2001:db8::1", 40000, "udp")?.name).toBe("v6");
+  });
+
+  it("tracks a dialog with a Call-ID of any length under a short key, and forgets it by the same Call-ID", () => {
+    const d = new PoolDispatcher(config, { suspectAfter: 2, suspectFor: 1000 });
+    const a = d.pools[0]?.backends[0]?.member as Target;
+    const long = "x".repeat(60_000);
+    d.dialogStarted(a, long, undefined);
+    d.dialogStarted(a, "short@host", undefined);
+    expect(d.calls().backends.a?.active).toBe(2);
+    d.dialogEnded(long);
+    expect(d.calls().backends.a?.active).toBe(1);
+  });
+
+  it("does not keep a peer's long Call-IDs: 500 dialogs of 100 KB Call-IDs hold a few KB, not 50 MB", () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const d = new PoolDispatcher(config, { suspectAfter: 2, suspectFor: 1000 });
+    const a = d.pools[0]?.backends[0]?.member as Target;
+    gc();
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 500; i++) d.dialogStarted(a, `${i}@`.padEnd(100_000, "x"), undefined);
+    gc();
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(10 * 1024 * 1024);
+    expect(d.calls().backends.a?.active).toBe(500);
   });
 });
