@@ -3,6 +3,7 @@ import type { Config } from "../config/schema.ts";
 import { BackendState, type HealthTable } from "../health/state.ts";
 import type { Dispatcher, Target } from "../proxy/ports.ts";
 import type { SipRequest } from "../sip/index.ts";
+import { unmapped } from "../transport/address.ts";
 import type { TransportName } from "../transport/flow.ts";
 import { type Backend, Pool } from "./pool.ts";
 
@@ -123,7 +124,7 @@ export class PoolDispatcher implements Dispatcher {
    * transport (a stream from a backend comes from a port of its own), else the first.
    */
   memberAt(address: string, port: number, transport: TransportName): Target | undefined {
-    const here = this.#byAddress.get(address.startsWith("::ffff:") ? address.slice(7) : address);
+    const here = this.#byAddress.get(unmapped(address));
     if (here === undefined) return undefined;
     // Called for every backend-side message: no allocation on the way.
     let sameTransport: Target | undefined;

@@ -17,7 +17,6 @@ import type { PoolLevel } from "../transport/pool.ts";
 export type RejectReason = "pool" | "transactions" | "load";
 
 export interface Arrival {
-  readonly method: string;
   /** Inside a dialog sipedge made (routing.ts verified our Record-Route), or from a backend's side of one. */
   readonly inDialog: boolean;
   /** From a backend, or from a client flow of a trusted peer. */

@@ -1,3 +1,5 @@
+import { isLoopbackPeer } from "../transport/address.ts";
+
 /**
  * Answers sipedge makes itself (no transaction: refusals, OPTIONS, 400s)
  * to one UDP source address in a second, at most. A datagram's source is
@@ -30,7 +32,7 @@ export class AnswerLimit {
    * and local load tools and monitors send from them.
    */
   take(address: string): boolean {
-    if (isLoopback(address)) return true;
+    if (isLoopbackPeer(address)) return true;
     const now = this.#now();
     if (now - this.#window >= 1000) {
       this.#window = now;
@@ -44,10 +46,6 @@ export class AnswerLimit {
     this.#counts.set(key, n + 1);
     return true;
   }
-}
-
-function isLoopback(address: string): boolean {
-  return address.startsWith("127.") || address === "::1" || address.startsWith("::ffff:127.");
 }
 
 /** Distinct sources answered in one second: 65 536 entries are a few MiB of heap at most. */

@@ -13,6 +13,7 @@ import {
   type SipResponse,
   type Via,
 } from "../sip/index.ts";
+import { unmapped } from "../transport/address.ts";
 import type { Flow, TransportName } from "../transport/flow.ts";
 import { type BufferPool, type PoolSlot, UNHELD } from "../transport/pool.ts";
 import { admit, retryAfterWithJitter } from "./admission.ts";
@@ -452,7 +453,7 @@ export class ProxyCore {
     const inDialog = route.kind !== "dispatch";
     if (this.#draining && !inDialog) return this.#unavailable();
     const refused = admit(
-      { method: req.method, inDialog, trusted: side === "backend" || this.#sides.trusted(flow) },
+      { inDialog, trusted: side === "backend" || this.#sides.trusted(flow) },
       {
         level: this.#pool.level,
         transactions: this.#pending,
@@ -520,7 +521,7 @@ export class ProxyCore {
       this.#attempt(forward);
       return;
     }
-    const dest = route.kind === "client" ? route.flow : this.#sides.backendFlow(route.target);
+    const dest = this.#flowFor(route);
     if (dest === undefined) {
       this.#finish(forward, this.#unavailable());
       return;
@@ -626,13 +627,12 @@ export class ProxyCore {
    * carries its flow token to come back on; a backend's, the member it is.
    */
   #recordRouteFor(flow: Flow, side: Side, callId: string, req: SipRequest): string {
-    const member = side === "backend" ? this.#memberBehind(flow, req) : undefined;
-    const token =
-      side === "client"
-        ? `;fl=${this.#tokenFor(flow)}`
-        : member === undefined
-          ? ""
-          : backendParam(this.#sides.tokens, member, callId);
+    let token = "";
+    if (side === "client") token = `;fl=${this.#tokenFor(flow)}`;
+    else {
+      const member = this.#memberBehind(flow, req);
+      if (member !== undefined) token = backendParam(this.#sides.tokens, member, callId);
+    }
     return `<sip:${hostOf(flow.localAddress)}:${flow.localPort}${uriTransport(flow.transport)};lr${token}>`;
   }
 
@@ -844,11 +844,7 @@ export class ProxyCore {
       () =>
         this.#safely("timer", () => {
           f.timerC = undefined;
-          if (f.provisional) {
-            f.cancelled = true;
-            this.#sendCancel(f);
-          }
-          this.#finish(f, { status: 408, reason: "Request Timeout" });
+          this.#expire(f);
         }),
       this.#settings.timers.timerC,
     );
@@ -871,15 +867,21 @@ export class ProxyCore {
         this.#safely("timer", () => {
           f.deadline = undefined;
           if (f.st.finished) return;
-          if (f.provisional && !f.cancelled) {
-            f.cancelled = true;
-            this.#sendCancel(f);
-          }
-          f.ct?.terminate();
-          this.#finish(f, { status: 408, reason: "Request Timeout" });
+          this.#expire(f);
+          // An attempt we cancelled still gets its 487 (and our ACK); any other one is given up.
+          if (!f.cancelled) f.ct?.terminate();
         }),
       lifetime,
     );
+  }
+
+  /** Out of time (Timer C, or the deadline): a ringing attempt is cancelled, the caller gets 408. */
+  #expire(f: Forward): void {
+    if (f.provisional && !f.cancelled) {
+      f.cancelled = true;
+      this.#sendCancel(f);
+    }
+    this.#finish(f, { status: 408, reason: "Request Timeout" });
   }
 
   #clearTimerC(f: Forward): void {
@@ -912,6 +914,11 @@ export class ProxyCore {
     ct.receive(res);
   }
 
+  /** Where the policy sends a routed request: the client flow a token named, or the dialog's backend. */
+  #flowFor(route: Extract<Decision, { kind: "backend" | "client" }>): Flow | undefined {
+    return route.kind === "client" ? route.flow : this.#sides.backendFlow(route.target);
+  }
+
   /**
    * ACK for a 2xx (and any ACK with no transaction) goes on statelessly
    * along its route set (RFC 3261 §16.11), with a Via whose branch is
@@ -924,13 +931,9 @@ export class ProxyCore {
     // forwarding it would send it round and round.
     const mf = req.maxForwards();
     if ((mf.ok && mf.value === 0) || (side === "client" && this.#cameBack(req))) return;
-    const flow =
-      route.kind === "client"
-        ? route.flow
-        : route.kind === "backend"
-          ? this.#sides.backendFlow(route.target)
-          : undefined;
-    if (flow === undefined || (route.kind !== "client" && route.kind !== "backend")) return;
+    if (route.kind !== "client" && route.kind !== "backend") return;
+    const flow = this.#flowFor(route);
+    if (flow === undefined) return;
     const vias = req.via();
     const topBranch = vias.ok ? (vias.value[0]?.branch ?? "") : "";
     const branch = `z9hG4bK-sl${createHash("sha1").update(topBranch).update(req.uriText).digest("hex").slice(0, 16)}`;
@@ -1139,10 +1142,6 @@ function sameFlow(sent: Flow, heard: Flow): boolean {
     sent === heard ||
     (sent.transport === heard.transport && unmapped(sent.remoteAddress) === unmapped(heard.remoteAddress))
   );
-}
-
-function unmapped(address: string): string {
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
 const FLOW_FAILED: LocalResponse = { status: 430, reason: "Flow Failed" };

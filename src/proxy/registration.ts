@@ -13,7 +13,7 @@ import { type Address, findParam, type SipRequest, type SipResponse } from "../s
  */
 
 /** Longest AoR, instance id or Contact URI kept in an endpoint key: real ones are under 200 bytes. */
-export const MAX_KEY_PART = 512;
+const MAX_KEY_PART = 512;
 /** RFC 3261 §25.1 delta-seconds, at most ten digits (RFC 3261 §20.19: 2^32-1). */
 const DELTA_SECONDS = /^[0-9]{1,10}$/;
 

@@ -1,5 +1,6 @@
 import { BlockList, isIPv6 } from "node:net";
 import type { Trunk } from "../config/schema.ts";
+import { unmapped } from "../transport/address.ts";
 import type { Flow } from "../transport/flow.ts";
 
 interface Matcher {
@@ -53,8 +54,7 @@ export class TrunkMatcher {
   }
 
   #match(flow: Flow): string | undefined {
-    // A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d.
-    const address = flow.remoteAddress.startsWith("::ffff:") ? flow.remoteAddress.slice(7) : flow.remoteAddress;
+    const address = unmapped(flow.remoteAddress);
     const family = isIPv6(address) ? "ipv6" : "ipv4";
     const names = flow.reliable ? flow.peerNames() : [];
     for (const t of this.#trunks) {

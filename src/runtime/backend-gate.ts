@@ -1,4 +1,5 @@
 import type { Dispatcher } from "../proxy/ports.ts";
+import { unmapped } from "../transport/address.ts";
 import type { ConnectionGate, GateRefusal } from "../transport/listener.ts";
 
 /**
@@ -24,7 +25,7 @@ export class BackendGate implements ConnectionGate {
   }
 
   enter(address: string): GateRefusal | undefined {
-    const a = bare(address);
+    const a = unmapped(address);
     if (this.#members.memberAt(a, 0, "tcp") === undefined) return "stranger";
     const n = this.#open.get(a) ?? 0;
     if (n >= BACKEND_CONNECTIONS_PER_ADDRESS) return "per_ip";
@@ -33,7 +34,7 @@ export class BackendGate implements ConnectionGate {
   }
 
   leave(address: string): void {
-    const a = bare(address);
+    const a = unmapped(address);
     const n = (this.#open.get(a) ?? 1) - 1;
     if (n <= 0) this.#open.delete(a);
     else this.#open.set(a, n);
@@ -43,8 +44,4 @@ export class BackendGate implements ConnectionGate {
   trusted(): boolean {
     return true;
   }
-}
-
-function bare(address: string): string {
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
 }

@@ -1,6 +1,7 @@
 import { createHash, randomFillSync } from "node:crypto";
 import { BlockList, isIPv6 } from "node:net";
 import type { Trunk } from "../config/schema.ts";
+import { unmapped } from "../transport/address.ts";
 import type { ConnectionGate, GateRefusal } from "../transport/listener.ts";
 
 /**
@@ -93,7 +94,7 @@ export class SharedConnectionGate implements ConnectionGate {
    * SHA-256 keyed: once per connection, not per message.
    */
   #bucketOf(address: string): number {
-    const a = bare(address);
+    const a = unmapped(address);
     const counted = isIPv6(a) ? prefix64(a) : a;
     return createHash("sha256").update(this.#key).update(counted).digest().readUInt32BE(0) % BUCKETS;
   }
@@ -105,7 +106,7 @@ export class SharedConnectionGate implements ConnectionGate {
   }
 
   trusted(address: string): boolean {
-    const a = bare(address);
+    const a = unmapped(address);
     return this.#exempt.check(a, isIPv6(a) ? "ipv6" : "ipv4");
   }
 }
@@ -117,11 +118,6 @@ function trustedSources(trunks: readonly Trunk[]): BlockList {
     for (const s of t.sources) list.addSubnet(s.address, s.prefix, s.family);
   }
   return list;
-}
-
-/** A dual-stack socket shows IPv4 peers as ::ffff:a.b.c.d: one address, one count. */
-function bare(address: string): string {
-  return address.startsWith("::ffff:") ? address.slice(7) : address;
 }
 
 /** The first four groups of an IPv6 address, in one spelling whatever the text's (zeros elided or not, any case). */

@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import { type Arrival, admit, type Pressure, retryAfterWithJitter } from "../../../src/proxy/admission.ts";
 import type { PoolLevel } from "../../../src/transport/pool.ts";
 
-const fresh = (method: string): Arrival => ({ method, inDialog: false, trusted: false });
+// Admission never looks at the method: every one below is treated alike, by where it stands.
+const fresh = (_method: string): Arrival => ({ inDialog: false, trusted: false });
 const at = (level: PoolLevel, transactions = 0, room = true): Pressure => ({
   level,
   transactions,
