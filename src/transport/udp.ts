@@ -1,8 +1,8 @@
 import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
-import { isIPv6 } from "node:net";
+import { isIP, isIPv6 } from "node:net";
 import { classifyDatagram } from "../sip/index.ts";
 import { type Flow, type MessageHandler, newFlowId } from "./flow.ts";
-import type { BufferPool } from "./pool.ts";
+import type { BufferPool, PoolSlot } from "./pool.ts";
 import { stunBindingResponse } from "./stun.ts";
 
 export interface UdpOptions {
@@ -43,6 +43,7 @@ export class UdpEndpoint {
   #address = "";
   #port = 0;
   #closed = false;
+  readonly #backlog: SendBacklog;
   readonly drops: UdpDrops = { sourcePortZero: 0, sendFailed: 0 };
 
   constructor(onMessage: MessageHandler, pool: BufferPool, ipv6: boolean, reusePort: boolean, receiveBuffer: number) {
@@ -53,7 +54,9 @@ export class UdpEndpoint {
       recvBufferSize: receiveBuffer,
       sendBufferSize: 4 << 20,
       reusePort,
+      lookup: literalOnly,
     });
+    this.#backlog = new SendBacklog(pool, () => this.#socket.getSendQueueCount());
     this.#socket.on("message", (msg, rinfo) => this.#receive(msg, rinfo));
     // A send error (ICMP unreachable, EPERM) concerns one datagram; the socket lives on.
     this.#socket.on("error", () => {});
@@ -104,10 +107,12 @@ export class UdpEndpoint {
     const pool = this.#pool;
     const slot = pool.copy(slices, urgent);
     if (slot === undefined) return false;
-    // The bytes stay the kernel's to read until the callback: only then may the slot be reused.
-    if (this.#send(slot.bytes, port, address, () => pool.release(slot))) return true;
-    pool.release(slot);
-    return false;
+    if (!this.#send(slot.bytes, port, address)) {
+      pool.release(slot);
+      return false;
+    }
+    this.#backlog.sent(slot);
+    return true;
   }
 
   /**
@@ -116,9 +121,12 @@ export class UdpEndpoint {
    * lost, counted; the caller's message handling goes on. Errors found later
    * (DNS, ICMP) come to the callback or the socket's error event instead.
    */
-  #send(bytes: Buffer, port: number, address: string, done?: () => void): boolean {
+  #send(bytes: Buffer, port: number, address: string): boolean {
     try {
-      this.#socket.send(bytes, port, address, done);
+      // No callback: with one, dgram defers it to process.nextTick even when
+      // the kernel took the datagram at once (the usual case); SendBacklog
+      // learns the rest from the send queue's length instead.
+      this.#socket.send(bytes, port, address);
       return true;
     } catch {
       this.drops.sendFailed++;
@@ -130,6 +138,8 @@ export class UdpEndpoint {
     if (this.#closed) return;
     this.#closed = true;
     this.#socket.close();
+    // Closing cancels what libuv still queued: no datagram reads its slot any more.
+    this.#backlog.releaseAll();
   }
 
   #receive(msg: Buffer, rinfo: RemoteInfo): void {
@@ -185,3 +195,80 @@ class UdpFlow implements Flow {
 }
 
 const NO_NAMES: readonly string[] = [];
+
+/**
+ * The slots of datagrams the kernel has not taken yet. A send the kernel
+ * takes at once (uv_udp_try_send) is copied by then, and its slot is free
+ * when send() returns; one it refuses for now (its send buffer full) waits
+ * in libuv's queue, which is FIFO and which every later send joins while
+ * it is not empty, so with `pending()` datagrams queued, the slots of all
+ * but the last `pending()` sends may go. The queue also counts sends of
+ * ours that hold no slot (STUN answers): then slots are kept a little
+ * longer, never released early.
+ */
+export class SendBacklog {
+  readonly #pool: BufferPool;
+  readonly #pending: () => number;
+  readonly #slots: PoolSlot[] = [];
+  #check: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(pool: BufferPool, pending: () => number) {
+    this.#pool = pool;
+    this.#pending = pending;
+  }
+
+  /** The datagram in `slot` went to the socket. */
+  sent(slot: PoolSlot): void {
+    const pending = this.#pending();
+    if (pending === 0 && this.#slots.length === 0) {
+      this.#pool.release(slot);
+      return;
+    }
+    this.#slots.push(slot);
+    this.#settle(pending);
+  }
+
+  /** The socket is closed: its queue with it. */
+  releaseAll(): void {
+    this.#settle(0);
+  }
+
+  get held(): number {
+    return this.#slots.length;
+  }
+
+  #settle(pending: number): void {
+    while (this.#slots.length > pending) this.#pool.release(this.#slots.shift() as PoolSlot);
+    if (this.#slots.length === 0) {
+      if (this.#check !== undefined) clearTimeout(this.#check);
+      this.#check = undefined;
+    } else if (this.#check === undefined) {
+      // Nothing calls back when the queue drains: look again shortly.
+      this.#check = setTimeout(() => {
+        this.#check = undefined;
+        this.#settle(this.#pending());
+      }, BACKLOG_CHECK_MS);
+      this.#check.unref();
+    }
+  }
+}
+
+/** How soon a full send buffer is looked at again: a few ms drains megabytes on any link that fills it. */
+const BACKLOG_CHECK_MS = 5;
+
+/**
+ * dgram's lookup for sends: every address sipedge sends to is an IP literal
+ * (members are configured as IPs, clients are where datagrams came from),
+ * so it answers at once. dgram's default runs dns.lookup, which answers an
+ * IP literal on the next tick: a deferral per datagram for nothing. A name
+ * would mean a bug, and is refused: no DNS on the data path.
+ */
+function literalOnly(
+  address: string,
+  _options: unknown,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  const version = isIP(address);
+  if (version !== 0) callback(null, address, version);
+  else callback(Object.assign(new Error(`not an IP address: ${address}`), { code: "EINVAL" }), "", 0);
+}
