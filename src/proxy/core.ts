@@ -34,6 +34,7 @@ import { buildInTransaction } from "./requests.ts";
 import { buildResponse, type LocalResponse } from "./responses.ts";
 import { backendParam, type Decision, type OwnRoutes, REFUSAL_RESPONSE, Router } from "./routing.ts";
 import { LoadShedder } from "./shedder.ts";
+import { type Timer, TimerQueue } from "./timer-queue.ts";
 import { ClientTransaction, ServerTransaction } from "./transactions.ts";
 
 const COUNTED_METHODS = new Set([
@@ -76,11 +77,12 @@ interface Forward {
   via: string;
   provisional: boolean;
   cancelled: boolean;
-  timerC: ReturnType<typeof setTimeout> | undefined;
+  /** Timer C (INVITE only), made when first armed. */
+  timerC: Timer | undefined;
   /** The Record-Route values the last attempt went out with (dialog-creating requests only). */
   recordRouted: readonly string[] | undefined;
   /** Every server transaction ends: the latest its final response may come (see #armDeadline). */
-  deadline: ReturnType<typeof setTimeout> | undefined;
+  deadline: Timer | undefined;
 }
 
 const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);
@@ -145,9 +147,14 @@ export class ProxyCore {
   readonly #tags = new LocalTags();
   /** The slot of the message being received (everything here runs inside one receive call). */
   #slot: PoolSlot | undefined;
+  /** Every timer of this worker's transactions and forwards. */
+  readonly #timers = new TimerQueue((err) => this.#bug("timer", err));
+  /** The timers client transactions run by: one object for all of them, not one per transaction. */
+  #clientTimers: ClientTimers;
 
   constructor(settings: ProxySettings, sides: Sides, dispatcher: Dispatcher, pool: BufferPool) {
     this.#settings = settings;
+    this.#clientTimers = clientTimers(settings);
     this.#sides = sides;
     this.#dispatcher = dispatcher;
     this.#pool = pool;
@@ -188,6 +195,7 @@ export class ProxyCore {
   /** SIGHUP: settings for the transactions that start from now on. */
   reconfigure(settings: ProxySettings): void {
     this.#settings = settings;
+    this.#clientTimers = clientTimers(settings);
     this.#router.reconfigure(settings.foreignRoute);
     this.#answers.perSecond = settings.answersPerSource;
   }
@@ -210,6 +218,7 @@ export class ProxyCore {
   close(): void {
     for (const ct of [...this.#clients.values()]) ct.terminate();
     for (const st of [...this.#servers.values()]) st.terminate();
+    this.#timers.clear();
   }
 
   /** Entry point for every whole SIP message a flow delivers. */
@@ -480,7 +489,7 @@ export class ProxyCore {
     routes: OwnRoutes["list"],
     toTagged: boolean,
   ): void {
-    const st = new ServerTransaction(key, req, this.#pool.hold(this.#slot), flow, this.#settings.timers, {
+    const st = new ServerTransaction(key, req, this.#pool.hold(this.#slot), flow, this.#settings.timers, this.#timers, {
       finished: () => this.#pending--,
       lingering: (t) =>
         this.#safely("timer", () => {
@@ -596,7 +605,8 @@ export class ProxyCore {
       isInvite,
       slices,
       this.#pool.hold(f.slot),
-      { ...this.#settings.timers, firstResponse: this.#settings.firstResponseTimeout },
+      this.#clientTimers.request,
+      this.#timers,
       {
         response: (t, res) => this.#downstreamResponse(f, t, res),
         timeout: (t) => this.#safely("timer", () => this.#downstreamTimeout(f, t)),
@@ -830,7 +840,8 @@ export class ProxyCore {
       false,
       [bytes],
       UNHELD,
-      { ...this.#settings.timers, firstResponse: 64 * this.#settings.timers.t1 },
+      this.#clientTimers.cancel,
+      this.#timers,
       { response: () => {}, timeout: () => {}, silent: () => {}, unsent: () => {} },
       (t) => this.#clientDone(t),
     );
@@ -839,15 +850,8 @@ export class ProxyCore {
 
   /** RFC 3261 §16.6 step 11: Timer C bounds how long an INVITE may ring. */
   #armTimerC(f: Forward): void {
-    this.#clearTimerC(f);
-    f.timerC = setTimeout(
-      () =>
-        this.#safely("timer", () => {
-          f.timerC = undefined;
-          this.#expire(f);
-        }),
-      this.#settings.timers.timerC,
-    );
+    f.timerC ??= this.#timers.timer(() => this.#safely("timer", () => this.#expire(f)));
+    f.timerC.start(this.#settings.timers.timerC);
   }
 
   /**
@@ -862,17 +866,15 @@ export class ProxyCore {
   #armDeadline(f: Forward): void {
     const { t1, t4, timerC } = this.#settings.timers;
     const lifetime = f.req.method === "INVITE" ? 2 * timerC : 64 * t1 + t4;
-    f.deadline = setTimeout(
-      () =>
-        this.#safely("timer", () => {
-          f.deadline = undefined;
-          if (f.st.finished) return;
-          this.#expire(f);
-          // An attempt we cancelled still gets its 487 (and our ACK); any other one is given up.
-          if (!f.cancelled) f.ct?.terminate();
-        }),
-      lifetime,
+    f.deadline = this.#timers.timer(() =>
+      this.#safely("timer", () => {
+        if (f.st.finished) return;
+        this.#expire(f);
+        // An attempt we cancelled still gets its 487 (and our ACK); any other one is given up.
+        if (!f.cancelled) f.ct?.terminate();
+      }),
     );
+    f.deadline.start(lifetime);
   }
 
   /** Out of time (Timer C, or the deadline): a ringing attempt is cancelled, the caller gets 408. */
@@ -885,14 +887,12 @@ export class ProxyCore {
   }
 
   #clearTimerC(f: Forward): void {
-    if (f.timerC !== undefined) clearTimeout(f.timerC);
-    f.timerC = undefined;
+    f.timerC?.stop();
   }
 
   #clearTimers(f: Forward): void {
     this.#clearTimerC(f);
-    if (f.deadline !== undefined) clearTimeout(f.deadline);
-    f.deadline = undefined;
+    f.deadline?.stop();
   }
 
   #response(res: SipResponse, flow: Flow): void {
@@ -1142,6 +1142,16 @@ function sameFlow(sent: Flow, heard: Flow): boolean {
     sent === heard ||
     (sent.transport === heard.transport && unmapped(sent.remoteAddress) === unmapped(heard.remoteAddress))
   );
+}
+
+type ClientTimers = Record<"request" | "cancel", ProxySettings["timers"] & { readonly firstResponse: number }>;
+
+/** A CANCEL is not failed over, so it waits for an answer as long as Timer F runs. */
+function clientTimers(settings: ProxySettings): ClientTimers {
+  return {
+    request: { ...settings.timers, firstResponse: settings.firstResponseTimeout },
+    cancel: { ...settings.timers, firstResponse: 64 * settings.timers.t1 },
+  };
 }
 
 const FLOW_FAILED: LocalResponse = { status: 430, reason: "Flow Failed" };

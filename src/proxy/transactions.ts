@@ -1,19 +1,13 @@
 import type { SipRequest, SipResponse } from "../sip/index.ts";
 import type { Flow } from "../transport/flow.ts";
 import { type Held, UNHELD } from "../transport/pool.ts";
+import type { Timer, TimerQueue } from "./timer-queue.ts";
 
 /** RFC 3261 §17 timer bases, in milliseconds. */
 export interface TimerBase {
   readonly t1: number;
   readonly t2: number;
   readonly t4: number;
-}
-
-type Timer = ReturnType<typeof setTimeout> | undefined;
-
-function stop(t: Timer): undefined {
-  if (t !== undefined) clearTimeout(t);
-  return undefined;
 }
 
 type ServerState = "proceeding" | "completed" | "confirmed" | "accepted" | "terminated";
@@ -47,20 +41,35 @@ export class ServerTransaction {
   #request: Held;
   #lastHeld: Held = UNHELD;
   #urgent = false;
-  #retransmit: Timer;
-  #end: Timer;
+  /** Timer G, made when a final INVITE answer is first resent over UDP; its next interval and resends left. */
+  #retransmit: Timer | undefined;
+  #interval = 0;
+  #resendsLeft = 0;
+  /** Timers H, I, J, L. */
+  readonly #end: Timer;
   readonly #timers: TimerBase;
+  readonly #queue: TimerQueue;
   readonly #events: ServerEvents;
 
   /** `held`: this transaction's reference on the request's pool slot. */
-  constructor(key: string, request: SipRequest, held: Held, flow: Flow, timers: TimerBase, events: ServerEvents) {
+  constructor(
+    key: string,
+    request: SipRequest,
+    held: Held,
+    flow: Flow,
+    timers: TimerBase,
+    queue: TimerQueue,
+    events: ServerEvents,
+  ) {
     this.key = key;
     this.request = request;
     this.#request = held;
     this.flow = flow;
     this.isInvite = request.method === "INVITE";
     this.#timers = timers;
+    this.#queue = queue;
     this.#events = events;
+    this.#end = queue.timer(() => this.terminate());
   }
 
   get state(): ServerState {
@@ -113,18 +122,18 @@ export class ServerTransaction {
     if (status < 200) return;
     this.#request.release();
     this.#events.finished(this);
-    const { t1, t2 } = this.#timers;
+    const { t1 } = this.#timers;
     if (this.isInvite && status < 300) {
       this.#state = "accepted";
-      this.#end = setTimeout(() => this.terminate(), 64 * t1); // Timer L
+      this.#end.start(64 * t1); // Timer L
     } else if (this.isInvite) {
       this.#state = "completed";
-      if (!this.flow.reliable && resends > 0) this.#scheduleG(t1, t2, resends);
-      this.#end = setTimeout(() => this.terminate(), 64 * t1); // Timer H
+      if (!this.flow.reliable && resends > 0) this.#startG(t1, resends);
+      this.#end.start(64 * t1); // Timer H
       return;
     } else {
       this.#state = "completed";
-      this.#end = setTimeout(() => this.terminate(), this.flow.reliable ? 0 : 64 * t1); // Timer J
+      this.#end.start(this.flow.reliable ? 0 : 64 * t1); // Timer J
     }
     this.#events.lingering(this);
   }
@@ -139,9 +148,8 @@ export class ServerTransaction {
   acked(): void {
     if (this.#state !== "completed" || !this.isInvite) return;
     this.#state = "confirmed";
-    this.#retransmit = stop(this.#retransmit);
-    this.#end = stop(this.#end);
-    this.#end = setTimeout(() => this.terminate(), this.flow.reliable ? 0 : this.#timers.t4); // Timer I
+    this.#retransmit?.stop();
+    this.#end.start(this.flow.reliable ? 0 : this.#timers.t4); // Timer I
     this.#events.lingering(this);
   }
 
@@ -149,8 +157,8 @@ export class ServerTransaction {
     if (this.#state === "terminated") return;
     if (this.#state === "proceeding") this.#events.finished(this);
     this.#state = "terminated";
-    this.#retransmit = stop(this.#retransmit);
-    this.#end = stop(this.#end);
+    this.#retransmit?.stop();
+    this.#end.stop();
     this.#request.release();
     this.#keep(undefined, UNHELD);
     this.#events.terminated(this);
@@ -162,13 +170,20 @@ export class ServerTransaction {
     this.#lastHeld = held;
   }
 
-  /** Timer G: retransmit the final response, doubling up to T2, `left` more times. */
-  #scheduleG(interval: number, t2: number, left: number): void {
-    this.#retransmit = setTimeout(() => {
-      if (this.#state !== "completed" || this.#last === undefined) return;
-      this.flow.send(this.#last, this.#urgent);
-      if (left > 1) this.#scheduleG(Math.min(2 * interval, t2), t2, left - 1);
-    }, interval);
+  /** Timer G: retransmit the final response, doubling up to T2, `left` times. */
+  #startG(interval: number, left: number): void {
+    this.#retransmit ??= this.#queue.timer(() => this.#resend());
+    this.#interval = interval;
+    this.#resendsLeft = left;
+    this.#retransmit.start(interval);
+  }
+
+  #resend(): void {
+    if (this.#state !== "completed" || this.#last === undefined) return;
+    this.flow.send(this.#last, this.#urgent);
+    if (--this.#resendsLeft <= 0) return;
+    this.#interval = Math.min(2 * this.#interval, this.#timers.t2);
+    this.#retransmit?.start(this.#interval);
   }
 }
 
@@ -202,9 +217,12 @@ export class ClientTransaction {
   readonly #onTerminated: (t: ClientTransaction) => void;
   #state: ClientState = "calling";
   #heard = false;
-  #retransmit: Timer;
-  #firstResponse: Timer;
-  #end: Timer;
+  /** Timers A and E (UDP only), and the interval of the next retransmission. */
+  readonly #retransmit: Timer | undefined;
+  #interval = 0;
+  readonly #firstResponse: Timer;
+  /** Timers B and F, then D, K and M. */
+  readonly #end: Timer;
   #ack: readonly Uint8Array[] | undefined;
 
   constructor(
@@ -214,6 +232,7 @@ export class ClientTransaction {
     request: readonly Uint8Array[],
     held: Held,
     timers: TimerBase & { readonly firstResponse: number },
+    queue: TimerQueue,
     events: ClientEvents,
     onTerminated: (t: ClientTransaction) => void,
   ) {
@@ -225,6 +244,9 @@ export class ClientTransaction {
     this.#events = events;
     this.#timers = timers;
     this.#onTerminated = onTerminated;
+    this.#firstResponse = queue.timer(() => this.#silent());
+    this.#end = queue.timer(() => this.#ended());
+    if (!flow.reliable) this.#retransmit = queue.timer(() => this.#resend());
     if (!flow.send(request)) {
       // The connection is gone (or no buffer was free): no answer can come, so the caller acts now
       // (after the constructor has returned, so it knows this transaction).
@@ -235,9 +257,10 @@ export class ClientTransaction {
       });
       return;
     }
-    if (!flow.reliable) this.#scheduleRetransmit(timers.t1);
-    this.#firstResponse = setTimeout(() => this.#silent(), timers.firstResponse);
-    this.#end = setTimeout(() => this.#timeout(), 64 * timers.t1); // Timer B / F
+    this.#interval = timers.t1;
+    this.#retransmit?.start(timers.t1);
+    this.#firstResponse.start(timers.firstResponse);
+    this.#end.start(64 * timers.t1); // Timer B / F
   }
 
   get state(): ClientState {
@@ -252,16 +275,19 @@ export class ClientTransaction {
   receive(res: SipResponse): void {
     if (this.#state === "terminated") return;
     this.#heard = true;
-    this.#firstResponse = stop(this.#firstResponse);
+    this.#firstResponse.stop();
     const { t1, t2, t4 } = this.#timers;
     if (res.status < 200) {
       if (this.#state === "calling") {
         this.#state = "proceeding";
         // RFC 3261 §17.1.1.2: INVITE stops retransmitting; non-INVITE keeps on at T2.
-        this.#retransmit = stop(this.#retransmit);
-        if (!this.isInvite && !this.flow.reliable) this.#scheduleRetransmit(t2);
+        if (this.isInvite) this.#retransmit?.stop();
+        else {
+          this.#interval = t2;
+          this.#retransmit?.start(t2);
+        }
         // RFC 3261 §17.1.1.2: Timer B runs in Calling only; a ringing INVITE is bounded by the proxy's Timer C.
-        if (this.isInvite) this.#end = stop(this.#end);
+        if (this.isInvite) this.#end.stop();
       }
       if (this.#state === "proceeding") this.#events.response(this, res);
       return;
@@ -275,15 +301,13 @@ export class ClientTransaction {
       if (res.status < 300) this.#events.response(this, res); // RFC 6026 §7.2: pass 2xx retransmissions on
       return;
     }
-    this.#retransmit = stop(this.#retransmit);
-    this.#end = stop(this.#end);
+    this.#retransmit?.stop();
     if (this.isInvite && res.status < 300) {
       this.#state = "accepted";
-      this.#end = setTimeout(() => this.terminate(), 64 * t1); // Timer M
+      this.#end.start(64 * t1); // Timer M
     } else {
       this.#state = "completed";
-      const linger = this.flow.reliable ? 0 : this.isInvite ? Math.max(32_000, 64 * t1) : t4; // Timer D / K
-      this.#end = setTimeout(() => this.terminate(), linger);
+      this.#end.start(this.flow.reliable ? 0 : this.isInvite ? Math.max(32_000, 64 * t1) : t4); // Timer D / K
     }
     this.#events.response(this, res);
     // Nothing is retransmitted after a final response: the request's bytes may go.
@@ -300,20 +324,25 @@ export class ClientTransaction {
   terminate(): void {
     if (this.#state === "terminated") return;
     this.#state = "terminated";
-    this.#retransmit = stop(this.#retransmit);
-    this.#firstResponse = stop(this.#firstResponse);
-    this.#end = stop(this.#end);
+    this.#retransmit?.stop();
+    this.#firstResponse.stop();
+    this.#end.stop();
     this.#held.release();
     this.#onTerminated(this);
   }
 
-  #scheduleRetransmit(interval: number): void {
-    this.#retransmit = setTimeout(() => {
-      if (this.#state !== "calling" && this.#state !== "proceeding") return;
-      this.flow.send(this.#request);
-      // Timer A doubles without bound; Timer E doubles up to T2.
-      this.#scheduleRetransmit(this.isInvite ? 2 * interval : Math.min(2 * interval, this.#timers.t2));
-    }, interval);
+  #resend(): void {
+    if (this.#state !== "calling" && this.#state !== "proceeding") return;
+    this.flow.send(this.#request);
+    // Timer A doubles without bound; Timer E doubles up to T2.
+    this.#interval = this.isInvite ? 2 * this.#interval : Math.min(2 * this.#interval, this.#timers.t2);
+    this.#retransmit?.start(this.#interval);
+  }
+
+  /** Timer B/F while waiting for a final response; D, K or M after one. */
+  #ended(): void {
+    if (this.#state === "calling" || this.#state === "proceeding") this.#timeout();
+    else this.terminate();
   }
 
   #silent(): void {

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { TimerQueue } from "../../../src/proxy/timer-queue.ts";
 import {
   type ClientEvents,
   ClientTransaction,
@@ -55,6 +56,7 @@ function events(): ClientEvents & { log: string[] } {
 }
 
 let pool: BufferPool;
+let queue: TimerQueue;
 
 /** A client transaction sending "x", holding a fresh slot, with a 2 s first-response timeout. */
 function clientTx(
@@ -71,6 +73,7 @@ function clientTx(
     [Buffer.from("x")],
     held(),
     { ...T, firstResponse: 2000 },
+    queue,
     ev,
     ended,
   );
@@ -92,6 +95,9 @@ function held(): Held {
 
 beforeEach(() => {
   vi.useFakeTimers({ now: 0 });
+  queue = new TimerQueue((err) => {
+    throw err;
+  });
   pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
   finishes = 0;
 });
@@ -169,7 +175,7 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
   it("INVITE over UDP: Timer G retransmits a non-2xx final until the ACK, Timer I ends it", () => {
     const flow = recordingFlow(false);
     const ended = vi.fn();
-    const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, ending(ended));
+    const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, queue, ending(ended));
     st.respond([Buffer.from("486")], 486);
     vi.advanceTimersByTime(3600);
     expect(flow.sent).toEqual([0, 500, 1500, 3500]);
@@ -184,7 +190,7 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
   it("INVITE over UDP: an answer with one resend goes out twice, then only when the request comes again; ends at Timer H", () => {
     const flow = recordingFlow(false);
     const ended = vi.fn();
-    const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, ending(ended));
+    const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, queue, ending(ended));
     st.respond([Buffer.from("503")], 503, true, undefined, 1);
     vi.advanceTimersByTime(3600);
     expect(flow.sent).toEqual([0, 500]);
@@ -202,6 +208,7 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
       held(),
       flow,
       T,
+      queue,
       ending(() => {}),
     );
     st.respond([Buffer.from("200")], 200);
@@ -212,7 +219,7 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
   it("INVITE 2xx: Accepted state passes 2xx retransmissions on and ends after Timer L", () => {
     const flow = recordingFlow(true);
     const ended = vi.fn();
-    const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, ending(ended));
+    const st = new ServerTransaction("k", req("INVITE"), held(), flow, T, queue, ending(ended));
     st.respond([Buffer.from("200")], 200);
     expect(st.state).toBe("accepted");
     st.respond([Buffer.from("200")], 200);
@@ -224,7 +231,7 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
 
   it("non-INVITE over a reliable transport ends at once after its final response (Timer J = 0)", () => {
     const ended = vi.fn();
-    const st = new ServerTransaction("k", req("OPTIONS"), held(), recordingFlow(true), T, ending(ended));
+    const st = new ServerTransaction("k", req("OPTIONS"), held(), recordingFlow(true), T, queue, ending(ended));
     st.respond([Buffer.from("200")], 200);
     vi.advanceTimersByTime(0);
     expect(ended).toHaveBeenCalledOnce();
@@ -237,6 +244,7 @@ describe("server transactions (RFC 3261 §17.2, RFC 6026)", () => {
       held(),
       recordingFlow(false),
       T,
+      queue,
       ending(() => {}),
     );
     st.respond([Buffer.from("100")], 100, false, held());
