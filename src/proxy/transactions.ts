@@ -187,6 +187,8 @@ export class ServerTransaction {
   }
 }
 
+const NOTHING: readonly Uint8Array[] = [];
+
 type ClientState = "calling" | "proceeding" | "completed" | "accepted" | "terminated";
 
 export interface ClientEvents {
@@ -209,7 +211,8 @@ export class ClientTransaction {
   readonly branch: string;
   readonly flow: Flow;
   readonly isInvite: boolean;
-  readonly #request: readonly Uint8Array[];
+  /** The request's bytes, for retransmissions: let go at the final response (a lingering transaction keeps no message). */
+  #request: readonly Uint8Array[];
   /** The pool slot under #request, until a final response or the end. */
   readonly #held: Held;
   readonly #events: ClientEvents;
@@ -311,6 +314,7 @@ export class ClientTransaction {
     }
     this.#events.response(this, res);
     // Nothing is retransmitted after a final response: the request's bytes may go.
+    this.#request = NOTHING;
     this.#held.release();
   }
 
@@ -327,6 +331,7 @@ export class ClientTransaction {
     this.#retransmit?.stop();
     this.#firstResponse.stop();
     this.#end.stop();
+    this.#request = NOTHING;
     this.#held.release();
     this.#onTerminated(this);
   }
