@@ -1,4 +1,4 @@
-import { createHash, randomFillSync } from "node:crypto";
+import { hash, randomFillSync } from "node:crypto";
 import {
   bareHost,
   checkMessage,
@@ -936,7 +936,7 @@ export class ProxyCore {
     if (flow === undefined) return;
     const vias = req.via();
     const topBranch = vias.ok ? (vias.value[0]?.branch ?? "") : "";
-    const branch = `z9hG4bK-sl${createHash("sha1").update(topBranch).update(req.uriText).digest("hex").slice(0, 16)}`;
+    const branch = `z9hG4bK-sl${hash("sha1", topBranch + req.uriText, "hex").slice(0, 16)}`;
     const editor = new MessageEditor(req).prependVia(
       `SIP/2.0/${flow.transport.toUpperCase()} ${this.#sentBy(flow, side)};branch=${branch}`,
     );
