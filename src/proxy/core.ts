@@ -37,6 +37,14 @@ import { LoadShedder } from "./shedder.ts";
 import { type Timer, TimerQueue } from "./timer-queue.ts";
 import { ClientTransaction, ServerTransaction } from "./transactions.ts";
 
+/** Counter keys for responses by status class (the parser admits 100-699). */
+const RESPONSE_CLASSES = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx"];
+
+/** "METHOD transport", the key requests are counted by: made once for each pair, not per message. */
+function requestKey(method: string, transport: TransportName): string {
+  return (REQUEST_KEYS.get(method) ?? (REQUEST_KEYS.get("OTHER") as Record<TransportName, string>))[transport];
+}
+
 const COUNTED_METHODS = new Set([
   "INVITE",
   "ACK",
@@ -53,6 +61,13 @@ const COUNTED_METHODS = new Set([
   "MESSAGE",
   "UPDATE",
 ]);
+const TRANSPORTS: readonly TransportName[] = ["udp", "tcp", "tls", "ws", "wss"];
+const REQUEST_KEYS = new Map(
+  [...COUNTED_METHODS, "OTHER"].map((m) => [
+    m,
+    Object.fromEntries(TRANSPORTS.map((t) => [t, `${m} ${t}`])) as Record<TransportName, string>,
+  ]),
+);
 
 /** One forwarded request: its server transaction and the current attempt downstream. */
 interface Forward {
@@ -319,11 +334,11 @@ export class ProxyCore {
     const trunk = side === "client" ? this.#trunk(flow) : undefined;
     if (trunk !== undefined) trunk.lastSeen = Date.now();
     if (msg.kind === "response") {
-      const cls = `${Math.floor(msg.status / 100)}xx`;
+      const cls = RESPONSE_CLASSES[Math.floor(msg.status / 100)] as string;
       this.counters.responses[cls] = (this.counters.responses[cls] ?? 0) + 1;
       this.#response(msg, flow);
     } else {
-      const key = `${COUNTED_METHODS.has(msg.method) ? msg.method : "OTHER"} ${flow.transport}`;
+      const key = requestKey(msg.method, flow.transport);
       this.counters.requests[key] = (this.counters.requests[key] ?? 0) + 1;
       if (trunk !== undefined) {
         trunk.requests++;

@@ -29,30 +29,35 @@ export function checkMessage(msg: SipMessage): Result<void, SipError> {
   for (const id of MANDATORY) {
     if (!(msg.present & (1 << id))) return missing(msg, id);
   }
-  const decoded = [
-    msg.via(),
-    msg.cseq(),
-    msg.callId(),
-    msg.from(),
-    msg.to(),
-    msg.maxForwards(),
-    msg.addresses(HeaderId.Route),
-  ];
-  for (const r of decoded) if (!r.ok) return r;
+  // One at a time rather than through an array: this runs for every message (no allocation).
+  const via = msg.via();
+  if (!via.ok) return via;
+  const cseq = msg.cseq();
+  if (!cseq.ok) return cseq;
+  const callId = msg.callId();
+  if (!callId.ok) return callId;
+  const from = msg.from();
+  if (!from.ok) return from;
+  const to = msg.to();
+  if (!to.ok) return to;
+  const maxForwards = msg.maxForwards();
+  if (!maxForwards.ok) return maxForwards;
+  const routes = msg.addresses(HeaderId.Route);
+  if (!routes.ok) return routes;
   // Only a REGISTER's Contact is read here (by the endpoint registry); in
   // other requests it passes through untouched, so a proxy need not judge it.
   if (msg.kind === "request" && msg.method === "REGISTER") {
     const contacts = msg.contacts();
     if (!contacts.ok) return contacts;
   }
-  const vias = msg.via();
-  if (vias.ok && vias.value.length === 0) return missing(msg, HeaderId.Via);
-  const optional = [msg.expires(), msg.date()];
-  for (const r of optional) if (!r.ok) return r;
-  if (msg.kind === "response") return ok(undefined);
+  if (via.value.length === 0) return missing(msg, HeaderId.Via);
+  const expires = msg.expires();
+  if (!expires.ok) return expires;
+  const date = msg.date();
+  if (!date.ok) return date;
+  if (msg.kind === "response") return SOUND;
 
-  const cseq = msg.cseq();
-  if (cseq.ok && cseq.value.method !== msg.method) {
+  if (cseq.value.method !== msg.method) {
     const i = msg.indexOf(HeaderId.CSeq);
     return {
       ok: false,
@@ -72,8 +77,10 @@ export function checkMessage(msg: SipMessage): Result<void, SipError> {
       error: { code: "ERR_SIP_BAD_URI", offset: msg.uriStart, detail: "Request-URI carries headers" },
     };
   }
-  return ok(undefined);
+  return SOUND;
 }
+
+const SOUND: Result<void, SipError> = ok(undefined);
 
 function missing(msg: SipMessage, id: HeaderId): { ok: false; error: SipError } {
   return {
