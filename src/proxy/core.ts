@@ -72,8 +72,13 @@ const REQUEST_KEYS = new Map(
 /** One forwarded request: its server transaction and the current attempt downstream. */
 interface Forward {
   readonly st: ServerTransaction;
-  /** Read only while the server transaction or an attempt holds its slot (so not after a final response). */
-  readonly req: SipRequest;
+  /**
+   * Read only while the server transaction or an attempt holds its slot: let
+   * go once both have their final response (#letGo), so what lingers after
+   * a call keeps no message, and nothing reads bytes whose slot is reused.
+   */
+  req: SipRequest | undefined;
+  readonly method: string;
   /** The pool slot under req; each attempt takes a reference of its own. */
   readonly slot: PoolSlot | undefined;
   readonly callId: string | undefined;
@@ -520,6 +525,7 @@ export class ProxyCore {
     const forward: Forward = {
       st,
       req,
+      method: req.method,
       slot: this.#slot,
       callId: callId.ok ? callId.value : undefined,
       side,
@@ -529,7 +535,7 @@ export class ProxyCore {
       recordRoute: DIALOG_CREATING.has(req.method) && !toTagged,
       ct: undefined,
       target: undefined,
-      routesOut: routes.slice(route.remove).map((r) => req.buf.toString("latin1", r.start, r.end)),
+      routesOut: routeTexts(req, routes, route.remove),
       requestUri: req.uriText,
       via: "",
       provisional: false,
@@ -550,12 +556,14 @@ export class ProxyCore {
       this.#finish(forward, this.#unavailable());
       return;
     }
-    this.#send(forward, dest, route.kind === "backend" ? route.target : undefined);
+    this.#send(forward, req, dest, route.kind === "backend" ? route.target : undefined);
   }
 
   /** Picks the next backend and forwards to it; 503 with Retry-After when none is left. */
   #attempt(f: Forward): void {
-    const target = this.#dispatcher.pick(f.req, f.tried);
+    const req = f.req;
+    if (req === undefined) return; // answered, and its last attempt too: nothing to try again
+    const target = this.#dispatcher.pick(req, f.tried);
     if (target === undefined) {
       this.counters.exhausted++;
       this.#finish(f, this.#unavailable());
@@ -568,12 +576,11 @@ export class ProxyCore {
       this.#attempt(f);
       return;
     }
-    this.#send(f, flow, target);
+    this.#send(f, req, flow, target);
   }
 
   /** Forwards one attempt over `flow`; `target` is the backend when the dispatcher chose it. */
-  #send(f: Forward, flow: Flow, target: Target | undefined): void {
-    const req = f.req;
+  #send(f: Forward, req: SipRequest, flow: Flow, target: Target | undefined): void {
     const branch = this.#branch();
     f.via = `SIP/2.0/${flow.transport.toUpperCase()} ${this.#sentBy(flow, f.side)};branch=${branch};rport`;
     const editor = new MessageEditor(req).prependVia(f.via);
@@ -709,21 +716,22 @@ export class ProxyCore {
     if (status < 200) {
       f.provisional = true;
       if (f.cancelled) this.#sendCancel(f);
-      else if (f.req.method === "INVITE") this.#armTimerC(f); // RFC 3261 §16.7 step 2: reset on each provisional
+      else if (f.method === "INVITE") this.#armTimerC(f); // RFC 3261 §16.7 step 2: reset on each provisional
       this.#forwardUp(f, res);
       return;
     }
     if (status < 300) {
-      if (!f.st.finished && f.req.method === "INVITE" && f.target !== undefined && callId !== undefined) {
+      if (!f.st.finished && f.method === "INVITE" && f.target !== undefined && callId !== undefined) {
         this.#dispatcher.dialogStarted(f.target, callId, this.#sides.trunkOf(f.st.flow));
       }
-      if (f.req.method === "BYE" && callId !== undefined) this.#dispatcher.dialogEnded(callId);
-      if (f.req.method === "REGISTER" && f.side === "client" && f.st.flow.reliable) this.#bound(f.req, res, f.st.flow);
+      if (f.method === "BYE" && callId !== undefined) this.#dispatcher.dialogEnded(callId);
+      if (f.method === "REGISTER" && f.req !== undefined && f.side === "client" && f.st.flow.reliable)
+        this.#bound(f.req, res, f.st.flow);
       this.#forwardUp(f, res);
       this.#clearTimers(f);
       return;
     }
-    if (f.req.method === "INVITE") {
+    if (f.method === "INVITE" && f.req !== undefined) {
       const to = res.indexOf(HeaderId.To);
       ct.ack([buildInTransaction(f.req, "ACK", f.requestUri, f.via, f.routesOut, res.headerValue(to))]);
     }
@@ -794,7 +802,8 @@ export class ProxyCore {
     if (!edited.ok) return;
     // RFC 5626 §5.4: tell an outbound UA how often to keep its flow alive, unless its registrar did.
     if (
-      f.req.method === "REGISTER" &&
+      f.method === "REGISTER" &&
+      f.req !== undefined &&
       res.status >= 200 &&
       res.status < 300 &&
       f.side === "client" &&
@@ -806,6 +815,13 @@ export class ProxyCore {
     }
     // The response's slot stays while the transaction keeps it for retransmissions.
     f.st.respond(edited.value.slices(), res.status, false, this.#pool.hold(this.#slot), this.#resends(f));
+    this.#letGo(f);
+  }
+
+  /** Both the answer upstream and the current attempt are final: the request is needed no more. */
+  #letGo(f: Forward): void {
+    const ct = f.ct;
+    if (f.st.finished && (ct === undefined || (ct.state !== "calling" && ct.state !== "proceeding"))) f.req = undefined;
   }
 
   /**
@@ -822,8 +838,9 @@ export class ProxyCore {
   /** Answers the upstream side locally, ending the forward. */
   #finish(f: Forward, r: LocalResponse): void {
     this.#clearTimers(f);
-    if (f.st.finished) return;
+    if (f.st.finished || f.req === undefined) return;
     f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true, UNHELD, this.#resends(f));
+    this.#letGo(f);
   }
 
   #cancel(req: SipRequest, flow: Flow): void {
@@ -847,8 +864,10 @@ export class ProxyCore {
   #sendCancel(f: Forward): void {
     const ct = f.ct;
     if (ct === undefined || ct.state !== "proceeding") return;
-    const to = f.req.indexOf(HeaderId.To);
-    const bytes = buildInTransaction(f.req, "CANCEL", f.requestUri, f.via, f.routesOut, f.req.headerValue(to));
+    const req = f.req;
+    if (req === undefined) return;
+    const to = req.indexOf(HeaderId.To);
+    const bytes = buildInTransaction(req, "CANCEL", f.requestUri, f.via, f.routesOut, req.headerValue(to));
     const cancel = new ClientTransaction(
       ct.branch,
       ct.flow,
@@ -880,7 +899,7 @@ export class ProxyCore {
    */
   #armDeadline(f: Forward): void {
     const { t1, t4, timerC } = this.#settings.timers;
-    const lifetime = f.req.method === "INVITE" ? 2 * timerC : 64 * t1 + t4;
+    const lifetime = f.method === "INVITE" ? 2 * timerC : 64 * t1 + t4;
     f.deadline = this.#timers.timer(() =>
       this.#safely("timer", () => {
         if (f.st.finished) return;
@@ -1157,6 +1176,21 @@ function sameFlow(sent: Flow, heard: Flow): boolean {
     sent === heard ||
     (sent.transport === heard.transport && unmapped(sent.remoteAddress) === unmapped(heard.remoteAddress))
   );
+}
+
+/**
+ * The Route values a request goes on with, as text. Outside #start: a
+ * closure over `req` there would put it in the context its transaction's
+ * event handlers share, and keep every message alive as long as its
+ * transaction lingers.
+ */
+function routeTexts(req: SipRequest, routes: OwnRoutes["list"], removed: number): string[] {
+  const out: string[] = [];
+  for (let i = removed; i < routes.length; i++) {
+    const r = routes[i] as (typeof routes)[number];
+    out.push(req.buf.toString("latin1", r.start, r.end));
+  }
+  return out;
 }
 
 type ClientTimers = Record<"request" | "cancel", ProxySettings["timers"] & { readonly firstResponse: number }>;

@@ -32,7 +32,6 @@ export interface ServerEvents {
  */
 export class ServerTransaction {
   readonly key: string;
-  readonly request: SipRequest;
   readonly flow: Flow;
   readonly isInvite: boolean;
   #state: ServerState = "proceeding";
@@ -62,7 +61,6 @@ export class ServerTransaction {
     events: ServerEvents,
   ) {
     this.key = key;
-    this.request = request;
     this.#request = held;
     this.flow = flow;
     this.isInvite = request.method === "INVITE";

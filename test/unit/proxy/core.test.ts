@@ -293,6 +293,24 @@ describe("proxy core: every transaction ends", () => {
   });
 });
 
+describe("proxy core: the request after the answer", () => {
+  it("still ACKs the 487 that follows its own 408 on Timer C, though the caller has its answer", async () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite());
+    const backend = h.flowTo(PBX_A.host, PBX_A.port);
+    const fwd = backend.sent[0] as SipMessage;
+    h.receive(backend, answer(fwd, 180), "backend");
+    await vi.advanceTimersByTimeAsync(SETTINGS.timers.timerC);
+    expect(statuses(ua).at(-1)).toBe(408);
+    expect(backend.sent.map((m) => (m.kind === "request" ? m.method : m.status))).toEqual(["INVITE", "CANCEL"]);
+    h.receive(backend, answer(fwd, 487), "backend");
+    const ack = backend.sent.at(-1);
+    expect(ack?.kind === "request" && ack.method).toBe("ACK");
+    expect(ack?.values("via")[0]).toBe(fwd.values("via")[0]);
+  });
+});
+
 describe("proxy core: no answer worth more than its request", () => {
   it("sends its own refusal of an out-of-dialog INVITE over UDP twice, not all along Timer G (the source may be forged)", async () => {
     const h = harness();
