@@ -35,7 +35,7 @@ import { buildResponse, type LocalResponse } from "./responses.ts";
 import { backendParam, type Decision, type OwnRoutes, REFUSAL_RESPONSE, Router } from "./routing.ts";
 import { LoadShedder } from "./shedder.ts";
 import { type Timer, TimerQueue } from "./timer-queue.ts";
-import { ClientTransaction, ServerTransaction } from "./transactions.ts";
+import { type ClientEvents, ClientTransaction, type ServerEvents, ServerTransaction } from "./transactions.ts";
 
 /** Counter keys for responses by status class (the parser admits 100-699). */
 const RESPONSE_CLASSES = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx"];
@@ -169,6 +169,32 @@ export class ProxyCore {
   #slot: PoolSlot | undefined;
   /** Every timer of this worker's transactions and forwards. */
   readonly #timers = new TimerQueue((err) => this.#bug("timer", err));
+  /**
+   * What transactions report, one set of handlers for all of them (a client
+   * transaction's forward is looked up): handlers made per transaction were
+   * closures and contexts every lingering transaction kept.
+   */
+  readonly #serverEvents: ServerEvents = {
+    finished: () => {
+      this.#pending--;
+    },
+    lingering: (t) =>
+      this.#safely("timer", () => {
+        this.#lingering.add(t);
+        if (this.#lingering.size > this.#settings.maxLingering) this.#reclaim();
+      }),
+    terminated: (t) => this.#safely("timer", () => this.#serverDone(t)),
+  };
+  readonly #clientEvents: ClientEvents = {
+    response: (t, res) => {
+      const f = this.#forwards.get(t);
+      if (f !== undefined) this.#downstreamResponse(f, t, res);
+    },
+    timeout: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamTimeout)),
+    silent: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamSilent)),
+    unsent: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamLost)),
+  };
+  readonly #clientEnded = (t: ClientTransaction) => this.#clientDone(t);
   /** The timers client transactions run by: one object for all of them, not one per transaction. */
   #clientTimers: ClientTimers;
 
@@ -509,15 +535,15 @@ export class ProxyCore {
     routes: OwnRoutes["list"],
     toTagged: boolean,
   ): void {
-    const st = new ServerTransaction(key, req, this.#pool.hold(this.#slot), flow, this.#settings.timers, this.#timers, {
-      finished: () => this.#pending--,
-      lingering: (t) =>
-        this.#safely("timer", () => {
-          this.#lingering.add(t);
-          if (this.#lingering.size > this.#settings.maxLingering) this.#reclaim();
-        }),
-      terminated: (t) => this.#safely("timer", () => this.#serverDone(t)),
-    });
+    const st = new ServerTransaction(
+      key,
+      req,
+      this.#pool.hold(this.#slot),
+      flow,
+      this.#settings.timers,
+      this.#timers,
+      this.#serverEvents,
+    );
     this.#pending++;
     this.#servers.set(key, st);
     if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
@@ -629,13 +655,8 @@ export class ProxyCore {
       this.#pool.hold(f.slot),
       this.#clientTimers.request,
       this.#timers,
-      {
-        response: (t, res) => this.#downstreamResponse(f, t, res),
-        timeout: (t) => this.#safely("timer", () => this.#downstreamTimeout(f, t)),
-        silent: (t) => this.#safely("timer", () => this.#downstreamSilent(f, t)),
-        unsent: (t) => this.#safely("timer", () => this.#downstreamLost(f, t)),
-      },
-      (t) => this.#clientDone(t),
+      this.#clientEvents,
+      this.#clientEnded,
     );
     f.ct = ct;
     this.#clients.set(clientKey(branch, req.method), ct);
@@ -876,8 +897,8 @@ export class ProxyCore {
       UNHELD,
       this.#clientTimers.cancel,
       this.#timers,
-      { response: () => {}, timeout: () => {}, silent: () => {}, unsent: () => {} },
-      (t) => this.#clientDone(t),
+      IGNORED,
+      this.#clientEnded,
     );
     this.#clients.set(clientKey(ct.branch, "CANCEL"), cancel);
   }
@@ -1122,6 +1143,11 @@ export class ProxyCore {
     oldest?.terminate();
   }
 
+  #withForward(ct: ClientTransaction, handle: (f: Forward, ct: ClientTransaction) => void): void {
+    const f = this.#forwards.get(ct);
+    if (f !== undefined) handle.call(this, f, ct);
+  }
+
   #clientDone(ct: ClientTransaction): void {
     this.#lingeringClients.delete(ct);
     for (const method of ["INVITE", "CANCEL", "OTHER"]) {
@@ -1202,6 +1228,9 @@ function clientTimers(settings: ProxySettings): ClientTimers {
     cancel: { ...settings.timers, firstResponse: 64 * settings.timers.t1 },
   };
 }
+
+/** A CANCEL's own answers change nothing: its INVITE's are what count (RFC 3261 §9.1). */
+const IGNORED: ClientEvents = { response: () => {}, timeout: () => {}, silent: () => {}, unsent: () => {} };
 
 const FLOW_FAILED: LocalResponse = { status: 430, reason: "Flow Failed" };
 const OUT_OF_DIALOG_RESENDS = 1;

@@ -253,8 +253,9 @@ export class ClientTransaction {
       // (after the constructor has returned, so it knows this transaction).
       queueMicrotask(() => {
         if (this.#state === "terminated") return;
-        this.terminate();
+        // Reported while it still stands, so the caller can find what it was for; then it ends.
         this.#events.unsent(this);
+        this.terminate();
       });
       return;
     }
