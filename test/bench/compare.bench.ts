@@ -1,0 +1,504 @@
+/**
+ * `npm run bench:compare`: what a call costs sipedge beside Kamailio and a
+ * bare Node UDP relay, on the same machine in the same run (issue 16: the
+ * machine's speed drifts from day to day, so only ratios within one run
+ * mean anything).
+ *
+ * sipp UAC -> balancer -> two sipp UASs on loopback, for each balancer:
+ * sipedge on one IO thread, Kamailio (test/bench/compare/kamailio.cfg: tm,
+ * rr, dispatcher by Call-ID hash with OPTIONS probing, one UDP and one TLS
+ * worker process) and the relay (test/bench/compare/relay.ts, the floor).
+ * 1. Fixed rates (BENCH_COMPARE_RATES, 1000,2000 calls/s) for BENCH_SECONDS
+ *    (15) each, over UDP and over one TLS connection (sipp over TCP to a
+ *    stunnel client, stunnel over TLS to the balancer; Debian's sipp has no
+ *    TLS), the balancers taking turns at each rate so drift hits all alike.
+ *    Per run: the balancer's CPU (/proc ticks of every thread of every one
+ *    of its processes, over the run and BENCH_TAIL_SECONDS after it, when
+ *    timers free what the calls left) per 1 000 calls, failed calls, the
+ *    latency it adds (probe calls through it, compare/probe.ts, against the
+ *    same probe straight to a UAS while sipp sends each UAS the same load
+ *    straight, before and after the balancers' turns, the lower taken) and
+ *    the load tools' share of the machine (sipp, stunnel, the probe).
+ * 2. Capacity over UDP: steps of BENCH_STEP_SECONDS (6) from 1 000 calls/s
+ *    up by 1 000 until more than 0.1 % of calls fail (or the load tool
+ *    cannot place the rate), then one step halfway back; then sipp straight
+ *    to the UASs at the highest rate tried, to show the load tool was not
+ *    what gave out.
+ * Results: bench-results/compare-<time>.json, the latest also as
+ * docs/perf/compare.json with the chart docs/perf/compare.svg.
+ * Bounded: every sipp run has a call count and a timeout, the whole bench
+ * a 15-minute deadline after which every process it started is killed.
+ */
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { availableParallelism, release } from "node:os";
+import { join } from "node:path";
+import { freePort, Processes, sleep, startStunnel } from "../helpers/net.ts";
+import { type Balancer, certificate, startKamailio, startRelay, startSipedge } from "./compare/balancers.ts";
+import { percentile, startProbe } from "./compare/probe.ts";
+import { RECV_TIMEOUT_S, runUac, startUas } from "./compare/sipp.ts";
+import { type CostBar, chart } from "./compare/svg.ts";
+import { loadTicks, machineTicks, processTicks } from "./cpu.ts";
+
+const env = process.env;
+const RATES = (env.BENCH_COMPARE_RATES ?? "1000,2000").split(",").map(Number);
+const SECONDS = Number(env.BENCH_SECONDS ?? 15);
+/** Kamailio's tm frees a finished transaction 5 s later (its wait timer, tm's wt_timer default): a second more. */
+const TAIL_SECONDS = Number(env.BENCH_TAIL_SECONDS ?? 6);
+const WARMUP_SECONDS = Number(env.BENCH_WARMUP_SECONDS ?? 3);
+const STEP_SECONDS = Number(env.BENCH_STEP_SECONDS ?? 6);
+const CAPACITY_FROM = Number(env.BENCH_CAPACITY_FROM ?? 1000);
+const CAPACITY_STEP = Number(env.BENCH_CAPACITY_STEP ?? 1000);
+const CAPACITY_MAX = Number(env.BENCH_CAPACITY_MAX ?? 12000);
+const CAPACITY = env.BENCH_CAPACITY !== "0";
+const WHICH = (env.BENCH_BALANCERS ?? "sipedge,kamailio,relay").split(",");
+/** The issue's bound on the whole benchmark. */
+const DEADLINE_MS = Number(env.BENCH_DEADLINE_MINUTES ?? 15) * 60_000;
+/** cps.bench.ts's criterion: a rate is carried when at most 0.1 % of its calls fail. */
+const MAX_FAILED = 0.001;
+/** Below this share of the asked rate, sipp could not place the calls: the step says nothing about the balancer. */
+const MIN_PLACED = 0.9;
+
+const ROOT = join(import.meta.dirname, "..", "..");
+const processes = new Processes();
+const balancers: Balancer[] = [];
+
+type Target = "direct" | Balancer["name"];
+type Transport = "udp" | "tls";
+
+interface Run {
+  readonly target: Target;
+  readonly transport: Transport;
+  /** Calls a second asked of sipp, and placed (calls over the run's length). */
+  readonly rate: number;
+  readonly placedRate: number;
+  readonly calls: number;
+  readonly successful: number;
+  readonly failed: number;
+  readonly seconds: number;
+  /** The balancer's CPU over the run and its tail, seconds; per 1 000 calls (sipp's and the probe's). */
+  readonly cpuSeconds: number;
+  readonly cpuPer1000: number;
+  /** Cores the balancer kept busy over the run (1 = one core the whole time). */
+  readonly balancerCores: number;
+  /** Share of the machine (all cores) the load tools took: sipp UAC and UASs, stunnel, the probe. */
+  readonly loadShare: number;
+  readonly probe?: { readonly answered: number; readonly lost: number; readonly p50: number; readonly p99: number };
+  /** p50/p99 of the probe minus the direct probe's at the same rate, ms. */
+  added?: { p50: number; p99: number };
+}
+
+let uasPids: number[] = [];
+const stunnelPids: number[] = [];
+
+/** The load tools' ticks: sipp UACs reaped (cutime), the UASs and stunnels running, this process (the probe). */
+function loadNow(): number {
+  return loadTicks([...uasPids, ...stunnelPids]) + processTicks(process.pid);
+}
+
+function balancerTicks(b: Balancer | undefined): number {
+  return b === undefined ? 0 : b.pids().reduce((n, pid) => n + processTicks(pid), 0);
+}
+
+/**
+ * One measured run: `rate` calls a second for `seconds` from sipp, shared
+ * evenly by one sipp UAC for each of `ports` (a balancer's UDP listener, a
+ * stunnel client in front of its TLS one, or for the baseline the two UASs
+ * themselves: each UAS then carries what it does behind a balancer), the
+ * probe beside it when `probePort` is given.
+ */
+async function measure(
+  target: Target,
+  b: Balancer | undefined,
+  transport: Transport,
+  ports: readonly number[],
+  rate: number,
+  seconds: number,
+  options: { probePort?: number | undefined; tail: number },
+): Promise<Run> {
+  const shares = ports.map((_, i) => Math.floor(rate / ports.length) + (i < rate % ports.length ? 1 : 0));
+  const requested = rate * seconds;
+  const [b0, l0, t0] = [balancerTicks(b), loadNow(), performance.now()];
+  const probe = options.probePort === undefined ? undefined : await startProbe(options.probePort, transport);
+  const each = await Promise.all(
+    ports.map((port, i) =>
+      runUac(processes, `127.0.0.1:${port}`, {
+        calls: (shares[i] ?? 0) * seconds,
+        rate: shares[i] ?? 0,
+        transport: transport === "udp" ? "u1" : "t1",
+        timeoutSeconds: seconds * 2 + 20,
+      }),
+    ),
+  );
+  const counts = {
+    calls: each.reduce((n, c) => n + c.calls, 0),
+    successful: each.reduce((n, c) => n + c.successful, 0),
+  };
+  // The run's length is sipp's: the probe may still wait out a lost call's deadline.
+  const runSeconds = (performance.now() - t0) / 1000;
+  const probed = await probe?.stop();
+  await sleep(options.tail * 1000);
+  const [b1, l1, t1] = [balancerTicks(b), loadNow(), performance.now()];
+  const cpuSeconds = (b1 - b0) / 100;
+  const calls = counts.calls + (probed === undefined ? 0 : probed.times.length + probed.lost);
+  return {
+    target,
+    transport,
+    rate,
+    // A call left unanswered can keep sipp open RECV_TIMEOUT_S after the last is placed: not a rate it failed to
+    // place, so that much of the run does not count against the rate (never below the run's nominal length).
+    placedRate: counts.calls / Math.max(seconds, runSeconds - (counts.successful < requested ? RECV_TIMEOUT_S : 0)),
+    calls: requested,
+    successful: counts.successful,
+    failed: requested - counts.successful,
+    seconds: runSeconds,
+    cpuSeconds,
+    cpuPer1000: calls === 0 ? Number.NaN : (cpuSeconds / calls) * 1000,
+    balancerCores: cpuSeconds / runSeconds,
+    loadShare: (l1 - l0) / machineTicks((t1 - t0) / 1000),
+    ...(probed === undefined
+      ? {}
+      : {
+          probe: {
+            answered: probed.times.length,
+            lost: probed.lost,
+            p50: percentile(probed.times, 50),
+            p99: percentile(probed.times, 99),
+          },
+        }),
+  };
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(0)} %`;
+const ms = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? "n/a" : x.toFixed(3));
+
+function describe(r: Run): string {
+  const who = `${r.target} ${r.transport}`.padEnd(13);
+  const cost =
+    r.target === "direct" ? "" : `${r.cpuPer1000.toFixed(3)} CPU-s/1000 calls (${r.balancerCores.toFixed(2)} cores), `;
+  const latency =
+    r.probe === undefined
+      ? ""
+      : `, probe p50 ${ms(r.probe.p50)} p99 ${ms(r.probe.p99)} ms` +
+        (r.added === undefined ? "" : ` (added ${ms(r.added.p50)}/${ms(r.added.p99)})`) +
+        (r.probe.lost > 0 ? `, ${r.probe.lost} probes lost` : "");
+  return (
+    `  ${who} ${String(r.rate).padStart(5)}/s: ${cost}${r.successful}/${r.calls} ok, ${r.failed} failed, ` +
+    `placed ${r.placedRate.toFixed(0)}/s, load tools ${pct(r.loadShare)} of the machine${latency}`
+  );
+}
+
+interface Capacity {
+  readonly target: Target;
+  /** Highest rate carried with at most 0.1 % failed calls (0: not even the first). */
+  readonly cps: number;
+  /** Why the search stopped. */
+  readonly stop: string;
+  readonly steps: Run[];
+}
+
+/**
+ * Stepped search over UDP: up by CAPACITY_STEP from CAPACITY_FROM until a
+ * step fails, then one step halfway back; `only`: just that one rate (the
+ * load tool's own check).
+ */
+async function capacity(
+  target: Target,
+  b: Balancer | undefined,
+  ports: readonly number[],
+  only?: number,
+): Promise<Capacity> {
+  const steps: Run[] = [];
+  let best = 0;
+  let stop =
+    only === undefined ? `reached ${CAPACITY_MAX}/s (BENCH_CAPACITY_MAX)` : `carried ${only}/s, not tried above`;
+  const attempt = async (rate: number): Promise<boolean> => {
+    const r = await measure(target, b, "udp", ports, rate, STEP_SECONDS, { tail: 2 });
+    steps.push(r);
+    const ok = r.failed / r.calls <= MAX_FAILED && r.placedRate >= rate * MIN_PLACED;
+    console.log(`${describe(r)}${ok ? "" : " <- not carried"}`);
+    if (!ok) {
+      stop =
+        r.failed / r.calls > MAX_FAILED
+          ? `${r.failed} of ${r.calls} calls failed at ${rate}/s`
+          : `sipp placed only ${r.placedRate.toFixed(0)} of ${rate} calls/s (the load tool's limit)`;
+      if (b?.log().includes("could not allocate shared memory"))
+        stop += "; Kamailio ran out of shared memory (raise BENCH_KAMAILIO_SHM_MB)";
+      await sleep(4000); // let a saturated balancer drain before the next step
+    }
+    return ok;
+  };
+  if (only !== undefined) return { target, cps: (await attempt(only)) ? only : 0, stop, steps };
+  let failedAt = 0;
+  for (let rate = CAPACITY_FROM; rate <= CAPACITY_MAX; rate += CAPACITY_STEP) {
+    if (!(await attempt(rate))) {
+      failedAt = rate;
+      break;
+    }
+    best = rate;
+  }
+  const half = Math.round((best + failedAt) / 2 / 100) * 100;
+  if (failedAt > 0 && half > best && half < failedAt) {
+    const why = stop;
+    if (await attempt(half)) best = half;
+    stop = why;
+  }
+  return { target, cps: best, stop, steps };
+}
+
+/** A tool's version from what it prints (stunnel prints it on stderr). */
+function version(command: string, args: string[], pattern: RegExp): string {
+  const r = spawnSync(command, args, { encoding: "utf8", timeout: 5000 });
+  return pattern.exec(`${r.stdout ?? ""}${r.stderr ?? ""}`)?.[0]?.trim() ?? `${command}: unknown`;
+}
+
+function machine() {
+  const cpu = /model name\s*:\s*(.*)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown";
+  return {
+    cpu,
+    cores: availableParallelism(),
+    kernel: release(),
+    node: process.version,
+    kamailio: version("kamailio", ["-v"], /kamailio [\d.]+/),
+    sipp: version("sipp", ["-v"], /SIPp v[\w.-]*\w/),
+    stunnel: version("stunnel", ["-version"], /stunnel [\d.]+/),
+  };
+}
+
+/** Which sipedge ran: the commit, and whether its source had changes not committed (so a figure can be tied to code). */
+function sipedgeSource(): string {
+  const cli = env.BENCH_SIPEDGE_CLI ?? join(ROOT, "src", "cli.ts");
+  const dir = join(cli, "..", "..");
+  const git = (...args: string[]) => spawnSync("git", ["-C", dir, ...args], { encoding: "utf8" }).stdout?.trim() ?? "";
+  const commit = git("rev-parse", "--short", "HEAD");
+  if (env.BENCH_SIPEDGE_CLI !== undefined && dir !== ROOT) return `${cli}${commit === "" ? "" : ` (git ${commit})`}`;
+  return `${cli} at ${commit}${git("status", "--porcelain", "src") === "" ? "" : " with uncommitted changes in src/"}`;
+}
+
+const NAMES: Record<Target, string> = {
+  direct: "sipp direct",
+  sipedge: "sipedge",
+  kamailio: "Kamailio",
+  relay: "relay",
+};
+
+/** The Markdown table of the fixed-rate runs, as the README shows it. */
+function markdown(runs: readonly Run[], capacities: readonly Capacity[]): string {
+  const cols = RATES.flatMap((rate) => (["udp", "tls"] as const).map((transport) => ({ rate, transport })));
+  const find = (t: Target, c: { rate: number; transport: Transport }) =>
+    runs.find((r) => r.target === t && r.rate === c.rate && r.transport === c.transport);
+  // A run that failed calls spent less on the ones it refused: its cost is not a carried call's.
+  const mark = (...rs: Run[]) => (rs.some((r) => r.failed / r.calls > MAX_FAILED) ? " †" : "");
+  const row = (label: string, cell: (c: (typeof cols)[number]) => string) =>
+    `| ${label} | ${cols.map(cell).join(" | ")} |`;
+  const lines = [`| | ${cols.map((c) => `${c.transport.toUpperCase()} ${c.rate}/s`).join(" | ")} |`];
+  lines.push(`|---|${cols.map(() => "---:").join("|")}|`);
+  const targets = (["sipedge", "kamailio", "relay"] as const).filter((t) => runs.some((r) => r.target === t));
+  for (const t of targets) {
+    lines.push(
+      row(`${NAMES[t]}, CPU-s per 1 000 calls`, (c) => {
+        const r = find(t, c);
+        return r === undefined ? "–" : `${r.cpuPer1000.toFixed(2)}${mark(r)}`;
+      }),
+    );
+  }
+  for (const other of ["kamailio", "relay"] as const) {
+    if (!targets.includes("sipedge") || !targets.includes(other)) continue;
+    lines.push(
+      row(`sipedge / ${NAMES[other]}`, (c) => {
+        const [a, b] = [find("sipedge", c), find(other, c)];
+        return a === undefined || b === undefined ? "–" : `${(a.cpuPer1000 / b.cpuPer1000).toFixed(2)}×${mark(a, b)}`;
+      }),
+    );
+  }
+  for (const t of targets) {
+    lines.push(
+      row(`${NAMES[t]}, failed calls`, (c) => {
+        const r = find(t, c);
+        return r === undefined ? "–" : `${r.failed} of ${r.calls}`;
+      }),
+    );
+  }
+  for (const t of targets) {
+    lines.push(
+      row(`${NAMES[t]}, added latency p50 / p99, ms`, (c) => {
+        const r = find(t, c);
+        return r?.added === undefined ? "–" : `${ms(r.added.p50)} / ${ms(r.added.p99)}`;
+      }),
+    );
+  }
+  for (const t of targets) {
+    lines.push(
+      row(`load tools' CPU share, ${NAMES[t]} runs`, (c) => {
+        const r = find(t, c);
+        return r === undefined ? "–" : pct(r.loadShare);
+      }),
+    );
+  }
+  if (runs.some((r) => r.target !== "direct" && mark(r) !== ""))
+    lines.push("", "† more than 0.1 % of the calls failed: the cost is of a mix of carried and refused calls.");
+  if (capacities.length > 0) {
+    lines.push("", "| capacity over UDP (≤ 0.1 % failed) | calls/s | stopped because |", "|---|---:|---|");
+    for (const c of capacities) lines.push(`| ${NAMES[c.target]} | ${c.cps} | ${c.stop} |`);
+  }
+  return lines.join("\n");
+}
+
+async function cleanup(): Promise<void> {
+  await Promise.all(balancers.map((b) => b.stop().catch(() => {})));
+  await processes.killAll();
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const info = machine();
+  console.log(
+    `compare benchmark: ${info.cpu}, ${info.cores} cores, node ${info.node}, ${info.kamailio}, ${info.sipp}, ${info.stunnel}; ` +
+      `${SECONDS} s a run at ${RATES.join(" and ")} calls/s, ${TAIL_SECONDS} s tail, capacity steps of ${STEP_SECONDS} s; sipedge: ${sipedgeSource()}`,
+  );
+  const cert = certificate();
+  const uas = [startUas(processes, await freePort()), startUas(processes, await freePort())];
+  uasPids = uas.map((u) => u.child.pid ?? 0);
+  const backends = uas.map((u) => u.port);
+  await sleep(500);
+
+  const starters = { sipedge: startSipedge, kamailio: startKamailio, relay: startRelay } as const;
+  for (const name of ["sipedge", "kamailio", "relay"] as const) {
+    if (WHICH.includes(name)) balancers.push(await starters[name](processes, backends));
+  }
+  // A stunnel client per TLS listener: sipp's one TCP connection becomes one TLS connection to the balancer.
+  const fronts = new Map<Balancer, number>();
+  for (const b of balancers.filter((x) => x.tls > 0)) {
+    const port = await freePort();
+    stunnelPids.push(startStunnel(processes, port, b.tls, cert, "client").pid ?? 0);
+    fronts.set(b, port);
+  }
+  await sleep(500);
+
+  // Warm-up, not measured: V8 compiles sipedge's and the relay's hot paths, Kamailio fills its memory pools.
+  for (const b of balancers) {
+    await runUac(processes, `127.0.0.1:${b.udp}`, {
+      calls: 500 * WARMUP_SECONDS,
+      rate: 500,
+      transport: "u1",
+      timeoutSeconds: 30,
+    });
+    const front = fronts.get(b);
+    if (front !== undefined)
+      await runUac(processes, `127.0.0.1:${front}`, {
+        calls: 500 * WARMUP_SECONDS,
+        rate: 500,
+        transport: "t1",
+        timeoutSeconds: 30,
+      });
+  }
+  await sleep(TAIL_SECONDS * 1000);
+
+  console.log("fixed rates (CPU: every thread of every process of the balancer, over the run and its tail):");
+  const runs: Run[] = [];
+  for (const rate of RATES) {
+    // The probe straight to a UAS, before and after the balancers' turns: a scheduling hiccup on the shared cores
+    // only ever inflates it, so the lower of the two is the baseline.
+    const direct = async () => {
+      const r = await measure("direct", undefined, "udp", backends, rate, SECONDS, { probePort: backends[0], tail: 2 });
+      runs.push(r);
+      console.log(describe(r));
+      return r;
+    };
+    const before = await direct();
+    const measured: Run[] = [];
+    for (const transport of ["udp", "tls"] as const) {
+      for (const b of balancers) {
+        const port = transport === "udp" ? b.udp : fronts.get(b);
+        if (port === undefined) continue;
+        const r = await measure(b.name, b, transport, [port], rate, SECONDS, {
+          probePort: transport === "udp" ? b.udp : b.tls,
+          tail: TAIL_SECONDS,
+        });
+        measured.push(r);
+        runs.push(r);
+        console.log(describe(r));
+      }
+    }
+    const after = await direct();
+    const base = (p: "p50" | "p99") => Math.min(before.probe?.[p] ?? Number.NaN, after.probe?.[p] ?? Number.NaN);
+    for (const r of measured) {
+      if (r.probe !== undefined) r.added = { p50: r.probe.p50 - base("p50"), p99: r.probe.p99 - base("p99") };
+    }
+    console.log(
+      `  added latency at ${rate}/s (p50/p99 ms over the direct ${ms(base("p50"))}/${ms(base("p99"))}): ` +
+        measured.map((r) => `${r.target} ${r.transport} ${ms(r.added?.p50)}/${ms(r.added?.p99)}`).join(", "),
+    );
+  }
+
+  const capacities: Capacity[] = [];
+  if (CAPACITY) {
+    console.log("capacity over UDP (highest rate with <= 0.1 % failed calls):");
+    for (const b of balancers) capacities.push(await capacity(b.name, b, [b.udp]));
+    // The load tool straight to the UASs, once, at the highest rate a balancer was asked: if it carries that, no
+    // balancer's capacity above was the load tool's.
+    const top = Math.max(0, ...capacities.flatMap((c) => c.steps.map((s) => s.rate)));
+    if (top > 0) capacities.push(await capacity("direct", undefined, backends, top));
+  }
+
+  const table = markdown(runs, capacities);
+  console.log(`\n${table}\n`);
+  const result = {
+    date: started.toISOString(),
+    machine: info,
+    settings: {
+      rates: RATES,
+      seconds: SECONDS,
+      tailSeconds: TAIL_SECONDS,
+      stepSeconds: STEP_SECONDS,
+      probeRate: Number(env.BENCH_PROBE_RATE ?? 50),
+      balancers: balancers.map((b) => b.label),
+      sipedge: sipedgeSource(),
+    },
+    runs,
+    capacity: capacities,
+    table,
+  };
+  const dir = join(ROOT, "bench-results");
+  mkdirSync(dir, { recursive: true });
+  // The results directory ignores itself: runs stay local, docs/perf/ has the latest.
+  if (!existsSync(join(dir, ".gitignore"))) writeFileSync(join(dir, ".gitignore"), "*\n");
+  const file = join(dir, `compare-${started.toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  mkdirSync(join(ROOT, "docs", "perf"), { recursive: true });
+  copyFileSync(file, join(ROOT, "docs", "perf", "compare.json"));
+  const cost: CostBar[] = runs
+    .filter((r) => r.target !== "direct")
+    .map((r) => ({
+      group: `${r.transport.toUpperCase()} ${r.rate}/s`,
+      series: NAMES[r.target],
+      value: r.cpuPer1000,
+      failed: r.failed / r.calls > MAX_FAILED,
+    }));
+  writeFileSync(
+    join(ROOT, "docs", "perf", "compare.svg"),
+    chart(
+      cost,
+      capacities.map((c) => ({ series: NAMES[c.target], value: c.cps })),
+      `${info.cpu}, ${info.cores} cores, ${info.kernel}; node ${info.node}, ${info.kamailio}, ${info.sipp}; ${started.toISOString().slice(0, 10)}`,
+    ),
+  );
+  console.log(`results: ${file}, docs/perf/compare.json, docs/perf/compare.svg`);
+}
+
+const deadline = setTimeout(() => {
+  console.error(`bench:compare: over its ${DEADLINE_MS / 60_000}-minute bound, stopping`);
+  void cleanup().finally(() => process.exit(1));
+}, DEADLINE_MS);
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+
+main()
+  .catch((e: unknown) => {
+    console.error(e);
+    process.exitCode = 1;
+  })
+  .finally(async () => {
+    clearTimeout(deadline);
+    await cleanup();
+  });
