@@ -9,10 +9,14 @@
  * Record-Route as a UA does. Printed: µs of core CPU per call (time spent
  * inside `receive`, the harness excluded), bytes allocated per call by the
  * core (V8's sampling heap profiler, counting objects collected since, and
- * only samples under `receive`), and the frames that allocate most.
+ * only samples under `receive`), the heap a finished call keeps while its
+ * transactions linger, and the frames that allocate most (BENCH_FRAMES of
+ * them; BENCH_CALLERS=1 names the caller of each; BENCH_SNAPSHOT=FILE
+ * writes a heap snapshot with the lingering calls in it).
  * Bounded: BENCH_CALLS calls (20 000), in-process.
  */
 import { Session } from "node:inspector/promises";
+import { writeHeapSnapshot } from "node:v8";
 import { ProxyCore } from "../../src/proxy/core.ts";
 import { FlowTokens } from "../../src/proxy/flow-token.ts";
 import type { Dispatcher, ProxySettings, Sides, Target } from "../../src/proxy/ports.ts";
@@ -190,7 +194,7 @@ function allocations(root: ProfileNode): { underReceive: number; byFrame: Map<st
     if (inCore && n.selfSize > 0) {
       underReceive += n.selfSize;
       // Native frames (Buffer, Uint8Array) say little alone: name who called them.
-      const key = f.url.startsWith("file:") ? here : `${here} <- ${caller}`;
+      const key = f.url.startsWith("file:") && process.env.BENCH_CALLERS === undefined ? here : `${here} <- ${caller}`;
       byFrame.set(key, (byFrame.get(key) ?? 0) + n.selfSize);
     }
     for (const c of n.children) walk(c, inCore, here);
@@ -199,17 +203,27 @@ function allocations(root: ProfileNode): { underReceive: number; byFrame: Map<st
   return { underReceive, byFrame };
 }
 
+/**
+ * Heap a finished call keeps while its transactions linger (RFC 3261
+ * Timers J, L, M: 32 s; the run is shorter, so all of them still do), from
+ * the heap in use after full collections (needs node --expose-gc); a
+ * snapshot to BENCH_SNAPSHOT if set.
+ */
+async function lingeringHeap(calls: number): Promise<number | undefined> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) return undefined;
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  for (let i = 0; i < calls; i++) call(-i - 1_000_000);
+  gc();
+  gc();
+  const after = process.memoryUsage().heapUsed;
+  if (process.env.BENCH_SNAPSHOT !== undefined) writeHeapSnapshot(process.env.BENCH_SNAPSHOT);
+  return (after - before) / calls;
+}
+
 async function main(): Promise<void> {
-  if (process.env.BENCH_LIVE !== undefined) {
-    const g = (globalThis as unknown as { gc: () => void }).gc;
-    for (let i = 0; i < 2000; i++) call(-i - 1e6);
-    g(); g();
-    const h0 = process.memoryUsage().heapUsed;
-    for (let i = 0; i < 20000; i++) call(-i - 2e6);
-    g(); g();
-    console.log("live heap per lingering call", (process.memoryUsage().heapUsed - h0) / 20000);
-    if (process.env.BENCH_SNAPSHOT !== undefined) (await import("node:v8")).writeHeapSnapshot(process.env.BENCH_SNAPSHOT);
-  }
   for (let i = 0; i < WARMUP; i++) call(-i - 1);
   inside = 0n;
   const cpu0 = process.cpuUsage();
@@ -239,8 +253,14 @@ async function main(): Promise<void> {
   console.log(
     `  bytes allocated per call by the core: ${Math.round(underReceive / sampled)} (sampled over ${sampled} calls)`,
   );
+  const kept = await lingeringHeap(Math.min(CALLS, 10_000));
+  console.log(
+    `  heap a finished call keeps while its transactions linger: ${kept === undefined ? "n/a (run node with --expose-gc)" : `${Math.round(kept)} bytes`}`,
+  );
   console.log("  most allocating frames (bytes per call):");
-  for (const [frame, bytes] of [...byFrame].sort((a, b) => b[1] - a[1]).slice(0, Number(process.env.BENCH_FRAMES ?? 15))) {
+  for (const [frame, bytes] of [...byFrame]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, Number(process.env.BENCH_FRAMES ?? 15))) {
     console.log(`    ${String(Math.round(bytes / sampled)).padStart(6)}  ${frame}`);
   }
   core.close();
