@@ -73,13 +73,15 @@ export abstract class ConnectionListener {
 
   /** TLS handshakes begun and not yet done or failed. */
   #handshaking = 0;
+  /** When each handshake under way began (TLS listeners), by its peer's address and port. */
+  readonly #started = new Map<string, bigint>();
   /** While buffers are critically low: the connections no longer read. */
   #shedding: Set<Connection> | undefined;
 
   protected constructor(server: Server, admission: ListenerAdmission | undefined) {
     this.#server = server;
     // First of the connection listeners: a refused socket is gone before anyone else sees it live.
-    if (admission !== undefined) server.on("connection", (s: Socket) => this.#admit(s, admission));
+    server.on("connection", (s: Socket) => this.#accepted(s, admission));
   }
 
   get handshaking(): number {
@@ -91,16 +93,41 @@ export abstract class ConnectionListener {
    * connections the pool: beyond the limits a connection is closed at once,
    * before its TLS handshake costs anything.
    */
-  #admit(s: Socket, a: ListenerAdmission): void {
-    const address = s.remoteAddress ?? "";
-    const refused = this.#refusal(address, a);
-    if (refused !== undefined) {
-      a.refused[refused]++;
-      s.destroy();
-      return;
+  #accepted(s: Socket, a: ListenerAdmission | undefined): void {
+    let address: string | undefined;
+    if (a !== undefined) {
+      address = s.remoteAddress ?? "";
+      const refused = this.#refusal(address, a);
+      if (refused !== undefined) {
+        a.refused[refused]++;
+        s.destroy();
+        return;
+      }
+      if (this.handshakes !== undefined && a.handshakeRation !== undefined) a.handshakeRation--;
     }
-    if (this.handshakes !== undefined && a.handshakeRation !== undefined) a.handshakeRation--;
-    s.once("close", () => a.gate.leave(address));
+    const timed = this.handshakes !== undefined;
+    if (timed) {
+      this.#started.set(peerKey(s), process.hrtime.bigint());
+      this.#handshaking++;
+    }
+    if (a === undefined && !timed) return;
+    // One plain listener for the gate and the handshake timing, not a `once` each: a `once` is a
+    // wrapper, its state and a bound function, and a third 'close' listener grows the socket's listener
+    // array from 2 slots to 19; all held as long as the connection is open.
+    s.on("close", () => {
+      if (a !== undefined) a.gate.leave(address as string);
+      if (timed) this.#handshakeOver(s);
+    });
+  }
+
+  /** The handshake of `s` is done or failed (or was never timed): when it began, if it was under way. */
+  #handshakeOver(s: Socket): bigint | undefined {
+    const key = peerKey(s);
+    const t = this.#started.get(key);
+    if (t === undefined) return undefined;
+    this.#started.delete(key);
+    this.#handshaking--;
+    return t;
   }
 
   /** Why a connection from `address` may not come in, if so; the gate counts it in when it may. */
@@ -172,23 +199,8 @@ export abstract class ConnectionListener {
   protected trackHandshakes(tls: TlsOptions): void {
     const stats = handshakeStats((tls.cert as string | Buffer | undefined) ?? "");
     this.handshakes = stats;
-    const started = new Map<string, bigint>();
-    const key = (s: Socket) => `${s.remoteAddress}|${s.remotePort}`;
-    const done = (s: Socket): bigint | undefined => {
-      const t = started.get(key(s));
-      if (t === undefined) return undefined;
-      started.delete(key(s));
-      this.#handshaking--;
-      return t;
-    };
-    this.#server.on("connection", (s: Socket) => {
-      if (s.destroyed) return; // refused by #admit
-      started.set(key(s), process.hrtime.bigint());
-      this.#handshaking++;
-      s.once("close", () => done(s));
-    });
     this.#server.on("secureConnection", (s: TLSSocket) => {
-      const t = done(s);
+      const t = this.#handshakeOver(s);
       if (t !== undefined) recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9);
     });
     this.#server.on("tlsClientError", (_e: Error, socket: Socket) => {
@@ -230,6 +242,11 @@ export abstract class ConnectionListener {
     for (const c of this.#connections.values()) c.close();
     if (this.#server.listening) await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+/** A socket's peer, the same for a TCP socket and the TLS socket over it. */
+function peerKey(s: Socket): string {
+  return `${s.remoteAddress}|${s.remotePort}`;
 }
 
 /** A verified TLS peer's certificate names: subject CN and SAN DNS entries, lower case. */
