@@ -23,7 +23,8 @@ export function budgetShares(memory: number, workers: number): BudgetShares {
 /**
  * What one idle client TLS connection holds in sipedge, with a little room:
  * `npm run bench:connections` measures 49-51 KiB (RSS growth with 4 000
- * idle connections on one worker), as much as a bare Node TLS server's;
+ * idle connections on one worker) and 47.5 KiB with 18 976 (bare Node's TLS
+ * server 48.0 KiB in the same run), as much as a bare Node TLS server's;
  * Node's own TLS state is nearly all of it.
  */
 export const CONNECTION_COST = 52 * 1024;

@@ -1,62 +1,314 @@
 /**
- * `npm run bench:connections`: what an idle client TLS connection costs.
- * BENCH_CONNECTIONS (4 000) TLS connections are opened from this process,
- * 100 at a time, first to sipedge (one IO worker, a TLS listener, a budget
- * that holds them) and then to a bare Node TLS server
- * (test/fixtures/storm/bare-tls-server.ts); for each, the growth of the
- * server process's RSS once all are up and idle, divided by their number.
- * The figure is what src/config/budget.ts's CONNECTION_COST should be.
- * Bounded: a fixed number of connections, each with a 10 s deadline.
+ * `npm run bench:connections`: what an idle client TLS connection costs,
+ * and whether sipedge still answers at once while it holds them.
+ * BENCH_CONNECTIONS (4 000) TLS connections are opened by client processes
+ * (test/fixtures/storm/idle-tls-clients.ts, BENCH_CLIENTS_PER_PROCESS each),
+ * bound to sources spread over 127.0.0.2 and up (PER_SOURCE each, so no
+ * source runs out of ephemeral ports), first to sipedge (one IO worker, a
+ * TLS listener, limits that hold them) and then to a bare Node TLS server
+ * (test/fixtures/storm/bare-tls-server.ts), each from its own sources (the
+ * first run's closed connections wait out TIME_WAIT on theirs). For each,
+ * the growth of the server process's RSS once all are up and idle, divided
+ * by their number; their ratio is the target (≤ 1.05). With sipedge's
+ * connections up, OPTIONS to sipedge itself over a connection held since
+ * before the clients came, and over a fresh one, must be answered within
+ * OPTIONS_WITHIN_MS. The per-connection figure is what
+ * src/config/budget.ts's CONNECTION_COST should be.
+ *
+ * Every process that holds connections runs under a raised open-file limit
+ * (`ulimit -n` in a bash launcher; fs.nr_open and fs.file-max raised with
+ * sysctl first when they are lower, never lowered); raising the hard limit
+ * needs root with CAP_SYS_RESOURCE, and without it the bench says how many
+ * connections this machine can hold and stops before starting anything.
+ * Bounded: each connect attempt has a 10 s deadline, each client process
+ * CLIENTS_DEADLINE_MS for all of its connections.
  */
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { connect, type TLSSocket } from "node:tls";
 import { CONNECTION_COST } from "../../src/config/budget.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
+import { parseMessage, StreamFramer } from "../../src/sip/index.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
+import { request } from "../helpers/dialog.ts";
+import { metricByLabel, scrape } from "../helpers/metrics.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { UdpPeer } from "../helpers/sip-client.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { MiB, rssOf } from "../helpers/storm.ts";
 
 const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 4000);
+/**
+ * One Node process's share of the clients: 12 500 TLS client sockets hold
+ * about 0.6 GiB and stay under an open-file limit of 20 000 even where it
+ * cannot be raised; four processes carry 50 000.
+ */
+const PER_PROCESS = Number(process.env.BENCH_CLIENTS_PER_PROCESS ?? 12_500);
+/** Connections from one source address: far under the ~14 000 ports Linux hands out to bind(port 0) on one address. */
+const PER_SOURCE = 1000;
+/** Sources 127.0.0.2 to .254: both runs' sources must fit in them. */
+const SOURCES = 253;
+/** Open files a server or client process needs beyond its connections (its own files, listeners, pipes). */
+const SPARE_FILES = 1024;
+const OPTIONS_WITHIN_MS = 100;
+/** For one client process to open all of its connections; each attempt has its own 10 s deadline. */
+const CLIENTS_DEADLINE_MS = 6 * 60_000;
+
 const processes = new Processes();
+const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
 
-/** Opens `count` TLS connections to port, 100 at a time; resolves with those that came up. */
-async function open(port: number, count: number): Promise<TLSSocket[]> {
-  const up: TLSSocket[] = [];
-  for (let i = 0; i < count; i += 100) {
-    const batch = Array.from(
-      { length: Math.min(100, count - i) },
-      () =>
-        new Promise<void>((resolve) => {
-          const s = connect({ host: "127.0.0.1", port, rejectUnauthorized: false, minVersion: "TLSv1.2" });
-          const deadline = setTimeout(() => resolve(), 10_000);
-          s.on("error", () => resolve());
-          s.once("secureConnect", () => {
-            clearTimeout(deadline);
-            up.push(s);
-            resolve();
-          });
-        }),
+/**
+ * Raises fs.nr_open and fs.file-max where they are under what the run
+ * needs (never lowers them), then checks that a process may hold `perProcess`
+ * open files: throws, saying why and how many connections fit, when not.
+ */
+function raiseFileLimits(perProcess: number, total: number): void {
+  const sysctl = (key: string, need: number) => {
+    const now = Number(readFileSync(`/proc/sys/${key.replaceAll(".", "/")}`, "utf8").trim());
+    if (now >= need) return;
+    const r = spawnSync("sysctl", ["-w", `${key}=${need}`], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`cannot raise ${key} from ${now} to ${need}: ${r.stderr.trim()}`);
+    console.log(`  raised ${key} from ${now} to ${need}`);
+  };
+  sysctl("fs.nr_open", perProcess);
+  sysctl("fs.file-max", total);
+  const r = spawnSync("bash", ["-c", `ulimit -n ${perProcess}`], { encoding: "utf8" });
+  if (r.status === 0) return;
+  const hard = spawnSync("bash", ["-c", "ulimit -Hn"], { encoding: "utf8" }).stdout.trim();
+  const capEff = /^CapEff:\s+([0-9a-f]+)/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1] ?? "0";
+  const canRaise = (BigInt(`0x${capEff}`) >> 24n) & 1n; // CAP_SYS_RESOURCE is capability 24
+  throw new Error(
+    `a process here may hold at most ${hard} open files (RLIMIT_NOFILE hard limit; ` +
+      `${canRaise ? "raising it failed" : "no CAP_SYS_RESOURCE to raise it"}): ${r.stderr.trim()}; ` +
+      `the server holds every connection, so BENCH_CONNECTIONS=${Number(hard) - SPARE_FILES} is the most this machine runs`,
+  );
+}
+
+/** A bash launcher that raises the open-file limit to `files` and then runs its arguments. */
+function withFiles(files: number): string[] {
+  return ["bash", "-c", `ulimit -n ${files} && exec "$0" "$@"`];
+}
+
+interface Clients {
+  readonly children: readonly ChildProcess[];
+  readonly up: number;
+  readonly failed: number;
+  readonly seconds: number;
+}
+
+/** Opens COUNT connections to port from client processes, sources from 127.0.0.(2 + firstSource / PER_SOURCE) on. */
+async function openClients(port: number, firstSource: number): Promise<Clients> {
+  const started = Date.now();
+  const script = new URL("../fixtures/storm/idle-tls-clients.ts", import.meta.url).pathname;
+  const children: ChildProcess[] = [];
+  const results: Promise<{ up: number; failed: number }>[] = [];
+  for (let first = 0; first < COUNT; first += PER_PROCESS) {
+    const n = Math.min(PER_PROCESS, COUNT - first);
+    const [command, ...args] = [...withFiles(n + SPARE_FILES), process.execPath, script];
+    const child = processes.spawn(
+      command as string,
+      [...args, `${port}`, `${n}`, `${firstSource + first}`, `${PER_SOURCE}`],
+      undefined,
+      {
+        stdin: true,
+        env: process.env,
+      },
     );
-    await Promise.all(batch);
+    children.push(child);
+    results.push(
+      lineFrom(child, /^up (\d+) failed (\d+)$/m, CLIENTS_DEADLINE_MS).then(
+        (m) => ({ up: Number(m[1]), failed: Number(m[2]) }),
+        () => ({ up: 0, failed: n }),
+      ),
+    );
   }
-  return up;
+  const all = await Promise.all(results);
+  return {
+    children,
+    up: all.reduce((s, r) => s + r.up, 0),
+    failed: all.reduce((s, r) => s + r.failed, 0),
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
-/** RSS growth per connection of `server` (pid) once `count` idle connections to `port` are up. */
-async function costPerConnection(pid: number, port: number): Promise<{ perConnection: number; up: number }> {
+/** Connections the client processes still hold (none closed by the server since they came up). */
+async function stillOpen(children: readonly ChildProcess[]): Promise<number> {
+  const counts = await Promise.all(
+    children.map((c) => {
+      const line = lineFrom(c, /^open (\d+)$/m, 10_000);
+      c.stdin?.write("?\n");
+      return line.then(
+        (m) => Number(m[1]),
+        () => 0,
+      );
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
+}
+
+/** The first match of `pattern` in what `child` prints from now on; rejects after `ms`. */
+function lineFrom(child: ChildProcess, pattern: RegExp, ms: number): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let out = "";
+    const onData = (d: Buffer) => {
+      out += d.toString();
+      const m = pattern.exec(out);
+      if (m === null) return;
+      done();
+      resolve(m);
+    };
+    const done = () => {
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no ${pattern} within ${ms} ms: ${out.slice(-200)}`));
+    }, ms);
+    child.stdout?.on("data", onData);
+  });
+}
+
+/** RSS, the median of three samples 250 ms apart (a GC between two does not make the figure). */
+async function rss(pid: number): Promise<number> {
+  const samples: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) await sleep(250);
+    samples.push(rssOf(pid));
+  }
+  return samples.sort((a, b) => a - b)[1] as number;
+}
+
+interface Figure {
+  readonly perConnection: number;
+  readonly up: number;
+  readonly failed: number;
+  readonly held: number;
+  readonly seconds: number;
+  readonly before: number;
+  readonly after: number;
+}
+
+/** RSS growth per connection of the server `pid` once COUNT idle connections to `port` are up; `whileHeld` runs before they close. */
+async function costPerConnection(
+  pid: number,
+  port: number,
+  firstSource: number,
+  whileHeld: () => Promise<void> = async () => {},
+): Promise<Figure> {
   await sleep(1000);
-  const before = rssOf(pid);
-  const sockets = await open(port, COUNT);
-  await sleep(2000); // settled: handshake garbage collected
-  const after = rssOf(pid);
-  for (const s of sockets) s.destroy();
-  return { perConnection: (after - before) / Math.max(1, sockets.length), up: sockets.length };
+  const before = await rss(pid);
+  const clients = await openClients(port, firstSource);
+  await sleep(3000); // settled: handshake garbage collected
+  const after = await rss(pid);
+  const held = await stillOpen(clients.children);
+  await whileHeld();
+  await Promise.all(clients.children.map((c) => processes.kill(c)));
+  return { ...clients, held, before, after, perConnection: (after - before) / Math.max(1, clients.up) };
 }
 
-async function sipedgeFigure(cert: { cert: string; key: string }): Promise<{ perConnection: number; up: number }> {
+/**
+ * A TLS connection to sipedge that times OPTIONS round trips: an answer is
+ * taken the moment it is read (not polled for).
+ */
+class OptionsClient {
+  readonly #socket: TLSSocket;
+  readonly #framer = new StreamFramer({ maxMessageSize: 65536 });
+  readonly #waiting = new Map<string, (status: number) => void>();
+
+  private constructor(socket: TLSSocket) {
+    this.#socket = socket;
+    socket.on("data", (chunk: Buffer) => {
+      this.#framer.push(chunk);
+      for (let r = this.#framer.next(); r.ok && r.value !== null; r = this.#framer.next()) {
+        if (r.value.kind !== "message") continue;
+        const m = parseMessage(Buffer.from(r.value.bytes));
+        if (!m.ok || m.value.kind !== "response") continue;
+        const callId = m.value.callId();
+        if (callId.ok) this.#waiting.get(callId.value)?.(m.value.status);
+      }
+    });
+    socket.on("error", () => {});
+  }
+
+  /** Connects to 127.0.0.1:port; rejects after 10 s. */
+  static connect(port: number): Promise<OptionsClient> {
+    return new Promise((resolve, reject) => {
+      const s = connect({ host: "127.0.0.1", port, rejectUnauthorized: false, minVersion: "TLSv1.2" });
+      const deadline = setTimeout(() => {
+        s.destroy();
+        reject(new Error("no TLS connection to sipedge within 10 s"));
+      }, 10_000);
+      s.once("error", reject);
+      s.once("secureConnect", () => {
+        clearTimeout(deadline);
+        resolve(new OptionsClient(s));
+      });
+    });
+  }
+
+  /**
+   * An OPTIONS to sipedge itself (no user part in the Request-URI: sipedge
+   * answers it, src/proxy/core.ts #addressedToUs, rather than forwarding it):
+   * ms to its answer, and the answer's status (0: none within 5 s).
+   */
+  options(port: number, callId: string): Promise<{ ms: number; status: number }> {
+    return new Promise((resolve) => {
+      const t = performance.now();
+      const done = (status: number) => {
+        clearTimeout(deadline);
+        this.#waiting.delete(callId);
+        resolve({ ms: performance.now() - t, status });
+      };
+      const deadline = setTimeout(() => done(0), 5000);
+      this.#waiting.set(callId, done);
+      this.#socket.write(
+        request({
+          method: "OPTIONS",
+          uri: `sip:127.0.0.1:${port};transport=tls`,
+          to: `<sip:127.0.0.1:${port}>`,
+          transport: "TLS",
+          localPort: this.#socket.localPort ?? 0,
+          callId,
+          cseq: 1,
+          branch: callId,
+        }),
+      );
+    });
+  }
+
+  close(): void {
+    this.#socket.destroy();
+  }
+}
+
+interface Options {
+  /** Over a connection opened before the clients and held since: each round trip. */
+  readonly held: { ms: number; status: number }[];
+  /** A fresh connection: its TLS handshake, then an OPTIONS over it. */
+  readonly fresh: { handshakeMs: number; ms: number; status: number };
+}
+
+async function optionsNow(held: OptionsClient, port: number, round: number): Promise<Options> {
+  const trips = [];
+  for (let i = 0; i < 5; i++) trips.push(await held.options(port, `bench-${round}-${i}`));
+  const t = performance.now();
+  const fresh = await OptionsClient.connect(port);
+  const handshakeMs = performance.now() - t;
+  const trip = await fresh.options(port, `bench-${round}-fresh`);
+  fresh.close();
+  return { held: trips, fresh: { handshakeMs, ...trip } };
+}
+
+async function sipedgeFigure(cert: {
+  cert: string;
+  key: string;
+}): Promise<Figure & { options: Options[]; refused: string }> {
   const admin = await freePort();
+  // The budget's quarter for connections must hold them all (src/config/validate.ts refuses less).
   const memory = Math.ceil((COUNT * CONNECTION_COST * 4 * 1.1) / MiB);
+  // A backend that answers health probes: sipedge answers OPTIONS with 200 only while one is up.
+  const backend = await UdpPeer.bind(true);
   const cli = await startCli(
     configFile(
       [
@@ -66,52 +318,107 @@ async function sipedgeFigure(cert: { cert: string; key: string }): Promise<{ per
         "backends:",
         "  - name: core",
         "    members:",
-        '      - { name: a, uri: "sip:127.0.0.1:9" }',
+        `      - { name: a, uri: "sip:127.0.0.1:${backend.port}" }`,
         `admin: { listen: "127.0.0.1:${admin}" }`,
-        `limits: { memory: ${memory}MiB, maxConnections: ${COUNT}, maxConnectionsPerIp: ${COUNT}, maxHandshakes: 1000 }`,
+        `limits: { memory: ${memory}MiB, maxConnections: ${COUNT + 10}, maxConnectionsPerIp: ${PER_SOURCE + 10}, maxHandshakes: 1000 }`,
       ].join("\n"),
     ),
     "admin API",
+    process.env,
+    withFiles(COUNT + SPARE_FILES),
   );
   try {
-    return await costPerConnection(cli.child.pid as number, listeningPort(cli.out(), "tls"));
+    const port = listeningPort(cli.out(), "tls");
+    if (!(port > 0)) throw new Error(`sipedge did not start: ${cli.err().slice(-500)}`);
+    const probe = await OptionsClient.connect(port);
+    await sleep(1500); // the backend's first probe answered
+    const options = [await optionsNow(probe, port, 0)];
+    let refused = "";
+    const figure = await costPerConnection(cli.child.pid as number, port, 0, async () => {
+      options.push(await optionsNow(probe, port, 1));
+      const by = metricByLabel(await scrape(admin), "sipedge_connections_refused_total", "reason");
+      refused = [...by].map(([reason, n]) => `${reason} ${n}`).join(", ");
+    });
+    probe.close();
+    return { ...figure, options, refused };
   } finally {
     cli.child.kill("SIGKILL");
+    backend.close();
   }
 }
 
-async function bareFigure(cert: { cert: string; key: string }): Promise<{ perConnection: number; up: number }> {
-  const child: ChildProcess = processes.spawn(process.execPath, [
+async function bareFigure(cert: { cert: string; key: string }, firstSource: number): Promise<Figure> {
+  const [command, ...args] = [
+    ...withFiles(COUNT + SPARE_FILES),
+    process.execPath,
     new URL("../fixtures/storm/bare-tls-server.ts", import.meta.url).pathname,
     cert.cert,
     cert.key,
-  ]);
-  let out = "";
-  child.stdout?.on("data", (d: Buffer) => {
-    out += d.toString();
-  });
-  for (let i = 0; i < 100 && !/port \d+/.test(out); i++) await sleep(50);
-  const port = Number(/port (\d+)/.exec(out)?.[1]);
-  return costPerConnection(child.pid as number, port);
+  ];
+  const child: ChildProcess = processes.spawn(command as string, args);
+  const port = Number((await lineFrom(child, /port (\d+)/, 10_000))[1]);
+  try {
+    return await costPerConnection(child.pid as number, port, firstSource);
+  } finally {
+    await processes.kill(child);
+  }
+}
+
+function optionsLine(o: Options): string {
+  const held = o.held.map((t) => t.ms);
+  const statuses = new Set([...o.held.map((t) => t.status), o.fresh.status]);
+  return (
+    `held connection ${held.map((ms) => ms.toFixed(1)).join(", ")} ms (max ${Math.max(...held).toFixed(1)}); ` +
+    `fresh connection: handshake ${o.fresh.handshakeMs.toFixed(1)} ms, then ${o.fresh.ms.toFixed(1)} ms; ` +
+    `status ${[...statuses].join(", ")}`
+  );
+}
+
+function figureLine(name: string, f: Figure): string {
+  return (
+    `  ${name} ${kib(f.perConnection)} a connection: ${f.up} up (${f.failed} failed, ${f.held} still open at the end) ` +
+    `in ${f.seconds.toFixed(0)} s; RSS ${(f.before / MiB).toFixed(0)} → ${(f.after / MiB).toFixed(0)} MiB`
+  );
 }
 
 async function main(): Promise<void> {
-  const cert = demoCertificate(CERT_DIR);
-  console.log(`idle TLS connection cost: ${COUNT} connections (BENCH_CONNECTIONS), RSS growth of the server process`);
-  const se = await sipedgeFigure(cert);
-  const bare = await bareFigure(cert);
-  const kib = (b: number) => `${(b / 1024).toFixed(1)} KiB`;
-  console.log(`  sipedge (1 IO worker): ${kib(se.perConnection)} a connection (${se.up} up)`);
-  console.log(`  bare Node TLS server:  ${kib(bare.perConnection)} a connection (${bare.up} up)`);
+  const sourcesPerRun = Math.ceil(COUNT / PER_SOURCE);
+  if (2 * sourcesPerRun > SOURCES) throw new Error(`BENCH_CONNECTIONS=${COUNT} needs more than ${SOURCES} sources`);
+  const clientProcesses = Math.ceil(COUNT / PER_PROCESS);
   console.log(
-    `  sipedge / bare: ${(se.perConnection / bare.perConnection).toFixed(2)}; budget's CONNECTION_COST ${kib(CONNECTION_COST)}` +
+    `idle TLS connection cost: ${COUNT} connections (BENCH_CONNECTIONS) from ${clientProcesses} client processes, ` +
+      `${sourcesPerRun} sources of ${PER_SOURCE}; RSS growth of the server process`,
+  );
+  // Both ends of every connection are on this machine: the server's files, and the clients' in all.
+  raiseFileLimits(COUNT + SPARE_FILES, 2 * COUNT + (clientProcesses + 1) * SPARE_FILES + 65_536);
+  const cert = demoCertificate(CERT_DIR);
+  const started = Date.now();
+  const se = await sipedgeFigure(cert);
+  const bare = await bareFigure(cert, sourcesPerRun * PER_SOURCE);
+  const ratio = se.perConnection / bare.perConnection;
+  const [first, last] = se.options as [Options, Options];
+  const worst = Math.max(...last.held.map((t) => t.ms), last.fresh.ms);
+  const answered = [...last.held, last.fresh].every((t) => t.status === 200);
+  console.log(figureLine("sipedge (1 IO worker):", se));
+  console.log(`    connection attempts sipedge refused at the door (each retried): ${se.refused || "none"}`);
+  console.log(figureLine("bare Node TLS server: ", bare));
+  console.log(`  sipedge / bare: ${ratio.toFixed(3)} (target ≤ 1.05${ratio <= 1.05 ? ", met" : ", MISSED"})`);
+  console.log(`  OPTIONS before the clients: ${optionsLine(first)}`);
+  console.log(`  OPTIONS with ${se.held} held:  ${optionsLine(last)}`);
+  console.log(
+    `  OPTIONS at the end within ${OPTIONS_WITHIN_MS} ms: ${answered && worst <= OPTIONS_WITHIN_MS ? "yes" : "NO"} ` +
+      `(slowest ${worst.toFixed(1)} ms)`,
+  );
+  console.log(
+    `  budget's CONNECTION_COST ${kib(CONNECTION_COST)}` +
       (se.perConnection <= CONNECTION_COST ? " (holds)" : " (EXCEEDED: raise it in src/config/budget.ts)"),
   );
+  console.log(`  whole run ${((Date.now() - started) / 1000).toFixed(0)} s`);
   await processes.killAll();
 }
 
 main().catch(async (e: unknown) => {
-  console.error(e);
+  console.error(e instanceof Error ? e.message : e);
   await processes.killAll();
   process.exitCode = 1;
 });

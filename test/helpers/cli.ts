@@ -96,15 +96,20 @@ export interface RunningCli {
   readonly err: () => string;
 }
 
-/** `sipedge --config FILE` in the background, its output collected; resolves once `readyText` was printed. */
+/**
+ * `sipedge --config FILE` in the background, its output collected; resolves once `readyText` was printed.
+ * `launcher`: a command sipedge's Node is run by (its arguments after these), e.g. a shell that raises a limit.
+ */
 export async function startCli(
   config: string,
   readyText = "io worker 0",
   env: NodeJS.ProcessEnv = process.env,
+  launcher: readonly string[] = [],
 ): Promise<RunningCli> {
   let out = "";
   let err = "";
-  const child = spawn(process.execPath, [CLI, "--config", config], { stdio: ["ignore", "pipe", "pipe"], env });
+  const [command = process.execPath, ...args] = [...launcher, process.execPath, CLI, "--config", config];
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env });
   child.stdout?.on("data", (d: Buffer) => {
     out += d.toString();
   });
