@@ -19,9 +19,10 @@ import { Session } from "node:inspector/promises";
 import { writeHeapSnapshot } from "node:v8";
 import { ProxyCore } from "../../src/proxy/core.ts";
 import { FlowTokens } from "../../src/proxy/flow-token.ts";
-import type { Dispatcher, ProxySettings, Sides, Target } from "../../src/proxy/ports.ts";
+import type { ProxySettings, Target } from "../../src/proxy/ports.ts";
 import type { Flow } from "../../src/transport/flow.ts";
 import { BufferPool } from "../../src/transport/pool.ts";
+import { fakeDispatcher, fakeSides } from "../helpers/proxy-fakes.ts";
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 20_000);
 const WARMUP = Math.min(5000, CALLS);
@@ -70,32 +71,8 @@ class Recorder implements Flow {
 const client = new Recorder(1, "192.0.2.9", 5060);
 const backend = new Recorder(2, UAS.host, UAS.port);
 
-const sides: Sides = {
-  backend: { address: "10.0.0.1", port: () => 5070 },
-  backendFlow: () => backend,
-  clientUdpFlow: () => client,
-  udpListenerOf: () => 0,
-  connection: () => undefined,
-  isLocal: (host, port) => host === "10.0.0.1" && (port === 5060 || port === 5070),
-  trunkOf: () => undefined,
-  trusted: () => false,
-  worker: 0,
-  handOff: () => false,
-  tokens: new FlowTokens(),
-  endpointsBound: () => {},
-  currentFlow: () => undefined,
-};
-
-const dispatcher: Dispatcher = {
-  pick: (_req, tried) => (tried.has(UAS) ? undefined : UAS),
-  ready: () => true,
-  answered: () => {},
-  failed: () => {},
-  dialogStarted: () => {},
-  dialogEnded: () => {},
-  member: (name) => (name === UAS.name ? UAS : undefined),
-  memberAt: (address) => (address === UAS.host ? UAS : undefined),
-};
+const sides = fakeSides({ backendFlow: () => backend, clientUdpFlow: () => client, tokens: new FlowTokens() });
+const dispatcher = fakeDispatcher([UAS]);
 
 const core = new ProxyCore(SETTINGS, sides, dispatcher, new BufferPool({ bytes: 16 << 20, maxMessageSize: 65536 }));
 let inside = 0n;

@@ -5,6 +5,7 @@ import type { Dispatcher, ProxySettings, Sides, Target } from "../../../src/prox
 import { parseMessage, type SipMessage } from "../../../src/sip/index.ts";
 import type { Flow, TransportName } from "../../../src/transport/flow.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
+import { fakeDispatcher, fakeSides } from "../../helpers/proxy-fakes.ts";
 
 // The proxy core against fake sides and flows: no sockets, a fake clock.
 // sipedge: clients reach 10.0.0.1:5060, backends 10.0.0.1:5070. Members: pbx-a (UDP), pbx-t (TCP).
@@ -66,34 +67,14 @@ function harness(overrides: Partial<Sides> = {}, balancer: Partial<Dispatcher> =
   };
   const bound: { keys: readonly string[]; expiresMs: number }[] = [];
   const tokens = new FlowTokens();
-  const sides: Sides = {
-    backend: { address: "10.0.0.1", port: () => 5070 },
+  const sides = fakeSides({
     backendFlow: (t) => flowTo(t.host, t.port, t.transport as TransportName),
     clientUdpFlow: (host, port) => flowTo(host, port),
-    udpListenerOf: () => 0,
-    connection: () => undefined,
-    isLocal: (host, port) => host === "10.0.0.1" && (port === 5060 || port === 5070),
-    trunkOf: () => undefined,
-    trusted: () => false,
-    worker: 0,
-    handOff: () => false,
     tokens,
     endpointsBound: (keys, _flow, expiresMs) => bound.push({ keys, expiresMs }),
-    currentFlow: () => undefined,
     ...overrides,
-  };
-  const members = [PBX_A, PBX_T];
-  const dispatcher: Dispatcher = {
-    pick: (_req, tried) => members.find((m) => m.transport === "udp" && !tried.has(m)),
-    ready: () => true,
-    answered: () => {},
-    failed: () => {},
-    dialogStarted: () => {},
-    dialogEnded: () => {},
-    member: (name) => members.find((m) => m.name === name),
-    memberAt: (address) => members.find((m) => m.host === address),
-    ...balancer,
-  };
+  });
+  const dispatcher = fakeDispatcher([PBX_A, PBX_T], balancer);
   const pool = new BufferPool({ bytes: 4 << 20, maxMessageSize: 65536 });
   const core = new ProxyCore(SETTINGS, sides, dispatcher, pool);
   const receive = (flow: Flow, text: string, side: "client" | "backend" = "client") =>
