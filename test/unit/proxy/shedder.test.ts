@@ -20,8 +20,8 @@ describe("the CPU ration", () => {
 
   it("cuts new work in proportion while the loop stays saturated, down to a floor that keeps service going", () => {
     const s = new LoadShedder();
-    // Smoothed, saturation shows after a few busy windows.
-    for (let w = 0; w < 6 && s.ration === undefined; w++) {
+    // Smoothed, and only once sustained: saturation shows after SUSTAINED busy windows.
+    for (let w = 0; w < 12 && s.ration === undefined; w++) {
       offer(s, 500);
       s.sample(1);
     }
@@ -40,7 +40,7 @@ describe("the CPU ration", () => {
 
   it("gives the ration back as the loop recovers, and lifts it when the loop is idle", () => {
     const s = new LoadShedder();
-    for (let w = 0; w < 6 && s.ration === undefined; w++) {
+    for (let w = 0; w < 12 && s.ration === undefined; w++) {
       offer(s, 200);
       s.sample(1);
     }
@@ -52,5 +52,72 @@ describe("the CPU ration", () => {
     for (let w = 0; w < 5; w++) s.sample(0.2);
     expect(s.ration).toBeUndefined();
     expect(s.saturatedWindows).toBeGreaterThan(0);
+  });
+
+  it("refuses nothing through the warm-up measured at 1 000 calls/s", () => {
+    // One IO worker's first 2.7 s of sipp load (utilisation and new requests per 100 ms
+    // window): the old ration started on the 19th window and refused 22 calls.
+    const load = [
+      0.957, 0.748, 0.696, 0.468, 0.642, 0.626, 0.709, 0.777, 0.989, 0.883, 0.561, 0.428, 0.477, 0.457, 0.462, 0.61,
+      0.892, 1, 1, 0.836, 0.711, 0.686, 0.731, 0.592, 0.417, 0.441, 0.805,
+    ];
+    const offered = [
+      104, 96, 104, 100, 104, 100, 100, 100, 71, 133, 104, 100, 100, 100, 100, 100, 84, 100, 116, 106, 100, 100, 100,
+      100, 100, 100, 92,
+    ];
+    const s = new LoadShedder();
+    for (const [w, u] of load.entries()) {
+      expect(offer(s, offered[w] ?? 0)).toBe(offered[w]);
+      s.sample(u);
+    }
+    expect(s.ration).toBeUndefined();
+    expect(s.saturatedWindows).toBe(0);
+  });
+
+  it("refuses nothing for a burst of two saturated windows in a loaded loop", () => {
+    const s = new LoadShedder();
+    for (let w = 0; w < 30; w++) {
+      expect(offer(s, 100)).toBe(100);
+      s.sample(w === 10 || w === 11 ? 1 : 0.85);
+    }
+    expect(s.ration).toBeUndefined();
+  });
+
+  it("counts saturation afresh after a window the loop kept up in", () => {
+    const s = new LoadShedder();
+    for (let run = 0; run < 5; run++) {
+      for (let w = 0; w < 5; w++) {
+        offer(s, 100);
+        s.sample(1);
+      }
+      offer(s, 100);
+      s.sample(0.3); // smoothed back under SATURATED
+    }
+    expect(s.ration).toBeUndefined();
+  });
+
+  it("engages on sustained saturation within 0.8 s of 100 ms windows, and re-engages at once while rationing", () => {
+    const s = new LoadShedder();
+    let windows = 0;
+    while (s.ration === undefined && windows < 100) {
+      expect(offer(s, 1000)).toBe(1000);
+      s.sample(1);
+      windows++;
+    }
+    // Smoothing takes the load from 0 over SATURATED in 4 windows; then 5 in a row.
+    expect(windows).toBe(8);
+    expect(offer(s, 1000)).toBeLessThan(1000);
+    // A dip under SATURATED but over IDLE keeps the ration (it grows), and saturation
+    // cuts it again at once rather than after another sustained run.
+    const cut = s.ration ?? 0;
+    s.sample(0.6);
+    s.sample(0.6);
+    const grown = s.ration ?? 0;
+    expect(grown).toBeGreaterThan(cut);
+    for (let w = 0; w < 2; w++) {
+      offer(s, 1000);
+      s.sample(1);
+    }
+    expect(s.ration).toBeLessThan(grown);
   });
 });
