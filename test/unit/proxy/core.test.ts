@@ -1,27 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ProxyCore } from "../../../src/proxy/core.ts";
 import { FlowTokens } from "../../../src/proxy/flow-token.ts";
-import type { Dispatcher, ProxySettings, Sides, Target } from "../../../src/proxy/ports.ts";
+import type { Dispatcher, Sides, Target } from "../../../src/proxy/ports.ts";
 import { parseMessage, type SipMessage } from "../../../src/sip/index.ts";
 import type { Flow, TransportName } from "../../../src/transport/flow.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
-import { fakeDispatcher, fakeSides } from "../../helpers/proxy-fakes.ts";
+import { fakeDispatcher, fakeSides, proxySettings } from "../../helpers/proxy-fakes.ts";
 
 // The proxy core against fake sides and flows: no sockets, a fake clock.
 // sipedge: clients reach 10.0.0.1:5060, backends 10.0.0.1:5070. Members: pbx-a (UDP), pbx-t (TCP).
 const PBX_A: Target = { name: "pbx-a", host: "10.1.0.1", port: 5080, transport: "udp" };
 const PBX_T: Target = { name: "pbx-t", host: "10.1.0.2", port: 5080, transport: "tcp" };
-const SETTINGS: ProxySettings = {
-  timers: { t1: 500, t2: 4000, t4: 5000, timerC: 181_000 },
-  firstResponseTimeout: 2000,
-  failoverOn: [503],
-  retryAfter: 30,
-  flowTimer: 120_000,
-  maxTransactions: 1000,
-  maxLingering: 1000,
-  foreignRoute: "reject",
-  answersPerSource: 500,
-};
+const SETTINGS = proxySettings();
 
 interface FakeFlow extends Flow {
   readonly sent: SipMessage[];
