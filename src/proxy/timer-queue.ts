@@ -17,6 +17,8 @@ export class TimerQueue {
   #armedFor = Number.POSITIVE_INFINITY;
   #sequence = 0;
   readonly #onError: (err: unknown) => void;
+  /** The Node timer's callback, made once rather than at each arming. */
+  readonly #onTimeout = () => this.#fire();
 
   /** `onError`: a timer's callback threw; the others still run. */
   constructor(onError: (err: unknown) => void) {
@@ -79,7 +81,7 @@ export class TimerQueue {
     if (this.#armed !== undefined) clearTimeout(this.#armed);
     this.#armedFor = due;
     // Node fires a timer up to a millisecond early (it counts whole ones): the loop above then finds nothing due and comes back.
-    this.#armed = setTimeout(() => this.#fire(), Math.max(0, Math.ceil(due - performance.now())));
+    this.#armed = setTimeout(this.#onTimeout, Math.max(0, Math.ceil(due - performance.now())));
   }
 
   #disarm(): void {

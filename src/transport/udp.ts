@@ -117,9 +117,9 @@ export class UdpEndpoint {
 
   /**
    * dgram.send throws at once for what it refuses before queueing (a port
-   * out of 1–65535, a closed socket), and then never calls back: one datagram
-   * lost, counted; the caller's message handling goes on. Errors found later
-   * (DNS, ICMP) come to the callback or the socket's error event instead.
+   * out of 1–65535, a closed socket): one datagram lost, counted; the
+   * caller's message handling goes on. Errors found later (a name refused by
+   * literalOnly, ICMP) come to the socket's error event, which ignores them.
    */
   #send(bytes: Buffer, port: number, address: string): boolean {
     try {
