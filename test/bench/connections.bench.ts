@@ -28,12 +28,11 @@ import { readFileSync } from "node:fs";
 import { connect, type TLSSocket } from "node:tls";
 import { CONNECTION_COST } from "../../src/config/budget.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
-import { parseMessage, StreamFramer } from "../../src/sip/index.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { request } from "../helpers/dialog.ts";
 import { metricByLabel, scrape } from "../helpers/metrics.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
-import { UdpPeer } from "../helpers/sip-client.ts";
+import { onSipMessages, UdpPeer } from "../helpers/sip-client.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { MiB, rssOf } from "../helpers/storm.ts";
 
@@ -213,20 +212,14 @@ async function costPerConnection(
  */
 class OptionsClient {
   readonly #socket: TLSSocket;
-  readonly #framer = new StreamFramer({ maxMessageSize: 65536 });
   readonly #waiting = new Map<string, (status: number) => void>();
 
   private constructor(socket: TLSSocket) {
     this.#socket = socket;
-    socket.on("data", (chunk: Buffer) => {
-      this.#framer.push(chunk);
-      for (let r = this.#framer.next(); r.ok && r.value !== null; r = this.#framer.next()) {
-        if (r.value.kind !== "message") continue;
-        const m = parseMessage(Buffer.from(r.value.bytes));
-        if (!m.ok || m.value.kind !== "response") continue;
-        const callId = m.value.callId();
-        if (callId.ok) this.#waiting.get(callId.value)?.(m.value.status);
-      }
+    onSipMessages(socket, (m) => {
+      if (m.kind !== "response") return;
+      const callId = m.callId();
+      if (callId.ok) this.#waiting.get(callId.value)?.(m.status);
     });
     socket.on("error", () => {});
   }

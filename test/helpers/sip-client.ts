@@ -25,23 +25,28 @@ export async function udpExchange(
   return got;
 }
 
+/** Calls `each` with every SIP message framed from what `socket` reads, the moment it is read. */
+export function onSipMessages(socket: Socket, each: (m: SipMessage) => void): void {
+  const framer = new StreamFramer({ maxMessageSize: 65536 });
+  socket.on("data", (chunk: Buffer) => {
+    framer.push(chunk);
+    for (let r = framer.next(); r.ok && r.value !== null; r = framer.next()) {
+      if (r.value.kind !== "message") continue;
+      const m = parseMessage(Buffer.from(r.value.bytes));
+      if (m.ok) each(m.value);
+    }
+  });
+}
+
 /** A SIP client over TCP or Node's TLS client: sends messages, collects framed messages. */
 export class StreamClient {
   readonly messages: SipMessage[] = [];
   readonly #socket: Socket;
   #closed = false;
-  readonly #framer = new StreamFramer({ maxMessageSize: 65536 });
 
   private constructor(socket: Socket) {
     this.#socket = socket;
-    socket.on("data", (chunk: Buffer) => {
-      this.#framer.push(chunk);
-      for (let r = this.#framer.next(); r.ok && r.value !== null; r = this.#framer.next()) {
-        if (r.value.kind !== "message") continue;
-        const m = parseMessage(Buffer.from(r.value.bytes));
-        if (m.ok) this.messages.push(m.value);
-      }
-    });
+    onSipMessages(socket, (m) => this.messages.push(m));
     socket.on("close", () => {
       this.#closed = true;
     });
