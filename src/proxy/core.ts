@@ -642,7 +642,7 @@ export class ProxyCore {
       const transport = uriTransport(flow.transport);
       editor.insertPath(`<sip:${this.#sentBy(flow, "client")}${transport};lr;fl=${token}${outbound ? ";ob" : ""}>`);
     }
-    const slices = editor.slices();
+    const slices = [editor.toBuffer()];
     f.target = target;
     const isInvite = req.method === "INVITE";
     const ct = new ClientTransaction(
@@ -833,7 +833,7 @@ export class ProxyCore {
       edited.value.addHeader("Flow-Timer", String(Math.round(this.#settings.flowTimer / 1000)));
     }
     // The response's slot stays while the transaction keeps it for retransmissions.
-    f.st.respond(edited.value.slices(), res.status, false, this.#pool.hold(this.#slot), this.#resends(f));
+    f.st.respond([edited.value.toBuffer()], res.status, false, this.#pool.hold(this.#slot), this.#resends(f));
     this.#letGo(f);
   }
 
@@ -995,7 +995,7 @@ export class ProxyCore {
     );
     if (route.remove > 0) editor.removeRoutes(route.remove);
     editor.setMaxForwards(mf.ok && mf.value !== undefined ? Math.max(mf.value - 1, 0) : 70);
-    flow.send(editor.slices());
+    flow.send([editor.toBuffer()]);
   }
 
   /**

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { findParam, formatVia, HeaderId, type SipRequest } from "../sip/index.ts";
+import { findParam, HeaderId, type SipRequest, viaWithSource } from "../sip/index.ts";
 
 /** RFC 3261 §19.3: a To tag with enough randomness to be globally unique. */
 export function newTag(): string {
@@ -30,11 +30,9 @@ export function buildResponse(req: SipRequest, r: LocalResponse, source: { addre
     if (first && vias.ok && vias.value[0] !== undefined) {
       // Rewrite only the top value; the rest of that header line stays as sent.
       const top = vias.value[0];
-      const params = top.params.filter((p) => !/^(received|rport)$/i.test(p.name));
-      if (findParam(top.params, "rport") !== undefined) params.push({ name: "rport", value: String(source.port) });
-      params.push({ name: "received", value: source.address });
+      const via = viaWithSource(top, source.address, top.rport !== undefined ? source.port : undefined);
       const rest = req.buf.toString("latin1", top.end, req.headerValueEnd(i));
-      out += `Via: ${formatVia(top, params)}${rest}\r\n`;
+      out += `Via: ${via}${rest}\r\n`;
     } else {
       out += `Via: ${req.headerValue(i)}\r\n`;
     }

@@ -1,5 +1,5 @@
 import { TOKEN } from "./chars.ts";
-import { type Param, parseParams } from "./params.ts";
+import { type Params, parseParams } from "./params.ts";
 import type { Result } from "./result.ts";
 import { fail, type GrammarError, indexIn, isLws, skipLws, skipQuoted, trimEnd } from "./text.ts";
 import { schemeEnd } from "./uri.ts";
@@ -15,7 +15,7 @@ export interface Address {
   readonly uri: string;
   /** Whether the URI was written inside <...> (name-addr form). */
   readonly bracketed: boolean;
-  readonly params: readonly Param[];
+  readonly params: Params;
 }
 
 /**

@@ -5,6 +5,7 @@ import { ok, type Result } from "./result.ts";
 import { isSipUri } from "./uri.ts";
 
 const MANDATORY = [HeaderId.Via, HeaderId.CSeq, HeaderId.CallId, HeaderId.From, HeaderId.To] as const;
+const MANDATORY_MASK = MANDATORY.reduce((mask, id) => mask | (1 << id), 0);
 
 /**
  * What a proxy must know is sound before it acts on a message (RFC 3261
@@ -26,8 +27,9 @@ export function checkMessage(msg: SipMessage): Result<void, SipError> {
       },
     };
   }
-  for (const id of MANDATORY) {
-    if (!(msg.present & (1 << id))) return missing(msg, id);
+  if ((msg.present & MANDATORY_MASK) !== MANDATORY_MASK) {
+    const id = MANDATORY.find((m) => !(msg.present & (1 << m))) as HeaderId;
+    return missing(msg, id);
   }
   // One at a time rather than through an array: this runs for every message (no allocation).
   const via = msg.via();

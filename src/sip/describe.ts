@@ -2,7 +2,7 @@ import type { Address } from "./address.ts";
 import { checkMessage } from "./check.ts";
 import type { SipError } from "./errors.ts";
 import type { SipMessage } from "./message.ts";
-import { findParam, type Param } from "./params.ts";
+import { findParam, type Params } from "./params.ts";
 import type { Result } from "./result.ts";
 import { unquote } from "./text.ts";
 import type { Via } from "./via.ts";
@@ -82,7 +82,7 @@ function describeContact(a: Address): Record<string, unknown> {
   };
 }
 
-function paramsObject(params: readonly Param[]): Record<string, string | true> {
+function paramsObject(params: Params): Record<string, string | true> {
   const out: Record<string, string | true> = {};
   for (const p of params) out[p.name] = p.value ?? true;
   return out;

@@ -2,12 +2,12 @@
 export type { Address } from "./address.ts";
 export { checkMessage } from "./check.ts";
 export { describeMessage } from "./describe.ts";
-export { formatVia, MessageEditor } from "./editor.ts";
+export { MessageEditor, viaWithSource } from "./editor.ts";
 export { type Disposition, dispositionOf, type SipError, type SipErrorCode } from "./errors.ts";
 export { classifyDatagram, type Frame, type FramerOptions, StreamFramer } from "./framer.ts";
 export { CANONICAL_NAME, HeaderId, headerIdOfName } from "./headers.ts";
 export type { Contacts, Located, SipMessage, SipRequest, SipResponse } from "./message.ts";
-export { findParam, type Param } from "./params.ts";
+export { findParam, type Param, type Params } from "./params.ts";
 export { type ParseOptions, parseMessage } from "./parser.ts";
 export { err, ok, type Result } from "./result.ts";
 export type { CSeq } from "./scalars.ts";

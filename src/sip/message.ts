@@ -1,7 +1,7 @@
 import { type Address, parseAddress } from "./address.ts";
 import type { SipError, SipErrorCode } from "./errors.ts";
 import { CANONICAL_NAME, HeaderId, headerIdOfName } from "./headers.ts";
-import { MAX_VALUES_PER_HEADER, MAX_VALUES_PER_MESSAGE, splitList } from "./list.ts";
+import { MAX_VALUES_PER_HEADER, MAX_VALUES_PER_MESSAGE, SPANS, splitList } from "./list.ts";
 import type { Result } from "./result.ts";
 import {
   type CSeq,
@@ -364,24 +364,27 @@ abstract class SipMessageBase {
     parse: (s: string, a: number, b: number, base: number) => Result<T, GrammarError>,
     take: (value: T, header: number, start: number, end: number) => void,
   ): { ok: false; error: SipError } | undefined {
-    let count = 0;
+    let values = 0;
     for (let i = this.indexOf(id); i >= 0; i = this.indexOf(id, i + 1)) {
       const s = this.#source(i);
       const base = this.#base;
-      const left = MAX_VALUES_PER_MESSAGE - count;
-      const spans = splitList(s, this.#a, this.#b, Math.min(MAX_VALUES_PER_HEADER, left));
-      if (!spans.ok) {
-        const e = spans.error;
+      const left = MAX_VALUES_PER_MESSAGE - values;
+      const count = splitList(s, this.#a, this.#b, Math.min(MAX_VALUES_PER_HEADER, left));
+      if (typeof count !== "number") {
+        const e = count.error;
         const perMessage = e.code === "ERR_SIP_TOO_MANY_VALUES" && left < MAX_VALUES_PER_HEADER;
         const error = perMessage ? { ...e, detail: `more than ${MAX_VALUES_PER_MESSAGE} values in the message` } : e;
         return this.#grammarError(code, i, base + e.at, error);
       }
-      count += spans.value.length;
-      for (const [a, b] of spans.value) {
+      // No decoder splits a list, so SPANS holds this line's values throughout.
+      for (let k = 0; k < count; k++) {
+        const a = SPANS[2 * k] as number;
+        const b = SPANS[2 * k + 1] as number;
         const r = parse(s, a, b, base);
         if (!r.ok) return this.#grammarError(code, i, base + r.error.at, r.error);
         take(r.value, i, base + a, base + b);
       }
+      values += count;
     }
     return undefined;
   }

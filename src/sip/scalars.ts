@@ -1,5 +1,5 @@
 import { isDigits, isToken } from "./chars.ts";
-import { splitList } from "./list.ts";
+import { SPANS, splitList } from "./list.ts";
 import type { Result } from "./result.ts";
 import { fail, type GrammarError, isLws, skipLws, trimEnd } from "./text.ts";
 
@@ -70,11 +70,12 @@ export function parseCallId(s: string, start: number, end: number): Result<strin
 /** Supported / Require / Proxy-Require = option-tag *(COMMA option-tag). */
 export function parseOptionTags(s: string, start: number, end: number): Result<string[], GrammarError> {
   if (skipLws(s, start, end) === end) return { ok: true, value: [] };
-  const spans = splitList(s, start, end);
-  if (!spans.ok) return spans;
+  const count = splitList(s, start, end);
+  if (typeof count !== "number") return count;
   const tags: string[] = [];
-  for (const [a, b] of spans.value) {
-    const tag = s.slice(a, b);
+  for (let k = 0; k < count; k++) {
+    const a = SPANS[2 * k] as number;
+    const tag = s.slice(a, SPANS[2 * k + 1]);
     if (!isToken(tag)) return fail(a, "option-tag is not a token");
     tags.push(tag);
   }

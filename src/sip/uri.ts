@@ -1,5 +1,5 @@
 import { HOSTNAME } from "./chars.ts";
-import type { Param } from "./params.ts";
+import { NO_PARAMS, type Param, Params, scanUriParam } from "./params.ts";
 import type { Result } from "./result.ts";
 import { fail, type GrammarError, portValue, skipDigits } from "./text.ts";
 
@@ -11,7 +11,7 @@ export interface SipUri {
   /** Host as written; an IPv6 reference keeps its brackets. */
   readonly host: string;
   readonly port: number | undefined;
-  readonly params: readonly Param[];
+  readonly params: Params;
   readonly headers: readonly Param[];
 }
 
@@ -19,7 +19,7 @@ export interface SipUri {
 export interface TelUri {
   readonly scheme: "tel";
   readonly number: string;
-  readonly params: readonly Param[];
+  readonly params: Params;
 }
 
 /** Any other absolute URI: parsed only as far as its scheme (RFC 4475 §3.3.2). */
@@ -106,44 +106,50 @@ function parseSipUri(s: string, scheme: "sip" | "sips", p: number, end: number):
     port = portValue(s, portStart, p);
     if (port < 0) return fail(portStart, "bad port: not 1-65535");
   }
-  const params: Param[] = [];
-  while (p < end && s.charCodeAt(p) === 0x3b) {
-    const next = nextDelimiter(s, p + 1, end, ";?");
-    const r = splitNameValue(s, p + 1, next);
-    if (!r.ok) return r;
-    params.push(r.value);
-    p = next;
-  }
-  const headers: Param[] = [];
+  const paramsEnd = nextDelimiter(s, p, end, "?");
+  const params = uriParams(s, p, paramsEnd);
+  if (!params.ok) return params;
+  if (params.value.length > 0) p = paramsEnd;
+  let headers: readonly Param[] = NO_HEADERS;
   if (p < end && s.charCodeAt(p) === 0x3f) {
+    const list: Param[] = [];
     p++;
     while (p <= end) {
       const next = nextDelimiter(s, p, end, "&");
       const r = splitNameValue(s, p, next);
       if (!r.ok) return r;
-      headers.push(r.value);
+      list.push(r.value);
       p = next + 1;
     }
+    headers = list;
   } else if (p < end) {
     return fail(p, "unexpected character after host");
   }
-  return { ok: true, value: { scheme, user, password, host, port, params, headers } };
+  return { ok: true, value: { scheme, user, password, host, port, params: params.value, headers } };
 }
 
 function parseTelUri(s: string, p: number, end: number): Result<TelUri, GrammarError> {
   const semi = nextDelimiter(s, p, end, ";");
   const number = s.slice(p, semi);
   if (number.length === 0) return fail(p, "empty telephone number");
-  const params: Param[] = [];
-  p = semi;
-  while (p < end) {
-    const next = nextDelimiter(s, p + 1, end, ";");
-    const r = splitNameValue(s, p + 1, next);
-    if (!r.ok) return r;
-    params.push(r.value);
+  const params = uriParams(s, semi, end);
+  if (!params.ok) return params;
+  return { ok: true, value: { scheme: "tel", number, params: params.value } };
+}
+
+const NO_HEADERS: readonly Param[] = [];
+
+/** The `;name[=value]` parameters that fill s[p, end) when s[p] is ';' (none otherwise). */
+function uriParams(s: string, p: number, end: number): Result<Params, GrammarError> {
+  const start = p;
+  let count = 0;
+  while (p < end && s.charCodeAt(p) === 0x3b) {
+    const next = scanUriParam(s, p, end);
+    if (typeof next !== "number") return next;
     p = next;
+    count++;
   }
-  return { ok: true, value: { scheme: "tel", number, params } };
+  return { ok: true, value: count === 0 ? NO_PARAMS : new Params(s, start, end, count, true) };
 }
 
 function nextDelimiter(s: string, p: number, end: number, delimiters: string): number {

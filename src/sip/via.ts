@@ -1,5 +1,5 @@
 import { HOSTNAME, TOKEN } from "./chars.ts";
-import { type Param, parseParams } from "./params.ts";
+import { NO_PARAMS, nameIs, Params, SCANNED, scanHeaderParam } from "./params.ts";
 import type { Result } from "./result.ts";
 import { fail, type GrammarError, portValue, skipDigits, skipLws } from "./text.ts";
 
@@ -11,7 +11,7 @@ export interface Via {
   readonly transport: string;
   readonly host: string;
   readonly port: number | undefined;
-  readonly params: readonly Param[];
+  readonly params: Params;
   readonly branch: string | undefined;
   readonly received: string | undefined;
   /** RFC 3581: true when `rport` is present without a value. */
@@ -62,29 +62,34 @@ export function parseVia(s: string, start: number, end: number, base: number): R
     port = portValue(s, portStart, p);
     if (port < 0) return fail(portStart, "bad sent-by port: not 1-65535");
   }
-  const parsed = parseParams(s, p, end);
-  if (!parsed.ok) return parsed;
-  const params = parsed.value;
-  // One pass over the parameters for the ones a proxy reads.
+  // One pass over the parameters checks them all and lifts the ones a proxy reads.
+  p = skipLws(s, p, end);
+  const paramsStart = p;
+  let count = 0;
   let branch: string | undefined;
   let received: string | undefined;
   let rport: number | true | undefined;
   let maddr: string | undefined;
   let ttl: number | undefined;
-  for (const param of params) {
-    const key = param.name.length <= 8 ? param.name.toLowerCase() : "";
-    if (key === "branch") branch = param.value;
-    else if (key === "received") received = param.value;
-    else if (key === "maddr") maddr = param.value;
-    else if (key === "rport") {
+  for (; p < end; count++) {
+    const next = scanHeaderParam(s, p, end);
+    if (typeof next !== "number") return next;
+    p = next;
+    const value = SCANNED[2] as number;
+    const valueEnd = SCANNED[3] as number;
+    if (nameIs(s, "branch")) branch = scannedValue(s);
+    else if (nameIs(s, "received")) received = scannedValue(s);
+    else if (nameIs(s, "maddr")) maddr = scannedValue(s);
+    else if (nameIs(s, "rport")) {
       // RFC 3581 §4: rport is empty in a request, the source port (never 0) once filled in.
-      rport = param.value === undefined ? true : portValue(param.value, 0, param.value.length);
+      rport = value < 0 ? true : portValue(s, value, valueEnd);
       if (rport === -1) return fail(start, "bad rport: not 1-65535");
-    } else if (key === "ttl") {
-      ttl = Number(param.value);
+    } else if (nameIs(s, "ttl")) {
+      ttl = value < 0 ? Number.NaN : Number(s.slice(value, valueEnd));
       if (!(Number.isInteger(ttl) && ttl >= 0 && ttl <= 255)) return fail(start, "bad ttl");
     }
   }
+  const params = count === 0 ? NO_PARAMS : new Params(s, paramsStart, end, count, false);
   const protocol =
     version - start === 7 && s.startsWith("SIP/2.0", start)
       ? "SIP/2.0"
@@ -107,6 +112,10 @@ export function parseVia(s: string, start: number, end: number, base: number): R
       end: base + end,
     },
   };
+}
+
+function scannedValue(s: string): string | undefined {
+  return (SCANNED[2] as number) < 0 ? undefined : s.slice(SCANNED[2], SCANNED[3]);
 }
 
 function token(s: string, p: number, end: number): number {

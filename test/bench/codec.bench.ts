@@ -28,12 +28,12 @@ function sipedgeInvite(bytes: Buffer): void {
   const valid = checkMessage(msg);
   if (!valid.ok) throw new Error(valid.error.detail);
   const mf = msg.maxForwards();
-  const slices = new MessageEditor(msg)
+  const out = new MessageEditor(msg)
     .prependVia("SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK-sipedge-0123456789")
     .insertRecordRoute("<sip:127.0.0.1:5060;lr>")
     .setMaxForwards((mf.ok && mf.value !== undefined ? mf.value : 70) - 1)
-    .slices();
-  sink += slices.length;
+    .toBuffer();
+  sink += out.length;
 }
 
 /** What a proxy does with a response: RFC 3261 §16.7 pop the top Via. */
@@ -44,7 +44,7 @@ function sipedgeResponse(bytes: Buffer): void {
   if (!valid.ok) throw new Error(valid.error.detail);
   const edited = new MessageEditor(parsed.value).removeTopVia();
   if (!edited.ok) throw new Error(edited.error.detail);
-  sink += edited.value.slices().length;
+  sink += edited.value.toBuffer().length;
 }
 
 /** JsSIP's parser on the same bytes, reading what a proxy would read. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { findParam, HeaderId, unquote } from "../../../src/sip/index.ts";
+import { HeaderId, unquote } from "../../../src/sip/index.ts";
 import { asset, realSamples } from "../../helpers/corpus.ts";
 import { parseValid, request, response, unwrap } from "../../helpers/sip.ts";
 
@@ -13,8 +13,8 @@ describe("real-world captures", () => {
   it("reads RFC 5626 outbound parameters from a folded Contact", () => {
     const contacts = unwrap(request(asset("real/rfc5626-register-outbound-folded.sip")).contacts());
     const c = contacts?.star === false ? contacts.list[0] : undefined;
-    expect(unquote(findParam(c?.params ?? [], "+sip.instance")?.value ?? "")).toMatch(/^<urn:uuid:/);
-    expect(findParam(c?.params ?? [], "reg-id")?.value).toBe("1");
+    expect(unquote(c?.params.find("+sip.instance")?.value ?? "")).toMatch(/^<urn:uuid:/);
+    expect(c?.params.find("reg-id")?.value).toBe("1");
   });
 
   it("reads ob, reg-id and +sip.instance from a pjsip REGISTER over TCP", () => {
@@ -22,7 +22,7 @@ describe("real-world captures", () => {
     const contacts = unwrap(msg.contacts());
     const c = contacts?.star === false ? contacts.list[0] : undefined;
     expect(c?.uri).toMatch(/;ob$/);
-    expect(findParam(c?.params ?? [], "reg-id")?.value).toBe("1");
+    expect(c?.params.find("reg-id")?.value).toBe("1");
     expect(unwrap(msg.optionTags(HeaderId.Supported))).toEqual(expect.arrayContaining(["outbound", "path"]));
   });
 
