@@ -1,5 +1,5 @@
 import { TOKEN } from "./chars.ts";
-import { type Params, parseParams } from "./params.ts";
+import { Params, parseParams } from "./params.ts";
 import type { Result } from "./result.ts";
 import { fail, type GrammarError, indexIn, isLws, skipLws, skipQuoted, trimEnd } from "./text.ts";
 import { schemeEnd } from "./uri.ts";
@@ -55,8 +55,8 @@ export function parseAddress(s: string, start: number, end: number): Result<Addr
     const bad = checkUriShape(uri);
     if (bad >= 0) return fail(open + 1 + bad, "malformed URI");
     const params = parseParams(s, close + 1, end);
-    if (!params.ok) return params;
-    return { ok: true, value: { displayName, uri, bracketed: true, params: params.value } };
+    if (!(params instanceof Params)) return params;
+    return { ok: true, value: { displayName, uri, bracketed: true, params } };
   }
   // addr-spec: the first ';' starts header parameters, so a URI with
   // parameters, headers or commas must be bracketed (RFC 3261 §20.10).
@@ -72,8 +72,8 @@ export function parseAddress(s: string, start: number, end: number): Result<Addr
   const q = uri.indexOf("?");
   if (q >= 0) return fail(p + q, "a URI with headers must be enclosed in <>");
   const params = parseParams(s, uriEnd, end);
-  if (!params.ok) return params;
-  return { ok: true, value: { displayName: undefined, uri, bracketed: false, params: params.value } };
+  if (!(params instanceof Params)) return params;
+  return { ok: true, value: { displayName: undefined, uri, bracketed: false, params } };
 }
 
 /** -1 when s looks like `scheme:...` with no LWS or brackets, else the bad offset. */

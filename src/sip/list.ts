@@ -1,4 +1,4 @@
-import { fail, type GrammarError, indexIn, isLws, skipQuoted } from "./text.ts";
+import { type Failure, fail, indexIn, isLws, skipQuoted } from "./text.ts";
 
 /**
  * Most values one header line may carry. Deployed stacks put a handful on a
@@ -37,12 +37,7 @@ export const SPANS = new Int32Array(2 * MAX_VALUES_PER_HEADER);
  * elements (at most MAX_VALUES_PER_HEADER) fail with ERR_SIP_TOO_MANY_VALUES,
  * as soon as the one too many is found.
  */
-export function splitList(
-  s: string,
-  from = 0,
-  end = s.length,
-  max = MAX_VALUES_PER_HEADER,
-): number | { ok: false; error: GrammarError } {
+export function splitList(s: string, from = 0, end = s.length, max = MAX_VALUES_PER_HEADER): number | Failure {
   max = Math.min(max, MAX_VALUES_PER_HEADER);
   let count = 0;
   let start = from;

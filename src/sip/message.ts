@@ -54,6 +54,8 @@ export interface Located<T> {
 
 type Cached<T> = Result<T, SipError> | undefined;
 
+const ABSENT = { ok: true, value: undefined } as const;
+
 /**
  * A parsed message: offsets over the received bytes plus lazily decoded,
  * cached header values. Decoders return Results; nothing here throws on input.
@@ -196,10 +198,7 @@ abstract class SipMessageBase {
   via(): Result<readonly Via[], SipError> {
     if (this.#via === undefined) {
       const vias: Via[] = [];
-      this.#via = this.#each(HeaderId.Via, "ERR_SIP_BAD_VIA", parseVia, (via) => vias.push(via)) ?? {
-        ok: true,
-        value: vias,
-      };
+      this.#via = this.#each(HeaderId.Via, "ERR_SIP_BAD_VIA", parseVia, vias, false) ?? { ok: true, value: vias };
     }
     return this.#via;
   }
@@ -336,7 +335,7 @@ abstract class SipMessageBase {
     code: SipErrorCode,
     parse: (s: string, a: number, b: number) => Result<T, GrammarError>,
   ): Result<T | undefined, SipError> {
-    return this.indexOf(id) < 0 ? { ok: true, value: undefined } : this.#single(id, code, parse);
+    return this.indexOf(id) < 0 ? ABSENT : this.#single(id, code, parse);
   }
 
   #list<T>(
@@ -345,24 +344,21 @@ abstract class SipMessageBase {
     parse: (s: string, a: number, b: number, base: number) => Result<T, GrammarError>,
   ): Result<Located<T>[], SipError> {
     const out: Located<T>[] = [];
-    return (
-      this.#each(id, code, parse, (value, header, start, end) => out.push({ value, header, start, end })) ?? {
-        ok: true,
-        value: out,
-      }
-    );
+    return this.#each(id, code, parse, out, true) ?? { ok: true, value: out };
   }
 
   /**
-   * Parses every value of every `id` header in order; returns the first
-   * error, if any. Values are counted across the message: the last header
-   * line may only hold what is left of MAX_VALUES_PER_MESSAGE.
+   * Parses every value of every `id` header in order into `out` (located:
+   * each with its line and byte range); returns the first error, if any.
+   * Values are counted across the message: the last header line may only
+   * hold what is left of MAX_VALUES_PER_MESSAGE.
    */
   #each<T>(
     id: HeaderId,
     code: SipErrorCode,
     parse: (s: string, a: number, b: number, base: number) => Result<T, GrammarError>,
-    take: (value: T, header: number, start: number, end: number) => void,
+    out: T[] | Located<T>[],
+    located: boolean,
   ): { ok: false; error: SipError } | undefined {
     let values = 0;
     for (let i = this.indexOf(id); i >= 0; i = this.indexOf(id, i + 1)) {
@@ -382,7 +378,8 @@ abstract class SipMessageBase {
         const b = SPANS[2 * k + 1] as number;
         const r = parse(s, a, b, base);
         if (!r.ok) return this.#grammarError(code, i, base + r.error.at, r.error);
-        take(r.value, i, base + a, base + b);
+        if (located) (out as Located<T>[]).push({ value: r.value, header: i, start: base + a, end: base + b });
+        else (out as T[]).push(r.value);
       }
       values += count;
     }

@@ -1,14 +1,11 @@
 import { TOKEN } from "./chars.ts";
-import type { Result } from "./result.ts";
-import { fail, type GrammarError, skipLws, skipQuoted } from "./text.ts";
+import { type Failure, fail, skipLws, skipQuoted } from "./text.ts";
 
 /** One `;name[=value]` parameter; a quoted value keeps its quotes. */
 export interface Param {
   readonly name: string;
   readonly value: string | undefined;
 }
-
-type Failure = { ok: false; error: GrammarError };
 
 /**
  * Where the parameter a scan last passed lies: name [0, 1), value [2, 3)
@@ -100,7 +97,7 @@ export function nameIs(s: string, lower: string): boolean {
  * generic-param = token [ EQUAL gen-value ], gen-value = token / host /
  * quoted-string, with LWS allowed around ";" and "=".
  */
-export function parseParams(s: string, p: number, end: number): Result<Params, GrammarError> {
+export function parseParams(s: string, p: number, end: number): Params | Failure {
   const start = skipLws(s, p, end);
   let count = 0;
   for (p = start; p < end; count++) {
@@ -108,7 +105,7 @@ export function parseParams(s: string, p: number, end: number): Result<Params, G
     if (typeof next !== "number") return next;
     p = next;
   }
-  return { ok: true, value: count === 0 ? NO_PARAMS : new Params(s, start, end, count, false) };
+  return count === 0 ? NO_PARAMS : new Params(s, start, end, count, false);
 }
 
 /**

@@ -2,8 +2,10 @@ import { COLON, CR, HT, LF, SP, TOKEN } from "./chars.ts";
 import { type SipError, sipError } from "./errors.ts";
 import { HeaderId, headerIdOf } from "./headers.ts";
 import { type MessageLayout, type SipMessage, SipRequest, SipResponse } from "./message.ts";
+import { METHODS } from "./methods.ts";
 import type { Result } from "./result.ts";
 import { contentLengthAt } from "./scan.ts";
+import { sliceKnown } from "./text.ts";
 
 export interface ParseOptions {
   /** Header lines beyond this make the message unacceptable. */
@@ -207,7 +209,7 @@ function requestLine(layout: MessageLayout): Result<SipMessage, SipError> {
   while (p < eol && TOKEN[s.charCodeAt(p)] === 1) p++;
   if (p === 0 || s.charCodeAt(p) !== SP)
     return sipError("ERR_SIP_BAD_METHOD", base + p, "method is not a token followed by SP");
-  const method = s.slice(0, p);
+  const method = sliceKnown(s, 0, p, METHODS);
   const uriStart = ++p;
   while (p < eol && s.charCodeAt(p) !== SP && s.charCodeAt(p) !== HT) p++;
   const uriEnd = p;

@@ -1,7 +1,8 @@
 import { isDigits, isToken } from "./chars.ts";
 import { SPANS, splitList } from "./list.ts";
+import { METHODS } from "./methods.ts";
 import type { Result } from "./result.ts";
-import { fail, type GrammarError, isLws, skipLws, trimEnd } from "./text.ts";
+import { fail, type GrammarError, isLws, skipLws, sliceKnown, trimEnd } from "./text.ts";
 
 const MAX_UINT32 = 0xffffffff;
 
@@ -33,7 +34,7 @@ export function parseCSeq(s: string, start: number, end: number): Result<CSeq, G
   if (!seq.ok) return seq;
   const methodStart = skipLws(s, p, end);
   if (methodStart === p) return fail(p, "expected LWS between sequence number and method");
-  const method = s.slice(methodStart, trimEnd(s, methodStart, end));
+  const method = sliceKnown(s, methodStart, trimEnd(s, methodStart, end), METHODS);
   if (!isToken(method)) return fail(methodStart, "method is not a token");
   return { ok: true, value: { seq: seq.value, method } };
 }

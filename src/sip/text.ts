@@ -14,8 +14,25 @@ export interface GrammarError {
   readonly code?: SipErrorCode;
 }
 
-export function fail(at: number, detail: string, code?: SipErrorCode): { ok: false; error: GrammarError } {
+/** A grammar failure as the failed half of a Result. */
+export type Failure = { ok: false; error: GrammarError };
+
+export function fail(at: number, detail: string, code?: SipErrorCode): Failure {
   return { ok: false, error: code === undefined ? { at, detail } : { at, detail, code } };
+}
+
+/**
+ * s[a, b) as the string of `known` it spells, when it spells one, else a
+ * slice: methods and transports recur in every message, and a slice of a
+ * few chars is a new string each time.
+ */
+export function sliceKnown(s: string, a: number, b: number, known: readonly string[]): string {
+  const n = b - a;
+  for (let i = 0; i < known.length; i++) {
+    const k = known[i] as string;
+    if (k.length === n && s.startsWith(k, a)) return k;
+  }
+  return s.slice(a, b);
 }
 
 export function isLws(c: number): boolean {

@@ -1,7 +1,7 @@
 import { HOSTNAME } from "./chars.ts";
 import { NO_PARAMS, type Param, Params, scanUriParam } from "./params.ts";
 import type { Result } from "./result.ts";
-import { fail, type GrammarError, portValue, skipDigits } from "./text.ts";
+import { type Failure, fail, type GrammarError, portValue, skipDigits } from "./text.ts";
 
 /** RFC 3261 §19.1 SIP/SIPS URI, fields kept as written (escapes not decoded). */
 export interface SipUri {
@@ -108,8 +108,8 @@ function parseSipUri(s: string, scheme: "sip" | "sips", p: number, end: number):
   }
   const paramsEnd = nextDelimiter(s, p, end, "?");
   const params = uriParams(s, p, paramsEnd);
-  if (!params.ok) return params;
-  if (params.value.length > 0) p = paramsEnd;
+  if (!(params instanceof Params)) return params;
+  if (params.length > 0) p = paramsEnd;
   let headers: readonly Param[] = NO_HEADERS;
   if (p < end && s.charCodeAt(p) === 0x3f) {
     const list: Param[] = [];
@@ -125,7 +125,7 @@ function parseSipUri(s: string, scheme: "sip" | "sips", p: number, end: number):
   } else if (p < end) {
     return fail(p, "unexpected character after host");
   }
-  return { ok: true, value: { scheme, user, password, host, port, params: params.value, headers } };
+  return { ok: true, value: { scheme, user, password, host, port, params, headers } };
 }
 
 function parseTelUri(s: string, p: number, end: number): Result<TelUri, GrammarError> {
@@ -133,14 +133,14 @@ function parseTelUri(s: string, p: number, end: number): Result<TelUri, GrammarE
   const number = s.slice(p, semi);
   if (number.length === 0) return fail(p, "empty telephone number");
   const params = uriParams(s, semi, end);
-  if (!params.ok) return params;
-  return { ok: true, value: { scheme: "tel", number, params: params.value } };
+  if (!(params instanceof Params)) return params;
+  return { ok: true, value: { scheme: "tel", number, params } };
 }
 
 const NO_HEADERS: readonly Param[] = [];
 
 /** The `;name[=value]` parameters that fill s[p, end) when s[p] is ';' (none otherwise). */
-function uriParams(s: string, p: number, end: number): Result<Params, GrammarError> {
+function uriParams(s: string, p: number, end: number): Params | Failure {
   const start = p;
   let count = 0;
   while (p < end && s.charCodeAt(p) === 0x3b) {
@@ -149,7 +149,7 @@ function uriParams(s: string, p: number, end: number): Result<Params, GrammarErr
     p = next;
     count++;
   }
-  return { ok: true, value: count === 0 ? NO_PARAMS : new Params(s, start, end, count, true) };
+  return count === 0 ? NO_PARAMS : new Params(s, start, end, count, true);
 }
 
 function nextDelimiter(s: string, p: number, end: number, delimiters: string): number {

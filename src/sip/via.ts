@@ -1,7 +1,8 @@
 import { HOSTNAME, TOKEN } from "./chars.ts";
+import { VIA_TRANSPORTS } from "./methods.ts";
 import { NO_PARAMS, nameIs, Params, SCANNED, scanHeaderParam } from "./params.ts";
 import type { Result } from "./result.ts";
-import { fail, type GrammarError, portValue, skipDigits, skipLws } from "./text.ts";
+import { fail, type GrammarError, portValue, skipDigits, skipLws, sliceKnown } from "./text.ts";
 
 /** One Via value (RFC 3261 §20.42), with the parameters a proxy reads lifted out. */
 export interface Via {
@@ -94,7 +95,7 @@ export function parseVia(s: string, start: number, end: number, base: number): R
     version - start === 7 && s.startsWith("SIP/2.0", start)
       ? "SIP/2.0"
       : `${s.slice(start, name)}/${s.slice(versionStart, version)}`;
-  const transport = s.slice(transportStart, transportEnd);
+  const transport = sliceKnown(s, transportStart, transportEnd, VIA_TRANSPORTS);
   return {
     ok: true,
     value: {
