@@ -22,29 +22,27 @@ export interface HistogramSeries<L extends string> {
  */
 export type Family = CounterFamily<string> | GaugeFamily<string> | HistogramFamily<string>;
 
-export interface CounterFamily<L extends string> {
-  readonly type: "counter";
-  readonly name: `sipedge_${string}_total`;
+/** What Prometheus is told of a family. */
+interface Described<L extends string, N extends string> {
+  readonly name: N;
   readonly help: string;
   readonly labels: readonly L[];
+}
+
+export interface CounterFamily<L extends string> extends Described<L, `sipedge_${string}_total`> {
+  readonly type: "counter";
   /** Series with the same labels add up (one per worker or listener, say). */
   readonly read: (s: Snapshot) => Iterable<Sample<L>>;
 }
 
-export interface GaugeFamily<L extends string> {
+export interface GaugeFamily<L extends string> extends Described<L, `sipedge_${string}`> {
   readonly type: "gauge";
-  readonly name: `sipedge_${string}`;
-  readonly help: string;
-  readonly labels: readonly L[];
   /** One series per label set: a later one replaces an earlier. */
   readonly read: (s: Snapshot) => Iterable<Sample<L>>;
 }
 
-export interface HistogramFamily<L extends string> {
+export interface HistogramFamily<L extends string> extends Described<L, `sipedge_${string}`> {
   readonly type: "histogram";
-  readonly name: `sipedge_${string}`;
-  readonly help: string;
-  readonly labels: readonly L[];
   /** Upper bounds of the buckets (seconds); a series has one count more, above them all. */
   readonly bounds: readonly number[];
   readonly read: (s: Snapshot) => Iterable<HistogramSeries<L>>;
