@@ -1,8 +1,8 @@
 import type { BackendState, RttHistogram } from "../../health/state.ts";
 import type { WorkerStats } from "../../runtime/channel.ts";
 import type { Supervisor } from "../../runtime/supervisor.ts";
-import { listenQueues, tcpCounters } from "../kernel.ts";
 import { backendCalls, type TrunkTotals, trunkTotals } from "../totals.ts";
+import { listenQueues, tcpCounters } from "./kernel.ts";
 
 /** One configured backend as its health probes and the workers' dialogs see it. */
 export interface BackendSnapshot {
