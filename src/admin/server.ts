@@ -7,7 +7,7 @@ import { BackendState, STATE_NAMES } from "../health/state.ts";
 import type { WorkerStats } from "../runtime/channel.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
 import { browserRefusal, isJson } from "./guards.ts";
-import { metricsRegistry } from "./metrics.ts";
+import { metricsRegistry } from "./metrics/register.ts";
 import { backendCalls, trunkTotals } from "./totals.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[]) => Promise<void> | void;

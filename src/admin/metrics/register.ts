@@ -1,0 +1,89 @@
+import { Counter, Gauge, type Metric, Registry } from "prom-client";
+import type { Supervisor } from "../../runtime/supervisor.ts";
+import { CATALOGUE } from "./catalogue.ts";
+import type { Family, HistogramFamily, Sample } from "./family.ts";
+import { type Snapshot, takeSnapshot } from "./snapshot.ts";
+
+/** A scrape's values for a counter (added once after its reset) or gauge (set). */
+function fill(metric: Gauge | Counter, samples: Iterable<Sample<string>>): void {
+  metric.reset();
+  for (const [labels, n] of samples) {
+    if (metric instanceof Gauge) metric.set(labels, n);
+    else metric.inc(labels, n);
+  }
+}
+
+/**
+ * A Prometheus histogram built at scrape time from bucket counts kept
+ * elsewhere (the workers' handshake counts, the health table's round trips):
+ * prom-client's own Histogram can only observe.
+ */
+function histogramOf(family: HistogramFamily<string>, snapshot: () => Snapshot): Metric {
+  const { name, help, bounds } = family;
+  const collector = {
+    name,
+    help,
+    async get() {
+      const values: { value: number; metricName: string; labels: Record<string, string | number> }[] = [];
+      for (const s of family.read(snapshot())) {
+        let cumulative = 0;
+        bounds.forEach((le, i) => {
+          cumulative += s.buckets[i] ?? 0;
+          values.push({ value: cumulative, metricName: `${name}_bucket`, labels: { le, ...s.labels } });
+        });
+        values.push({ value: s.count, metricName: `${name}_bucket`, labels: { le: "+Inf", ...s.labels } });
+        values.push({ value: s.sum, metricName: `${name}_sum`, labels: s.labels });
+        values.push({ value: s.count, metricName: `${name}_count`, labels: s.labels });
+      }
+      return { name, help, type: "histogram", values, aggregator: "sum" };
+    },
+  };
+  return collector as unknown as Metric;
+}
+
+/** The one loop from catalogue rows to collectors: each reads the scrape's snapshot when the registry renders. */
+export function register(registry: Registry, families: readonly Family[], snapshot: () => Snapshot): void {
+  for (const family of families) {
+    const { name, help, labels } = family;
+    const common = { name, help, labelNames: labels, registers: [registry] };
+    switch (family.type) {
+      case "counter":
+        new Counter({ ...common, collect: fillFrom(family, snapshot) });
+        break;
+      case "gauge":
+        new Gauge({ ...common, collect: fillFrom(family, snapshot) });
+        break;
+      case "histogram":
+        registry.registerMetric(histogramOf(family, snapshot));
+        break;
+    }
+  }
+}
+
+function fillFrom(family: Exclude<Family, HistogramFamily<string>>, snapshot: () => Snapshot) {
+  return function (this: Gauge | Counter) {
+    fill(this, family.read(snapshot()));
+  };
+}
+
+/**
+ * The Prometheus metrics (`sipedge_` names, declared in ./catalogue.ts).
+ * Each scrape takes one snapshot of every worker's counters over the
+ * channel, the shared health table and the kernel's counters; the data path
+ * does no metrics work.
+ */
+export function metricsRegistry(supervisor: Supervisor): { registry: Registry; scrape: () => Promise<string> } {
+  const registry = new Registry();
+  let snapshot: Snapshot | undefined;
+  register(registry, CATALOGUE, () => {
+    if (snapshot === undefined) throw new Error("metrics rendered outside a scrape");
+    return snapshot;
+  });
+  return {
+    registry,
+    async scrape() {
+      snapshot = await takeSnapshot(supervisor);
+      return registry.metrics();
+    },
+  };
+}

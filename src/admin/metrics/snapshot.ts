@@ -1,0 +1,65 @@
+import type { BackendState, RttHistogram } from "../../health/state.ts";
+import type { WorkerStats } from "../../runtime/channel.ts";
+import type { Supervisor } from "../../runtime/supervisor.ts";
+import { backendCalls, type TrunkTotals, trunkTotals } from "../totals.ts";
+import { listenQueues, tcpCounters } from "./kernel.ts";
+
+/** One configured backend as its health probes and the workers' dialogs see it. */
+export interface BackendSnapshot {
+  readonly pool: string;
+  readonly name: string;
+  readonly state: BackendState;
+  /** The last successful probe's round trip; undefined after a failed one or before any. */
+  readonly rttMicros: number | undefined;
+  readonly rtt: RttHistogram | undefined;
+  readonly transitions: number;
+  readonly calls: { readonly active: number; readonly started: number };
+}
+
+/**
+ * Everything one scrape reports, read once at its start: every worker's
+ * counters over the channel, the shared health table and the kernel's
+ * counters. The catalogue's rows read only this, so they are pure functions
+ * a unit test can feed.
+ */
+export interface Snapshot {
+  /** The IO workers that answered in time (a stalled one is left out). */
+  readonly workers: readonly WorkerStats[];
+  /** Every member of every pool, in config order. */
+  readonly backends: readonly BackendSnapshot[];
+  /** Every configured trunk, summed over the workers. */
+  readonly trunks: readonly (TrunkTotals & { readonly name: string })[];
+  /** Connections waiting in the accept queue, per TCP/TLS listening port of ours. */
+  readonly listenQueues: readonly { readonly port: number; readonly queued: number }[];
+  /** Kernel TCP counters by their /proc name. */
+  readonly kernelTcp: ReadonlyMap<string, number>;
+  /** IO and health threads restarted since start. */
+  readonly restarts: number;
+  readonly ioWorkers: number;
+}
+
+export async function takeSnapshot(supervisor: Supervisor): Promise<Snapshot> {
+  const workers = await supervisor.stats();
+  const { table, config } = supervisor;
+  const ports = supervisor.listeners.filter((l) => l.transport !== "udp").map((l) => l.port);
+  const queues = listenQueues(ports);
+  return {
+    workers,
+    backends: config.backends.flatMap((p) =>
+      p.members.map(({ name }) => ({
+        pool: p.name,
+        name,
+        state: table.state(name),
+        rttMicros: table.rttMicros(name),
+        rtt: table.rttHistogram(name),
+        transitions: table.transitions(name),
+        calls: backendCalls(workers, name),
+      })),
+    ),
+    trunks: config.trunks.map(({ name }) => ({ name, ...trunkTotals(workers, name) })),
+    listenQueues: ports.map((port) => ({ port, queued: queues.get(port) ?? 0 })),
+    kernelTcp: tcpCounters(),
+    restarts: supervisor.restarts,
+    ioWorkers: supervisor.workers.filter((w) => w !== undefined).length,
+  };
+}
