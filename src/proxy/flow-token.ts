@@ -1,6 +1,6 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes, randomFillSync, timingSafeEqual } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
-import { isIPv4, isIPv6 } from "node:net";
+import { ipBytes, ipText } from "../transport/address.ts";
 import { flowOwner } from "../transport/flow.ts";
 
 const ID_BYTES = 8;
@@ -122,7 +122,8 @@ export class FlowTokens {
 
   #issueUdp(address: string, port: number, listener: number): string {
     const body = Buffer.alloc(UDP_BYTES);
-    writeAddress(body, address);
+    // Anything else than an IP address (none reaches here: sockets report IPs) stays zero.
+    ipBytes(address)?.copy(body);
     body.writeUInt16BE(port, ADDRESS_BYTES);
     body.writeUInt8(listener, ADDRESS_BYTES + 2);
     return Buffer.concat([body, this.#mac(body)]).toString("base64url");
@@ -198,7 +199,7 @@ export class FlowTokens {
     if (size === UDP_BYTES) {
       return {
         kind: "udp",
-        address: readAddress(body),
+        address: ipText(body),
         port: body.readUInt16BE(ADDRESS_BYTES),
         listener: body.readUInt8(ADDRESS_BYTES + 2),
       };
@@ -223,32 +224,4 @@ const MEMO_ENTRIES = 4096;
 function remember<V>(memo: Map<string, V>, key: string, value: V): void {
   if (memo.size >= MEMO_ENTRIES) memo.clear();
   memo.set(key, value);
-}
-
-/** An IP address as 16 bytes: IPv6 as it is, IPv4 mapped (::ffff:a.b.c.d); anything else stays zero. */
-function writeAddress(out: Buffer, address: string): void {
-  if (isIPv4(address)) {
-    out.writeUInt16BE(0xffff, 10);
-    for (const [i, part] of address.split(".").entries()) out.writeUInt8(Number(part), 12 + i);
-    return;
-  }
-  if (!isIPv6(address)) return;
-  const mapped = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(address);
-  const text = mapped === null ? address : `${mapped[1]}0:0`;
-  const [head = "", tail] = text.split("::");
-  const groups = (s: string) => (s === "" ? [] : s.split(":"));
-  const front = groups(head);
-  const back = tail === undefined ? [] : groups(tail);
-  const all = [...front, ...new Array(8 - front.length - back.length).fill("0"), ...back];
-  for (const [i, g] of all.entries()) out.writeUInt16BE(Number.parseInt(g, 16), i * 2);
-  if (mapped !== null)
-    for (const [i, part] of (mapped[2] as string).split(".").entries()) out.writeUInt8(Number(part), 12 + i);
-}
-
-function readAddress(body: Buffer): string {
-  const v4 = body.subarray(0, 10).every((b) => b === 0) && body.readUInt16BE(10) === 0xffff;
-  if (v4) return [...body.subarray(12, 16)].join(".");
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(body.readUInt16BE(i).toString(16));
-  return groups.join(":");
 }

@@ -1,7 +1,7 @@
 import { createHash, randomFillSync } from "node:crypto";
 import { BlockList, isIPv6 } from "node:net";
 import type { Trunk } from "../config/schema.ts";
-import { unmapped } from "../transport/address.ts";
+import { ipBytes, unmapped } from "../transport/address.ts";
 import type { ConnectionGate, GateRefusal } from "../transport/listener.ts";
 
 /**
@@ -122,15 +122,6 @@ function trustedSources(trunks: readonly Trunk[]): BlockList {
 
 /** The first four groups of an IPv6 address, in one spelling whatever the text's (zeros elided or not, any case). */
 export function prefix64(address: string): string {
-  const [head = "", tail] = address.toLowerCase().split("::");
-  const groups = (s: string) => (s === "" ? [] : s.split(":"));
-  // An embedded IPv4 tail (::ffff:1.2.3.4, 64:ff9b::1.2.3.4) is two groups, and never in the first four.
-  const width = (gs: string[]) => gs.reduce((n, g) => n + (g.includes(".") ? 2 : 1), 0);
-  const front = groups(head);
-  const back = tail === undefined ? [] : groups(tail);
-  const all = [...front, ...new Array(Math.max(0, 8 - width(front) - width(back))).fill("0"), ...back];
-  return all
-    .slice(0, 4)
-    .map((g) => Number.parseInt(g, 16).toString(16))
-    .join(":");
+  const bytes = ipBytes(address) ?? Buffer.alloc(8);
+  return [0, 2, 4, 6].map((i) => bytes.readUInt16BE(i).toString(16)).join(":");
 }

@@ -1,4 +1,5 @@
 import { isIPv4 } from "node:net";
+import { ipBytes } from "./address.ts";
 
 const MAGIC_COOKIE = 0x2112a442;
 const BINDING_REQUEST = 0x0001;
@@ -26,8 +27,9 @@ export function stunBindingResponse(request: Buffer, address: string, port: numb
   }
   const transaction = request.subarray(8, HEADER);
   const v4 = isIPv4(address);
-  const ip = v4 ? Buffer.from(address.split(".").map(Number)) : ipv6Bytes(address);
-  if (ip === undefined) return undefined;
+  const bytes = ipBytes(address);
+  if (bytes === undefined) return undefined;
+  const ip = v4 ? bytes.subarray(12) : bytes;
   // RFC 5389 §15.2: the port XORed with the cookie's top half, the address with the cookie (and, for IPv6, the transaction id).
   const mask = Buffer.concat([request.subarray(4, 8), transaction]);
   const xored = Buffer.from(ip.map((b, i) => b ^ (mask[i] as number)));
@@ -43,23 +45,4 @@ export function stunBindingResponse(request: Buffer, address: string, port: numb
   header.writeUInt32BE(MAGIC_COOKIE, 4);
   transaction.copy(header, 8);
   return Buffer.concat([header, attribute, value, xored]);
-}
-
-/** 16 bytes of an IPv6 address ("::ffff:1.2.3.4" and "::" shorthand included). */
-function ipv6Bytes(address: string): Buffer | undefined {
-  const tail = /(\d+\.\d+\.\d+\.\d+)$/.exec(address)?.[1];
-  let text = address;
-  if (tail !== undefined) {
-    const [a, b, c, d] = tail.split(".").map(Number) as [number, number, number, number];
-    text = `${address.slice(0, -tail.length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head = "", rest] = text.split("::");
-  const left = head === "" ? [] : head.split(":");
-  const right = rest === undefined || rest === "" ? [] : rest.split(":");
-  const groups =
-    rest === undefined ? left : [...left, ...new Array(8 - left.length - right.length).fill("0"), ...right];
-  if (groups.length !== 8) return undefined;
-  const out = Buffer.alloc(16);
-  for (const [i, g] of groups.entries()) out.writeUInt16BE(Number.parseInt(g, 16) || 0, i * 2);
-  return out;
 }
