@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Config, Member } from "../config/schema.ts";
-import { parseMessage } from "../sip/index.ts";
+import { optionsRequest, parseMessage } from "../sip/index.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendState, type HealthTable } from "./state.ts";
 
@@ -78,12 +78,14 @@ export class Prober {
     const flow = this.#sockets.flow(p.member);
     const callId = `probe-${randomBytes(8).toString("hex")}`;
     p.pending = { callId, sent: process.hrtime.bigint() };
-    const transport = p.member.transport.toUpperCase();
-    const host = this.#sockets.address;
-    const request =
-      `OPTIONS ${p.member.uri.split(";")[0]} SIP/2.0\r\nVia: SIP/2.0/${transport} ${host}:${this.#sockets.port};branch=z9hG4bK-${callId};rport\r\n` +
-      `Max-Forwards: 70\r\nFrom: <sip:sipedge@${host}>;tag=${callId}\r\nTo: <${p.member.uri.split(";")[0]}>\r\n` +
-      `Call-ID: ${callId}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
+    const request = optionsRequest({
+      uri: p.member.uri.split(";")[0] as string,
+      transport: p.member.transport.toUpperCase(),
+      address: this.#sockets.address,
+      port: this.#sockets.port,
+      id: callId,
+      user: "sipedge",
+    });
     // Over UDP, retransmitted within the timeout as a SIP client transaction
     // would be: a probe is lost only when every copy is, so a lossy path
     // (30 % of probes dropped) does not make a healthy backend flap.

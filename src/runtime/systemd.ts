@@ -1,6 +1,7 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createSocket } from "node:dgram";
+import { optionsRequest, uriHost } from "../sip/index.ts";
 
 /**
  * sd_notify(3) for the systemd unit (Type=notify, NotifyAccess=all): Node
@@ -38,7 +39,7 @@ export class SystemdNotifier {
 export function probeSip(address: string, port: number, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = createSocket(address.includes(":") ? "udp6" : "udp4");
-    const id = randomBytes(6).toString("hex");
+    const id = `probe-${randomBytes(6).toString("hex")}`;
     const done = (ok: boolean) => {
       clearTimeout(timer);
       socket.close();
@@ -46,16 +47,13 @@ export function probeSip(address: string, port: number, timeoutMs: number): Prom
     };
     const timer = setTimeout(() => done(false), timeoutMs);
     socket.on("message", (m) => {
-      if (m.includes(`probe-${id}`) && m.subarray(0, 8).toString() === "SIP/2.0 ") done(true);
+      if (m.includes(id) && m.subarray(0, 8).toString() === "SIP/2.0 ") done(true);
     });
     socket.on("error", () => done(false));
     socket.bind(0, address, () => {
-      const local = socket.address().port;
-      const host = address.includes(":") ? `[${address}]` : address;
+      const uri = `sip:${uriHost(address)}:${port}`;
       socket.send(
-        `OPTIONS sip:${host}:${port} SIP/2.0\r\nVia: SIP/2.0/UDP ${host}:${local};branch=z9hG4bK-wd-${id};rport\r\n` +
-          `Max-Forwards: 70\r\nFrom: <sip:watchdog@${host}>;tag=${id}\r\nTo: <sip:${host}:${port}>\r\n` +
-          `Call-ID: probe-${id}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`,
+        optionsRequest({ uri, transport: "UDP", address, port: socket.address().port, id, user: "watchdog" }),
         port,
         address,
       );

@@ -1,5 +1,6 @@
 // The SIP codec: byte buffers in, offsets and decoded values out. No IO.
 export type { Address } from "./address.ts";
+export { type OptionsProbe, optionsRequest } from "./build.ts";
 export { checkMessage } from "./check.ts";
 export { describeMessage } from "./describe.ts";
 export { MessageEditor, viaWithSource } from "./editor.ts";
@@ -12,5 +13,5 @@ export { type ParseOptions, parseMessage } from "./parser.ts";
 export { err, ok, type Result } from "./result.ts";
 export type { CSeq } from "./scalars.ts";
 export { unquote } from "./text.ts";
-export { bareHost, isSipUri, parseUri, type SipUri, type TelUri, type Uri } from "./uri.ts";
+export { bareHost, isSipUri, parseUri, type SipUri, type TelUri, type Uri, uriHost } from "./uri.ts";
 export { MAGIC_COOKIE, type Via } from "./via.ts";

@@ -35,6 +35,11 @@ export function bareHost(host: string): string {
   return host.replace(/^\[|\]$/g, "");
 }
 
+/** An address as a URI or Via host: an IPv6 address in brackets (RFC 3261 §25.1 IPv6reference). */
+export function uriHost(address: string): string {
+  return address.includes(":") && !address.startsWith("[") ? `[${address}]` : address;
+}
+
 export function isSipUri(u: Uri): u is SipUri {
   return u.scheme === "sip" || u.scheme === "sips";
 }

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Member } from "../../../src/config/schema.ts";
 import { Prober } from "../../../src/health/prober.ts";
 import { BackendState, HealthTable } from "../../../src/health/state.ts";
+import { checkMessage, parseMessage } from "../../../src/sip/index.ts";
 import type { Flow } from "../../../src/transport/flow.ts";
 
 const member: Member = {
@@ -79,5 +80,23 @@ describe("the prober", () => {
       b.prober.close();
     }
     expect(worst).toBeLessThanOrEqual(2000);
+  });
+
+  it("sends a probe any SIP peer can parse, an IPv6 address of its own in brackets (RFC 3261 §25.1)", async () => {
+    const sent: string[] = [];
+    const flow = { send: (slices: readonly Uint8Array[]) => sent.push(Buffer.concat(slices).toString("latin1")) > 0 };
+    const v6 = { ...member, uri: "sip:[::1]:5080", host: "::1" };
+    const prober = new Prober([v6], defaults, new HealthTable([v6.name]), {
+      address: "::1",
+      port: 40000,
+      flow: () => flow as unknown as Flow,
+    });
+    await vi.advanceTimersByTimeAsync(1500);
+    prober.close();
+    expect(sent.length).toBeGreaterThan(0);
+    const probe = parseMessage(Buffer.from(sent[0] as string, "latin1"));
+    expect(probe.ok && checkMessage(probe.value)).toEqual({ ok: true, value: undefined });
+    const via = probe.ok ? probe.value.via() : undefined;
+    expect(via?.ok && [via.value[0]?.host, via.value[0]?.port, via.value[0]?.rport]).toEqual(["[::1]", 40000, true]);
   });
 });
