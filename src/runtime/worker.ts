@@ -1,11 +1,9 @@
 import { readFileSync } from "node:fs";
 import { type EventLoopUtilization, monitorEventLoopDelay, performance } from "node:perf_hooks";
-import type { TlsOptions } from "node:tls";
 import { getHeapStatistics } from "node:v8";
 import { type PassiveHealth, PoolDispatcher } from "../balance/dispatcher.ts";
 import { budgetShares } from "../config/budget.ts";
 import type { Config, Listener } from "../config/schema.ts";
-import { backendClientTls } from "../health/backend-tls.ts";
 import type { HealthTable } from "../health/state.ts";
 import { ProxyCore } from "../proxy/core.ts";
 import { EndpointRegistry } from "../proxy/endpoints.ts";
@@ -23,6 +21,7 @@ import { BackendGate } from "./backend-gate.ts";
 import { BACKEND_PORTS, type WorkerStats } from "./channel.ts";
 import { connectionCounts, type GateLimits, SharedConnectionGate } from "./connection-gate.ts";
 import type { HandOff, HandOffs } from "./handoff.ts";
+import { TlsIdentity } from "./worker/tls-identity.ts";
 
 /** Persistent TCP connections kept to each TCP backend. */
 const BACKEND_LINKS = 2;
@@ -88,6 +87,9 @@ export class IoWorker {
   readonly #loadWindow: ReturnType<typeof setInterval>;
   /** Client-facing TLS listeners by their index in config.listen. */
   readonly #tlsListeners: Map<number, ConnectionListener>;
+  /** The backend-side TLS listener, when a backend is reached over TLS. */
+  readonly #backendTls: ConnectionListener | undefined;
+  readonly #tls: TlsIdentity;
   readonly #sides: Sides;
   /** Replaced on SIGHUP; the proxy reads it through Sides.trunkOf. */
   readonly #trunks: { matcher: TrunkMatcher };
@@ -119,7 +121,11 @@ export class IoWorker {
     admission: ListenerAdmission,
     gate: SharedConnectionGate,
     workers: number,
+    backendTls: ConnectionListener | undefined,
+    tls: TlsIdentity,
   ) {
+    this.#backendTls = backendTls;
+    this.#tls = tls;
     this.#admission = admission;
     this.#gate = gate;
     this.#workers = workers;
@@ -165,9 +171,11 @@ export class IoWorker {
     },
   ): Promise<IoWorker> {
     const tlsBackend = config.backends.flatMap((p) => p.members).find((m) => m.transport === "tls");
+    // Read once: the first TLS listener's files serve it, the backend-side listener and our client side.
+    const tls = new TlsIdentity(config);
     // sipedge shows backends the certificate of its first TLS listener.
-    const identity = config.listen.find((l) => l.transport === "tls");
-    if (tlsBackend !== undefined && identity?.transport !== "tls") {
+    const identity = tls.backendListener;
+    if (tlsBackend !== undefined && identity === undefined) {
       throw new Error(
         `backend ${tlsBackend.name}: a TLS backend needs a tls listener, whose certificate sipedge presents`,
       );
@@ -241,15 +249,12 @@ export class IoWorker {
       deliver("backend"),
     ).catch(() => StreamListener.listen({ ...backendListening, port: 0 }, deliver("backend")));
     streams.push(backendTcp);
-    // Read once: the first TLS listener's files serve it, the backend-side listener and our client side.
-    const identityTls = identity?.transport === "tls" ? serverTls(identity) : undefined;
     const backendTls =
-      identityTls !== undefined && tlsBackend !== undefined
-        ? await StreamListener.listen({ ...backendListening, port: 0, tls: identityTls }, deliver("backend"))
+      identity !== undefined && tlsBackend !== undefined
+        ? await StreamListener.listen({ ...backendListening, port: 0, tls: identity }, deliver("backend"))
         : undefined;
     if (backendTls !== undefined) streams.push(backendTls);
-    // The health thread meets TLS backends the same way: one builder for both.
-    const links = new BackendLinks(BACKEND_LINKS, backendClientTls(config), streamOptions, deliver("backend"), (flow) =>
+    const links = new BackendLinks(BACKEND_LINKS, tls.backendClient, streamOptions, deliver("backend"), (flow) =>
       proxy?.flowClosed(flow),
     );
     for (const [index, l] of config.listen.entries()) {
@@ -274,12 +279,9 @@ export class IoWorker {
         };
         const s =
           l.transport === "tls"
-            ? await StreamListener.listen(
-                { ...listening, tls: l === identity && identityTls !== undefined ? identityTls : serverTls(l) },
-                deliver("client"),
-              )
+            ? await StreamListener.listen({ ...listening, tls: tls.clientListener(index) }, deliver("client"))
             : l.transport === "wss"
-              ? await WsListener.listen({ ...listening, tls: serverTls(l) }, deliver("client"))
+              ? await WsListener.listen({ ...listening, tls: tls.clientListener(index) }, deliver("client"))
               : await StreamListener.listen(listening, deliver("client"));
         streams.push(s);
         clientStreams.push(s);
@@ -357,6 +359,8 @@ export class IoWorker {
       admission,
       gate,
       threading.workers,
+      backendTls,
+      tls,
     );
   }
 
@@ -443,14 +447,12 @@ export class IoWorker {
 
   /**
    * SIGHUP: new backends, SIP settings and TLS certificates, without
-   * dropping a connection (certificates apply to new handshakes). Listener
-   * addresses stay as they are until a restart.
+   * dropping a connection (certificates apply to new handshakes, on the
+   * client side and the backend side alike). Listener addresses stay as
+   * they are until a restart.
    */
   reconfigure(config: Config, table?: HealthTable): void {
-    for (const [index, listener] of this.#tlsListeners) {
-      const l = config.listen[index];
-      if (l?.transport === "tls" || l?.transport === "wss") listener.setSecureContext(serverTls(l));
-    }
+    this.#tls.reload(config, { clients: this.#tlsListeners, backend: this.#backendTls });
     this.dispatcher.reconfigure(config, passiveHealth(config), table);
     this.#trunks.matcher = new TrunkMatcher(config.trunks);
     this.#endpoints.resize(config.limits.maxEndpoints);
@@ -522,17 +524,6 @@ function gateLimits(config: Config): GateLimits {
 
 function passiveHealth(config: Config): PassiveHealth {
   return { suspectAfter: config.health.downAfter, suspectFor: config.health.interval * config.health.upAfter };
-}
-
-/** node:tls server options for a TLS listener (RFC 3261 §26.2.1: sips needs TLS; 1.2 at least). */
-function serverTls(l: Extract<Listener, { transport: "tls" | "wss" }>): TlsOptions {
-  return {
-    cert: readFileSync(l.cert),
-    key: readFileSync(l.key),
-    ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }),
-    requestCert: l.clientAuth !== "none",
-    rejectUnauthorized: l.clientAuth === "require",
-  };
 }
 
 /**
