@@ -16,7 +16,7 @@ import type { HandOff } from "./handoff.ts";
 import { BackendSide } from "./worker/backend-side.ts";
 import { type BoundListener, type ClientListeners, openClientListeners } from "./worker/client-listeners.ts";
 import { LoadWindow } from "./worker/load-window.ts";
-import { reloadable } from "./worker/reloadable.ts";
+import { type Reloadable, reloadable } from "./worker/reloadable.ts";
 import { WorkerSides } from "./worker/sides.ts";
 import { listenerOptions, streamOptions } from "./worker/stream-options.ts";
 import { soleWorker, type Threading } from "./worker/threading.ts";
@@ -87,19 +87,7 @@ export class IoWorker {
       maxMessageSize: config.sip.maxMessageSize,
     });
     const counters: StreamCounters = { slowReaders: 0, slowSenders: 0 };
-    const gate = new SharedConnectionGate(
-      threading.connectionCounts,
-      threading.index,
-      threading.workers,
-      settings.gate,
-      settings.trunks,
-    );
-    const admission: ListenerAdmission = {
-      gate,
-      maxHandshakes: settings.maxHandshakes,
-      refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
-      handshakeRation: undefined,
-    };
+    const { gate, admission } = clientAdmission(threading, settings);
     const streams = streamOptions(config, { pool, counters });
     const listening = listenerOptions(config, streams);
     const dispatcher = new PoolDispatcher(settings.backends, settings.passiveHealth, table);
@@ -259,4 +247,20 @@ export class IoWorker {
     for (const u of this.#parts.clients.udp) u.close();
     await Promise.all([this.#parts.backend.close(), ...this.#parts.clients.streams.map((s) => s.close())]);
   }
+}
+
+/** Who may connect on the client side: the connection counts every worker shares, and the handshake bound. */
+function clientAdmission(
+  threading: Threading,
+  settings: Reloadable,
+): { gate: SharedConnectionGate; admission: ListenerAdmission } {
+  const { connectionCounts, index, workers } = threading;
+  const gate = new SharedConnectionGate(connectionCounts, index, workers, settings.gate, settings.trunks);
+  const admission: ListenerAdmission = {
+    gate,
+    maxHandshakes: settings.maxHandshakes,
+    refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
+    handshakeRation: undefined,
+  };
+  return { gate, admission };
 }
