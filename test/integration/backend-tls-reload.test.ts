@@ -1,13 +1,13 @@
 import type { ChildProcess } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer, type TLSSocket } from "node:tls";
 import { afterAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import type { SipMessage } from "../../src/sip/index.ts";
+import { renewableCertificate } from "../helpers/certificates.ts";
 import { startCli } from "../helpers/cli.ts";
 import { request, respond } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
@@ -89,21 +89,8 @@ function presented(port: number): Promise<string | undefined> {
 
 describe("SIGHUP after a certificate renewal, towards TLS backends", () => {
   it("the backend-side listener and the links to backends show the new certificate", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "sipedge-backend-tls-reload-"));
-    const [one, two, pbx] = ["one", "two", "pbx"].map((name) => demoCertificate(join(dir, name))) as [
-      { cert: string; key: string },
-      { cert: string; key: string },
-      { cert: string; key: string },
-    ];
-    // The files the config names, which a renewal (certbot and the like) overwrites in place.
-    mkdirSync(join(dir, "live"));
-    const live = { cert: join(dir, "live", "cert.pem"), key: join(dir, "live", "key.pem") };
-    const install = (c: { cert: string; key: string }) => {
-      copyFileSync(c.cert, live.cert);
-      copyFileSync(c.key, live.key);
-    };
-    install(one);
-    const backend = await tlsBackend(pbx);
+    const { dir, one, two, live, renew } = renewableCertificate();
+    const backend = await tlsBackend(demoCertificate(join(dir, "pbx")));
     const [udp, tls] = [await freePort(), await freePort()];
     const config = join(dir, "sipedge.yaml");
     writeFileSync(
@@ -131,7 +118,7 @@ describe("SIGHUP after a certificate renewal, towards TLS backends", () => {
     expect(backendSide).toBeGreaterThan(0);
     expect(await presented(backendSide)).toBe(fingerprint(one.cert));
 
-    install(two);
+    renew();
     child.kill("SIGHUP");
     for (let i = 0; i < 100 && !out().includes("reloaded"); i++) await sleep(20);
     expect(out()).toContain("reloaded");

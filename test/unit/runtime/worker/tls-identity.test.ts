@@ -1,29 +1,13 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, rmSync } from "node:fs";
 import type { TlsOptions } from "node:tls";
 import { describe, expect, it } from "vitest";
 import { validateConfig } from "../../../../src/config/validate.ts";
-import { demoCertificate } from "../../../../src/runtime/demo.ts";
 import { TlsIdentity } from "../../../../src/runtime/worker/tls-identity.ts";
 import type { ConnectionListener } from "../../../../src/transport/listener.ts";
+import { renewableCertificate } from "../../../helpers/certificates.ts";
 import { unwrapConfig } from "../../../helpers/config.ts";
 
-/** Two certificates, and the files a config names, which a renewal overwrites in place. */
-function renewable() {
-  const dir = mkdtempSync(join(tmpdir(), "sipedge-identity-"));
-  const [one, two] = [demoCertificate(join(dir, "one")), demoCertificate(join(dir, "two"))];
-  mkdirSync(join(dir, "live"));
-  const live = { cert: join(dir, "live", "cert.pem"), key: join(dir, "live", "key.pem") };
-  const install = (c: { cert: string; key: string }) => {
-    copyFileSync(c.cert, live.cert);
-    copyFileSync(c.key, live.key);
-  };
-  install(one);
-  return { one, two, live, install, ca: one.cert };
-}
-
-function configOf(files: ReturnType<typeof renewable>) {
+function configOf(files: ReturnType<typeof renewableCertificate>) {
   const other = files.two;
   return unwrapConfig(
     validateConfig({
@@ -33,7 +17,7 @@ function configOf(files: ReturnType<typeof renewable>) {
         { transport: "wss", address: "127.0.0.1", port: 0, cert: other.cert, key: other.key },
       ],
       backends: [{ name: "core", members: [{ name: "pbx", uri: "sip:127.0.0.1:5070;transport=tls" }] }],
-      sip: { backendTls: { verify: true, ca: files.ca } },
+      sip: { backendTls: { verify: true, ca: files.one.cert } },
     }),
   );
 }
@@ -50,7 +34,7 @@ const pem = (path: string) => readFileSync(path);
 
 describe("TlsIdentity", () => {
   it("serves each listener its own files, and shows backends the first TLS listener's certificate", () => {
-    const files = renewable();
+    const files = renewableCertificate();
     const identity = new TlsIdentity(configOf(files));
     expect(identity.clientListener(1).cert).toEqual(pem(files.one.cert));
     expect(identity.clientListener(2).cert).toEqual(pem(files.two.cert));
@@ -59,7 +43,7 @@ describe("TlsIdentity", () => {
     // Spread, as BackendLinks spreads it into tls.connect.
     expect({ ...identity.backendClient }).toEqual({
       rejectUnauthorized: true,
-      ca: pem(files.ca),
+      ca: pem(files.one.cert),
       cert: pem(files.one.cert),
       key: pem(files.one.key),
     });
@@ -78,13 +62,13 @@ describe("TlsIdentity", () => {
   });
 
   it("swaps all three on reload: client listeners, the backend-side listener and the backend client", () => {
-    const files = renewable();
+    const files = renewableCertificate();
     const config = configOf(files);
     const identity = new TlsIdentity(config);
     const [tls, wss, backend] = [recording(), recording(), recording()];
     const clientBefore = identity.backendClient;
 
-    files.install(files.two);
+    files.renew();
     identity.reload(config, {
       clients: new Map([
         [1, tls],
@@ -102,7 +86,7 @@ describe("TlsIdentity", () => {
   });
 
   it("changes nothing when a file of the new config cannot be read", () => {
-    const files = renewable();
+    const files = renewableCertificate();
     const config = configOf(files);
     const identity = new TlsIdentity(config);
     const [tls, backend] = [recording(), recording()];
