@@ -22,7 +22,7 @@ import { listenerOptions, streamOptions } from "./worker/stream-options.ts";
 import { soleWorker, type Threading } from "./worker/threading.ts";
 import { TlsIdentity } from "./worker/tls-identity.ts";
 
-/** What one IO worker is made of, built in this order by IoWorker.start. */
+/** What one IO worker is made of: what IoWorker.start builds and hands to the constructor. */
 interface WorkerParts {
   readonly proxy: ProxyCore;
   readonly dispatcher: PoolDispatcher;
