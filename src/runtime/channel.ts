@@ -5,7 +5,7 @@ import type { ProxyCounters } from "../proxy/ports.ts";
 import type { HandshakeStats } from "../transport/handshakes.ts";
 import type { Refusal } from "../transport/listener.ts";
 import type { ClassStats } from "../transport/pool.ts";
-import type { BoundListener } from "./worker.ts";
+import type { BoundListener } from "./worker/client-listeners.ts";
 
 /**
  * The one typed channel between the supervisor (main thread) and its IO

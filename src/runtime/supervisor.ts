@@ -19,7 +19,7 @@ import {
 } from "./channel.ts";
 import { connectionCounts, resetConnectionCounts } from "./connection-gate.ts";
 import { handOffDepth, resetHandOffDepth } from "./handoff.ts";
-import type { BoundListener } from "./worker.ts";
+import type { BoundListener } from "./worker/client-listeners.ts";
 
 /** The thread entries (.ts when run from source, .js when built). */
 const EXT = extname(fileURLToPath(import.meta.url));

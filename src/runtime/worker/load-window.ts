@@ -1,0 +1,66 @@
+import { type EventLoopUtilization, monitorEventLoopDelay, performance } from "node:perf_hooks";
+import type { ProxyCore } from "../../proxy/core.ts";
+import type { ListenerAdmission } from "../../transport/listener.ts";
+
+/**
+ * How often the CPU ration (proxy/shedder.ts) looks at the event loop, and
+ * so the slice a ration is dealt in: 100 ms keeps each window's allowance a
+ * small burst (150 new calls at 1 500 calls/s). The ration starts only
+ * after SUSTAINED saturated windows in a row (proxy/shedder.ts); a longer
+ * window would delay it just as much and deal coarser rations.
+ */
+const LOAD_WINDOW_MS = 100;
+
+/**
+ * TLS handshakes a worker whose loop is saturated still begins per window
+ * (20 a second): a few milliseconds of crypto each on a small machine, so
+ * new TLS clients still get in, slowly, while established flows keep the
+ * loop (transport/listener.ts).
+ */
+const HANDSHAKES_PER_WINDOW = 2;
+
+/**
+ * How busy and how late one worker's event loop runs. Every LOAD_WINDOW_MS
+ * it feeds the proxy's CPU ration with the loop's utilization, rations the
+ * listeners' TLS handshakes while the proxy rations calls, and calls
+ * `each` (the worker's own look at its buffer pool).
+ */
+export class LoadWindow {
+  /** How late this thread's event loop runs: the one number that shows a worker falling behind. */
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #proxy: Pick<ProxyCore, "ration">;
+
+  constructor(proxy: Pick<ProxyCore, "loadSample" | "ration">, admission: ListenerAdmission, each: () => void) {
+    this.#proxy = proxy;
+    this.#loopDelay.enable();
+    let last: EventLoopUtilization = performance.eventLoopUtilization();
+    this.#timer = setInterval(() => {
+      const now = performance.eventLoopUtilization();
+      proxy.loadSample(performance.eventLoopUtilization(now, last).utilization);
+      last = now;
+      admission.handshakeRation = proxy.ration === undefined ? undefined : HANDSHAKES_PER_WINDOW;
+      each();
+    }, LOAD_WINDOW_MS);
+    this.#timer.unref();
+  }
+
+  /** Event-loop delay since the last call, in seconds: p50, p99 and max; the histogram starts afresh. */
+  loopLag(): { p50: number; p99: number; max: number } {
+    const lag = this.#loopDelay;
+    const loopLag = { p50: lag.percentile(50) / 1e9, p99: lag.percentile(99) / 1e9, max: lag.max / 1e9 };
+    lag.reset();
+    return loopLag;
+  }
+
+  /** New requests per second the CPU ration lets in; null: no ration. */
+  rationPerSecond(): number | null {
+    const ration = this.#proxy.ration;
+    return ration === undefined ? null : (ration * 1000) / LOAD_WINDOW_MS;
+  }
+
+  close(): void {
+    this.#loopDelay.disable();
+    clearInterval(this.#timer);
+  }
+}

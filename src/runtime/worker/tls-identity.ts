@@ -1,0 +1,106 @@
+import { readFileSync } from "node:fs";
+import type { ConnectionOptions, TlsOptions } from "node:tls";
+import type { Config, Listener } from "../../config/schema.ts";
+import { backendClientTls } from "../../health/backend-tls.ts";
+import type { ConnectionListener } from "../../transport/listener.ts";
+
+/** The TLS options one config's files make, read once for all who use them. */
+interface TlsFiles {
+  /** node:tls server options per client-facing TLS or WSS listener, by index in config.listen. */
+  readonly clientListeners: ReadonlyMap<number, TlsOptions>;
+  /** The first TLS listener's options: the certificate sipedge shows backends; undefined without a TLS listener. */
+  readonly identity: TlsOptions | undefined;
+  /** How sipedge connects to TLS backends. */
+  readonly backendClient: ConnectionOptions;
+}
+
+/** The listeners a reload gives new certificates to. */
+export interface TlsListeners {
+  readonly clients: ReadonlyMap<number, ConnectionListener>;
+  readonly backend: ConnectionListener | undefined;
+}
+
+/**
+ * Every certificate a worker presents or trusts, from one place, so that
+ * start and SIGHUP build them alike: the client-facing listeners', the
+ * backend-side TLS listener's and the one sipedge shows when it connects
+ * to a TLS backend (the last two are the first TLS listener's certificate:
+ * backends know sipedge by one identity). A reload reads every file
+ * before it changes anything, then swaps all three: a renewed certificate
+ * reaches the backend side as it does the clients.
+ */
+export class TlsIdentity {
+  #files: TlsFiles;
+
+  /**
+   * BackendLinks (transport/links.ts) keeps the options it was given and
+   * spreads them into each tls.connect: a view of the current files lets
+   * links opened after a reload show the new certificate, with no reload
+   * for the transport to know of. Links already up keep theirs, as client
+   * connections keep theirs.
+   */
+  readonly backendClient: ConnectionOptions = currentView(() => this.#files.backendClient);
+
+  constructor(config: Config) {
+    this.#files = readTlsFiles(config);
+  }
+
+  /** The server options of the TLS or WSS listener at `index` in config.listen. */
+  clientListener(index: number): TlsOptions {
+    const options = this.#files.clientListeners.get(index);
+    if (options === undefined) throw new Error(`listen[${index}] is no TLS listener`);
+    return options;
+  }
+
+  /** The backend-side TLS listener's options; undefined when no listener is TLS. */
+  get backendListener(): TlsOptions | undefined {
+    return this.#files.identity;
+  }
+
+  /** SIGHUP: new certificates for new handshakes, on both sides; a file that cannot be read changes nothing. */
+  reload(config: Config, listeners: TlsListeners): void {
+    const next = readTlsFiles(config);
+    for (const [index, listener] of listeners.clients) {
+      const options = next.clientListeners.get(index);
+      if (options !== undefined) listener.setSecureContext(options);
+    }
+    if (listeners.backend !== undefined && next.identity !== undefined)
+      listeners.backend.setSecureContext(next.identity);
+    this.#files = next;
+  }
+}
+
+function readTlsFiles(config: Config): TlsFiles {
+  const clientListeners = new Map<number, TlsOptions>();
+  for (const [index, l] of config.listen.entries()) {
+    if (l.transport === "tls" || l.transport === "wss") clientListeners.set(index, serverTls(l));
+  }
+  const first = config.listen.findIndex((l) => l.transport === "tls");
+  return {
+    clientListeners,
+    identity: clientListeners.get(first),
+    // The health thread meets TLS backends the same way: one builder for both.
+    backendClient: backendClientTls(config),
+  };
+}
+
+/** node:tls server options for a TLS listener (RFC 3261 §26.2.1: sips needs TLS; 1.2 at least). */
+function serverTls(l: Extract<Listener, { transport: "tls" | "wss" }>): TlsOptions {
+  return {
+    cert: readFileSync(l.cert),
+    key: readFileSync(l.key),
+    ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }),
+    requestCert: l.clientAuth !== "none",
+    rejectUnauthorized: l.clientAuth === "require",
+  };
+}
+
+/** An object that reads, and spreads, as whatever `current` returns at that moment. */
+function currentView<T extends object>(current: () => T): T {
+  return new Proxy({} as T, {
+    get: (_, key) => Reflect.get(current(), key),
+    has: (_, key) => Reflect.has(current(), key),
+    ownKeys: () => Reflect.ownKeys(current()),
+    getOwnPropertyDescriptor: (_, key) => Reflect.getOwnPropertyDescriptor(current(), key),
+  });
+}

@@ -1,0 +1,98 @@
+import { readFileSync, rmSync } from "node:fs";
+import type { TlsOptions } from "node:tls";
+import { describe, expect, it } from "vitest";
+import { validateConfig } from "../../../../src/config/validate.ts";
+import { TlsIdentity } from "../../../../src/runtime/worker/tls-identity.ts";
+import type { ConnectionListener } from "../../../../src/transport/listener.ts";
+import { renewableCertificate } from "../../../helpers/certificates.ts";
+import { unwrapConfig } from "../../../helpers/config.ts";
+
+function configOf(files: ReturnType<typeof renewableCertificate>) {
+  const other = files.two;
+  return unwrapConfig(
+    validateConfig({
+      listen: [
+        { transport: "udp", address: "127.0.0.1", port: 0 },
+        { transport: "tls", address: "127.0.0.1", port: 0, cert: files.live.cert, key: files.live.key },
+        { transport: "wss", address: "127.0.0.1", port: 0, cert: other.cert, key: other.key },
+      ],
+      backends: [{ name: "core", members: [{ name: "pbx", uri: "sip:127.0.0.1:5070;transport=tls" }] }],
+      sip: { backendTls: { verify: true, ca: files.one.cert } },
+    }),
+  );
+}
+
+/** A listener that only records the certificates it is given. */
+function recording(): ConnectionListener & { readonly given: TlsOptions[] } {
+  const given: TlsOptions[] = [];
+  return { given, setSecureContext: (o: TlsOptions) => given.push(o) } as unknown as ConnectionListener & {
+    readonly given: TlsOptions[];
+  };
+}
+
+const pem = (path: string) => readFileSync(path);
+
+describe("TlsIdentity", () => {
+  it("serves each listener its own files, and shows backends the first TLS listener's certificate", () => {
+    const files = renewableCertificate();
+    const identity = new TlsIdentity(configOf(files));
+    expect(identity.clientListener(1).cert).toEqual(pem(files.one.cert));
+    expect(identity.clientListener(2).cert).toEqual(pem(files.two.cert));
+    expect(() => identity.clientListener(0)).toThrow("listen[0] is no TLS listener");
+    expect(identity.backendListener?.cert).toEqual(pem(files.one.cert));
+    // Spread, as BackendLinks spreads it into tls.connect.
+    expect({ ...identity.backendClient }).toEqual({
+      rejectUnauthorized: true,
+      ca: pem(files.one.cert),
+      cert: pem(files.one.cert),
+      key: pem(files.one.key),
+    });
+  });
+
+  it("has no backend-side certificate without a TLS listener", () => {
+    const config = unwrapConfig(
+      validateConfig({
+        listen: [{ transport: "udp", address: "127.0.0.1", port: 0 }],
+        backends: [{ name: "core", members: [{ name: "pbx", uri: "sip:127.0.0.1:5070" }] }],
+      }),
+    );
+    const identity = new TlsIdentity(config);
+    expect(identity.backendListener).toBeUndefined();
+    expect({ ...identity.backendClient }).toEqual({ rejectUnauthorized: true });
+  });
+
+  it("swaps all three on reload: client listeners, the backend-side listener and the backend client", () => {
+    const files = renewableCertificate();
+    const config = configOf(files);
+    const identity = new TlsIdentity(config);
+    const [tls, wss, backend] = [recording(), recording(), recording()];
+    const clientBefore = identity.backendClient;
+
+    files.renew();
+    identity.reload(config, {
+      clients: new Map([
+        [1, tls],
+        [2, wss],
+      ]),
+      backend,
+    });
+    expect(tls.given.map((o) => o.cert)).toEqual([pem(files.two.cert)]);
+    expect(wss.given.map((o) => o.cert)).toEqual([pem(files.two.cert)]);
+    expect(backend.given.map((o) => o.cert)).toEqual([pem(files.two.cert)]);
+    expect(identity.backendListener?.key).toEqual(pem(files.two.key));
+    // The object the links were given at start now reads as the new identity.
+    expect(clientBefore).toBe(identity.backendClient);
+    expect({ ...clientBefore }).toMatchObject({ cert: pem(files.two.cert), key: pem(files.two.key) });
+  });
+
+  it("changes nothing when a file of the new config cannot be read", () => {
+    const files = renewableCertificate();
+    const config = configOf(files);
+    const identity = new TlsIdentity(config);
+    const [tls, backend] = [recording(), recording()];
+    rmSync(files.two.cert);
+    expect(() => identity.reload(config, { clients: new Map([[1, tls]]), backend })).toThrow(/ENOENT/);
+    expect([tls.given, backend.given]).toEqual([[], []]);
+    expect({ ...identity.backendClient }).toMatchObject({ cert: pem(files.one.cert) });
+  });
+});
