@@ -18,6 +18,7 @@ import type { Flow, TransportName } from "../transport/flow.ts";
 import { type BufferPool, type PoolSlot, UNHELD } from "../transport/pool.ts";
 import { admit, retryAfterWithJitter } from "./admission.ts";
 import { AnswerLimit } from "./answer-limit.ts";
+import { type Finish, type FinishStatus, failover, type Retry, type Wait } from "./failover.ts";
 import { LocalTags } from "./local-tags.ts";
 import type {
   Dispatcher,
@@ -754,9 +755,9 @@ export class ProxyCore {
       const to = res.indexOf(HeaderId.To);
       ct.ack([buildInTransaction(f.req, "ACK", f.requestUri, f.via, f.routesOut, res.headerValue(to))]);
     }
-    if (f.dispatched && !f.provisional && !f.cancelled && this.#settings.failoverOn.includes(status)) {
-      this.counters.failovers++;
-      this.#attempt(f);
+    const verdict = failover(f, status, this.#settings.failoverOn);
+    if (verdict.action === "retry") {
+      this.#follow(f, verdict);
       return;
     }
     this.#forwardUp(f, res);
@@ -766,53 +767,56 @@ export class ProxyCore {
   #downstreamSilent(f: Forward, ct: ClientTransaction): void {
     if (f.target !== undefined) this.#dispatcher.failed(f.target);
     if (f.ct !== ct || f.st.finished) return;
-    if (f.cancelled) {
-      ct.terminate();
-      this.#finish(f, { status: 487, reason: "Request Terminated" });
-      return;
-    }
-    if (!f.dispatched) return;
-    // Keep the abandoned attempt to absorb a late answer, but stop its retransmissions.
-    this.counters.failovers++;
-    this.#attempt(f);
+    const verdict = failover(f, "silence", this.#settings.failoverOn);
+    if (verdict.action === "finish") ct.terminate();
+    // On a retry the abandoned attempt is kept to absorb a late answer.
+    this.#follow(f, verdict);
   }
 
   /**
    * The attempt can hear nothing more: its request could not be sent, or
-   * its connection closed before a final response. RFC 3261 §16.9: a
-   * transport error counts as a 503 from that hop; a dispatched request
-   * tries the next backend, anything else is answered here (430 towards a
-   * backend whose client flow is gone, RFC 5626 §5.3), so no server
-   * transaction waits for an answer that cannot come.
+   * its connection closed before a final response. No server transaction
+   * waits for an answer that cannot come (failover.ts says what comes instead).
    */
   #downstreamLost(f: Forward, ct: ClientTransaction): void {
     if (f.target !== undefined) this.#dispatcher.failed(f.target);
     if (f.ct !== ct || f.st.finished) return;
-    if (f.cancelled) {
-      this.#finish(f, { status: 487, reason: "Request Terminated" });
-      return;
-    }
-    if (f.dispatched && !f.provisional) {
-      this.counters.failovers++;
-      this.#attempt(f);
-      return;
-    }
-    if (f.side === "backend") this.counters.flowFailed++;
-    this.#finish(f, f.side === "backend" ? FLOW_FAILED : this.#unavailable());
+    this.#follow(f, failover(f, "closed", this.#settings.failoverOn));
   }
 
   #downstreamTimeout(f: Forward, ct: ClientTransaction): void {
     if (f.ct === ct && f.target !== undefined) this.#dispatcher.failed(f.target);
     if (f.ct !== ct || f.st.finished) return;
-    if (f.dispatched && !f.provisional && !f.cancelled) {
-      this.counters.failovers++;
-      this.#attempt(f);
-      return;
+    this.#follow(f, failover(f, "timeout", this.#settings.failoverOn));
+  }
+
+  /** Acts on failover's verdict, other than relaying a response (its caller does that). */
+  #follow(f: Forward, verdict: Retry | Wait | Finish): void {
+    switch (verdict.action) {
+      case "retry":
+        this.counters.failovers++;
+        this.#attempt(f);
+        return;
+      case "finish":
+        this.#finish(f, this.#finalAnswer(verdict.status));
+        return;
+      case "wait":
+        return;
     }
-    this.#finish(
-      f,
-      f.cancelled ? { status: 487, reason: "Request Terminated" } : { status: 408, reason: "Request Timeout" },
-    );
+  }
+
+  #finalAnswer(status: FinishStatus): LocalResponse {
+    switch (status) {
+      case 408:
+        return REQUEST_TIMEOUT;
+      case 487:
+        return REQUEST_TERMINATED;
+      case 430:
+        this.counters.flowFailed++;
+        return FLOW_FAILED;
+      case 503:
+        return this.#unavailable();
+    }
   }
 
   /** Sends a response received from downstream upstream, without our Via (RFC 3261 §16.7 step 9). */
@@ -936,7 +940,7 @@ export class ProxyCore {
       f.cancelled = true;
       this.#sendCancel(f);
     }
-    this.#finish(f, { status: 408, reason: "Request Timeout" });
+    this.#finish(f, REQUEST_TIMEOUT);
   }
 
   #clearTimerC(f: Forward): void {
@@ -1232,6 +1236,8 @@ function clientTimers(settings: ProxySettings): ClientTimers {
 const IGNORED: ClientEvents = { response: () => {}, timeout: () => {}, silent: () => {}, unsent: () => {} };
 
 const FLOW_FAILED: LocalResponse = { status: 430, reason: "Flow Failed" };
+const REQUEST_TIMEOUT: LocalResponse = { status: 408, reason: "Request Timeout" };
+const REQUEST_TERMINATED: LocalResponse = { status: 487, reason: "Request Terminated" };
 const OUT_OF_DIALOG_RESENDS = 1;
 
 /** Random bits for branches, drawn from the kernel a few kilobytes at a time rather than per call. */
