@@ -11,9 +11,7 @@ import {
   type SipErrorCode,
   type SipRequest,
   type SipResponse,
-  type Via,
 } from "../sip/index.ts";
-import { unmapped } from "../transport/address.ts";
 import type { Flow, TransportName } from "../transport/flow.ts";
 import { type BufferPool, type PoolSlot, UNHELD } from "../transport/pool.ts";
 import { admit, retryAfterWithJitter } from "./admission.ts";
@@ -35,7 +33,8 @@ import { buildInTransaction } from "./requests.ts";
 import { buildResponse, type LocalResponse } from "./responses.ts";
 import { backendParam, type Decision, type OwnRoutes, REFUSAL_RESPONSE, Router } from "./routing.ts";
 import { LoadShedder } from "./shedder.ts";
-import { type Timer, TimerQueue } from "./timer-queue.ts";
+import { TimerQueue } from "./timer-queue.ts";
+import { type Forward, sameFlow, serverKey, TransactionTable } from "./transaction-table.ts";
 import { type ClientEvents, ClientTransaction, type ServerEvents, ServerTransaction } from "./transactions.ts";
 
 /** Counter keys for responses by status class (the parser admits 100-699). */
@@ -67,42 +66,6 @@ const keysFor = (method: string) =>
   Object.fromEntries(TRANSPORTS.map((t) => [t, `${method} ${t}`])) as Record<TransportName, string>;
 const REQUEST_KEYS = new Map([...COUNTED_METHODS].map((m) => [m, keysFor(m)]));
 const OTHER_KEYS = keysFor("OTHER");
-
-/** One forwarded request: its server transaction and the current attempt downstream. */
-interface Forward {
-  readonly st: ServerTransaction;
-  /**
-   * Read only while the server transaction or an attempt holds its slot: let
-   * go once both have their final response (#letGo), so what lingers after
-   * a call keeps no message, and nothing reads bytes whose slot is reused.
-   */
-  req: SipRequest | undefined;
-  readonly method: string;
-  /** The pool slot under req; each attempt takes a reference of its own. */
-  readonly slot: PoolSlot | undefined;
-  readonly callId: string | undefined;
-  readonly side: Side;
-  /** Chosen by the dispatcher (and so eligible for failover), or routed by the policy to one flow. */
-  readonly dispatched: boolean;
-  readonly tried: Set<Target>;
-  /** Route values removed from the top before it goes on (ours; all of them when foreign ones are stripped). */
-  readonly remove: number;
-  readonly recordRoute: boolean;
-  ct: ClientTransaction | undefined;
-  target: Target | undefined;
-  /** The Route values and Request-URI the request went out with (for CANCEL and ACK). */
-  routesOut: readonly string[];
-  requestUri: string;
-  via: string;
-  provisional: boolean;
-  cancelled: boolean;
-  /** Timer C (INVITE only), made when first armed. */
-  timerC: Timer | undefined;
-  /** The Record-Route values the last attempt went out with (dialog-creating requests only). */
-  recordRouted: readonly string[] | undefined;
-  /** Every server transaction ends: the latest its final response may come (see #armDeadline). */
-  deadline: Timer | undefined;
-}
 
 const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);
 
@@ -144,9 +107,6 @@ export class ProxyCore {
   #settings: ProxySettings;
   readonly #sides: Sides;
   readonly #dispatcher: Dispatcher;
-  readonly #servers = new Map<string, ServerTransaction>();
-  readonly #clients = new Map<string, ClientTransaction>();
-  readonly #forwards = new Map<ServerTransaction | ClientTransaction, Forward>();
   /** This worker's mark on its branches (a request that comes back with it has looped), then 64 random bits. */
   readonly #branchPrefix = `z9hG4bK-se${randomHex(3)}-`;
   readonly #random = new RandomBits();
@@ -155,13 +115,8 @@ export class ProxyCore {
   /** When a caught bug was last logged: one line a second at most. */
   #bugLogged = 0;
   #draining = false;
-  /** Server transactions still awaiting their final response: the work in flight. */
-  #pending = 0;
-  /** Server transactions past their final response, oldest first: what the pool can reclaim. */
-  readonly #lingering = new Set<ServerTransaction>();
-  /** Client transactions past their final response, oldest first. */
-  readonly #lingeringClients = new Set<ClientTransaction>();
   readonly #pool: BufferPool;
+  readonly #table: TransactionTable;
   readonly #shedder = new LoadShedder();
   readonly #tags = new LocalTags();
   /** The slot of the message being received (everything here runs inside one receive call). */
@@ -175,25 +130,21 @@ export class ProxyCore {
    */
   readonly #serverEvents: ServerEvents = {
     finished: () => {
-      this.#pending--;
+      this.#table.pending--;
     },
-    lingering: (t) =>
-      this.#safely("timer", () => {
-        this.#lingering.add(t);
-        if (this.#lingering.size > this.#settings.maxLingering) this.#reclaim();
-      }),
+    lingering: (t) => this.#safely("timer", () => this.#table.serverLingering(t)),
     terminated: (t) => this.#safely("timer", () => this.#serverDone(t)),
   };
   readonly #clientEvents: ClientEvents = {
     response: (t, res) => {
-      const f = this.#forwards.get(t);
+      const f = this.#table.forward(t);
       if (f !== undefined) this.#downstreamResponse(f, t, res);
     },
     timeout: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamTimeout)),
     silent: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamSilent)),
     unsent: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamLost)),
   };
-  readonly #clientEnded = (t: ClientTransaction) => this.#clientDone(t);
+  readonly #clientEnded = (t: ClientTransaction) => this.#table.clientDone(t);
   /** The timers client transactions run by: one object for all of them, not one per transaction. */
   #clientTimers: ClientTimers;
 
@@ -203,12 +154,13 @@ export class ProxyCore {
     this.#sides = sides;
     this.#dispatcher = dispatcher;
     this.#pool = pool;
+    this.#table = new TransactionTable(pool, this.counters, settings.maxLingering);
     this.#router = new Router(sides, dispatcher, settings.foreignRoute);
     this.#answers = new AnswerLimit(settings.answersPerSource);
   }
 
   get transactions(): { server: number; client: number } {
-    return { server: this.#servers.size, client: this.#clients.size };
+    return { server: this.#table.servers, client: this.#table.clients };
   }
 
   /**
@@ -218,9 +170,9 @@ export class ProxyCore {
    */
   flowClosed(flow: Flow): void {
     this.#safely("closed", () => {
-      for (const ct of [...this.#clients.values()]) {
-        if (ct.flow !== flow || (ct.state !== "calling" && ct.state !== "proceeding")) continue;
-        const f = this.#forwards.get(ct);
+      for (const ct of this.#table.clientsOn(flow)) {
+        if (ct.state !== "calling" && ct.state !== "proceeding") continue;
+        const f = this.#table.forward(ct);
         ct.terminate();
         if (f !== undefined) this.#downstreamLost(f, ct);
       }
@@ -241,6 +193,7 @@ export class ProxyCore {
   reconfigure(settings: ProxySettings): void {
     this.#settings = settings;
     this.#clientTimers = clientTimers(settings);
+    this.#table.maxLingering = settings.maxLingering;
     this.#router.reconfigure(settings.foreignRoute);
     this.#answers.perSecond = settings.answersPerSource;
   }
@@ -256,13 +209,12 @@ export class ProxyCore {
 
   /** No transaction is under way: a draining worker may close. */
   get idle(): boolean {
-    return this.#servers.size === 0 && this.#clients.size === 0;
+    return this.#table.servers === 0 && this.#table.clients === 0;
   }
 
   /** Ends every transaction and timer (the worker is closing its sockets). */
   close(): void {
-    for (const ct of [...this.#clients.values()]) ct.terminate();
-    for (const st of [...this.#servers.values()]) st.terminate();
+    this.#table.terminateAll();
     this.#timers.clear();
   }
 
@@ -279,7 +231,7 @@ export class ProxyCore {
     // With the pool empty it is read where it lies, and only a refusal can come of it.
     let slot = this.#pool.copy([bytes], false);
     if (slot === undefined || this.#pool.level !== "normal") {
-      this.#reclaim();
+      this.#table.reclaim();
       slot ??= this.#pool.copy([bytes], false);
     }
     this.#slot = slot;
@@ -307,7 +259,7 @@ export class ProxyCore {
       const parsed = parseMessage(bytes);
       if (!parsed.ok || parsed.value.kind !== "request") return;
       const req = parsed.value;
-      if (req.method === "ACK" || this.#servers.has(serverKey(req, req.method))) return;
+      if (req.method === "ACK" || this.#table.server(serverKey(req, req.method)) !== undefined) return;
       this.#respond(req, flow, { status: 500, reason: "Server Internal Error" });
     } catch {
       // The answer is best effort; the count and the log line above are what matter.
@@ -395,7 +347,7 @@ export class ProxyCore {
 
   /** RFC 3261 §17.2.1: the ACK for a non-2xx answer ends at the INVITE server transaction that sent it, if any. */
   #ackedHere(ack: SipRequest): boolean {
-    const st = this.#servers.get(serverKey(ack, "INVITE"));
+    const st = this.#table.inviteOf(ack);
     if (st === undefined || (st.state !== "completed" && st.state !== "confirmed")) return false;
     st.acked();
     return true;
@@ -458,7 +410,7 @@ export class ProxyCore {
       return;
     }
     const key = serverKey(req, req.method);
-    const existing = this.#servers.get(key);
+    const existing = this.#table.server(key);
     if (existing !== undefined) {
       existing.retransmitted();
       return;
@@ -510,7 +462,7 @@ export class ProxyCore {
       { inDialog, trusted: side === "backend" || this.#sides.trusted(flow) },
       {
         level: this.#pool.level,
-        transactions: this.#pending,
+        transactions: this.#table.pending,
         maxTransactions: this.#settings.maxTransactions,
         ration: this.#shedder,
       },
@@ -543,8 +495,7 @@ export class ProxyCore {
       this.#timers,
       this.#serverEvents,
     );
-    this.#pending++;
-    this.#servers.set(key, st);
+    this.#table.openServer(st);
     if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
     const callId = req.callId();
     const forward: Forward = {
@@ -569,7 +520,7 @@ export class ProxyCore {
       recordRouted: undefined,
       deadline: undefined,
     };
-    this.#forwards.set(st, forward);
+    this.#table.attach(st, forward);
     this.#armDeadline(forward);
     if (req.method === "INVITE") this.#armTimerC(forward);
     if (route.kind === "dispatch") {
@@ -658,8 +609,7 @@ export class ProxyCore {
       this.#clientEnded,
     );
     f.ct = ct;
-    this.#clients.set(clientKey(branch, req.method), ct);
-    this.#forwards.set(ct, f);
+    this.#table.openClient(ct, req.method, f);
   }
 
   /**
@@ -718,7 +668,7 @@ export class ProxyCore {
   #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
     const status = res.status;
     const current = f.ct === ct;
-    if (status >= 200) this.#lingerClient(ct);
+    if (status >= 200) this.#table.lingerClient(ct);
     if (f.target !== undefined) {
       const failure = status >= 300 && this.#settings.failoverOn.includes(status);
       if (failure) this.#dispatcher.failed(f.target);
@@ -867,7 +817,7 @@ export class ProxyCore {
   }
 
   #cancel(req: SipRequest, flow: Flow): void {
-    const st = this.#servers.get(serverKey(req, "INVITE"));
+    const st = this.#table.inviteOf(req);
     // Only the peer that sent the INVITE may cancel it: its branch and Via are no secret to a proxy upstream.
     if (st === undefined || !sameFlow(st.flow, flow)) {
       this.#respond(req, flow, { status: 481, reason: "Call/Transaction Does Not Exist" });
@@ -875,7 +825,7 @@ export class ProxyCore {
     }
     // RFC 3261 §16.10: answer the CANCEL itself, then cancel what is pending.
     this.#respond(req, flow, { status: 200, reason: "OK" });
-    const f = this.#forwards.get(st);
+    const f = this.#table.forward(st);
     if (f === undefined || f.cancelled || st.finished) return;
     f.cancelled = true;
     // Without a provisional response the CANCEL waits for one (RFC 3261 §9.1);
@@ -902,7 +852,7 @@ export class ProxyCore {
       IGNORED,
       this.#clientEnded,
     );
-    this.#clients.set(clientKey(ct.branch, "CANCEL"), cancel);
+    this.#table.openClient(cancel, "CANCEL", undefined);
   }
 
   /** RFC 3261 §16.6 step 11: Timer C bounds how long an INVITE may ring. */
@@ -956,8 +906,7 @@ export class ProxyCore {
     const vias = res.via();
     const top = vias.ok ? vias.value[0] : undefined;
     const cseq = res.cseq();
-    const ct =
-      top?.branch === undefined || !cseq.ok ? undefined : this.#clients.get(clientKey(top.branch, cseq.value.method));
+    const ct = top?.branch === undefined || !cseq.ok ? undefined : this.#table.client(top.branch, cseq.value.method);
     if (ct === undefined) {
       // RFC 3261 §16.7: nothing waits for it; 2xx retransmissions are met by the Accepted state.
       this.counters.strayResponses++;
@@ -1108,78 +1057,15 @@ export class ProxyCore {
     return this.#branchPrefix + this.#random.hex64();
   }
 
-  /**
-   * The pool runs short, or too many finished transactions are kept (their
-   * state is heap memory the budget must bound too): end the ones that only
-   * linger to absorb retransmissions (RFC 3261 Timers J, I, L), oldest
-   * first, before any new work is refused. A retransmission they would have
-   * answered is passed on as new instead, which the next hop answers again.
-   */
-  #reclaim(): void {
-    for (const st of this.#lingering) {
-      if (this.#pool.level === "normal" && this.#lingering.size <= this.#settings.maxLingering) return;
-      this.counters.reclaimed++;
-      st.terminate();
-    }
-  }
-
   #serverDone(st: ServerTransaction): void {
-    this.#lingering.delete(st);
-    this.#servers.delete(st.key);
-    const f = this.#forwards.get(st);
+    const f = this.#table.serverDone(st);
     if (f !== undefined) this.#clearTimers(f);
-    this.#forwards.delete(st);
-  }
-
-  /**
-   * A client transaction past its final response lingers for late copies of
-   * it (Timers D, K, M); like finished server transactions, only so many
-   * linger, the oldest ending early (a late 2xx copy is then a stray).
-   */
-  #lingerClient(ct: ClientTransaction): void {
-    if (this.#lingeringClients.has(ct)) return;
-    this.#lingeringClients.add(ct);
-    if (this.#lingeringClients.size <= this.#settings.maxLingering) return;
-    const [oldest] = this.#lingeringClients;
-    this.counters.reclaimed++;
-    oldest?.terminate();
   }
 
   #withForward(ct: ClientTransaction, handle: (f: Forward, ct: ClientTransaction) => void): void {
-    const f = this.#forwards.get(ct);
+    const f = this.#table.forward(ct);
     if (f !== undefined) handle.call(this, f, ct);
   }
-
-  #clientDone(ct: ClientTransaction): void {
-    this.#lingeringClients.delete(ct);
-    for (const method of ["INVITE", "CANCEL", "OTHER"]) {
-      const key = clientKey(ct.branch, method);
-      if (this.#clients.get(key) === ct) this.#clients.delete(key);
-    }
-    this.#forwards.delete(ct);
-  }
-}
-
-/**
- * RFC 3261 §17.2.3: a server transaction is the top Via's branch and
- * sent-by plus the method (ACK and CANCEL look for their INVITE); without
- * the magic cookie, the RFC 2543 fallback keys on the request's identity.
- */
-function serverKey(req: SipRequest, method: string): string {
-  const vias = req.via();
-  const top: Via | undefined = vias.ok ? vias.value[0] : undefined;
-  const sentBy = top === undefined ? "" : `${top.host}:${top.port ?? ""}`;
-  if (top?.branch?.startsWith("z9hG4bK") && top.branch.length > 7) return `${top.branch}|${sentBy}|${method}`;
-  const callId = req.callId();
-  const cseq = req.cseq();
-  const from = req.from();
-  const fromTag = from.ok ? (findParam(from.value.params, "tag")?.value ?? "") : "";
-  return `2543|${callId.ok ? callId.value : ""}|${cseq.ok ? cseq.value.seq : ""}|${fromTag}|${sentBy}|${method === "ACK" || method === "CANCEL" ? "INVITE" : method}|${req.uriText}`;
-}
-
-/** Client transactions by our branch; CANCEL shares its INVITE's branch but is a transaction of its own. */
-function clientKey(branch: string, method: string): string {
-  return method === "INVITE" || method === "ACK" ? `${branch}|I` : method === "CANCEL" ? `${branch}|C` : `${branch}|O`;
 }
 
 /** A REGISTER whose Contact has a reg-id: the UA uses outbound (RFC 5626 §4.2.1). */
@@ -1189,20 +1075,6 @@ function registersOutbound(req: SipRequest): boolean {
     contacts.ok &&
     contacts.value?.star === false &&
     contacts.value.list.some((c) => findParam(c.params, "reg-id") !== undefined)
-  );
-}
-
-/**
- * Whether a response came from the peer its client transaction's request
- * went to: the same address over the same transport. Not necessarily the
- * same socket: a UDP peer may answer from another port of its own, and a
- * backend with several of our connections may answer on another (sipp's
- * single-socket mode does).
- */
-function sameFlow(sent: Flow, heard: Flow): boolean {
-  return (
-    sent === heard ||
-    (sent.transport === heard.transport && unmapped(sent.remoteAddress) === unmapped(heard.remoteAddress))
   );
 }
 
