@@ -13,11 +13,11 @@ import {
   type SipResponse,
 } from "../sip/index.ts";
 import type { Flow, TransportName } from "../transport/flow.ts";
-import { type BufferPool, type PoolSlot, UNHELD } from "../transport/pool.ts";
-import { admit, retryAfterWithJitter } from "./admission.ts";
-import { AnswerLimit } from "./answer-limit.ts";
+import type { BufferPool, PoolSlot } from "../transport/pool.ts";
+import { admit } from "./admission.ts";
+import { Cancellation } from "./cancel.ts";
 import { type Finish, type FinishStatus, failover, type Retry, type Wait } from "./failover.ts";
-import { LocalTags } from "./local-tags.ts";
+import { FLOW_FAILED, LocalAnswers, REQUEST_TERMINATED, REQUEST_TIMEOUT } from "./local-answers.ts";
 import type {
   Dispatcher,
   PeerAddress,
@@ -30,11 +30,19 @@ import type {
 } from "./ports.ts";
 import { boundEndpoints, registerProblem } from "./registration.ts";
 import { buildInTransaction } from "./requests.ts";
-import { buildResponse, type LocalResponse } from "./responses.ts";
+import type { LocalResponse } from "./responses.ts";
 import { backendParam, type Decision, type OwnRoutes, REFUSAL_RESPONSE, Router } from "./routing.ts";
 import { LoadShedder } from "./shedder.ts";
 import { TimerQueue } from "./timer-queue.ts";
-import { type Forward, sameFlow, serverKey, TransactionTable } from "./transaction-table.ts";
+import {
+  type Forward,
+  letGo,
+  resends,
+  sameFlow,
+  serverKey,
+  stopTimers,
+  TransactionTable,
+} from "./transaction-table.ts";
 import { type ClientEvents, ClientTransaction, type ServerEvents, ServerTransaction } from "./transactions.ts";
 
 /** Counter keys for responses by status class (the parser admits 100-699). */
@@ -111,14 +119,14 @@ export class ProxyCore {
   readonly #branchPrefix = `z9hG4bK-se${randomHex(3)}-`;
   readonly #random = new RandomBits();
   readonly #router: Router;
-  readonly #answers: AnswerLimit;
+  readonly #answers: LocalAnswers;
+  readonly #cancels: Cancellation;
   /** When a caught bug was last logged: one line a second at most. */
   #bugLogged = 0;
   #draining = false;
   readonly #pool: BufferPool;
   readonly #table: TransactionTable;
   readonly #shedder = new LoadShedder();
-  readonly #tags = new LocalTags();
   /** The slot of the message being received (everything here runs inside one receive call). */
   #slot: PoolSlot | undefined;
   /** Every timer of this worker's transactions and forwards. */
@@ -146,17 +154,18 @@ export class ProxyCore {
   };
   readonly #clientEnded = (t: ClientTransaction) => this.#table.clientDone(t);
   /** The timers client transactions run by: one object for all of them, not one per transaction. */
-  #clientTimers: ClientTimers;
+  #clientTimers: RequestTimers;
 
   constructor(settings: ProxySettings, sides: Sides, dispatcher: Dispatcher, pool: BufferPool) {
     this.#settings = settings;
-    this.#clientTimers = clientTimers(settings);
+    this.#clientTimers = requestTimers(settings);
     this.#sides = sides;
     this.#dispatcher = dispatcher;
     this.#pool = pool;
     this.#table = new TransactionTable(pool, this.counters, settings.maxLingering);
     this.#router = new Router(sides, dispatcher, settings.foreignRoute);
-    this.#answers = new AnswerLimit(settings.answersPerSource);
+    this.#answers = new LocalAnswers(this.counters, settings);
+    this.#cancels = new Cancellation(settings, this.#table, this.#answers, this.#timers, this.#clientEnded);
   }
 
   get transactions(): { server: number; client: number } {
@@ -192,10 +201,11 @@ export class ProxyCore {
   /** SIGHUP: settings for the transactions that start from now on. */
   reconfigure(settings: ProxySettings): void {
     this.#settings = settings;
-    this.#clientTimers = clientTimers(settings);
+    this.#clientTimers = requestTimers(settings);
     this.#table.maxLingering = settings.maxLingering;
     this.#router.reconfigure(settings.foreignRoute);
-    this.#answers.perSecond = settings.answersPerSource;
+    this.#answers.reconfigure(settings);
+    this.#cancels.reconfigure(settings);
   }
 
   /**
@@ -260,7 +270,7 @@ export class ProxyCore {
       if (!parsed.ok || parsed.value.kind !== "request") return;
       const req = parsed.value;
       if (req.method === "ACK" || this.#table.server(serverKey(req, req.method)) !== undefined) return;
-      this.#respond(req, flow, { status: 500, reason: "Server Internal Error" });
+      this.#answers.respond(req, flow, { status: 500, reason: "Server Internal Error" });
     } catch {
       // The answer is best effort; the count and the log line above are what matter.
     }
@@ -309,7 +319,7 @@ export class ProxyCore {
       this.counters.malformed++;
       if (msg.kind === "request" && msg.method !== "ACK") {
         const d = dispositionOf(valid.error.code, "request", flow.reliable ? "stream" : "datagram");
-        if (d.action === "respond") this.#respond(msg, flow, { status: d.status, reason: d.reason });
+        if (d.action === "respond") this.#answers.respond(msg, flow, { status: d.status, reason: d.reason });
       }
       return;
     }
@@ -340,7 +350,7 @@ export class ProxyCore {
    */
   #ownAck(ack: SipRequest): boolean {
     const to = ack.to();
-    if (!to.ok || !this.#tags.isOurs(findParam(to.value.params, "tag")?.value)) return false;
+    if (!to.ok || !this.#answers.ours(findParam(to.value.params, "tag")?.value)) return false;
     this.#ackedHere(ack);
     return true;
   }
@@ -373,7 +383,7 @@ export class ProxyCore {
     const again = parseMessage(Buffer.from(`OPTIONS sip:invalid SIP/2.0${headers}\r\n`, "latin1"));
     if (!again.ok || again.value.kind !== "request") return;
     const status = d.action === "respond" ? d : { status: 400, reason: "Bad Request" };
-    this.#respond(again.value, flow, { status: status.status, reason: status.reason });
+    this.#answers.respond(again.value, flow, { status: status.status, reason: status.reason });
   }
 
   #request(
@@ -398,7 +408,7 @@ export class ProxyCore {
     if (route.kind === "forged") {
       // Never a route into someone else's flow or to a backend we did not name: refused before any transaction.
       this.counters.forgedTokens++;
-      if (req.method !== "ACK") this.#respond(req, flow, { status: 403, reason: "Forbidden" });
+      if (req.method !== "ACK") this.#answers.respond(req, flow, { status: 403, reason: "Forbidden" });
       return;
     }
     if (req.method === "ACK") {
@@ -406,7 +416,7 @@ export class ProxyCore {
       return;
     }
     if (req.method === "CANCEL") {
-      this.#cancel(req, flow);
+      this.#cancels.received(req, flow);
       return;
     }
     const key = serverKey(req, req.method);
@@ -417,7 +427,7 @@ export class ProxyCore {
     }
     const answer = this.#answerHere(req, flow, side, route, trunk);
     if (answer !== undefined) {
-      this.#respond(req, flow, answer);
+      this.#answers.respond(req, flow, answer);
       return;
     }
     if (route.kind === "dispatch" || route.kind === "backend" || route.kind === "client") {
@@ -442,7 +452,7 @@ export class ProxyCore {
     const maxForwards = mf.ok ? mf.value : undefined;
     if (req.method === "OPTIONS" && (maxForwards === 0 || this.#addressedToUs(req))) {
       if (trunk !== undefined) trunk.keepalives++;
-      return !this.#draining && this.#dispatcher.ready() ? { status: 200, reason: "OK" } : this.#unavailable();
+      return !this.#draining && this.#dispatcher.ready() ? { status: 200, reason: "OK" } : this.#answers.unavailable();
     }
     if (maxForwards === 0) return { status: 483, reason: "Too Many Hops" }; // RFC 3261 §16.3 step 3
     if (side === "client" && this.#cameBack(req)) return { status: 482, reason: "Loop Detected" }; // step 4
@@ -457,7 +467,7 @@ export class ProxyCore {
     }
     // A To tag alone proves nothing: only a request inside a dialog sipedge made passes as established.
     const inDialog = route.kind !== "dispatch";
-    if (this.#draining && !inDialog) return this.#unavailable();
+    if (this.#draining && !inDialog) return this.#answers.unavailable();
     const refused = admit(
       { inDialog, trusted: side === "backend" || this.#sides.trusted(flow) },
       {
@@ -470,7 +480,7 @@ export class ProxyCore {
     if (refused !== undefined) {
       // principle 4: turned away early and cheaply, from the reserve if need be.
       this.counters.overload[refused]++;
-      return this.#unavailable();
+      return this.#answers.unavailable();
     }
     const problem = side === "client" && req.method === "REGISTER" ? registerProblem(req) : undefined;
     return problem === undefined ? undefined : { status: 400, reason: problem };
@@ -496,7 +506,7 @@ export class ProxyCore {
       this.#serverEvents,
     );
     this.#table.openServer(st);
-    if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
+    if (req.method === "INVITE") st.respond([this.#answers.build(req, flow, { status: 100, reason: "Trying" })], 100);
     const callId = req.callId();
     const forward: Forward = {
       st,
@@ -521,15 +531,15 @@ export class ProxyCore {
       deadline: undefined,
     };
     this.#table.attach(st, forward);
-    this.#armDeadline(forward);
-    if (req.method === "INVITE") this.#armTimerC(forward);
+    this.#cancels.armDeadline(forward);
+    if (req.method === "INVITE") this.#cancels.armTimerC(forward);
     if (route.kind === "dispatch") {
       this.#attempt(forward);
       return;
     }
     const dest = this.#flowFor(route);
     if (dest === undefined) {
-      this.#finish(forward, this.#unavailable());
+      this.#answers.finish(forward, this.#answers.unavailable());
       return;
     }
     this.#send(forward, req, dest, route.kind === "backend" ? route.target : undefined);
@@ -542,7 +552,7 @@ export class ProxyCore {
     const target = this.#dispatcher.pick(req, f.tried);
     if (target === undefined) {
       this.counters.exhausted++;
-      this.#finish(f, this.#unavailable());
+      this.#answers.finish(f, this.#answers.unavailable());
       return;
     }
     f.tried.add(target);
@@ -603,7 +613,7 @@ export class ProxyCore {
       isInvite,
       slices,
       this.#pool.hold(f.slot),
-      this.#clientTimers.request,
+      this.#clientTimers,
       this.#timers,
       this.#clientEvents,
       this.#clientEnded,
@@ -685,8 +695,8 @@ export class ProxyCore {
     const callId = f.callId;
     if (status < 200) {
       f.provisional = true;
-      if (f.cancelled) this.#sendCancel(f);
-      else if (f.method === "INVITE") this.#armTimerC(f); // RFC 3261 §16.7 step 2: reset on each provisional
+      if (f.cancelled) this.#cancels.send(f);
+      else if (f.method === "INVITE") this.#cancels.armTimerC(f); // RFC 3261 §16.7 step 2: reset on each provisional
       this.#forwardUp(f, res);
       return;
     }
@@ -698,7 +708,7 @@ export class ProxyCore {
       if (f.method === "REGISTER" && f.req !== undefined && f.side === "client" && f.st.flow.reliable)
         this.#bound(f.req, res, f.st.flow);
       this.#forwardUp(f, res);
-      this.#clearTimers(f);
+      stopTimers(f);
       return;
     }
     if (f.method === "INVITE" && f.req !== undefined) {
@@ -711,7 +721,7 @@ export class ProxyCore {
       return;
     }
     this.#forwardUp(f, res);
-    this.#clearTimers(f);
+    stopTimers(f);
   }
 
   #downstreamSilent(f: Forward, ct: ClientTransaction): void {
@@ -748,7 +758,7 @@ export class ProxyCore {
         this.#attempt(f);
         return;
       case "finish":
-        this.#finish(f, this.#finalAnswer(verdict.status));
+        this.#answers.finish(f, this.#finalAnswer(verdict.status));
         return;
       case "wait":
         return;
@@ -765,7 +775,7 @@ export class ProxyCore {
         this.counters.flowFailed++;
         return FLOW_FAILED;
       case 503:
-        return this.#unavailable();
+        return this.#answers.unavailable();
     }
   }
 
@@ -787,119 +797,8 @@ export class ProxyCore {
       edited.value.addHeader("Flow-Timer", String(Math.round(this.#settings.flowTimer / 1000)));
     }
     // The response's slot stays while the transaction keeps it for retransmissions.
-    f.st.respond(edited.value.slices(), res.status, false, this.#pool.hold(this.#slot), this.#resends(f));
-    this.#letGo(f);
-  }
-
-  /** Both the answer upstream and the current attempt are final: the request is needed no more. */
-  #letGo(f: Forward): void {
-    const ct = f.ct;
-    if (f.st.finished && (ct === undefined || (ct.state !== "calling" && ct.state !== "proceeding"))) f.req = undefined;
-  }
-
-  /**
-   * Timer G resends of a final answer: out of dialog the source may be
-   * forged, so an answer (ours, or a backend's 407 challenge) goes out
-   * twice, T1 apart (a path that loses 1 % loses both one time in 10 000),
-   * and again only when the request does (principle 9); in a dialog
-   * sipedge made, as RFC 3261 §17.2.1 says.
-   */
-  #resends(f: Forward): number {
-    return f.dispatched ? OUT_OF_DIALOG_RESENDS : Number.POSITIVE_INFINITY;
-  }
-
-  /** Answers the upstream side locally, ending the forward. */
-  #finish(f: Forward, r: LocalResponse): void {
-    this.#clearTimers(f);
-    if (f.st.finished || f.req === undefined) return;
-    f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true, UNHELD, this.#resends(f));
-    this.#letGo(f);
-  }
-
-  #cancel(req: SipRequest, flow: Flow): void {
-    const st = this.#table.inviteOf(req);
-    // Only the peer that sent the INVITE may cancel it: its branch and Via are no secret to a proxy upstream.
-    if (st === undefined || !sameFlow(st.flow, flow)) {
-      this.#respond(req, flow, { status: 481, reason: "Call/Transaction Does Not Exist" });
-      return;
-    }
-    // RFC 3261 §16.10: answer the CANCEL itself, then cancel what is pending.
-    this.#respond(req, flow, { status: 200, reason: "OK" });
-    const f = this.#table.forward(st);
-    if (f === undefined || f.cancelled || st.finished) return;
-    f.cancelled = true;
-    // Without a provisional response the CANCEL waits for one (RFC 3261 §9.1);
-    // a backend that stays silent gets no more time than the failover would give it.
-    if (f.provisional) this.#sendCancel(f);
-  }
-
-  /** RFC 3261 §9.1: CANCEL only after a provisional response, on the INVITE's branch. */
-  #sendCancel(f: Forward): void {
-    const ct = f.ct;
-    if (ct === undefined || ct.state !== "proceeding") return;
-    const req = f.req;
-    if (req === undefined) return;
-    const to = req.indexOf(HeaderId.To);
-    const bytes = buildInTransaction(req, "CANCEL", f.requestUri, f.via, f.routesOut, req.headerValue(to));
-    const cancel = new ClientTransaction(
-      ct.branch,
-      ct.flow,
-      false,
-      [bytes],
-      UNHELD,
-      this.#clientTimers.cancel,
-      this.#timers,
-      IGNORED,
-      this.#clientEnded,
-    );
-    this.#table.openClient(cancel, "CANCEL", undefined);
-  }
-
-  /** RFC 3261 §16.6 step 11: Timer C bounds how long an INVITE may ring. */
-  #armTimerC(f: Forward): void {
-    f.timerC ??= this.#timers.timer(() => this.#safely("timer", () => this.#expire(f)));
-    f.timerC.start(this.#settings.timers.timerC);
-  }
-
-  /**
-   * Every server transaction ends, whatever the next hop does or fails to
-   * do: past its deadline it is answered 408 here. A non-INVITE gets Timer F
-   * (64×T1) and a T4 of slack, after which its client transaction has
-   * always reported; an INVITE rings under Timer C, which provisional
-   * responses restart, so it also gets an absolute bound of twice Timer C
-   * (Kamailio's tm caps an INVITE at max_inv_lifetime, 180 s, the same way)
-   * against a next hop that keeps sending 180s.
-   */
-  #armDeadline(f: Forward): void {
-    const { t1, t4, timerC } = this.#settings.timers;
-    const lifetime = f.method === "INVITE" ? 2 * timerC : 64 * t1 + t4;
-    f.deadline = this.#timers.timer(() =>
-      this.#safely("timer", () => {
-        if (f.st.finished) return;
-        this.#expire(f);
-        // An attempt we cancelled still gets its 487 (and our ACK); any other one is given up.
-        if (!f.cancelled) f.ct?.terminate();
-      }),
-    );
-    f.deadline.start(lifetime);
-  }
-
-  /** Out of time (Timer C, or the deadline): a ringing attempt is cancelled, the caller gets 408. */
-  #expire(f: Forward): void {
-    if (f.provisional && !f.cancelled) {
-      f.cancelled = true;
-      this.#sendCancel(f);
-    }
-    this.#finish(f, REQUEST_TIMEOUT);
-  }
-
-  #clearTimerC(f: Forward): void {
-    f.timerC?.stop();
-  }
-
-  #clearTimers(f: Forward): void {
-    this.#clearTimerC(f);
-    f.deadline?.stop();
+    f.st.respond(edited.value.slices(), res.status, false, this.#pool.hold(this.#slot), resends(f));
+    letGo(f);
   }
 
   #response(res: SipResponse, flow: Flow): void {
@@ -1007,7 +906,7 @@ export class ProxyCore {
       return;
     }
     this.counters.handOffRefused++;
-    if (req.method !== "ACK") this.#respond(req, flow, this.#unavailable());
+    if (req.method !== "ACK") this.#answers.respond(req, flow, this.#answers.unavailable());
   }
 
   /**
@@ -1032,26 +931,6 @@ export class ProxyCore {
     return uri.ok && isSipUri(uri.value) && this.#sides.isLocal(bareHost(uri.value.host), uri.value.port);
   }
 
-  #unavailable(): LocalResponse {
-    const after = retryAfterWithJitter(this.#settings.retryAfter);
-    return { status: 503, reason: "Service Unavailable", headers: [`Retry-After: ${after}`] };
-  }
-
-  #local(req: SipRequest, flow: Flow, r: LocalResponse): Buffer {
-    this.counters.localResponses++;
-    const final = r.status >= 200 ? { ...r, toTag: this.#tags.tagFor(req) } : r;
-    return buildResponse(req, final, { address: flow.remoteAddress, port: flow.remotePort });
-  }
-
-  /** A stateless local answer (no transaction): OPTIONS, CANCEL, 483, 400, refusals. */
-  #respond(req: SipRequest, flow: Flow, r: LocalResponse): void {
-    if (!flow.reliable && !this.#answers.take(flow.remoteAddress)) {
-      this.counters.answersLimited++;
-      return;
-    }
-    flow.send([this.#local(req, flow, r)], r.status >= 300);
-  }
-
   /** RFC 3261 §8.1.1.7: unique, and unguessable so that no one else can answer for the backend. */
   #branch(): string {
     return this.#branchPrefix + this.#random.hex64();
@@ -1059,7 +938,7 @@ export class ProxyCore {
 
   #serverDone(st: ServerTransaction): void {
     const f = this.#table.serverDone(st);
-    if (f !== undefined) this.#clearTimers(f);
+    if (f !== undefined) stopTimers(f);
   }
 
   #withForward(ct: ClientTransaction, handle: (f: Forward, ct: ClientTransaction) => void): void {
@@ -1094,24 +973,6 @@ function routeTexts(req: SipRequest, routes: OwnRoutes["list"], removed: number)
   return out;
 }
 
-type ClientTimers = Record<"request" | "cancel", ProxySettings["timers"] & { readonly firstResponse: number }>;
-
-/** A CANCEL is not failed over, so it waits for an answer as long as Timer F runs. */
-function clientTimers(settings: ProxySettings): ClientTimers {
-  return {
-    request: { ...settings.timers, firstResponse: settings.firstResponseTimeout },
-    cancel: { ...settings.timers, firstResponse: 64 * settings.timers.t1 },
-  };
-}
-
-/** A CANCEL's own answers change nothing: its INVITE's are what count (RFC 3261 §9.1). */
-const IGNORED: ClientEvents = { response: () => {}, timeout: () => {}, silent: () => {}, unsent: () => {} };
-
-const FLOW_FAILED: LocalResponse = { status: 430, reason: "Flow Failed" };
-const REQUEST_TIMEOUT: LocalResponse = { status: 408, reason: "Request Timeout" };
-const REQUEST_TERMINATED: LocalResponse = { status: 487, reason: "Request Terminated" };
-const OUT_OF_DIALOG_RESENDS = 1;
-
 /** Random bits for branches, drawn from the kernel a few kilobytes at a time rather than per call. */
 class RandomBits {
   readonly #bytes = Buffer.alloc(4096);
@@ -1144,4 +1005,10 @@ function uriTransport(t: TransportName): string {
 
 function hostOf(address: string): string {
   return address.includes(":") ? `[${address}]` : address;
+}
+
+type RequestTimers = ProxySettings["timers"] & { readonly firstResponse: number };
+
+function requestTimers(settings: ProxySettings): RequestTimers {
+  return { ...settings.timers, firstResponse: settings.firstResponseTimeout };
 }

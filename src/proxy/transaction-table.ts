@@ -43,6 +43,31 @@ export interface Forward {
   deadline: Timer | undefined;
 }
 
+/** Both the answer upstream and the current attempt are final: the request is needed no more. */
+export function letGo(f: Forward): void {
+  const ct = f.ct;
+  if (f.st.finished && (ct === undefined || (ct.state !== "calling" && ct.state !== "proceeding"))) f.req = undefined;
+}
+
+/** The forward's own timers stop: it has its final answer, or its server transaction ended. */
+export function stopTimers(f: Forward): void {
+  f.timerC?.stop();
+  f.deadline?.stop();
+}
+
+const OUT_OF_DIALOG_RESENDS = 1;
+
+/**
+ * Timer G resends of a final answer: out of dialog the source may be
+ * forged, so an answer (ours, or a backend's 407 challenge) goes out
+ * twice, T1 apart (a path that loses 1 % loses both one time in 10 000),
+ * and again only when the request does (principle 9); in a dialog
+ * sipedge made, as RFC 3261 §17.2.1 says.
+ */
+export function resends(f: Forward): number {
+  return f.dispatched ? OUT_OF_DIALOG_RESENDS : Number.POSITIVE_INFINITY;
+}
+
 /**
  * One worker's transactions (RFC 3261 §17): server transactions by their
  * key, client transactions by our branch, the forward each belongs to, and
