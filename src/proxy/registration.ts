@@ -93,3 +93,13 @@ function sameBinding(sent: Address, back: Address): boolean {
     findParam(back.params, "reg-id")?.value === findParam(sent.params, "reg-id")?.value
   );
 }
+
+/** A REGISTER whose Contact has a reg-id: the UA uses outbound (RFC 5626 §4.2.1). */
+export function registersOutbound(req: SipRequest): boolean {
+  const contacts = req.contacts();
+  return (
+    contacts.ok &&
+    contacts.value?.star === false &&
+    contacts.value.list.some((c) => findParam(c.params, "reg-id") !== undefined)
+  );
+}
