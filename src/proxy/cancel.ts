@@ -11,6 +11,15 @@ import { type ClientEvents, ClientTransaction } from "./transactions.ts";
 /** A CANCEL's own answers change nothing: its INVITE's are what count (RFC 3261 §9.1). */
 const IGNORED: ClientEvents = { response: () => {}, timeout: () => {}, silent: () => {}, unsent: () => {} };
 
+/** What cancelling needs of the worker that owns it, given once. */
+export interface CancellationParts {
+  readonly table: TransactionTable;
+  readonly answers: LocalAnswers;
+  readonly queue: TimerQueue;
+  /** Called when a CANCEL's client transaction ends. */
+  readonly ended: (t: ClientTransaction) => void;
+}
+
 type CancelTimers = ProxySettings["timers"] & { readonly firstResponse: number };
 
 /**
@@ -28,17 +37,11 @@ export class Cancellation {
   /** The timers a CANCEL's client transaction runs by: one object for all of them. */
   #cancelTimers: CancelTimers;
 
-  constructor(
-    settings: ProxySettings,
-    table: TransactionTable,
-    answers: LocalAnswers,
-    queue: TimerQueue,
-    clientEnded: (t: ClientTransaction) => void,
-  ) {
-    this.#table = table;
-    this.#answers = answers;
-    this.#queue = queue;
-    this.#clientEnded = clientEnded;
+  constructor(settings: ProxySettings, parts: CancellationParts) {
+    this.#table = parts.table;
+    this.#answers = parts.answers;
+    this.#queue = parts.queue;
+    this.#clientEnded = parts.ended;
     this.#timers = settings.timers;
     this.#cancelTimers = cancelTimers(settings);
   }

@@ -1,79 +1,19 @@
-import {
-  bareHost,
-  checkMessage,
-  dispositionOf,
-  findParam,
-  HeaderId,
-  isSipUri,
-  MessageEditor,
-  parseMessage,
-  type SipErrorCode,
-  type SipRequest,
-  type SipResponse,
-} from "../sip/index.ts";
-import type { Flow, TransportName } from "../transport/flow.ts";
+import { checkMessage, dispositionOf, findParam, parseMessage, type SipRequest } from "../sip/index.ts";
+import type { Flow } from "../transport/flow.ts";
 import type { BufferPool, PoolSlot } from "../transport/pool.ts";
-import { admit } from "./admission.ts";
 import { Cancellation } from "./cancel.ts";
-import { type Finish, type FinishStatus, failover, type Retry, type Wait } from "./failover.ts";
-import { Forwarder, routeTexts } from "./forwarding.ts";
-import { FLOW_FAILED, LocalAnswers, REQUEST_TERMINATED, REQUEST_TIMEOUT } from "./local-answers.ts";
-import type { Dispatcher, PeerAddress, ProxyCounters, ProxySettings, Side, Sides, TrunkCounters } from "./ports.ts";
-import { boundEndpoints, registerProblem, registersOutbound } from "./registration.ts";
-import { buildInTransaction } from "./requests.ts";
-import type { LocalResponse } from "./responses.ts";
-import { type Decision, type OwnRoutes, REFUSAL_RESPONSE, Router } from "./routing.ts";
+import { Downstream } from "./downstream.ts";
+import { Forwarder } from "./forwarding.ts";
+import { LocalAnswers } from "./local-answers.ts";
+import type { Dispatcher, ProxyCounters, ProxySettings, Side, Sides, TrunkCounters } from "./ports.ts";
+import { type Decision, type OwnRoutes, Router } from "./routing.ts";
+import { Screening } from "./screening.ts";
 import { LoadShedder } from "./shedder.ts";
 import { TimerQueue } from "./timer-queue.ts";
-import {
-  type Forward,
-  letGo,
-  resends,
-  sameFlow,
-  serverKey,
-  stopTimers,
-  TransactionTable,
-} from "./transaction-table.ts";
+import { countRequest, countResponse, trunkCounters } from "./traffic-counters.ts";
+import { serverKey, stopTimers, TransactionTable } from "./transaction-table.ts";
 import { type ClientEvents, type ClientTransaction, type ServerEvents, ServerTransaction } from "./transactions.ts";
-
-/** Counter keys for responses by status class (the parser admits 100-699). */
-const RESPONSE_CLASSES = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx"];
-
-/** "METHOD transport", the key requests are counted by: made once for each pair, not per message. */
-function requestKey(method: string, transport: TransportName): string {
-  return (REQUEST_KEYS.get(method) ?? OTHER_KEYS)[transport];
-}
-
-const COUNTED_METHODS = new Set([
-  "INVITE",
-  "ACK",
-  "BYE",
-  "CANCEL",
-  "OPTIONS",
-  "REGISTER",
-  "PRACK",
-  "SUBSCRIBE",
-  "NOTIFY",
-  "PUBLISH",
-  "INFO",
-  "REFER",
-  "MESSAGE",
-  "UPDATE",
-]);
-const TRANSPORTS: readonly TransportName[] = ["udp", "tcp", "tls", "ws", "wss"];
-const keysFor = (method: string) =>
-  Object.fromEntries(TRANSPORTS.map((t) => [t, `${method} ${t}`])) as Record<TransportName, string>;
-const REQUEST_KEYS = new Map([...COUNTED_METHODS].map((m) => [m, keysFor(m)]));
-const OTHER_KEYS = keysFor("OTHER");
-
-const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);
-
-/** Parse failures in the start line, answerable with 400 once the headers read. */
-const START_LINE_ERRORS: ReadonlySet<SipErrorCode> = new Set([
-  "ERR_SIP_BAD_START_LINE",
-  "ERR_SIP_BAD_METHOD",
-  "ERR_SIP_BAD_VERSION",
-]);
+import { answerUnparsable } from "./unparsable.ts";
 
 /**
  * The transaction-stateful proxy core (RFC 3261 §16) of one IO worker. All
@@ -110,9 +50,10 @@ export class ProxyCore {
   readonly #answers: LocalAnswers;
   readonly #cancels: Cancellation;
   readonly #forwarder: Forwarder;
+  readonly #downstream: Downstream;
+  readonly #screening: Screening;
   /** When a caught bug was last logged: one line a second at most. */
   #bugLogged = 0;
-  #draining = false;
   readonly #pool: BufferPool;
   readonly #table: TransactionTable;
   readonly #shedder = new LoadShedder();
@@ -135,11 +76,11 @@ export class ProxyCore {
   readonly #clientEvents: ClientEvents = {
     response: (t, res) => {
       const f = this.#table.forward(t);
-      if (f !== undefined) this.#downstreamResponse(f, t, res);
+      if (f !== undefined) this.#downstream.response(f, t, res, this.#slot);
     },
-    timeout: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamTimeout)),
-    silent: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamSilent)),
-    unsent: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamLost)),
+    timeout: (t) => this.#safely("timer", () => this.#withForward(t, "timeout")),
+    silent: (t) => this.#safely("timer", () => this.#withForward(t, "silent")),
+    unsent: (t) => this.#safely("timer", () => this.#withForward(t, "lost")),
   };
   readonly #clientEnded = (t: ClientTransaction) => this.#table.clientDone(t);
 
@@ -151,7 +92,8 @@ export class ProxyCore {
     this.#table = new TransactionTable(pool, this.counters, settings.maxLingering);
     this.#router = new Router(sides, dispatcher, settings.foreignRoute);
     this.#answers = new LocalAnswers(this.counters, settings);
-    this.#forwarder = new Forwarder(settings, {
+    // One set of parts for the collaborators, each taking what it needs; all made once, here.
+    const parts = {
       sides,
       dispatcher,
       pool,
@@ -159,10 +101,15 @@ export class ProxyCore {
       queue: this.#timers,
       answers: this.#answers,
       counters: this.counters,
+      shedder: this.#shedder,
       events: this.#clientEvents,
       ended: this.#clientEnded,
-    });
-    this.#cancels = new Cancellation(settings, this.#table, this.#answers, this.#timers, this.#clientEnded);
+    };
+    this.#forwarder = new Forwarder(settings, parts);
+    this.#cancels = new Cancellation(settings, parts);
+    const more = { ...parts, forwarder: this.#forwarder, cancels: this.#cancels };
+    this.#downstream = new Downstream(settings, more);
+    this.#screening = new Screening(settings.maxTransactions, more);
   }
 
   get transactions(): { server: number; client: number } {
@@ -180,7 +127,7 @@ export class ProxyCore {
         if (ct.state !== "calling" && ct.state !== "proceeding") continue;
         const f = this.#table.forward(ct);
         ct.terminate();
-        if (f !== undefined) this.#downstreamLost(f, ct);
+        if (f !== undefined) this.#downstream.lost(f, ct);
       }
     });
   }
@@ -199,10 +146,12 @@ export class ProxyCore {
   reconfigure(settings: ProxySettings): void {
     this.#settings = settings;
     this.#table.maxLingering = settings.maxLingering;
+    this.#screening.maxTransactions = settings.maxTransactions;
     this.#router.reconfigure(settings.foreignRoute);
     this.#answers.reconfigure(settings);
     this.#cancels.reconfigure(settings);
     this.#forwarder.reconfigure(settings);
+    this.#downstream.reconfigure(settings);
   }
 
   /**
@@ -211,7 +160,7 @@ export class ProxyCore {
    * says 503; dialogs and transactions under way carry on.
    */
   drain(): void {
-    this.#draining = true;
+    this.#screening.draining = true;
   }
 
   /** No transaction is under way: a draining worker may close. */
@@ -306,7 +255,10 @@ export class ProxyCore {
     const parsed = parseMessage(bytes);
     if (!parsed.ok) {
       this.counters.malformed++;
-      if (!/^ACK /.test(bytes.toString("latin1", 0, 4))) this.#rejectUnparsable(bytes, flow, parsed.error.code);
+      const unparsable = /^ACK /.test(bytes.toString("latin1", 0, 4))
+        ? undefined
+        : answerUnparsable(bytes, flow.reliable, parsed.error.code);
+      if (unparsable !== undefined) this.#answers.respond(unparsable.req, flow, unparsable.answer);
       return;
     }
     const msg = parsed.value;
@@ -320,15 +272,14 @@ export class ProxyCore {
       }
       return;
     }
-    const trunk = side === "client" ? this.#trunk(flow) : undefined;
+    const trunkName = side === "client" ? this.#sides.trunkOf(flow) : undefined;
+    const trunk = trunkName === undefined ? undefined : trunkCounters(this.counters, trunkName);
     if (trunk !== undefined) trunk.lastSeen = Date.now();
     if (msg.kind === "response") {
-      const cls = RESPONSE_CLASSES[Math.floor(msg.status / 100)] as string;
-      this.counters.responses[cls] = (this.counters.responses[cls] ?? 0) + 1;
-      this.#response(msg, flow);
+      countResponse(this.counters, msg.status);
+      this.#downstream.arrived(msg, flow);
     } else {
-      const key = requestKey(msg.method, flow.transport);
-      this.counters.requests[key] = (this.counters.requests[key] ?? 0) + 1;
+      countRequest(this.counters, msg.method, flow.transport);
       if (trunk !== undefined) {
         trunk.requests++;
         if (msg.method === "INVITE" && !hasToTag(msg)) trunk.calls++;
@@ -360,29 +311,6 @@ export class ProxyCore {
     return true;
   }
 
-  /**
-   * A request that did not parse still earns an answer when the rest of it
-   * reads (RFC 4475 §3.1.2): a bad start line (400, or 505 for another SIP
-   * version) or, over UDP, a bad Content-Length or a missing empty line
-   * (400). Re-read it with a neutral start line and no body to build one.
-   */
-  #rejectUnparsable(bytes: Buffer, flow: Flow, code: SipErrorCode): void {
-    const d = dispositionOf(code, "request", flow.reliable ? "stream" : "datagram");
-    const truncatedDatagram = code === "ERR_SIP_INCOMPLETE" && !flow.reliable;
-    if (d.action !== "respond" && !START_LINE_ERRORS.has(code) && !truncatedDatagram) return;
-    const text = bytes.toString("latin1");
-    const eol = text.indexOf("\r\n");
-    if (eol < 0 || /^SIP\//i.test(text)) return;
-    const blank = text.indexOf("\r\n\r\n");
-    const headers = text
-      .slice(eol, blank < 0 ? text.length : blank + 2)
-      .replace(/\r\n(?:content-length|l)[ \t]*:[^\r]*/gi, "");
-    const again = parseMessage(Buffer.from(`OPTIONS sip:invalid SIP/2.0${headers}\r\n`, "latin1"));
-    if (!again.ok || again.value.kind !== "request") return;
-    const status = d.action === "respond" ? d : { status: 400, reason: "Bad Request" };
-    this.#answers.respond(again.value, flow, { status: status.status, reason: status.reason });
-  }
-
   #request(
     req: SipRequest,
     flow: Flow,
@@ -399,7 +327,7 @@ export class ProxyCore {
         ? this.#router.fromClient(ours, toTagged, callId.ok ? callId.value : "")
         : this.#router.fromBackend(ours, pinned);
     if (route.kind === "elsewhere") {
-      this.#handOff(req, flow, route.owner, route.flowId);
+      this.#forwarder.handOff(req, flow, route.owner, route.flowId);
       return;
     }
     if (route.kind === "forged") {
@@ -422,7 +350,7 @@ export class ProxyCore {
       existing.retransmitted();
       return;
     }
-    const answer = this.#answerHere(req, flow, side, route, trunk);
+    const answer = this.#screening.answer(req, flow, side, route, trunk);
     if (answer !== undefined) {
       this.#answers.respond(req, flow, answer);
       return;
@@ -430,57 +358,6 @@ export class ProxyCore {
     if (route.kind === "dispatch" || route.kind === "backend" || route.kind === "client") {
       this.#start(key, req, flow, side, route, ours.list, toTagged);
     }
-  }
-
-  /**
-   * What sipedge answers itself, before any transaction, if anything: a
-   * question to sipedge (OPTIONS), RFC 3261 §16.3's checks, the routing
-   * policy's refusals, and new work it will not take (draining, admission,
-   * a REGISTER it refuses). Counted where an operator watches it.
-   */
-  #answerHere(
-    req: SipRequest,
-    flow: Flow,
-    side: Side,
-    route: Decision,
-    trunk: TrunkCounters | undefined,
-  ): LocalResponse | undefined {
-    const mf = req.maxForwards();
-    const maxForwards = mf.ok ? mf.value : undefined;
-    if (req.method === "OPTIONS" && (maxForwards === 0 || this.#addressedToUs(req))) {
-      if (trunk !== undefined) trunk.keepalives++;
-      return !this.#draining && this.#dispatcher.ready() ? { status: 200, reason: "OK" } : this.#answers.unavailable();
-    }
-    if (maxForwards === 0) return { status: 483, reason: "Too Many Hops" }; // RFC 3261 §16.3 step 3
-    if (side === "client" && this.#forwarder.cameBack(req)) return { status: 482, reason: "Loop Detected" }; // step 4
-    if (route.kind === "refuse") {
-      this.counters.unroutable[route.why]++;
-      return REFUSAL_RESPONSE[route.why];
-    }
-    if (route.kind === "gone") {
-      // RFC 5626 §5.3: no live flow to the endpoint; the registrar may try another.
-      this.counters.flowFailed++;
-      return FLOW_FAILED;
-    }
-    // A To tag alone proves nothing: only a request inside a dialog sipedge made passes as established.
-    const inDialog = route.kind !== "dispatch";
-    if (this.#draining && !inDialog) return this.#answers.unavailable();
-    const refused = admit(
-      { inDialog, trusted: side === "backend" || this.#sides.trusted(flow) },
-      {
-        level: this.#pool.level,
-        transactions: this.#table.pending,
-        maxTransactions: this.#settings.maxTransactions,
-        ration: this.#shedder,
-      },
-    );
-    if (refused !== undefined) {
-      // principle 4: turned away early and cheaply, from the reserve if need be.
-      this.counters.overload[refused]++;
-      return this.#answers.unavailable();
-    }
-    const problem = side === "client" && req.method === "REGISTER" ? registerProblem(req) : undefined;
-    return problem === undefined ? undefined : { status: 400, reason: problem };
   }
 
   /** Opens the server transaction and sends the request where the policy said: the pool, a backend, a client flow. */
@@ -504,29 +381,7 @@ export class ProxyCore {
     );
     this.#table.openServer(st);
     if (req.method === "INVITE") st.respond([this.#answers.build(req, flow, { status: 100, reason: "Trying" })], 100);
-    const callId = req.callId();
-    const forward: Forward = {
-      st,
-      req,
-      method: req.method,
-      slot: this.#slot,
-      callId: callId.ok ? callId.value : undefined,
-      side,
-      dispatched: route.kind === "dispatch",
-      tried: new Set(),
-      remove: route.remove,
-      recordRoute: DIALOG_CREATING.has(req.method) && !toTagged,
-      ct: undefined,
-      target: undefined,
-      routesOut: routeTexts(req, routes, route.remove),
-      requestUri: req.uriText,
-      via: "",
-      provisional: false,
-      cancelled: false,
-      timerC: undefined,
-      recordRouted: undefined,
-      deadline: undefined,
-    };
+    const forward = this.#forwarder.open(st, req, this.#slot, side, route, routes, toTagged);
     this.#table.attach(st, forward);
     this.#cancels.armDeadline(forward);
     if (req.method === "INVITE") this.#cancels.armTimerC(forward);
@@ -542,214 +397,15 @@ export class ProxyCore {
     this.#forwarder.send(forward, req, dest, route.kind === "backend" ? route.target : undefined);
   }
 
-  #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
-    const status = res.status;
-    const current = f.ct === ct;
-    if (status >= 200) this.#table.lingerClient(ct);
-    if (f.target !== undefined) {
-      const failure = status >= 300 && this.#settings.failoverOn.includes(status);
-      if (failure) this.#dispatcher.failed(f.target);
-      else this.#dispatcher.answered(f.target);
-    }
-    if (status === 100) return; // hop by hop: sipedge sent its own
-    if (!current) return; // an attempt abandoned for silence answered late
-    if (status < 300 && !this.#forwarder.recordRouteKept(f, res)) {
-      // The backend would take its route set from this answer: one whose flow token is not the one we
-      // gave this client would send the dialog's requests into another UA's flow. Dropped; counted.
-      this.counters.forgedTokens++;
-      return;
-    }
-    const callId = f.callId;
-    if (status < 200) {
-      f.provisional = true;
-      if (f.cancelled) this.#cancels.send(f);
-      else if (f.method === "INVITE") this.#cancels.armTimerC(f); // RFC 3261 §16.7 step 2: reset on each provisional
-      this.#forwardUp(f, res);
-      return;
-    }
-    if (status < 300) {
-      if (!f.st.finished && f.method === "INVITE" && f.target !== undefined && callId !== undefined) {
-        this.#dispatcher.dialogStarted(f.target, callId, this.#sides.trunkOf(f.st.flow));
-      }
-      if (f.method === "BYE" && callId !== undefined) this.#dispatcher.dialogEnded(callId);
-      if (f.method === "REGISTER" && f.req !== undefined && f.side === "client" && f.st.flow.reliable)
-        this.#bound(f.req, res, f.st.flow);
-      this.#forwardUp(f, res);
-      stopTimers(f);
-      return;
-    }
-    if (f.method === "INVITE" && f.req !== undefined) {
-      const to = res.indexOf(HeaderId.To);
-      ct.ack([buildInTransaction(f.req, "ACK", f.requestUri, f.via, f.routesOut, res.headerValue(to))]);
-    }
-    const verdict = failover(f, status, this.#settings.failoverOn);
-    if (verdict.action === "retry") {
-      this.#follow(f, verdict);
-      return;
-    }
-    this.#forwardUp(f, res);
-    stopTimers(f);
-  }
-
-  #downstreamSilent(f: Forward, ct: ClientTransaction): void {
-    if (f.target !== undefined) this.#dispatcher.failed(f.target);
-    if (f.ct !== ct || f.st.finished) return;
-    const verdict = failover(f, "silence", this.#settings.failoverOn);
-    if (verdict.action === "finish") ct.terminate();
-    // On a retry the abandoned attempt is kept to absorb a late answer.
-    this.#follow(f, verdict);
-  }
-
-  /**
-   * The attempt can hear nothing more: its request could not be sent, or
-   * its connection closed before a final response. No server transaction
-   * waits for an answer that cannot come (failover.ts says what comes instead).
-   */
-  #downstreamLost(f: Forward, ct: ClientTransaction): void {
-    if (f.target !== undefined) this.#dispatcher.failed(f.target);
-    if (f.ct !== ct || f.st.finished) return;
-    this.#follow(f, failover(f, "closed", this.#settings.failoverOn));
-  }
-
-  #downstreamTimeout(f: Forward, ct: ClientTransaction): void {
-    if (f.ct === ct && f.target !== undefined) this.#dispatcher.failed(f.target);
-    if (f.ct !== ct || f.st.finished) return;
-    this.#follow(f, failover(f, "timeout", this.#settings.failoverOn));
-  }
-
-  /** Acts on failover's verdict, other than relaying a response (its caller does that). */
-  #follow(f: Forward, verdict: Retry | Wait | Finish): void {
-    switch (verdict.action) {
-      case "retry":
-        this.counters.failovers++;
-        this.#forwarder.attempt(f);
-        return;
-      case "finish":
-        this.#answers.finish(f, this.#finalAnswer(verdict.status));
-        return;
-      case "wait":
-        return;
-    }
-  }
-
-  #finalAnswer(status: FinishStatus): LocalResponse {
-    switch (status) {
-      case 408:
-        return REQUEST_TIMEOUT;
-      case 487:
-        return REQUEST_TERMINATED;
-      case 430:
-        this.counters.flowFailed++;
-        return FLOW_FAILED;
-      case 503:
-        return this.#answers.unavailable();
-    }
-  }
-
-  /** Sends a response received from downstream upstream, without our Via (RFC 3261 §16.7 step 9). */
-  #forwardUp(f: Forward, res: SipResponse): void {
-    const edited = new MessageEditor(res).removeTopVia();
-    if (!edited.ok) return;
-    // RFC 5626 §5.4: tell an outbound UA how often to keep its flow alive, unless its registrar did.
-    if (
-      f.method === "REGISTER" &&
-      f.req !== undefined &&
-      res.status >= 200 &&
-      res.status < 300 &&
-      f.side === "client" &&
-      f.st.flow.reliable &&
-      res.values("flow-timer").length === 0 &&
-      registersOutbound(f.req)
-    ) {
-      edited.value.addHeader("Flow-Timer", String(Math.round(this.#settings.flowTimer / 1000)));
-    }
-    // The response's slot stays while the transaction keeps it for retransmissions.
-    f.st.respond(edited.value.slices(), res.status, false, this.#pool.hold(this.#slot), resends(f));
-    letGo(f);
-  }
-
-  #response(res: SipResponse, flow: Flow): void {
-    const vias = res.via();
-    const top = vias.ok ? vias.value[0] : undefined;
-    const cseq = res.cseq();
-    const ct = top?.branch === undefined || !cseq.ok ? undefined : this.#table.client(top.branch, cseq.value.method);
-    if (ct === undefined) {
-      // RFC 3261 §16.7: nothing waits for it; 2xx retransmissions are met by the Accepted state.
-      this.counters.strayResponses++;
-      return;
-    }
-    // Only the peer the request went to answers it: a branch alone is no proof (a forged final response).
-    if (!sameFlow(ct.flow, flow)) {
-      this.counters.misdirectedResponses++;
-      return;
-    }
-    ct.receive(res);
-  }
-
-  /**
-   * A REGISTER over a client stream succeeded: the endpoints the registrar
-   * granted (RFC 5626 `+sip.instance` and `reg-id`, else the Contact URI,
-   * each under the AoR) are on that flow now, for as long as it granted.
-   */
-  #bound(req: SipRequest, res: SipResponse, flow: Flow): void {
-    for (const { keys, expires } of boundEndpoints(req, res)) {
-      this.#sides.endpointsBound(keys, flow.id, expires * 1000);
-    }
-  }
-
-  /** The counters of the trunk a client flow belongs to, if it belongs to one. */
-  #trunk(flow: Flow): TrunkCounters | undefined {
-    const name = this.#sides.trunkOf(flow);
-    if (name === undefined) return undefined;
-    let c = this.counters.trunks[name];
-    if (c === undefined) {
-      c = { requests: 0, keepalives: 0, calls: 0, lastSeen: 0 };
-      this.counters.trunks[name] = c;
-    }
-    return c;
-  }
-
-  /**
-   * Passes the request, as received, to its flow's owner, which handles it
-   * as if the backend had sent it there; responses go back from the owner to
-   * the backend (RFC 3261 §18.2.2: UDP to the source; over a stream, where
-   * the member listens, not where its Via claims: the Via is the peer's word).
-   * A full queue is a counted refusal, never a wait.
-   */
-  #handOff(req: SipRequest, flow: Flow, owner: number, flowId: number): void {
-    const member = flow.reliable ? this.#forwarder.memberBehind(flow, req) : undefined;
-    const replyTo: PeerAddress =
-      member !== undefined
-        ? { host: member.host, port: member.port, transport: member.transport }
-        : { host: flow.remoteAddress, port: flow.remotePort, transport: flow.transport };
-    if (this.#sides.handOff(owner, req.buf, replyTo, flowId)) {
-      this.counters.handedOff++;
-      return;
-    }
-    this.counters.handOffRefused++;
-    if (req.method !== "ACK") this.#answers.respond(req, flow, this.#answers.unavailable());
-  }
-
-  /** OPTIONS with no user part to one of our addresses is a question to sipedge itself. */
-  #addressedToUs(req: SipRequest): boolean {
-    const uri = req.uri();
-    return uri.ok && isSipUri(uri.value) && uri.value.user === undefined && this.#uriIsLocal(req);
-  }
-
-  /** The Request-URI names one of sipedge's own sockets (whatever its user part). */
-  #uriIsLocal(req: SipRequest): boolean {
-    const uri = req.uri();
-    return uri.ok && isSipUri(uri.value) && this.#sides.isLocal(bareHost(uri.value.host), uri.value.port);
-  }
-
   #serverDone(st: ServerTransaction): void {
     const f = this.#table.serverDone(st);
     if (f !== undefined) stopTimers(f);
   }
 
-  #withForward(ct: ClientTransaction, handle: (f: Forward, ct: ClientTransaction) => void): void {
+  /** An attempt heard no final answer, one way or another: its forward's downstream side acts on it. */
+  #withForward(ct: ClientTransaction, ended: "timeout" | "silent" | "lost"): void {
     const f = this.#table.forward(ct);
-    if (f !== undefined) handle.call(this, f, ct);
+    if (f !== undefined) this.#downstream[ended](f, ct);
   }
 }
 

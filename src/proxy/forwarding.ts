@@ -1,14 +1,16 @@
 import { hash, randomFillSync } from "node:crypto";
 import { HeaderId, MessageEditor, type SipRequest, type SipResponse } from "../sip/index.ts";
 import type { Flow, TransportName } from "../transport/flow.ts";
-import type { BufferPool } from "../transport/pool.ts";
+import type { BufferPool, PoolSlot } from "../transport/pool.ts";
 import type { LocalAnswers } from "./local-answers.ts";
-import type { Dispatcher, ProxyCounters, ProxySettings, Side, Sides, Target } from "./ports.ts";
+import type { Dispatcher, PeerAddress, ProxyCounters, ProxySettings, Side, Sides, Target } from "./ports.ts";
 import { registersOutbound } from "./registration.ts";
 import { backendParam, type Decision, type OwnRoutes } from "./routing.ts";
 import type { TimerQueue } from "./timer-queue.ts";
 import type { Forward, TransactionTable } from "./transaction-table.ts";
-import { type ClientEvents, ClientTransaction } from "./transactions.ts";
+import { type ClientEvents, ClientTransaction, type ServerTransaction } from "./transactions.ts";
+
+const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);
 
 type RequestTimers = ProxySettings["timers"] & { readonly firstResponse: number };
 
@@ -30,7 +32,8 @@ export interface ForwarderParts {
  * Sending a request on (RFC 3261 §16.6): which backend an attempt goes to,
  * our Via with a branch nobody can guess, Record-Route and Path with their
  * tokens, Max-Forwards, and the client transaction that carries it; and
- * the stateless forwarding of an ACK (§16.11). One per worker.
+ * the stateless forwarding of an ACK (§16.11); and the hand-off of a
+ * backend's request to the worker that owns its client flow. One per worker.
  */
 export class Forwarder {
   readonly #sides: Sides;
@@ -64,6 +67,41 @@ export class Forwarder {
   /** SIGHUP: for the attempts that start from now on. */
   reconfigure(settings: ProxySettings): void {
     this.#requestTimers = requestTimers(settings);
+  }
+
+  /** The forward of a request the policy sends on, with no attempt yet; `routes`: our Route values (routing.ts). */
+  open(
+    st: ServerTransaction,
+    req: SipRequest,
+    slot: PoolSlot | undefined,
+    side: Side,
+    route: Extract<Decision, { kind: "dispatch" | "backend" | "client" }>,
+    routes: OwnRoutes["list"],
+    toTagged: boolean,
+  ): Forward {
+    const callId = req.callId();
+    return {
+      st,
+      req,
+      method: req.method,
+      slot,
+      callId: callId.ok ? callId.value : undefined,
+      side,
+      dispatched: route.kind === "dispatch",
+      tried: new Set(),
+      remove: route.remove,
+      recordRoute: DIALOG_CREATING.has(req.method) && !toTagged,
+      ct: undefined,
+      target: undefined,
+      routesOut: routeTexts(req, routes, route.remove),
+      requestUri: req.uriText,
+      via: "",
+      provisional: false,
+      cancelled: false,
+      timerC: undefined,
+      recordRouted: undefined,
+      deadline: undefined,
+    };
   }
 
   /** Picks the next backend and forwards to it; 503 with Retry-After when none is left. */
@@ -252,6 +290,27 @@ export class Forwarder {
     return vias.ok && vias.value.some((v) => v.branch?.startsWith(this.#branchPrefix) === true);
   }
 
+  /**
+   * Passes the request, as received, to its flow's owner, which handles it
+   * as if the backend had sent it there; responses go back from the owner to
+   * the backend (RFC 3261 §18.2.2: UDP to the source; over a stream, where
+   * the member listens, not where its Via claims: the Via is the peer's word).
+   * A full queue is a counted refusal, never a wait.
+   */
+  handOff(req: SipRequest, flow: Flow, owner: number, flowId: number): void {
+    const member = flow.reliable ? this.memberBehind(flow, req) : undefined;
+    const replyTo: PeerAddress =
+      member !== undefined
+        ? { host: member.host, port: member.port, transport: member.transport }
+        : { host: flow.remoteAddress, port: flow.remotePort, transport: flow.transport };
+    if (this.#sides.handOff(owner, req.buf, replyTo, flowId)) {
+      this.#counters.handedOff++;
+      return;
+    }
+    this.#counters.handOffRefused++;
+    if (req.method !== "ACK") this.#answers.respond(req, flow, this.#answers.unavailable());
+  }
+
   /** RFC 3261 §8.1.1.7: unique, and unguessable so that no one else can answer for the backend. */
   #branch(): string {
     return this.#branchPrefix + this.#random.hex64();
@@ -265,11 +324,12 @@ function requestTimers(settings: ProxySettings): RequestTimers {
 /**
  * The Route values a request goes on with, as text. A plain loop, not a
  * closure over `req`: V8 puts a variable any closure captures into the
- * context every closure of that scope shares, so one made in #start kept
- * each request alive as long as whatever else #start made (16.7 KB a
- * lingering call in bench:call-path, 7.4 KB without).
+ * context every closure of that scope shares, so one made where a forward
+ * opens (the core's #start, then) kept each request alive as long as
+ * whatever else #start made (16.7 KB a lingering call in bench:call-path,
+ * 7.4 KB without).
  */
-export function routeTexts(req: SipRequest, routes: OwnRoutes["list"], removed: number): string[] {
+function routeTexts(req: SipRequest, routes: OwnRoutes["list"], removed: number): string[] {
   const out: string[] = [];
   for (let i = removed; i < routes.length; i++) {
     const r = routes[i] as (typeof routes)[number];
