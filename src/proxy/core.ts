@@ -1,6 +1,7 @@
 import { checkMessage, dispositionOf, findParam, parseMessage, type SipRequest } from "../sip/index.ts";
 import type { Flow } from "../transport/flow.ts";
 import type { BufferPool, PoolSlot } from "../transport/pool.ts";
+import { Bugs } from "./bugs.ts";
 import { Cancellation } from "./cancel.ts";
 import { Downstream } from "./downstream.ts";
 import { Forwarder } from "./forwarding.ts";
@@ -10,7 +11,7 @@ import { type Decision, type OwnRoutes, Router } from "./routing.ts";
 import { Screening } from "./screening.ts";
 import { LoadShedder } from "./shedder.ts";
 import { TimerQueue } from "./timer-queue.ts";
-import { countRequest, countResponse, trunkCounters } from "./traffic-counters.ts";
+import { countRequest, countResponse, trunkCounters, zeroCounters } from "./traffic-counters.ts";
 import { serverKey, stopTimers, TransactionTable } from "./transaction-table.ts";
 import { type ClientEvents, type ClientTransaction, type ServerEvents, ServerTransaction } from "./transactions.ts";
 import { answerUnparsable } from "./unparsable.ts";
@@ -21,28 +22,7 @@ import { answerUnparsable } from "./unparsable.ts";
  * only by the thread that owns it.
  */
 export class ProxyCore {
-  readonly counters: ProxyCounters = {
-    received: 0,
-    malformed: 0,
-    localResponses: 0,
-    failovers: 0,
-    exhausted: 0,
-    strayResponses: 0,
-    handedOff: 0,
-    handOffRefused: 0,
-    forgedTokens: 0,
-    unroutable: { foreign_route: 0, no_dialog_route: 0, unknown_backend: 0, no_flow_token: 0 },
-    strangers: 0,
-    misdirectedResponses: 0,
-    answersLimited: 0,
-    internalErrors: {},
-    flowFailed: 0,
-    reclaimed: 0,
-    overload: { pool: 0, transactions: 0, load: 0 },
-    trunks: {},
-    requests: {},
-    responses: {},
-  };
+  readonly counters: ProxyCounters = zeroCounters();
   #settings: ProxySettings;
   readonly #sides: Sides;
   readonly #dispatcher: Dispatcher;
@@ -52,15 +32,14 @@ export class ProxyCore {
   readonly #forwarder: Forwarder;
   readonly #downstream: Downstream;
   readonly #screening: Screening;
-  /** When a caught bug was last logged: one line a second at most. */
-  #bugLogged = 0;
+  readonly #bugs = new Bugs(this.counters);
   readonly #pool: BufferPool;
   readonly #table: TransactionTable;
   readonly #shedder = new LoadShedder();
   /** The slot of the message being received (everything here runs inside one receive call). */
   #slot: PoolSlot | undefined;
   /** Every timer of this worker's transactions and forwards. */
-  readonly #timers = new TimerQueue((err) => this.#bug("timer", err));
+  readonly #timers = new TimerQueue((err) => this.#bugs.caught("timer", err));
   /**
    * What transactions report, one set of handlers for all of them (a client
    * transaction's forward is looked up): handlers made per transaction were
@@ -70,17 +49,17 @@ export class ProxyCore {
     finished: () => {
       this.#table.pending--;
     },
-    lingering: (t) => this.#safely("timer", () => this.#table.serverLingering(t)),
-    terminated: (t) => this.#safely("timer", () => this.#serverDone(t)),
+    lingering: (t) => this.#bugs.safely("timer", () => this.#table.serverLingering(t)),
+    terminated: (t) => this.#bugs.safely("timer", () => this.#serverDone(t)),
   };
   readonly #clientEvents: ClientEvents = {
     response: (t, res) => {
       const f = this.#table.forward(t);
       if (f !== undefined) this.#downstream.response(f, t, res, this.#slot);
     },
-    timeout: (t) => this.#safely("timer", () => this.#withForward(t, "timeout")),
-    silent: (t) => this.#safely("timer", () => this.#withForward(t, "silent")),
-    unsent: (t) => this.#safely("timer", () => this.#withForward(t, "lost")),
+    timeout: (t) => this.#bugs.safely("timer", () => this.#withForward(t, "timeout")),
+    silent: (t) => this.#bugs.safely("timer", () => this.#withForward(t, "silent")),
+    unsent: (t) => this.#bugs.safely("timer", () => this.#withForward(t, "lost")),
   };
   readonly #clientEnded = (t: ClientTransaction) => this.#table.clientDone(t);
 
@@ -122,7 +101,7 @@ export class ProxyCore {
    * timeout (this is how a refused TCP connect to a backend shows).
    */
   flowClosed(flow: Flow): void {
-    this.#safely("closed", () => {
+    this.#bugs.safely("closed", () => {
       for (const ct of this.#table.clientsOn(flow)) {
         if (ct.state !== "calling" && ct.state !== "proceeding") continue;
         const f = this.#table.forward(ct);
@@ -210,7 +189,7 @@ export class ProxyCore {
    * throw in turn.
    */
   #caught(where: string, err: unknown, bytes: Buffer, flow: Flow): void {
-    this.#bug(where, err);
+    this.#bugs.caught(where, err);
     try {
       const parsed = parseMessage(bytes);
       if (!parsed.ok || parsed.value.kind !== "request") return;
@@ -219,30 +198,6 @@ export class ProxyCore {
       this.#answers.respond(req, flow, { status: 500, reason: "Server Internal Error" });
     } catch {
       // The answer is best effort; the count and the log line above are what matter.
-    }
-  }
-
-  /** A bug: counted by where it was caught, logged a line a second at most. */
-  #bug(where: string, err: unknown): void {
-    const errors = this.counters.internalErrors;
-    errors[where] = (errors[where] ?? 0) + 1;
-    const now = Date.now();
-    if (now - this.#bugLogged >= 1000) {
-      this.#bugLogged = now;
-      console.error(`sipedge: internal error in ${where} handling (dropped, the worker goes on):`, err);
-    }
-  }
-
-  /**
-   * What runs outside a message (a timer, a transaction's timeout, a closed
-   * connection) has the same boundary as a message: a bug there costs that
-   * one transaction, never the worker.
-   */
-  #safely(where: string, run: () => void): void {
-    try {
-      run();
-    } catch (err) {
-      this.#bug(where, err);
     }
   }
 
@@ -299,15 +254,7 @@ export class ProxyCore {
   #ownAck(ack: SipRequest): boolean {
     const to = ack.to();
     if (!to.ok || !this.#answers.ours(findParam(to.value.params, "tag")?.value)) return false;
-    this.#ackedHere(ack);
-    return true;
-  }
-
-  /** RFC 3261 §17.2.1: the ACK for a non-2xx answer ends at the INVITE server transaction that sent it, if any. */
-  #ackedHere(ack: SipRequest): boolean {
-    const st = this.#table.inviteOf(ack);
-    if (st === undefined || (st.state !== "completed" && st.state !== "confirmed")) return false;
-    st.acked();
+    this.#table.acked(ack);
     return true;
   }
 
@@ -337,7 +284,7 @@ export class ProxyCore {
       return;
     }
     if (req.method === "ACK") {
-      if (!this.#ackedHere(req)) this.#forwarder.stateless(req, side, route);
+      if (!this.#table.acked(req)) this.#forwarder.stateless(req, side, route);
       return;
     }
     if (req.method === "CANCEL") {

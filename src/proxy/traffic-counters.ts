@@ -2,10 +2,36 @@ import type { TransportName } from "../transport/flow.ts";
 import type { ProxyCounters, TrunkCounters } from "./ports.ts";
 
 /**
- * The per-message counters an operator watches (sipedge_requests_total by
- * method and transport, sipedge_responses_total by class, per trunk), with
- * their keys made once rather than per message.
+ * The counters an operator watches (exported as sipedge_* metrics); those
+ * counted per message (requests by method and transport, responses by
+ * class, per trunk) with their keys made once rather than per message.
  */
+
+/** Every counter at zero, for a new worker's core. */
+export function zeroCounters(): ProxyCounters {
+  return {
+    received: 0,
+    malformed: 0,
+    localResponses: 0,
+    failovers: 0,
+    exhausted: 0,
+    strayResponses: 0,
+    handedOff: 0,
+    handOffRefused: 0,
+    forgedTokens: 0,
+    unroutable: { foreign_route: 0, no_dialog_route: 0, unknown_backend: 0, no_flow_token: 0 },
+    strangers: 0,
+    misdirectedResponses: 0,
+    answersLimited: 0,
+    internalErrors: {},
+    flowFailed: 0,
+    reclaimed: 0,
+    overload: { pool: 0, transactions: 0, load: 0 },
+    trunks: {},
+    requests: {},
+    responses: {},
+  };
+}
 
 /** Counter keys for responses by status class (the parser admits 100-699). */
 const RESPONSE_CLASSES = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx"];

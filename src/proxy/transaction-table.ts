@@ -113,6 +113,14 @@ export class TransactionTable {
     return this.#servers.get(serverKey(req, "INVITE"));
   }
 
+  /** RFC 3261 §17.2.1: the ACK for a non-2xx answer ends at the INVITE server transaction that sent it, if any. */
+  acked(ack: SipRequest): boolean {
+    const st = this.inviteOf(ack);
+    if (st === undefined || (st.state !== "completed" && st.state !== "confirmed")) return false;
+    st.acked();
+    return true;
+  }
+
   /** The client transaction a response names by its top Via's branch and its CSeq method. */
   client(branch: string, method: string): ClientTransaction | undefined {
     return this.#clients.get(clientKey(branch, method));
