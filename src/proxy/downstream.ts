@@ -6,7 +6,7 @@ import { type Finish, type FinishStatus, failover, type Retry, type Wait } from 
 import type { Forwarder } from "./forwarding.ts";
 import { FLOW_FAILED, type LocalAnswers, REQUEST_TERMINATED, REQUEST_TIMEOUT } from "./local-answers.ts";
 import type { Dispatcher, ProxyCounters, ProxySettings, Sides } from "./ports.ts";
-import { boundEndpoints, registersOutbound } from "./registration.ts";
+import { boundEndpoints, flowTimerFor } from "./registration.ts";
 import { buildInTransaction } from "./requests.ts";
 import type { LocalResponse } from "./responses.ts";
 import { type Forward, letGo, resends, sameFlow, stopTimers, type TransactionTable } from "./transaction-table.ts";
@@ -81,7 +81,11 @@ export class Downstream {
     ct.receive(res);
   }
 
-  /** `slot`: the pool slot under the response, which the server transaction keeps for its retransmissions. */
+  /**
+   * A response to the forward's attempt, as its client transaction reports
+   * it. `slot`: the pool slot under the response, which the server
+   * transaction keeps for its retransmissions.
+   */
   response(f: Forward, ct: ClientTransaction, res: SipResponse, slot: PoolSlot | undefined): void {
     const status = res.status;
     const current = f.ct === ct;
@@ -112,8 +116,8 @@ export class Downstream {
         this.#dispatcher.dialogStarted(f.target, callId, this.#sides.trunkOf(f.st.flow));
       }
       if (f.method === "BYE" && callId !== undefined) this.#dispatcher.dialogEnded(callId);
-      if (f.method === "REGISTER" && f.req !== undefined && f.side === "client" && f.st.flow.reliable)
-        this.#bound(f.req, res, f.st.flow);
+      const register = streamRegister(f);
+      if (register !== undefined) this.#bound(register, res, f.st.flow);
       this.#forwardUp(f, res, slot);
       stopTimers(f);
       return;
@@ -190,19 +194,9 @@ export class Downstream {
   #forwardUp(f: Forward, res: SipResponse, slot: PoolSlot | undefined): void {
     const edited = new MessageEditor(res).removeTopVia();
     if (!edited.ok) return;
-    // RFC 5626 §5.4: tell an outbound UA how often to keep its flow alive, unless its registrar did.
-    if (
-      f.method === "REGISTER" &&
-      f.req !== undefined &&
-      res.status >= 200 &&
-      res.status < 300 &&
-      f.side === "client" &&
-      f.st.flow.reliable &&
-      res.values("flow-timer").length === 0 &&
-      registersOutbound(f.req)
-    ) {
-      edited.value.addHeader("Flow-Timer", String(Math.round(this.#flowTimer / 1000)));
-    }
+    const register = streamRegister(f);
+    const flowTimer = register === undefined ? undefined : flowTimerFor(register, res, this.#flowTimer);
+    if (flowTimer !== undefined) edited.value.addHeader("Flow-Timer", flowTimer);
     // The response's slot stays while the transaction keeps it for retransmissions.
     f.st.respond(edited.value.slices(), res.status, false, this.#pool.hold(slot), resends(f));
     letGo(f);
@@ -218,4 +212,9 @@ export class Downstream {
       this.#sides.endpointsBound(keys, flow.id, expires * 1000);
     }
   }
+}
+
+/** A client's REGISTER over a stream (RFC 5626): its 2xx binds endpoints to that flow, and may get a Flow-Timer. */
+function streamRegister(f: Forward): SipRequest | undefined {
+  return f.method === "REGISTER" && f.side === "client" && f.st.flow.reliable ? f.req : undefined;
 }
