@@ -17,9 +17,11 @@ import { type ClientEvents, type ClientTransaction, type ServerEvents, ServerTra
 import { answerUnparsable } from "./unparsable.ts";
 
 /**
- * The transaction-stateful proxy core (RFC 3261 §16) of one IO worker. All
- * its state (transactions, forwards) lives in this object and is touched
- * only by the thread that owns it.
+ * The transaction-stateful proxy core (RFC 3261 §16) of one IO worker: the
+ * owner of the pipeline (parse, validate, route, screen, start the
+ * transaction). All its state (transactions, forwards) lives in this object
+ * and the collaborators it makes, one each, and is touched only by the
+ * thread that owns it.
  */
 export class ProxyCore {
   readonly counters: ProxyCounters = zeroCounters();
