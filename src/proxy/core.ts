@@ -1,172 +1,47 @@
-import { hash, randomFillSync } from "node:crypto";
-import {
-  bareHost,
-  checkMessage,
-  dispositionOf,
-  findParam,
-  HeaderId,
-  isSipUri,
-  MessageEditor,
-  parseMessage,
-  type SipErrorCode,
-  type SipRequest,
-  type SipResponse,
-  type Via,
-} from "../sip/index.ts";
-import { unmapped } from "../transport/address.ts";
-import type { Flow, TransportName } from "../transport/flow.ts";
-import { type BufferPool, type PoolSlot, UNHELD } from "../transport/pool.ts";
-import { admit, retryAfterWithJitter } from "./admission.ts";
-import { AnswerLimit } from "./answer-limit.ts";
-import { LocalTags } from "./local-tags.ts";
-import type {
-  Dispatcher,
-  PeerAddress,
-  ProxyCounters,
-  ProxySettings,
-  Side,
-  Sides,
-  Target,
-  TrunkCounters,
-} from "./ports.ts";
-import { boundEndpoints, registerProblem } from "./registration.ts";
-import { buildInTransaction } from "./requests.ts";
-import { buildResponse, type LocalResponse } from "./responses.ts";
-import { backendParam, type Decision, type OwnRoutes, REFUSAL_RESPONSE, Router } from "./routing.ts";
+import { checkMessage, dispositionOf, findParam, parseMessage, type SipRequest } from "../sip/index.ts";
+import type { Flow } from "../transport/flow.ts";
+import type { BufferPool, PoolSlot } from "../transport/pool.ts";
+import { Bugs } from "./bugs.ts";
+import { Cancellation } from "./cancel.ts";
+import { Downstream } from "./downstream.ts";
+import { Forwarder } from "./forwarding.ts";
+import { LocalAnswers } from "./local-answers.ts";
+import type { Dispatcher, ProxyCounters, ProxySettings, Side, Sides, TrunkCounters } from "./ports.ts";
+import { type Decision, type OwnRoutes, Router } from "./routing.ts";
+import { Screening } from "./screening.ts";
 import { LoadShedder } from "./shedder.ts";
-import { type Timer, TimerQueue } from "./timer-queue.ts";
-import { type ClientEvents, ClientTransaction, type ServerEvents, ServerTransaction } from "./transactions.ts";
-
-/** Counter keys for responses by status class (the parser admits 100-699). */
-const RESPONSE_CLASSES = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx"];
-
-/** "METHOD transport", the key requests are counted by: made once for each pair, not per message. */
-function requestKey(method: string, transport: TransportName): string {
-  return (REQUEST_KEYS.get(method) ?? OTHER_KEYS)[transport];
-}
-
-const COUNTED_METHODS = new Set([
-  "INVITE",
-  "ACK",
-  "BYE",
-  "CANCEL",
-  "OPTIONS",
-  "REGISTER",
-  "PRACK",
-  "SUBSCRIBE",
-  "NOTIFY",
-  "PUBLISH",
-  "INFO",
-  "REFER",
-  "MESSAGE",
-  "UPDATE",
-]);
-const TRANSPORTS: readonly TransportName[] = ["udp", "tcp", "tls", "ws", "wss"];
-const keysFor = (method: string) =>
-  Object.fromEntries(TRANSPORTS.map((t) => [t, `${method} ${t}`])) as Record<TransportName, string>;
-const REQUEST_KEYS = new Map([...COUNTED_METHODS].map((m) => [m, keysFor(m)]));
-const OTHER_KEYS = keysFor("OTHER");
-
-/** One forwarded request: its server transaction and the current attempt downstream. */
-interface Forward {
-  readonly st: ServerTransaction;
-  /**
-   * Read only while the server transaction or an attempt holds its slot: let
-   * go once both have their final response (#letGo), so what lingers after
-   * a call keeps no message, and nothing reads bytes whose slot is reused.
-   */
-  req: SipRequest | undefined;
-  readonly method: string;
-  /** The pool slot under req; each attempt takes a reference of its own. */
-  readonly slot: PoolSlot | undefined;
-  readonly callId: string | undefined;
-  readonly side: Side;
-  /** Chosen by the dispatcher (and so eligible for failover), or routed by the policy to one flow. */
-  readonly dispatched: boolean;
-  readonly tried: Set<Target>;
-  /** Route values removed from the top before it goes on (ours; all of them when foreign ones are stripped). */
-  readonly remove: number;
-  readonly recordRoute: boolean;
-  ct: ClientTransaction | undefined;
-  target: Target | undefined;
-  /** The Route values and Request-URI the request went out with (for CANCEL and ACK). */
-  routesOut: readonly string[];
-  requestUri: string;
-  via: string;
-  provisional: boolean;
-  cancelled: boolean;
-  /** Timer C (INVITE only), made when first armed. */
-  timerC: Timer | undefined;
-  /** The Record-Route values the last attempt went out with (dialog-creating requests only). */
-  recordRouted: readonly string[] | undefined;
-  /** Every server transaction ends: the latest its final response may come (see #armDeadline). */
-  deadline: Timer | undefined;
-}
-
-const DIALOG_CREATING = new Set(["INVITE", "SUBSCRIBE", "REFER", "NOTIFY"]);
-
-/** Parse failures in the start line, answerable with 400 once the headers read. */
-const START_LINE_ERRORS: ReadonlySet<SipErrorCode> = new Set([
-  "ERR_SIP_BAD_START_LINE",
-  "ERR_SIP_BAD_METHOD",
-  "ERR_SIP_BAD_VERSION",
-]);
+import { TimerQueue } from "./timer-queue.ts";
+import { countRequest, countResponse, trunkCounters, zeroCounters } from "./traffic-counters.ts";
+import { serverKey, stopTimers, TransactionTable } from "./transaction-table.ts";
+import { type ClientEvents, type ClientTransaction, type ServerEvents, ServerTransaction } from "./transactions.ts";
+import { answerUnparsable } from "./unparsable.ts";
 
 /**
- * The transaction-stateful proxy core (RFC 3261 §16) of one IO worker. All
- * its state (transactions, forwards) lives in this object and is touched
- * only by the thread that owns it.
+ * The transaction-stateful proxy core (RFC 3261 §16) of one IO worker: the
+ * owner of the pipeline (parse, validate, route, screen, start the
+ * transaction). All its state (transactions, forwards) lives in this object
+ * and the collaborators it makes, one each, and is touched only by the
+ * thread that owns it.
  */
 export class ProxyCore {
-  readonly counters: ProxyCounters = {
-    received: 0,
-    malformed: 0,
-    localResponses: 0,
-    failovers: 0,
-    exhausted: 0,
-    strayResponses: 0,
-    handedOff: 0,
-    handOffRefused: 0,
-    forgedTokens: 0,
-    unroutable: { foreign_route: 0, no_dialog_route: 0, unknown_backend: 0, no_flow_token: 0 },
-    strangers: 0,
-    misdirectedResponses: 0,
-    answersLimited: 0,
-    internalErrors: {},
-    flowFailed: 0,
-    reclaimed: 0,
-    overload: { pool: 0, transactions: 0, load: 0 },
-    trunks: {},
-    requests: {},
-    responses: {},
-  };
+  readonly counters: ProxyCounters = zeroCounters();
   #settings: ProxySettings;
   readonly #sides: Sides;
   readonly #dispatcher: Dispatcher;
-  readonly #servers = new Map<string, ServerTransaction>();
-  readonly #clients = new Map<string, ClientTransaction>();
-  readonly #forwards = new Map<ServerTransaction | ClientTransaction, Forward>();
-  /** This worker's mark on its branches (a request that comes back with it has looped), then 64 random bits. */
-  readonly #branchPrefix = `z9hG4bK-se${randomHex(3)}-`;
-  readonly #random = new RandomBits();
   readonly #router: Router;
-  readonly #answers: AnswerLimit;
-  /** When a caught bug was last logged: one line a second at most. */
-  #bugLogged = 0;
-  #draining = false;
-  /** Server transactions still awaiting their final response: the work in flight. */
-  #pending = 0;
-  /** Server transactions past their final response, oldest first: what the pool can reclaim. */
-  readonly #lingering = new Set<ServerTransaction>();
-  /** Client transactions past their final response, oldest first. */
-  readonly #lingeringClients = new Set<ClientTransaction>();
+  readonly #answers: LocalAnswers;
+  readonly #cancels: Cancellation;
+  readonly #forwarder: Forwarder;
+  readonly #downstream: Downstream;
+  readonly #screening: Screening;
+  readonly #bugs = new Bugs(this.counters);
   readonly #pool: BufferPool;
+  readonly #table: TransactionTable;
   readonly #shedder = new LoadShedder();
-  readonly #tags = new LocalTags();
   /** The slot of the message being received (everything here runs inside one receive call). */
   #slot: PoolSlot | undefined;
   /** Every timer of this worker's transactions and forwards. */
-  readonly #timers = new TimerQueue((err) => this.#bug("timer", err));
+  readonly #timers = new TimerQueue((err) => this.#bugs.caught("timer", err));
   /**
    * What transactions report, one set of handlers for all of them (a client
    * transaction's forward is looked up): handlers made per transaction were
@@ -174,40 +49,52 @@ export class ProxyCore {
    */
   readonly #serverEvents: ServerEvents = {
     finished: () => {
-      this.#pending--;
+      this.#table.pending--;
     },
-    lingering: (t) =>
-      this.#safely("timer", () => {
-        this.#lingering.add(t);
-        if (this.#lingering.size > this.#settings.maxLingering) this.#reclaim();
-      }),
-    terminated: (t) => this.#safely("timer", () => this.#serverDone(t)),
+    lingering: (t) => this.#bugs.safely("timer", () => this.#table.serverLingering(t)),
+    terminated: (t) => this.#bugs.safely("timer", () => this.#serverDone(t)),
   };
   readonly #clientEvents: ClientEvents = {
     response: (t, res) => {
-      const f = this.#forwards.get(t);
-      if (f !== undefined) this.#downstreamResponse(f, t, res);
+      const f = this.#table.forward(t);
+      if (f !== undefined) this.#downstream.response(f, t, res, this.#slot);
     },
-    timeout: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamTimeout)),
-    silent: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamSilent)),
-    unsent: (t) => this.#safely("timer", () => this.#withForward(t, this.#downstreamLost)),
+    timeout: (t) => this.#bugs.safely("timer", () => this.#withForward(t, "timeout")),
+    silent: (t) => this.#bugs.safely("timer", () => this.#withForward(t, "silent")),
+    unsent: (t) => this.#bugs.safely("timer", () => this.#withForward(t, "lost")),
   };
-  readonly #clientEnded = (t: ClientTransaction) => this.#clientDone(t);
-  /** The timers client transactions run by: one object for all of them, not one per transaction. */
-  #clientTimers: ClientTimers;
+  readonly #clientEnded = (t: ClientTransaction) => this.#table.clientDone(t);
 
   constructor(settings: ProxySettings, sides: Sides, dispatcher: Dispatcher, pool: BufferPool) {
     this.#settings = settings;
-    this.#clientTimers = clientTimers(settings);
     this.#sides = sides;
     this.#dispatcher = dispatcher;
     this.#pool = pool;
+    this.#table = new TransactionTable(pool, this.counters, settings.maxLingering);
     this.#router = new Router(sides, dispatcher, settings.foreignRoute);
-    this.#answers = new AnswerLimit(settings.answersPerSource);
+    this.#answers = new LocalAnswers(this.counters, settings);
+    // One set of parts for the collaborators, each taking what it needs; all made once, here.
+    const parts = {
+      sides,
+      dispatcher,
+      pool,
+      table: this.#table,
+      queue: this.#timers,
+      answers: this.#answers,
+      counters: this.counters,
+      shedder: this.#shedder,
+      events: this.#clientEvents,
+      ended: this.#clientEnded,
+    };
+    this.#forwarder = new Forwarder(settings, parts);
+    this.#cancels = new Cancellation(settings, parts);
+    const more = { ...parts, forwarder: this.#forwarder, cancels: this.#cancels };
+    this.#downstream = new Downstream(settings, more);
+    this.#screening = new Screening(settings.maxTransactions, more);
   }
 
   get transactions(): { server: number; client: number } {
-    return { server: this.#servers.size, client: this.#clients.size };
+    return { server: this.#table.servers, client: this.#table.clients };
   }
 
   /**
@@ -216,12 +103,12 @@ export class ProxyCore {
    * timeout (this is how a refused TCP connect to a backend shows).
    */
   flowClosed(flow: Flow): void {
-    this.#safely("closed", () => {
-      for (const ct of [...this.#clients.values()]) {
-        if (ct.flow !== flow || (ct.state !== "calling" && ct.state !== "proceeding")) continue;
-        const f = this.#forwards.get(ct);
+    this.#bugs.safely("closed", () => {
+      for (const ct of this.#table.clientsOn(flow)) {
+        if (ct.state !== "calling" && ct.state !== "proceeding") continue;
+        const f = this.#table.forward(ct);
         ct.terminate();
-        if (f !== undefined) this.#downstreamLost(f, ct);
+        if (f !== undefined) this.#downstream.lost(f, ct);
       }
     });
   }
@@ -239,9 +126,13 @@ export class ProxyCore {
   /** SIGHUP: settings for the transactions that start from now on. */
   reconfigure(settings: ProxySettings): void {
     this.#settings = settings;
-    this.#clientTimers = clientTimers(settings);
+    this.#table.maxLingering = settings.maxLingering;
+    this.#screening.maxTransactions = settings.maxTransactions;
     this.#router.reconfigure(settings.foreignRoute);
-    this.#answers.perSecond = settings.answersPerSource;
+    this.#answers.reconfigure(settings);
+    this.#cancels.reconfigure(settings);
+    this.#forwarder.reconfigure(settings);
+    this.#downstream.reconfigure(settings);
   }
 
   /**
@@ -250,18 +141,17 @@ export class ProxyCore {
    * says 503; dialogs and transactions under way carry on.
    */
   drain(): void {
-    this.#draining = true;
+    this.#screening.draining = true;
   }
 
   /** No transaction is under way: a draining worker may close. */
   get idle(): boolean {
-    return this.#servers.size === 0 && this.#clients.size === 0;
+    return this.#table.servers === 0 && this.#table.clients === 0;
   }
 
   /** Ends every transaction and timer (the worker is closing its sockets). */
   close(): void {
-    for (const ct of [...this.#clients.values()]) ct.terminate();
-    for (const st of [...this.#servers.values()]) st.terminate();
+    this.#table.terminateAll();
     this.#timers.clear();
   }
 
@@ -278,7 +168,7 @@ export class ProxyCore {
     // With the pool empty it is read where it lies, and only a refusal can come of it.
     let slot = this.#pool.copy([bytes], false);
     if (slot === undefined || this.#pool.level !== "normal") {
-      this.#reclaim();
+      this.#table.reclaim();
       slot ??= this.#pool.copy([bytes], false);
     }
     this.#slot = slot;
@@ -301,39 +191,15 @@ export class ProxyCore {
    * throw in turn.
    */
   #caught(where: string, err: unknown, bytes: Buffer, flow: Flow): void {
-    this.#bug(where, err);
+    this.#bugs.caught(where, err);
     try {
       const parsed = parseMessage(bytes);
       if (!parsed.ok || parsed.value.kind !== "request") return;
       const req = parsed.value;
-      if (req.method === "ACK" || this.#servers.has(serverKey(req, req.method))) return;
-      this.#respond(req, flow, { status: 500, reason: "Server Internal Error" });
+      if (req.method === "ACK" || this.#table.server(serverKey(req, req.method)) !== undefined) return;
+      this.#answers.respond(req, flow, { status: 500, reason: "Server Internal Error" });
     } catch {
       // The answer is best effort; the count and the log line above are what matter.
-    }
-  }
-
-  /** A bug: counted by where it was caught, logged a line a second at most. */
-  #bug(where: string, err: unknown): void {
-    const errors = this.counters.internalErrors;
-    errors[where] = (errors[where] ?? 0) + 1;
-    const now = Date.now();
-    if (now - this.#bugLogged >= 1000) {
-      this.#bugLogged = now;
-      console.error(`sipedge: internal error in ${where} handling (dropped, the worker goes on):`, err);
-    }
-  }
-
-  /**
-   * What runs outside a message (a timer, a transaction's timeout, a closed
-   * connection) has the same boundary as a message: a bug there costs that
-   * one transaction, never the worker.
-   */
-  #safely(where: string, run: () => void): void {
-    try {
-      run();
-    } catch (err) {
-      this.#bug(where, err);
     }
   }
 
@@ -346,7 +212,10 @@ export class ProxyCore {
     const parsed = parseMessage(bytes);
     if (!parsed.ok) {
       this.counters.malformed++;
-      if (!/^ACK /.test(bytes.toString("latin1", 0, 4))) this.#rejectUnparsable(bytes, flow, parsed.error.code);
+      const unparsable = /^ACK /.test(bytes.toString("latin1", 0, 4))
+        ? undefined
+        : answerUnparsable(bytes, flow.reliable, parsed.error.code);
+      if (unparsable !== undefined) this.#answers.respond(unparsable.req, flow, unparsable.answer);
       return;
     }
     const msg = parsed.value;
@@ -356,19 +225,18 @@ export class ProxyCore {
       this.counters.malformed++;
       if (msg.kind === "request" && msg.method !== "ACK") {
         const d = dispositionOf(valid.error.code, "request", flow.reliable ? "stream" : "datagram");
-        if (d.action === "respond") this.#respond(msg, flow, { status: d.status, reason: d.reason });
+        if (d.action === "respond") this.#answers.respond(msg, flow, { status: d.status, reason: d.reason });
       }
       return;
     }
-    const trunk = side === "client" ? this.#trunk(flow) : undefined;
+    const trunkName = side === "client" ? this.#sides.trunkOf(flow) : undefined;
+    const trunk = trunkName === undefined ? undefined : trunkCounters(this.counters, trunkName);
     if (trunk !== undefined) trunk.lastSeen = Date.now();
     if (msg.kind === "response") {
-      const cls = RESPONSE_CLASSES[Math.floor(msg.status / 100)] as string;
-      this.counters.responses[cls] = (this.counters.responses[cls] ?? 0) + 1;
-      this.#response(msg, flow);
+      countResponse(this.counters, msg.status);
+      this.#downstream.arrived(msg, flow);
     } else {
-      const key = requestKey(msg.method, flow.transport);
-      this.counters.requests[key] = (this.counters.requests[key] ?? 0) + 1;
+      countRequest(this.counters, msg.method, flow.transport);
       if (trunk !== undefined) {
         trunk.requests++;
         if (msg.method === "INVITE" && !hasToTag(msg)) trunk.calls++;
@@ -387,40 +255,9 @@ export class ProxyCore {
    */
   #ownAck(ack: SipRequest): boolean {
     const to = ack.to();
-    if (!to.ok || !this.#tags.isOurs(findParam(to.value.params, "tag")?.value)) return false;
-    this.#ackedHere(ack);
+    if (!to.ok || !this.#answers.ours(findParam(to.value.params, "tag")?.value)) return false;
+    this.#table.acked(ack);
     return true;
-  }
-
-  /** RFC 3261 §17.2.1: the ACK for a non-2xx answer ends at the INVITE server transaction that sent it, if any. */
-  #ackedHere(ack: SipRequest): boolean {
-    const st = this.#servers.get(serverKey(ack, "INVITE"));
-    if (st === undefined || (st.state !== "completed" && st.state !== "confirmed")) return false;
-    st.acked();
-    return true;
-  }
-
-  /**
-   * A request that did not parse still earns an answer when the rest of it
-   * reads (RFC 4475 §3.1.2): a bad start line (400, or 505 for another SIP
-   * version) or, over UDP, a bad Content-Length or a missing empty line
-   * (400). Re-read it with a neutral start line and no body to build one.
-   */
-  #rejectUnparsable(bytes: Buffer, flow: Flow, code: SipErrorCode): void {
-    const d = dispositionOf(code, "request", flow.reliable ? "stream" : "datagram");
-    const truncatedDatagram = code === "ERR_SIP_INCOMPLETE" && !flow.reliable;
-    if (d.action !== "respond" && !START_LINE_ERRORS.has(code) && !truncatedDatagram) return;
-    const text = bytes.toString("latin1");
-    const eol = text.indexOf("\r\n");
-    if (eol < 0 || /^SIP\//i.test(text)) return;
-    const blank = text.indexOf("\r\n\r\n");
-    const headers = text
-      .slice(eol, blank < 0 ? text.length : blank + 2)
-      .replace(/\r\n(?:content-length|l)[ \t]*:[^\r]*/gi, "");
-    const again = parseMessage(Buffer.from(`OPTIONS sip:invalid SIP/2.0${headers}\r\n`, "latin1"));
-    if (!again.ok || again.value.kind !== "request") return;
-    const status = d.action === "respond" ? d : { status: 400, reason: "Bad Request" };
-    this.#respond(again.value, flow, { status: status.status, reason: status.reason });
   }
 
   #request(
@@ -439,88 +276,37 @@ export class ProxyCore {
         ? this.#router.fromClient(ours, toTagged, callId.ok ? callId.value : "")
         : this.#router.fromBackend(ours, pinned);
     if (route.kind === "elsewhere") {
-      this.#handOff(req, flow, route.owner, route.flowId);
+      this.#forwarder.handOff(req, flow, route.owner, route.flowId);
       return;
     }
     if (route.kind === "forged") {
       // Never a route into someone else's flow or to a backend we did not name: refused before any transaction.
       this.counters.forgedTokens++;
-      if (req.method !== "ACK") this.#respond(req, flow, { status: 403, reason: "Forbidden" });
+      if (req.method !== "ACK") this.#answers.respond(req, flow, { status: 403, reason: "Forbidden" });
       return;
     }
     if (req.method === "ACK") {
-      if (!this.#ackedHere(req)) this.#forwardStateless(req, side, route);
+      if (!this.#table.acked(req)) this.#forwarder.stateless(req, side, route);
       return;
     }
     if (req.method === "CANCEL") {
-      this.#cancel(req, flow);
+      this.#cancels.received(req, flow);
       return;
     }
     const key = serverKey(req, req.method);
-    const existing = this.#servers.get(key);
+    const existing = this.#table.server(key);
     if (existing !== undefined) {
       existing.retransmitted();
       return;
     }
-    const answer = this.#answerHere(req, flow, side, route, trunk);
+    const answer = this.#screening.answer(req, flow, side, route, trunk);
     if (answer !== undefined) {
-      this.#respond(req, flow, answer);
+      this.#answers.respond(req, flow, answer);
       return;
     }
     if (route.kind === "dispatch" || route.kind === "backend" || route.kind === "client") {
       this.#start(key, req, flow, side, route, ours.list, toTagged);
     }
-  }
-
-  /**
-   * What sipedge answers itself, before any transaction, if anything: a
-   * question to sipedge (OPTIONS), RFC 3261 §16.3's checks, the routing
-   * policy's refusals, and new work it will not take (draining, admission,
-   * a REGISTER it refuses). Counted where an operator watches it.
-   */
-  #answerHere(
-    req: SipRequest,
-    flow: Flow,
-    side: Side,
-    route: Decision,
-    trunk: TrunkCounters | undefined,
-  ): LocalResponse | undefined {
-    const mf = req.maxForwards();
-    const maxForwards = mf.ok ? mf.value : undefined;
-    if (req.method === "OPTIONS" && (maxForwards === 0 || this.#addressedToUs(req))) {
-      if (trunk !== undefined) trunk.keepalives++;
-      return !this.#draining && this.#dispatcher.ready() ? { status: 200, reason: "OK" } : this.#unavailable();
-    }
-    if (maxForwards === 0) return { status: 483, reason: "Too Many Hops" }; // RFC 3261 §16.3 step 3
-    if (side === "client" && this.#cameBack(req)) return { status: 482, reason: "Loop Detected" }; // step 4
-    if (route.kind === "refuse") {
-      this.counters.unroutable[route.why]++;
-      return REFUSAL_RESPONSE[route.why];
-    }
-    if (route.kind === "gone") {
-      // RFC 5626 §5.3: no live flow to the endpoint; the registrar may try another.
-      this.counters.flowFailed++;
-      return FLOW_FAILED;
-    }
-    // A To tag alone proves nothing: only a request inside a dialog sipedge made passes as established.
-    const inDialog = route.kind !== "dispatch";
-    if (this.#draining && !inDialog) return this.#unavailable();
-    const refused = admit(
-      { inDialog, trusted: side === "backend" || this.#sides.trusted(flow) },
-      {
-        level: this.#pool.level,
-        transactions: this.#pending,
-        maxTransactions: this.#settings.maxTransactions,
-        ration: this.#shedder,
-      },
-    );
-    if (refused !== undefined) {
-      // principle 4: turned away early and cheaply, from the reserve if need be.
-      this.counters.overload[refused]++;
-      return this.#unavailable();
-    }
-    const problem = side === "client" && req.method === "REGISTER" ? registerProblem(req) : undefined;
-    return problem === undefined ? undefined : { status: 400, reason: problem };
   }
 
   /** Opens the server transaction and sends the request where the policy said: the pool, a backend, a client flow. */
@@ -542,728 +328,37 @@ export class ProxyCore {
       this.#timers,
       this.#serverEvents,
     );
-    this.#pending++;
-    this.#servers.set(key, st);
-    if (req.method === "INVITE") st.respond([this.#local(req, flow, { status: 100, reason: "Trying" })], 100);
-    const callId = req.callId();
-    const forward: Forward = {
-      st,
-      req,
-      method: req.method,
-      slot: this.#slot,
-      callId: callId.ok ? callId.value : undefined,
-      side,
-      dispatched: route.kind === "dispatch",
-      tried: new Set(),
-      remove: route.remove,
-      recordRoute: DIALOG_CREATING.has(req.method) && !toTagged,
-      ct: undefined,
-      target: undefined,
-      routesOut: routeTexts(req, routes, route.remove),
-      requestUri: req.uriText,
-      via: "",
-      provisional: false,
-      cancelled: false,
-      timerC: undefined,
-      recordRouted: undefined,
-      deadline: undefined,
-    };
-    this.#forwards.set(st, forward);
-    this.#armDeadline(forward);
-    if (req.method === "INVITE") this.#armTimerC(forward);
+    this.#table.openServer(st);
+    if (req.method === "INVITE") st.respond([this.#answers.build(req, flow, { status: 100, reason: "Trying" })], 100);
+    const forward = this.#forwarder.open(st, req, this.#slot, side, route, routes, toTagged);
+    this.#table.attach(st, forward);
+    this.#cancels.armDeadline(forward);
+    if (req.method === "INVITE") this.#cancels.armTimerC(forward);
     if (route.kind === "dispatch") {
-      this.#attempt(forward);
+      this.#forwarder.attempt(forward);
       return;
     }
-    const dest = this.#flowFor(route);
+    const dest = this.#forwarder.flowFor(route);
     if (dest === undefined) {
-      this.#finish(forward, this.#unavailable());
+      this.#answers.finish(forward, this.#answers.unavailable());
       return;
     }
-    this.#send(forward, req, dest, route.kind === "backend" ? route.target : undefined);
-  }
-
-  /** Picks the next backend and forwards to it; 503 with Retry-After when none is left. */
-  #attempt(f: Forward): void {
-    const req = f.req;
-    if (req === undefined) return; // answered, and its last attempt too: nothing to try again
-    const target = this.#dispatcher.pick(req, f.tried);
-    if (target === undefined) {
-      this.counters.exhausted++;
-      this.#finish(f, this.#unavailable());
-      return;
-    }
-    f.tried.add(target);
-    const flow = this.#sides.backendFlow(target);
-    if (flow === undefined) {
-      this.#dispatcher.failed(target);
-      this.#attempt(f);
-      return;
-    }
-    this.#send(f, req, flow, target);
-  }
-
-  /** Forwards one attempt over `flow`; `target` is the backend when the dispatcher chose it. */
-  #send(f: Forward, req: SipRequest, flow: Flow, target: Target | undefined): void {
-    const branch = this.#branch();
-    f.via = `SIP/2.0/${flow.transport.toUpperCase()} ${this.#sentBy(flow, f.side)};branch=${branch};rport`;
-    const editor = new MessageEditor(req).prependVia(f.via);
-    const top = req.via();
-    if (top.ok && top.value[0] !== undefined) {
-      const v = top.value[0];
-      // RFC 3581 §4 / RFC 3261 §18.2.1: where the request really came from.
-      if (v.rport !== undefined || v.host !== f.st.flow.remoteAddress) {
-        editor.setTopViaSource(f.st.flow.remoteAddress, v.rport !== undefined ? f.st.flow.remotePort : undefined);
-      }
-    }
-    if (f.remove > 0) editor.removeRoutes(f.remove);
-    const mf = req.maxForwards();
-    editor.setMaxForwards(mf.ok && mf.value !== undefined ? Math.min(mf.value, 256) - 1 : 70);
-    if (f.recordRoute) {
-      // RFC 3261 §16.6 step 4, with two entries since the two sides are
-      // different sockets: the top one names the side the request leaves by.
-      // The backend-side entry names, signed, the member this dialog lives on:
-      // the dialog's requests from the client go there and nowhere else (routing.ts).
-      const callId = f.callId ?? "";
-      const inbound = this.#recordRouteFor(f.st.flow, f.side, callId, req);
-      const bk = target === undefined ? "" : backendParam(this.#sides.tokens, target, callId);
-      const outbound =
-        f.side === "client"
-          ? `<sip:${this.#sentBy(flow, "client")}${uriTransport(flow.transport)};lr${bk}>`
-          : this.#recordRouteFor(flow, "client", callId, req);
-      editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
-      f.recordRouted = [outbound, inbound];
-    }
-    if (f.side === "client" && req.method === "REGISTER") {
-      // RFC 3327 §4.3: the registrar routes requests for this AoR back through
-      // us, and the flow token (RFC 5626 §5.1, `ob` for an outbound UA) onto this flow.
-      const outbound = registersOutbound(req);
-      const token = this.#tokenFor(f.st.flow);
-      const transport = uriTransport(flow.transport);
-      editor.insertPath(`<sip:${this.#sentBy(flow, "client")}${transport};lr;fl=${token}${outbound ? ";ob" : ""}>`);
-    }
-    const slices = [editor.toBuffer()];
-    f.target = target;
-    const isInvite = req.method === "INVITE";
-    const ct = new ClientTransaction(
-      branch,
-      flow,
-      isInvite,
-      slices,
-      this.#pool.hold(f.slot),
-      this.#clientTimers.request,
-      this.#timers,
-      this.#clientEvents,
-      this.#clientEnded,
-    );
-    f.ct = ct;
-    this.#clients.set(clientKey(branch, req.method), ct);
-    this.#forwards.set(ct, f);
-  }
-
-  /**
-   * host:port for our Via on a request leaving by `flow`: towards a backend
-   * (it came from a client) the backend-side listener of that transport, so
-   * new connections and datagrams from the backend find us; towards a client
-   * the socket the flow uses.
-   */
-  #sentBy(flow: Flow, from: Side): string {
-    return from === "client"
-      ? `${hostOf(this.#sides.backend.address)}:${this.#sides.backend.port(flow.transport)}`
-      : `${hostOf(flow.localAddress)}:${flow.localPort}`;
-  }
-
-  /**
-   * A Record-Route value naming the socket a flow uses: a client flow's
-   * carries its flow token to come back on; a backend's, the member it is.
-   */
-  #recordRouteFor(flow: Flow, side: Side, callId: string, req: SipRequest): string {
-    let token = "";
-    if (side === "client") token = `;fl=${this.#tokenFor(flow)}`;
-    else {
-      const member = this.#memberBehind(flow, req);
-      if (member !== undefined) token = backendParam(this.#sides.tokens, member, callId);
-    }
-    return `<sip:${hostOf(flow.localAddress)}:${flow.localPort}${uriTransport(flow.transport)};lr${token}>`;
-  }
-
-  /** RFC 5626 §5.2: a connection by its flow id; a UDP peer by its address pair and our listener. */
-  #tokenFor(flow: Flow): string {
-    const tokens = this.#sides.tokens;
-    return flow.reliable
-      ? tokens.issue(flow.id)
-      : tokens.issueUdp(flow.remoteAddress, flow.remotePort, this.#sides.udpListenerOf(flow));
-  }
-
-  /**
-   * A client's answer that makes a dialog with a backend carries our two
-   * Record-Route values as we wrote them, on top (RFC 3261 §12.1.1: the UAS
-   * copies them; anything upstream of it adds below). A client that edits
-   * the values naming sipedge (another UA's flow token in place of its own)
-   * would make the backend send that UA its dialog. Backends are trusted to
-   * echo; only a client's answer is checked.
-   */
-  #ownRecordRouteKept(f: Forward, res: SipResponse): boolean {
-    if (f.side !== "backend" || f.recordRouted === undefined) return true;
-    const rr = res.addresses(HeaderId.RecordRoute);
-    if (!rr.ok) return false;
-    if (rr.value.length === 0) return true; // no route set at all: the dialog's requests come by Contact, untokened
-    return f.recordRouted.every((v, i) => {
-      const got = rr.value[i];
-      return got !== undefined && res.buf.toString("latin1", got.start, got.end) === v;
-    });
-  }
-
-  #downstreamResponse(f: Forward, ct: ClientTransaction, res: SipResponse): void {
-    const status = res.status;
-    const current = f.ct === ct;
-    if (status >= 200) this.#lingerClient(ct);
-    if (f.target !== undefined) {
-      const failure = status >= 300 && this.#settings.failoverOn.includes(status);
-      if (failure) this.#dispatcher.failed(f.target);
-      else this.#dispatcher.answered(f.target);
-    }
-    if (status === 100) return; // hop by hop: sipedge sent its own
-    if (!current) return; // an attempt abandoned for silence answered late
-    if (status < 300 && !this.#ownRecordRouteKept(f, res)) {
-      // The backend would take its route set from this answer: one whose flow token is not the one we
-      // gave this client would send the dialog's requests into another UA's flow. Dropped; counted.
-      this.counters.forgedTokens++;
-      return;
-    }
-    const callId = f.callId;
-    if (status < 200) {
-      f.provisional = true;
-      if (f.cancelled) this.#sendCancel(f);
-      else if (f.method === "INVITE") this.#armTimerC(f); // RFC 3261 §16.7 step 2: reset on each provisional
-      this.#forwardUp(f, res);
-      return;
-    }
-    if (status < 300) {
-      if (!f.st.finished && f.method === "INVITE" && f.target !== undefined && callId !== undefined) {
-        this.#dispatcher.dialogStarted(f.target, callId, this.#sides.trunkOf(f.st.flow));
-      }
-      if (f.method === "BYE" && callId !== undefined) this.#dispatcher.dialogEnded(callId);
-      if (f.method === "REGISTER" && f.req !== undefined && f.side === "client" && f.st.flow.reliable)
-        this.#bound(f.req, res, f.st.flow);
-      this.#forwardUp(f, res);
-      this.#clearTimers(f);
-      return;
-    }
-    if (f.method === "INVITE" && f.req !== undefined) {
-      const to = res.indexOf(HeaderId.To);
-      ct.ack([buildInTransaction(f.req, "ACK", f.requestUri, f.via, f.routesOut, res.headerValue(to))]);
-    }
-    if (f.dispatched && !f.provisional && !f.cancelled && this.#settings.failoverOn.includes(status)) {
-      this.counters.failovers++;
-      this.#attempt(f);
-      return;
-    }
-    this.#forwardUp(f, res);
-    this.#clearTimers(f);
-  }
-
-  #downstreamSilent(f: Forward, ct: ClientTransaction): void {
-    if (f.target !== undefined) this.#dispatcher.failed(f.target);
-    if (f.ct !== ct || f.st.finished) return;
-    if (f.cancelled) {
-      ct.terminate();
-      this.#finish(f, { status: 487, reason: "Request Terminated" });
-      return;
-    }
-    if (!f.dispatched) return;
-    // Keep the abandoned attempt to absorb a late answer, but stop its retransmissions.
-    this.counters.failovers++;
-    this.#attempt(f);
-  }
-
-  /**
-   * The attempt can hear nothing more: its request could not be sent, or
-   * its connection closed before a final response. RFC 3261 §16.9: a
-   * transport error counts as a 503 from that hop; a dispatched request
-   * tries the next backend, anything else is answered here (430 towards a
-   * backend whose client flow is gone, RFC 5626 §5.3), so no server
-   * transaction waits for an answer that cannot come.
-   */
-  #downstreamLost(f: Forward, ct: ClientTransaction): void {
-    if (f.target !== undefined) this.#dispatcher.failed(f.target);
-    if (f.ct !== ct || f.st.finished) return;
-    if (f.cancelled) {
-      this.#finish(f, { status: 487, reason: "Request Terminated" });
-      return;
-    }
-    if (f.dispatched && !f.provisional) {
-      this.counters.failovers++;
-      this.#attempt(f);
-      return;
-    }
-    if (f.side === "backend") this.counters.flowFailed++;
-    this.#finish(f, f.side === "backend" ? FLOW_FAILED : this.#unavailable());
-  }
-
-  #downstreamTimeout(f: Forward, ct: ClientTransaction): void {
-    if (f.ct === ct && f.target !== undefined) this.#dispatcher.failed(f.target);
-    if (f.ct !== ct || f.st.finished) return;
-    if (f.dispatched && !f.provisional && !f.cancelled) {
-      this.counters.failovers++;
-      this.#attempt(f);
-      return;
-    }
-    this.#finish(
-      f,
-      f.cancelled ? { status: 487, reason: "Request Terminated" } : { status: 408, reason: "Request Timeout" },
-    );
-  }
-
-  /** Sends a response received from downstream upstream, without our Via (RFC 3261 §16.7 step 9). */
-  #forwardUp(f: Forward, res: SipResponse): void {
-    const edited = new MessageEditor(res).removeTopVia();
-    if (!edited.ok) return;
-    // RFC 5626 §5.4: tell an outbound UA how often to keep its flow alive, unless its registrar did.
-    if (
-      f.method === "REGISTER" &&
-      f.req !== undefined &&
-      res.status >= 200 &&
-      res.status < 300 &&
-      f.side === "client" &&
-      f.st.flow.reliable &&
-      res.values("flow-timer").length === 0 &&
-      registersOutbound(f.req)
-    ) {
-      edited.value.addHeader("Flow-Timer", String(Math.round(this.#settings.flowTimer / 1000)));
-    }
-    // The response's slot stays while the transaction keeps it for retransmissions.
-    f.st.respond([edited.value.toBuffer()], res.status, false, this.#pool.hold(this.#slot), this.#resends(f));
-    this.#letGo(f);
-  }
-
-  /** Both the answer upstream and the current attempt are final: the request is needed no more. */
-  #letGo(f: Forward): void {
-    const ct = f.ct;
-    if (f.st.finished && (ct === undefined || (ct.state !== "calling" && ct.state !== "proceeding"))) f.req = undefined;
-  }
-
-  /**
-   * Timer G resends of a final answer: out of dialog the source may be
-   * forged, so an answer (ours, or a backend's 407 challenge) goes out
-   * twice, T1 apart (a path that loses 1 % loses both one time in 10 000),
-   * and again only when the request does (principle 9); in a dialog
-   * sipedge made, as RFC 3261 §17.2.1 says.
-   */
-  #resends(f: Forward): number {
-    return f.dispatched ? OUT_OF_DIALOG_RESENDS : Number.POSITIVE_INFINITY;
-  }
-
-  /** Answers the upstream side locally, ending the forward. */
-  #finish(f: Forward, r: LocalResponse): void {
-    this.#clearTimers(f);
-    if (f.st.finished || f.req === undefined) return;
-    f.st.respond([this.#local(f.req, f.st.flow, r)], r.status, true, UNHELD, this.#resends(f));
-    this.#letGo(f);
-  }
-
-  #cancel(req: SipRequest, flow: Flow): void {
-    const st = this.#servers.get(serverKey(req, "INVITE"));
-    // Only the peer that sent the INVITE may cancel it: its branch and Via are no secret to a proxy upstream.
-    if (st === undefined || !sameFlow(st.flow, flow)) {
-      this.#respond(req, flow, { status: 481, reason: "Call/Transaction Does Not Exist" });
-      return;
-    }
-    // RFC 3261 §16.10: answer the CANCEL itself, then cancel what is pending.
-    this.#respond(req, flow, { status: 200, reason: "OK" });
-    const f = this.#forwards.get(st);
-    if (f === undefined || f.cancelled || st.finished) return;
-    f.cancelled = true;
-    // Without a provisional response the CANCEL waits for one (RFC 3261 §9.1);
-    // a backend that stays silent gets no more time than the failover would give it.
-    if (f.provisional) this.#sendCancel(f);
-  }
-
-  /** RFC 3261 §9.1: CANCEL only after a provisional response, on the INVITE's branch. */
-  #sendCancel(f: Forward): void {
-    const ct = f.ct;
-    if (ct === undefined || ct.state !== "proceeding") return;
-    const req = f.req;
-    if (req === undefined) return;
-    const to = req.indexOf(HeaderId.To);
-    const bytes = buildInTransaction(req, "CANCEL", f.requestUri, f.via, f.routesOut, req.headerValue(to));
-    const cancel = new ClientTransaction(
-      ct.branch,
-      ct.flow,
-      false,
-      [bytes],
-      UNHELD,
-      this.#clientTimers.cancel,
-      this.#timers,
-      IGNORED,
-      this.#clientEnded,
-    );
-    this.#clients.set(clientKey(ct.branch, "CANCEL"), cancel);
-  }
-
-  /** RFC 3261 §16.6 step 11: Timer C bounds how long an INVITE may ring. */
-  #armTimerC(f: Forward): void {
-    f.timerC ??= this.#timers.timer(() => this.#safely("timer", () => this.#expire(f)));
-    f.timerC.start(this.#settings.timers.timerC);
-  }
-
-  /**
-   * Every server transaction ends, whatever the next hop does or fails to
-   * do: past its deadline it is answered 408 here. A non-INVITE gets Timer F
-   * (64×T1) and a T4 of slack, after which its client transaction has
-   * always reported; an INVITE rings under Timer C, which provisional
-   * responses restart, so it also gets an absolute bound of twice Timer C
-   * (Kamailio's tm caps an INVITE at max_inv_lifetime, 180 s, the same way)
-   * against a next hop that keeps sending 180s.
-   */
-  #armDeadline(f: Forward): void {
-    const { t1, t4, timerC } = this.#settings.timers;
-    const lifetime = f.method === "INVITE" ? 2 * timerC : 64 * t1 + t4;
-    f.deadline = this.#timers.timer(() =>
-      this.#safely("timer", () => {
-        if (f.st.finished) return;
-        this.#expire(f);
-        // An attempt we cancelled still gets its 487 (and our ACK); any other one is given up.
-        if (!f.cancelled) f.ct?.terminate();
-      }),
-    );
-    f.deadline.start(lifetime);
-  }
-
-  /** Out of time (Timer C, or the deadline): a ringing attempt is cancelled, the caller gets 408. */
-  #expire(f: Forward): void {
-    if (f.provisional && !f.cancelled) {
-      f.cancelled = true;
-      this.#sendCancel(f);
-    }
-    this.#finish(f, { status: 408, reason: "Request Timeout" });
-  }
-
-  #clearTimerC(f: Forward): void {
-    f.timerC?.stop();
-  }
-
-  #clearTimers(f: Forward): void {
-    this.#clearTimerC(f);
-    f.deadline?.stop();
-  }
-
-  #response(res: SipResponse, flow: Flow): void {
-    const vias = res.via();
-    const top = vias.ok ? vias.value[0] : undefined;
-    const cseq = res.cseq();
-    const ct =
-      top?.branch === undefined || !cseq.ok ? undefined : this.#clients.get(clientKey(top.branch, cseq.value.method));
-    if (ct === undefined) {
-      // RFC 3261 §16.7: nothing waits for it; 2xx retransmissions are met by the Accepted state.
-      this.counters.strayResponses++;
-      return;
-    }
-    // Only the peer the request went to answers it: a branch alone is no proof (a forged final response).
-    if (!sameFlow(ct.flow, flow)) {
-      this.counters.misdirectedResponses++;
-      return;
-    }
-    ct.receive(res);
-  }
-
-  /** Where the policy sends a routed request: the client flow a token named, or the dialog's backend. */
-  #flowFor(route: Extract<Decision, { kind: "backend" | "client" }>): Flow | undefined {
-    return route.kind === "client" ? route.flow : this.#sides.backendFlow(route.target);
-  }
-
-  /**
-   * ACK for a 2xx (and any ACK with no transaction) goes on statelessly
-   * along its route set (RFC 3261 §16.11), with a Via whose branch is
-   * derived from the incoming one so retransmissions get the same; only
-   * where the routing policy sends requests: the backend our Record-Route
-   * names, or a client flow a token names. Anything else has nowhere to go.
-   */
-  #forwardStateless(req: SipRequest, side: Side, route: Decision): void {
-    // Come back to us (RFC 3261 §16.3 step 4) or out of hops (step 3): with no transaction to stop it,
-    // forwarding it would send it round and round.
-    const mf = req.maxForwards();
-    if ((mf.ok && mf.value === 0) || (side === "client" && this.#cameBack(req))) return;
-    if (route.kind !== "client" && route.kind !== "backend") return;
-    const flow = this.#flowFor(route);
-    if (flow === undefined) return;
-    const vias = req.via();
-    const topBranch = vias.ok ? (vias.value[0]?.branch ?? "") : "";
-    const branch = `z9hG4bK-sl${hash("sha1", topBranch + req.uriText, "hex").slice(0, 16)}`;
-    const editor = new MessageEditor(req).prependVia(
-      `SIP/2.0/${flow.transport.toUpperCase()} ${this.#sentBy(flow, side)};branch=${branch}`,
-    );
-    if (route.remove > 0) editor.removeRoutes(route.remove);
-    editor.setMaxForwards(mf.ok && mf.value !== undefined ? Math.max(mf.value - 1, 0) : 70);
-    flow.send([editor.toBuffer()]);
-  }
-
-  /**
-   * A REGISTER over a client stream succeeded: the endpoints the registrar
-   * granted (RFC 5626 `+sip.instance` and `reg-id`, else the Contact URI,
-   * each under the AoR) are on that flow now, for as long as it granted.
-   */
-  #bound(req: SipRequest, res: SipResponse, flow: Flow): void {
-    for (const { keys, expires } of boundEndpoints(req, res)) {
-      this.#sides.endpointsBound(keys, flow.id, expires * 1000);
-    }
-  }
-
-  /** The counters of the trunk a client flow belongs to, if it belongs to one. */
-  #trunk(flow: Flow): TrunkCounters | undefined {
-    const name = this.#sides.trunkOf(flow);
-    if (name === undefined) return undefined;
-    let c = this.counters.trunks[name];
-    if (c === undefined) {
-      c = { requests: 0, keepalives: 0, calls: 0, lastSeen: 0 };
-      this.counters.trunks[name] = c;
-    }
-    return c;
-  }
-
-  /**
-   * The member a backend's request comes from. Its address was checked on
-   * arrival (receive); members sharing that address are told apart by the
-   * port: a datagram's source, or, for a connection the backend opened from
-   * a port of its own, the port its Via says it listens on.
-   */
-  #memberBehind(flow: Flow, req: SipRequest): Target | undefined {
-    let port = flow.remotePort;
-    if (flow.reliable) {
-      const vias = req.via();
-      port = (vias.ok ? vias.value[0]?.port : undefined) ?? (flow.transport === "tls" ? 5061 : 5060);
-    }
-    return this.#dispatcher.memberAt(flow.remoteAddress, port, flow.transport);
-  }
-
-  /**
-   * Passes the request, as received, to its flow's owner, which handles it
-   * as if the backend had sent it there; responses go back from the owner to
-   * the backend (RFC 3261 §18.2.2: UDP to the source; over a stream, where
-   * the member listens, not where its Via claims: the Via is the peer's word).
-   * A full queue is a counted refusal, never a wait.
-   */
-  #handOff(req: SipRequest, flow: Flow, owner: number, flowId: number): void {
-    const member = flow.reliable ? this.#memberBehind(flow, req) : undefined;
-    const replyTo: PeerAddress =
-      member !== undefined
-        ? { host: member.host, port: member.port, transport: member.transport }
-        : { host: flow.remoteAddress, port: flow.remotePort, transport: flow.transport };
-    if (this.#sides.handOff(owner, req.buf, replyTo, flowId)) {
-      this.counters.handedOff++;
-      return;
-    }
-    this.counters.handOffRefused++;
-    if (req.method !== "ACK") this.#respond(req, flow, this.#unavailable());
-  }
-
-  /**
-   * A request reaching the client side that already carries a Via this
-   * worker added went out to a backend and was sent back to us: a loop, as
-   * sipedge never hands a request from a backend to another backend.
-   */
-  #cameBack(req: SipRequest): boolean {
-    const vias = req.via();
-    return vias.ok && vias.value.some((v) => v.branch?.startsWith(this.#branchPrefix) === true);
-  }
-
-  /** OPTIONS with no user part to one of our addresses is a question to sipedge itself. */
-  #addressedToUs(req: SipRequest): boolean {
-    const uri = req.uri();
-    return uri.ok && isSipUri(uri.value) && uri.value.user === undefined && this.#uriIsLocal(req);
-  }
-
-  /** The Request-URI names one of sipedge's own sockets (whatever its user part). */
-  #uriIsLocal(req: SipRequest): boolean {
-    const uri = req.uri();
-    return uri.ok && isSipUri(uri.value) && this.#sides.isLocal(bareHost(uri.value.host), uri.value.port);
-  }
-
-  #unavailable(): LocalResponse {
-    const after = retryAfterWithJitter(this.#settings.retryAfter);
-    return { status: 503, reason: "Service Unavailable", headers: [`Retry-After: ${after}`] };
-  }
-
-  #local(req: SipRequest, flow: Flow, r: LocalResponse): Buffer {
-    this.counters.localResponses++;
-    const final = r.status >= 200 ? { ...r, toTag: this.#tags.tagFor(req) } : r;
-    return buildResponse(req, final, { address: flow.remoteAddress, port: flow.remotePort });
-  }
-
-  /** A stateless local answer (no transaction): OPTIONS, CANCEL, 483, 400, refusals. */
-  #respond(req: SipRequest, flow: Flow, r: LocalResponse): void {
-    if (!flow.reliable && !this.#answers.take(flow.remoteAddress)) {
-      this.counters.answersLimited++;
-      return;
-    }
-    flow.send([this.#local(req, flow, r)], r.status >= 300);
-  }
-
-  /** RFC 3261 §8.1.1.7: unique, and unguessable so that no one else can answer for the backend. */
-  #branch(): string {
-    return this.#branchPrefix + this.#random.hex64();
-  }
-
-  /**
-   * The pool runs short, or too many finished transactions are kept (their
-   * state is heap memory the budget must bound too): end the ones that only
-   * linger to absorb retransmissions (RFC 3261 Timers J, I, L), oldest
-   * first, before any new work is refused. A retransmission they would have
-   * answered is passed on as new instead, which the next hop answers again.
-   */
-  #reclaim(): void {
-    for (const st of this.#lingering) {
-      if (this.#pool.level === "normal" && this.#lingering.size <= this.#settings.maxLingering) return;
-      this.counters.reclaimed++;
-      st.terminate();
-    }
+    this.#forwarder.send(forward, req, dest, route.kind === "backend" ? route.target : undefined);
   }
 
   #serverDone(st: ServerTransaction): void {
-    this.#lingering.delete(st);
-    this.#servers.delete(st.key);
-    const f = this.#forwards.get(st);
-    if (f !== undefined) this.#clearTimers(f);
-    this.#forwards.delete(st);
+    const f = this.#table.serverDone(st);
+    if (f !== undefined) stopTimers(f);
   }
 
-  /**
-   * A client transaction past its final response lingers for late copies of
-   * it (Timers D, K, M); like finished server transactions, only so many
-   * linger, the oldest ending early (a late 2xx copy is then a stray).
-   */
-  #lingerClient(ct: ClientTransaction): void {
-    if (this.#lingeringClients.has(ct)) return;
-    this.#lingeringClients.add(ct);
-    if (this.#lingeringClients.size <= this.#settings.maxLingering) return;
-    const [oldest] = this.#lingeringClients;
-    this.counters.reclaimed++;
-    oldest?.terminate();
+  /** An attempt heard no final answer, one way or another: its forward's downstream side acts on it. */
+  #withForward(ct: ClientTransaction, ended: "timeout" | "silent" | "lost"): void {
+    const f = this.#table.forward(ct);
+    if (f !== undefined) this.#downstream[ended](f, ct);
   }
-
-  #withForward(ct: ClientTransaction, handle: (f: Forward, ct: ClientTransaction) => void): void {
-    const f = this.#forwards.get(ct);
-    if (f !== undefined) handle.call(this, f, ct);
-  }
-
-  #clientDone(ct: ClientTransaction): void {
-    this.#lingeringClients.delete(ct);
-    for (const method of ["INVITE", "CANCEL", "OTHER"]) {
-      const key = clientKey(ct.branch, method);
-      if (this.#clients.get(key) === ct) this.#clients.delete(key);
-    }
-    this.#forwards.delete(ct);
-  }
-}
-
-/**
- * RFC 3261 §17.2.3: a server transaction is the top Via's branch and
- * sent-by plus the method (ACK and CANCEL look for their INVITE); without
- * the magic cookie, the RFC 2543 fallback keys on the request's identity.
- */
-function serverKey(req: SipRequest, method: string): string {
-  const vias = req.via();
-  const top: Via | undefined = vias.ok ? vias.value[0] : undefined;
-  const sentBy = top === undefined ? "" : `${top.host}:${top.port ?? ""}`;
-  if (top?.branch?.startsWith("z9hG4bK") && top.branch.length > 7) return `${top.branch}|${sentBy}|${method}`;
-  const callId = req.callId();
-  const cseq = req.cseq();
-  const from = req.from();
-  const fromTag = from.ok ? (findParam(from.value.params, "tag")?.value ?? "") : "";
-  return `2543|${callId.ok ? callId.value : ""}|${cseq.ok ? cseq.value.seq : ""}|${fromTag}|${sentBy}|${method === "ACK" || method === "CANCEL" ? "INVITE" : method}|${req.uriText}`;
-}
-
-/** Client transactions by our branch; CANCEL shares its INVITE's branch but is a transaction of its own. */
-function clientKey(branch: string, method: string): string {
-  return method === "INVITE" || method === "ACK" ? `${branch}|I` : method === "CANCEL" ? `${branch}|C` : `${branch}|O`;
-}
-
-/** A REGISTER whose Contact has a reg-id: the UA uses outbound (RFC 5626 §4.2.1). */
-function registersOutbound(req: SipRequest): boolean {
-  const contacts = req.contacts();
-  return (
-    contacts.ok &&
-    contacts.value?.star === false &&
-    contacts.value.list.some((c) => findParam(c.params, "reg-id") !== undefined)
-  );
-}
-
-/**
- * Whether a response came from the peer its client transaction's request
- * went to: the same address over the same transport. Not necessarily the
- * same socket: a UDP peer may answer from another port of its own, and a
- * backend with several of our connections may answer on another (sipp's
- * single-socket mode does).
- */
-function sameFlow(sent: Flow, heard: Flow): boolean {
-  return (
-    sent === heard ||
-    (sent.transport === heard.transport && unmapped(sent.remoteAddress) === unmapped(heard.remoteAddress))
-  );
-}
-
-/**
- * The Route values a request goes on with, as text. A plain loop, not a
- * closure over `req`: V8 puts a variable any closure captures into the
- * context every closure of that scope shares, so one made in #start kept
- * each request alive as long as whatever else #start made (16.7 KB a
- * lingering call in bench:call-path, 7.4 KB without).
- */
-function routeTexts(req: SipRequest, routes: OwnRoutes["list"], removed: number): string[] {
-  const out: string[] = [];
-  for (let i = removed; i < routes.length; i++) {
-    const r = routes[i] as (typeof routes)[number];
-    out.push(req.buf.toString("latin1", r.start, r.end));
-  }
-  return out;
-}
-
-type ClientTimers = Record<"request" | "cancel", ProxySettings["timers"] & { readonly firstResponse: number }>;
-
-/** A CANCEL is not failed over, so it waits for an answer as long as Timer F runs. */
-function clientTimers(settings: ProxySettings): ClientTimers {
-  return {
-    request: { ...settings.timers, firstResponse: settings.firstResponseTimeout },
-    cancel: { ...settings.timers, firstResponse: 64 * settings.timers.t1 },
-  };
-}
-
-/** A CANCEL's own answers change nothing: its INVITE's are what count (RFC 3261 §9.1). */
-const IGNORED: ClientEvents = { response: () => {}, timeout: () => {}, silent: () => {}, unsent: () => {} };
-
-const FLOW_FAILED: LocalResponse = { status: 430, reason: "Flow Failed" };
-const OUT_OF_DIALOG_RESENDS = 1;
-
-/** Random bits for branches, drawn from the kernel a few kilobytes at a time rather than per call. */
-class RandomBits {
-  readonly #bytes = Buffer.alloc(4096);
-  #used = this.#bytes.length;
-
-  hex64(): string {
-    if (this.#used + 8 > this.#bytes.length) {
-      randomFillSync(this.#bytes);
-      this.#used = 0;
-    }
-    const hex = this.#bytes.toString("hex", this.#used, this.#used + 8);
-    this.#used += 8;
-    return hex;
-  }
-}
-
-function randomHex(bytes: number): string {
-  return randomFillSync(Buffer.alloc(bytes)).toString("hex");
 }
 
 function hasToTag(req: SipRequest): boolean {
   const to = req.to();
   return to.ok && findParam(to.value.params, "tag") !== undefined;
-}
-
-/** The URI `transport` parameter for a flow's transport: RFC 7118 §5.2 names WS and WSS both `ws`. */
-function uriTransport(t: TransportName): string {
-  return t === "udp" ? "" : `;transport=${t === "wss" ? "ws" : t}`;
-}
-
-function hostOf(address: string): string {
-  return address.includes(":") ? `[${address}]` : address;
 }

@@ -93,3 +93,25 @@ function sameBinding(sent: Address, back: Address): boolean {
     findParam(back.params, "reg-id")?.value === findParam(sent.params, "reg-id")?.value
   );
 }
+
+/** A REGISTER whose Contact has a reg-id: the UA uses outbound (RFC 5626 §4.2.1). */
+export function registersOutbound(req: SipRequest): boolean {
+  const contacts = req.contacts();
+  return (
+    contacts.ok &&
+    contacts.value?.star === false &&
+    contacts.value.list.some((c) => findParam(c.params, "reg-id") !== undefined)
+  );
+}
+
+/**
+ * RFC 5626 §5.4: the Flow-Timer (seconds) sipedge adds to a registrar's 2xx
+ * for an outbound UA, telling it how often to keep its flow alive, unless
+ * the registrar told it; undefined: none to add.
+ */
+export function flowTimerFor(req: SipRequest, res: SipResponse, flowTimerMs: number): string | undefined {
+  if (res.status < 200 || res.status >= 300 || res.values("flow-timer").length > 0 || !registersOutbound(req)) {
+    return undefined;
+  }
+  return String(Math.round(flowTimerMs / 1000));
+}

@@ -409,3 +409,80 @@ describe("proxy core: admission", () => {
     expect(h.core.counters.overload.pool).toBe(1);
   });
 });
+
+describe("proxy core: acting on failover's verdict (src/proxy/failover.ts)", () => {
+  const PBX_B: Target = { name: "pbx-b", host: "10.1.0.3", port: 5080, transport: "udp" };
+  const two = [PBX_A, PBX_B];
+  const twoBackends = {
+    pick: (_req: unknown, tried: ReadonlySet<Target>) => two.find((m) => !tried.has(m)),
+    memberAt: (address: string) => two.find((m) => m.host === address),
+  };
+
+  it("retries a 503 on the next backend (ACKing the first), and answers 503 + Retry-After itself when none is left", () => {
+    const h = harness({}, twoBackends);
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite());
+    const a = h.flowTo(PBX_A.host, PBX_A.port);
+    h.receive(a, answer(a.sent[0] as SipMessage, 503), "backend");
+    expect(a.sent.map((m) => (m.kind === "request" ? m.method : m.status))).toEqual(["INVITE", "ACK"]);
+    const b = h.flowTo(PBX_B.host, PBX_B.port);
+    h.receive(b, answer(b.sent[0] as SipMessage, 503), "backend");
+    expect(statuses(ua)).toEqual([100, 503]);
+    expect(ua.sent.at(-1)?.values("retry-after")).toHaveLength(1);
+    expect(h.core.counters.failovers).toBe(2);
+    expect(h.core.counters.exhausted).toBe(1);
+  });
+
+  it("relays a 503 that follows a provisional: the call rang there", () => {
+    const h = harness({}, twoBackends);
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite());
+    const a = h.flowTo(PBX_A.host, PBX_A.port);
+    h.receive(a, answer(a.sent[0] as SipMessage, 180), "backend");
+    h.receive(a, answer(a.sent[0] as SipMessage, 503), "backend");
+    expect(statuses(ua)).toEqual([100, 180, 503]);
+    expect(h.flowTo(PBX_B.host, PBX_B.port).sent).toEqual([]);
+    expect(h.core.counters.failovers).toBe(0);
+  });
+
+  it("answers 487 to an INVITE cancelled before its backend said anything, once the backend stays silent", async () => {
+    const h = harness({}, twoBackends);
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite());
+    h.receive(ua, invite({ method: "CANCEL" }));
+    await vi.advanceTimersByTimeAsync(SETTINGS.firstResponseTimeout + 100);
+    expect(statuses(ua)).toEqual([100, 200, 487]);
+    // No provisional came, so no CANCEL went downstream (RFC 3261 §9.1; only the INVITE's retransmissions), nor a retry.
+    const methods = h.flowTo(PBX_A.host, PBX_A.port).sent.map((m) => (m.kind === "request" ? m.method : 0));
+    expect(new Set(methods)).toEqual(new Set(["INVITE"]));
+    expect(h.flowTo(PBX_B.host, PBX_B.port).sent).toEqual([]);
+  });
+
+  it("answers 430 to a backend's request whose client flow closed under it (RFC 5626 §5.3)", () => {
+    const ua = fakeFlow("192.0.2.9", 5060, "tcp");
+    const h = harness({ connection: (id) => (id === ua.id && !ua.closed ? ua : undefined) });
+    const pbx = fakeFlow(PBX_T.host, 40000, "tcp");
+    const token = h.tokens.issue(ua.id);
+    h.core.receive(
+      Buffer.from(
+        message([
+          "INVITE sip:alice@192.0.2.9 SIP/2.0",
+          `Route: <sip:10.0.0.1:5070;transport=tcp;lr;fl=${token}>`,
+          "Via: SIP/2.0/TCP 10.1.0.2:5080;branch=z9hG4bK-b1",
+          "Max-Forwards: 70",
+          "From: <sip:bob@example.com>;tag=b",
+          "To: <sip:alice@example.com>",
+          "Call-ID: call-2",
+          "CSeq: 1 INVITE",
+        ]).replaceAll("\n", "\r\n"),
+        "latin1",
+      ),
+      pbx,
+      "backend",
+    );
+    expect(statuses(pbx)).toEqual([100]);
+    h.core.flowClosed(ua);
+    expect(statuses(pbx)).toEqual([100, 430]);
+    expect(h.core.counters.flowFailed).toBe(1);
+  });
+});
