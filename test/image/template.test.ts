@@ -55,6 +55,18 @@ async function nftCheck(ruleset: string): Promise<void> {
 
 const defaultConfig = parse(readFileSync(join(REPO, "appliance", "config", "sipedge.yaml"), "utf8"));
 
+/** Every `Key=value` setting of a unit file, by key, in order (ExecReload= and the like repeat). */
+function unitSettings(text: string): Map<string, string[]> {
+  const settings = new Map<string, string[]>();
+  for (const line of text.split("\n")) {
+    const m = /^(\w+)=(.*)$/.exec(line);
+    if (m === null) continue;
+    const [, key = "", value = ""] = m;
+    settings.set(key, [...(settings.get(key) ?? []), value]);
+  }
+  return settings;
+}
+
 describe("the image definitions", () => {
   it("ansible-lint passes the role and both playbooks at the production profile", async () => {
     const r = await run("ansible-lint", ["--offline", "-p", "ansible/"], { ANSIBLE_CONFIG });
@@ -144,6 +156,25 @@ describe("the image definitions", () => {
       },
     });
     expect([...expandPorts(moved.reservedPorts)]).toEqual(expect.arrayContaining([40000, 40001]));
+  });
+
+  it("the unit refuses a bad config on reload, does not restart a process that refused one, and limits restarts", () => {
+    const unit = unitSettings(readFileSync(join(REPO, "appliance", "systemd", "sipedge.service"), "utf8"));
+    const config = /--config (\S+)$/.exec(unit.get("ExecStart")?.[0] ?? "")?.[1];
+    expect(config).toBe("/etc/sipedge/sipedge.yaml");
+    // `systemctl reload` fails on a config sipedge would refuse, before any SIGHUP.
+    expect(unit.get("ExecReload")).toEqual([
+      `/opt/sipedge/current/bin/sipedge check-config ${config}`,
+      "/bin/kill -HUP $MAINPID",
+    ]);
+    // sipedge --config exits 78 (EX_CONFIG) on a config error (test/unit/cli.test.ts).
+    expect(unit.get("RestartPreventExitStatus")).toEqual(["78"]);
+    // Not in ExecStartPre: RestartPreventExitStatus covers the main process alone, so systemd would restart that.
+    for (const pre of unit.get("ExecStartPre") ?? []) expect(pre).not.toContain("check-config");
+    expect(unit.get("Restart")).toEqual(["always"]);
+    expect(unit.get("RestartSec")).toEqual(["200ms"]);
+    expect(unit.get("StartLimitIntervalSec")).toEqual(["60s"]);
+    expect(unit.get("StartLimitBurst")).toEqual(["10"]);
   });
 
   it("bounds the unit's memory at limits.memory plus the documented 320 MiB", async () => {
