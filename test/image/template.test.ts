@@ -15,15 +15,25 @@ interface Rendered {
   config: { admin: { listen: string; tokenFile: string } };
 }
 
+/** One of test/image's playbooks on localhost, `vars` as inventory (the repository's own checkout as sipedge_repo_dir). */
+function playbook(name: string, vars: object, ...args: string[]): ReturnType<typeof run> {
+  const file = join(mkdtempSync(join(tmpdir(), "sipedge-vars-")), "vars.json");
+  writeFileSync(file, JSON.stringify({ ...vars, sipedge_repo_dir: REPO }));
+  return run("ansible-playbook", ["-i", "localhost,", join(REPO, "test", "image", name), "-e", `@${file}`, ...args], {
+    ANSIBLE_CONFIG,
+    ANSIBLE_NOCOLOR: "1",
+  });
+}
+
+/** The role's check of `vars` against meta/argument_specs.yml alone (test/image/validate.yml), no host needed. */
+function validate(vars: object): ReturnType<typeof run> {
+  return playbook("validate.yml", vars, "--tags", "argument-specs-only");
+}
+
 /** The role's templates rendered with its defaults and `vars` as inventory (test/image/render.yml), no host needed. */
 async function render(vars: object = {}): Promise<Rendered> {
   const dir = mkdtempSync(join(tmpdir(), "sipedge-render-"));
-  writeFileSync(join(dir, "vars.json"), JSON.stringify({ ...vars, sipedge_repo_dir: REPO, render_dir: dir }));
-  const r = await run(
-    "ansible-playbook",
-    ["-i", "localhost,", join(REPO, "test", "image", "render.yml"), "-e", `@${join(dir, "vars.json")}`],
-    { ANSIBLE_CONFIG, ANSIBLE_NOCOLOR: "1" },
-  );
+  const r = await playbook("render.yml", { ...vars, render_dir: dir });
   expect(r.code, r.stdout + r.stderr).toBe(0);
   const read = (name: string) => readFileSync(join(dir, name), "utf8");
   return {
@@ -95,6 +105,37 @@ describe("the image definitions", () => {
     expect(r.stdout).toMatch(/^HOST_KEY_CHECKING\([^)]*\) = True$/m);
     const packer = readFileSync(join(REPO, "packer", "sipedge.pkr.hcl"), "utf8");
     expect(packer).toMatch(/ansible_env_vars\s*=\s*\[[^\]]*"ANSIBLE_HOST_KEY_CHECKING=False"/);
+  });
+
+  it('checks the role\'s variables before its first task: the defaults pass, a watchdog of "10s" is refused by name', async () => {
+    const defaults = await validate({});
+    expect(defaults.code, defaults.stdout + defaults.stderr).toBe(0);
+    // It would have rendered WatchdogSec=10ss.
+    const refused = await validate({ sipedge_watchdog_sec: "10s" });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toMatch(/Validation of arguments failed:\\nargument 'sipedge_watchdog_sec' is of type/);
+  });
+
+  it("declares every variable of defaults/main.yml in argument_specs.yml, with the same default where it gives one", () => {
+    const role = join(REPO, "ansible", "roles", "sipedge");
+    const defaults: Record<string, unknown> = parse(readFileSync(join(role, "defaults", "main.yml"), "utf8"));
+    const specs: Record<string, { default?: unknown }> = parse(
+      readFileSync(join(role, "meta", "argument_specs.yml"), "utf8"),
+    ).argument_specs.main.options;
+    expect(Object.keys(specs).sort()).toEqual(Object.keys(defaults).sort());
+    for (const [name, value] of Object.entries(defaults)) {
+      // A templated default ("{{ … }}") is defaults/main.yml's alone: the spec would only copy its text.
+      const templated = typeof value === "string" && value.includes("{{");
+      expect(specs[name]?.default, name).toEqual(templated ? undefined : value);
+    }
+  });
+
+  it("tags each concern of the role, as ansible/README.md lists them", async () => {
+    const r = await run("ansible-playbook", ["-i", "localhost,", "ansible/site.yml", "--list-tags"], {
+      ANSIBLE_CONFIG,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("TASK TAGS: [always, config, firewall, journal, kernel, packages, release, service]");
   });
 
   it("admits SSH and the admin API from the private address space by default, never from anywhere", async () => {
