@@ -98,6 +98,23 @@ describe("the image definitions", () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
+  it("pins every plugin current Packer needs in plugins.pkr.hcl, which the build never hands the installed 1.6.6", async () => {
+    const template = readFileSync(join(REPO, "packer", "sipedge.pkr.hcl"), "utf8");
+    const plugins = readFileSync(join(REPO, "packer", "plugins.pkr.hcl"), "utf8");
+    // Each source's and provisioner's type, by the plugin that has it (amazon-ebs is the amazon plugin's).
+    const types = [...template.matchAll(/^\s*(?:source|provisioner) "([\w-]+)"/gm)].map((m) => m[1]?.split("-")[0]);
+    expect(new Set(types)).toEqual(new Set(["qemu", "amazon", "ansible"]));
+    for (const type of types) expect(plugins).toMatch(new RegExp(`source\\s*=\\s*"github\\.com/hashicorp/${type}"`));
+    // Debian's packer 1.6.6 refuses the block: the build names the template file alone, never the folder.
+    const version = await run("packer", ["version"], { CHECKPOINT_DISABLE: "1" });
+    if (version.stdout.startsWith("Packer v1.6.")) {
+      const refused = await run("packer", ["validate", "packer/plugins.pkr.hcl"], { CHECKPOINT_DISABLE: "1" });
+      expect(refused.stderr + refused.stdout).toMatch(/"required_plugins" are not expected here/);
+    }
+    const build = readFileSync(join(REPO, "packer", "build.sh"), "utf8");
+    expect(build).toMatch(/^packer build .* packer\/sipedge\.pkr\.hcl /m);
+  });
+
   it("checks SSH host keys against live hosts; only the image build's Packer provisioner turns that off", async () => {
     // Without the caller's own ANSIBLE_HOST_KEY_CHECKING: what ansible.cfg says.
     const r = await run("env", ["-u", "ANSIBLE_HOST_KEY_CHECKING", "ansible-config", "dump"], { ANSIBLE_CONFIG });
