@@ -1,5 +1,7 @@
-# The sipedge appliance image. Written for Debian's packer 1.6.6: no
-# required_plugins block, no `packer init`, no templatefile(); -var-file JSON.
+# The sipedge appliance image. Written for Debian's packer 1.6.6 (no
+# templatefile(); -var-file JSON), and for current Packer with the plugins
+# that plugins.pkr.hcl pins (`packer init packer/plugins.pkr.hcl` once): 1.6.6
+# refuses that file's block, so it is a file of its own, never given to 1.6.6.
 #
 #   packer/build.sh                        # offline: local base, qcow2 in packer/out/image
 #   packer build -only=qemu.sipedge -var-file=vars.json packer/sipedge.pkr.hcl
@@ -66,6 +68,12 @@ variable "accelerator" {
   type        = string
   description = "qemu accelerator: tcg (pure emulation, works everywhere) or kvm"
   default     = "tcg"
+}
+
+variable "manifest" {
+  type        = string
+  description = "JSON record of every build's artifacts (the AMI's ID for amazon-ebs); its folder must exist (release-bundle.sh makes packer/out)"
+  default     = "packer/out/manifest.json"
 }
 
 variable "aws_region" {
@@ -147,5 +155,17 @@ build {
     use_proxy        = false
     ansible_env_vars = ["ANSIBLE_CONFIG=ansible/ansible.cfg", "ANSIBLE_HOST_KEY_CHECKING=False"]
     extra_arguments  = ["--extra-vars", "sipedge_bundle=${var.bundle}"]
+  }
+
+  # Beside the qcow2, as `sha256sum -c` reads it, for whoever copies the image on.
+  post-processor "checksum" {
+    only           = ["qemu.sipedge"]
+    checksum_types = ["sha256"]
+    output         = "${var.output_directory}/sipedge-${var.version}.qcow2.sha256"
+  }
+
+  post-processor "manifest" {
+    output     = var.manifest
+    strip_path = true
   }
 }

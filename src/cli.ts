@@ -9,7 +9,7 @@ import { describeMessage, parseMessage } from "./sip/index.ts";
 
 const USAGE = `usage:
   sipedge --config FILE          run the balancer in the foreground
-  sipedge check-config FILE      validate a config file (exit 0, or 1 with the problems)
+  sipedge check-config FILE      validate a config file (exit 0, or 78 with the problems)
   sipedge demo                   run on the built-in demo config with two demo backends
   sipedge parse [FILE|-]         print one SIP message's structure as JSON (exit 0), or its parse error (exit 1)`;
 
@@ -39,6 +39,12 @@ function parseCommand(path: string | undefined): number {
   return 0;
 }
 
+/**
+ * sysexits.h EX_CONFIG: the config is wrong. The unit's RestartPreventExitStatus=78
+ * keeps systemd from restarting a process that would only refuse the same file again.
+ */
+const EX_CONFIG = 78;
+
 function checkConfig(path: string | undefined): number {
   if (path === undefined) {
     process.stderr.write(`${USAGE}\n`);
@@ -47,7 +53,7 @@ function checkConfig(path: string | undefined): number {
   const loaded = loadConfig(path);
   if (!loaded.ok) {
     process.stderr.write(`${formatErrors(loaded.errors)}\n`);
-    return 1;
+    return EX_CONFIG;
   }
   process.stdout.write(`${path}: ok\n`);
   return 0;
@@ -58,7 +64,7 @@ async function run(path: string): Promise<number> {
   const loaded = loadConfig(path);
   if (!loaded.ok) {
     process.stderr.write(`${formatErrors(loaded.errors)}\n`);
-    return 1;
+    return EX_CONFIG;
   }
   // Listen for the signal first: one that comes while workers start still stops cleanly.
   const signalled = untilSignal();

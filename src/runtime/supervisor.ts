@@ -325,7 +325,10 @@ export class Supervisor {
   }
 }
 
-/** sysexits.h EX_SOFTWARE: a crash on a bug, told apart in the journal from exit 1 (a bad config). */
+/**
+ * sysexits.h EX_SOFTWARE: a crash on a bug, told apart in the journal from exit 78
+ * (EX_CONFIG, a bad config, which systemd does not restart) and exit 1 (a start that failed).
+ */
 const EX_SOFTWARE = 70;
 
 /**

@@ -135,11 +135,11 @@ describe("the appliance image", () => {
     expect((await admin("/status", null)).status).toBe(401);
   });
 
-  it("runs under the hardened unit: notify, watchdog, restart at once, sipedge user with one capability", async () => {
+  it("runs under the hardened unit: notify, watchdog, restart after 200 ms within a start limit, sipedge user with one capability", async () => {
     const props = Object.fromEntries(
       (
         await sh(
-          "systemctl show sipedge -p Type,NotifyAccess,Restart,RestartUSec,StartLimitIntervalUSec,WatchdogUSec,LimitNOFILE,LimitCORE,User,NoNewPrivileges,ProtectSystem,CapabilityBoundingSet,AmbientCapabilities,MemoryMax",
+          "systemctl show sipedge -p Type,NotifyAccess,Restart,RestartUSec,StartLimitIntervalUSec,StartLimitBurst,WatchdogUSec,LimitNOFILE,LimitCORE,User,NoNewPrivileges,ProtectSystem,CapabilityBoundingSet,AmbientCapabilities,MemoryMax",
         )
       )
         .split("\n")
@@ -149,8 +149,9 @@ describe("the appliance image", () => {
       Type: "notify",
       NotifyAccess: "all",
       Restart: "always",
-      RestartUSec: "0",
-      StartLimitIntervalUSec: "0",
+      RestartUSec: "200ms",
+      StartLimitIntervalUSec: "1min",
+      StartLimitBurst: "10",
       WatchdogUSec: "10s",
       LimitNOFILE: "1048576",
       LimitCORE: "0",

@@ -15,15 +15,25 @@ interface Rendered {
   config: { admin: { listen: string; tokenFile: string } };
 }
 
+/** One of test/image's playbooks on localhost, `vars` as inventory (the repository's own checkout as sipedge_repo_dir). */
+function playbook(name: string, vars: object, ...args: string[]): ReturnType<typeof run> {
+  const file = join(mkdtempSync(join(tmpdir(), "sipedge-vars-")), "vars.json");
+  writeFileSync(file, JSON.stringify({ ...vars, sipedge_repo_dir: REPO }));
+  return run("ansible-playbook", ["-i", "localhost,", join(REPO, "test", "image", name), "-e", `@${file}`, ...args], {
+    ANSIBLE_CONFIG,
+    ANSIBLE_NOCOLOR: "1",
+  });
+}
+
+/** The role's check of `vars` against meta/argument_specs.yml alone (test/image/validate.yml), no host needed. */
+function validate(vars: object): ReturnType<typeof run> {
+  return playbook("validate.yml", vars, "--tags", "argument-specs-only");
+}
+
 /** The role's templates rendered with its defaults and `vars` as inventory (test/image/render.yml), no host needed. */
 async function render(vars: object = {}): Promise<Rendered> {
   const dir = mkdtempSync(join(tmpdir(), "sipedge-render-"));
-  writeFileSync(join(dir, "vars.json"), JSON.stringify({ ...vars, sipedge_repo_dir: REPO, render_dir: dir }));
-  const r = await run(
-    "ansible-playbook",
-    ["-i", "localhost,", join(REPO, "test", "image", "render.yml"), "-e", `@${join(dir, "vars.json")}`],
-    { ANSIBLE_CONFIG, ANSIBLE_NOCOLOR: "1" },
-  );
+  const r = await playbook("render.yml", { ...vars, render_dir: dir });
   expect(r.code, r.stdout + r.stderr).toBe(0);
   const read = (name: string) => readFileSync(join(dir, name), "utf8");
   return {
@@ -55,6 +65,18 @@ async function nftCheck(ruleset: string): Promise<void> {
 
 const defaultConfig = parse(readFileSync(join(REPO, "appliance", "config", "sipedge.yaml"), "utf8"));
 
+/** Every `Key=value` setting of a unit file, by key, in order (ExecReload= and the like repeat). */
+function unitSettings(text: string): Map<string, string[]> {
+  const settings = new Map<string, string[]>();
+  for (const line of text.split("\n")) {
+    const m = /^(\w+)=(.*)$/.exec(line);
+    if (m === null) continue;
+    const [, key = "", value = ""] = m;
+    settings.set(key, [...(settings.get(key) ?? []), value]);
+  }
+  return settings;
+}
+
 describe("the image definitions", () => {
   it("ansible-lint passes the role and both playbooks at the production profile", async () => {
     const r = await run("ansible-lint", ["--offline", "-p", "ansible/"], { ANSIBLE_CONFIG });
@@ -76,6 +98,23 @@ describe("the image definitions", () => {
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
 
+  it("pins every plugin current Packer needs in plugins.pkr.hcl, which the build never hands the installed 1.6.6", async () => {
+    const template = readFileSync(join(REPO, "packer", "sipedge.pkr.hcl"), "utf8");
+    const plugins = readFileSync(join(REPO, "packer", "plugins.pkr.hcl"), "utf8");
+    // Each source's and provisioner's type, by the plugin that has it (amazon-ebs is the amazon plugin's).
+    const types = [...template.matchAll(/^\s*(?:source|provisioner) "([\w-]+)"/gm)].map((m) => m[1]?.split("-")[0]);
+    expect(new Set(types)).toEqual(new Set(["qemu", "amazon", "ansible"]));
+    for (const type of types) expect(plugins).toMatch(new RegExp(`source\\s*=\\s*"github\\.com/hashicorp/${type}"`));
+    // Debian's packer 1.6.6 refuses the block: the build names the template file alone, never the folder.
+    const version = await run("packer", ["version"], { CHECKPOINT_DISABLE: "1" });
+    if (version.stdout.startsWith("Packer v1.6.")) {
+      const refused = await run("packer", ["validate", "packer/plugins.pkr.hcl"], { CHECKPOINT_DISABLE: "1" });
+      expect(refused.stderr + refused.stdout).toMatch(/"required_plugins" are not expected here/);
+    }
+    const build = readFileSync(join(REPO, "packer", "build.sh"), "utf8");
+    expect(build).toMatch(/^packer build .* packer\/sipedge\.pkr\.hcl /m);
+  });
+
   it("checks SSH host keys against live hosts; only the image build's Packer provisioner turns that off", async () => {
     // Without the caller's own ANSIBLE_HOST_KEY_CHECKING: what ansible.cfg says.
     const r = await run("env", ["-u", "ANSIBLE_HOST_KEY_CHECKING", "ansible-config", "dump"], { ANSIBLE_CONFIG });
@@ -83,6 +122,37 @@ describe("the image definitions", () => {
     expect(r.stdout).toMatch(/^HOST_KEY_CHECKING\([^)]*\) = True$/m);
     const packer = readFileSync(join(REPO, "packer", "sipedge.pkr.hcl"), "utf8");
     expect(packer).toMatch(/ansible_env_vars\s*=\s*\[[^\]]*"ANSIBLE_HOST_KEY_CHECKING=False"/);
+  });
+
+  it('checks the role\'s variables before its first task: the defaults pass, a watchdog of "10s" is refused by name', async () => {
+    const defaults = await validate({});
+    expect(defaults.code, defaults.stdout + defaults.stderr).toBe(0);
+    // It would have rendered WatchdogSec=10ss.
+    const refused = await validate({ sipedge_watchdog_sec: "10s" });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toMatch(/Validation of arguments failed:\\nargument 'sipedge_watchdog_sec' is of type/);
+  });
+
+  it("declares every variable of defaults/main.yml in argument_specs.yml, with the same default where it gives one", () => {
+    const role = join(REPO, "ansible", "roles", "sipedge");
+    const defaults: Record<string, unknown> = parse(readFileSync(join(role, "defaults", "main.yml"), "utf8"));
+    const specs: Record<string, { default?: unknown }> = parse(
+      readFileSync(join(role, "meta", "argument_specs.yml"), "utf8"),
+    ).argument_specs.main.options;
+    expect(Object.keys(specs).sort()).toEqual(Object.keys(defaults).sort());
+    for (const [name, value] of Object.entries(defaults)) {
+      // A templated default ("{{ … }}") is defaults/main.yml's alone: the spec would only copy its text.
+      const templated = typeof value === "string" && value.includes("{{");
+      expect(specs[name]?.default, name).toEqual(templated ? undefined : value);
+    }
+  });
+
+  it("tags each concern of the role, as ansible/README.md lists them", async () => {
+    const r = await run("ansible-playbook", ["-i", "localhost,", "ansible/site.yml", "--list-tags"], {
+      ANSIBLE_CONFIG,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain("TASK TAGS: [always, config, firewall, journal, kernel, packages, release, service]");
   });
 
   it("admits SSH and the admin API from the private address space by default, never from anywhere", async () => {
@@ -144,6 +214,25 @@ describe("the image definitions", () => {
       },
     });
     expect([...expandPorts(moved.reservedPorts)]).toEqual(expect.arrayContaining([40000, 40001]));
+  });
+
+  it("the unit refuses a bad config on reload, does not restart a process that refused one, and limits restarts", () => {
+    const unit = unitSettings(readFileSync(join(REPO, "appliance", "systemd", "sipedge.service"), "utf8"));
+    const config = /--config (\S+)$/.exec(unit.get("ExecStart")?.[0] ?? "")?.[1];
+    expect(config).toBe("/etc/sipedge/sipedge.yaml");
+    // `systemctl reload` fails on a config sipedge would refuse, before any SIGHUP.
+    expect(unit.get("ExecReload")).toEqual([
+      `/opt/sipedge/current/bin/sipedge check-config ${config}`,
+      "/bin/kill -HUP $MAINPID",
+    ]);
+    // sipedge --config exits 78 (EX_CONFIG) on a config error (test/unit/cli.test.ts).
+    expect(unit.get("RestartPreventExitStatus")).toEqual(["78"]);
+    // Not in ExecStartPre: RestartPreventExitStatus covers the main process alone, so systemd would restart that.
+    for (const pre of unit.get("ExecStartPre") ?? []) expect(pre).not.toContain("check-config");
+    expect(unit.get("Restart")).toEqual(["always"]);
+    expect(unit.get("RestartSec")).toEqual(["200ms"]);
+    expect(unit.get("StartLimitIntervalSec")).toEqual(["60s"]);
+    expect(unit.get("StartLimitBurst")).toEqual(["10"]);
   });
 
   it("bounds the unit's memory at limits.memory plus the documented 320 MiB", async () => {

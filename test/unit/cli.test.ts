@@ -77,16 +77,16 @@ describe("sipedge check-config", () => {
       "listen:\n  - { transport: udp, address: 127.0.0.1, port: 5060 }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:5080' }\nlimits: { memory: 64MiB, maxConnections: 10000 }\n",
     );
     const r = sipedge(["check-config", path]);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(78);
     expect(r.stderr).toMatch(/^limits\.maxConnections: 10000 connections .* holds 315: raise limits\.memory/m);
   });
 
-  it("names the key and the problem, and exits 1", () => {
+  it("names the key and the problem, and exits 78 (EX_CONFIG)", () => {
     const path = configFile(
       "listen:\n  - { transport: udp, address: 127.0.0.1, port: 5060 }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:5080' }\n      - { name: b, uri: 'http://x' }\nhealth: { timeout: never }\n",
     );
     const r = sipedge(["check-config", path]);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(78);
     expect(r.stderr.split("\n")).toEqual(
       expect.arrayContaining([
         "backends[0].members[1].uri: not a SIP URI",
@@ -97,12 +97,23 @@ describe("sipedge check-config", () => {
 
   it("explains a file that is not YAML", () => {
     const r = sipedge(["check-config", configFile("listen: [\n")]);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(78);
     expect(r.stderr).toMatch(/^not valid YAML/);
   });
 });
 
 describe("sipedge --config", () => {
+  // systemd's RestartPreventExitStatus=78: a process that would refuse the same file again is not restarted.
+  it("refuses a config with an error, naming the key, and exits 78 (EX_CONFIG)", () => {
+    const path = configFile(
+      "listen:\n  - { transport: udp, address: 127.0.0.1, port: 0 }\n" +
+        "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\nhealth: { timeout: never }\n",
+    );
+    const r = sipedge(["--config", path]);
+    expect(r.status).toBe(78);
+    expect(r.stderr).toMatch(/^health\.timeout: must be a duration/m);
+  });
+
   it("exits 1 with the reason when a worker cannot start", () => {
     const path = configFile(
       "listen:\n  - { transport: udp, address: 127.0.0.1, port: 0 }\n" +
