@@ -240,13 +240,10 @@ function line(name: string, value: string): string {
  * (LWS normalised); its other parameters keep their order.
  */
 export function viaWithSource(via: Via, received: string, rport: number | undefined): string {
-  let params = "";
-  for (const p of via.params) {
-    const name = p.name.toLowerCase();
-    if (name === "received") continue;
-    const value = name === "rport" && rport !== undefined ? String(rport) : p.value;
-    params += value === undefined ? `;${p.name}` : `;${p.name}=${value}`;
-  }
+  const params =
+    rport === undefined
+      ? via.params.rewritten("received", "", "")
+      : via.params.rewritten("received", "rport", `${rport}`);
   const port = via.port === undefined ? "" : `:${via.port}`;
   return `${via.protocol}/${via.transport} ${via.host}${port}${params};received=${received}`;
 }

@@ -55,6 +55,15 @@ export interface Located<T> {
 type Cached<T> = Result<T, SipError> | undefined;
 
 const ABSENT = { ok: true, value: undefined } as const;
+const NONE: readonly never[] = [];
+
+function itself<T>(value: T): T {
+  return value;
+}
+
+function located<T>(value: T, header: number, start: number, end: number): Located<T> {
+  return { value, header, start, end };
+}
 
 /**
  * A parsed message: offsets over the received bytes plus lazily decoded,
@@ -197,8 +206,7 @@ abstract class SipMessageBase {
   /** Every Via value in order, across repeated and comma-joined headers. */
   via(): Result<readonly Via[], SipError> {
     if (this.#via === undefined) {
-      const vias: Via[] = [];
-      this.#via = this.#each(HeaderId.Via, "ERR_SIP_BAD_VIA", parseVia, vias, false) ?? { ok: true, value: vias };
+      this.#via = this.#each(HeaderId.Via, "ERR_SIP_BAD_VIA", parseVia, itself);
     }
     return this.#via;
   }
@@ -260,7 +268,7 @@ abstract class SipMessageBase {
     this.#addresses ??= [];
     let r = this.#addresses[id];
     if (r === undefined) {
-      r = this.#list(id, "ERR_SIP_BAD_ADDRESS", parseAddress);
+      r = this.#each(id, "ERR_SIP_BAD_ADDRESS", parseAddress, located);
       this.#addresses[id] = r;
     }
     return r;
@@ -338,28 +346,21 @@ abstract class SipMessageBase {
     return this.indexOf(id) < 0 ? ABSENT : this.#single(id, code, parse);
   }
 
-  #list<T>(
-    id: HeaderId,
-    code: SipErrorCode,
-    parse: (s: string, a: number, b: number, base: number) => Result<T, GrammarError>,
-  ): Result<Located<T>[], SipError> {
-    const out: Located<T>[] = [];
-    return this.#each(id, code, parse, out, true) ?? { ok: true, value: out };
-  }
-
   /**
-   * Parses every value of every `id` header in order into `out` (located:
-   * each with its line and byte range); returns the first error, if any.
-   * Values are counted across the message: the last header line may only
-   * hold what is left of MAX_VALUES_PER_MESSAGE.
+   * Parses every value of every `id` header in order, each made into what
+   * `make` makes of it with its line and byte range; the first error, if
+   * any, instead. Values are counted across the message: the last header
+   * line may only hold what is left of MAX_VALUES_PER_MESSAGE.
    */
-  #each<T>(
+  #each<T, U>(
     id: HeaderId,
     code: SipErrorCode,
     parse: (s: string, a: number, b: number, base: number) => Result<T, GrammarError>,
-    out: T[] | Located<T>[],
-    located: boolean,
-  ): { ok: false; error: SipError } | undefined {
+    make: (value: T, header: number, start: number, end: number) => U,
+  ): Result<readonly U[], SipError> {
+    // Made at the first value, at its size: most messages carry one Via and
+    // no Route, and an array pushed to from empty reserves 17 slots.
+    let out: U[] | undefined;
     let values = 0;
     for (let i = this.indexOf(id); i >= 0; i = this.indexOf(id, i + 1)) {
       const s = this.#source(i);
@@ -378,12 +379,13 @@ abstract class SipMessageBase {
         const b = SPANS[2 * k + 1] as number;
         const r = parse(s, a, b, base);
         if (!r.ok) return this.#grammarError(code, i, base + r.error.at, r.error);
-        if (located) (out as Located<T>[]).push({ value: r.value, header: i, start: base + a, end: base + b });
-        else (out as T[]).push(r.value);
+        const value = make(r.value, i, base + a, base + b);
+        if (out === undefined) out = [value];
+        else out.push(value);
       }
       values += count;
     }
-    return undefined;
+    return { ok: true, value: out ?? NONE };
   }
 }
 

@@ -59,6 +59,24 @@ export class Params implements Iterable<Param> {
     return this.toArray()[Symbol.iterator]();
   }
 
+  /**
+   * The parameters as `;name[=value]` text, LWS dropped, without any named
+   * `drop` and with any named `set` given `value` (names in lower case): how
+   * a Via gets its received and rport (RFC 3261 §18.2.1, RFC 3581 §4).
+   */
+  rewritten(drop: string, set?: string, value = ""): string {
+    const s = this.#s;
+    let out = "";
+    for (let p = this.#start; p < this.#end; ) {
+      p = this.#next(p);
+      if (nameIs(s, drop)) continue;
+      out += `;${s.slice(SCANNED[0], SCANNED[1])}`;
+      if (set !== undefined && nameIs(s, set)) out += `=${value}`;
+      else if ((SCANNED[2] as number) >= 0) out += `=${s.slice(SCANNED[2], SCANNED[3])}`;
+    }
+    return out;
+  }
+
   #next(p: number): number {
     // Checked when parsed: the scan cannot fail here.
     return (this.#uri ? scanUriParam(this.#s, p, this.#end) : scanHeaderParam(this.#s, p, this.#end)) as number;

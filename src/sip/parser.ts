@@ -13,8 +13,6 @@ export interface ParseOptions {
 }
 
 const DEFAULT_MAX_HEADERS = 256;
-/** Messages up to this size are read into text whole, body included. */
-const WHOLE_TEXT_LIMIT = 4096;
 const CRLFCRLF = Buffer.from("\r\n\r\n");
 /**
  * Header offsets are gathered here and copied out at their exact size: a
@@ -42,21 +40,11 @@ export function parseMessage(
   let msgStart = start;
   // RFC 3261 §7.5: CRLFs before the start line are ignored.
   while (msgStart + 1 < end && buf[msgStart] === CR && buf[msgStart + 1] === LF) msgStart += 2;
-  // One copy of the message as text: searching it beats a native Buffer
-  // search followed by a second copy (and it is not sliced: a sliced string
-  // makes every later charCodeAt slower). A large message is cut at its
-  // header section so a big body is never copied.
-  let s: string;
-  let blank: number;
-  if (end - msgStart <= WHOLE_TEXT_LIMIT) {
-    s = buf.toString("latin1", msgStart, end);
-    const headLength = s.indexOf("\r\n\r\n");
-    blank = headLength < 0 ? -1 : msgStart + headLength;
-  } else {
-    blank = buf.indexOf(CRLFCRLF, msgStart);
-    if (blank + 4 > end) blank = -1;
-    s = blank < 0 ? "" : buf.toString("latin1", msgStart, blank + 4);
-  }
+  // One copy of the header section as text (not sliced: a sliced string
+  // makes every later charCodeAt slower); the body is never copied.
+  let blank = buf.indexOf(CRLFCRLF, msgStart);
+  if (blank + 4 > end) blank = -1;
+  const s = blank < 0 ? "" : buf.toString("latin1", msgStart, blank + 4);
   if (blank < 0) return sipError("ERR_SIP_INCOMPLETE", end, "header section is not terminated by an empty line");
   const limit = blank + 2 - msgStart;
   const base = msgStart;

@@ -59,4 +59,10 @@ describe("parameters decoded on demand", () => {
     ]);
     expect(v.params.find("foo")).toEqual({ name: "foo", value: undefined });
   });
+
+  it("rewrites itself for a Via's source: one dropped, one given a value, the rest as written without LWS", () => {
+    const p = params(';branch=z9hG4bK1 ; RPORT;received=10.0.0.1; x = "q;r"');
+    expect(p.rewritten("received", "rport", "5070")).toBe(';branch=z9hG4bK1;RPORT=5070;x="q;r"');
+    expect(p.rewritten("received")).toBe(';branch=z9hG4bK1;RPORT;x="q;r"');
+  });
 });
