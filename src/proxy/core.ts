@@ -166,10 +166,10 @@ export class ProxyCore {
     }
     // The message lives in a pool slot from here; whatever keeps it takes a reference of its own.
     // With the pool empty it is read where it lies, and only a refusal can come of it.
-    let slot = this.#pool.copy([bytes], false);
+    let slot = this.#pool.copy(bytes, false);
     if (slot === undefined || this.#pool.level !== "normal") {
       this.#table.reclaim();
-      slot ??= this.#pool.copy([bytes], false);
+      slot ??= this.#pool.copy(bytes, false);
     }
     this.#slot = slot;
     const held = slot?.bytes ?? bytes;

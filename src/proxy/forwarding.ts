@@ -88,7 +88,7 @@ export class Forwarder {
       callId: callId.ok ? callId.value : undefined,
       side,
       dispatched: route.kind === "dispatch",
-      tried: new Set(),
+      tried: undefined,
       remove: route.remove,
       recordRoute: DIALOG_CREATING.has(req.method) && !toTagged,
       ct: undefined,
@@ -108,12 +108,13 @@ export class Forwarder {
   attempt(f: Forward): void {
     const req = f.req;
     if (req === undefined) return; // answered, and its last attempt too: nothing to try again
-    const target = this.#dispatcher.pick(req, f.tried);
+    const target = this.#dispatcher.pick(req, f.tried ?? NONE_TRIED);
     if (target === undefined) {
       this.#counters.exhausted++;
       this.#answers.finish(f, this.#answers.unavailable());
       return;
     }
+    f.tried ??= new Set();
     f.tried.add(target);
     const flow = this.#sides.backendFlow(target);
     if (flow === undefined) {
@@ -359,6 +360,9 @@ function randomHex(bytes: number): string {
 }
 
 /** The URI `transport` parameter for a flow's transport: RFC 7118 §5.2 names WS and WSS both `ws`. */
+/** No backend tried yet: a forward makes its own set only when it first tries one. */
+const NONE_TRIED: ReadonlySet<Target> = new Set();
+
 function uriTransport(t: TransportName): string {
   return t === "udp" ? "" : `;transport=${t === "wss" ? "ws" : t}`;
 }

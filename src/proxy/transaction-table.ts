@@ -23,7 +23,8 @@ export interface Forward {
   readonly side: Side;
   /** Chosen by the dispatcher (and so eligible for failover), or routed by the policy to one flow. */
   readonly dispatched: boolean;
-  readonly tried: Set<Target>;
+  /** The backends tried so far (made at the first try). */
+  tried: Set<Target> | undefined;
   /** Route values removed from the top before it goes on (ours; all of them when foreign ones are stripped). */
   readonly remove: number;
   readonly recordRoute: boolean;

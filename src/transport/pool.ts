@@ -149,14 +149,20 @@ export class BufferPool {
     return this.#out(slot, length);
   }
 
-  /** Copies `slices` into one slot: the pool's, else (for `urgent` messages) the reserve's. */
-  copy(slices: readonly Uint8Array[], urgent: boolean): PoolSlot | undefined {
+  /** Copies `bytes` (a message, or its slices) into one slot: the pool's, else (for `urgent` messages) the reserve's. */
+  copy(bytes: Uint8Array | readonly Uint8Array[], urgent: boolean): PoolSlot | undefined {
+    const one = bytes instanceof Uint8Array;
     let length = 0;
-    for (const s of slices) length += s.length;
+    if (one) length = bytes.length;
+    else for (const s of bytes) length += s.length;
     const slot = this.acquire(length) ?? (urgent ? this.acquireReserved(length) : undefined);
     if (slot === undefined) return undefined;
+    if (one) {
+      slot.buf.set(bytes);
+      return slot;
+    }
     let at = 0;
-    for (const s of slices) {
+    for (const s of bytes) {
       slot.buf.set(s, at);
       at += s.length;
     }
@@ -171,14 +177,7 @@ export class BufferPool {
   hold(slot: PoolSlot | undefined): Held {
     if (slot === undefined) return UNHELD;
     this.retain(slot);
-    let held = true;
-    return {
-      release: () => {
-        if (!held) return;
-        held = false;
-        this.release(slot);
-      },
-    };
+    return new Hold(this, slot);
   }
 
   release(slot: PoolSlot): void {
@@ -217,6 +216,24 @@ export class BufferPool {
     slot.refs = 1;
     this.inUse++;
     return slot;
+  }
+}
+
+/** One holder's reference: a class, not a closure, as every transaction makes one. */
+class Hold implements Held {
+  #slot: PoolSlot | undefined;
+  readonly #pool: BufferPool;
+
+  constructor(pool: BufferPool, slot: PoolSlot) {
+    this.#pool = pool;
+    this.#slot = slot;
+  }
+
+  release(): void {
+    const slot = this.#slot;
+    if (slot === undefined) return;
+    this.#slot = undefined;
+    this.#pool.release(slot);
   }
 }
 
