@@ -24,7 +24,7 @@ import type { BoundListener } from "./worker/client-listeners.ts";
 /** The thread entries (.ts when run from source, .js when built). */
 const EXT = extname(fileURLToPath(import.meta.url));
 const ENTRY = new URL(`./io-thread${EXT}`, import.meta.url);
-const HEALTH_ENTRY = new URL(`../health/health-thread${EXT}`, import.meta.url);
+const HEALTH_ENTRY = new URL(`./health-thread${EXT}`, import.meta.url);
 
 interface Slot {
   worker: Worker;

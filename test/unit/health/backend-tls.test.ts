@@ -12,7 +12,7 @@ import type { HealthInit } from "../../../src/runtime/channel.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
 import { sleep } from "../../helpers/net.ts";
 
-const HEALTH_THREAD = new URL("../../../src/health/health-thread.ts", import.meta.url);
+const HEALTH_THREAD = new URL("../../../src/runtime/health-thread.ts", import.meta.url);
 
 /** A private CA, and two leaves it signed: the backend's (for 127.0.0.1) and sipedge's listener's. */
 function privatePki() {
