@@ -117,7 +117,8 @@ export class Supervisor {
 
   /**
    * SIGHUP with a config that validated: every worker takes the new
-   * backends, SIP settings and certificates. Listeners are not moved: a
+   * backends, SIP settings and certificates, and a new health thread probes
+   * with them. Listeners are not moved: a
    * changed `listen` needs a restart, and the answer says so.
    */
   async reload(config: Config): Promise<string[]> {
@@ -132,16 +133,21 @@ export class Supervisor {
     const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
     this.#config = { ...config, listen };
     if (JSON.stringify(membersOf(config).map((m) => [m.name, m.uri])) !== backendsBefore) {
-      // A new backend list: a new table over the same memory, and a health thread probing the new list.
+      // A new backend list: a new table over the same memory.
       HealthTable.reset(this.#table.buffer);
       this.#table = new HealthTable(
         membersOf(config).map((m) => m.name),
         this.#table.buffer,
       );
-      const old = this.#health;
-      this.#startHealth();
-      if (old !== undefined) post(old, { type: "stop" });
     }
+    // Every reload gets a new health thread: it reads its TLS identity (a
+    // renewed certificate, which a backend checking client certificates
+    // will soon require) and its probe settings only when it starts. The
+    // table outlives it in shared memory, so an unchanged list keeps its
+    // states and a reload flaps no backend.
+    const old = this.#health;
+    if (old !== undefined) post(old, { type: "stop" });
+    this.#startHealth();
     const answers = await Promise.all(
       this.#slots.map(
         (slot) =>
