@@ -1,5 +1,4 @@
 import { parentPort, workerData } from "node:worker_threads";
-import { backendClientTls } from "../health/backend-tls.ts";
 import { Prober } from "../health/prober.ts";
 import { BackendState, HealthTable, membersOf } from "../health/state.ts";
 import { BackendLinks } from "../transport/links.ts";
@@ -32,7 +31,7 @@ async function main(init: HealthInit): Promise<void> {
   const links = new BackendLinks(
     1,
     // The IO workers' TLS identity and trust: probes reach a TLS backend exactly as calls do.
-    backendClientTls(init.config),
+    init.tls,
     {
       maxMessageSize: init.config.sip.maxMessageSize,
       maxQueuedBytes: 1 << 16,

@@ -1,9 +1,11 @@
 import { availableParallelism } from "node:os";
 import { extname } from "node:path";
+import type { ConnectionOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
+import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
 import { flowSecret, renewEpoch, workerEpochs } from "../proxy/flow-token.ts";
 import {
@@ -55,6 +57,8 @@ export class Supervisor {
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
   #health: Worker | undefined;
+  /** The health thread's TLS options: the last config whose files could be read. */
+  #healthTls: ConnectionOptions;
   /** Backend states, written by the health thread, read here and by every IO worker. */
   #table: HealthTable;
   restarts = 0;
@@ -71,6 +75,7 @@ export class Supervisor {
     this.#beats = new Int32Array(this.#heartbeat);
     this.#connectionCounts = connectionCounts(this.threads);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
+    this.#healthTls = backendClientTls(config);
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
   }
 
@@ -118,8 +123,8 @@ export class Supervisor {
   /**
    * SIGHUP with a config that validated: every worker takes the new
    * backends, SIP settings and certificates, and a new health thread probes
-   * with them. Listeners are not moved: a
-   * changed `listen` needs a restart, and the answer says so.
+   * with them. Listeners are not moved: a changed `listen` needs a restart,
+   * and the answer says so.
    */
   async reload(config: Config): Promise<string[]> {
     const notes: string[] = [];
@@ -140,11 +145,17 @@ export class Supervisor {
         this.#table.buffer,
       );
     }
-    // Every reload gets a new health thread: it reads its TLS identity (a
+    // Every reload gets a new health thread: it takes its TLS identity (a
     // renewed certificate, which a backend checking client certificates
     // will soon require) and its probe settings only when it starts. The
     // table outlives it in shared memory, so an unchanged list keeps its
     // states and a reload flaps no backend.
+    try {
+      this.#healthTls = backendClientTls(config);
+    } catch (e) {
+      // As the IO workers' TlsIdentity does: a file that cannot be read changes nothing.
+      notes.push(`health: probes keep the previous TLS files: ${e instanceof Error ? e.message : String(e)}`);
+    }
     const old = this.#health;
     if (old !== undefined) post(old, { type: "stop" });
     this.#startHealth();
@@ -206,7 +217,7 @@ export class Supervisor {
 
   /** The health thread: probes from its own sockets; restarted like an IO worker. */
   #startHealth(): void {
-    const init: HealthInit = { config: this.#config, health: this.#table.buffer };
+    const init: HealthInit = { config: this.#config, health: this.#table.buffer, tls: this.#healthTls };
     const health = new Worker(HEALTH_ENTRY, { name: "sipedge-health", workerData: init });
     this.#health = health;
     health.on("error", () => {});

@@ -7,6 +7,7 @@ import { createServer, type Server, type TLSSocket } from "node:tls";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../../src/config/validate.ts";
+import { backendClientTls } from "../../../src/health/backend-tls.ts";
 import { BackendState, HealthTable } from "../../../src/health/state.ts";
 import type { HealthInit } from "../../../src/runtime/channel.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
@@ -99,7 +100,7 @@ describe("the health thread's probes of a TLS backend", () => {
       }),
     );
     const table = new HealthTable(["pbx"]);
-    const init: HealthInit = { config, health: table.buffer };
+    const init: HealthInit = { config, health: table.buffer, tls: backendClientTls(config) };
     const health = new Worker(HEALTH_THREAD, { workerData: init });
     cleanup.push(() => health.terminate());
 
