@@ -22,6 +22,7 @@ import {
 import { connectionCounts, resetConnectionCounts } from "./connection-gate.ts";
 import { handOffDepth, resetHandOffDepth } from "./handoff.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
+import { restartOnly } from "./worker/reloadable.ts";
 
 /** The thread entries (.ts when run from source, .js when built). */
 const EXT = extname(fileURLToPath(import.meta.url));
@@ -124,16 +125,19 @@ export class Supervisor {
    * SIGHUP with a config that validated: every worker takes the new
    * backends, SIP settings and certificates, and a new health thread probes
    * with them. Listeners are not moved: a changed `listen` needs a restart,
-   * and the answer says so.
+   * like io.*, limits.memory and the rest worker/reloadable.ts does not
+   * apply; the answer names every such key the new config changes.
    */
   async reload(config: Config): Promise<string[]> {
     const notes: string[] = [];
     const sameListeners =
       JSON.stringify(config.listen.map(({ transport, address }) => [transport, address])) ===
       JSON.stringify(this.#config.listen.map(({ transport, address }) => [transport, address]));
-    if (!sameListeners) notes.push("listen: changes take effect at the next restart");
     // Ports stay the bound ones (a 0 in the file was made concrete at start).
     const running = this.#config.listen;
+    const asBound = config.listen.map((l, i) => (l.port === 0 ? { ...l, port: running[i]?.port ?? 0 } : l));
+    const waiting = restartOnly(this.#config, { ...config, listen: asBound });
+    if (waiting.length > 0) notes.push(`restart needed to apply: ${waiting.join(", ")}`);
     const listen = sameListeners ? config.listen.map((l, i) => ({ ...l, port: running[i]?.port ?? l.port })) : running;
     const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
     this.#config = { ...config, listen };
