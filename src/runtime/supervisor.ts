@@ -46,6 +46,11 @@ export class Supervisor {
   readonly threads: number;
   /** The config workers start from: ports given as 0 are made concrete once worker 0 has bound them. */
   #config: Config;
+  /**
+   * The config as it was at start (listen ports concrete): what the keys a
+   * reload does not apply still hold until a restart.
+   */
+  #started: Config;
   readonly #entry: URL;
   readonly #slots: Slot[] = [];
   readonly #beats: Int32Array;
@@ -66,6 +71,7 @@ export class Supervisor {
 
   private constructor(config: Config, entry: URL) {
     this.#config = config;
+    this.#started = config;
     this.#entry = entry;
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
     this.#heartbeat = new SharedArrayBuffer(4 * this.threads);
@@ -94,6 +100,7 @@ export class Supervisor {
         ...config,
         listen: config.listen.map((l, i) => ({ ...l, port: first.listeners[i]?.port ?? l.port })),
       };
+      s.#started = s.#config;
       await Promise.all(Array.from({ length: s.threads - 1 }, (_, i) => s.#spawn(i + 1)));
     } catch (e) {
       // A worker that cannot start (a port taken, a certificate unreadable) stops everything.
@@ -136,7 +143,7 @@ export class Supervisor {
     // Ports stay the bound ones (a 0 in the file was made concrete at start).
     const running = this.#config.listen;
     const asBound = config.listen.map((l, i) => (l.port === 0 ? { ...l, port: running[i]?.port ?? 0 } : l));
-    const waiting = restartOnly(this.#config, { ...config, listen: asBound });
+    const waiting = restartOnly(this.#started, { ...config, listen: asBound });
     if (waiting.length > 0) notes.push(`restart needed to apply: ${waiting.join(", ")}`);
     const listen = sameListeners ? config.listen.map((l, i) => ({ ...l, port: running[i]?.port ?? l.port })) : running;
     const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
