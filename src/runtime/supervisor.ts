@@ -156,20 +156,8 @@ export class Supervisor {
         this.#table.buffer,
       );
     }
-    // Every reload gets a new health thread: it takes its TLS identity (a
-    // renewed certificate, which a backend checking client certificates
-    // will soon require) and its probe settings only when it starts. The
-    // table outlives it in shared memory, so an unchanged list keeps its
-    // states and a reload flaps no backend.
-    try {
-      this.#healthTls = backendClientTls(config);
-    } catch (e) {
-      // As the IO workers' TlsIdentity does: a file that cannot be read changes nothing.
-      notes.push(`health: probes keep the previous TLS files: ${e instanceof Error ? e.message : String(e)}`);
-    }
-    const old = this.#health;
-    if (old !== undefined) post(old, { type: "stop" });
-    this.#startHealth();
+    const healthNote = this.#renewHealth(config);
+    if (healthNote !== undefined) notes.push(healthNote);
     const answers = await Promise.all(
       this.#slots.map(
         (slot) =>
@@ -224,6 +212,27 @@ export class Supervisor {
     if (slot === undefined || slot.exited) return false;
     post(slot.worker, { type: "fault" });
     return true;
+  }
+
+  /**
+   * Every reload gets a new health thread: it takes its TLS identity (a
+   * renewed certificate, which a backend checking client certificates will
+   * soon require) and its probe settings only when it starts. The table
+   * outlives it in shared memory, so an unchanged list keeps its states and
+   * a reload flaps no backend. Returns a note when the TLS files could not be read.
+   */
+  #renewHealth(config: Config): string | undefined {
+    let note: string | undefined;
+    try {
+      this.#healthTls = backendClientTls(config);
+    } catch (e) {
+      // As the IO workers' TlsIdentity does: a file that cannot be read changes nothing.
+      note = `health: probes keep the previous TLS files: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    const old = this.#health;
+    if (old !== undefined) post(old, { type: "stop" });
+    this.#startHealth();
+    return note;
   }
 
   /** The health thread: probes from its own sockets; restarted like an IO worker. */
