@@ -85,6 +85,13 @@ export interface SipSettings {
   readonly backendTls: { readonly verify: boolean; readonly ca: string | undefined };
 }
 
+/**
+ * Members in all pools at most: the health thread's shared table
+ * (health/state.ts) has room for this many, so a reload can change the list
+ * in place.
+ */
+export const MAX_BACKENDS = 1024;
+
 export interface Config {
   readonly io: {
     readonly threads: number;

@@ -1,18 +1,18 @@
 import { BlockList, isIP, isIPv6 } from "node:net";
-import { MAX_BACKENDS } from "../health/state.ts";
 import { bareHost, findParam, isSipUri, parseUri } from "../sip/index.ts";
 import { connectionBudgetProblem, connectionRoom } from "./budget.ts";
-import type {
-  Algorithm,
-  BackendTransport,
-  ClientAuth,
-  Config,
-  ConfigError,
-  Listener,
-  ListenTransport,
-  Member,
-  Pool,
-  Trunk,
+import {
+  type Algorithm,
+  type BackendTransport,
+  type ClientAuth,
+  type Config,
+  type ConfigError,
+  type Listener,
+  type ListenTransport,
+  MAX_BACKENDS,
+  type Member,
+  type Pool,
+  type Trunk,
 } from "./schema.ts";
 import { parseDuration, parseSize } from "./units.ts";
 

@@ -9,7 +9,9 @@ import type { Config } from "../config/schema.ts";
  * for client certificates knows it by. The IO workers connect this way
  * (src/runtime/worker.ts), so the health thread must too: a prober that
  * trusted less, or showed no certificate, would hold a backend down that
- * calls could reach. The files are read once, when the thread starts.
+ * calls could reach. The supervisor reads them for the health thread at
+ * start and at every reload, which starts a new thread (runtime/supervisor.ts):
+ * a renewal reaches the probes as it reaches the IO workers.
  */
 export function backendClientTls(config: Config): ConnectionOptions {
   const { verify, ca } = config.sip.backendTls;

@@ -34,6 +34,13 @@ export class Prober {
   readonly #probes: Probe[];
   readonly #sockets: ProbeSockets;
   readonly #timer: ReturnType<typeof setInterval>;
+  /**
+   * Closed: probes still out are forgotten, not judged. A reload starts a
+   * new health thread on the same table; a verdict from the old one (its
+   * sockets closed, so every probe out "times out") would mark a live
+   * backend down behind the new one's back.
+   */
+  #closed = false;
 
   constructor(members: readonly Member[], health: Config["health"], table: HealthTable, sockets: ProbeSockets) {
     this.#table = table;
@@ -46,6 +53,7 @@ export class Prober {
 
   /** A message on a probe socket: the answer to a probe, if its Call-ID matches. */
   receive(bytes: Buffer): void {
+    if (this.#closed) return;
     const parsed = parseMessage(bytes);
     if (!parsed.ok || parsed.value.kind !== "response" || parsed.value.status < 200) return;
     const callId = parsed.value.callId();
@@ -64,6 +72,7 @@ export class Prober {
   }
 
   close(): void {
+    this.#closed = true;
     clearInterval(this.#timer);
   }
 
@@ -94,13 +103,13 @@ export class Prober {
     for (let copy = 0; copy < copies; copy++) {
       setTimeout(
         () => {
-          if (p.pending?.callId === callId) flow?.send(bytes);
+          if (!this.#closed && p.pending?.callId === callId) flow?.send(bytes);
         },
         (copy * this.#health.timeout) / copies,
       );
     }
     setTimeout(() => {
-      if (p.pending?.callId !== callId) return;
+      if (this.#closed || p.pending?.callId !== callId) return;
       p.pending = undefined;
       this.#table.setRtt(p.member.name, undefined);
       p.successes = 0;

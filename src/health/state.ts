@@ -1,4 +1,4 @@
-import type { Config, Member } from "../config/schema.ts";
+import { type Config, MAX_BACKENDS, type Member } from "../config/schema.ts";
 
 /** A backend's state as the health thread publishes it (principle 6). */
 export const BackendState = { Up: 0, Down: 1, Draining: 2, Disabled: 3 } as const;
@@ -6,9 +6,6 @@ export type BackendState = (typeof BackendState)[keyof typeof BackendState];
 export const STATE_NAMES: Readonly<Record<BackendState, string>> = { 0: "up", 1: "down", 2: "draining", 3: "disabled" };
 
 const SLOTS = 3; // state, last probe RTT (µs, -1 when the last probe failed), transitions
-
-/** The shared table has room for this many backends, so a reload can change the list in place. */
-export const MAX_BACKENDS = 1024;
 
 /** Upper bounds (seconds) of the probe round-trip histogram's buckets. */
 export const RTT_BUCKETS: readonly number[] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];

@@ -2,7 +2,6 @@ import type { SipRequest } from "../sip/index.ts";
 import type { Flow, TransportName } from "../transport/flow.ts";
 import type { RejectReason } from "./admission.ts";
 import type { FlowTokens } from "./flow-token.ts";
-import type { ForeignRoutePolicy, RoutingRefusal } from "./routing.ts";
 import type { TimerBase } from "./transactions.ts";
 
 /**
@@ -106,6 +105,12 @@ export interface ProxySettings {
   /** sipedge's own stateless answers to one UDP source, per second (proxy/answer-limit.ts). */
   readonly answersPerSource: number;
 }
+
+/** What the routing policy (proxy/routing.ts) does with a client's out-of-dialog Route not naming sipedge. */
+export type ForeignRoutePolicy = "reject" | "strip";
+
+/** Why the routing policy refused a request; a metric label. */
+export type RoutingRefusal = "foreign_route" | "no_dialog_route" | "unknown_backend" | "no_flow_token";
 
 /** Which side a message came from. */
 export type Side = "client" | "backend";

@@ -1,7 +1,7 @@
 import { type Address, bareHost, HeaderId, isSipUri, type Located, parseUri, type SipRequest } from "../sip/index.ts";
 import { type Flow, flowOwner } from "../transport/flow.ts";
 import type { FlowTokens } from "./flow-token.ts";
-import type { Dispatcher, Sides, Target } from "./ports.ts";
+import type { Dispatcher, ForeignRoutePolicy, RoutingRefusal, Sides, Target } from "./ports.ts";
 
 /**
  * The routing policy: sipedge sends only where it was told to
@@ -15,12 +15,6 @@ import type { Dispatcher, Sides, Target } from "./ports.ts";
  * and never through DNS: an edge that relays where a stranger points is a
  * weapon against its own network.
  */
-
-/** What to do with a client's Route values that do not name sipedge, out of dialog. */
-export type ForeignRoutePolicy = "reject" | "strip";
-
-/** Why the policy refused a request; a metric label. */
-export type RoutingRefusal = "foreign_route" | "no_dialog_route" | "unknown_backend" | "no_flow_token";
 
 /** The request's Route values, and how many at the top name sipedge (RFC 3261 §16.4: they are popped). */
 export interface OwnRoutes {

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from "node:tls";
 import type { MessagePort } from "node:worker_threads";
 import type { CallCounts } from "../balance/dispatcher.ts";
 import type { Config } from "../config/schema.ts";
@@ -44,6 +45,12 @@ export interface ThreadInit {
 export interface HealthInit {
   readonly config: Config;
   readonly health: SharedArrayBuffer;
+  /**
+   * How it meets TLS backends (health/backend-tls.ts), read by the
+   * supervisor: a file a reload cannot read leaves the last good identity,
+   * never a thread that fails at every start.
+   */
+  readonly tls: ConnectionOptions;
 }
 
 /** What an operator can set a backend to. */

@@ -1,9 +1,11 @@
 import { availableParallelism } from "node:os";
 import { extname } from "node:path";
+import type { ConnectionOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
 import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
+import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
 import { flowSecret, renewEpoch, workerEpochs } from "../proxy/flow-token.ts";
 import {
@@ -20,11 +22,12 @@ import {
 import { connectionCounts, resetConnectionCounts } from "./connection-gate.ts";
 import { handOffDepth, resetHandOffDepth } from "./handoff.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
+import { restartOnly } from "./worker/reloadable.ts";
 
 /** The thread entries (.ts when run from source, .js when built). */
 const EXT = extname(fileURLToPath(import.meta.url));
 const ENTRY = new URL(`./io-thread${EXT}`, import.meta.url);
-const HEALTH_ENTRY = new URL(`../health/health-thread${EXT}`, import.meta.url);
+const HEALTH_ENTRY = new URL(`./health-thread${EXT}`, import.meta.url);
 
 interface Slot {
   worker: Worker;
@@ -43,6 +46,11 @@ export class Supervisor {
   readonly threads: number;
   /** The config workers start from: ports given as 0 are made concrete once worker 0 has bound them. */
   #config: Config;
+  /**
+   * The config as it was at start (listen ports concrete): what the keys a
+   * reload does not apply still hold until a restart.
+   */
+  #started: Config;
   readonly #entry: URL;
   readonly #slots: Slot[] = [];
   readonly #beats: Int32Array;
@@ -55,12 +63,15 @@ export class Supervisor {
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
   #health: Worker | undefined;
+  /** The health thread's TLS options: the last config whose files could be read. */
+  #healthTls: ConnectionOptions;
   /** Backend states, written by the health thread, read here and by every IO worker. */
   #table: HealthTable;
   restarts = 0;
 
   private constructor(config: Config, entry: URL) {
     this.#config = config;
+    this.#started = config;
     this.#entry = entry;
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
     this.#heartbeat = new SharedArrayBuffer(4 * this.threads);
@@ -71,6 +82,7 @@ export class Supervisor {
     this.#beats = new Int32Array(this.#heartbeat);
     this.#connectionCounts = connectionCounts(this.threads);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
+    this.#healthTls = backendClientTls(config);
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
   }
 
@@ -88,6 +100,7 @@ export class Supervisor {
         ...config,
         listen: config.listen.map((l, i) => ({ ...l, port: first.listeners[i]?.port ?? l.port })),
       };
+      s.#started = s.#config;
       await Promise.all(Array.from({ length: s.threads - 1 }, (_, i) => s.#spawn(i + 1)));
     } catch (e) {
       // A worker that cannot start (a port taken, a certificate unreadable) stops everything.
@@ -117,31 +130,34 @@ export class Supervisor {
 
   /**
    * SIGHUP with a config that validated: every worker takes the new
-   * backends, SIP settings and certificates. Listeners are not moved: a
-   * changed `listen` needs a restart, and the answer says so.
+   * backends, SIP settings and certificates, and a new health thread probes
+   * with them. Listeners are not moved: a changed `listen` needs a restart,
+   * like io.*, limits.memory and the rest worker/reloadable.ts does not
+   * apply; the answer names every such key the new config changes.
    */
   async reload(config: Config): Promise<string[]> {
     const notes: string[] = [];
     const sameListeners =
       JSON.stringify(config.listen.map(({ transport, address }) => [transport, address])) ===
       JSON.stringify(this.#config.listen.map(({ transport, address }) => [transport, address]));
-    if (!sameListeners) notes.push("listen: changes take effect at the next restart");
     // Ports stay the bound ones (a 0 in the file was made concrete at start).
     const running = this.#config.listen;
+    const asBound = config.listen.map((l, i) => (l.port === 0 ? { ...l, port: running[i]?.port ?? 0 } : l));
+    const waiting = restartOnly(this.#started, { ...config, listen: asBound });
+    if (waiting.length > 0) notes.push(`restart needed to apply: ${waiting.join(", ")}`);
     const listen = sameListeners ? config.listen.map((l, i) => ({ ...l, port: running[i]?.port ?? l.port })) : running;
     const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
     this.#config = { ...config, listen };
     if (JSON.stringify(membersOf(config).map((m) => [m.name, m.uri])) !== backendsBefore) {
-      // A new backend list: a new table over the same memory, and a health thread probing the new list.
+      // A new backend list: a new table over the same memory.
       HealthTable.reset(this.#table.buffer);
       this.#table = new HealthTable(
         membersOf(config).map((m) => m.name),
         this.#table.buffer,
       );
-      const old = this.#health;
-      this.#startHealth();
-      if (old !== undefined) post(old, { type: "stop" });
     }
+    const healthNote = this.#renewHealth(config);
+    if (healthNote !== undefined) notes.push(healthNote);
     const answers = await Promise.all(
       this.#slots.map(
         (slot) =>
@@ -198,9 +214,30 @@ export class Supervisor {
     return true;
   }
 
+  /**
+   * Every reload gets a new health thread: it takes its TLS identity (a
+   * renewed certificate, which a backend checking client certificates will
+   * soon require) and its probe settings only when it starts. The table
+   * outlives it in shared memory, so an unchanged list keeps its states and
+   * a reload flaps no backend. Returns a note when the TLS files could not be read.
+   */
+  #renewHealth(config: Config): string | undefined {
+    let note: string | undefined;
+    try {
+      this.#healthTls = backendClientTls(config);
+    } catch (e) {
+      // As the IO workers' TlsIdentity does: a file that cannot be read changes nothing.
+      note = `health: probes keep the previous TLS files: ${e instanceof Error ? e.message : String(e)}`;
+    }
+    const old = this.#health;
+    if (old !== undefined) post(old, { type: "stop" });
+    this.#startHealth();
+    return note;
+  }
+
   /** The health thread: probes from its own sockets; restarted like an IO worker. */
   #startHealth(): void {
-    const init: HealthInit = { config: this.#config, health: this.#table.buffer };
+    const init: HealthInit = { config: this.#config, health: this.#table.buffer, tls: this.#healthTls };
     const health = new Worker(HEALTH_ENTRY, { name: "sipedge-health", workerData: init });
     this.#health = health;
     health.on("error", () => {});

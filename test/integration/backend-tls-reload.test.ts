@@ -13,11 +13,11 @@ import { request, respond } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
 import { onSipMessages, udpExchange } from "../helpers/sip-client.ts";
 
-let sipedge: ChildProcess | undefined;
+const sipedges: ChildProcess[] = [];
 const closing: (() => void)[] = [];
 
 afterAll(() => {
-  sipedge?.kill("SIGKILL");
+  for (const sipedge of sipedges) sipedge.kill("SIGKILL");
   for (const close of closing) close();
 });
 
@@ -76,6 +76,13 @@ async function through(udp: number, backend: Awaited<ReturnType<typeof tlsBacken
   return seen as { client: string | undefined; via: string };
 }
 
+/** SIGHUP, and its answer in sipedge's output. */
+async function reload(child: ChildProcess, out: () => string) {
+  child.kill("SIGHUP");
+  for (let i = 0; i < 100 && !out().includes("reloaded"); i++) await sleep(20);
+  expect(out()).toContain("reloaded");
+}
+
 /** The certificate the TLS listener at port presents to a new handshake. */
 function presented(port: number): Promise<string | undefined> {
   return new Promise((resolve, reject) => {
@@ -109,7 +116,7 @@ describe("SIGHUP after a certificate renewal, towards TLS backends", () => {
       ].join("\n"),
     );
     const { child, out } = await startCli(config);
-    sipedge = child;
+    sipedges.push(child);
 
     const before = await through(udp, backend, `before-${Date.now()}`);
     expect(before.client).toBe(fingerprint(one.cert));
@@ -119,9 +126,7 @@ describe("SIGHUP after a certificate renewal, towards TLS backends", () => {
     expect(await presented(backendSide)).toBe(fingerprint(one.cert));
 
     renew();
-    child.kill("SIGHUP");
-    for (let i = 0; i < 100 && !out().includes("reloaded"); i++) await sleep(20);
-    expect(out()).toContain("reloaded");
+    await reload(child, out);
     const reloaded = Date.now();
     let shown = await presented(backendSide);
     while (shown !== fingerprint(two.cert) && Date.now() - reloaded < 1000) {
@@ -135,5 +140,93 @@ describe("SIGHUP after a certificate renewal, towards TLS backends", () => {
     backend.hangUp();
     const after = await through(udp, backend, `after-${Date.now()}`);
     expect(after.client).toBe(fingerprint(two.cert));
+  });
+});
+
+/**
+ * sipedge probing a TLS backend that asks for client certificates, and a
+ * dead UDP member, its TLS identity in renewable files; its config is
+ * rewritten by `configure` (the TLS listener's files).
+ */
+async function probing() {
+  const certificate = renewableCertificate();
+  const { dir, live } = certificate;
+  const backend = await tlsBackend(demoCertificate(join(dir, "pbx")));
+  const [dead, admin] = [await freePort(), await freePort()];
+  const config = join(dir, "sipedge.yaml");
+  const configure = (files: { cert: string; key: string }) =>
+    writeFileSync(
+      config,
+      [
+        "io: { threads: 1, pin: false }",
+        "listen:",
+        `  - { transport: tls, address: 127.0.0.1, port: 0, cert: ${files.cert}, key: ${files.key} }`,
+        "backends:",
+        "  - name: core",
+        "    members:",
+        `      - { name: pbx, uri: "sip:127.0.0.1:${backend.port};transport=tls" }`,
+        `      - { name: dead, uri: "sip:127.0.0.1:${dead}" }`,
+        `admin: { listen: "127.0.0.1:${admin}" }`,
+        "health: { interval: 1s, timeout: 500ms, downAfter: 1, upAfter: 1 }",
+        "sip: { backendTls: { verify: false } }",
+      ].join("\n"),
+    );
+  configure(live);
+  const { child, out } = await startCli(config);
+  sipedges.push(child);
+  const status = async () =>
+    (await (await fetch(`http://127.0.0.1:${admin}/status`)).json()) as {
+      restarts: number;
+      backends: { name: string; state: string; transitions: number }[];
+    };
+  /** Each backend's state and transitions. */
+  const backends = async () =>
+    Object.fromEntries((await status()).backends.map((b) => [b.name, [b.state, b.transitions]]));
+  /** The client certificate of the first probe the backend sees from now on, and how long it took. */
+  const nextProbe = async () => {
+    const before = new Set(backend.seen.keys());
+    const since = Date.now();
+    for (;;) {
+      const probe = [...backend.seen.keys()].find((id) => id.startsWith("probe-") && !before.has(id));
+      if (probe !== undefined) return { client: backend.seen.get(probe)?.client, after: Date.now() - since };
+      expect(Date.now() - since, "no probe reached the backend").toBeLessThan(3000);
+      await sleep(20);
+    }
+  };
+  expect((await nextProbe()).client).toBe(fingerprint(certificate.one.cert));
+  let settled = await backends();
+  for (let i = 0; i < 100 && settled.dead?.[0] !== "down"; i++) {
+    await sleep(50);
+    settled = await backends();
+  }
+  expect(settled).toEqual({ pbx: ["up", 0], dead: ["down", 1] });
+  return { certificate, backend, child, out, configure, status, backends, settled, nextProbe };
+}
+
+describe("SIGHUP after a certificate renewal, the health thread's probes", () => {
+  it("show the new client certificate from the next probe on, and no backend changes state", async () => {
+    const { certificate, backend, child, out, backends, settled, nextProbe } = await probing();
+    certificate.renew();
+    await reload(child, out);
+    // Its connection from before the reload is gone: whatever probes next must connect anew.
+    backend.hangUp();
+    const probe = await nextProbe();
+    expect(probe.client).toBe(fingerprint(certificate.two.cert));
+    // The next probe, within an interval (and a loaded machine's slack).
+    expect(probe.after).toBeLessThan(1000 + 500);
+    expect(await backends()).toEqual(settled);
+  });
+
+  it("keep the last good certificate when a reload's files cannot be read", async () => {
+    const { certificate, backend, child, out, configure, status, backends, settled, nextProbe } = await probing();
+    configure({ cert: join(certificate.dir, "gone.pem"), key: certificate.live.key });
+    await reload(child, out);
+    expect(out()).toContain("health: probes keep the previous TLS files");
+    backend.hangUp();
+    expect((await nextProbe()).client).toBe(fingerprint(certificate.one.cert));
+    // A health thread that read the files itself would fail at every start, restarted over and over.
+    await sleep(1000);
+    expect((await status()).restarts).toBe(0);
+    expect(await backends()).toEqual(settled);
   });
 });

@@ -10,10 +10,10 @@ import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
 
 const processes = new Processes();
-let sipedge: ChildProcess | undefined;
+const sipedges: ChildProcess[] = [];
 
 afterAll(async () => {
-  sipedge?.kill("SIGKILL");
+  for (const sipedge of sipedges) sipedge.kill("SIGKILL");
   await processes.killAll();
 });
 
@@ -47,7 +47,7 @@ describe("SIGHUP reload", () => {
       );
     write(cert1, a);
     const { child, out, err } = await startCli(config);
-    sipedge = child;
+    sipedges.push(child);
     const held = await tlsConnect(tls);
     const before = held.getPeerX509Certificate()?.fingerprint256;
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 5, rate: 10 })).toMatchObject({ successful: 5 });
@@ -78,5 +78,29 @@ describe("SIGHUP reload", () => {
     await waitFor(err, "reload refused");
     expect(err()).toContain('health.interval: must be a duration like "500ms", "2s" or "3m"');
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 3, rate: 10 })).toMatchObject({ successful: 3 });
+  });
+
+  it("names the changed keys that wait for a restart, in one line", async () => {
+    const config = join(mkdtempSync(join(tmpdir(), "sipedge-reload-")), "sipedge.yaml");
+    const write = (io: string, sip: string) =>
+      writeFileSync(
+        config,
+        `io: ${io}\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: 0 }\n` +
+          `backends:\n  - name: core\n    members:\n      - { name: m, uri: "sip:127.0.0.1:9" }\nsip: ${sip}\n`,
+      );
+    write("{ threads: 1, pin: false }", "{ retryAfter: 30 }");
+    const { child, out } = await startCli(config);
+    sipedges.push(child);
+    write("{ threads: 1, pin: false }", "{ retryAfter: 5 }");
+    child.kill("SIGHUP");
+    await waitFor(out, "reloaded");
+    write("{ threads: 2, pin: false }", "{ retryAfter: 5, maxMessageSize: 32KiB }");
+    child.kill("SIGHUP");
+    await waitFor(out, "restart needed");
+    // Until a restart, every reload says so again: the running process still has the old values.
+    child.kill("SIGHUP");
+    for (let i = 0; i < 100 && out().split("restart needed").length < 3; i++) await sleep(50);
+    const line = "sipedge: reload: restart needed to apply: io.threads, sip.maxMessageSize";
+    expect(out().match(/^sipedge: reload: .*$/gm)).toEqual([line, line]);
   });
 });

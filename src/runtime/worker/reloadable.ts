@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from "node:util";
 import type { PassiveHealth } from "../../balance/dispatcher.ts";
 import { budgetShares } from "../../config/budget.ts";
 import type { Config, Trunk } from "../../config/schema.ts";
@@ -20,6 +21,65 @@ export interface Reloadable {
   readonly gate: GateLimits;
   readonly maxHandshakes: number;
   readonly maxEndpoints: number;
+}
+
+/**
+ * The config keys a SIGHUP applies, everything under each (`[]`: any
+ * index): what `reloadable` reads, the TLS files (tls-identity.ts) and
+ * `health`, which a reload's new health thread takes (runtime/supervisor.ts).
+ * Kept beside `reloadable` so that one is not changed without the other;
+ * a key missing here is reported as needing a restart, never the reverse.
+ */
+const APPLIED_ON_RELOAD: readonly string[] = [
+  "backends",
+  "trunks",
+  "health",
+  "sip.timers",
+  "sip.firstResponseTimeout",
+  "sip.failoverOn",
+  "sip.retryAfter",
+  "sip.flowTimer",
+  "sip.foreignRoute",
+  "sip.backendTls",
+  "limits.maxConnections",
+  "limits.maxConnectionsPerIp",
+  "limits.maxHandshakes",
+  "limits.maxEndpoints",
+  "limits.answersPerSource",
+  "limits.maxTransactions",
+  "listen[].cert",
+  "listen[].key",
+  "listen[].ca",
+];
+
+/**
+ * The keys `next` changes that a reload does not apply (`io.threads`,
+ * `listen[1].address`, `listen` when listeners come or go), in config
+ * order: they keep their running values until a restart. A listener moved
+ * or added keeps every listener as it runs, its TLS files included.
+ */
+export function restartOnly(running: Config, next: Config): string[] {
+  const changed = changedKeys(running, next, "");
+  const listenersKept = changed.some((key) => /^listen(\[\d+\]\.(transport|address))?$/.test(key));
+  return changed.filter((key) => (listenersKept && key.startsWith("listen")) || !applied(key));
+}
+
+function applied(key: string): boolean {
+  const general = key.replace(/\[\d+\]/g, "[]");
+  return APPLIED_ON_RELOAD.some((k) => general === k || general.startsWith(`${k}.`) || general.startsWith(`${k}[`));
+}
+
+/** Paths where a and b differ: into objects and equal-length arrays of objects; anything else differs whole. */
+function changedKeys(a: unknown, b: unknown, path: string): string[] {
+  if (isDeepStrictEqual(a, b)) return [];
+  if (!isRecord(a) || !isRecord(b) || Array.isArray(a) !== Array.isArray(b)) return [path];
+  if (Array.isArray(a) && Array.isArray(b) && (a.length !== b.length || !a.every(isRecord))) return [path];
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+  return keys.flatMap((k) => changedKeys(a[k], b[k], Array.isArray(a) ? `${path}[${k}]` : path ? `${path}.${k}` : k));
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null;
 }
 
 /** `workers`: how many IO workers share limits.memory. */

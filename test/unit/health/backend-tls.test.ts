@@ -7,12 +7,13 @@ import { createServer, type Server, type TLSSocket } from "node:tls";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../../src/config/validate.ts";
+import { backendClientTls } from "../../../src/health/backend-tls.ts";
 import { BackendState, HealthTable } from "../../../src/health/state.ts";
 import type { HealthInit } from "../../../src/runtime/channel.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
 import { sleep } from "../../helpers/net.ts";
 
-const HEALTH_THREAD = new URL("../../../src/health/health-thread.ts", import.meta.url);
+const HEALTH_THREAD = new URL("../../../src/runtime/health-thread.ts", import.meta.url);
 
 /** A private CA, and two leaves it signed: the backend's (for 127.0.0.1) and sipedge's listener's. */
 function privatePki() {
@@ -99,7 +100,7 @@ describe("the health thread's probes of a TLS backend", () => {
       }),
     );
     const table = new HealthTable(["pbx"]);
-    const init: HealthInit = { config, health: table.buffer };
+    const init: HealthInit = { config, health: table.buffer, tls: backendClientTls(config) };
     const health = new Worker(HEALTH_THREAD, { workerData: init });
     cleanup.push(() => health.terminate());
 

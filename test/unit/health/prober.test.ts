@@ -99,4 +99,17 @@ describe("the prober", () => {
     const via = probe.ok ? probe.value.via() : undefined;
     expect(via?.ok && [via.value[0]?.host, via.value[0]?.port, via.value[0]?.rport]).toEqual(["[::1]", 40000, true]);
   });
+
+  it("once closed, judges no probe still out: a reload's outgoing thread never marks a backend down", async () => {
+    const table = new HealthTable([member.name]);
+    const b = backend(table);
+    await vi.advanceTimersByTimeAsync(1500);
+    // Its socket dies with it: every probe out at the close goes unanswered.
+    b.kill();
+    await vi.advanceTimersByTimeAsync(defaults.interval - 1);
+    b.prober.close();
+    await vi.advanceTimersByTimeAsync(10 * defaults.interval);
+    expect(table.state(member.name)).toBe(BackendState.Up);
+    expect(table.transitions(member.name)).toBe(0);
+  });
 });

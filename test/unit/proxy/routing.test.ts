@@ -1,8 +1,8 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { FlowTokens } from "../../../src/proxy/flow-token.ts";
-import type { Target } from "../../../src/proxy/ports.ts";
-import { type Decision, type ForeignRoutePolicy, Router } from "../../../src/proxy/routing.ts";
+import type { ForeignRoutePolicy, Target } from "../../../src/proxy/ports.ts";
+import { type Decision, Router } from "../../../src/proxy/routing.ts";
 import { checkMessage, parseMessage } from "../../../src/sip/index.ts";
 import type { Flow } from "../../../src/transport/flow.ts";
 import { request } from "../../helpers/sip.ts";

@@ -1,12 +1,11 @@
 import { parentPort, workerData } from "node:worker_threads";
-import type { HealthInit, ToHealth } from "../runtime/channel.ts";
-import { HEALTH_NICE, niceThread } from "../runtime/pin.ts";
+import { Prober } from "../health/prober.ts";
+import { BackendState, HealthTable, membersOf } from "../health/state.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { BufferPool } from "../transport/pool.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
-import { backendClientTls } from "./backend-tls.ts";
-import { Prober } from "./prober.ts";
-import { BackendState, HealthTable, membersOf } from "./state.ts";
+import type { HealthInit, ToHealth } from "./channel.ts";
+import { HEALTH_NICE, niceThread } from "./pin.ts";
 
 const PROBE_POOL_BYTES = 1 << 20;
 
@@ -32,7 +31,7 @@ async function main(init: HealthInit): Promise<void> {
   const links = new BackendLinks(
     1,
     // The IO workers' TLS identity and trust: probes reach a TLS backend exactly as calls do.
-    backendClientTls(init.config),
+    init.tls,
     {
       maxMessageSize: init.config.sip.maxMessageSize,
       maxQueuedBytes: 1 << 16,
