@@ -81,7 +81,7 @@ export class Cancellation {
     const cancel = new ClientTransaction(
       ct.branch,
       ct.flow,
-      false,
+      "CANCEL",
       [bytes],
       UNHELD,
       this.#cancelTimers,
@@ -89,7 +89,7 @@ export class Cancellation {
       IGNORED,
       this.#clientEnded,
     );
-    this.#table.openClient(cancel, "CANCEL", undefined);
+    this.#table.openClient(cancel, undefined);
   }
 
   /** RFC 3261 §16.6 step 11: Timer C bounds how long an INVITE may ring. */

@@ -160,9 +160,19 @@ export class FlowTokens {
     return name;
   }
 
-  /** The name's length first: the Call-ID follows it, so no name and Call-ID pair spells another. */
+  /**
+   * The name's length first: the Call-ID follows it, so no name and Call-ID
+   * pair spells another. Fed to the MAC piece by piece (the length as a
+   * one-char latin1 string, which V8 keeps made): no buffer is built per call.
+   */
   #backendMac(name: Buffer, callId: string): Buffer {
-    return this.#mac(Buffer.concat([Buffer.from([name.length]), name, Buffer.from(callId, "latin1")]), BACKEND_DOMAIN);
+    return createHmac("sha256", this.#secret)
+      .update(BACKEND_DOMAIN)
+      .update(String.fromCharCode(name.length), "latin1")
+      .update(name)
+      .update(callId, "latin1")
+      .digest()
+      .subarray(0, MAC_BYTES);
   }
 
   /** What a token names, or undefined for a forged, tampered or malformed one. */

@@ -166,11 +166,10 @@ export class Forwarder {
     }
     const slices = [editor.toBuffer()];
     f.target = target;
-    const isInvite = req.method === "INVITE";
     const ct = new ClientTransaction(
       branch,
       flow,
-      isInvite,
+      req.method,
       slices,
       this.#pool.hold(f.slot),
       this.#requestTimers,
@@ -179,7 +178,7 @@ export class Forwarder {
       this.#clientEnded,
     );
     f.ct = ct;
-    this.#table.openClient(ct, req.method, f);
+    this.#table.openClient(ct, f);
   }
 
   /**

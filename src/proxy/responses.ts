@@ -16,6 +16,9 @@ export interface LocalResponse {
   readonly body?: { readonly contentType: string; readonly text: string };
 }
 
+/** RFC 3261 §8.2.6.2: the headers a response copies from its request, besides the Vias. */
+const COPIED = [HeaderId.From, HeaderId.To, HeaderId.CallId, HeaderId.CSeq] as const;
+
 /**
  * A response sipedge generates itself (RFC 3261 §8.2.6): Via (the top one
  * carrying received/rport, RFC 3581 §4), From, To, Call-ID and CSeq copied
@@ -38,7 +41,7 @@ export function buildResponse(req: SipRequest, r: LocalResponse, source: { addre
     }
     first = false;
   }
-  for (const id of [HeaderId.From, HeaderId.To, HeaderId.CallId, HeaderId.CSeq]) {
+  for (const id of COPIED) {
     const i = req.indexOf(id);
     if (i < 0) continue;
     let value = req.headerValue(i);
@@ -48,7 +51,7 @@ export function buildResponse(req: SipRequest, r: LocalResponse, source: { addre
     }
     out += `${req.headerName(i)}: ${value}\r\n`;
   }
-  for (const h of r.headers ?? []) out += `${h}\r\n`;
+  if (r.headers !== undefined) for (const h of r.headers) out += `${h}\r\n`;
   if (r.body === undefined) return Buffer.from(`${out}Server: sipedge\r\nContent-Length: 0\r\n\r\n`, "latin1");
   const body = Buffer.from(r.body.text, "utf8");
   out += `Server: sipedge\r\nContent-Type: ${r.body.contentType}\r\nContent-Length: ${body.length}\r\n\r\n`;

@@ -137,9 +137,9 @@ export class TransactionTable {
     this.#servers.set(st.key, st);
   }
 
-  /** A new client transaction for `method`, and the forward it is an attempt of (none for a CANCEL). */
-  openClient(ct: ClientTransaction, method: string, f: Forward | undefined): void {
-    this.#clients.set(clientKey(ct.branch, method), ct);
+  /** A new client transaction, and the forward it is an attempt of (none for a CANCEL). */
+  openClient(ct: ClientTransaction, f: Forward | undefined): void {
+    this.#clients.set(clientKey(ct.branch, ct.method), ct);
     if (f !== undefined) this.#forwards.set(ct, f);
   }
 
@@ -205,10 +205,8 @@ export class TransactionTable {
 
   clientDone(ct: ClientTransaction): void {
     this.#lingeringClients.delete(ct);
-    for (const method of ["INVITE", "CANCEL", "OTHER"]) {
-      const key = clientKey(ct.branch, method);
-      if (this.#clients.get(key) === ct) this.#clients.delete(key);
-    }
+    const key = clientKey(ct.branch, ct.method);
+    if (this.#clients.get(key) === ct) this.#clients.delete(key);
     this.#forwards.delete(ct);
   }
 }

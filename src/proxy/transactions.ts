@@ -208,6 +208,8 @@ export interface ClientEvents {
 export class ClientTransaction {
   readonly branch: string;
   readonly flow: Flow;
+  /** The request's method (RFC 3261 §17.1.3: with the branch, what a response is matched by). */
+  readonly method: string;
   readonly isInvite: boolean;
   /** The request's bytes, for retransmissions: let go at the final response (a lingering transaction keeps no message). */
   #request: readonly Uint8Array[];
@@ -229,7 +231,7 @@ export class ClientTransaction {
   constructor(
     branch: string,
     flow: Flow,
-    isInvite: boolean,
+    method: string,
     request: readonly Uint8Array[],
     held: Held,
     timers: TimerBase & { readonly firstResponse: number },
@@ -239,7 +241,8 @@ export class ClientTransaction {
   ) {
     this.branch = branch;
     this.flow = flow;
-    this.isInvite = isInvite;
+    this.method = method;
+    this.isInvite = method === "INVITE";
     this.#request = request;
     this.#held = held;
     this.#events = events;

@@ -69,7 +69,7 @@ function clientTx(
   return new ClientTransaction(
     branch,
     flow,
-    invite,
+    invite ? "INVITE" : "OPTIONS",
     [Buffer.from("x")],
     held(),
     { ...T, firstResponse: 2000 },
