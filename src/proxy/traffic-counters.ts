@@ -1,3 +1,4 @@
+import { METHODS } from "../sip/index.ts";
 import type { TransportName } from "../transport/flow.ts";
 import type { ProxyCounters, TrunkCounters } from "./ports.ts";
 
@@ -36,26 +37,11 @@ export function zeroCounters(): ProxyCounters {
 /** Counter keys for responses by status class (the parser admits 100-699). */
 const RESPONSE_CLASSES = ["0xx", "1xx", "2xx", "3xx", "4xx", "5xx", "6xx", "7xx", "8xx", "9xx"];
 
-const COUNTED_METHODS = new Set([
-  "INVITE",
-  "ACK",
-  "BYE",
-  "CANCEL",
-  "OPTIONS",
-  "REGISTER",
-  "PRACK",
-  "SUBSCRIBE",
-  "NOTIFY",
-  "PUBLISH",
-  "INFO",
-  "REFER",
-  "MESSAGE",
-  "UPDATE",
-]);
 const TRANSPORTS: readonly TransportName[] = ["udp", "tcp", "tls", "ws", "wss"];
 const keysFor = (method: string) =>
   Object.fromEntries(TRANSPORTS.map((t) => [t, `${method} ${t}`])) as Record<TransportName, string>;
-const REQUEST_KEYS = new Map([...COUNTED_METHODS].map((m) => [m, keysFor(m)]));
+// Requests are counted by the registered methods; any other under OTHER, so a peer cannot mint label values.
+const REQUEST_KEYS = new Map<string, Record<TransportName, string>>(METHODS.map((m) => [m, keysFor(m)]));
 const OTHER_KEYS = keysFor("OTHER");
 
 /** "METHOD transport", the key requests are counted by: made once for each pair, not per message. */

@@ -8,6 +8,7 @@ export { type Disposition, dispositionOf, type SipError, type SipErrorCode } fro
 export { classifyDatagram, type Frame, type FramerOptions, StreamFramer } from "./framer.ts";
 export { CANONICAL_NAME, HeaderId, headerIdOfName } from "./headers.ts";
 export type { Contacts, Located, SipMessage, SipRequest, SipResponse } from "./message.ts";
+export { METHODS } from "./methods.ts";
 export { findParam, type Param, type Params } from "./params.ts";
 export { type ParseOptions, parseMessage } from "./parser.ts";
 export { err, ok, type Result } from "./result.ts";
