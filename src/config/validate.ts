@@ -94,6 +94,26 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
   const io = r.object(root.io ?? {}, "io", ["threads", "pin", "grace", "backendPort", "backendAddress"]) ?? {};
   const listen = (r.list(root.listen, "listen") ?? []).map((l, i) => listener(r, l, `listen[${i}]`));
   if (Array.isArray(root.listen) && root.listen.length === 0) r.fail("listen", "needs at least one listener");
+  const config = {
+    io: {
+      threads: r.int(io, "threads", "io", 0, 1024, 0),
+      pin: r.bool(io, "pin", "io", true),
+      grace: r.duration(io, "grace", "io", "10s"),
+      backendPort: r.int(io, "backendPort", "io", 0, 65535 - 1024, 0),
+      backendAddress: backendAddress(r, io),
+    },
+    listen,
+    backends: backendPools(r, root),
+    trunks: trunkList(r, root),
+    health: healthSection(r, root),
+    limits: limitsSection(r, root),
+    admin: adminSection(r, root),
+    sip: sipSection(r, root),
+  };
+  return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: config as Config };
+}
+
+function backendPools(r: Reader, root: Obj) {
   const pools = (r.list(root.backends, "backends") ?? []).map((p, i) => pool(r, p, `backends[${i}]`));
   if (Array.isArray(root.backends) && root.backends.length === 0) r.fail("backends", "needs at least one pool");
   unique(
@@ -109,12 +129,20 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
   if (pools.reduce((n, p) => n + (p?.members.length ?? 0), 0) > MAX_BACKENDS) {
     r.fail("backends", `at most ${MAX_BACKENDS} members in all`);
   }
+  return pools;
+}
+
+function trunkList(r: Reader, root: Obj): Trunk[] {
   const trunks = (r.list(root.trunks ?? [], "trunks") ?? []).map((t, i) => trunk(r, t, `trunks[${i}]`));
   unique(
     r,
     "trunks",
     trunks.map((t) => t?.name),
   );
+  return trunks.filter((t): t is Trunk => t !== undefined);
+}
+
+function healthSection(r: Reader, root: Obj) {
   const health =
     r.object(root.health ?? {}, "health", ["interval", "timeout", "downAfter", "upAfter", "aliveCodes"]) ?? {};
   const aliveCodes = r.list(health.aliveCodes ?? [], "health.aliveCodes") ?? [];
@@ -123,6 +151,16 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       r.fail(`health.aliveCodes[${i}]`, "must be a response code from 100 to 699");
     }
   });
+  return {
+    interval: r.duration(health, "interval", "health", "1s"),
+    timeout: r.duration(health, "timeout", "health", "500ms"),
+    downAfter: r.int(health, "downAfter", "health", 1, 100, 2),
+    upAfter: r.int(health, "upAfter", "health", 1, 100, 2),
+    aliveCodes,
+  };
+}
+
+function limitsSection(r: Reader, root: Obj) {
   const limits =
     r.object(root.limits ?? {}, "limits", [
       "memory",
@@ -145,7 +183,35 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     const problem = connectionBudgetProblem(maxConnections, memory);
     if (problem !== undefined) r.fail("limits.maxConnections", problem);
   }
+  return {
+    memory,
+    maxConnections,
+    // A few dozen phones behind one office NAT; a bigger site is a trunk (exempt when trusted) or raises it.
+    // 1 000 let one address take most of the appliance's 1 260 connections.
+    maxConnectionsPerIp: r.int(limits, "maxConnectionsPerIp", "limits", 1, 10_000_000, 50),
+    maxHandshakes: r.int(limits, "maxHandshakes", "limits", 1, 100_000, 256),
+    handshakeTimeout: r.duration(limits, "handshakeTimeout", "limits", "10s"),
+    messageTimeout: r.duration(limits, "messageTimeout", "limits", "10s"),
+    udpReceiveBuffer: udpReceiveBuffer(r, limits),
+    maxTransactions: r.int(limits, "maxTransactions", "limits", 1, 10_000_000, 20_000),
+    maxEndpoints: r.int(limits, "maxEndpoints", "limits", 1, 10_000_000, 200_000),
+    // A UDP carrier refused under overload gets this many 503s a second; a forged flood reflects no more.
+    answersPerSource: r.int(limits, "answersPerSource", "limits", 1, 1_000_000, 500),
+    idleTimeout: r.duration(limits, "idleTimeout", "limits", "15m"),
+  };
+}
+
+function adminSection(r: Reader, root: Obj) {
   const admin = r.object(root.admin ?? {}, "admin", ["listen", "tokenFile"]) ?? {};
+  const listen = r.string(admin, "listen", "admin", "127.0.0.1:9091");
+  const at = listen === undefined ? undefined : hostPort(listen);
+  if (listen !== undefined && at === undefined) r.fail("admin.listen", 'must be "address:port"');
+  const tokenMissing = at === undefined || admin.tokenFile !== undefined ? undefined : tokenRequired(at.host);
+  if (tokenMissing !== undefined) r.fail("admin.tokenFile", tokenMissing);
+  return { listen, tokenFile: admin.tokenFile === undefined ? undefined : r.string(admin, "tokenFile", "admin") };
+}
+
+function sipSection(r: Reader, root: Obj) {
   const sip =
     r.object(root.sip ?? {}, "sip", [
       "timers",
@@ -166,70 +232,25 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
       r.fail(`sip.failoverOn[${i}]`, "must be a final response code from 300 to 699");
     }
   });
-  const adminListen = r.string(admin, "listen", "admin", "127.0.0.1:9091");
-  const adminAt = adminListen === undefined ? undefined : hostPort(adminListen);
-  if (adminListen !== undefined && adminAt === undefined) r.fail("admin.listen", 'must be "address:port"');
-  const tokenMissing = adminAt === undefined || admin.tokenFile !== undefined ? undefined : tokenRequired(adminAt.host);
-  if (tokenMissing !== undefined) r.fail("admin.tokenFile", tokenMissing);
-  const config = {
-    io: {
-      threads: r.int(io, "threads", "io", 0, 1024, 0),
-      pin: r.bool(io, "pin", "io", true),
-      grace: r.duration(io, "grace", "io", "10s"),
-      backendPort: r.int(io, "backendPort", "io", 0, 65535 - 1024, 0),
-      backendAddress: backendAddress(r, io),
+  return {
+    timers: {
+      t1: r.duration(timers, "t1", "sip.timers", "500ms"),
+      t2: r.duration(timers, "t2", "sip.timers", "4s"),
+      t4: r.duration(timers, "t4", "sip.timers", "5s"),
+      timerC: r.duration(timers, "timerC", "sip.timers", "181s"),
     },
-    listen,
-    backends: pools,
-    trunks: trunks.filter((t): t is Trunk => t !== undefined),
-    health: {
-      interval: r.duration(health, "interval", "health", "1s"),
-      timeout: r.duration(health, "timeout", "health", "500ms"),
-      downAfter: r.int(health, "downAfter", "health", 1, 100, 2),
-      upAfter: r.int(health, "upAfter", "health", 1, 100, 2),
-      aliveCodes,
-    },
-    limits: {
-      memory,
-      maxConnections,
-      // A few dozen phones behind one office NAT; a bigger site is a trunk (exempt when trusted) or raises it.
-      // 1 000 let one address take most of the appliance's 1 260 connections.
-      maxConnectionsPerIp: r.int(limits, "maxConnectionsPerIp", "limits", 1, 10_000_000, 50),
-      maxHandshakes: r.int(limits, "maxHandshakes", "limits", 1, 100_000, 256),
-      handshakeTimeout: r.duration(limits, "handshakeTimeout", "limits", "10s"),
-      messageTimeout: r.duration(limits, "messageTimeout", "limits", "10s"),
-      udpReceiveBuffer: udpReceiveBuffer(r, limits),
-      maxTransactions: r.int(limits, "maxTransactions", "limits", 1, 10_000_000, 20_000),
-      maxEndpoints: r.int(limits, "maxEndpoints", "limits", 1, 10_000_000, 200_000),
-      // A UDP carrier refused under overload gets this many 503s a second; a forged flood reflects no more.
-      answersPerSource: r.int(limits, "answersPerSource", "limits", 1, 1_000_000, 500),
-      idleTimeout: r.duration(limits, "idleTimeout", "limits", "15m"),
-    },
-    admin: {
-      listen: adminListen,
-      tokenFile: admin.tokenFile === undefined ? undefined : r.string(admin, "tokenFile", "admin"),
-    },
-    sip: {
-      timers: {
-        t1: r.duration(timers, "t1", "sip.timers", "500ms"),
-        t2: r.duration(timers, "t2", "sip.timers", "4s"),
-        t4: r.duration(timers, "t4", "sip.timers", "5s"),
-        timerC: r.duration(timers, "timerC", "sip.timers", "181s"),
-      },
-      firstResponseTimeout: r.duration(sip, "firstResponseTimeout", "sip", "2s"),
-      failoverOn,
-      retryAfter: r.int(sip, "retryAfter", "sip", 0, 86_400, 30),
-      maxMessageSize: r.size(sip, "maxMessageSize", "sip", "64KiB"),
-      flowTimer: r.duration(sip, "flowTimer", "sip", "120s"),
-      flowSecretFile: sip.flowSecretFile === undefined ? undefined : r.string(sip, "flowSecretFile", "sip"),
-      foreignRoute: r.oneOf(sip, "foreignRoute", "sip", FOREIGN_ROUTE, "reject"),
-      backendTls: {
-        verify: r.bool(backendTls, "verify", "sip.backendTls", true),
-        ca: backendTls.ca === undefined ? undefined : r.string(backendTls, "ca", "sip.backendTls"),
-      },
+    firstResponseTimeout: r.duration(sip, "firstResponseTimeout", "sip", "2s"),
+    failoverOn,
+    retryAfter: r.int(sip, "retryAfter", "sip", 0, 86_400, 30),
+    maxMessageSize: r.size(sip, "maxMessageSize", "sip", "64KiB"),
+    flowTimer: r.duration(sip, "flowTimer", "sip", "120s"),
+    flowSecretFile: sip.flowSecretFile === undefined ? undefined : r.string(sip, "flowSecretFile", "sip"),
+    foreignRoute: r.oneOf(sip, "foreignRoute", "sip", FOREIGN_ROUTE, "reject"),
+    backendTls: {
+      verify: r.bool(backendTls, "verify", "sip.backendTls", true),
+      ca: backendTls.ca === undefined ? undefined : r.string(backendTls, "ca", "sip.backendTls"),
     },
   };
-  return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: config as Config };
 }
 
 function listener(r: Reader, raw: unknown, path: string): Listener | undefined {

@@ -2,7 +2,7 @@ import { HOSTNAME, TOKEN } from "./chars.ts";
 import { VIA_TRANSPORTS } from "./methods.ts";
 import { NO_PARAMS, nameIs, Params, SCANNED, scanHeaderParam } from "./params.ts";
 import type { Result } from "./result.ts";
-import { fail, type GrammarError, portValue, skipDigits, skipLws, sliceKnown } from "./text.ts";
+import { type Failure, fail, type GrammarError, portValue, skipDigits, skipLws, sliceKnown } from "./text.ts";
 
 /** One Via value (RFC 3261 §20.42), with the parameters a proxy reads lifted out. */
 export interface Via {
@@ -63,34 +63,8 @@ export function parseVia(s: string, start: number, end: number, base: number): R
     port = portValue(s, portStart, p);
     if (port < 0) return fail(portStart, "bad sent-by port: not 1-65535");
   }
-  // One pass over the parameters checks them all and lifts the ones a proxy reads.
-  p = skipLws(s, p, end);
-  const paramsStart = p;
-  let count = 0;
-  let branch: string | undefined;
-  let received: string | undefined;
-  let rport: number | true | undefined;
-  let maddr: string | undefined;
-  let ttl: number | undefined;
-  for (; p < end; count++) {
-    const next = scanHeaderParam(s, p, end);
-    if (typeof next !== "number") return next;
-    p = next;
-    const value = SCANNED[2] as number;
-    const valueEnd = SCANNED[3] as number;
-    if (nameIs(s, "branch")) branch = scannedValue(s);
-    else if (nameIs(s, "received")) received = scannedValue(s);
-    else if (nameIs(s, "maddr")) maddr = scannedValue(s);
-    else if (nameIs(s, "rport")) {
-      // RFC 3581 §4: rport is empty in a request, the source port (never 0) once filled in.
-      rport = value < 0 ? true : portValue(s, value, valueEnd);
-      if (rport === -1) return fail(start, "bad rport: not 1-65535");
-    } else if (nameIs(s, "ttl")) {
-      ttl = value < 0 ? Number.NaN : Number(s.slice(value, valueEnd));
-      if (!(Number.isInteger(ttl) && ttl >= 0 && ttl <= 255)) return fail(start, "bad ttl");
-    }
-  }
-  const params = count === 0 ? NO_PARAMS : new Params(s, paramsStart, end, count, false);
+  const params = liftParams(s, skipLws(s, p, end), end, start);
+  if (!(params instanceof Params)) return params;
   const protocol =
     version - start === 7 && s.startsWith("SIP/2.0", start)
       ? "SIP/2.0"
@@ -104,15 +78,56 @@ export function parseVia(s: string, start: number, end: number, base: number): R
       host,
       port,
       params,
-      branch,
-      received,
-      rport,
-      maddr,
-      ttl,
+      branch: lifted.branch,
+      received: lifted.received,
+      rport: lifted.rport,
+      maddr: lifted.maddr,
+      ttl: lifted.ttl,
       start: base + start,
       end: base + end,
     },
   };
+}
+
+/** The parameters a proxy reads, as liftParams last found them (one per thread, read straight after). */
+const lifted: {
+  branch: string | undefined;
+  received: string | undefined;
+  rport: number | true | undefined;
+  maddr: string | undefined;
+  ttl: number | undefined;
+} = { branch: undefined, received: undefined, rport: undefined, maddr: undefined, ttl: undefined };
+
+/**
+ * One pass over a Via's parameters, s[p, end): checks them all and lifts
+ * the ones a proxy reads into `lifted`. `start` (the value's) is where a
+ * bad rport or ttl is reported.
+ */
+function liftParams(s: string, p: number, end: number, start: number): Params | Failure {
+  const paramsStart = p;
+  let count = 0;
+  lifted.branch = lifted.received = lifted.maddr = undefined;
+  lifted.rport = lifted.ttl = undefined;
+  for (; p < end; count++) {
+    const next = scanHeaderParam(s, p, end);
+    if (typeof next !== "number") return next;
+    p = next;
+    const value = SCANNED[2] as number;
+    const valueEnd = SCANNED[3] as number;
+    if (nameIs(s, "branch")) lifted.branch = scannedValue(s);
+    else if (nameIs(s, "received")) lifted.received = scannedValue(s);
+    else if (nameIs(s, "maddr")) lifted.maddr = scannedValue(s);
+    else if (nameIs(s, "rport")) {
+      // RFC 3581 §4: rport is empty in a request, the source port (never 0) once filled in.
+      lifted.rport = value < 0 ? true : portValue(s, value, valueEnd);
+      if (lifted.rport === -1) return fail(start, "bad rport: not 1-65535");
+    } else if (nameIs(s, "ttl")) {
+      const ttl = value < 0 ? Number.NaN : Number(s.slice(value, valueEnd));
+      if (!(Number.isInteger(ttl) && ttl >= 0 && ttl <= 255)) return fail(start, "bad ttl");
+      lifted.ttl = ttl;
+    }
+  }
+  return count === 0 ? NO_PARAMS : new Params(s, paramsStart, end, count, false);
 }
 
 function scannedValue(s: string): string | undefined {
