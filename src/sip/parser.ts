@@ -58,36 +58,11 @@ export function parseMessage(
   let repeated = 0;
   let p = startLineEnd + 2;
   while (p < limit) {
-    const nameStart = p;
-    while (TOKEN[s.charCodeAt(p)] === 1) p++;
-    const nameEnd = p;
-    if (nameEnd === nameStart)
-      return sipError("ERR_SIP_BAD_HEADER", base + p, "header line does not start with a name");
-    let c = s.charCodeAt(p);
-    while (c === SP || c === HT) c = s.charCodeAt(++p);
-    if (c !== COLON) return sipError("ERR_SIP_BAD_HEADER", base + p, "expected ':' after header name");
-    p++;
-    let folded = 0;
-    // Leading LWS, possibly a folded line break right after the colon.
-    for (;;) {
-      c = s.charCodeAt(p);
-      if (c === SP || c === HT) p++;
-      else if (isFold(s, p)) {
-        folded = 1;
-        p += 3;
-      } else break;
-    }
-    const valueStart = p;
-    let eol = lineEnd(s, p);
-    // RFC 3261 §7.3.1: a line starting with whitespace continues the value.
-    while (eol >= 0 && isWs(s.charCodeAt(eol + 2))) {
-      folded = 1;
-      eol = lineEnd(s, eol + 3);
-    }
-    if (eol < 0) return sipError("ERR_SIP_BAD_HEADER", base + p, "bare CR or LF in a header line");
-    let valueEnd = eol;
-    while (valueEnd > valueStart && isWs(s.charCodeAt(valueEnd - 1))) valueEnd--;
-    const id = headerIdOf(s, nameStart, nameEnd);
+    const eol = headerLine(s, p, base);
+    if (typeof eol !== "number") return eol;
+    const valueStart = LINE[1] as number;
+    const valueEnd = LINE[2] as number;
+    const id = headerIdOf(s, p, LINE[0] as number);
     const bit = 1 << id;
     repeated |= present & bit;
     present |= bit;
@@ -100,13 +75,13 @@ export function parseMessage(
       }
       contentLength = n;
     }
-    if (n >= maxHeaders) return sipError("ERR_SIP_TOO_MANY_HEADERS", base + nameStart, "too many header lines");
+    if (n >= maxHeaders) return sipError("ERR_SIP_TOO_MANY_HEADERS", base + p, "too many header lines");
     scratch[n] = id;
-    scratch[n + 1] = base + nameStart;
-    scratch[n + 2] = base + nameEnd;
+    scratch[n + 1] = base + p;
+    scratch[n + 2] = base + (LINE[0] as number);
     scratch[n + 3] = base + valueStart;
     scratch[n + 4] = base + valueEnd;
-    scratch[n + 5] = folded;
+    scratch[n + 5] = LINE[3] as number;
     n += 6;
     p = eol + 2;
   }
@@ -132,6 +107,49 @@ export function parseMessage(
     contentLength,
   };
   return isVersionAt(s, 0) ? statusLine(layout) : requestLine(layout);
+}
+
+/** Where headerLine found the parts of a line: name end, value start, value end, folded (0/1); read straight after. */
+const LINE = new Int32Array(4);
+
+/**
+ * Reads the header line whose name starts at p into LINE; returns the
+ * offset of the CRLF that ends it (folded continuation lines included), or
+ * the error.
+ */
+function headerLine(s: string, p: number, base: number): number | { ok: false; error: SipError } {
+  const nameStart = p;
+  while (TOKEN[s.charCodeAt(p)] === 1) p++;
+  if (p === nameStart) return sipError("ERR_SIP_BAD_HEADER", base + p, "header line does not start with a name");
+  LINE[0] = p;
+  let c = s.charCodeAt(p);
+  while (c === SP || c === HT) c = s.charCodeAt(++p);
+  if (c !== COLON) return sipError("ERR_SIP_BAD_HEADER", base + p, "expected ':' after header name");
+  p++;
+  let folded = 0;
+  // Leading LWS, possibly a folded line break right after the colon.
+  for (;;) {
+    c = s.charCodeAt(p);
+    if (c === SP || c === HT) p++;
+    else if (isFold(s, p)) {
+      folded = 1;
+      p += 3;
+    } else break;
+  }
+  const valueStart = p;
+  let eol = lineEnd(s, p);
+  // RFC 3261 §7.3.1: a line starting with whitespace continues the value.
+  while (eol >= 0 && isWs(s.charCodeAt(eol + 2))) {
+    folded = 1;
+    eol = lineEnd(s, eol + 3);
+  }
+  if (eol < 0) return sipError("ERR_SIP_BAD_HEADER", base + p, "bare CR or LF in a header line");
+  let valueEnd = eol;
+  while (valueEnd > valueStart && isWs(s.charCodeAt(valueEnd - 1))) valueEnd--;
+  LINE[1] = valueStart;
+  LINE[2] = valueEnd;
+  LINE[3] = folded;
+  return eol;
 }
 
 function isWs(c: number): boolean {
