@@ -193,6 +193,8 @@ export class StreamConnection implements Connection {
   #framer: StreamFramer | undefined;
   #queue: SendQueue | undefined;
   #closed = false;
+  /** Written to in this turn of the event loop: its writes wait for the turn's end (corkedThisTurn). */
+  #corked = false;
   #peerNames: readonly string[] | undefined;
   /** Runs out when the message now being received has taken too long. */
   #partial: ReturnType<typeof setTimeout> | undefined;
@@ -347,10 +349,21 @@ export class StreamConnection implements Connection {
   /** Writes a slot the queue gave (a message or a pong); false when it gave none. */
   #write(slot: PoolSlot | undefined): boolean {
     if (slot === undefined) return false;
+    if (!this.#corked) {
+      this.#corked = true;
+      this.#socket.cork();
+      corkedThisTurn(this);
+    }
     // Called once written or failed (also when the socket is destroyed first).
     const queue = this.#queue as SendQueue;
     this.#socket.write(slot.bytes, () => queue.written(slot));
     return true;
+  }
+
+  /** What this turn of the event loop wrote goes out, in one write (over TLS, one record). */
+  uncork(): void {
+    this.#corked = false;
+    if (!this.#socket.destroyed) this.#socket.uncork();
   }
 
   /** Not reading is our doing, not the peer's: the message it began gets its whole time again on resume. */
@@ -371,6 +384,29 @@ export class StreamConnection implements Connection {
     if (this.#partial !== undefined) clearTimeout(this.#partial);
     this.#socket.destroy();
   }
+}
+
+/**
+ * Connections written to in this turn of the event loop, uncorked together
+ * once its I/O callbacks have run (setImmediate: right after the poll
+ * phase). The messages one turn makes for a connection (the answers to the
+ * datagrams libuv read in one go, a 100 and a relayed 180) then leave as
+ * one write: over TLS one record and one syscall instead of one each.
+ */
+const corked: StreamConnection[] = [];
+let uncorkScheduled = false;
+
+function corkedThisTurn(c: StreamConnection): void {
+  corked.push(c);
+  if (uncorkScheduled) return;
+  uncorkScheduled = true;
+  setImmediate(uncorkAll);
+}
+
+function uncorkAll(): void {
+  uncorkScheduled = false;
+  for (const c of corked) c.uncork();
+  corked.length = 0;
 }
 
 /** A framer for a connection that has bytes to frame: a spare one, or a new one. */
