@@ -61,6 +61,19 @@ export type ToHealth =
   | { readonly type: "set"; readonly backend: string; readonly state: AdminState }
   | { readonly type: "stop" };
 
+/**
+ * What the supervisor asks of a worker, each answered once by a Reply of
+ * the same kind (`of`). A request carries an id its response repeats, so
+ * requests that overlap (two scrapes, two SIGHUPs, a scrape after one that
+ * timed out) each get their own answer (runtime/request-channel.ts).
+ */
+export type Ask = { readonly type: "stats" } | { readonly type: "reload"; readonly config: Config };
+
+export type Reply =
+  | { readonly of: "stats"; readonly stats: WorkerStats }
+  /** The reload's error, undefined when the worker applied it. */
+  | { readonly of: "reload"; readonly error: string | undefined };
+
 export type ToSupervisor =
   | {
       readonly type: "ready";
@@ -71,8 +84,7 @@ export type ToSupervisor =
       readonly backendPort: number;
     }
   | { readonly type: "failed"; readonly index: number; readonly message: string }
-  | { readonly type: "reloaded"; readonly index: number; readonly error: string | undefined }
-  | { readonly type: "stats"; readonly index: number; readonly stats: WorkerStats };
+  | { readonly type: "response"; readonly id: number; readonly reply: Reply };
 
 export type ToWorker =
   | { readonly type: "stop" }
@@ -80,8 +92,7 @@ export type ToWorker =
   | { readonly type: "fault" }
   /** A hand-off port to a worker that (re)started after this one. */
   | { readonly type: "peer"; readonly index: number; readonly port: MessagePort }
-  | { readonly type: "reload"; readonly config: Config }
-  | { readonly type: "stats" };
+  | { readonly type: "request"; readonly id: number; readonly ask: Ask };
 
 /** One worker's counters and gauges, for a scrape. */
 export interface WorkerStats {
@@ -134,6 +145,17 @@ export function post<T extends ToSupervisor | ToWorker | ToHealth>(
   message: T,
 ): void {
   port.postMessage(message);
+}
+
+/**
+ * The `default` of every switch over messages between threads: the `never`
+ * makes the compiler check the switch names every type. One that arrives
+ * anyway (a bug, a thread from another build) is logged and ignored, never
+ * taken for another message.
+ */
+export function unknownMessage(where: string, message: never): void {
+  const type = (message as { type?: unknown } | null)?.type;
+  process.stderr.write(`sipedge: ${where}: unknown message ignored (type ${JSON.stringify(type)})\n`);
 }
 
 /** How often a worker beats, and how long without a beat makes it stalled. */

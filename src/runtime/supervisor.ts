@@ -17,10 +17,12 @@ import {
   type ThreadInit,
   type ToSupervisor,
   type ToWorker,
+  unknownMessage,
   type WorkerStats,
 } from "./channel.ts";
 import { connectionCounts, resetConnectionCounts } from "./connection-gate.ts";
 import { handOffDepth, resetHandOffDepth } from "./handoff.ts";
+import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 import { restartOnly } from "./worker/reloadable.ts";
 
@@ -29,8 +31,16 @@ const EXT = extname(fileURLToPath(import.meta.url));
 const ENTRY = new URL(`./io-thread${EXT}`, import.meta.url);
 const HEALTH_ENTRY = new URL(`./health-thread${EXT}`, import.meta.url);
 
+/**
+ * How long a worker has to apply a reload (certificates read from disk,
+ * new backend links): one that takes longer is named in the reload's answer.
+ */
+const RELOAD_TIMEOUT_MS = 5000;
+
 interface Slot {
   worker: Worker;
+  /** Requests to this worker and their responses, by id. */
+  channel: RequestChannel;
   exited: boolean;
   ready: Extract<ToSupervisor, { type: "ready" }> | undefined;
   lastBeat: number;
@@ -68,6 +78,8 @@ export class Supervisor {
   /** Backend states, written by the health thread, read here and by every IO worker. */
   #table: HealthTable;
   restarts = 0;
+  /** Requests to IO workers that got no answer in time, by type. */
+  readonly timeouts: Timeouts = { stats: 0, reload: 0 };
 
   private constructor(config: Config, entry: URL) {
     this.#config = config;
@@ -158,42 +170,27 @@ export class Supervisor {
     }
     const healthNote = this.#renewHealth(config);
     if (healthNote !== undefined) notes.push(healthNote);
-    const answers = await Promise.all(
-      this.#slots.map(
-        (slot) =>
-          new Promise<Extract<ToSupervisor, { type: "reloaded" }>>((resolve) => {
-            const onMessage = (m: ToSupervisor) => {
-              if (m.type !== "reloaded") return;
-              slot.worker.off("message", onMessage);
-              resolve(m);
-            };
-            slot.worker.on("message", onMessage);
-            post(slot.worker, { type: "reload", config: this.#config });
-          }),
+    const ask = { type: "reload", config: this.#config } as const;
+    const errors = await Promise.all(
+      this.#slots.map((slot) =>
+        slot.channel.request(ask, RELOAD_TIMEOUT_MS).then(
+          (reply) => reply.error,
+          (e: Error) => e.message,
+        ),
       ),
     );
-    for (const a of answers) if (a.error !== undefined) notes.push(`io worker ${a.index}: ${a.error}`);
+    for (const [index, error] of errors.entries()) if (error !== undefined) notes.push(`io worker ${index}: ${error}`);
     return notes;
   }
 
   /** Every worker's counters, for a scrape (a worker that does not answer in time is left out). */
   async stats(timeoutMs = 500): Promise<WorkerStats[]> {
     const answers = await Promise.all(
-      this.#slots.map(
-        (slot) =>
-          new Promise<WorkerStats | undefined>((resolve) => {
-            const timer = setTimeout(() => done(undefined), timeoutMs);
-            const onMessage = (m: ToSupervisor) => {
-              if (m.type === "stats") done(m.stats);
-            };
-            const done = (s: WorkerStats | undefined) => {
-              clearTimeout(timer);
-              slot.worker.off("message", onMessage);
-              resolve(s);
-            };
-            slot.worker.on("message", onMessage);
-            post(slot.worker, { type: "stats" });
-          }),
+      this.#slots.map((slot) =>
+        slot.channel.request({ type: "stats" }, timeoutMs).then(
+          (reply) => reply.stats,
+          () => undefined,
+        ),
       ),
     );
     return answers.filter((s): s is WorkerStats => s !== undefined);
@@ -311,6 +308,7 @@ export class Supervisor {
     });
     const slot: Slot = {
       worker,
+      channel: new RequestChannel(worker, this.timeouts),
       exited: false,
       ready: undefined,
       lastBeat: Atomics.load(this.#beats, index),
@@ -319,11 +317,21 @@ export class Supervisor {
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {
       worker.on("message", (m: ToSupervisor) => {
-        if (m.type === "ready") {
-          slot.ready = m;
-          slot.lastBeatAt = Date.now();
-          resolve(m);
-        } else if (m.type === "failed") reject(new Error(`io worker ${index}: ${m.message}`));
+        switch (m.type) {
+          case "ready":
+            slot.ready = m;
+            slot.lastBeatAt = Date.now();
+            resolve(m);
+            return;
+          case "failed":
+            reject(new Error(`io worker ${index}: ${m.message}`));
+            return;
+          case "response":
+            slot.channel.settle(m);
+            return;
+          default:
+            unknownMessage(`supervisor (from io worker ${index})`, m);
+        }
       });
       // A crash or an exit: respawn at once (the exit event follows an error), and say why.
       worker.on("error", (e: Error) => {
@@ -331,6 +339,7 @@ export class Supervisor {
       });
       worker.on("exit", () => {
         slot.exited = true;
+        slot.channel.close();
         if (this.#stopping || this.#slots[index] !== slot) return;
         if (slot.ready === undefined) {
           reject(new Error(`io worker ${index} exited before it was ready`));

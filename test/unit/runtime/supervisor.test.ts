@@ -46,3 +46,21 @@ describe("supervisor", () => {
     expect(supervisor.restarts).toBeGreaterThanOrEqual(1);
   });
 });
+
+describe("supervisor requests to a worker", () => {
+  const one = { ...config, io: { ...config.io, threads: 1 } };
+
+  it("gives two overlapping scrapes each its own answer, though they come back out of order", async () => {
+    supervisor = await Supervisor.start(one, fixture("answering"));
+    const [first, second] = await Promise.all([supervisor.stats(), supervisor.stats()]);
+    expect(first.map((s) => s.endpoints)).toEqual([1]);
+    expect(second.map((s) => s.endpoints)).toEqual([2]);
+  });
+
+  it("gives two overlapping reloads each its own worker's answer", async () => {
+    supervisor = await Supervisor.start(one, fixture("answering"));
+    const [first, second] = await Promise.all([supervisor.reload(one), supervisor.reload(one)]);
+    expect(first).toContain("io worker 0: reload 1");
+    expect(second).toContain("io worker 0: reload 2");
+  });
+});
