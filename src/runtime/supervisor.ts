@@ -78,6 +78,8 @@ export class Supervisor {
   /** Backend states, written by the health thread, read here and by every IO worker. */
   #table: HealthTable;
   restarts = 0;
+  /** IO workers that exited and whose replacement could not start (the slot stays empty). */
+  respawnFailures = 0;
   /** Requests to IO workers that got no answer in time, by type. */
   readonly timeouts: Timeouts = { stats: 0, reload: 0 };
 
@@ -346,8 +348,18 @@ export class Supervisor {
           return;
         }
         this.restarts++;
-        void this.#spawn(index).catch(() => {});
+        this.#respawn(index);
       });
+    });
+  }
+
+  /** A replacement that cannot start (a port taken meanwhile, a certificate gone) leaves its slot empty: say so and count it. */
+  #respawn(index: number): void {
+    this.#spawn(index).catch((e: unknown) => {
+      this.respawnFailures++;
+      process.stderr.write(
+        `sipedge: io worker ${index} could not be restarted: ${e instanceof Error ? e.message : String(e)}\n`,
+      );
     });
   }
 
