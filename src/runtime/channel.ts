@@ -6,6 +6,7 @@ import type { ProxyCounters } from "../proxy/ports.ts";
 import type { HandshakeStats } from "../transport/handshakes.ts";
 import type { Refusal } from "../transport/listener.ts";
 import type { ClassStats } from "../transport/pool.ts";
+import type { WorkerMemory } from "./shared-memory.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 
 /**
@@ -13,30 +14,16 @@ import type { BoundListener } from "./worker/client-listeners.ts";
  * worker threads: nothing else posts messages between them.
  */
 
-/** Backend-side ports per worker in ThreadInit.backendPorts: UDP, TCP, TLS. */
-export const BACKEND_PORTS = 3;
-
-/** What an IO thread starts from (its workerData). */
-export interface ThreadInit {
+/** What an IO thread starts from (its workerData): its shared memory (runtime/shared-memory.ts) and the rest. */
+export interface ThreadInit extends WorkerMemory {
   readonly config: Config;
   readonly index: number;
   /** The core to pin this thread to, or undefined for no pinning. */
   readonly cpu: number | undefined;
-  /** One Int32 per worker, incremented by the worker while its event loop turns. */
-  readonly heartbeat: SharedArrayBuffer;
   /** The health thread's backend table (src/health/state.ts). */
   readonly health: SharedArrayBuffer;
-  /** How many IO workers there are, and the hand-off queues' in-flight counts (runtime/handoff.ts). */
-  readonly threads: number;
-  readonly handOffDepth: SharedArrayBuffer;
-  /** Every worker's backend-side ports (UDP, TCP, TLS), each written by its own worker at start. */
-  readonly backendPorts: SharedArrayBuffer;
-  /** Client connections per worker, in all and by source address (runtime/connection-gate.ts). */
-  readonly connectionCounts: SharedArrayBuffer;
   /** The flow-token secret, the same in every worker so any of them can check a token. */
   readonly flowSecret: Uint8Array;
-  /** Every worker's flow-token epoch, renewed each time that worker starts (proxy/flow-token.ts). */
-  readonly flowEpochs: SharedArrayBuffer;
   /** Ports to the workers already running, one per peer (transferred). */
   readonly peers: readonly { readonly index: number; readonly port: MessagePort }[];
 }

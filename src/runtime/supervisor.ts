@@ -7,10 +7,9 @@ import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
-import { flowSecret, renewEpoch, workerEpochs } from "../proxy/flow-token.ts";
+import { flowSecret } from "../proxy/flow-token.ts";
 import {
   type AdminState,
-  BACKEND_PORTS,
   type HealthInit,
   post,
   STALL_MS,
@@ -20,9 +19,8 @@ import {
   unknownMessage,
   type WorkerStats,
 } from "./channel.ts";
-import { connectionCounts, resetConnectionCounts } from "./connection-gate.ts";
-import { handOffDepth, resetHandOffDepth } from "./handoff.ts";
 import { RequestChannel, type Timeouts } from "./request-channel.ts";
+import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 import { restartOnly } from "./worker/reloadable.ts";
 
@@ -64,12 +62,9 @@ export class Supervisor {
   readonly #entry: URL;
   readonly #slots: Slot[] = [];
   readonly #beats: Int32Array;
-  readonly #heartbeat: SharedArrayBuffer;
-  readonly #handOffDepth: SharedArrayBuffer;
+  /** What every IO worker shares but the health table (runtime/shared-memory.ts). */
+  readonly #memory: WorkerMemory;
   readonly #flowSecret: Uint8Array;
-  readonly #flowEpochs: SharedArrayBuffer;
-  readonly #backendPorts: SharedArrayBuffer;
-  readonly #connectionCounts: SharedArrayBuffer;
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
   #health: Worker | undefined;
@@ -88,13 +83,9 @@ export class Supervisor {
     this.#started = config;
     this.#entry = entry;
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
-    this.#heartbeat = new SharedArrayBuffer(4 * this.threads);
-    this.#handOffDepth = handOffDepth(this.threads);
+    this.#memory = workerMemory(this.threads);
     this.#flowSecret = flowSecret(config.sip.flowSecretFile);
-    this.#flowEpochs = workerEpochs(this.threads);
-    this.#backendPorts = new SharedArrayBuffer(BACKEND_PORTS * Int32Array.BYTES_PER_ELEMENT * this.threads);
-    this.#beats = new Int32Array(this.#heartbeat);
-    this.#connectionCounts = connectionCounts(this.threads);
+    this.#beats = new Int32Array(this.#memory.heartbeat);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
     this.#healthTls = backendClientTls(config);
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
@@ -274,13 +265,8 @@ export class Supervisor {
   }
 
   #spawn(index: number): Promise<Extract<ToSupervisor, { type: "ready" }>> {
-    // A hand-off channel to every worker already running (runtime/handoff.ts);
-    // the ports a dead worker used are no longer ours until it says again.
-    resetHandOffDepth(this.#handOffDepth, this.threads, index);
-    new Int32Array(this.#backendPorts).fill(0, index * BACKEND_PORTS, (index + 1) * BACKEND_PORTS);
-    resetConnectionCounts(this.#connectionCounts, index);
-    // Its flow ids begin again: tokens for its previous flows must stop naming them (430, not a stranger's flow).
-    renewEpoch(this.#flowEpochs, index);
+    resetWorkerCells(this.#memory, index);
+    // A hand-off channel to every worker already running (runtime/handoff.ts).
     const peers: { index: number; port: MessagePort }[] = [];
     for (const [other, slot] of this.#slots.entries()) {
       if (other === index || slot === undefined || slot.exited) continue;
@@ -289,17 +275,12 @@ export class Supervisor {
       peers.push({ index: other, port: port2 });
     }
     const init: ThreadInit = {
+      ...this.#memory,
       config: this.#config,
       index,
       cpu: this.#config.io.pin ? index % availableParallelism() : undefined,
-      heartbeat: this.#heartbeat,
       health: this.table.buffer,
-      threads: this.threads,
-      handOffDepth: this.#handOffDepth,
-      backendPorts: this.#backendPorts,
-      connectionCounts: this.#connectionCounts,
       flowSecret: this.#flowSecret,
-      flowEpochs: this.#flowEpochs,
       peers,
     };
     const worker = new Worker(this.#entry, {
