@@ -6,6 +6,7 @@ import type { ProxyCounters } from "../proxy/ports.ts";
 import type { HandshakeStats } from "../transport/handshakes.ts";
 import type { Refusal } from "../transport/listener.ts";
 import type { ClassStats } from "../transport/pool.ts";
+import type { WorkerMemory } from "./shared-memory.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 
 /**
@@ -13,30 +14,16 @@ import type { BoundListener } from "./worker/client-listeners.ts";
  * worker threads: nothing else posts messages between them.
  */
 
-/** Backend-side ports per worker in ThreadInit.backendPorts: UDP, TCP, TLS. */
-export const BACKEND_PORTS = 3;
-
-/** What an IO thread starts from (its workerData). */
-export interface ThreadInit {
+/** What an IO thread starts from (its workerData): its shared memory (runtime/shared-memory.ts) and the rest. */
+export interface ThreadInit extends WorkerMemory {
   readonly config: Config;
   readonly index: number;
   /** The core to pin this thread to, or undefined for no pinning. */
   readonly cpu: number | undefined;
-  /** One Int32 per worker, incremented by the worker while its event loop turns. */
-  readonly heartbeat: SharedArrayBuffer;
   /** The health thread's backend table (src/health/state.ts). */
   readonly health: SharedArrayBuffer;
-  /** How many IO workers there are, and the hand-off queues' in-flight counts (runtime/handoff.ts). */
-  readonly threads: number;
-  readonly handOffDepth: SharedArrayBuffer;
-  /** Every worker's backend-side ports (UDP, TCP, TLS), each written by its own worker at start. */
-  readonly backendPorts: SharedArrayBuffer;
-  /** Client connections per worker, in all and by source address (runtime/connection-gate.ts). */
-  readonly connectionCounts: SharedArrayBuffer;
   /** The flow-token secret, the same in every worker so any of them can check a token. */
   readonly flowSecret: Uint8Array;
-  /** Every worker's flow-token epoch, renewed each time that worker starts (proxy/flow-token.ts). */
-  readonly flowEpochs: SharedArrayBuffer;
   /** Ports to the workers already running, one per peer (transferred). */
   readonly peers: readonly { readonly index: number; readonly port: MessagePort }[];
 }
@@ -61,6 +48,19 @@ export type ToHealth =
   | { readonly type: "set"; readonly backend: string; readonly state: AdminState }
   | { readonly type: "stop" };
 
+/**
+ * What the supervisor asks of a worker, each answered once by a Reply of
+ * the same kind (`of`). A request carries an id its response repeats, so
+ * requests that overlap (two scrapes, two SIGHUPs, a scrape after one that
+ * timed out) each get their own answer (runtime/request-channel.ts).
+ */
+export type Ask = { readonly type: "stats" } | { readonly type: "reload"; readonly config: Config };
+
+export type Reply =
+  | { readonly of: "stats"; readonly stats: WorkerStats }
+  /** The reload's error, undefined when the worker applied it. */
+  | { readonly of: "reload"; readonly error: string | undefined };
+
 export type ToSupervisor =
   | {
       readonly type: "ready";
@@ -71,8 +71,7 @@ export type ToSupervisor =
       readonly backendPort: number;
     }
   | { readonly type: "failed"; readonly index: number; readonly message: string }
-  | { readonly type: "reloaded"; readonly index: number; readonly error: string | undefined }
-  | { readonly type: "stats"; readonly index: number; readonly stats: WorkerStats };
+  | { readonly type: "response"; readonly id: number; readonly reply: Reply };
 
 export type ToWorker =
   | { readonly type: "stop" }
@@ -80,8 +79,7 @@ export type ToWorker =
   | { readonly type: "fault" }
   /** A hand-off port to a worker that (re)started after this one. */
   | { readonly type: "peer"; readonly index: number; readonly port: MessagePort }
-  | { readonly type: "reload"; readonly config: Config }
-  | { readonly type: "stats" };
+  | { readonly type: "request"; readonly id: number; readonly ask: Ask };
 
 /** One worker's counters and gauges, for a scrape. */
 export interface WorkerStats {
@@ -134,6 +132,17 @@ export function post<T extends ToSupervisor | ToWorker | ToHealth>(
   message: T,
 ): void {
   port.postMessage(message);
+}
+
+/**
+ * The `default` of every switch over messages between threads: the `never`
+ * makes the compiler check the switch names every type. One that arrives
+ * anyway (a bug, a thread from another build) is logged and ignored, never
+ * taken for another message.
+ */
+export function unknownMessage(where: string, message: never): void {
+  const type = (message as { type?: unknown } | null)?.type;
+  process.stderr.write(`sipedge: ${where}: unknown message ignored (type ${JSON.stringify(type)})\n`);
 }
 
 /** How often a worker beats, and how long without a beat makes it stalled. */

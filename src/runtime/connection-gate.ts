@@ -1,33 +1,9 @@
-import { createHash, randomFillSync } from "node:crypto";
+import { createHash } from "node:crypto";
 import { BlockList, isIPv6 } from "node:net";
 import type { Trunk } from "../config/schema.ts";
 import { ipBytes, unmapped } from "../transport/address.ts";
 import type { ConnectionGate, GateRefusal } from "../transport/listener.ts";
-
-/**
- * Source addresses are counted in this many buckets per worker (by a keyed
- * hash of the address): two addresses that share a bucket share its limit,
- * so a collision can only make the per-address limit stricter, never
- * looser; and with the key secret, nobody can pick addresses that share a
- * victim's bucket to lock it out.
- */
-const BUCKETS = 4096;
-/** Per worker: its total, then its buckets. */
-const CELLS = 1 + BUCKETS;
-/** The hash key (16 bytes) in the first cells, the same for every worker: one address, one bucket. */
-const KEY_CELLS = 4;
-
-/** The shared memory the supervisor makes once and every IO worker counts in, with the bucket hash's key. */
-export function connectionCounts(workers: number): SharedArrayBuffer {
-  const counts = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT * (KEY_CELLS + CELLS * workers));
-  randomFillSync(new Uint8Array(counts, 0, KEY_CELLS * Int32Array.BYTES_PER_ELEMENT));
-  return counts;
-}
-
-/** A worker that died took its connections with it: its counts start again from nothing. */
-export function resetConnectionCounts(counts: SharedArrayBuffer, worker: number): void {
-  new Int32Array(counts).fill(0, KEY_CELLS + worker * CELLS, KEY_CELLS + (worker + 1) * CELLS);
-}
+import { CONNECTION_BUCKETS, CONNECTION_CELLS, CONNECTION_KEY_BYTES } from "./shared-memory.ts";
 
 export interface GateLimits {
   /** Client connections in the whole process (limits.maxConnections). */
@@ -57,8 +33,8 @@ export class SharedConnectionGate implements ConnectionGate {
     limits: GateLimits,
     trunks: readonly Trunk[],
   ) {
-    this.#counts = new Int32Array(counts, KEY_CELLS * Int32Array.BYTES_PER_ELEMENT);
-    this.#key = new Uint8Array(counts, 0, KEY_CELLS * Int32Array.BYTES_PER_ELEMENT).slice();
+    this.#counts = new Int32Array(counts, CONNECTION_KEY_BYTES);
+    this.#key = new Uint8Array(counts, 0, CONNECTION_KEY_BYTES).slice();
     this.#worker = worker;
     this.#workers = workers;
     this.#limits = limits;
@@ -75,14 +51,14 @@ export class SharedConnectionGate implements ConnectionGate {
     if (this.#sum(0) >= this.#limits.total) return "limit";
     const bucket = 1 + this.#bucketOf(address);
     if (this.#sum(bucket) >= this.#limits.perAddress && !this.trusted(address)) return "per_ip";
-    const own = this.#worker * CELLS;
+    const own = this.#worker * CONNECTION_CELLS;
     Atomics.add(this.#counts, own, 1);
     Atomics.add(this.#counts, own + bucket, 1);
     return undefined;
   }
 
   leave(address: string): void {
-    const own = this.#worker * CELLS;
+    const own = this.#worker * CONNECTION_CELLS;
     Atomics.sub(this.#counts, own, 1);
     Atomics.sub(this.#counts, own + 1 + this.#bucketOf(address), 1);
   }
@@ -96,12 +72,12 @@ export class SharedConnectionGate implements ConnectionGate {
   #bucketOf(address: string): number {
     const a = unmapped(address);
     const counted = isIPv6(a) ? prefix64(a) : a;
-    return createHash("sha256").update(this.#key).update(counted).digest().readUInt32BE(0) % BUCKETS;
+    return createHash("sha256").update(this.#key).update(counted).digest().readUInt32BE(0) % CONNECTION_BUCKETS;
   }
 
   #sum(cell: number): number {
     let n = 0;
-    for (let w = 0; w < this.#workers; w++) n += Atomics.load(this.#counts, w * CELLS + cell);
+    for (let w = 0; w < this.#workers; w++) n += Atomics.load(this.#counts, w * CONNECTION_CELLS + cell);
     return n;
   }
 

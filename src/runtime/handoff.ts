@@ -1,5 +1,6 @@
 import type { MessagePort } from "node:worker_threads";
 import type { PeerAddress } from "../proxy/ports.ts";
+import { handOffCell } from "./shared-memory.ts";
 
 /** At most this many requests in flight from one IO worker to another. */
 export const HANDOFF_CAPACITY = 1024;
@@ -24,7 +25,7 @@ export interface HandOff {
  * One IO worker's hand-off queues (principle 1: cross-thread work
  * is a message on a bounded queue). Each pair of workers shares a
  * MessagePort pair the supervisor entangles; the bound is an in-flight count
- * per ordered pair in a SharedArrayBuffer (cell from × threads + to): the
+ * per ordered pair in shared memory (runtime/shared-memory.ts): the
  * sender adds one before posting and refuses at capacity, the receiver takes
  * one off as it handles the message. MessagePorts have no back-pressure of
  * their own, so this count is what keeps the queue bounded; hand-offs and
@@ -59,7 +60,7 @@ export class HandOffs {
   connect(peer: number, port: MessagePort): void {
     this.#peers.get(peer)?.close();
     this.#peers.set(peer, port);
-    const cell = peer * this.#threads + this.#self;
+    const cell = handOffCell(peer, this.#self, this.#threads);
     port.on("message", (m: HandOff | Bound) => {
       Atomics.sub(this.#depth, cell, 1);
       if ("keys" in m) this.#learn(m);
@@ -85,7 +86,7 @@ export class HandOffs {
 
   /** Room for one more message to `peer`, taken; false at capacity. */
   #reserve(peer: number): boolean {
-    const cell = this.#self * this.#threads + peer;
+    const cell = handOffCell(this.#self, peer, this.#threads);
     if (Atomics.add(this.#depth, cell, 1) < this.#capacity) return true;
     Atomics.sub(this.#depth, cell, 1);
     return false;
@@ -104,19 +105,5 @@ export class HandOffs {
   close(): void {
     for (const port of this.#peers.values()) port.close();
     this.#peers.clear();
-  }
-}
-
-/** The shared in-flight counts for `threads` workers. */
-export function handOffDepth(threads: number): SharedArrayBuffer {
-  return new SharedArrayBuffer(threads * threads * Int32Array.BYTES_PER_ELEMENT);
-}
-
-/** A restarted worker's queues start empty: what was in flight to or from it is gone. */
-export function resetHandOffDepth(depth: SharedArrayBuffer, threads: number, worker: number): void {
-  const cells = new Int32Array(depth);
-  for (let other = 0; other < threads; other++) {
-    Atomics.store(cells, worker * threads + other, 0);
-    Atomics.store(cells, other * threads + worker, 0);
   }
 }

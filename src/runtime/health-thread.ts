@@ -4,7 +4,7 @@ import { BackendState, HealthTable, membersOf } from "../health/state.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { BufferPool } from "../transport/pool.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
-import type { HealthInit, ToHealth } from "./channel.ts";
+import { type HealthInit, type ToHealth, unknownMessage } from "./channel.ts";
 import { HEALTH_NICE, niceThread } from "./pin.ts";
 
 const PROBE_POOL_BYTES = 1 << 20;
@@ -48,15 +48,23 @@ async function main(init: HealthInit): Promise<void> {
     flow: (m) => (m.transport === "udp" ? udp.flowTo(m.host, m.port) : links.flow(m.host, m.port, m.transport)),
   });
   port.on("message", (m: ToHealth) => {
-    if (m.type === "set") {
-      const state = { draining: BackendState.Draining, disabled: BackendState.Disabled, up: BackendState.Up }[m.state];
-      table.setState(m.backend, state);
-      return;
+    switch (m.type) {
+      case "set": {
+        const state = { draining: BackendState.Draining, disabled: BackendState.Disabled, up: BackendState.Up }[
+          m.state
+        ];
+        table.setState(m.backend, state);
+        return;
+      }
+      case "stop":
+        prober?.close();
+        udp.close();
+        links.close();
+        port.close();
+        return;
+      default:
+        unknownMessage("health thread", m);
     }
-    prober?.close();
-    udp.close();
-    links.close();
-    port.close();
   });
 }
 

@@ -3,7 +3,7 @@ import { parentPort, workerData } from "node:worker_threads";
 import { HealthTable, membersOf } from "../health/state.ts";
 import { FlowTokens } from "../proxy/flow-token.ts";
 import { useFlowIdRange } from "../transport/flow.ts";
-import { HEARTBEAT_MS, post, type ThreadInit, type ToWorker } from "./channel.ts";
+import { type Ask, HEARTBEAT_MS, post, type Reply, type ThreadInit, type ToWorker, unknownMessage } from "./channel.ts";
 import { HandOffs } from "./handoff.ts";
 import { niceThread, pinTo, threadId } from "./pin.ts";
 import { IoWorker } from "./worker.ts";
@@ -48,32 +48,28 @@ async function main(init: ThreadInit): Promise<void> {
   const beats = new Int32Array(init.heartbeat);
   const beat = setInterval(() => Atomics.add(beats, init.index, 1), HEARTBEAT_MS);
   port.on("message", (m: ToWorker) => {
-    if (m.type === "stats") {
-      post(port, { type: "stats", index: init.index, stats: worker.stats(init.index) });
-      return;
-    }
-    if (m.type === "fault") throw new Error(`io worker ${init.index}: injected fault`);
-    if (m.type === "peer") {
-      handOffs.connect(m.index, m.port);
-      return;
-    }
-    if (m.type === "reload") {
-      let error: string | undefined;
-      try {
-        const names = membersOf(m.config).map((b) => b.name);
-        worker.reconfigure(m.config, new HealthTable(names, init.health));
-      } catch (e) {
-        error = (e as Error).message;
+    switch (m.type) {
+      case "request": {
+        const reply = answer(worker, init, m.ask);
+        if (reply !== undefined) post(port, { type: "response", id: m.id, reply });
+        return;
       }
-      post(port, { type: "reloaded", index: init.index, error });
-      return;
+      case "fault":
+        throw new Error(`io worker ${init.index}: injected fault`);
+      case "peer":
+        handOffs.connect(m.index, m.port);
+        return;
+      case "stop":
+        // Keep beating while draining: a worker finishing its calls is not stalled.
+        void worker.drain(init.config.io.grace).then(() => {
+          clearInterval(beat);
+          handOffs.close();
+          port.close();
+        });
+        return;
+      default:
+        unknownMessage(`io worker ${init.index}`, m);
     }
-    // Keep beating while draining: a worker finishing its calls is not stalled.
-    void worker.drain(init.config.io.grace).then(() => {
-      clearInterval(beat);
-      handOffs.close();
-      port.close();
-    });
   });
   post(port, {
     type: "ready",
@@ -83,6 +79,27 @@ async function main(init: ThreadInit): Promise<void> {
     listeners: worker.listeners,
     backendPort: worker.backendPort,
   });
+}
+
+/** The worker's reply to a request from the supervisor (undefined: a request it does not know, logged). */
+function answer(worker: IoWorker, init: ThreadInit, ask: Ask): Reply | undefined {
+  switch (ask.type) {
+    case "stats":
+      return { of: "stats", stats: worker.stats(init.index) };
+    case "reload": {
+      let error: string | undefined;
+      try {
+        const names = membersOf(ask.config).map((b) => b.name);
+        worker.reconfigure(ask.config, new HealthTable(names, init.health));
+      } catch (e) {
+        error = (e as Error).message;
+      }
+      return { of: "reload", error };
+    }
+    default:
+      unknownMessage(`io worker ${init.index}`, ask);
+      return undefined;
+  }
 }
 
 void main(workerData as ThreadInit);

@@ -7,20 +7,20 @@ import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
-import { flowSecret, renewEpoch, workerEpochs } from "../proxy/flow-token.ts";
+import { flowSecret } from "../proxy/flow-token.ts";
 import {
   type AdminState,
-  BACKEND_PORTS,
   type HealthInit,
   post,
   STALL_MS,
   type ThreadInit,
   type ToSupervisor,
   type ToWorker,
+  unknownMessage,
   type WorkerStats,
 } from "./channel.ts";
-import { connectionCounts, resetConnectionCounts } from "./connection-gate.ts";
-import { handOffDepth, resetHandOffDepth } from "./handoff.ts";
+import { RequestChannel, type Timeouts } from "./request-channel.ts";
+import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 import { restartOnly } from "./worker/reloadable.ts";
 
@@ -29,8 +29,16 @@ const EXT = extname(fileURLToPath(import.meta.url));
 const ENTRY = new URL(`./io-thread${EXT}`, import.meta.url);
 const HEALTH_ENTRY = new URL(`./health-thread${EXT}`, import.meta.url);
 
+/**
+ * How long a worker has to apply a reload (certificates read from disk,
+ * new backend links): one that takes longer is named in the reload's answer.
+ */
+const RELOAD_TIMEOUT_MS = 5000;
+
 interface Slot {
   worker: Worker;
+  /** Requests to this worker and their responses, by id. */
+  channel: RequestChannel;
   exited: boolean;
   ready: Extract<ToSupervisor, { type: "ready" }> | undefined;
   lastBeat: number;
@@ -54,12 +62,9 @@ export class Supervisor {
   readonly #entry: URL;
   readonly #slots: Slot[] = [];
   readonly #beats: Int32Array;
-  readonly #heartbeat: SharedArrayBuffer;
-  readonly #handOffDepth: SharedArrayBuffer;
+  /** What every IO worker shares but the health table (runtime/shared-memory.ts). */
+  readonly #memory: WorkerMemory;
   readonly #flowSecret: Uint8Array;
-  readonly #flowEpochs: SharedArrayBuffer;
-  readonly #backendPorts: SharedArrayBuffer;
-  readonly #connectionCounts: SharedArrayBuffer;
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
   #health: Worker | undefined;
@@ -68,19 +73,19 @@ export class Supervisor {
   /** Backend states, written by the health thread, read here and by every IO worker. */
   #table: HealthTable;
   restarts = 0;
+  /** IO workers that exited and whose replacement could not start (the slot stays empty). */
+  respawnFailures = 0;
+  /** Requests to IO workers that got no answer in time, by type. */
+  readonly timeouts: Timeouts = { stats: 0, reload: 0 };
 
   private constructor(config: Config, entry: URL) {
     this.#config = config;
     this.#started = config;
     this.#entry = entry;
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
-    this.#heartbeat = new SharedArrayBuffer(4 * this.threads);
-    this.#handOffDepth = handOffDepth(this.threads);
+    this.#memory = workerMemory(this.threads);
     this.#flowSecret = flowSecret(config.sip.flowSecretFile);
-    this.#flowEpochs = workerEpochs(this.threads);
-    this.#backendPorts = new SharedArrayBuffer(BACKEND_PORTS * Int32Array.BYTES_PER_ELEMENT * this.threads);
-    this.#beats = new Int32Array(this.#heartbeat);
-    this.#connectionCounts = connectionCounts(this.threads);
+    this.#beats = new Int32Array(this.#memory.heartbeat);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
     this.#healthTls = backendClientTls(config);
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
@@ -158,42 +163,27 @@ export class Supervisor {
     }
     const healthNote = this.#renewHealth(config);
     if (healthNote !== undefined) notes.push(healthNote);
-    const answers = await Promise.all(
-      this.#slots.map(
-        (slot) =>
-          new Promise<Extract<ToSupervisor, { type: "reloaded" }>>((resolve) => {
-            const onMessage = (m: ToSupervisor) => {
-              if (m.type !== "reloaded") return;
-              slot.worker.off("message", onMessage);
-              resolve(m);
-            };
-            slot.worker.on("message", onMessage);
-            post(slot.worker, { type: "reload", config: this.#config });
-          }),
+    const ask = { type: "reload", config: this.#config } as const;
+    const errors = await Promise.all(
+      this.#slots.map((slot) =>
+        slot.channel.request(ask, RELOAD_TIMEOUT_MS).then(
+          (reply) => reply.error,
+          (e: Error) => e.message,
+        ),
       ),
     );
-    for (const a of answers) if (a.error !== undefined) notes.push(`io worker ${a.index}: ${a.error}`);
+    for (const [index, error] of errors.entries()) if (error !== undefined) notes.push(`io worker ${index}: ${error}`);
     return notes;
   }
 
   /** Every worker's counters, for a scrape (a worker that does not answer in time is left out). */
   async stats(timeoutMs = 500): Promise<WorkerStats[]> {
     const answers = await Promise.all(
-      this.#slots.map(
-        (slot) =>
-          new Promise<WorkerStats | undefined>((resolve) => {
-            const timer = setTimeout(() => done(undefined), timeoutMs);
-            const onMessage = (m: ToSupervisor) => {
-              if (m.type === "stats") done(m.stats);
-            };
-            const done = (s: WorkerStats | undefined) => {
-              clearTimeout(timer);
-              slot.worker.off("message", onMessage);
-              resolve(s);
-            };
-            slot.worker.on("message", onMessage);
-            post(slot.worker, { type: "stats" });
-          }),
+      this.#slots.map((slot) =>
+        slot.channel.request({ type: "stats" }, timeoutMs).then(
+          (reply) => reply.stats,
+          () => undefined,
+        ),
       ),
     );
     return answers.filter((s): s is WorkerStats => s !== undefined);
@@ -275,13 +265,8 @@ export class Supervisor {
   }
 
   #spawn(index: number): Promise<Extract<ToSupervisor, { type: "ready" }>> {
-    // A hand-off channel to every worker already running (runtime/handoff.ts);
-    // the ports a dead worker used are no longer ours until it says again.
-    resetHandOffDepth(this.#handOffDepth, this.threads, index);
-    new Int32Array(this.#backendPorts).fill(0, index * BACKEND_PORTS, (index + 1) * BACKEND_PORTS);
-    resetConnectionCounts(this.#connectionCounts, index);
-    // Its flow ids begin again: tokens for its previous flows must stop naming them (430, not a stranger's flow).
-    renewEpoch(this.#flowEpochs, index);
+    resetWorkerCells(this.#memory, index);
+    // A hand-off channel to every worker already running (runtime/handoff.ts).
     const peers: { index: number; port: MessagePort }[] = [];
     for (const [other, slot] of this.#slots.entries()) {
       if (other === index || slot === undefined || slot.exited) continue;
@@ -290,17 +275,12 @@ export class Supervisor {
       peers.push({ index: other, port: port2 });
     }
     const init: ThreadInit = {
+      ...this.#memory,
       config: this.#config,
       index,
       cpu: this.#config.io.pin ? index % availableParallelism() : undefined,
-      heartbeat: this.#heartbeat,
       health: this.table.buffer,
-      threads: this.threads,
-      handOffDepth: this.#handOffDepth,
-      backendPorts: this.#backendPorts,
-      connectionCounts: this.#connectionCounts,
       flowSecret: this.#flowSecret,
-      flowEpochs: this.#flowEpochs,
       peers,
     };
     const worker = new Worker(this.#entry, {
@@ -311,6 +291,7 @@ export class Supervisor {
     });
     const slot: Slot = {
       worker,
+      channel: new RequestChannel(worker, this.timeouts),
       exited: false,
       ready: undefined,
       lastBeat: Atomics.load(this.#beats, index),
@@ -319,11 +300,21 @@ export class Supervisor {
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {
       worker.on("message", (m: ToSupervisor) => {
-        if (m.type === "ready") {
-          slot.ready = m;
-          slot.lastBeatAt = Date.now();
-          resolve(m);
-        } else if (m.type === "failed") reject(new Error(`io worker ${index}: ${m.message}`));
+        switch (m.type) {
+          case "ready":
+            slot.ready = m;
+            slot.lastBeatAt = Date.now();
+            resolve(m);
+            return;
+          case "failed":
+            reject(new Error(`io worker ${index}: ${m.message}`));
+            return;
+          case "response":
+            slot.channel.settle(m);
+            return;
+          default:
+            unknownMessage(`supervisor (from io worker ${index})`, m);
+        }
       });
       // A crash or an exit: respawn at once (the exit event follows an error), and say why.
       worker.on("error", (e: Error) => {
@@ -331,14 +322,25 @@ export class Supervisor {
       });
       worker.on("exit", () => {
         slot.exited = true;
+        slot.channel.close();
         if (this.#stopping || this.#slots[index] !== slot) return;
         if (slot.ready === undefined) {
           reject(new Error(`io worker ${index} exited before it was ready`));
           return;
         }
         this.restarts++;
-        void this.#spawn(index).catch(() => {});
+        this.#respawn(index);
       });
+    });
+  }
+
+  /** A replacement that cannot start (a port taken meanwhile, a certificate gone) leaves its slot empty: say so and count it. */
+  #respawn(index: number): void {
+    this.#spawn(index).catch((e: unknown) => {
+      this.respawnFailures++;
+      process.stderr.write(
+        `sipedge: io worker ${index} could not be restarted: ${e instanceof Error ? e.message : String(e)}\n`,
+      );
     });
   }
 

@@ -376,6 +376,18 @@ export const CATALOGUE: readonly Family[] = [
     labels: [],
     read: (s) => [[{}, s.restarts]],
   }),
+  counter({
+    name: "sipedge_worker_respawn_failures_total",
+    help: "IO workers that exited and whose replacement could not start (that worker stays gone until a restart)",
+    labels: [],
+    read: (s) => [[{}, s.respawnFailures]],
+  }),
+  counter({
+    name: "sipedge_channel_timeouts_total",
+    help: "Requests from the supervisor to an IO worker unanswered in time, by request: stats (that worker was left out of a scrape), reload (named in the reload's answer)",
+    labels: ["request"],
+    read: (s) => Object.entries(s.channelTimeouts).map(([request, n]) => [{ request }, n]),
+  }),
   gauge({
     name: "sipedge_io_workers",
     help: "IO worker threads running",

@@ -1,5 +1,6 @@
 import type { BackendState, RttHistogram } from "../../health/state.ts";
 import type { WorkerStats } from "../../runtime/channel.ts";
+import type { Timeouts } from "../../runtime/request-channel.ts";
 import type { Supervisor } from "../../runtime/supervisor.ts";
 import { backendCalls, type TrunkTotals, trunkTotals } from "../totals.ts";
 import { listenQueues, tcpCounters } from "./kernel.ts";
@@ -35,6 +36,10 @@ export interface Snapshot {
   readonly kernelTcp: ReadonlyMap<string, number>;
   /** IO and health threads restarted since start. */
   readonly restarts: number;
+  /** IO workers whose replacement could not start. */
+  readonly respawnFailures: number;
+  /** Requests to IO workers unanswered in time, by type. */
+  readonly channelTimeouts: Timeouts;
   readonly ioWorkers: number;
 }
 
@@ -60,6 +65,8 @@ export async function takeSnapshot(supervisor: Supervisor): Promise<Snapshot> {
     listenQueues: ports.map((port) => ({ port, queued: queues.get(port) ?? 0 })),
     kernelTcp: tcpCounters(),
     restarts: supervisor.restarts,
+    respawnFailures: supervisor.respawnFailures,
+    channelTimeouts: { ...supervisor.timeouts },
     ioWorkers: supervisor.workers.filter((w) => w !== undefined).length,
   };
 }

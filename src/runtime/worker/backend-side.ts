@@ -6,7 +6,7 @@ import type { ConnectionListener, ListenerAdmission } from "../../transport/list
 import { StreamListener, type StreamOptions } from "../../transport/stream.ts";
 import { UdpEndpoint } from "../../transport/udp.ts";
 import { BackendGate } from "../backend-gate.ts";
-import { BACKEND_PORTS } from "../channel.ts";
+import { BACKEND_PORTS } from "../shared-memory.ts";
 import type { ListenerOptions } from "./stream-options.ts";
 import type { Threading } from "./threading.ts";
 import type { TlsIdentity } from "./tls-identity.ts";

@@ -1,6 +1,6 @@
 import { FlowTokens } from "../../proxy/flow-token.ts";
-import { connectionCounts } from "../connection-gate.ts";
 import type { HandOffs } from "../handoff.ts";
+import { connectionCounts } from "../shared-memory.ts";
 
 /** Which worker this is, its queues to the others and their backend-side ports (none when it runs alone). */
 export interface Threading {

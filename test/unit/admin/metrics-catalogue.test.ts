@@ -49,6 +49,8 @@ const SAMPLE: Snapshot = {
     ["RetransSegs", 1234],
   ]),
   restarts: 1,
+  respawnFailures: 1,
+  channelTimeouts: { stats: 2, reload: 1 },
   ioWorkers: 2,
 };
 
@@ -175,6 +177,8 @@ describe("a scrape", () => {
       ],
       workers: [{}, undefined, {}],
       restarts: 3,
+      respawnFailures: 1,
+      timeouts: { stats: 2, reload: 0 },
       table,
       config: {
         backends: [{ name: "main", members: [{ name: "b0" }, { name: "b1" }] }],
@@ -193,6 +197,8 @@ describe("a scrape", () => {
         'sipedge_trunk_calls_total{trunk="quiet"} 0',
         'sipedge_listen_queue{port="1"} 0',
         "sipedge_worker_restarts_total 3",
+        "sipedge_worker_respawn_failures_total 1",
+        'sipedge_channel_timeouts_total{request="stats"} 2',
         "sipedge_io_workers 2",
       ]),
     ).toEqual([]);

@@ -20,6 +20,8 @@ function fakeSupervisor(over: object = {}) {
     listeners: [],
     workers: [],
     restarts: 0,
+    respawnFailures: 0,
+    timeouts: { stats: 0, reload: 0 },
     config: { backends: [], trunks: [] },
     stats: async () => [],
     setBackend: (name: string, state: string) => {

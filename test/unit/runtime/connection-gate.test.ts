@@ -1,11 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Trunk } from "../../../src/config/schema.ts";
-import {
-  connectionCounts,
-  prefix64,
-  resetConnectionCounts,
-  SharedConnectionGate,
-} from "../../../src/runtime/connection-gate.ts";
+import { prefix64, SharedConnectionGate } from "../../../src/runtime/connection-gate.ts";
+import { connectionCounts, resetConnectionCounts } from "../../../src/runtime/shared-memory.ts";
 
 const trustedCarrier: Trunk = {
   name: "carrier",

@@ -1,6 +1,7 @@
 import { MessageChannel } from "node:worker_threads";
 import { describe, expect, it } from "vitest";
-import { type Bound, type HandOff, HandOffs, handOffDepth, resetHandOffDepth } from "../../../src/runtime/handoff.ts";
+import { type Bound, type HandOff, HandOffs } from "../../../src/runtime/handoff.ts";
+import { handOffDepth, resetHandOffDepth } from "../../../src/runtime/shared-memory.ts";
 import { sleep } from "../../helpers/net.ts";
 
 const replyTo = { host: "127.0.0.1", port: 5080, transport: "udp" } as const;

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { validateConfig } from "../../../src/config/validate.ts";
 import { Supervisor } from "../../../src/runtime/supervisor.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
@@ -17,6 +17,7 @@ let supervisor: Supervisor | undefined;
 afterEach(async () => {
   await supervisor?.stop();
   supervisor = undefined;
+  vi.restoreAllMocks();
 });
 
 function fixture(name: string): URL {
@@ -38,11 +39,40 @@ describe("supervisor", () => {
     expect(supervisor.workers.map((w) => w?.tid)).not.toEqual(first);
   });
 
+  it("logs and counts a worker whose replacement cannot start", async () => {
+    const log = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    supervisor = await Supervisor.start({ ...config, io: { ...config.io, threads: 1 } }, fixture("unrestartable"));
+    const s = supervisor;
+    const deadline = Date.now() + 6000;
+    while (s.respawnFailures === 0 && Date.now() < deadline) await sleep(10);
+    expect(supervisor.restarts).toBe(1);
+    expect(supervisor.respawnFailures).toBe(1);
+    expect(log).toHaveBeenCalledWith("sipedge: io worker 0 could not be restarted: io worker 0: cannot bind\n");
+  });
+
   it("replaces a worker whose heartbeat stops for 2 s", async () => {
     supervisor = await Supervisor.start({ ...config, io: { ...config.io, threads: 1 } }, fixture("stalling"));
     await sleep(1500);
     expect(supervisor.restarts).toBe(0);
     await sleep(1800);
     expect(supervisor.restarts).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe("supervisor requests to a worker", () => {
+  const one = { ...config, io: { ...config.io, threads: 1 } };
+
+  it("gives two overlapping scrapes each its own answer, though they come back out of order", async () => {
+    supervisor = await Supervisor.start(one, fixture("answering"));
+    const [first, second] = await Promise.all([supervisor.stats(), supervisor.stats()]);
+    expect(first.map((s) => s.endpoints)).toEqual([1]);
+    expect(second.map((s) => s.endpoints)).toEqual([2]);
+  });
+
+  it("gives two overlapping reloads each its own worker's answer", async () => {
+    supervisor = await Supervisor.start(one, fixture("answering"));
+    const [first, second] = await Promise.all([supervisor.reload(one), supervisor.reload(one)]);
+    expect(first).toContain("io worker 0: reload 1");
+    expect(second).toContain("io worker 0: reload 2");
   });
 });
