@@ -18,6 +18,10 @@
  *   also has a file there until it is stopped, so a worker that dies before
  *   its hooks ran leaves nothing running after the run.
  *
+ * - Out of reach of the signal a terminal's ^C (or vitest stopping a worker
+ *   with SIGTERM) sends to our own group, the groups are killed by ours
+ *   when it gets SIGINT or SIGTERM, or exits.
+ *
  * Plain Node (no vitest import): the benchmark scripts spawn through it too.
  */
 import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
@@ -32,6 +36,7 @@ interface Registered {
 
 const running = new Map<ChildProcess, Registered>();
 let inTest = false;
+let guarded = false;
 
 /** `spawn`, the child leading a new process group that is registered until it is stopped. */
 export function spawnRegistered(command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
@@ -39,6 +44,7 @@ export function spawnRegistered(command: string, args: readonly string[], option
   const pid = child.pid;
   // No PID: the spawn failed ("error" follows) and there is nothing to stop.
   if (pid === undefined) return child;
+  guardOurExit();
   running.set(child, { scope: inTest ? "test" : "file", file: record(pid) });
   child.once("exit", () => {
     // Grandchildren left in the group keep it registered: they are stopped with the rest.
@@ -58,6 +64,28 @@ export async function stop(child: ChildProcess): Promise<void> {
   killGroup(pid);
   await exited;
   forget(child);
+}
+
+/** Kills every registered group at once, for a process about to end. */
+function killRegistered(): void {
+  for (const child of running.keys()) {
+    if (child.pid !== undefined) killGroup(child.pid);
+    forget(child);
+  }
+}
+
+/** Our SIGINT, SIGTERM and exit kill the groups first; then the signal takes its course. */
+function guardOurExit(): void {
+  if (guarded) return;
+  guarded = true;
+  const onSignal = (signal: NodeJS.Signals) => {
+    killRegistered();
+    // No one else listens (ours was a `once`): the signal's own default, as if we had not listened.
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("exit", killRegistered);
 }
 
 /** From here on, spawns belong to the running test. */
