@@ -17,10 +17,11 @@
  *   globalSetup, test/helpers/stop-processes-global.ts, makes it), each group
  *   also has a file there until it is stopped, so a worker that dies before
  *   its hooks ran leaves nothing running after the run.
- *
- * - Out of reach of the signal a terminal's ^C (or vitest stopping a worker
- *   with SIGTERM) sends to our own group, the groups are killed by ours
- *   when it gets SIGINT or SIGTERM, or exits.
+ * - Signals: a child's group is out of reach of the SIGINT a terminal's ^C
+ *   sends to ours (and of vitest's SIGTERM to a worker), so ours kills the
+ *   groups when it gets either, or exits.
+ * - A command that cannot be run exits 127 (as from a shell) rather than
+ *   failing the spawn: the group is made by a perl exec hop (OWN_GROUP).
  *
  * Plain Node (no vitest import): the benchmark scripts spawn through it too.
  */
