@@ -15,6 +15,9 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     pool: "forks",
+    // Every process a test starts is stopped after it, failed or not (test/helpers/processes.ts).
+    setupFiles: ["test/helpers/stop-processes.ts"],
+    globalSetup: ["test/helpers/stop-processes-global.ts"],
     projects: [
       {
         extends: true,

@@ -8,6 +8,9 @@ export default defineConfig({
     testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: "forks",
+    // Every process a test starts is stopped after it, failed or not (test/helpers/processes.ts).
+    setupFiles: ["test/helpers/stop-processes.ts"],
+    globalSetup: ["test/helpers/stop-processes-global.ts"],
     fileParallelism: false,
   },
 });

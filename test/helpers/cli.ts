@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { sleep } from "./net.ts";
+import { spawnRegistered } from "./processes.ts";
 
 /** The sipedge command, run from source by the test's own Node 24. */
 export const CLI = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "src", "cli.ts");
@@ -109,7 +110,8 @@ export async function startCli(
   let out = "";
   let err = "";
   const [command = process.execPath, ...args] = [...launcher, process.execPath, CLI, "--config", config];
-  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env });
+  // Registered: stopped when the test (or, started outside one, its file) ends.
+  const child = spawnRegistered(command, args, { stdio: ["ignore", "pipe", "pipe"], env });
   child.stdout?.on("data", (d: Buffer) => {
     out += d.toString();
   });

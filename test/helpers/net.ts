@@ -1,9 +1,10 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { spawnRegistered, stop } from "./processes.ts";
 
 /** A port the OS says is free for both UDP and TCP on 127.0.0.1. */
 export async function freePort(): Promise<number> {
@@ -25,7 +26,11 @@ export async function freePort(): Promise<number> {
   }
 }
 
-/** Child processes a test started, killed by PID when it ends. */
+/**
+ * Child processes a group of tests started, for killing some of them
+ * mid-test; all are stopped when their test (or file) ends anyway
+ * (test/helpers/processes.ts).
+ */
 export class Processes {
   readonly #children = new Set<ChildProcess>();
 
@@ -36,7 +41,11 @@ export class Processes {
     cwd?: string,
     more: { stdin?: boolean; env?: NodeJS.ProcessEnv } = {},
   ): ChildProcess {
-    const child = spawn(command, args, { cwd, env: more.env, stdio: [more.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+    const child = spawnRegistered(command, args, {
+      cwd,
+      env: more.env,
+      stdio: [more.stdin ? "pipe" : "ignore", "pipe", "pipe"],
+    });
     child.stdout?.resume();
     child.stderr?.resume();
     this.#children.add(child);
@@ -44,11 +53,8 @@ export class Processes {
     return child;
   }
 
-  async kill(child: ChildProcess): Promise<void> {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-    child.kill("SIGKILL");
-    await exited;
+  kill(child: ChildProcess): Promise<void> {
+    return stop(child);
   }
 
   /** The children running now: a mark for killSince. */

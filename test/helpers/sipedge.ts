@@ -80,14 +80,13 @@ export async function startSipedge(
   return { worker, udp: bound("udp"), tcp: bound("tcp"), tls: bound("tls"), wss: bound("wss"), certDir: CERT_DIR };
 }
 
-/** Per-test sipedge and child processes, closed and killed after each test. */
+/** Per-test sipedge, closed after each test, and child processes (stopped after it by test/helpers/processes.ts). */
 export function perTest() {
   const processes = new Processes();
   let current: Running | undefined;
   afterEach(async () => {
     await current?.worker.close();
     current = undefined;
-    await processes.killAll();
   });
   return {
     processes,

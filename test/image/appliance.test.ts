@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { parseMessage, type SipResponse } from "../../src/sip/index.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
@@ -97,10 +97,6 @@ async function nftSet(name: string): Promise<string[]> {
 beforeAll(async () => {
   uasPort = await freePort();
   vm = await SeededVm.boot(p);
-});
-
-afterAll(async () => {
-  await p.killAll();
 });
 
 describe("the appliance image", () => {

@@ -1,7 +1,7 @@
-import { type ChildProcess, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CLI, configFile, type RunningCli, startCli } from "../helpers/cli.ts";
 import { exited, sleep } from "../helpers/net.ts";
 
@@ -16,16 +16,9 @@ function config(admin = '{ listen: "127.0.0.1:0" }'): string {
   );
 }
 
-const started: ChildProcess[] = [];
-
-afterEach(() => {
-  for (const c of started.splice(0)) c.kill("SIGKILL");
-});
-
 /** `sipedge --config` on `config`, and the base URL of its admin API (on a port the kernel chose). */
 async function sipedge(path: string, env: NodeJS.ProcessEnv = process.env): Promise<{ cli: RunningCli; api: string }> {
   const cli = await startCli(path, "admin API on", env);
-  started.push(cli.child);
   const api = /admin API on (http:\/\/127\.0\.0\.1:\d+)/.exec(cli.out())?.[1];
   if (api === undefined) expect.fail(`no admin API: ${cli.out()}${cli.err()}`);
   return { cli, api };

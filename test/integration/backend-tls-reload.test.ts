@@ -13,11 +13,9 @@ import { request, respond } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
 import { onSipMessages, udpExchange } from "../helpers/sip-client.ts";
 
-const sipedges: ChildProcess[] = [];
 const closing: (() => void)[] = [];
 
 afterAll(() => {
-  for (const sipedge of sipedges) sipedge.kill("SIGKILL");
   for (const close of closing) close();
 });
 
@@ -116,7 +114,6 @@ describe("SIGHUP after a certificate renewal, towards TLS backends", () => {
       ].join("\n"),
     );
     const { child, out } = await startCli(config);
-    sipedges.push(child);
 
     const before = await through(udp, backend, `before-${Date.now()}`);
     expect(before.client).toBe(fingerprint(one.cert));
@@ -173,7 +170,6 @@ async function probing() {
     );
   configure(live);
   const { child, out } = await startCli(config);
-  sipedges.push(child);
   const status = async () =>
     (await (await fetch(`http://127.0.0.1:${admin}/status`)).json()) as {
       restarts: number;

@@ -1,4 +1,3 @@
-import type { ChildProcess } from "node:child_process";
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
@@ -7,10 +6,8 @@ import { freePort, sleep } from "../helpers/net.ts";
 import { StreamClient } from "../helpers/sip-client.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 
-let sipedge: ChildProcess | undefined;
 const sockets: Socket[] = [];
 afterEach(() => {
-  sipedge?.kill("SIGKILL");
   for (const s of sockets.splice(0)) s.destroy();
 });
 
@@ -34,7 +31,6 @@ async function start(threads: number, limits: string): Promise<{ tcp: number; tl
     ),
     "admin API",
   );
-  sipedge = cli.child;
   return { tcp: listeningPort(cli.out(), "tcp"), tls: listeningPort(cli.out(), "tls"), admin };
 }
 

@@ -1,6 +1,5 @@
-import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { configFile, startCli } from "../helpers/cli.ts";
 import { invite, sameTransaction } from "../helpers/dialog.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
@@ -8,12 +7,6 @@ import { StreamClient } from "../helpers/sip-client.ts";
 import { FIXTURE_SCENARIOS, startUas } from "../helpers/sipp.ts";
 
 const processes = new Processes();
-let sipedge: ChildProcess | undefined;
-
-afterAll(async () => {
-  sipedge?.kill("SIGKILL");
-  await processes.killAll();
-});
 
 const final =
   (status: number, method = "INVITE") =>
@@ -31,7 +24,6 @@ describe("SIGTERM drain", () => {
           `backends:\n  - name: core\n    members:\n      - { name: a, uri: "sip:127.0.0.1:${backend}" }\n`,
       ),
     );
-    sipedge = child;
     await sleep(200);
 
     const client = await StreamClient.connect(tcp, false);

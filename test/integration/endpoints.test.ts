@@ -14,9 +14,6 @@ import { CERT_DIR } from "../helpers/sipedge.ts";
 import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
 
 const processes = new Processes();
-afterAll(async () => {
-  await processes.killAll();
-});
 
 /** Fixed ports and a kept secret, for a sipedge that is restarted. */
 interface Restartable {
@@ -57,9 +54,6 @@ describe("registration through sipedge (sipp UA, sipp registrar)", () => {
   beforeAll(async () => {
     registrarPort = await freePort();
     sipedge = await sipedgeWith(registrarPort);
-  });
-  afterAll(() => {
-    sipedge.child.kill("SIGKILL");
   });
 
   for (const transport of ["udp", "tcp", "tls"] as const) {
@@ -149,7 +143,6 @@ describe("endpoints that reconnect", () => {
     await sleep(2500); // probed up
   });
   afterAll(() => {
-    sipedge.child.kill("SIGKILL");
     registrar.close();
   });
 
@@ -287,7 +280,6 @@ describe("endpoints that reconnect", () => {
       expect(after.client.messages.some((m) => m.kind === "request" && m.method === "INVITE")).toBe(false);
       after.client.close();
     } finally {
-      sipedge.child.kill("SIGKILL");
       sipedge = previous;
     }
   });

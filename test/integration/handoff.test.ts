@@ -1,4 +1,3 @@
-import type { ChildProcess } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { HeaderId, type SipResponse } from "../../src/sip/index.ts";
@@ -12,7 +11,6 @@ import { CERT_DIR } from "../helpers/sipedge.ts";
 // Two IO workers. The backend is played by a UDP socket here because the test
 // needs what no sipp scenario does: send the callee's BYE to the *other*
 // worker's backend-side port, as a backend behind a port-rewriting NAT would.
-let sipedge: ChildProcess;
 let out = "";
 let admin: number;
 let backend: UdpPeer;
@@ -34,12 +32,10 @@ beforeAll(async () => {
     ].join("\n"),
   );
   const cli = await startCli(config, "admin API");
-  sipedge = cli.child;
   out = cli.out();
 });
 
 afterAll(() => {
-  sipedge?.kill("SIGKILL");
   backend?.close();
 });
 

@@ -1,8 +1,7 @@
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { configFile, startCli } from "../helpers/cli.ts";
 import { freePort, lossyLink, Processes, sleep } from "../helpers/net.ts";
 import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
@@ -10,7 +9,6 @@ import { FIXTURE_SCENARIOS, runUac, startUas } from "../helpers/sipp.ts";
 const processes = new Processes();
 /** The admin API takes POSTs only as application/json (no cross-site form can send that). */
 const JSON_POST = { method: "POST", headers: { "content-type": "application/json" } } as const;
-let sipedge: ChildProcess;
 let admin = "";
 let udp = 0;
 let ports: number[] = [];
@@ -40,7 +38,7 @@ beforeAll(async () => {
   uas = ports.map((p) => startUas(processes, p));
   udp = await freePort();
   const adminPort = await freePort();
-  const cli = await startCli(
+  await startCli(
     configFile(
       [
         "io: { threads: 1 }",
@@ -53,14 +51,8 @@ beforeAll(async () => {
     ),
     "admin API",
   );
-  sipedge = cli.child;
   admin = `http://127.0.0.1:${adminPort}`;
   await sleep(1500);
-});
-
-afterAll(async () => {
-  sipedge?.kill("SIGKILL");
-  await processes.killAll();
 });
 
 describe("active health probes and the admin API", () => {
@@ -149,7 +141,7 @@ describe("what counts as alive", () => {
       const port = await freePort();
       startUas(processes, port, { scenario: join(FIXTURE_SCENARIOS, "uas_options_503.xml") });
       const adminPort = await freePort();
-      const cli = await startCli(
+      await startCli(
         configFile(
           `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${await freePort()} }\n` +
             `backends:\n  - name: core\n    members:\n      - { name: busy, uri: "sip:127.0.0.1:${port}" }\n` +
@@ -157,13 +149,9 @@ describe("what counts as alive", () => {
         ),
         "admin API",
       );
-      try {
-        await sleep(3000);
-        const s = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as Status;
-        expect(s.backends[0]?.state).toBe(expected);
-      } finally {
-        cli.child.kill("SIGKILL");
-      }
+      await sleep(3000);
+      const s = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as Status;
+      expect(s.backends[0]?.state).toBe(expected);
     });
   }
 });
@@ -175,7 +163,7 @@ describe("hysteresis", () => {
     // Datagrams 0, 1, 2 of every ten lost: 30 %, in bursts, the same on every run.
     const link = await lossyLink(port, (_d, i) => i % 10 < 3);
     const adminPort = await freePort();
-    const cli = await startCli(
+    await startCli(
       configFile(
         `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${await freePort()} }\n` +
           `backends:\n  - name: core\n    members:\n      - { name: lossy, uri: "sip:127.0.0.1:${link.port}" }\n` +
@@ -190,7 +178,6 @@ describe("hysteresis", () => {
       };
       expect(s.backends[0]).toMatchObject({ state: "up", transitions: 0 });
     } finally {
-      cli.child.kill("SIGKILL");
       link.close();
     }
   });
@@ -207,7 +194,7 @@ describe("detection under load", () => {
     const flood = backends.map((p) => startUas(processes, p));
     const port = await freePort();
     const adminPort = await freePort();
-    const cli = await startCli(
+    await startCli(
       configFile(
         `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${port} }\n` +
           "backends:\n  - name: core\n    members:\n" +
@@ -216,39 +203,35 @@ describe("detection under load", () => {
       ),
       "admin API",
     );
-    try {
-      await sleep(1500);
-      // When a probe of f0 was answered (the histogram counts it), to within a few ms while idle.
-      const answered = async () =>
-        Number(
-          /^sipedge_backend_probe_rtt_histogram_seconds_count\{pool="core",backend="f0"\} (\d+)$/m.exec(
-            await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(),
-          )?.[1],
-        );
-      const before = await answered();
-      while ((await answered()) === before) await sleep(5);
-      const probedAt = Date.now();
-      // At the data path's capacity on this machine (see bench:cps), for longer than the check.
-      const load = runUac(processes, `127.0.0.1:${port}`, { calls: 4000 * 5, rate: 4000, timeoutSeconds: 30 });
-      await sleep(probedAt + 2500 - Date.now());
-      const killed = Date.now();
-      await processes.kill((flood[0] as ReturnType<typeof startUas>).child);
-      let f0: Status["backends"][number] | undefined;
-      while (Date.now() - killed < 5000) {
-        const s = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as Status;
-        f0 = s.backends.find((b) => b.name === "f0");
-        if (f0?.state === "down") break;
-        await sleep(50);
-      }
-      expect(f0?.state).toBe("down");
-      // From the kill to the health thread's own timestamp of the change (no polling delay).
-      const detectedMs = Date.parse(f0?.since ?? "") - killed;
-      console.log(`dead backend down ${detectedMs} ms after the kill, under a 4000 cps flood`);
-      expect(detectedMs).toBeLessThanOrEqual(2000);
-      await load;
-    } finally {
-      cli.child.kill("SIGKILL");
+    await sleep(1500);
+    // When a probe of f0 was answered (the histogram counts it), to within a few ms while idle.
+    const answered = async () =>
+      Number(
+        /^sipedge_backend_probe_rtt_histogram_seconds_count\{pool="core",backend="f0"\} (\d+)$/m.exec(
+          await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(),
+        )?.[1],
+      );
+    const before = await answered();
+    while ((await answered()) === before) await sleep(5);
+    const probedAt = Date.now();
+    // At the data path's capacity on this machine (see bench:cps), for longer than the check.
+    const load = runUac(processes, `127.0.0.1:${port}`, { calls: 4000 * 5, rate: 4000, timeoutSeconds: 30 });
+    await sleep(probedAt + 2500 - Date.now());
+    const killed = Date.now();
+    await processes.kill((flood[0] as ReturnType<typeof startUas>).child);
+    let f0: Status["backends"][number] | undefined;
+    while (Date.now() - killed < 5000) {
+      const s = (await (await fetch(`http://127.0.0.1:${adminPort}/status`)).json()) as Status;
+      f0 = s.backends.find((b) => b.name === "f0");
+      if (f0?.state === "down") break;
+      await sleep(50);
     }
+    expect(f0?.state).toBe("down");
+    // From the kill to the health thread's own timestamp of the change (no polling delay).
+    const detectedMs = Date.parse(f0?.since ?? "") - killed;
+    console.log(`dead backend down ${detectedMs} ms after the kill, under a 4000 cps flood`);
+    expect(detectedMs).toBeLessThanOrEqual(2000);
+    await load;
   });
 });
 
@@ -257,7 +240,7 @@ describe("admin API with a bearer token", () => {
     const adminPort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), "sipedge-token-"));
     writeFileSync(join(dir, "token"), "s3cret-token-of-24-chars\n");
-    const cli = await startCli(
+    await startCli(
       configFile(
         `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${await freePort()} }\n` +
           "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n" +
@@ -265,15 +248,11 @@ describe("admin API with a bearer token", () => {
       ),
       "admin API",
     );
-    try {
-      const url = `http://127.0.0.1:${adminPort}/status`;
-      const none = await fetch(url);
-      expect(none.status).toBe(401);
-      expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
-      expect((await fetch(url, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
-      expect((await fetch(url, { headers: { authorization: "Bearer s3cret-token-of-24-chars" } })).status).toBe(200);
-    } finally {
-      cli.child.kill("SIGKILL");
-    }
+    const url = `http://127.0.0.1:${adminPort}/status`;
+    const none = await fetch(url);
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate")).toMatch(/^Bearer/);
+    expect((await fetch(url, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+    expect((await fetch(url, { headers: { authorization: "Bearer s3cret-token-of-24-chars" } })).status).toBe(200);
   });
 });

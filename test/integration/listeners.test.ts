@@ -5,6 +5,8 @@ import { type ConnectionOptions, connect, type TLSSocket } from "node:tls";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { CLI, configFile } from "../helpers/cli.ts";
+import { exited } from "../helpers/net.ts";
+import { spawnRegistered } from "../helpers/processes.ts";
 import { CERT_DIR, perTest, startSipedge } from "../helpers/sipedge.ts";
 
 const scope = perTest();
@@ -24,7 +26,7 @@ function handshake(port: number, options: ConnectionOptions = {}): Promise<TLSSo
 }
 
 describe("stream listeners", () => {
-  it("listen with the kernel's whole backlog (net.core.somaxconn), not Node's 511", () => {
+  it("listen with the kernel's whole backlog (net.core.somaxconn), not Node's 511", async () => {
     // In a network namespace of its own, where somaxconn can be set without touching the host.
     const config = configFile(
       "listen:\n  - { transport: tcp, address: 127.0.0.1, port: 5070 }\n" +
@@ -38,7 +40,13 @@ describe("stream listeners", () => {
       "ss -ltnH 'sport = :5070'",
       "kill $pid; wait $pid",
     ].join("; ");
-    const out = execFileSync("unshare", ["--net", "bash", "-c", script], { encoding: "utf8", timeout: 20_000 });
+    // Registered: if the script fails or hangs, the sipedge it put in the background (its group) goes with it.
+    const shell = spawnRegistered("unshare", ["--net", "bash", "-c", script], { stdio: ["ignore", "pipe", "ignore"] });
+    let out = "";
+    shell.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    expect(await exited(shell), out).toBe(0);
     // For a listening socket, ss shows the backlog in the Send-Q column.
     const listening = out.split("\n").find((l) => l.startsWith("LISTEN")) ?? "";
     expect(Number(listening.split(/\s+/)[2])).toBe(1234);

@@ -16,7 +16,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sipedge?.worker.close();
-  await processes.killAll();
 });
 
 /**

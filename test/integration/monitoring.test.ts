@@ -1,18 +1,17 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ConnectionOptions, connect } from "node:tls";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, startCli } from "../helpers/cli.ts";
 import { alertRules, dashboard, dashboardExprs, metricNames, PLANNED, RULES } from "../helpers/monitoring.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { spawnRegistered } from "../helpers/processes.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { startUas } from "../helpers/sipp.ts";
 
 const processes = new Processes();
-const children: ChildProcess[] = [];
 let adminPort = 0;
 let tlsPort = 0;
 let exported = new Set<string>();
@@ -23,7 +22,7 @@ beforeAll(async () => {
   adminPort = await freePort();
   tlsPort = await freePort();
   const cert = demoCertificate(CERT_DIR);
-  const cli = await startCli(
+  await startCli(
     configFile(
       `io: { threads: 1 }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${await freePort()} }\n` +
         `  - { transport: tcp, address: 127.0.0.1, port: ${await freePort()} }\n` +
@@ -33,15 +32,9 @@ beforeAll(async () => {
     ),
     "admin API",
   );
-  children.push(cli.child);
   await sleep(1200);
   const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
   exported = new Set([...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1] as string));
-});
-
-afterAll(async () => {
-  for (const c of children) c.kill("SIGKILL");
-  await processes.killAll();
 });
 
 /** Every sipedge_ metric an expression names, histogram suffixes folded (/metrics' TYPE lines name the family). */
@@ -97,7 +90,7 @@ describe("monitoring content", () => {
       `global: { scrape_interval: 1s }\nrule_files: ["${RULES}"]\n` +
         `scrape_configs:\n  - job_name: sipedge\n    static_configs:\n      - targets: ["127.0.0.1:${adminPort}"]\n`,
     );
-    const prometheus = spawn(
+    spawnRegistered(
       "prometheus",
       [
         `--config.file=${join(dir, "prometheus.yml")}`,
@@ -106,7 +99,6 @@ describe("monitoring content", () => {
       ],
       { stdio: "ignore" },
     );
-    children.push(prometheus);
     let result: { metric: Record<string, string>; value: [number, string] }[] = [];
     for (let i = 0; i < 60 && result.length === 0; i++) {
       await sleep(500);

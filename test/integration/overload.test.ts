@@ -1,4 +1,3 @@
-import type { ChildProcess } from "node:child_process";
 import { afterEach, describe, expect, it } from "vitest";
 import type { SipMessage, SipResponse } from "../../src/sip/index.ts";
 import { listeningPort, silentBackendConfig, startCli } from "../helpers/cli.ts";
@@ -6,10 +5,8 @@ import { type Dialog, dialogFrom, request, respond } from "../helpers/dialog.ts"
 import { freePort, sleep } from "../helpers/net.ts";
 import { StreamClient, UdpPeer } from "../helpers/sip-client.ts";
 
-let sipedge: ChildProcess | undefined;
 const peers: UdpPeer[] = [];
 afterEach(() => {
-  sipedge?.kill("SIGKILL");
   for (const p of peers.splice(0)) p.close();
 });
 
@@ -34,7 +31,6 @@ async function silentBackendSetup(
     }),
     "admin API",
   );
-  sipedge = cli.child;
   await sleep(2000); // probed up
   const tcpPort = tcp ? listeningPort(cli.out(), "tcp") : 0;
   return { port: listeningPort(cli.out(), "udp"), tcpPort, admin, client, backend };

@@ -20,7 +20,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await sipedge?.worker.close();
-  await processes.killAll();
 });
 
 describe("calls through sipedge to sipp backends", () => {

@@ -1,21 +1,14 @@
-import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
 
 const processes = new Processes();
-const sipedges: ChildProcess[] = [];
-
-afterAll(async () => {
-  for (const sipedge of sipedges) sipedge.kill("SIGKILL");
-  await processes.killAll();
-});
 
 function tlsConnect(port: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
@@ -47,7 +40,6 @@ describe("SIGHUP reload", () => {
       );
     write(cert1, a);
     const { child, out, err } = await startCli(config);
-    sipedges.push(child);
     const held = await tlsConnect(tls);
     const before = held.getPeerX509Certificate()?.fingerprint256;
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 5, rate: 10 })).toMatchObject({ successful: 5 });
@@ -90,7 +82,6 @@ describe("SIGHUP reload", () => {
       );
     write("{ threads: 1, pin: false }", "{ retryAfter: 30 }");
     const { child, out } = await startCli(config);
-    sipedges.push(child);
     write("{ threads: 1, pin: false }", "{ retryAfter: 5 }");
     child.kill("SIGHUP");
     await waitFor(out, "reloaded");

@@ -1,5 +1,4 @@
-import type { ChildProcess } from "node:child_process";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { metricSum, metricValues, scrape } from "../helpers/metrics.ts";
@@ -36,11 +35,6 @@ const FLOOD_CPS = 3000;
  * 16 split 12:4 or worse 8 %).
  */
 const UACS = 16;
-let sipedge: ChildProcess | undefined;
-afterAll(async () => {
-  sipedge?.kill("SIGKILL");
-  await processes.killAll();
-});
 
 describe("a storm: a call flood well above capacity, 1 000 slow TLS clients and a handshake storm at once", () => {
   it("stays up within its memory budget, keeps established calls, refuses the excess with 503 and answers OPTIONS throughout", async () => {
@@ -52,7 +46,6 @@ describe("a storm: a call flood well above capacity, 1 000 slow TLS clients and 
     const cert = demoCertificate(CERT_DIR);
     const admin = await freePort();
     const cli = await startCli(configFile(stormConfig(backends, admin, cert)), "admin API");
-    sipedge = cli.child;
     const pid = cli.child.pid as number;
     const udp = listeningPort(cli.out(), "udp");
     const tls = listeningPort(cli.out(), "tls");

@@ -1,32 +1,25 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { probeSip } from "../../src/runtime/systemd.ts";
 import { configFile, startCli } from "../helpers/cli.ts";
 import { freePort, sleep } from "../helpers/net.ts";
-
-const children: ChildProcess[] = [];
-
-afterAll(() => {
-  for (const c of children) c.kill("SIGKILL");
-});
+import { spawnRegistered } from "../helpers/processes.ts";
 
 /** What systemd would read on NOTIFY_SOCKET: a unix datagram socket, here held by python3. */
 function notifySocket(): { path: string; messages: () => string[] } {
   const path = join(mkdtempSync(join(tmpdir(), "sipedge-notify-")), "notify.sock");
   let out = "";
-  const reader = spawn("python3", [
+  const reader = spawnRegistered("python3", [
     "-c",
     "import socket,sys\ns=socket.socket(socket.AF_UNIX,socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\n" +
       "while True:\n  sys.stdout.write(s.recv(4096).decode().replace('\\n',' ')+'\\n'); sys.stdout.flush()\n",
     path,
   ]);
-  reader.stdout.on("data", (d: Buffer) => {
+  reader.stdout?.on("data", (d: Buffer) => {
     out += d.toString();
   });
-  children.push(reader);
   return { path, messages: () => out.split("\n").filter((l) => l !== "") };
 }
 
@@ -43,7 +36,6 @@ describe("systemd integration", () => {
       "io worker 0",
       { ...process.env, NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: "600000" },
     );
-    children.push(cli.child);
     await sleep(1500);
     expect(notify.messages().some((m) => m.includes("READY=1"))).toBe(true);
     expect(notify.messages().filter((m) => m.includes("WATCHDOG=1")).length).toBeGreaterThanOrEqual(3);

@@ -1,7 +1,7 @@
 import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { connect, type TLSSocket } from "node:tls";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
@@ -72,11 +72,6 @@ beforeAll(async () => {
   const cli = await startCli(config, "admin API", { ...process.env, SIPEDGE_TEST_FAULTS: "1" });
   sipedge = cli.child;
   out = cli.out();
-});
-
-afterAll(async () => {
-  sipedge?.kill("SIGKILL");
-  await processes.killAll();
 });
 
 describe("pinned IO worker threads", () => {

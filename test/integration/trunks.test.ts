@@ -1,8 +1,7 @@
-import type { ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { connect } from "node:tls";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import type { SipResponse } from "../../src/sip/index.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
@@ -14,7 +13,6 @@ import { runUac, startUas } from "../helpers/sipp.ts";
 // Trunks are told apart by source address (sipp UACs calling from 127.0.0.2
 // and 127.0.0.3) and by a verified TLS client certificate (Node's TLS client).
 const processes = new Processes();
-let sipedge: ChildProcess;
 let out = "";
 let admin: number;
 
@@ -64,17 +62,11 @@ beforeAll(async () => {
     ].join("\n"),
   );
   const cli = await startCli(config, "admin API");
-  sipedge = cli.child;
   out = cli.out();
   // The backend must be probed up before calls go to it.
   for (let i = 0; i < 60 && !(await metrics()).includes('sipedge_backend_up{pool="core",backend="pbx-a"} 1'); i++) {
     await sleep(100);
   }
-});
-
-afterAll(async () => {
-  sipedge?.kill("SIGKILL");
-  await processes.killAll();
 });
 
 describe("trunks", () => {

@@ -1,4 +1,3 @@
-import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { get } from "node:https";
@@ -18,7 +17,7 @@ import { connectWs, nextMessage } from "../helpers/ws.ts";
 const processes = new Processes();
 const tls = demoCertificate(CERT_DIR);
 const ca = readFileSync(tls.cert);
-let sipedge: { child: ChildProcess; out: string; admin: number };
+let sipedge: { out: string; admin: number };
 let registrar: UdpPeer;
 let wssPort: number;
 
@@ -37,14 +36,12 @@ beforeAll(async () => {
     ),
     "admin API",
   );
-  sipedge = { child: cli.child, out: cli.out(), admin };
+  sipedge = { out: cli.out(), admin };
   wssPort = listeningPort(sipedge.out, "wss");
   await sleep(2500); // probed up
 });
-afterAll(async () => {
-  sipedge.child.kill("SIGKILL");
+afterAll(() => {
   registrar.close();
-  await processes.killAll();
 });
 
 /** The registrar answers a REGISTER 200 with the UA's Contact (JsSIP looks for its own) and keeps the Path. */

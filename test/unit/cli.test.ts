@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLI, configFile } from "../helpers/cli.ts";
 import { ASSETS } from "../helpers/corpus.ts";
 import { freePort } from "../helpers/net.ts";
+import { spawnRegistered } from "../helpers/processes.ts";
 import { udpExchange } from "../helpers/sip-client.ts";
 
 function sipedge(args: string[], input?: Buffer) {
@@ -129,9 +130,10 @@ describe("sipedge --config", () => {
     const path = configFile(
       `listen:\n  - { transport: udp, address: 127.0.0.1, port: ${port} }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n`,
     );
-    const child = spawn(process.execPath, [CLI, "--config", path], { stdio: ["ignore", "pipe", "pipe"] });
+    // Registered: stopped after the test even when an expect fails before its SIGTERM.
+    const child = spawnRegistered(process.execPath, [CLI, "--config", path], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
-    child.stdout.on("data", (d: Buffer) => {
+    child.stdout?.on("data", (d: Buffer) => {
       out += d.toString();
     });
     for (let i = 0; i < 100 && !out.includes("listening"); i++) await new Promise((r) => setTimeout(r, 50));
