@@ -96,6 +96,9 @@ async function nftSet(name: string): Promise<string[]> {
 
 beforeAll(async () => {
   uasPort = await freePort();
+  // The backend lives as long as the file: the tests after site.yml's reach it through the appliance
+  // (a process started inside a test is stopped when that test ends, test/helpers/processes.ts).
+  startUas(p, uasPort, { scenario: hostUasScenario() });
   vm = await SeededVm.boot(p);
 });
 
@@ -225,7 +228,6 @@ describe("the appliance image", () => {
   });
 
   it("is managed by site.yml: backends from inventory, and a second run changes nothing", async () => {
-    startUas(p, uasPort, { scenario: hostUasScenario() });
     const first = await vm.playbook("site.yml", inventory());
     expect(first.failed, first.stdout).toBe(0);
     expect(first.changed).toBeGreaterThan(0);
