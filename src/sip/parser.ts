@@ -42,7 +42,8 @@ export function parseMessage(
   while (msgStart + 1 < end && buf[msgStart] === CR && buf[msgStart + 1] === LF) msgStart += 2;
   // One copy of the header section as text (not sliced: a sliced string
   // makes every later charCodeAt slower); the body is never copied.
-  let blank = buf.indexOf(CRLFCRLF, msgStart);
+  // Nothing past `end` is read: a caller's range may end inside a larger buffer.
+  let blank = (end === buf.length ? buf : buf.subarray(0, end)).indexOf(CRLFCRLF, msgStart);
   if (blank + 4 > end) blank = -1;
   const s = blank < 0 ? "" : buf.toString("latin1", msgStart, blank + 4);
   if (blank < 0) return sipError("ERR_SIP_INCOMPLETE", end, "header section is not terminated by an empty line");

@@ -405,8 +405,16 @@ function corkedThisTurn(c: StreamConnection): void {
 
 function uncorkAll(): void {
   uncorkScheduled = false;
-  for (const c of corked) c.uncork();
-  corked.length = 0;
+  // Taken first: a connection written to while these flush joins the next turn's list.
+  const turn = corked.splice(0);
+  for (const c of turn) {
+    try {
+      c.uncork();
+    } catch {
+      // Runs outside any message's exception boundary: a socket that fails here costs its own connection only.
+      c.close();
+    }
+  }
 }
 
 /** A framer for a connection that has bytes to frame: a spare one, or a new one. */
