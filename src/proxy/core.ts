@@ -113,9 +113,13 @@ export class ProxyCore {
     });
   }
 
-  /** How busy this worker's event loop was over the last window (0–1): the CPU ration follows it. */
-  loadSample(utilization: number): void {
-    this.#shedder.sample(utilization);
+  /**
+   * How busy this worker's event loop was over the last window (0–1), and
+   * the share of its UDP read turns that found a backlog: the CPU ration
+   * follows them (proxy/shedder.ts).
+   */
+  loadSample(utilization: number, backlog?: number): void {
+    this.#shedder.sample(utilization, backlog);
   }
 
   /** New requests each window may start while the loop is saturated; undefined: no ration. */

@@ -6,7 +6,10 @@
  * out-of-dialog requests each window may start, steered so the loop stays
  * just under saturation (the rest get a cheap 503). Work already admitted
  * (in-dialog requests, responses) is never rationed. The loop's load is
- * smoothed over a few windows so one garbage collection is not a flood.
+ * smoothed over a few windows so one garbage collection is not a flood,
+ * and a busy loop counts as saturated only while its UDP sockets stay
+ * backlogged (BACKLOGGED): near capacity a loop can be busy all the time
+ * and still keep up.
  */
 
 /** Smoothed loop utilisation (0–1) the ration steers to; above SATURATED it is cut, under IDLE lifted. */
@@ -33,9 +36,21 @@ const MAX_GROWTH = 1.25;
  * kernel's queues overflowed before the ration started). The load alone
  * tells no more: near capacity the loop is busy 100 % for seconds while it
  * keeps up (at 1 800 calls/s runs of 14-34 windows with no call failing, at
- * 2 000 runs of 30-55), which an overload's first second looks the same as.
+ * 2 000 runs of 30-55), which an overload's first second looks the same as;
+ * hence the backlog test below.
  */
 const SUSTAINED = 5;
+/**
+ * The share of a window's UDP read turns that must come back full for the
+ * window to count as saturated (transport/udp.ts ReadTurns). A loop that
+ * keeps up drains its sockets each turn, however busy it is; one that falls
+ * behind finds a full batch waiting every turn. Measured (sipp UAC -> 1 IO
+ * worker -> 2 sipp UAS, the 2 cores shared with test runs, utilisation /
+ * read turns / full turns per 100 ms window): keeping up at 1 000 calls/s
+ * read 0.90/56/0, 0.94/48/3, 0.95/43/4; falling behind (calls failing)
+ * 1.00/22/22, 0.98/22/18, 1.00/28/28. Half separates them with room.
+ */
+const BACKLOGGED = 0.5;
 
 export class LoadShedder {
   /** New requests a window may start; undefined: no ration. */
@@ -59,13 +74,18 @@ export class LoadShedder {
     return true;
   }
 
-  /** A window ended with the loop busy this fraction of the time. */
-  sample(utilization: number): void {
+  /**
+   * A window ended with the loop busy `utilization` of the time, and
+   * `backlog` of its UDP read turns full (undefined: no datagram read, as
+   * on a worker that only has connections; the load alone decides then).
+   */
+  sample(utilization: number, backlog?: number): void {
     const admitted = this.#admitted;
     this.#admitted = 0;
     this.#load = SMOOTHING * utilization + (1 - SMOOTHING) * this.#load;
     const load = Math.max(this.#load, 0.01);
-    if (load >= SATURATED) {
+    // A busy loop whose sockets are drained each turn keeps up: no cut, and the busy run starts again.
+    if (load >= SATURATED && (backlog === undefined || backlog >= BACKLOGGED)) {
       this.#busy++;
       // Not yet sustained: a warm-up or a pause, which the loop catches up with.
       if (this.#ration === undefined && this.#busy < SUSTAINED) return;

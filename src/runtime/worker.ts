@@ -63,7 +63,8 @@ export class IoWorker {
     this.dispatcher = parts.dispatcher;
     this.listeners = parts.clients.bound;
     this.backendPort = parts.backend.udp.port;
-    this.#load = new LoadWindow(parts.proxy, parts.admission, () => this.#shedWhenCritical());
+    const udp = [...parts.clients.udp, parts.backend.udp];
+    this.#load = new LoadWindow(parts.proxy, parts.admission, udp, () => this.#shedWhenCritical());
   }
 
   /** `reusePort`: several workers share the client-facing ports (the [threads] supervisor sets it). */

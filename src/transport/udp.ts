@@ -31,6 +31,26 @@ export interface UdpDrops {
 }
 
 /**
+ * Datagrams libuv reads from one socket per turn of the event loop before it
+ * serves the others (libuv src/unix/udp.c, uv__udp_recvmsg: "count = 32",
+ * against loop starvation). A turn that read this many found the socket
+ * still holding more.
+ */
+const READS_PER_TURN = 32;
+
+/**
+ * How a socket's reads fell into turns of the event loop (monotonic, for
+ * the CPU ration: proxy/shedder.ts). A loop that keeps up drains the
+ * socket in each turn; one falling behind reads a full batch every turn.
+ */
+export interface ReadTurns {
+  /** Turns in which the socket had at least one datagram. */
+  turns: number;
+  /** Of those, turns that read READS_PER_TURN: a backlog was left in the kernel. */
+  full: number;
+}
+
+/**
  * A UDP socket: every datagram is one message (RFC 3261 §18.3); CRLF and
  * STUN keep-alives (RFC 5626 §3.5.1) are not SIP and are not passed on;
  * a STUN Binding request gets its answer here.
@@ -45,6 +65,14 @@ export class UdpEndpoint {
   #closed = false;
   readonly #backlog: SendBacklog;
   readonly drops: UdpDrops = { sourcePortZero: 0, sendFailed: 0 };
+  readonly readTurns: ReadTurns = { turns: 0, full: 0 };
+  /** Datagrams read in this turn so far; the turn's end (setImmediate: after the poll phase) files them. */
+  #readsThisTurn = 0;
+  readonly #turnEnded = (): void => {
+    this.readTurns.turns++;
+    if (this.#readsThisTurn >= READS_PER_TURN) this.readTurns.full++;
+    this.#readsThisTurn = 0;
+  };
 
   constructor(onMessage: MessageHandler, pool: BufferPool, ipv6: boolean, reusePort: boolean, receiveBuffer: number) {
     this.#onMessage = onMessage;
@@ -143,6 +171,7 @@ export class UdpEndpoint {
   }
 
   #receive(msg: Buffer, rinfo: RemoteInfo): void {
+    if (this.#readsThisTurn++ === 0) setImmediate(this.#turnEnded);
     // Nothing can be answered at port 0 (see UdpDrops): a flow to it would only fail later, in the proxy.
     if (rinfo.port === 0) {
       this.drops.sourcePortZero++;

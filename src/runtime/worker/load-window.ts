@@ -1,6 +1,7 @@
 import { type EventLoopUtilization, monitorEventLoopDelay, performance } from "node:perf_hooks";
 import type { ProxyCore } from "../../proxy/core.ts";
 import type { ListenerAdmission } from "../../transport/listener.ts";
+import type { ReadTurns } from "../../transport/udp.ts";
 
 /**
  * How often the CPU ration (proxy/shedder.ts) looks at the event loop, and
@@ -31,13 +32,20 @@ export class LoadWindow {
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #proxy: Pick<ProxyCore, "ration">;
 
-  constructor(proxy: Pick<ProxyCore, "loadSample" | "ration">, admission: ListenerAdmission, each: () => void) {
+  /** `sockets`: the worker's UDP sockets, whose read turns say whether a busy loop keeps up. */
+  constructor(
+    proxy: Pick<ProxyCore, "loadSample" | "ration">,
+    admission: ListenerAdmission,
+    sockets: readonly { readonly readTurns: ReadTurns }[],
+    each: () => void,
+  ) {
     this.#proxy = proxy;
     this.#loopDelay.enable();
     let last: EventLoopUtilization = performance.eventLoopUtilization();
+    const backlog = new BacklogShare(sockets);
     this.#timer = setInterval(() => {
       const now = performance.eventLoopUtilization();
-      proxy.loadSample(performance.eventLoopUtilization(now, last).utilization);
+      proxy.loadSample(performance.eventLoopUtilization(now, last).utilization, backlog.sinceLast());
       last = now;
       admission.handshakeRation = proxy.ration === undefined ? undefined : HANDSHAKES_PER_WINDOW;
       each();
@@ -62,5 +70,30 @@ export class LoadWindow {
   close(): void {
     this.#loopDelay.disable();
     clearInterval(this.#timer);
+  }
+}
+
+/** The share of read turns since the last call that left a backlog, over all the worker's UDP sockets. */
+export class BacklogShare {
+  readonly #sockets: readonly { readonly readTurns: ReadTurns }[];
+  #turns = 0;
+  #full = 0;
+
+  constructor(sockets: readonly { readonly readTurns: ReadTurns }[]) {
+    this.#sockets = sockets;
+  }
+
+  /** undefined: no datagram was read since the last call. */
+  sinceLast(): number | undefined {
+    let turns = 0;
+    let full = 0;
+    for (const s of this.#sockets) {
+      turns += s.readTurns.turns;
+      full += s.readTurns.full;
+    }
+    const share = turns === this.#turns ? undefined : (full - this.#full) / (turns - this.#turns);
+    this.#turns = turns;
+    this.#full = full;
+    return share;
   }
 }

@@ -120,4 +120,40 @@ describe("the CPU ration", () => {
     }
     expect(s.ration).toBeLessThan(grown);
   });
+
+  it("cuts nothing while the loop is busy but drains its UDP sockets every turn", () => {
+    // Near capacity a loop can be busy all the time and keep up: each turn finds
+    // only what came in during the last one, so few of its reads are full.
+    const s = new LoadShedder();
+    for (let w = 0; w < 50; w++) {
+      expect(offer(s, 150)).toBe(150);
+      s.sample(1, 0.1);
+    }
+    expect(s.ration).toBeUndefined();
+    expect(s.saturatedWindows).toBe(0);
+  });
+
+  it("engages when the busy loop leaves a backlog turn after turn, as soon as on load alone", () => {
+    const s = new LoadShedder();
+    let windows = 0;
+    while (s.ration === undefined && windows < 100) {
+      offer(s, 1000);
+      s.sample(1, 1);
+      windows++;
+    }
+    expect(windows).toBe(8);
+  });
+
+  it("starts the busy run again after a window whose sockets drained", () => {
+    const s = new LoadShedder();
+    for (let run = 0; run < 10; run++) {
+      for (let w = 0; w < 4; w++) {
+        offer(s, 100);
+        s.sample(1, 0.9);
+      }
+      offer(s, 100);
+      s.sample(1, 0.2);
+    }
+    expect(s.ration).toBeUndefined();
+  });
 });
