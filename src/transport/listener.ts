@@ -59,6 +59,15 @@ export interface ListenerAdmission {
   handshakeRation: number | undefined;
 }
 
+/** A worker's admission, for a scrape: the new connections its listeners closed at once, by reason. */
+export interface AdmissionStats {
+  readonly refused: Readonly<Record<Refusal, number>>;
+}
+
+export function admissionStats(a: ListenerAdmission): AdmissionStats {
+  return { refused: { ...a.refused } };
+}
+
 /**
  * What every connection-oriented listener (TCP, TLS, WSS) shares: the
  * server socket, the connections it accepted, TLS handshake timing and
