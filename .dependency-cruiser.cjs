@@ -55,6 +55,9 @@ module.exports = {
   ],
   options: {
     doNotFollow: { path: "node_modules" },
+    // A git worktree shares the main checkout's node_modules by a symlink: resolved through
+    // it, a package would be ../main/node_modules/… and break src-only. Keep the link's path.
+    preserveSymlinks: true,
     tsPreCompilationDeps: true,
     tsConfig: { fileName: "tsconfig.json" },
     enhancedResolveOptions: { extensions: [".ts", ".js"] },

@@ -6,6 +6,7 @@ import { hostPort, tokenRequired } from "../config/validate.ts";
 import { BackendState, STATE_NAMES } from "../health/state.ts";
 import type { WorkerStats } from "../runtime/channel.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
+import { listening } from "../transport/listening.ts";
 import { browserRefusal, isJson } from "./guards.ts";
 import { metricsRegistry } from "./metrics/register.ts";
 import { backendCalls, trunkTotals } from "./totals.ts";
@@ -52,13 +53,7 @@ export class AdminServer {
       // Whatever a handler throws or rejects with ends as this request's 500: never the process.
       serve(req, res, routes, access).catch((e: unknown) => internalError(req, res, e));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(where.port, where.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    await listening(server, (s) => s.listen(where.port, where.host));
     return new AdminServer(server);
   }
 

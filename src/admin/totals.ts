@@ -19,13 +19,13 @@ export function trunkTotals(stats: readonly WorkerStats[], name: string): TrunkT
   let connections = 0;
   let lastSeen = 0;
   for (const s of stats) {
-    const c = s.counters.trunks[name];
+    const c = s.proxy.counters.trunks[name];
     requests += c?.requests ?? 0;
     keepalives += c?.keepalives ?? 0;
     calls += c?.calls ?? 0;
     lastSeen = Math.max(lastSeen, c?.lastSeen ?? 0);
     activeCalls += s.calls.trunks[name] ?? 0;
-    connections += s.trunkConnections[name] ?? 0;
+    connections += s.clients.trunkConnections[name] ?? 0;
   }
   return { requests, keepalives, calls, activeCalls, connections, lastSeen };
 }

@@ -6,7 +6,7 @@ import { Cancellation } from "./cancel.ts";
 import { Downstream } from "./downstream.ts";
 import { Forwarder } from "./forwarding.ts";
 import { LocalAnswers } from "./local-answers.ts";
-import type { Dispatcher, ProxyCounters, ProxySettings, Side, Sides, TrunkCounters } from "./ports.ts";
+import type { Dispatcher, ProxyCounters, ProxySettings, ProxyStats, Side, Sides, TrunkCounters } from "./ports.ts";
 import { type Decision, type OwnRoutes, Router } from "./routing.ts";
 import { Screening } from "./screening.ts";
 import { LoadShedder } from "./shedder.ts";
@@ -95,6 +95,10 @@ export class ProxyCore {
 
   get transactions(): { server: number; client: number } {
     return { server: this.#table.servers, client: this.#table.clients };
+  }
+
+  stats(): ProxyStats {
+    return { counters: this.counters, transactions: this.transactions };
   }
 
   /**

@@ -7,6 +7,14 @@ interface Endpoint {
   readonly previous: number[];
 }
 
+/** The endpoint registry, for a scrape. */
+export interface EndpointStats {
+  /** Endpoints registered through sipedge (this worker's view of every worker's). */
+  readonly registered: number;
+  /** Endpoints that came back on a new flow. */
+  readonly rebinds: number;
+}
+
 /**
  * Endpoints apart from their connections (principle 5): an
  * endpoint is a UA identity — `+sip.instance` and `reg-id` (RFC 5626), else
@@ -31,6 +39,10 @@ export class EndpointRegistry {
 
   get size(): number {
     return this.#endpoints.size;
+  }
+
+  stats(): EndpointStats {
+    return { registered: this.size, rebinds: this.rebinds };
   }
 
   /**

@@ -153,6 +153,13 @@ export interface ProxyCounters {
   responses: Record<string, number>;
 }
 
+/** The proxy core, for a scrape. */
+export interface ProxyStats {
+  readonly counters: ProxyCounters;
+  /** Transactions under way. */
+  readonly transactions: { readonly server: number; readonly client: number };
+}
+
 /** What one inbound trunk sent to this worker. */
 export interface TrunkCounters {
   requests: number;

@@ -2,12 +2,16 @@ import type { ConnectionOptions } from "node:tls";
 import type { MessagePort } from "node:worker_threads";
 import type { CallCounts } from "../balance/dispatcher.ts";
 import type { Config } from "../config/schema.ts";
-import type { ProxyCounters } from "../proxy/ports.ts";
-import type { HandshakeStats } from "../transport/handshakes.ts";
-import type { Refusal } from "../transport/listener.ts";
-import type { ClassStats } from "../transport/pool.ts";
+import type { EndpointStats } from "../proxy/endpoints.ts";
+import type { ProxyStats } from "../proxy/ports.ts";
+import type { AdmissionStats } from "../transport/listener.ts";
+import type { PoolStats } from "../transport/pool.ts";
+import type { StreamCounters } from "../transport/stream.ts";
 import type { WorkerMemory } from "./shared-memory.ts";
-import type { BoundListener } from "./worker/client-listeners.ts";
+import type { BackendSideStats } from "./worker/backend-side.ts";
+import type { BoundListener, ClientSideStats } from "./worker/client-listeners.ts";
+import type { HeapStats } from "./worker/heap.ts";
+import type { LoadStats } from "./worker/load-window.ts";
 
 /**
  * The one typed channel between the supervisor (main thread) and its IO
@@ -81,50 +85,25 @@ export type ToWorker =
   | { readonly type: "peer"; readonly index: number; readonly port: MessagePort }
   | { readonly type: "request"; readonly id: number; readonly ask: Ask };
 
-/** One worker's counters and gauges, for a scrape. */
+/**
+ * One worker's counters and gauges, for a scrape: each component's own
+ * stats(), whose type is declared beside it. A new figure goes into its
+ * component's stats and one row of admin/metrics/catalogue.ts reads it.
+ */
 export interface WorkerStats {
-  readonly counters: ProxyCounters;
-  readonly serverTransactions: number;
-  readonly clientTransactions: number;
-  readonly connections: number;
-  /** The buffer pool: slots per size class (and the reserve), and acquisitions that found none free. */
-  readonly pool: {
-    readonly classes: readonly ClassStats[];
-    readonly reserve: ClassStats;
-    readonly freeFraction: number;
-    readonly exhausted: number;
-  };
+  readonly index: number;
+  readonly proxy: ProxyStats;
+  readonly clients: ClientSideStats;
+  readonly backend: BackendSideStats;
   /** Connections closed because their peer did not read what was queued for it, or trickled a message. */
-  readonly slowReaders: number;
-  readonly slowSenders: number;
-  /** New client connections closed at once, by reason; TLS handshakes under way. */
-  readonly refused: Readonly<Record<Refusal, number>>;
-  readonly handshaking: number;
-  /** Client connections not read while the pool is critically low. */
-  readonly paused: number;
-  /** New requests per second the CPU ration lets in while the loop is saturated; null: no ration. */
-  readonly ration: number | null;
-  /** Open client flows (connections) by transport: tcp, tls, wss. */
-  readonly flows: Readonly<Record<string, number>>;
-  /** Endpoints registered through sipedge (this worker's view of all), and re-binds it saw. */
-  readonly endpoints: number;
-  readonly rebinds: number;
+  readonly streams: Readonly<StreamCounters>;
+  readonly pool: PoolStats;
+  readonly admission: AdmissionStats;
+  readonly load: LoadStats;
   /** Dialogs per backend (active, set up) and per trunk (active). */
   readonly calls: CallCounts;
-  /** Open client connections per trunk. */
-  readonly trunkConnections: Readonly<Record<string, number>>;
-  /** Event-loop delay since the last snapshot, in seconds: p50, p99 and max. */
-  readonly loopLag: { readonly p50: number; readonly p99: number; readonly max: number };
-  /**
-   * The worker's V8 heap in bytes: in use, and the most it may grow to (its
-   * share of limits.memory, set when the worker starts). Used creeping up to
-   * the limit is a leak in JavaScript; RSS growing while this stays put is
-   * the native side (TLS state, the allocator).
-   */
-  readonly heap: { readonly used: number; readonly limit: number };
-  /** Per client-facing TLS listener. */
-  readonly handshakes: readonly HandshakeStats[];
-  readonly index: number;
+  readonly endpoints: EndpointStats;
+  readonly heap: HeapStats;
 }
 
 export function post<T extends ToSupervisor | ToWorker | ToHealth>(

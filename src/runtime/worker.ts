@@ -1,4 +1,3 @@
-import { getHeapStatistics } from "node:v8";
 import { PoolDispatcher } from "../balance/dispatcher.ts";
 import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
@@ -7,7 +6,7 @@ import { ProxyCore } from "../proxy/core.ts";
 import { EndpointRegistry } from "../proxy/endpoints.ts";
 import type { Side } from "../proxy/ports.ts";
 import type { Flow, MessageHandler } from "../transport/flow.ts";
-import type { ListenerAdmission } from "../transport/listener.ts";
+import { admissionStats, type ListenerAdmission } from "../transport/listener.ts";
 import { BufferPool } from "../transport/pool.ts";
 import type { StreamCounters } from "../transport/stream.ts";
 import type { WorkerStats } from "./channel.ts";
@@ -15,6 +14,7 @@ import { SharedConnectionGate } from "./connection-gate.ts";
 import type { HandOff } from "./handoff.ts";
 import { BackendSide } from "./worker/backend-side.ts";
 import { type BoundListener, type ClientListeners, openClientListeners } from "./worker/client-listeners.ts";
+import { heapStats } from "./worker/heap.ts";
 import { LoadWindow } from "./worker/load-window.ts";
 import { type Reloadable, reloadable } from "./worker/reloadable.ts";
 import { WorkerSides } from "./worker/sides.ts";
@@ -168,48 +168,20 @@ export class IoWorker {
 
   /** A snapshot for a scrape; the event-loop delay histogram starts afresh after each. */
   stats(index: number): WorkerStats {
-    const { pool, counters, admission, clients, backend, endpoints } = this.#parts;
-    const t = this.proxy.transactions;
-    const heap = getHeapStatistics();
+    const { pool, counters, admission, clients, backend, sides, endpoints } = this.#parts;
     return {
       index,
-      counters: this.proxy.counters,
-      serverTransactions: t.server,
-      clientTransactions: t.client,
-      connections: [...backend.listeners, ...clients.streams].reduce((n, s) => n + s.connectionCount, 0),
-      pool: { ...pool.stats(), freeFraction: pool.freeFraction, exhausted: pool.exhausted },
-      slowReaders: counters.slowReaders,
-      slowSenders: counters.slowSenders,
-      refused: admission.refused,
-      handshaking: clients.streams.reduce((n, s) => n + s.handshaking, 0),
-      paused: clients.streams.reduce((n, s) => n + s.paused, 0),
-      ration: this.#load.rationPerSecond(),
-      flows: this.#flows(),
+      proxy: this.proxy.stats(),
+      clients: clients.stats((c) => sides.trunkOf(c)),
+      backend: backend.stats(),
+      streams: { ...counters },
+      pool: pool.stats(),
+      admission: admissionStats(admission),
+      load: this.#load.stats(),
       calls: this.dispatcher.calls(),
-      endpoints: endpoints.size,
-      rebinds: endpoints.rebinds,
-      trunkConnections: this.#trunkConnections(),
-      loopLag: this.#load.loopLag(),
-      heap: { used: heap.used_heap_size, limit: heap.heap_size_limit },
-      handshakes: [...clients.tls.values()].flatMap((l) => (l.handshakes === undefined ? [] : [l.handshakes])),
+      endpoints: endpoints.stats(),
+      heap: heapStats(),
     };
-  }
-
-  #flows(): Record<string, number> {
-    const counts: Record<string, number> = {};
-    for (const s of this.#parts.clients.streams) counts[s.transport] = (counts[s.transport] ?? 0) + s.connectionCount;
-    return counts;
-  }
-
-  #trunkConnections(): Record<string, number> {
-    const counts: Record<string, number> = {};
-    for (const s of this.#parts.clients.streams) {
-      for (const c of s.connections()) {
-        const trunk = this.#parts.sides.trunkOf(c);
-        if (trunk !== undefined) counts[trunk] = (counts[trunk] ?? 0) + 1;
-      }
-    }
-    return counts;
   }
 
   /**

@@ -2,6 +2,7 @@ import type { Server, Socket } from "node:net";
 import type { TLSSocket, TlsOptions, Server as TlsServer } from "node:tls";
 import type { Flow } from "./flow.ts";
 import { type HandshakeStats, handshakeStats, recordHandshake } from "./handshakes.ts";
+import { listening } from "./listening.ts";
 
 /** A flow a listener accepted and may close (drain, shutdown, slow reader) or stop reading for a while. */
 export interface Connection extends Flow {
@@ -57,6 +58,15 @@ export interface ListenerAdmission {
    * storm of them would starve every established flow. undefined: no ration.
    */
   handshakeRation: number | undefined;
+}
+
+/** A worker's admission, for a scrape: the new connections its listeners closed at once, by reason. */
+export interface AdmissionStats {
+  readonly refused: Readonly<Record<Refusal, number>>;
+}
+
+export function admissionStats(a: ListenerAdmission): AdmissionStats {
+  return { refused: { ...a.refused } };
 }
 
 /**
@@ -143,15 +153,8 @@ export abstract class ConnectionListener {
 
   /** Binds with the kernel's full backlog (and reusePort for IO workers). */
   protected async bind(options: ListenOptions): Promise<void> {
-    const server = this.#server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      const { address: host, port, backlog, reusePort = false } = options;
-      server.listen({ host, port, backlog, reusePort }, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
+    const { address: host, port, backlog, reusePort = false } = options;
+    await listening(this.#server, (s) => s.listen({ host, port, backlog, reusePort }));
   }
 
   protected add(c: Connection): void {

@@ -101,6 +101,14 @@ export interface ClassStats {
   readonly free: number;
 }
 
+/** The buffer pool, for a scrape: slots per size class (and the reserve), and acquisitions that found none free. */
+export interface PoolStats {
+  readonly classes: readonly ClassStats[];
+  readonly reserve: ClassStats;
+  readonly freeFraction: number;
+  readonly exhausted: number;
+}
+
 export class BufferPool {
   readonly #classes: readonly SlotClass[];
   readonly #reserve: SlotClass;
@@ -205,10 +213,15 @@ export class BufferPool {
     return this.#totalBytes;
   }
 
-  /** Per class (the reserve last, as size RESERVE_SLOT_SIZE): slots and free slots. */
-  stats(): { readonly classes: readonly ClassStats[]; readonly reserve: ClassStats } {
+  /** Per class (the reserve apart, as size RESERVE_SLOT_SIZE): slots and free slots; the free fraction; misses. */
+  stats(): PoolStats {
     const of = (c: SlotClass): ClassStats => ({ size: c.size, total: c.slots.length, free: c.free });
-    return { classes: this.#classes.map(of), reserve: of(this.#reserve) };
+    return {
+      classes: this.#classes.map(of),
+      reserve: of(this.#reserve),
+      freeFraction: this.freeFraction,
+      exhausted: this.exhausted,
+    };
   }
 
   #out(slot: PoolSlot, length: number): PoolSlot {

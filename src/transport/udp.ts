@@ -2,6 +2,7 @@ import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
 import { isIP, isIPv6 } from "node:net";
 import { classifyDatagram } from "../sip/index.ts";
 import { type Flow, type MessageHandler, newFlowId } from "./flow.ts";
+import { listening } from "./listening.ts";
 import type { BufferPool, PoolSlot } from "./pool.ts";
 import { stunBindingResponse } from "./stun.ts";
 
@@ -99,14 +100,7 @@ export class UdpEndpoint {
   ): Promise<UdpEndpoint> {
     const reusePort = options.reusePort ?? false;
     const endpoint = new UdpEndpoint(onMessage, pool, isIPv6(address), reusePort, options.receiveBuffer ?? 4 << 20);
-    await new Promise<void>((resolve, reject) => {
-      endpoint.#socket.once("error", reject);
-      endpoint.#socket.bind({ address, port, exclusive: !reusePort }, () => {
-        endpoint.#socket.off("error", reject);
-        resolve();
-      });
-    });
-    const bound = endpoint.#socket.address();
+    const bound = await listening(endpoint.#socket, (s) => s.bind({ address, port, exclusive: !reusePort }));
     endpoint.#address = bound.address;
     endpoint.#port = bound.port;
     return endpoint;

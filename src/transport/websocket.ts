@@ -7,7 +7,8 @@ import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { type MessageHandler, newFlowId } from "./flow.ts";
 import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
 import type { PoolSlot } from "./pool.ts";
-import { SendQueue, type StreamOptions } from "./stream.ts";
+import { SendQueue } from "./send-queue.ts";
+import type { StreamOptions } from "./stream.ts";
 
 /** RFC 7118 §4.1: the WebSocket subprotocol SIP is spoken in. */
 const SUBPROTOCOL = "sip";

@@ -48,7 +48,7 @@ export function perThread(
 /** TLS handshake durations by key type, summed over the workers. */
 export function handshakeSeries(workers: readonly WorkerStats[]): HistogramSeries<"key_type">[] {
   const byKeyType = new Map<string, { buckets: number[]; sum: number; count: number }>();
-  for (const h of workers.flatMap((w) => w.handshakes)) {
+  for (const h of workers.flatMap((w) => w.clients.handshakes)) {
     const acc = byKeyType.get(h.keyType) ?? { buckets: new Array(h.buckets.length).fill(0), sum: 0, count: 0 };
     h.buckets.forEach((n, i) => {
       acc.buckets[i] = (acc.buckets[i] ?? 0) + n;

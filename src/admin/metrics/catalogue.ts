@@ -19,136 +19,137 @@ const perTrunk =
 
 /**
  * Every Prometheus metric sipedge exports, one row each, in the order
- * /metrics lists them. Adding a figure: the component puts it in its
- * stats (runtime/channel.ts's WorkerStats), and one row here reads it.
+ * /metrics lists them. Adding a figure: the component puts it in its own
+ * stats() (whose type runtime/channel.ts's WorkerStats is composed of), and
+ * one row here reads it.
  */
 export const CATALOGUE: readonly Family[] = [
   counter({
     name: "sipedge_sip_messages_received_total",
     help: "SIP messages received by the IO workers",
     labels: [],
-    read: total((w) => w.counters.received),
+    read: total((w) => w.proxy.counters.received),
   }),
   counter({
     name: "sipedge_sip_malformed_total",
     help: "Messages refused as malformed (400/505 or dropped)",
     labels: [],
-    read: total((w) => w.counters.malformed),
+    read: total((w) => w.proxy.counters.malformed),
   }),
   counter({
     name: "sipedge_failovers_total",
     help: "Requests moved to another backend (silence, timeout, 503, closed connection)",
     labels: [],
-    read: total((w) => w.counters.failovers),
+    read: total((w) => w.proxy.counters.failovers),
   }),
   counter({
     name: "sipedge_no_backend_total",
     help: "Requests answered 503 because no backend was left",
     labels: [],
-    read: total((w) => w.counters.exhausted),
+    read: total((w) => w.proxy.counters.exhausted),
   }),
   counter({
     name: "sipedge_local_responses_total",
     help: "Responses sipedge generated itself",
     labels: [],
-    read: total((w) => w.counters.localResponses),
+    read: total((w) => w.proxy.counters.localResponses),
   }),
   counter({
     name: "sipedge_stray_responses_total",
     help: "Responses that matched no transaction",
     labels: [],
-    read: total((w) => w.counters.strayResponses),
+    read: total((w) => w.proxy.counters.strayResponses),
   }),
   counter({
     name: "sipedge_flow_failed_total",
     help: "Requests from backends answered 430 Flow Failed: the endpoint has no live flow (RFC 5626 §5.3)",
     labels: [],
-    read: total((w) => w.counters.flowFailed),
+    read: total((w) => w.proxy.counters.flowFailed),
   }),
   counter({
     name: "sipedge_forged_flow_tokens_total",
     help: "Requests refused 403 because a flow token (from a backend) or backend token (from a client) did not verify, and clients' dialog-making answers dropped because the Record-Route sipedge wrote was altered",
     labels: [],
-    read: total((w) => w.counters.forgedTokens),
+    read: total((w) => w.proxy.counters.forgedTokens),
   }),
   counter({
     name: "sipedge_endpoint_rebinds_total",
     help: "Endpoints that re-registered over a new flow",
     labels: [],
-    read: total((w) => w.rebinds),
+    read: total((w) => w.endpoints.rebinds),
   }),
   counter({
     name: "sipedge_slow_readers_closed_total",
     help: "Connections closed because the peer did not read what was queued for it (too much, or nothing of it for 64×T1)",
     labels: [],
-    read: total((w) => w.slowReaders),
+    read: total((w) => w.streams.slowReaders),
   }),
   counter({
     name: "sipedge_slow_senders_closed_total",
     help: "Connections closed because a message, once begun, did not arrive whole within limits.messageTimeout",
     labels: [],
-    read: total((w) => w.slowSenders),
+    read: total((w) => w.streams.slowSenders),
   }),
   counter({
     name: "sipedge_connections_refused_total",
     help: "New connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp; on the backend side 64 per member address), stranger (to the backend side from an address that is no member), handshakes (maxHandshakes under way), pool (buffers critically low), load (TLS handshakes beyond the ration of a saturated worker)",
     labels: ["reason"],
-    read: byKey("reason", (w) => w.refused),
+    read: byKey("reason", (w) => w.admission.refused),
   }),
   counter({
     name: "sipedge_unroutable_total",
     help: "Requests the routing policy refused: foreign_route (a client's Route to anyone but sipedge, 403), no_dialog_route (in dialog through our Record-Route without a backend in it, 403), unknown_backend (the dialog's backend is no longer configured, 404), no_flow_token (a backend's request naming no client flow, 404)",
     labels: ["reason"],
-    read: byKey("reason", (w) => w.counters.unroutable),
+    read: byKey("reason", (w) => w.proxy.counters.unroutable),
   }),
   counter({
     name: "sipedge_internal_errors_total",
     help: "Bugs caught at an exception boundary (that message or transaction was dropped, the worker went on), by where: client, backend, handoff (a message), timer, closed (a closed connection's attempts)",
     labels: ["where"],
-    read: byKey("where", (w) => w.counters.internalErrors),
+    read: byKey("where", (w) => w.proxy.counters.internalErrors),
   }),
   counter({
     name: "sipedge_backend_side_strangers_total",
     help: "Messages to the backend-side ports from an address that is no configured member: dropped unread",
     labels: [],
-    read: total((w) => w.counters.strangers),
+    read: total((w) => w.proxy.counters.strangers),
   }),
   counter({
     name: "sipedge_answers_limited_total",
     help: "Stateless answers sipedge did not send: their UDP source had had limits.answersPerSource this second (a forged source is not a reflector)",
     labels: [],
-    read: total((w) => w.counters.answersLimited),
+    read: total((w) => w.proxy.counters.answersLimited),
   }),
   counter({
     name: "sipedge_misdirected_responses_total",
     help: "Responses carrying a transaction's branch that came from another peer than the one the request went to: dropped",
     labels: [],
-    read: total((w) => w.counters.misdirectedResponses),
+    read: total((w) => w.proxy.counters.misdirectedResponses),
   }),
   gauge({
     name: "sipedge_cpu_ration_per_second",
     help: "New dialogs and out-of-dialog requests per second an IO worker lets in while its event loop is saturated (absent: no ration)",
     labels: ["worker"],
     read: (s) =>
-      s.workers.flatMap((w) => (w.ration === null ? [] : [[{ worker: String(w.index) }, w.ration] as const])),
+      s.workers.flatMap((w) => (w.load.ration === null ? [] : [[{ worker: String(w.index) }, w.load.ration] as const])),
   }),
   gauge({
     name: "sipedge_tls_handshakes_in_progress",
     help: "TLS handshakes under way per IO worker (the handshake queue; bounded by limits.maxHandshakes per listener)",
     labels: ["worker"],
-    read: perWorker((w) => w.handshaking),
+    read: perWorker((w) => w.clients.handshaking),
   }),
   gauge({
     name: "sipedge_connections_paused",
     help: "Client connections an IO worker does not read while its buffer pool is critically low (new ones, not a trusted trunk's or a registered endpoint's)",
     labels: ["worker"],
-    read: perWorker((w) => w.paused),
+    read: perWorker((w) => w.clients.paused),
   }),
   counter({
     name: "sipedge_transactions_reclaimed_total",
     help: "Finished transactions ended before their linger timer: the pool ran low, or more lingered than the heap budget holds",
     labels: [],
-    read: total((w) => w.counters.reclaimed),
+    read: total((w) => w.proxy.counters.reclaimed),
   }),
   counter({
     name: "sipedge_buffer_pool_exhausted_total",
@@ -160,7 +161,7 @@ export const CATALOGUE: readonly Family[] = [
     name: "sipedge_overload_rejected_total",
     help: "New dialogs and out-of-dialog requests answered 503 under overload: pool low, transaction table full, or CPU ration spent (load)",
     labels: ["reason"],
-    read: byKey("reason", (w) => w.counters.overload),
+    read: byKey("reason", (w) => w.proxy.counters.overload),
   }),
   gauge({
     name: "sipedge_buffer_pool_free_ratio",
@@ -186,15 +187,15 @@ export const CATALOGUE: readonly Family[] = [
     name: "sipedge_endpoints",
     help: "Endpoints registered through sipedge (each worker knows them all)",
     labels: [],
-    read: (s) => [[{}, Math.max(0, ...s.workers.map((w) => w.endpoints))]],
+    read: (s) => [[{}, Math.max(0, ...s.workers.map((w) => w.endpoints.registered))]],
   }),
   counter({
     name: "sipedge_handoffs_total",
     help: "Requests from backends passed to the IO worker owning their client flow; refused: that queue was full (503)",
     labels: ["result"],
     read: (s) => [
-      [{ result: "delivered" }, sum(s.workers, (w) => w.counters.handedOff)],
-      [{ result: "refused" }, sum(s.workers, (w) => w.counters.handOffRefused)],
+      [{ result: "delivered" }, sum(s.workers, (w) => w.proxy.counters.handedOff)],
+      [{ result: "refused" }, sum(s.workers, (w) => w.proxy.counters.handOffRefused)],
     ],
   }),
   counter({
@@ -202,7 +203,7 @@ export const CATALOGUE: readonly Family[] = [
     help: "Valid SIP requests received, by method and transport",
     labels: ["method", "transport"],
     read: (s) =>
-      [...merge(s.workers, (w) => w.counters.requests)].map(([key, n]) => {
+      [...merge(s.workers, (w) => w.proxy.counters.requests)].map(([key, n]) => {
         const [method = "", transport = ""] = key.split(" ");
         return [{ method, transport }, n] as const;
       }),
@@ -211,34 +212,34 @@ export const CATALOGUE: readonly Family[] = [
     name: "sipedge_sip_responses_total",
     help: "Valid SIP responses received from next hops, by class",
     labels: ["class"],
-    read: byKey("class", (w) => w.counters.responses),
+    read: byKey("class", (w) => w.proxy.counters.responses),
   }),
   gauge({
     name: "sipedge_transactions",
     help: "Transactions under way, server and client side",
     labels: ["side"],
     read: (s) => [
-      [{ side: "server" }, sum(s.workers, (w) => w.serverTransactions)],
-      [{ side: "client" }, sum(s.workers, (w) => w.clientTransactions)],
+      [{ side: "server" }, sum(s.workers, (w) => w.proxy.transactions.server)],
+      [{ side: "client" }, sum(s.workers, (w) => w.proxy.transactions.client)],
     ],
   }),
   gauge({
     name: "sipedge_connections",
     help: "Open TCP/TLS connections (client and backend side) per IO worker: the kernel's reusePort spread",
     labels: ["worker"],
-    read: perWorker((w) => w.connections),
+    read: perWorker((w) => w.clients.connections + w.backend.connections),
   }),
   gauge({
     name: "sipedge_flows",
     help: "Open client flows (connections) by transport, summed over IO workers; UDP peers are not connections",
     labels: ["transport"],
-    read: byKey("transport", (w) => w.flows),
+    read: byKey("transport", (w) => w.clients.flows),
   }),
   gauge({
     name: "sipedge_event_loop_lag_seconds",
     help: "How late each IO thread's event loop ran since the previous scrape",
     labels: ["thread", "stat"],
-    read: perThread((w) => w.loopLag),
+    read: perThread((w) => w.load.loopLag),
   }),
   gauge({
     name: "sipedge_heap_bytes",
@@ -252,7 +253,7 @@ export const CATALOGUE: readonly Family[] = [
     labels: ["key_type", "result"],
     read: (s) =>
       s.workers.flatMap((w) =>
-        w.handshakes.flatMap((h) => [
+        w.clients.handshakes.flatMap((h) => [
           [{ key_type: h.keyType, result: "ok" }, h.ok] as const,
           [{ key_type: h.keyType, result: "failed" }, h.failed] as const,
         ]),

@@ -30,6 +30,12 @@ export interface BackendSideParts {
   readonly onClosed: (flow: Flow) => void;
 }
 
+/** The backend side, for a scrape. */
+export interface BackendSideStats {
+  /** Connections backends opened to our TCP and TLS listeners (not our links to them). */
+  readonly connections: number;
+}
+
 /**
  * One worker's backend side: one UDP socket and a TCP listener on the same
  * port where it is free, for what backends send us outside our
@@ -135,6 +141,10 @@ export class BackendSide {
       : t.transport === "tcp" || t.transport === "tls"
         ? this.links.flow(t.host, t.port, t.transport)
         : undefined;
+  }
+
+  stats(): BackendSideStats {
+    return { connections: this.listeners.reduce((n, l) => n + l.connectionCount, 0) };
   }
 
   /** Stops accepting and closes every flow: the socket, the links, the listeners. */

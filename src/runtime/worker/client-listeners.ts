@@ -1,5 +1,6 @@
 import type { Config, Listener } from "../../config/schema.ts";
-import type { MessageHandler } from "../../transport/flow.ts";
+import type { Flow, MessageHandler } from "../../transport/flow.ts";
+import type { HandshakeStats } from "../../transport/handshakes.ts";
 import type { ConnectionListener, ListenerAdmission } from "../../transport/listener.ts";
 import type { BufferPool } from "../../transport/pool.ts";
 import { StreamListener } from "../../transport/stream.ts";
@@ -14,8 +15,24 @@ export interface BoundListener {
   readonly port: number;
 }
 
+/** The client side, for a scrape. */
+export interface ClientSideStats {
+  /** Open TCP, TLS and WSS connections. */
+  readonly connections: number;
+  /** TLS handshakes under way. */
+  readonly handshaking: number;
+  /** Connections not read while the pool is critically low. */
+  readonly paused: number;
+  /** Open client flows (connections) by transport: tcp, tls, wss. */
+  readonly flows: Readonly<Record<string, number>>;
+  /** Open connections per trunk. */
+  readonly trunkConnections: Readonly<Record<string, number>>;
+  /** Per TLS listener: handshakes done and failed, and how long they took. */
+  readonly handshakes: readonly HandshakeStats[];
+}
+
 /** One worker's client-facing sockets, in config.listen's order. */
-export interface ClientListeners {
+export class ClientListeners {
   readonly udp: readonly UdpEndpoint[];
   /** TCP, TLS and WSS listeners. */
   readonly streams: readonly ConnectionListener[];
@@ -23,6 +40,39 @@ export interface ClientListeners {
   readonly tls: ReadonlyMap<number, ConnectionListener>;
   /** Every listener with the port it got (a 0 in the config made concrete). */
   readonly bound: readonly BoundListener[];
+
+  constructor(
+    udp: readonly UdpEndpoint[],
+    streams: readonly ConnectionListener[],
+    tls: ReadonlyMap<number, ConnectionListener>,
+    bound: readonly BoundListener[],
+  ) {
+    this.udp = udp;
+    this.streams = streams;
+    this.tls = tls;
+    this.bound = bound;
+  }
+
+  /** `trunkOf`: the trunk a connection comes from, if any (the trunks are the sides', replaced on SIGHUP). */
+  stats(trunkOf: (c: Flow) => string | undefined): ClientSideStats {
+    let connections = 0;
+    let handshaking = 0;
+    let paused = 0;
+    const flows: Record<string, number> = {};
+    const trunkConnections: Record<string, number> = {};
+    for (const s of this.streams) {
+      connections += s.connectionCount;
+      handshaking += s.handshaking;
+      paused += s.paused;
+      flows[s.transport] = (flows[s.transport] ?? 0) + s.connectionCount;
+      for (const c of s.connections()) {
+        const trunk = trunkOf(c);
+        if (trunk !== undefined) trunkConnections[trunk] = (trunkConnections[trunk] ?? 0) + 1;
+      }
+    }
+    const handshakes = [...this.tls.values()].flatMap((l) => (l.handshakes === undefined ? [] : [l.handshakes]));
+    return { connections, handshaking, paused, flows, trunkConnections, handshakes };
+  }
 }
 
 /** What the client side is opened from. */
@@ -60,7 +110,7 @@ export async function openClientListeners(parts: ClientListenerParts): Promise<C
       bound.push({ transport: l.transport, address: l.address, port: s.port });
     }
   }
-  return { udp, streams, tls, bound };
+  return new ClientListeners(udp, streams, tls, bound);
 }
 
 function openStream(parts: ClientListenerParts, l: Listener, index: number): Promise<ConnectionListener> {

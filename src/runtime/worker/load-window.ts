@@ -20,6 +20,14 @@ const LOAD_WINDOW_MS = 100;
  */
 const HANDSHAKES_PER_WINDOW = 2;
 
+/** One worker's load, for a scrape. */
+export interface LoadStats {
+  /** New requests per second the CPU ration lets in while the loop is saturated; null: no ration. */
+  readonly ration: number | null;
+  /** Event-loop delay since the last snapshot, in seconds: p50, p99 and max. */
+  readonly loopLag: { readonly p50: number; readonly p99: number; readonly max: number };
+}
+
 /**
  * How busy and how late one worker's event loop runs. Every LOAD_WINDOW_MS
  * it feeds the proxy's CPU ration with the loop's utilization, rations the
@@ -53,18 +61,13 @@ export class LoadWindow {
     this.#timer.unref();
   }
 
-  /** Event-loop delay since the last call, in seconds: p50, p99 and max; the histogram starts afresh. */
-  loopLag(): { p50: number; p99: number; max: number } {
+  /** For a scrape: the loop's delay since the last one (the histogram starts afresh) and the ration. */
+  stats(): LoadStats {
     const lag = this.#loopDelay;
     const loopLag = { p50: lag.percentile(50) / 1e9, p99: lag.percentile(99) / 1e9, max: lag.max / 1e9 };
     lag.reset();
-    return loopLag;
-  }
-
-  /** New requests per second the CPU ration lets in; null: no ration. */
-  rationPerSecond(): number | null {
     const ration = this.#proxy.ration;
-    return ration === undefined ? null : (ration * 1000) / LOAD_WINDOW_MS;
+    return { ration: ration === undefined ? null : (ration * 1000) / LOAD_WINDOW_MS, loopLag };
   }
 
   close(): void {

@@ -486,3 +486,15 @@ describe("proxy core: acting on failover's verdict (src/proxy/failover.ts)", () 
     expect(h.core.counters.flowFailed).toBe(1);
   });
 });
+
+describe("proxy core: stats", () => {
+  it("gives its counters and the transactions under way, server and client side", () => {
+    const h = harness();
+    const ua = fakeFlow("192.0.2.9", 5060);
+    h.receive(ua, invite());
+    expect(h.core.stats()).toMatchObject({
+      counters: { received: 1, requests: { "INVITE udp": 1 } },
+      transactions: { server: 1, client: 1 },
+    });
+  });
+});

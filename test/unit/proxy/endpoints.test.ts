@@ -13,6 +13,15 @@ describe("the endpoint registry", () => {
     expect(r.current(99)).toBeUndefined();
   });
 
+  it("gives in stats() the endpoints it holds and the re-binds counted here, not another worker's", () => {
+    const r = new EndpointRegistry();
+    r.bind(["phone-1", "phone-2"], 10, 60_000);
+    r.bind(["phone-1"], 11, 60_000);
+    r.bind(["phone-2"], 12, 60_000, false);
+    r.bind(["phone-3"], 13, 60_000, false);
+    expect(r.stats()).toEqual({ registered: 3, rebinds: 1 });
+  });
+
   it("keeps a flow current while any endpoint on it stays (a trunk carries many)", () => {
     const r = new EndpointRegistry();
     r.bind(["line-1", "line-2"], 20, 60_000);

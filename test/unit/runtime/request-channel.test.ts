@@ -34,7 +34,10 @@ async function until(what: () => boolean): Promise<void> {
   while (!what()) await new Promise((r) => setTimeout(r, 5));
 }
 
-const stats = (endpoints: number): Reply => ({ of: "stats", stats: { ...sampleWorkerStats(0), endpoints } });
+const stats = (endpoints: number): Reply => ({
+  of: "stats",
+  stats: { ...sampleWorkerStats(0), endpoints: { registered: endpoints, rebinds: 0 } },
+});
 
 describe("RequestChannel", () => {
   it("gives each request the response with its id, whatever order they come back in", async () => {
@@ -45,8 +48,8 @@ describe("RequestChannel", () => {
     expect(idOf(0)).not.toBe(idOf(1));
     reply(idOf(1), stats(2));
     reply(idOf(0), stats(1));
-    expect((await first).stats.endpoints).toBe(1);
-    expect((await second).stats.endpoints).toBe(2);
+    expect((await first).stats.endpoints.registered).toBe(1);
+    expect((await second).stats.endpoints.registered).toBe(2);
   });
 
   it("rejects a request unanswered in time, counts it, and drops its late answer", async () => {
@@ -59,7 +62,7 @@ describe("RequestChannel", () => {
     // The first request's answer, at last: it must not be taken for the second's.
     reply(idOf(0), stats(1));
     reply(idOf(1), stats(2));
-    expect((await next).stats.endpoints).toBe(2);
+    expect((await next).stats.endpoints.registered).toBe(2);
   });
 
   it("rejects what waits when the worker exits, and everything asked after", async () => {

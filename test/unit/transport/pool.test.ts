@@ -51,6 +51,24 @@ describe("the buffer pool", () => {
     expect(pool.stats().reserve.free).toBe(pool.stats().reserve.total);
   });
 
+  it("gives its slots per class, the reserve apart, its free fraction and its misses in stats()", () => {
+    const pool = new BufferPool({ bytes: 16 * KiB, maxMessageSize: 2 * KiB });
+    const fresh = pool.stats();
+    expect(fresh.freeFraction).toBe(1);
+    expect(fresh.exhausted).toBe(0);
+    const held = pool.acquire(2000) as PoolSlot;
+    const bigClass = fresh.classes.find((c) => c.size === 2048);
+    expect(pool.acquire(9000)).toBeUndefined();
+    const stats = pool.stats();
+    expect(stats.classes.find((c) => c.size === 2048)?.free).toBe((bigClass?.free ?? 0) - 1);
+    expect(stats.reserve).toEqual(fresh.reserve);
+    // The pool's bytes are its slots' (the reserve apart).
+    const bytes = fresh.classes.reduce((n, c) => n + c.size * c.total, 0);
+    expect(stats.freeFraction).toBe(1 - (2 * KiB) / bytes);
+    expect(stats.exhausted).toBe(1);
+    pool.release(held);
+  });
+
   it("refuses a second release of the same reference as the bug it is", () => {
     const pool = new BufferPool({ bytes: 16 * KiB, maxMessageSize: 2 * KiB });
     const s = pool.acquire(10) as PoolSlot;

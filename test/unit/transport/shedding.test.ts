@@ -4,7 +4,7 @@ import { connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../../src/runtime/demo.ts";
 import type { Flow } from "../../../src/transport/flow.ts";
-import { type ListenerAdmission, NEW_CONNECTION_MS } from "../../../src/transport/listener.ts";
+import { admissionStats, type ListenerAdmission, NEW_CONNECTION_MS } from "../../../src/transport/listener.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
 import { StreamListener } from "../../../src/transport/stream.ts";
 import { sleep } from "../../helpers/net.ts";
@@ -83,7 +83,7 @@ describe("shedding connections while buffers are critically low", () => {
     expect(l.paused).toBe(0);
   });
 
-  it("refuses new connections at the door until buffers return", async () => {
+  it("refuses new connections at the door until buffers return, counted by reason in admissionStats", async () => {
     const { admission } = await setup();
     const l = listener as StreamListener;
     l.shed(() => false);
@@ -92,6 +92,8 @@ describe("shedding connections while buffers are critically low", () => {
     sockets.push(late);
     await new Promise((r) => late.once("close", r));
     expect(admission.refused.pool).toBe(1);
+    const refused = admissionStats(admission).refused;
+    expect(refused).toEqual({ limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 1, load: 0 });
     expect(l.connectionCount).toBe(3);
     l.unshed();
     const after = connect({ host: "127.0.0.1", port: l.port });
@@ -99,6 +101,9 @@ describe("shedding connections while buffers are critically low", () => {
     await new Promise((r) => after.once("connect", r));
     while (l.connectionCount < 4) await sleep(10);
     expect(admission.refused.pool).toBe(1);
+    // A scrape's figures are a copy: what is refused later is the next scrape's.
+    admission.refused.pool++;
+    expect(refused.pool).toBe(1);
   });
 
   it("lets a saturated worker begin only its ration of TLS handshakes, refusing the rest at the door", async () => {

@@ -2,7 +2,8 @@ import { createSocket } from "node:dgram";
 import { createServer, type Socket } from "node:net";
 import { describe, expect, it, vi } from "vitest";
 import { BufferPool, type PoolSlot } from "../../../src/transport/pool.ts";
-import { SendQueue, StreamConnection, type StreamOptions } from "../../../src/transport/stream.ts";
+import { SendQueue } from "../../../src/transport/send-queue.ts";
+import { StreamConnection, type StreamOptions } from "../../../src/transport/stream.ts";
 import { UdpEndpoint } from "../../../src/transport/udp.ts";
 
 const MESSAGE = Buffer.alloc(1500, "x");

@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { PoolDispatcher } from "../../../../src/balance/dispatcher.ts";
 import type { Config } from "../../../../src/config/schema.ts";
@@ -10,6 +11,7 @@ import { listenerOptions, streamOptions } from "../../../../src/runtime/worker/s
 import { TlsIdentity } from "../../../../src/runtime/worker/tls-identity.ts";
 import { BufferPool } from "../../../../src/transport/pool.ts";
 import { unwrapConfig } from "../../../helpers/config.ts";
+import { sleep } from "../../../helpers/net.ts";
 import { CERT_DIR } from "../../../helpers/sipedge.ts";
 
 const opened: BackendSide[] = [];
@@ -79,5 +81,23 @@ describe("BackendSide", () => {
     expect(side.owns(40_002)).toBe(false);
     expect(side.owns(0)).toBe(false);
     expect(side.owns(undefined)).toBe(false);
+  });
+});
+
+describe("BackendSide.stats", () => {
+  it("counts the connections backends opened to its listeners", async () => {
+    const side = await open(configWith("udp", false));
+    expect(side.stats()).toEqual({ connections: 0 });
+    // A member's address (127.0.0.1): the backend gate lets it in.
+    const sockets = [
+      connect({ host: "127.0.0.1", port: side.tcp.port }),
+      connect({ host: "127.0.0.1", port: side.tcp.port }),
+    ];
+    try {
+      while (side.tcp.connectionCount < 2) await sleep(10);
+      expect(side.stats()).toEqual({ connections: 2 });
+    } finally {
+      for (const s of sockets) s.destroy();
+    }
   });
 });
