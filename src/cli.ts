@@ -2,6 +2,7 @@
 import { type Command, readCommand, USAGE } from "./cli/args.ts";
 import { EXIT } from "./cli/exit-codes.ts";
 import { checkConfig, parseCommand, printVersion } from "./cli/local-commands.ts";
+import { operatorCommand } from "./cli/operator.ts";
 import { run, untilSignal } from "./cli/run.ts";
 import { runDemo } from "./runtime/demo.ts";
 
@@ -20,6 +21,10 @@ async function main(command: Command): Promise<number> {
     case "help":
       process.stdout.write(`${USAGE}\n`);
       return EXIT.ok;
+    case "status":
+    case "reload":
+    case "backend":
+      return operatorCommand(command);
     case "usage":
       process.stderr.write(`${command.message === undefined ? "" : `sipedge: ${command.message}\n\n`}${USAGE}\n`);
       return EXIT.usage;

@@ -1,5 +1,8 @@
 import { parseArgs } from "node:util";
 
+/** Where the operator commands find the admin API's address and token when no --config is given: the appliance's config. */
+export const DEFAULT_CONFIG = "/etc/sipedge/sipedge.yaml";
+
 export const USAGE = `usage:
   sipedge --config FILE          run the balancer in the foreground
   sipedge check-config FILE      validate a config file (exit 0, or 78 with the problems)
@@ -7,7 +10,17 @@ export const USAGE = `usage:
   sipedge parse [FILE|-]         print one SIP message's structure as JSON (exit 0), or its parse error (exit 1)
   sipedge --version              print the versions of sipedge, Node.js and OpenSSL
 
+operator commands, over the admin API of the sipedge running on --config FILE
+(default ${DEFAULT_CONFIG}: its admin.listen and admin.tokenFile):
+  sipedge status                 version, uptime, backends (state, calls), workers, trunks
+  sipedge drain BACKEND          no new dialogs for BACKEND; those under way go on
+  sipedge disable BACKEND        the same, for an operator's longer "out"
+  sipedge enable BACKEND         BACKEND takes new dialogs again
+  sipedge reload                 re-read the config file and wait for the result (exit 1 when refused)
+
 --config=FILE is the same as --config FILE.`;
+
+export type BackendAction = "drain" | "disable" | "enable";
 
 /** One invocation, as the arguments name it: each kind carries exactly what it needs. */
 export type Command =
@@ -17,6 +30,9 @@ export type Command =
   | { readonly kind: "parse"; readonly file: string | undefined }
   | { readonly kind: "version" }
   | { readonly kind: "help" }
+  | { readonly kind: "status"; readonly config: string }
+  | { readonly kind: "reload"; readonly config: string }
+  | { readonly kind: "backend"; readonly action: BackendAction; readonly backend: string; readonly config: string }
   /** The arguments make no command: `message` says why (exit 2, as before). */
   | { readonly kind: "usage"; readonly message: string | undefined };
 
@@ -60,6 +76,16 @@ export function readCommand(argv: readonly string[]): Command {
       const config = rest[0] ?? values.config;
       if (config === undefined) return { kind: "usage", message: "check-config needs a FILE" };
       return extra(1) ?? { kind: "check-config", config };
+    }
+    case "status":
+    case "reload":
+      return extra(0) ?? { kind: name, config: values.config ?? DEFAULT_CONFIG };
+    case "drain":
+    case "disable":
+    case "enable": {
+      const backend = rest[0];
+      if (backend === undefined) return { kind: "usage", message: `${name} needs a BACKEND` };
+      return extra(1) ?? { kind: "backend", action: name, backend, config: values.config ?? DEFAULT_CONFIG };
     }
     default:
       return { kind: "usage", message: `unknown command ${name}` };

@@ -1,5 +1,6 @@
 import { AdminServer } from "../admin/server.ts";
 import { formatErrors, loadConfig } from "../config/load.ts";
+import { reloadFromFile } from "../runtime/config-reload.ts";
 import { Supervisor } from "../runtime/supervisor.ts";
 import { probeSip, SystemdNotifier } from "../runtime/systemd.ts";
 import { EXIT } from "./exit-codes.ts";
@@ -14,18 +15,9 @@ export async function run(path: string): Promise<number> {
   // Listen for the signal first: one that comes while workers start still stops cleanly.
   const signalled = untilSignal();
   const supervisor = await Supervisor.start(loaded.value);
-  // SIGHUP: validate first; a config with problems leaves the running one in place.
-  process.on("SIGHUP", () => {
-    const again = loadConfig(path);
-    if (!again.ok) {
-      process.stderr.write(`sipedge: reload refused, keeping the running config:\n${formatErrors(again.errors)}\n`);
-      return;
-    }
-    void supervisor.reload(again.value).then((notes) => {
-      process.stdout.write(`sipedge: reloaded ${path}\n`);
-      for (const n of notes) process.stdout.write(`sipedge: reload: ${n}\n`);
-    });
-  });
+  // SIGHUP and POST /reload: validate first; a config with problems leaves the running one in place.
+  const reload = () => reloadFromFile(path, supervisor);
+  process.on("SIGHUP", () => void reload());
   for (const l of supervisor.listeners) {
     process.stdout.write(`sipedge: listening on ${l.transport} ${l.address}:${l.port}\n`);
   }
@@ -35,7 +27,7 @@ export async function run(path: string): Promise<number> {
     process.stdout.write(`sipedge: io worker ${w.index} thread ${w.tid} ${pin}, backend side port ${w.backendPort}\n`);
   }
   const faults = process.env.SIPEDGE_TEST_FAULTS === "1";
-  const admin = await AdminServer.start(loaded.value.admin, supervisor, faults).catch((e: unknown) => {
+  const admin = await AdminServer.start(loaded.value.admin, supervisor, { faults, reload }).catch((e: unknown) => {
     process.stderr.write(`sipedge: admin API not started on ${loaded.value.admin.listen}: ${(e as Error).message}\n`);
     return undefined;
   });

@@ -16,6 +16,21 @@ describe("readCommand", () => {
     { argv: ["--help"], want: { kind: "help" } },
     { argv: ["-h"], want: { kind: "help" } },
     { argv: ["help"], want: { kind: "help" } },
+    { argv: ["status"], want: { kind: "status", config: "/etc/sipedge/sipedge.yaml" } },
+    { argv: ["status", "--config", "a.yaml"], want: { kind: "status", config: "a.yaml" } },
+    { argv: ["--config=a.yaml", "reload"], want: { kind: "reload", config: "a.yaml" } },
+    {
+      argv: ["drain", "pbx-a"],
+      want: { kind: "backend", action: "drain", backend: "pbx-a", config: "/etc/sipedge/sipedge.yaml" },
+    },
+    {
+      argv: ["disable", "pbx-a", "-c", "a.yaml"],
+      want: { kind: "backend", action: "disable", backend: "pbx-a", config: "a.yaml" },
+    },
+    {
+      argv: ["enable", "pbx-a"],
+      want: { kind: "backend", action: "enable", backend: "pbx-a", config: "/etc/sipedge/sipedge.yaml" },
+    },
   ])("reads $argv", ({ argv, want }) => {
     expect(readCommand(argv)).toEqual(want);
   });
@@ -34,6 +49,9 @@ describe("readCommand", () => {
     },
     { argv: ["parse", "a", "b"], message: "unexpected argument b" },
     { argv: ["demo", "now"], message: "unexpected argument now" },
+    { argv: ["drain"], message: "drain needs a BACKEND" },
+    { argv: ["enable", "a", "b"], message: "unexpected argument b" },
+    { argv: ["status", "all"], message: "unexpected argument all" },
   ])("refuses $argv: $message", ({ argv, message }) => {
     expect(readCommand(argv)).toEqual({ kind: "usage", message });
   });
