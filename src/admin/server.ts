@@ -3,13 +3,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readAdminToken } from "../config/admin-token.ts";
 import type { Config } from "../config/schema.ts";
 import { hostPort, tokenRequired } from "../config/validate.ts";
-import { BackendState, STATE_NAMES } from "../health/state.ts";
-import type { WorkerStats } from "../runtime/channel.ts";
+import type { ReloadOutcome } from "../runtime/config-reload.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
 import { listening } from "../transport/listening.ts";
 import { browserRefusal, isJson } from "./guards.ts";
 import { metricsRegistry } from "./metrics/register.ts";
-import { backendCalls, trunkTotals } from "./totals.ts";
+import { backendsOf, statusReport } from "./status.ts";
 
 type Handler = (req: IncomingMessage, res: ServerResponse, params: readonly string[]) => Promise<void> | void;
 
@@ -27,10 +26,21 @@ interface Access {
   readonly listenHost: string;
 }
 
+/** What the API offers beyond its fixed routes. */
+interface Options {
+  /** Offer POST /reload: re-read the config file the process runs on and apply it. */
+  readonly reload?: () => Promise<ReloadOutcome>;
+  /**
+   * Offer POST /test/workers/{n}/fault and /test/main/throw|reject, for
+   * tests that crash a worker under load or the main thread.
+   */
+  readonly faults?: boolean;
+}
+
 /**
  * The admin HTTP API on `admin.listen` (loopback by default): health and
  * readiness for load balancers and systemd, status for people, metrics for
- * Prometheus, and drain/enable for operators.
+ * Prometheus, and drain/enable and reload for operators.
  */
 export class AdminServer {
   readonly #server: Server;
@@ -40,15 +50,17 @@ export class AdminServer {
   }
 
   /**
-   * `faults`: offer POST /test/workers/{n}/fault and /test/main/throw|reject,
-   * for tests that crash a worker under load or the main thread. Throws,
-   * rather than run open, when the token file is unusable or missing
-   * beyond loopback (check-config says the same earlier).
+   * Throws, rather than run open, when the token file is unusable or
+   * missing beyond loopback (check-config says the same earlier).
    */
-  static async start(admin: Config["admin"], supervisor: Supervisor, faults = false): Promise<AdminServer> {
+  static async start(admin: Config["admin"], supervisor: Supervisor, options: Options = {}): Promise<AdminServer> {
     const where = hostPort(admin.listen) ?? { host: "127.0.0.1", port: 9091 };
     const access: Access = { token: adminToken(admin, where.host), listenHost: where.host };
-    const routes = [...apiRoutes(supervisor), ...(faults ? faultRoutes(supervisor) : [])];
+    const routes = [
+      ...apiRoutes(supervisor),
+      ...(options.reload === undefined ? [] : [reloadRoute(options.reload)]),
+      ...(options.faults === true ? faultRoutes(supervisor) : []),
+    ];
     const server = createServer((req, res) => {
       // Whatever a handler throws or rejects with ends as this request's 500: never the process.
       serve(req, res, routes, access).catch((e: unknown) => internalError(req, res, e));
@@ -94,7 +106,7 @@ function apiRoutes(supervisor: Supervisor): Route[] {
     {
       method: "GET",
       path: /^\/status$/,
-      handle: async (_q, res) => json(res, 200, status(supervisor, await supervisor.stats())),
+      handle: async (_q, res) => json(res, 200, statusReport(supervisor, await supervisor.stats())),
     },
     {
       method: "GET",
@@ -116,6 +128,22 @@ function apiRoutes(supervisor: Supervisor): Route[] {
       },
     },
   ];
+}
+
+/**
+ * POST /reload: SIGHUP's reload, answered when it is done, so the caller
+ * learns what came of it: 200 with the notes, or 422 with the problems of a
+ * file refused (the running config stays).
+ */
+function reloadRoute(reload: () => Promise<ReloadOutcome>): Route {
+  return {
+    method: "POST",
+    path: /^\/reload$/,
+    handle: async (_q, res) => {
+      const outcome = await reload();
+      json(res, outcome.reloaded ? 200 : 422, outcome);
+    },
+  };
 }
 
 function faultRoutes(supervisor: Supervisor): Route[] {
@@ -185,61 +213,6 @@ function authorized(req: IncomingMessage, token: string): boolean {
   const given = Buffer.from(/^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1] ?? "");
   const want = Buffer.from(token);
   return given.length === want.length && timingSafeEqual(given, want);
-}
-
-function backendsOf(supervisor: Supervisor) {
-  return supervisor.config.backends.flatMap((p) =>
-    p.members.map((m) => {
-      const rtt = supervisor.table.rttMicros(m.name);
-      return {
-        name: m.name,
-        pool: p.name,
-        uri: m.uri,
-        state: STATE_NAMES[supervisor.table.state(m.name)],
-        up: supervisor.table.state(m.name) === BackendState.Up,
-        rttMs: rtt === undefined ? null : rtt / 1000,
-        transitions: supervisor.table.transitions(m.name),
-        since: dateOrNull(supervisor.table.changedAt(m.name)),
-      };
-    }),
-  );
-}
-
-function dateOrNull(ms: number | undefined): string | null {
-  return ms === undefined ? null : new Date(ms).toISOString();
-}
-
-/** Each configured trunk over the workers' snapshots. */
-function trunksOf(supervisor: Supervisor, stats: readonly WorkerStats[]) {
-  return supervisor.config.trunks.map(({ name }) => {
-    const t = trunkTotals(stats, name);
-    return {
-      name,
-      connections: t.connections,
-      activeCalls: t.activeCalls,
-      calls: t.calls,
-      requests: t.requests,
-      keepalives: t.keepalives,
-      lastSeen: dateOrNull(t.lastSeen === 0 ? undefined : t.lastSeen),
-    };
-  });
-}
-
-function status(supervisor: Supervisor, stats: readonly WorkerStats[]) {
-  return {
-    workers: supervisor.workers.map((w) =>
-      w === undefined
-        ? null
-        : { index: w.index, thread: w.tid, pinnedCpu: w.pinned ?? null, backendPort: w.backendPort },
-    ),
-    restarts: supervisor.restarts,
-    listeners: supervisor.listeners,
-    backends: backendsOf(supervisor).map((b) => ({
-      ...b,
-      activeCalls: backendCalls(stats, b.name).active,
-    })),
-    trunks: trunksOf(supervisor, stats),
-  };
 }
 
 function send(res: ServerResponse, code: number, body: string): void {

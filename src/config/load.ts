@@ -4,7 +4,7 @@ import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { readAdminToken } from "./admin-token.ts";
 import type { Config, ConfigError } from "./schema.ts";
-import { validateConfig } from "./validate.ts";
+import { validateAdmin, validateConfig } from "./validate.ts";
 
 export type Loaded = { ok: true; value: Config } | { ok: false; errors: ConfigError[] };
 
@@ -13,19 +13,9 @@ export type Loaded = { ok: true; value: Config } | { ok: false; errors: ConfigEr
  * against the file's folder, so a config can sit beside its certificates.
  */
 export function loadConfig(path: string): Loaded {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    return { ok: false, errors: [{ path: "", problem: `cannot read ${path}: ${(e as Error).message}` }] };
-  }
-  let raw: unknown;
-  try {
-    raw = parse(text);
-  } catch (e) {
-    return { ok: false, errors: [{ path: "", problem: `not valid YAML: ${(e as Error).message}` }] };
-  }
-  const r = validateConfig(raw);
+  const raw = readYaml(path);
+  if (!raw.ok) return raw;
+  const r = validateConfig(raw.value);
   if (!r.ok) return r;
   const base = dirname(resolve(path));
   const under = (file: string | undefined) => (file === undefined ? undefined : resolve(base, file));
@@ -53,13 +43,57 @@ export function loadConfig(path: string): Loaded {
     backendTls: { ...r.value.sip.backendTls, ca: under(r.value.sip.backendTls.ca) },
     flowSecretFile: under(r.value.sip.flowSecretFile),
   };
-  const admin = { ...r.value.admin, tokenFile: under(r.value.admin.tokenFile) };
-  // Read here, not in validateConfig: the path is known only once resolved against the file's folder.
-  const token = admin.tokenFile === undefined ? undefined : readAdminToken(admin.tokenFile);
+  const admin = adminAccess(r.value.admin, base);
+  if (!admin.ok) return admin;
+  return { ok: true, value: { ...r.value, listen, sip, admin: admin.value.admin } };
+}
+
+/** Where the admin API listens and the token it wants: what an operator command needs of a config. */
+export interface AdminAccess {
+  readonly admin: Config["admin"];
+  readonly token: string | undefined;
+}
+
+/**
+ * The admin section of the file at `path`, the rest unread (config/validate.ts's
+ * validateAdmin says why), its token file resolved and read.
+ */
+export function loadAdminAccess(path: string): { ok: true; value: AdminAccess } | { ok: false; errors: ConfigError[] } {
+  const raw = readYaml(path);
+  if (!raw.ok) return raw;
+  const r = validateAdmin(raw.value);
+  return r.ok ? adminAccess(r.value, dirname(resolve(path))) : r;
+}
+
+/**
+ * The token file resolved against the config's folder `base`, and read:
+ * here, not in validateConfig, since the path is known only once resolved.
+ */
+function adminAccess(
+  admin: Config["admin"],
+  base: string,
+): { ok: true; value: AdminAccess } | { ok: false; errors: ConfigError[] } {
+  const tokenFile = admin.tokenFile === undefined ? undefined : resolve(base, admin.tokenFile);
+  const token = tokenFile === undefined ? undefined : readAdminToken(tokenFile);
   if (token !== undefined && "problem" in token) {
     return { ok: false, errors: [{ path: "admin.tokenFile", problem: token.problem }] };
   }
-  return { ok: true, value: { ...r.value, listen, sip, admin } };
+  return { ok: true, value: { admin: { ...admin, tokenFile }, token: token?.token } };
+}
+
+/** The YAML tree in `path`, or why there is none. */
+function readYaml(path: string): { ok: true; value: unknown } | { ok: false; errors: ConfigError[] } {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    return { ok: false, errors: [{ path: "", problem: `cannot read ${path}: ${(e as Error).message}` }] };
+  }
+  try {
+    return { ok: true, value: parse(text) };
+  } catch (e) {
+    return { ok: false, errors: [{ path: "", problem: `not valid YAML: ${(e as Error).message}` }] };
+  }
 }
 
 /**
@@ -74,6 +108,11 @@ function hostAddress(): string | null {
   return null;
 }
 
+/** One problem as check-config prints it: `key.path: problem`. */
+export function formatError(e: ConfigError): string {
+  return e.path === "" ? e.problem : `${e.path}: ${e.problem}`;
+}
+
 export function formatErrors(errors: readonly ConfigError[]): string {
-  return errors.map((e) => (e.path === "" ? e.problem : `${e.path}: ${e.problem}`)).join("\n");
+  return errors.map(formatError).join("\n");
 }

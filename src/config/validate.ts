@@ -113,6 +113,20 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: config as Config };
 }
 
+/**
+ * The admin section alone, the rest of the file unread: what the operator
+ * commands need to reach the API, even when the file has since been
+ * broken (`sipedge reload` is how the running sipedge says what is wrong).
+ */
+export function validateAdmin(
+  raw: unknown,
+): { ok: true; value: Config["admin"] } | { ok: false; errors: ConfigError[] } {
+  const r = new Reader();
+  const root = typeof raw === "object" && raw !== null && !Array.isArray(raw) ? (raw as Obj) : {};
+  const admin = adminSection(r, root);
+  return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: admin as Config["admin"] };
+}
+
 function backendPools(r: Reader, root: Obj) {
   const pools = (r.list(root.backends, "backends") ?? []).map((p, i) => pool(r, p, `backends[${i}]`));
   if (Array.isArray(root.backends) && root.backends.length === 0) r.fail("backends", "needs at least one pool");

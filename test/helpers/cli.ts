@@ -121,3 +121,27 @@ export async function startCli(
   for (let i = 0; i < 200 && !out.includes(readyText); i++) await sleep(50);
   return { child, out: () => out, err: () => err };
 }
+
+/** What a finished sipedge command printed, and its exit status. */
+export interface Finished {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * `sipedge ARGS` as an operator runs it, to its end: a child process of the
+ * test's own Node 24, registered like every other (stopped if the test ends first).
+ */
+export function runCommand(args: readonly string[]): Promise<Finished> {
+  const child = spawnRegistered(process.execPath, [CLI, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout?.on("data", (d: Buffer) => {
+    stdout += d.toString();
+  });
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return new Promise((resolve) => child.once("close", (status) => resolve({ status, stdout, stderr })));
+}

@@ -19,6 +19,13 @@ export const RULE_TESTS = join(ROOT, "test", "fixtures", "monitoring", "alerts.t
  */
 export const NOT_FROM_SIPEDGE = ["up"] as const;
 export const PLANNED = ["sipedge_tls_certificate_expiry_timestamp_seconds"] as const;
+/** prom-client's default process metrics that the dashboard shows: sipedge exports them beside its catalogue (admin/metrics/register.ts). */
+export const PROCESS_METRICS = [
+  "process_resident_memory_bytes",
+  "process_cpu_seconds_total",
+  "process_open_fds",
+  "process_max_fds",
+] as const;
 
 export interface AlertRule {
   readonly alert: string;

@@ -3,9 +3,19 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type ConnectionOptions, connect } from "node:tls";
 import { beforeAll, describe, expect, it } from "vitest";
+import { buildInfo } from "../../src/runtime/build-info.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, startCli } from "../helpers/cli.ts";
-import { alertRules, dashboard, dashboardExprs, metricNames, PLANNED, RULES } from "../helpers/monitoring.ts";
+import { KNOWN_LINT, promtoolCheck } from "../helpers/metrics.ts";
+import {
+  alertRules,
+  dashboard,
+  dashboardExprs,
+  metricNames,
+  PLANNED,
+  PROCESS_METRICS,
+  RULES,
+} from "../helpers/monitoring.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { spawnRegistered } from "../helpers/processes.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
@@ -15,6 +25,8 @@ const processes = new Processes();
 let adminPort = 0;
 let tlsPort = 0;
 let exported = new Set<string>();
+/** The first scrape's /metrics text. */
+let metrics = "";
 
 beforeAll(async () => {
   const backend = await freePort();
@@ -33,8 +45,8 @@ beforeAll(async () => {
     "admin API",
   );
   await sleep(1200);
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
-  exported = new Set([...text.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1] as string));
+  metrics = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text();
+  exported = new Set([...metrics.matchAll(/^# TYPE (\S+)/gm)].map((m) => m[1] as string));
 });
 
 /** Every sipedge_ metric an expression names, histogram suffixes folded (/metrics' TYPE lines name the family). */
@@ -69,6 +81,20 @@ describe("TLS handshake metrics", () => {
     expect(text).toContain('sipedge_tls_handshakes_total{key_type="ec",result="failed"} 1');
     expect(text).toContain('sipedge_tls_handshake_seconds_bucket{le="+Inf",key_type="ec"} 2');
     expect(text).toContain('sipedge_tls_handshake_seconds_count{key_type="ec"} 2');
+  });
+});
+
+describe("/metrics of a running sipedge", () => {
+  it("passes promtool check metrics (but for names already exported)", () => {
+    expect(promtoolCheck(metrics)).toEqual(KNOWN_LINT);
+  });
+
+  it("carries the build's versions and the process's metrics", () => {
+    const { version, node, openssl } = buildInfo();
+    expect(metrics).toContain(`sipedge_build_info{version="${version}",node="${node}",openssl="${openssl}"} 1\n`);
+    const rss = Number(/^process_resident_memory_bytes (\S+)$/m.exec(metrics)?.[1]);
+    expect(rss).toBeGreaterThan(10 * 1024 * 1024);
+    expect([...PROCESS_METRICS, "process_start_time_seconds"].filter((n) => !exported.has(n))).toEqual([]);
   });
 });
 

@@ -1,12 +1,16 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { CLI, configFile } from "../helpers/cli.ts";
 import { ASSETS } from "../helpers/corpus.ts";
 import { freePort } from "../helpers/net.ts";
 import { spawnRegistered } from "../helpers/processes.ts";
 import { udpExchange } from "../helpers/sip-client.ts";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 function sipedge(args: string[], input?: Buffer) {
   const r = spawnSync(process.execPath, [CLI, ...args], { input, timeout: 20_000 });
@@ -64,6 +68,29 @@ describe("sipedge parse", () => {
   });
 });
 
+describe("sipedge's command line", () => {
+  it("--version prints the versions of sipedge, Node.js and OpenSSL and exits 0", () => {
+    const { version } = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string };
+    const r = sipedge(["--version"]);
+    expect([r.status, r.stdout]).toEqual([
+      0,
+      `sipedge ${version}\nnode ${process.version}\nopenssl ${process.versions.openssl}\n`,
+    ]);
+  });
+
+  it("names an unknown option, then the usage, and exits 2", () => {
+    const r = sipedge(["--frobnicate"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^sipedge: unknown option --frobnicate\n\nusage:/);
+  });
+
+  it("says --config needs a file, and exits 2", () => {
+    const r = sipedge(["--config"]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^sipedge: --config needs a FILE\n/);
+  });
+});
+
 describe("sipedge check-config", () => {
   it("accepts a valid file", () => {
     const path = configFile(
@@ -110,9 +137,11 @@ describe("sipedge --config", () => {
       "listen:\n  - { transport: udp, address: 127.0.0.1, port: 0 }\n" +
         "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\nhealth: { timeout: never }\n",
     );
-    const r = sipedge(["--config", path]);
-    expect(r.status).toBe(78);
-    expect(r.stderr).toMatch(/^health\.timeout: must be a duration/m);
+    for (const args of [["--config", path], [`--config=${path}`]]) {
+      const r = sipedge(args);
+      expect(r.status, args.join(" ")).toBe(78);
+      expect(r.stderr).toMatch(/^health\.timeout: must be a duration/m);
+    }
   });
 
   it("exits 1 with the reason when a worker cannot start", () => {

@@ -395,4 +395,11 @@ export const CATALOGUE: readonly Family[] = [
     labels: [],
     read: (s) => [[{}, s.ioWorkers]],
   }),
+  gauge({
+    // The info-metric convention: the value is always 1, the labels are the data (joined onto other series with `* on(instance) group_left`).
+    name: "sipedge_build_info",
+    help: "Always 1: the versions of sipedge, and of the Node.js and OpenSSL it runs on, as labels",
+    labels: ["version", "node", "openssl"],
+    read: (s) => [[s.build, 1]],
+  }),
 ];

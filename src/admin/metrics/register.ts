@@ -1,4 +1,4 @@
-import { Counter, Gauge, type Metric, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from "prom-client";
 import type { Supervisor } from "../../runtime/supervisor.ts";
 import { CATALOGUE } from "./catalogue.ts";
 import type { Family, HistogramFamily, Sample } from "./family.ts";
@@ -71,9 +71,13 @@ function fillFrom(family: Exclude<Family, HistogramFamily<string>>, snapshot: ()
  * Each scrape takes one snapshot of every worker's counters over the
  * channel, the shared health table and the kernel's counters; the data path
  * does no metrics work.
+ *
+ * And prom-client's default metrics (defaultMetrics below). No `sipedge_`
+ * name can clash with theirs, and the registry refuses a name registered twice.
  */
 export function metricsRegistry(supervisor: Supervisor): { registry: Registry; scrape: () => Promise<string> } {
   const registry = new Registry();
+  defaultMetrics(registry);
   let snapshot: Snapshot | undefined;
   register(registry, CATALOGUE, () => {
     if (snapshot === undefined) throw new Error("metrics rendered outside a scrape");
@@ -86,4 +90,28 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
       return registry.metrics();
     },
   };
+}
+
+/**
+ * prom-client's gauges named like counters, which `promtool check metrics`
+ * flags: nodejs_active_{handles,requests,resources}_total. Their figures
+ * stay, by type, under the names without the suffix.
+ */
+const NAMED_LIKE_COUNTERS = /^nodejs_active_[a-z]+_total$/;
+
+/**
+ * prom-client's default metrics, for the process as a whole:
+ * `process_resident_memory_bytes` (the figure limits.memory is a promise
+ * about), CPU, file descriptors against their limit, the start time. Their
+ * `nodejs_*` ones (heap, event loop, GC) describe the main thread only: the
+ * IO threads' own are sipedge_heap_bytes and sipedge_event_loop_lag_seconds.
+ * Made in a registry of their own, then moved over, to leave out the misnamed.
+ */
+function defaultMetrics(registry: Registry): void {
+  const defaults = new Registry();
+  collectDefaultMetrics({ register: defaults });
+  for (const { name } of defaults.getMetricsAsArray()) {
+    const metric = defaults.getSingleMetric(name);
+    if (metric !== undefined && !NAMED_LIKE_COUNTERS.test(name)) registry.registerMetric(metric);
+  }
 }

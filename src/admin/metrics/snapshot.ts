@@ -1,4 +1,5 @@
 import type { BackendState, RttHistogram } from "../../health/state.ts";
+import { type BuildInfo, buildInfo } from "../../runtime/build-info.ts";
 import type { WorkerStats } from "../../runtime/channel.ts";
 import type { Timeouts } from "../../runtime/request-channel.ts";
 import type { Supervisor } from "../../runtime/supervisor.ts";
@@ -41,6 +42,7 @@ export interface Snapshot {
   /** Requests to IO workers unanswered in time, by type. */
   readonly channelTimeouts: Timeouts;
   readonly ioWorkers: number;
+  readonly build: BuildInfo;
 }
 
 export async function takeSnapshot(supervisor: Supervisor): Promise<Snapshot> {
@@ -68,5 +70,6 @@ export async function takeSnapshot(supervisor: Supervisor): Promise<Snapshot> {
     respawnFailures: supervisor.respawnFailures,
     channelTimeouts: { ...supervisor.timeouts },
     ioWorkers: supervisor.workers.filter((w) => w !== undefined).length,
+    build: buildInfo(),
   };
 }

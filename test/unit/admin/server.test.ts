@@ -46,8 +46,9 @@ afterEach(async () => {
 async function start(
   supervisor: Supervisor,
   admin: Partial<Config["admin"]> = {},
+  options: Parameters<typeof AdminServer.start>[2] = {},
 ): Promise<{ port: number; origin: string }> {
-  running = await AdminServer.start({ listen: "127.0.0.1:0", tokenFile: undefined, ...admin }, supervisor);
+  running = await AdminServer.start({ listen: "127.0.0.1:0", tokenFile: undefined, ...admin }, supervisor, options);
   return { port: running.port, origin: `http://127.0.0.1:${running.port}` };
 }
 
@@ -79,6 +80,43 @@ function call(
     req.end(body);
   });
 }
+
+describe("admin API: status and reload", () => {
+  it("says in /status which sipedge, Node and OpenSSL run, since when", async () => {
+    const { supervisor } = fakeSupervisor();
+    const { port } = await start(supervisor);
+    const status = JSON.parse((await call(port, "GET", "/status")).body);
+    expect(status).toMatchObject({
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      node: process.version,
+      openssl: process.versions.openssl,
+      uptimeSeconds: Math.floor(process.uptime()),
+    });
+    expect(Math.abs(Date.parse(status.startedAt) - (Date.now() - process.uptime() * 1000))).toBeLessThan(2000);
+  });
+
+  it("answers POST /reload once the reload is done: 200 with its notes, 422 with a refused file's problems", async () => {
+    const outcomes = [
+      { reloaded: true, notes: ["restart needed to apply: io.threads"] },
+      { reloaded: false, problems: ["health.timeout: must be a duration"] },
+    ] as const;
+    let asked = 0;
+    const reload = async () => outcomes[asked++] ?? expect.fail("asked too often");
+    const { port } = await start(fakeSupervisor().supervisor, {}, { reload });
+    expect(await call(port, "POST", "/reload", JSON_TYPE)).toEqual({
+      status: 200,
+      body: `${JSON.stringify(outcomes[0], null, 2)}\n`,
+    });
+    const refused = await call(port, "POST", "/reload", JSON_TYPE);
+    expect([refused.status, JSON.parse(refused.body)]).toEqual([422, outcomes[1]]);
+    expect((await call(port, "GET", "/reload")).status).toBe(405);
+  });
+
+  it("has no /reload when it was not given one", async () => {
+    const { port } = await start(fakeSupervisor().supervisor);
+    expect((await call(port, "POST", "/reload", JSON_TYPE)).status).toBe(404);
+  });
+});
 
 describe("admin API: requests that fail", () => {
   it("answers 400 to a backend name with a bad percent-escape, and serves on", async () => {

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { loadConfig } from "../../../src/config/load.ts";
+import { loadAdminAccess, loadConfig } from "../../../src/config/load.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
 
 function write(yaml: string): string {
@@ -77,5 +77,35 @@ ${backends}admin: { listen: "10.20.0.5:9091", tokenFile: admin.token }
   it("takes a token of 16 characters, the file found beside the config", () => {
     const file = withToken("sixteen-chars-ok\n");
     expect(unwrapConfig(loadConfig(file)).admin.tokenFile).toBe(join(file, "..", "admin.token"));
+  });
+});
+
+describe("the admin API's access, for the operator commands", () => {
+  it("reads the admin section and its token (beside the config) even when the rest of the file is broken", () => {
+    const file = write(
+      `listen: nowhere\nhealth: { timeout: never }\nadmin: { listen: "127.0.0.1:9191", tokenFile: admin.token }\n`,
+    );
+    writeFileSync(join(file, "..", "admin.token"), "sixteen-chars-ok\n");
+    expect(loadAdminAccess(file)).toEqual({
+      ok: true,
+      value: {
+        admin: { listen: "127.0.0.1:9191", tokenFile: join(file, "..", "admin.token") },
+        token: "sixteen-chars-ok",
+      },
+    });
+  });
+
+  it("defaults to the loopback API without a token", () => {
+    expect(loadAdminAccess(write(backends))).toEqual({
+      ok: true,
+      value: { admin: { listen: "127.0.0.1:9091", tokenFile: undefined }, token: undefined },
+    });
+  });
+
+  it("names what keeps it from the API: the admin section's problems, an unreadable token", () => {
+    const r = loadAdminAccess(write(`admin: { listen: "0.0.0.0:9091", tokenFile: missing.token }\n`));
+    expect(r.ok ? [] : r.errors.map((e) => e.path)).toEqual(["admin.tokenFile"]);
+    const bad = loadAdminAccess(write(`admin: { listen: "somewhere" }\n`));
+    expect(bad.ok ? [] : bad.errors).toEqual([{ path: "admin.listen", problem: 'must be "address:port"' }]);
   });
 });

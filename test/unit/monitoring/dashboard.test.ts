@@ -8,6 +8,7 @@ import {
   NOT_FROM_SIPEDGE,
   type Panel,
   PLANNED,
+  PROCESS_METRICS,
   queryPanels,
   seriesNames,
 } from "../../helpers/monitoring.ts";
@@ -49,8 +50,13 @@ describe("Grafana dashboard (appliance/monitoring/grafana-dashboard.json)", () =
     expect(windows.filter((w) => w !== "$__rate_interval")).toEqual([]);
   });
 
-  it("names only metrics the catalogue declares (or the planned certificate expiry)", () => {
-    const known = new Set<string>([...CATALOGUE.flatMap(seriesNames), ...NOT_FROM_SIPEDGE, ...PLANNED]);
+  it("names only metrics the catalogue declares, process metrics (or the planned certificate expiry)", () => {
+    const known = new Set<string>([
+      ...CATALOGUE.flatMap(seriesNames),
+      ...NOT_FROM_SIPEDGE,
+      ...PLANNED,
+      ...PROCESS_METRICS,
+    ]);
     expect(dashboardExprs(DASH).flatMap((e) => metricNames(e).filter((n) => !known.has(n)))).toEqual([]);
   });
 

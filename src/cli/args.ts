@@ -1,0 +1,104 @@
+import { parseArgs } from "node:util";
+
+/** Where the operator commands find the admin API's address and token when no --config is given: the appliance's config. */
+export const DEFAULT_CONFIG = "/etc/sipedge/sipedge.yaml";
+
+export const USAGE = `usage:
+  sipedge --config FILE          run the balancer in the foreground
+  sipedge check-config FILE      validate a config file (exit 0, or 78 with the problems)
+  sipedge demo                   run on the built-in demo config with two demo backends
+  sipedge parse [FILE|-]         print one SIP message's structure as JSON (exit 0), or its parse error (exit 1)
+  sipedge --version              print the versions of sipedge, Node.js and OpenSSL
+
+operator commands, over the admin API of the sipedge running on --config FILE
+(default ${DEFAULT_CONFIG}: its admin.listen and admin.tokenFile):
+  sipedge status                 version, uptime, backends (state, calls), workers, trunks
+  sipedge drain BACKEND          no new dialogs for BACKEND; those under way go on
+  sipedge disable BACKEND        the same, for an operator's longer "out"
+  sipedge enable BACKEND         BACKEND takes new dialogs again
+  sipedge reload                 re-read the config file and wait for the result (exit 1 when refused)
+
+--config=FILE is the same as --config FILE.`;
+
+export type BackendAction = "drain" | "disable" | "enable";
+
+/** One invocation, as the arguments name it: each kind carries exactly what it needs. */
+export type Command =
+  | { readonly kind: "run"; readonly config: string }
+  | { readonly kind: "check-config"; readonly config: string }
+  | { readonly kind: "demo" }
+  | { readonly kind: "parse"; readonly file: string | undefined }
+  | { readonly kind: "version" }
+  | { readonly kind: "help" }
+  | { readonly kind: "status"; readonly config: string }
+  | { readonly kind: "reload"; readonly config: string }
+  | { readonly kind: "backend"; readonly action: BackendAction; readonly backend: string; readonly config: string }
+  /** The arguments make no command: `message` says why (exit 2, as before). */
+  | { readonly kind: "usage"; readonly message: string | undefined };
+
+const OPTIONS = {
+  config: { type: "string", short: "c" },
+  version: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+/** Reads the command line (without node and the script) into one Command; never throws. */
+export function readCommand(argv: readonly string[]): Command {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    return { kind: "usage", message: argumentProblem(e) };
+  }
+  const { values, positionals } = parsed;
+  if (values.help === true) return { kind: "help" };
+  if (values.version === true) return { kind: "version" };
+  const [name, ...rest] = positionals;
+  const extra = (n: number): Command | undefined =>
+    rest.length > n ? { kind: "usage", message: `unexpected argument ${rest[n]}` } : undefined;
+  switch (name) {
+    case undefined:
+      return values.config === undefined
+        ? { kind: "usage", message: undefined }
+        : { kind: "run", config: values.config };
+    case "help":
+      return { kind: "help" };
+    case "version":
+      return extra(0) ?? { kind: "version" };
+    case "demo":
+      return extra(0) ?? { kind: "demo" };
+    case "parse":
+      return extra(1) ?? { kind: "parse", file: rest[0] };
+    case "check-config": {
+      // The file as an argument (as systemd's ExecReload gives it) or as --config, like every other command.
+      if (rest[0] !== undefined && values.config !== undefined)
+        return { kind: "usage", message: "check-config takes FILE or --config FILE, not both" };
+      const config = rest[0] ?? values.config;
+      if (config === undefined) return { kind: "usage", message: "check-config needs a FILE" };
+      return extra(1) ?? { kind: "check-config", config };
+    }
+    case "status":
+    case "reload":
+      return extra(0) ?? { kind: name, config: values.config ?? DEFAULT_CONFIG };
+    case "drain":
+    case "disable":
+    case "enable": {
+      const backend = rest[0];
+      if (backend === undefined) return { kind: "usage", message: `${name} needs a BACKEND` };
+      return extra(1) ?? { kind: "backend", action: name, backend, config: values.config ?? DEFAULT_CONFIG };
+    }
+    default:
+      return { kind: "usage", message: `unknown command ${name}` };
+  }
+}
+
+/** parseArgs' error, said the way the rest of sipedge's messages are. */
+function argumentProblem(e: unknown): string {
+  const { code, message } = e as { code?: string; message: string };
+  // The option as parseArgs quotes it: '--frob', '-c, --config <value>'.
+  const option = /'(?:-\w, )?(-[^' ]+)/.exec(message)?.[1];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${option}`;
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
+    return /argument missing/.test(message) ? `${option} needs a FILE` : `${option} takes no value`;
+  return message;
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from "vitest";
+import { readCommand } from "../../../src/cli/args.ts";
+
+describe("readCommand", () => {
+  it.each([
+    { argv: ["--config", "a.yaml"], want: { kind: "run", config: "a.yaml" } },
+    { argv: ["--config=a.yaml"], want: { kind: "run", config: "a.yaml" } },
+    { argv: ["-c", "a.yaml"], want: { kind: "run", config: "a.yaml" } },
+    { argv: ["check-config", "a.yaml"], want: { kind: "check-config", config: "a.yaml" } },
+    { argv: ["check-config", "--config=a.yaml"], want: { kind: "check-config", config: "a.yaml" } },
+    { argv: ["demo"], want: { kind: "demo" } },
+    { argv: ["parse"], want: { kind: "parse", file: undefined } },
+    { argv: ["parse", "-"], want: { kind: "parse", file: "-" } },
+    { argv: ["--version"], want: { kind: "version" } },
+    { argv: ["version"], want: { kind: "version" } },
+    { argv: ["--help"], want: { kind: "help" } },
+    { argv: ["-h"], want: { kind: "help" } },
+    { argv: ["help"], want: { kind: "help" } },
+    { argv: ["status"], want: { kind: "status", config: "/etc/sipedge/sipedge.yaml" } },
+    { argv: ["status", "--config", "a.yaml"], want: { kind: "status", config: "a.yaml" } },
+    { argv: ["--config=a.yaml", "reload"], want: { kind: "reload", config: "a.yaml" } },
+    {
+      argv: ["drain", "pbx-a"],
+      want: { kind: "backend", action: "drain", backend: "pbx-a", config: "/etc/sipedge/sipedge.yaml" },
+    },
+    {
+      argv: ["disable", "pbx-a", "-c", "a.yaml"],
+      want: { kind: "backend", action: "disable", backend: "pbx-a", config: "a.yaml" },
+    },
+    {
+      argv: ["enable", "pbx-a"],
+      want: { kind: "backend", action: "enable", backend: "pbx-a", config: "/etc/sipedge/sipedge.yaml" },
+    },
+  ])("reads $argv", ({ argv, want }) => {
+    expect(readCommand(argv)).toEqual(want);
+  });
+
+  it.each([
+    { argv: [], message: undefined },
+    { argv: ["--frob"], message: "unknown option --frob" },
+    { argv: ["-x"], message: "unknown option -x" },
+    { argv: ["--config"], message: "--config needs a FILE" },
+    { argv: ["--version=1"], message: "--version takes no value" },
+    { argv: ["frobnicate"], message: "unknown command frobnicate" },
+    { argv: ["check-config"], message: "check-config needs a FILE" },
+    {
+      argv: ["check-config", "a.yaml", "--config", "b.yaml"],
+      message: "check-config takes FILE or --config FILE, not both",
+    },
+    { argv: ["parse", "a", "b"], message: "unexpected argument b" },
+    { argv: ["demo", "now"], message: "unexpected argument now" },
+    { argv: ["drain"], message: "drain needs a BACKEND" },
+    { argv: ["enable", "a", "b"], message: "unexpected argument b" },
+    { argv: ["status", "all"], message: "unexpected argument all" },
+  ])("refuses $argv: $message", ({ argv, message }) => {
+    expect(readCommand(argv)).toEqual({ kind: "usage", message });
+  });
+});
