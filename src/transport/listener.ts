@@ -2,6 +2,7 @@ import type { Server, Socket } from "node:net";
 import type { TLSSocket, TlsOptions, Server as TlsServer } from "node:tls";
 import type { Flow } from "./flow.ts";
 import { type HandshakeStats, handshakeStats, recordHandshake } from "./handshakes.ts";
+import { hardened } from "./tls-policy.ts";
 
 /** A flow a listener accepted and may close (drain, shutdown, slow reader) or stop reading for a while. */
 export interface Connection extends Flow {
@@ -230,7 +231,8 @@ export abstract class ConnectionListener {
 
   /** New certificates for new handshakes; connections already up keep theirs. */
   setSecureContext(options: TlsOptions): void {
-    (this.#server as TlsServer).setSecureContext(options);
+    // The same defaults as the listener was made with: a reload must not weaken them.
+    (this.#server as TlsServer).setSecureContext(hardened(options));
   }
 
   /** No new connections; those open carry on (SIGTERM drain). */

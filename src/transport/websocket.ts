@@ -8,6 +8,7 @@ import { type MessageHandler, newFlowId } from "./flow.ts";
 import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
 import type { PoolSlot } from "./pool.ts";
 import { SendQueue, type StreamOptions } from "./stream.ts";
+import { hardened } from "./tls-policy.ts";
 
 /** RFC 7118 §4.1: the WebSocket subprotocol SIP is spoken in. */
 const SUBPROTOCOL = "sip";
@@ -135,8 +136,7 @@ export class WsListener extends ConnectionListener {
 
   static async listen(options: WsListenerOptions, onMessage: MessageHandler): Promise<WsListener> {
     const server = createServer({
-      ...options.tls,
-      minVersion: "TLSv1.2",
+      ...hardened(options.tls),
       handshakeTimeout: options.handshakeTimeout,
       headersTimeout: UPGRADE_TIMEOUT,
       requestTimeout: UPGRADE_TIMEOUT,

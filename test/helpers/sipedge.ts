@@ -1,4 +1,5 @@
 import { afterEach } from "vitest";
+import type { Config } from "../../src/config/schema.ts";
 import { validateConfig } from "../../src/config/validate.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { IoWorker } from "../../src/runtime/worker.ts";
@@ -13,6 +14,8 @@ export interface Running {
   /** 0 unless asked for. */
   readonly wss: number;
   readonly certDir: string;
+  /** What it was started with (for a reload with changes). */
+  readonly config: Config;
 }
 
 /** A test certificate for 127.0.0.1, made once per run with openssl (a real peer). */
@@ -77,7 +80,15 @@ export async function startSipedge(
   );
   const worker = await IoWorker.start(config);
   const bound = (transport: string) => worker.listeners.find((l) => l.transport === transport)?.port ?? 0;
-  return { worker, udp: bound("udp"), tcp: bound("tcp"), tls: bound("tls"), wss: bound("wss"), certDir: CERT_DIR };
+  return {
+    worker,
+    udp: bound("udp"),
+    tcp: bound("tcp"),
+    tls: bound("tls"),
+    wss: bound("wss"),
+    certDir: CERT_DIR,
+    config,
+  };
 }
 
 /** Per-test sipedge, closed after each test, and child processes (stopped after it by test/helpers/processes.ts). */

@@ -1,0 +1,96 @@
+import { describe, expect, it } from "vitest";
+import { invite } from "../helpers/dialog.ts";
+import { freePort, sleep } from "../helpers/net.ts";
+import { handshake, renegotiate } from "../helpers/s-client.ts";
+import { StreamClient } from "../helpers/sip-client.ts";
+import { CERT_DIR, perTest, type Running, startSipedge } from "../helpers/sipedge.ts";
+
+// The hardened defaults (src/transport/tls-policy.ts) as the system's openssl
+// meets them: a real peer, on every kind of TLS listener sipedge has.
+const scope = perTest();
+const { processes } = scope;
+
+/** CBC with a SHA-1 MAC: accepted on TLS 1.2 before the defaults were hardened. */
+const CBC_SHA1 = ["-cipher", "ECDHE-ECDSA-AES128-SHA", "-tls1_2"];
+
+/** sipedge with a TLS, a WSS and (a TLS backend being configured) a backend-side TLS listener. */
+async function sipedgeWithEveryTlsListener(): Promise<{ sipedge: Running; ports: Record<string, number> }> {
+  const sipedge = scope.use(await startSipedge([await freePort()], { wss: true, backendTransport: "tls" }));
+  const backendSide = sipedge.worker.backendTlsPort;
+  expect(backendSide).toBeGreaterThan(0);
+  return { sipedge, ports: { tls: sipedge.tls, wss: sipedge.wss, "backend-side tls": backendSide } };
+}
+
+describe("TLS defaults", () => {
+  it("refuse TLS 1.1 and TLS 1.2's CBC suites, and negotiate TLS 1.3 with a default client, on every TLS listener", async () => {
+    const { ports } = await sipedgeWithEveryTlsListener();
+    for (const [listener, port] of Object.entries(ports)) {
+      const cbc = await handshake(processes, port, CBC_SHA1);
+      expect({ listener, code: cbc.code, protocol: cbc.protocol }).toEqual({ listener, code: 1, protocol: undefined });
+      const old = await handshake(processes, port, ["-tls1_1"]);
+      expect({ listener, code: old.code, protocol: old.protocol }).toEqual({ listener, code: 1, protocol: undefined });
+      const best = await handshake(processes, port);
+      expect({ listener, code: best.code, protocol: best.protocol }).toEqual({
+        listener,
+        code: 0,
+        protocol: "TLSv1.3",
+      });
+      // TLS 1.2 still works, with an AEAD suite.
+      const tls12 = await handshake(processes, port, ["-tls1_2"]);
+      expect(tls12.protocol).toBe("TLSv1.2");
+      expect(tls12.out).toMatch(/^Ciphersuite: ECDHE-ECDSA-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$/m);
+    }
+  });
+
+  it("refuse a client's renegotiation", async () => {
+    const { ports } = await sipedgeWithEveryTlsListener();
+    for (const [listener, port] of Object.entries(ports)) {
+      const r = await renegotiate(processes, port);
+      expect({ listener, ended: r.code !== null }).toEqual({ listener, ended: true });
+      expect(r.out).toMatch(/no renegotiation/);
+    }
+  });
+
+  it("keep holding after a reload gives the listeners new contexts", async () => {
+    const { sipedge, ports } = await sipedgeWithEveryTlsListener();
+    sipedge.worker.reconfigure(sipedge.config);
+    for (const port of Object.values(ports)) {
+      expect((await handshake(processes, port, CBC_SHA1)).code).toBe(1);
+      expect((await renegotiate(processes, port)).code).not.toBeNull();
+    }
+  });
+
+  it("hold towards TLS backends: sipedge does not talk to a backend offering only CBC suites", async () => {
+    /** An openssl TLS backend (s_server, which prints what it receives), and whether an INVITE reached it. */
+    const reached = async (serverArgs: readonly string[]) => {
+      const port = await freePort();
+      const server = processes.spawn(
+        "openssl",
+        [
+          ...["s_server", "-accept", `127.0.0.1:${port}`, "-cert", `${CERT_DIR}/cert.pem`],
+          ...["-key", `${CERT_DIR}/key.pem`, ...serverArgs],
+        ],
+        undefined,
+        // s_server ends when its stdin does.
+        { stdin: true },
+      );
+      let out = "";
+      server.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+      await sleep(300);
+      const sipedge = await startSipedge([port], { backendTransport: "tls", sip: { backendTls: { verify: false } } });
+      try {
+        const client = await StreamClient.connect(sipedge.tcp, false);
+        client.send(invite("TCP", client.localPort, `hardened-backend-${port}`));
+        for (let i = 0; i < 30 && !out.includes("INVITE sip:"); i++) await sleep(100);
+        client.close();
+        return out.includes("INVITE sip:");
+      } finally {
+        await sipedge.worker.close();
+        await processes.kill(server);
+      }
+    };
+    // The same backend with OpenSSL's defaults is reached: the test can tell.
+    expect(await reached([])).toBe(true);
+    expect(await reached(CBC_SHA1)).toBe(false);
+  });
+});
