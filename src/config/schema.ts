@@ -5,6 +5,20 @@ export type ClientAuth = "none" | "request" | "require";
 export type Algorithm = "hash-callid" | "round-robin" | "weighted" | "least-calls";
 export type BackendTransport = "udp" | "tcp" | "tls";
 
+export type TlsVersion = "TLSv1.2" | "TLSv1.3";
+
+/**
+ * A TLS or WSS listener's protocol settings, for those who must differ
+ * from sipedge's hardened defaults (transport/tls-policy.ts).
+ */
+export interface TlsSettings {
+  /** OpenSSL cipher list; undefined: the defaults (TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305). */
+  readonly ciphers: string | undefined;
+  /** Key-exchange groups, colon-separated, most preferred first (node:tls `ecdhCurve`); undefined: Node's. */
+  readonly groups: string | undefined;
+  readonly minVersion: TlsVersion;
+}
+
 export type Listener =
   | { readonly transport: "udp" | "tcp"; readonly address: string; readonly port: number }
   | {
@@ -15,6 +29,7 @@ export type Listener =
       readonly key: string;
       readonly ca: string | undefined;
       readonly clientAuth: ClientAuth;
+      readonly tls: TlsSettings;
     };
 
 export interface Member {

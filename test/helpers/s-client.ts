@@ -29,8 +29,8 @@ function result(code: number | null, out: string): SClientResult {
   return {
     code,
     protocol: /^Protocol version: (\S+)/m.exec(out)?.[1],
-    // -brief: "Server Temp Key: X25519, 253 bits" (TLS 1.2 and 1.3 alike in OpenSSL 3.0).
-    group: /^(?:Server Temp Key|Negotiated TLS1\.3 group): ([^,\s]+)/m.exec(out)?.[1],
+    // -brief (TLS 1.2 and 1.3 alike in OpenSSL 3.0): "Server Temp Key: X25519, 253 bits", "… ECDH, secp384r1, 384 bits".
+    group: /^Server Temp Key: (?:ECDH, )?([^,\s]+)/m.exec(out)?.[1],
     out,
   };
 }

@@ -40,6 +40,8 @@ export async function startSipedge(
     clientAuth?: "none" | "request" | "require";
     /** A WSS listener too. */
     wss?: boolean;
+    /** The TLS and WSS listeners' `tls` settings (ciphers, groups, minVersion). */
+    tls?: Record<string, unknown>;
   } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
@@ -57,9 +59,10 @@ export async function startSipedge(
           cert: tls.cert,
           key: tls.key,
           ...(options.clientAuth === undefined ? {} : { clientAuth: options.clientAuth, ca: tls.cert }),
+          ...(options.tls === undefined ? {} : { tls: options.tls }),
         },
         ...(options.wss === true
-          ? [{ transport: "wss", address: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key }]
+          ? [{ transport: "wss", address: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key, tls: options.tls }]
           : []),
       ],
       backends: [

@@ -94,3 +94,35 @@ describe("TLS defaults", () => {
     expect(await reached(CBC_SHA1)).toBe(false);
   });
 });
+
+describe("listen[].tls", () => {
+  it("sets the minimum version and the groups of TLS and WSS listeners, and the backend side's", async () => {
+    const tls = { minVersion: "TLSv1.3", groups: "P-384" };
+    const sipedge = scope.use(await startSipedge([await freePort()], { wss: true, backendTransport: "tls", tls }));
+    // The backend side shows backends the first TLS listener's certificate, with its settings.
+    for (const port of [sipedge.tls, sipedge.wss, sipedge.worker.backendTlsPort]) {
+      expect((await handshake(processes, port, ["-tls1_2"])).code).toBe(1);
+      const best = await handshake(processes, port);
+      expect([best.protocol, best.group]).toEqual(["TLSv1.3", "secp384r1"]);
+    }
+  });
+
+  it("narrows TLS 1.2 to the configured suites, and a reload changes them for new handshakes", async () => {
+    const sipedge = scope.use(
+      await startSipedge([await freePort()], { tls: { ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384" } }),
+    );
+    const suite = async () =>
+      /^Ciphersuite: (\S+)/m.exec((await handshake(processes, sipedge.tls, ["-tls1_2"])).out)?.[1];
+    expect(await suite()).toBe("ECDHE-ECDSA-AES256-GCM-SHA384");
+    const [udp, tcp, listener, ...rest] = sipedge.config.listen;
+    const chacha = {
+      ...listener,
+      tls: { ...(listener as { tls: object }).tls, ciphers: "ECDHE-ECDSA-CHACHA20-POLY1305" },
+    };
+    sipedge.worker.reconfigure({
+      ...sipedge.config,
+      listen: [udp, tcp, chacha, ...rest] as typeof sipedge.config.listen,
+    });
+    expect(await suite()).toBe("ECDHE-ECDSA-CHACHA20-POLY1305");
+  });
+});

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import type { Listener } from "../../../src/config/schema.ts";
+import { validateConfig } from "../../../src/config/validate.ts";
+import { unwrapConfig } from "../../helpers/config.ts";
+
+const backends = [{ name: "core", members: [{ name: "pbx-a", uri: "sip:127.0.0.1:5080;transport=udp" }] }];
+
+function withTls(tls: unknown, transport = "tls") {
+  return { listen: [{ transport, address: "127.0.0.1", port: 5061, cert: "c.pem", key: "k.pem", tls }], backends };
+}
+
+function problems(raw: unknown): string[] {
+  const r = validateConfig(raw);
+  return r.ok ? [] : r.errors.map((e) => `${e.path}: ${e.problem}`);
+}
+
+function tlsOf(raw: unknown) {
+  return (unwrapConfig(validateConfig(raw)).listen[0] as Extract<Listener, { transport: "tls" | "wss" }>).tls;
+}
+
+describe("listen[].tls", () => {
+  it("leaves the hardened defaults in place unless told (TLS 1.2 at least, sipedge's suites, Node's groups)", () => {
+    expect(tlsOf(withTls(undefined))).toEqual({ ciphers: undefined, groups: undefined, minVersion: "TLSv1.2" });
+  });
+
+  it("takes ciphers, groups and a minimum version that OpenSSL knows, on TLS and WSS listeners", () => {
+    const tls = { ciphers: "ECDHE-ECDSA-AES256-GCM-SHA384:!aNULL", groups: "X25519:P-256", minVersion: "TLSv1.3" };
+    expect(tlsOf(withTls(tls))).toEqual(tls);
+    expect(tlsOf(withTls(tls, "wss"))).toEqual(tls);
+  });
+
+  it("names the key of a suite or group OpenSSL does not know, even beside one it does", () => {
+    expect(problems(withTls({ ciphers: "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES128-GCM-SHA265" }))).toEqual([
+      'listen[0].tls.ciphers: "ECDHE-ECDSA-AES128-GCM-SHA265" is not one OpenSSL knows (error:0A0000B9:SSL routines::no cipher match)',
+    ]);
+    expect(problems(withTls({ groups: "X25519:P-265" }))).toEqual([
+      'listen[0].tls.groups: "P-265" is not one OpenSSL knows (Failed to set ECDH curve)',
+    ]);
+  });
+
+  it("refuses a list that matches nothing, versions below 1.2, unknown keys, and tls on plain listeners", () => {
+    expect(problems(withTls({ ciphers: "!aNULL" }))[0]).toMatch(/^listen\[0\]\.tls: OpenSSL refuses these settings: /);
+    expect(problems(withTls({ minVersion: "TLSv1.1" }))).toEqual([
+      "listen[0].tls.minVersion: must be one of TLSv1.2, TLSv1.3",
+    ]);
+    expect(problems(withTls({ curves: "X25519" }))).toEqual([
+      "listen[0].tls.curves: unknown key (expected one of ciphers, groups, minVersion)",
+    ]);
+    expect(
+      problems({
+        listen: [{ transport: "tcp", address: "127.0.0.1", port: 5060, tls: { minVersion: "TLSv1.3" } }],
+        backends,
+      }),
+    ).toEqual(["listen[0].tls: only applies to tls and wss listeners"]);
+  });
+});
