@@ -1,7 +1,7 @@
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import { DEFAULT_MIN_VERSION } from "../transport/tls-policy.ts";
 import { join, type Obj, type Reader } from "./reader.ts";
-import type { ClientAuth, Listener, TlsSettings, TlsVersion } from "./schema.ts";
+import type { ClientAuth, Listener, TlsSettings, TlsVersion, Trunk } from "./schema.ts";
 
 /** The keys only a TLS or WSS listener has. */
 export const SECURE_LISTENER_KEYS = ["cert", "key", "ca", "clientAuth", "tls"] as const;
@@ -86,4 +86,28 @@ function contextProblem(options: SecureContextOptions): string | undefined {
   } catch (e) {
     return e instanceof Error ? e.message : String(e);
   }
+}
+
+/**
+ * A trunk known by `certNames` trusts whoever shows a verified certificate
+ * with that name: verified against the listener's own `ca`, or, without
+ * one, against the public roots, where anyone can buy a certificate for a
+ * name they hold, and so become that trunk. A listener that asks for client
+ * certificates must therefore name the CA that vouches for them.
+ */
+export function requireClientCa(
+  r: Reader,
+  listen: readonly (Listener | undefined)[],
+  trunks: readonly (Trunk | undefined)[],
+): void {
+  const byName = trunks.findIndex((t) => (t?.certNames.length ?? 0) > 0);
+  if (byName < 0) return;
+  listen.forEach((l, i) => {
+    if (l === undefined || !("clientAuth" in l)) return;
+    if (l.clientAuth === "none" || l.ca !== undefined) return;
+    r.fail(
+      `listen[${i}].ca`,
+      `is required with clientAuth ${l.clientAuth} while trunks are known by certNames (trunks[${byName}]): without it any publicly trusted certificate bearing a trunk's name would be that trunk`,
+    );
+  });
 }

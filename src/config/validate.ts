@@ -14,7 +14,7 @@ import {
   type Pool,
   type Trunk,
 } from "./schema.ts";
-import { SECURE_LISTENER_KEYS, secureListener } from "./tls-listener.ts";
+import { requireClientCa, SECURE_LISTENER_KEYS, secureListener } from "./tls-listener.ts";
 
 const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip"] as const;
 const TRANSPORTS: readonly ListenTransport[] = ["udp", "tcp", "tls", "wss"];
@@ -45,6 +45,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     admin: adminSection(r, root),
     sip: sipSection(r, root),
   };
+  requireClientCa(r, config.listen, config.trunks);
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: config as Config };
 }
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { type CertificateFiles, privatePki } from "../helpers/certificates.ts";
 import { invite } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
 import { handshake, renegotiate } from "../helpers/s-client.ts";
@@ -19,6 +20,38 @@ async function sipedgeWithEveryTlsListener(): Promise<{ sipedge: Running; ports:
   const backendSide = sipedge.worker.backendTlsPort;
   expect(backendSide).toBeGreaterThan(0);
   return { sipedge, ports: { tls: sipedge.tls, wss: sipedge.wss, "backend-side tls": backendSide } };
+}
+
+/**
+ * Whether sipedge sends an INVITE to an openssl TLS backend (s_server, which
+ * prints what it receives) with these options and certificate (the test
+ * certificate, for 127.0.0.1, by default), sipedge checking it as `backendTls` says.
+ */
+async function reached(o: {
+  serverArgs: readonly string[];
+  cert?: CertificateFiles;
+  backendTls?: { verify: boolean; ca?: string };
+}): Promise<boolean> {
+  const port = await freePort();
+  const cert = o.cert ?? { cert: `${CERT_DIR}/cert.pem`, key: `${CERT_DIR}/key.pem` };
+  const args = ["s_server", "-accept", `127.0.0.1:${port}`, "-cert", cert.cert, "-key", cert.key, ...o.serverArgs];
+  // s_server ends when its stdin does.
+  const server = processes.spawn("openssl", args, undefined, { stdin: true });
+  let out = "";
+  server.stdout?.on("data", (d: Buffer) => (out += d.toString()));
+  await sleep(300);
+  const backendTls = o.backendTls ?? { verify: false };
+  const sipedge = await startSipedge([port], { backendTransport: "tls", sip: { backendTls } });
+  try {
+    const client = await StreamClient.connect(sipedge.tcp, false);
+    client.send(invite("TCP", client.localPort, `hardened-backend-${port}`));
+    for (let i = 0; i < 30 && !out.includes("INVITE sip:"); i++) await sleep(100);
+    client.close();
+    return out.includes("INVITE sip:");
+  } finally {
+    await sipedge.worker.close();
+    await processes.kill(server);
+  }
 }
 
 describe("TLS defaults", () => {
@@ -61,37 +94,9 @@ describe("TLS defaults", () => {
   });
 
   it("hold towards TLS backends: sipedge does not talk to a backend offering only CBC suites", async () => {
-    /** An openssl TLS backend (s_server, which prints what it receives), and whether an INVITE reached it. */
-    const reached = async (serverArgs: readonly string[]) => {
-      const port = await freePort();
-      const server = processes.spawn(
-        "openssl",
-        [
-          ...["s_server", "-accept", `127.0.0.1:${port}`, "-cert", `${CERT_DIR}/cert.pem`],
-          ...["-key", `${CERT_DIR}/key.pem`, ...serverArgs],
-        ],
-        undefined,
-        // s_server ends when its stdin does.
-        { stdin: true },
-      );
-      let out = "";
-      server.stdout?.on("data", (d: Buffer) => (out += d.toString()));
-      await sleep(300);
-      const sipedge = await startSipedge([port], { backendTransport: "tls", sip: { backendTls: { verify: false } } });
-      try {
-        const client = await StreamClient.connect(sipedge.tcp, false);
-        client.send(invite("TCP", client.localPort, `hardened-backend-${port}`));
-        for (let i = 0; i < 30 && !out.includes("INVITE sip:"); i++) await sleep(100);
-        client.close();
-        return out.includes("INVITE sip:");
-      } finally {
-        await sipedge.worker.close();
-        await processes.kill(server);
-      }
-    };
     // The same backend with OpenSSL's defaults is reached: the test can tell.
-    expect(await reached([])).toBe(true);
-    expect(await reached(CBC_SHA1)).toBe(false);
+    expect(await reached({ serverArgs: [] })).toBe(true);
+    expect(await reached({ serverArgs: CBC_SHA1 })).toBe(false);
   });
 });
 
@@ -124,5 +129,16 @@ describe("listen[].tls", () => {
       listen: [udp, tcp, chacha, ...rest] as typeof sipedge.config.listen,
     });
     expect(await suite()).toBe("ECDHE-ECDSA-CHACHA20-POLY1305");
+  });
+});
+
+describe("TLS backends", () => {
+  it("are checked for the name sipedge reaches them by, their address: a certificate for another host is refused", async () => {
+    const pki = privatePki();
+    const backendTls = { verify: true, ca: pki.ca };
+    // Signed by the trusted CA and naming 127.0.0.1: reached.
+    expect(await reached({ serverArgs: [], cert: pki.pbx, backendTls })).toBe(true);
+    // Signed by the same CA but for other.test: not.
+    expect(await reached({ serverArgs: [], cert: pki.other, backendTls })).toBe(false);
   });
 });

@@ -54,3 +54,34 @@ describe("listen[].tls", () => {
     ).toEqual(["listen[0].tls: only applies to tls and wss listeners"]);
   });
 });
+
+describe("trunks known by certNames", () => {
+  const listener = (more: object) => ({
+    transport: "tls",
+    address: "127.0.0.1",
+    port: 5061,
+    cert: "c",
+    key: "k",
+    ...more,
+  });
+  const trunks = [
+    { name: "a", sources: ["192.0.2.1"] },
+    { name: "b", certNames: ["pbx-b.example.com"] },
+  ];
+
+  it("need a client CA on every listener that asks for client certificates", () => {
+    expect(problems({ listen: [listener({ clientAuth: "request" })], backends, trunks })).toEqual([
+      "listen[0].ca: is required with clientAuth request while trunks are known by certNames (trunks[1]): without it any publicly trusted certificate bearing a trunk's name would be that trunk",
+    ]);
+    expect(
+      problems({ listen: [listener({ clientAuth: "none" }), listener({ clientAuth: "require" })], backends, trunks }),
+    ).toEqual([expect.stringMatching(/^listen\[1\]\.ca: is required with clientAuth require /)]);
+  });
+
+  it("are fine with a client CA, and without certNames no CA is needed", () => {
+    expect(problems({ listen: [listener({ clientAuth: "require", ca: "ca.pem" })], backends, trunks })).toEqual([]);
+    expect(problems({ listen: [listener({ clientAuth: "request" })], backends, trunks: trunks.slice(0, 1) })).toEqual(
+      [],
+    );
+  });
+});
