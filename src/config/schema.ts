@@ -19,18 +19,29 @@ export interface TlsSettings {
   readonly minVersion: TlsVersion;
 }
 
+/** What a TLS and a WSS listener both have: a certificate, client authentication and TLS settings. */
+export interface SecureListener {
+  readonly transport: "tls" | "wss";
+  readonly address: string;
+  readonly port: number;
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string | undefined;
+  readonly clientAuth: ClientAuth;
+  readonly tls: TlsSettings;
+}
+
 export type Listener =
   | { readonly transport: "udp" | "tcp"; readonly address: string; readonly port: number }
-  | {
-      readonly transport: "tls" | "wss";
-      readonly address: string;
-      readonly port: number;
-      readonly cert: string;
-      readonly key: string;
-      readonly ca: string | undefined;
-      readonly clientAuth: ClientAuth;
-      readonly tls: TlsSettings;
-    };
+  | (SecureListener & { readonly transport: "tls" })
+  | (SecureListener & {
+      readonly transport: "wss";
+      /**
+       * Origins (RFC 6454, `https://host[:port]`) whose pages may open a
+       * WebSocket here; any other Origin gets 403. Undefined: any.
+       */
+      readonly allowedOrigins: readonly string[] | undefined;
+    });
 
 export interface Member {
   readonly name: string;

@@ -1,30 +1,77 @@
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import { DEFAULT_MIN_VERSION } from "../transport/tls-policy.ts";
 import { join, type Obj, type Reader } from "./reader.ts";
-import type { ClientAuth, Listener, TlsSettings, TlsVersion, Trunk } from "./schema.ts";
+import type { ClientAuth, Listener, SecureListener, TlsSettings, TlsVersion, Trunk } from "./schema.ts";
 
 /** The keys only a TLS or WSS listener has. */
 export const SECURE_LISTENER_KEYS = ["cert", "key", "ca", "clientAuth", "tls"] as const;
+/** The keys only a WSS listener has. */
+export const WSS_LISTENER_KEYS = ["allowedOrigins"] as const;
 
 const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
 /** Never below 1.2: RFC 8996 retired 1.0 and 1.1. */
 const VERSIONS: readonly TlsVersion[] = ["TLSv1.2", "TLSv1.3"];
 
-type Secure = Omit<Extract<Listener, { transport: "tls" | "wss" }>, "transport" | "address" | "port">;
+type Secure = Omit<SecureListener, "transport" | "address" | "port">;
 
-/** A TLS or WSS listener's own keys: its certificate, client authentication and `tls` settings (undefined where wrong: r has the error). */
+/**
+ * A TLS or WSS listener's own keys: its certificate, client authentication
+ * and `tls` settings, and a WSS listener's allowed origins (undefined where
+ * wrong: r has the error).
+ */
 export function secureListener(
   r: Reader,
   o: Obj,
   path: string,
-): { readonly [K in keyof Secure]: Secure[K] | undefined } {
-  return {
+  transport: "tls" | "wss",
+): { readonly [K in keyof Secure]: Secure[K] | undefined } & {
+  readonly allowedOrigins?: readonly string[] | undefined;
+} {
+  const secure = {
     cert: r.string(o, "cert", path),
     key: r.string(o, "key", path),
     ca: typeof o.ca === "string" ? o.ca : undefined,
     clientAuth: r.oneOf(o, "clientAuth", path, CLIENT_AUTH, "none"),
     tls: tlsSettings(r, o.tls ?? {}, join(path, "tls")),
   };
+  if (transport === "wss")
+    return { ...secure, allowedOrigins: origins(r, o.allowedOrigins, join(path, "allowedOrigins")) };
+  onlyOnWss(r, o, path);
+  return secure;
+}
+
+/** A listener but a WSS one with a WSS-only key: an error naming it. */
+export function onlyOnWss(r: Reader, o: Obj, path: string): void {
+  for (const key of WSS_LISTENER_KEYS)
+    if (o[key] !== undefined) r.fail(join(path, key), "only applies to wss listeners");
+}
+
+/**
+ * `allowedOrigins`: each an origin as a browser sends it (RFC 6454 §6.2:
+ * scheme, host, and the port unless it is the scheme's), kept in that
+ * serialisation, so that the listener compares strings.
+ */
+function origins(r: Reader, raw: unknown, path: string): readonly string[] | undefined {
+  if (raw === undefined) return undefined;
+  return (r.list(raw, path) ?? []).flatMap((entry, i) => {
+    const origin = typeof entry === "string" ? webOrigin(entry) : undefined;
+    if (origin !== undefined) return [origin];
+    r.fail(`${path}[${i}]`, 'must be an origin like "https://phone.example.com" (scheme, host and port only)');
+    return [];
+  });
+}
+
+/** "HTTPS://Phone.Example.com:443" → "https://phone.example.com"; undefined unless an http(s) URL of an origin alone. */
+function webOrigin(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  const bare =
+    url.pathname === "/" && url.search === "" && url.hash === "" && url.username === "" && url.password === "";
+  return bare && (url.protocol === "https:" || url.protocol === "http:") ? url.origin : undefined;
 }
 
 /** What node:tls makes of a listener's `tls` settings (on top of transport/tls-policy.ts's defaults). */

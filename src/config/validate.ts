@@ -14,7 +14,7 @@ import {
   type Pool,
   type Trunk,
 } from "./schema.ts";
-import { requireClientCa, SECURE_LISTENER_KEYS, secureListener } from "./tls-listener.ts";
+import { onlyOnWss, requireClientCa, SECURE_LISTENER_KEYS, secureListener, WSS_LISTENER_KEYS } from "./tls-listener.ts";
 
 const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip"] as const;
 const TRANSPORTS: readonly ListenTransport[] = ["udp", "tcp", "tls", "wss"];
@@ -190,7 +190,7 @@ function sipSection(r: Reader, root: Obj) {
 }
 
 function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
-  const o = r.object(raw, path, ["transport", "address", "port", ...SECURE_LISTENER_KEYS]);
+  const o = r.object(raw, path, ["transport", "address", "port", ...SECURE_LISTENER_KEYS, ...WSS_LISTENER_KEYS]);
   if (o === undefined) return undefined;
   const transport = r.oneOf(o, "transport", path, TRANSPORTS);
   const address = r.string(o, "address", path);
@@ -203,10 +203,11 @@ function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
   }
   const port = r.int(o, "port", path, 0, 65535);
   if (transport === "tls" || transport === "wss")
-    return { transport, address, port, ...secureListener(r, o, path) } as Listener;
+    return { transport, address, port, ...secureListener(r, o, path, transport) } as Listener;
   for (const key of SECURE_LISTENER_KEYS) {
     if (o[key] !== undefined) r.fail(`${path}.${key}`, `only applies to tls and wss listeners`);
   }
+  onlyOnWss(r, o, path);
   return { transport, address, port } as Listener;
 }
 

@@ -123,6 +123,8 @@ function isKeepAlive(bytes: Buffer): boolean {
 
 export interface WsListenerOptions extends StreamOptions, ListenOptions {
   readonly tls: TlsOptions;
+  /** Origins (serialised as browsers send them) whose pages may connect; undefined: any. */
+  readonly allowedOrigins?: ReadonlySet<string> | undefined;
   /** ms a TLS handshake may take (limits.handshakeTimeout). */
   readonly handshakeTimeout?: number;
 }
@@ -153,6 +155,10 @@ export class WsListener extends ConnectionListener {
       handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!originAllowed(req.headers.origin, options.allowedOrigins)) {
+        socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
       const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim().toLowerCase());
       if (!offered.includes(SUBPROTOCOL)) {
         socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
@@ -169,4 +175,15 @@ export class WsListener extends ConnectionListener {
     await listener.bind(options);
     return listener;
   }
+}
+
+/**
+ * RFC 6455 §10.2: a browser names the page's origin, so a listener that
+ * lists origins refuses a page from elsewhere (a site the user happens to
+ * visit must not register their browser as a phone here). A client that
+ * sends no Origin is no browser, and could send any Origin it liked: the
+ * header says nothing of it, so it is let in.
+ */
+function originAllowed(origin: string | undefined, allowed: ReadonlySet<string> | undefined): boolean {
+  return allowed === undefined || origin === undefined || allowed.has(origin);
 }

@@ -42,6 +42,8 @@ export async function startSipedge(
     wss?: boolean;
     /** The TLS and WSS listeners' `tls` settings (ciphers, groups, minVersion). */
     tls?: Record<string, unknown>;
+    /** The WSS listener's allowedOrigins. */
+    allowedOrigins?: string[];
   } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
@@ -62,7 +64,12 @@ export async function startSipedge(
           ...(options.tls === undefined ? {} : { tls: options.tls }),
         },
         ...(options.wss === true
-          ? [{ transport: "wss", address: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key, tls: options.tls }]
+          ? [
+              {
+                ...{ transport: "wss", address: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key },
+                ...{ tls: options.tls, allowedOrigins: options.allowedOrigins },
+              },
+            ]
           : []),
       ],
       backends: [

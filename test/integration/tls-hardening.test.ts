@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { WebSocket } from "ws";
 import { type CertificateFiles, privatePki } from "../helpers/certificates.ts";
 import { invite } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
@@ -140,5 +141,39 @@ describe("TLS backends", () => {
     expect(await reached({ serverArgs: [], cert: pki.pbx, backendTls })).toBe(true);
     // Signed by the same CA but for other.test: not.
     expect(await reached({ serverArgs: [], cert: pki.other, backendTls })).toBe(false);
+  });
+});
+
+/** What a `ws` client's upgrade to the WSS listener gets: 101 when it opened, else the HTTP status. */
+async function upgrade(port: number, origin: string | undefined): Promise<number> {
+  const ws = new WebSocket(`wss://127.0.0.1:${port}`, ["sip"], {
+    rejectUnauthorized: false,
+    ...(origin === undefined ? {} : { origin }),
+  });
+  const status = await new Promise<number>((resolve, reject) => {
+    ws.once("open", () => resolve(101));
+    ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once("error", reject);
+  });
+  ws.terminate();
+  return status;
+}
+
+describe("WSS allowedOrigins", () => {
+  it("refuses a page from another origin with 403, and lets in a listed one and a client that names none", async () => {
+    const allowedOrigins = ["https://phone.example.com", "HTTPS://Softphone.Example.com:443/"];
+    const sipedge = scope.use(await startSipedge([await freePort()], { wss: true, allowedOrigins }));
+    expect(await upgrade(sipedge.wss, "https://evil.example.net")).toBe(403);
+    // Same host, another port: another origin (RFC 6454 §5).
+    expect(await upgrade(sipedge.wss, "https://phone.example.com:8443")).toBe(403);
+    expect(await upgrade(sipedge.wss, "https://phone.example.com")).toBe(101);
+    // Written in the config with capitals, the default port and a slash: a browser sends it bare.
+    expect(await upgrade(sipedge.wss, "https://softphone.example.com")).toBe(101);
+    expect(await upgrade(sipedge.wss, undefined)).toBe(101);
+  });
+
+  it("lets any origin in when none is listed", async () => {
+    const sipedge = scope.use(await startSipedge([await freePort()], { wss: true }));
+    expect(await upgrade(sipedge.wss, "https://evil.example.net")).toBe(101);
   });
 });

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
-import type { Config, Listener } from "../../config/schema.ts";
+import type { Config, SecureListener } from "../../config/schema.ts";
 import { contextOptions } from "../../config/tls-listener.ts";
 import { backendClientTls } from "../../health/backend-tls.ts";
 import type { ConnectionListener } from "../../transport/listener.ts";
@@ -90,7 +90,7 @@ function readTlsFiles(config: Config): TlsFiles {
  * TLS): its certificate, client authentication and `tls` settings; the
  * transport puts the hardened defaults under them (transport/tls-policy.ts).
  */
-function serverTls(l: Extract<Listener, { transport: "tls" | "wss" }>): TlsOptions {
+function serverTls(l: SecureListener): TlsOptions {
   return {
     ...contextOptions(l.tls),
     cert: readFileSync(l.cert),

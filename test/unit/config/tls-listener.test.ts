@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { Listener } from "../../../src/config/schema.ts";
+import type { SecureListener } from "../../../src/config/schema.ts";
 import { validateConfig } from "../../../src/config/validate.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
 
@@ -15,7 +15,7 @@ function problems(raw: unknown): string[] {
 }
 
 function tlsOf(raw: unknown) {
-  return (unwrapConfig(validateConfig(raw)).listen[0] as Extract<Listener, { transport: "tls" | "wss" }>).tls;
+  return (unwrapConfig(validateConfig(raw)).listen[0] as SecureListener).tls;
 }
 
 describe("listen[].tls", () => {
@@ -83,5 +83,34 @@ describe("trunks known by certNames", () => {
     expect(problems({ listen: [listener({ clientAuth: "request" })], backends, trunks: trunks.slice(0, 1) })).toEqual(
       [],
     );
+  });
+});
+
+describe("listen[].allowedOrigins", () => {
+  const wss = (allowedOrigins: unknown, transport = "wss") => ({
+    listen: [{ transport, address: "127.0.0.1", port: 8443, cert: "c", key: "k", allowedOrigins }],
+    backends,
+  });
+
+  it("keeps each origin as a browser sends it", () => {
+    const listen = unwrapConfig(
+      validateConfig(wss(["HTTPS://Phone.Example.com:443/", "http://127.0.0.1:8080"])),
+    ).listen;
+    expect(listen[0]).toMatchObject({ allowedOrigins: ["https://phone.example.com", "http://127.0.0.1:8080"] });
+    expect(unwrapConfig(validateConfig(wss(undefined))).listen[0]).toMatchObject({ allowedOrigins: undefined });
+  });
+
+  it("names an entry that is no origin, and refuses the key on other listeners", () => {
+    expect(problems(wss(["https://phone.example.com/app", "phone.example.com", "wss://x.example"]))).toEqual([
+      'listen[0].allowedOrigins[0]: must be an origin like "https://phone.example.com" (scheme, host and port only)',
+      'listen[0].allowedOrigins[1]: must be an origin like "https://phone.example.com" (scheme, host and port only)',
+      'listen[0].allowedOrigins[2]: must be an origin like "https://phone.example.com" (scheme, host and port only)',
+    ]);
+    expect(problems(wss(["https://a.example"], "tls"))).toEqual([
+      "listen[0].allowedOrigins: only applies to wss listeners",
+    ]);
+    expect(
+      problems({ listen: [{ transport: "udp", address: "127.0.0.1", port: 5060, allowedOrigins: [] }], backends }),
+    ).toEqual(["listen[0].allowedOrigins: only applies to wss listeners"]);
   });
 });
