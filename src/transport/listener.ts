@@ -202,7 +202,8 @@ export abstract class ConnectionListener {
     this.handshakes = stats;
     this.#server.on("secureConnection", (s: TLSSocket) => {
       const t = this.#handshakeOver(s);
-      if (t !== undefined) recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9);
+      // The group agreed on is not told: Node's getEphemeralKeyInfo() answers null on a server's socket.
+      if (t !== undefined) recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9, s.getProtocol());
     });
     this.#server.on("tlsClientError", (_e: Error, socket: Socket) => {
       stats.failed++;

@@ -57,7 +57,7 @@ async function reached(o: {
 
 describe("TLS defaults", () => {
   it("refuse TLS 1.1 and TLS 1.2's CBC suites, and negotiate TLS 1.3 with a default client, on every TLS listener", async () => {
-    const { ports } = await sipedgeWithEveryTlsListener();
+    const { sipedge, ports } = await sipedgeWithEveryTlsListener();
     for (const [listener, port] of Object.entries(ports)) {
       const cbc = await handshake(processes, port, CBC_SHA1);
       expect({ listener, code: cbc.code, protocol: cbc.protocol }).toEqual({ listener, code: 1, protocol: undefined });
@@ -74,6 +74,11 @@ describe("TLS defaults", () => {
       expect(tls12.protocol).toBe("TLSv1.2");
       expect(tls12.out).toMatch(/^Ciphersuite: ECDHE-ECDSA-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$/m);
     }
+    // The client-facing listeners count what they agreed on (sipedge_tls_handshakes_by_version_total).
+    expect(sipedge.worker.stats(0).handshakes.map((h) => [h.ok, h.failed, h.versions])).toEqual([
+      [2, 2, { "TLSv1.3": 1, "TLSv1.2": 1 }],
+      [2, 2, { "TLSv1.3": 1, "TLSv1.2": 1 }],
+    ]);
   });
 
   it("refuse a client's renegotiation", async () => {
