@@ -5,17 +5,43 @@ export type ClientAuth = "none" | "request" | "require";
 export type Algorithm = "hash-callid" | "round-robin" | "weighted" | "least-calls";
 export type BackendTransport = "udp" | "tcp" | "tls";
 
+export type TlsVersion = "TLSv1.2" | "TLSv1.3";
+
+/**
+ * A TLS or WSS listener's protocol settings, for those who must differ
+ * from sipedge's hardened defaults (transport/tls-policy.ts).
+ */
+export interface TlsSettings {
+  /** OpenSSL cipher list; undefined: the defaults (TLS 1.2: ECDHE with AES-GCM or ChaCha20-Poly1305). */
+  readonly ciphers: string | undefined;
+  /** Key-exchange groups, colon-separated, most preferred first (node:tls `ecdhCurve`); undefined: Node's. */
+  readonly groups: string | undefined;
+  readonly minVersion: TlsVersion;
+}
+
+/** What a TLS and a WSS listener both have: a certificate, client authentication and TLS settings. */
+export interface SecureListener {
+  readonly transport: "tls" | "wss";
+  readonly address: string;
+  readonly port: number;
+  readonly cert: string;
+  readonly key: string;
+  readonly ca: string | undefined;
+  readonly clientAuth: ClientAuth;
+  readonly tls: TlsSettings;
+}
+
 export type Listener =
   | { readonly transport: "udp" | "tcp"; readonly address: string; readonly port: number }
-  | {
-      readonly transport: "tls" | "wss";
-      readonly address: string;
-      readonly port: number;
-      readonly cert: string;
-      readonly key: string;
-      readonly ca: string | undefined;
-      readonly clientAuth: ClientAuth;
-    };
+  | (SecureListener & { readonly transport: "tls" })
+  | (SecureListener & {
+      readonly transport: "wss";
+      /**
+       * Origins (RFC 6454, `https://host[:port]`) whose pages may open a
+       * WebSocket here; any other Origin gets 403. Undefined: any.
+       */
+      readonly allowedOrigins: readonly string[] | undefined;
+    });
 
 export interface Member {
   readonly name: string;

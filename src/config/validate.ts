@@ -1,10 +1,10 @@
 import { BlockList, isIP, isIPv6 } from "node:net";
 import { bareHost, findParam, isSipUri, parseUri } from "../sip/index.ts";
 import { connectionBudgetProblem, connectionRoom } from "./budget.ts";
+import { type Obj, Reader } from "./reader.ts";
 import {
   type Algorithm,
   type BackendTransport,
-  type ClientAuth,
   type Config,
   type ConfigError,
   type Listener,
@@ -14,78 +14,13 @@ import {
   type Pool,
   type Trunk,
 } from "./schema.ts";
-import { parseDuration, parseSize } from "./units.ts";
-
-type Obj = Record<string, unknown>;
-
-/**
- * Reads one section of the raw YAML tree, collecting every problem with the
- * key path it is at, so one run of check-config reports them all.
- */
-class Reader {
-  readonly errors: ConfigError[] = [];
-
-  fail(path: string, problem: string): undefined {
-    this.errors.push({ path, problem });
-    return undefined;
-  }
-
-  object(v: unknown, path: string, keys: readonly string[]): Obj | undefined {
-    if (typeof v !== "object" || v === null || Array.isArray(v)) return this.fail(path, "must be a mapping");
-    for (const key of Object.keys(v)) {
-      if (!keys.includes(key)) this.fail(join(path, key), `unknown key (expected one of ${keys.join(", ")})`);
-    }
-    return v as Obj;
-  }
-
-  list(v: unknown, path: string): unknown[] | undefined {
-    return Array.isArray(v) ? v : this.fail(path, "must be a list");
-  }
-
-  string(o: Obj, key: string, path: string, fallback?: string): string | undefined {
-    const v = o[key] ?? fallback;
-    if (typeof v === "string" && v.length > 0) return v;
-    return this.fail(join(path, key), v === undefined ? "is required" : "must be a non-empty string");
-  }
-
-  oneOf<T extends string>(o: Obj, key: string, path: string, allowed: readonly T[], fallback?: T): T | undefined {
-    const v = o[key] ?? fallback;
-    if (allowed.includes(v as T)) return v as T;
-    return this.fail(join(path, key), v === undefined ? "is required" : `must be one of ${allowed.join(", ")}`);
-  }
-
-  int(o: Obj, key: string, path: string, min: number, max: number, fallback?: number): number | undefined {
-    const v = o[key] ?? fallback;
-    if (typeof v === "number" && Number.isInteger(v) && v >= min && v <= max) return v;
-    return this.fail(join(path, key), v === undefined ? "is required" : `must be an integer from ${min} to ${max}`);
-  }
-
-  bool(o: Obj, key: string, path: string, fallback: boolean): boolean | undefined {
-    const v = o[key] ?? fallback;
-    return typeof v === "boolean" ? v : this.fail(join(path, key), "must be true or false");
-  }
-
-  duration(o: Obj, key: string, path: string, fallback: string): number | undefined {
-    const ms = parseDuration(o[key] ?? fallback);
-    return ms !== undefined ? ms : this.fail(join(path, key), 'must be a duration like "500ms", "2s" or "3m"');
-  }
-
-  size(o: Obj, key: string, path: string, fallback: string): number | undefined {
-    const n = parseSize(o[key] ?? fallback);
-    return n !== undefined ? n : this.fail(join(path, key), 'must be a size like "64KiB" or "256MiB"');
-  }
-}
-
-function join(path: string, key: string): string {
-  return path === "" ? key : `${path}.${key}`;
-}
+import { onlyOnWss, requireClientCa, SECURE_LISTENER_KEYS, secureListener, WSS_LISTENER_KEYS } from "./tls-listener.ts";
 
 const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip"] as const;
 const TRANSPORTS: readonly ListenTransport[] = ["udp", "tcp", "tls", "wss"];
 const ALGORITHMS: readonly Algorithm[] = ["hash-callid", "round-robin", "weighted", "least-calls"];
 const MAX_MEMBER_NAME = 64;
 const FOREIGN_ROUTE: readonly ("reject" | "strip")[] = ["reject", "strip"];
-const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
 
 /** Validates a parsed YAML document; on failure, every problem with its key path. */
 export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok: false; errors: ConfigError[] } {
@@ -110,6 +45,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     admin: adminSection(r, root),
     sip: sipSection(r, root),
   };
+  requireClientCa(r, config.listen, config.trunks);
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: config as Config };
 }
 
@@ -268,7 +204,7 @@ function sipSection(r: Reader, root: Obj) {
 }
 
 function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
-  const o = r.object(raw, path, ["transport", "address", "port", "cert", "key", "ca", "clientAuth"]);
+  const o = r.object(raw, path, ["transport", "address", "port", ...SECURE_LISTENER_KEYS, ...WSS_LISTENER_KEYS]);
   if (o === undefined) return undefined;
   const transport = r.oneOf(o, "transport", path, TRANSPORTS);
   const address = r.string(o, "address", path);
@@ -280,20 +216,12 @@ function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
     r.fail(`${path}.address`, "must be a concrete address, not a wildcard");
   }
   const port = r.int(o, "port", path, 0, 65535);
-  if (transport === "tls" || transport === "wss") {
-    return {
-      transport,
-      address,
-      port,
-      cert: r.string(o, "cert", path),
-      key: r.string(o, "key", path),
-      ca: typeof o.ca === "string" ? o.ca : undefined,
-      clientAuth: r.oneOf(o, "clientAuth", path, CLIENT_AUTH, "none"),
-    } as Listener;
-  }
-  for (const key of ["cert", "key", "ca", "clientAuth"]) {
+  if (transport === "tls" || transport === "wss")
+    return { transport, address, port, ...secureListener(r, o, path, transport) } as Listener;
+  for (const key of SECURE_LISTENER_KEYS) {
     if (o[key] !== undefined) r.fail(`${path}.${key}`, `only applies to tls and wss listeners`);
   }
+  onlyOnWss(r, o, path);
   return { transport, address, port } as Listener;
 }
 

@@ -51,6 +51,8 @@ export class IoWorker {
   readonly dispatcher: PoolDispatcher;
   readonly listeners: readonly BoundListener[];
   readonly backendPort: number;
+  /** The backend side's TLS listener's port; 0 when no backend is reached over TLS. */
+  readonly backendTlsPort: number;
   readonly #parts: WorkerParts;
   /** Feeds the proxy's CPU ration with how busy this thread's loop was, and watches the pool. */
   readonly #load: LoadWindow;
@@ -63,6 +65,7 @@ export class IoWorker {
     this.dispatcher = parts.dispatcher;
     this.listeners = parts.clients.bound;
     this.backendPort = parts.backend.udp.port;
+    this.backendTlsPort = parts.backend.port("tls");
     const udp = [...parts.clients.udp, parts.backend.udp];
     this.#load = new LoadWindow(parts.proxy, parts.admission, udp, () => this.#shedWhenCritical());
   }

@@ -9,6 +9,8 @@ export interface HandshakeStats {
   readonly keyType: string;
   ok: number;
   failed: number;
+  /** Handshakes done by the version they agreed on ("TLSv1.3", "TLSv1.2"): how many peers still need 1.2. */
+  readonly versions: Record<string, number>;
   sumSeconds: number;
   /** Handshakes per bucket (not cumulative); the last slot is over the largest bound. */
   readonly buckets: number[];
@@ -21,11 +23,14 @@ export function handshakeStats(certPem: string | Buffer): HandshakeStats {
   } catch {
     // A certificate node:tls accepted but X509Certificate cannot read: still count its handshakes.
   }
-  return { keyType, ok: 0, failed: 0, sumSeconds: 0, buckets: new Array(HANDSHAKE_BUCKETS.length + 1).fill(0) };
+  const buckets = new Array(HANDSHAKE_BUCKETS.length + 1).fill(0);
+  return { keyType, ok: 0, failed: 0, versions: {}, sumSeconds: 0, buckets };
 }
 
-export function recordHandshake(s: HandshakeStats, seconds: number): void {
+export function recordHandshake(s: HandshakeStats, seconds: number, version: string | null): void {
   s.ok++;
+  const v = version ?? "unknown";
+  s.versions[v] = (s.versions[v] ?? 0) + 1;
   s.sumSeconds += seconds;
   let i = 0;
   while (i < HANDSHAKE_BUCKETS.length && seconds > (HANDSHAKE_BUCKETS[i] as number)) i++;

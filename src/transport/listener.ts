@@ -3,6 +3,7 @@ import type { TLSSocket, TlsOptions, Server as TlsServer } from "node:tls";
 import type { Flow } from "./flow.ts";
 import { type HandshakeStats, handshakeStats, recordHandshake } from "./handshakes.ts";
 import { listening } from "./listening.ts";
+import { hardened } from "./tls-policy.ts";
 
 /** A flow a listener accepted and may close (drain, shutdown, slow reader) or stop reading for a while. */
 export interface Connection extends Flow {
@@ -204,7 +205,8 @@ export abstract class ConnectionListener {
     this.handshakes = stats;
     this.#server.on("secureConnection", (s: TLSSocket) => {
       const t = this.#handshakeOver(s);
-      if (t !== undefined) recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9);
+      // The group agreed on is not told: Node's getEphemeralKeyInfo() answers null on a server's socket.
+      if (t !== undefined) recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9, s.getProtocol());
     });
     this.#server.on("tlsClientError", (_e: Error, socket: Socket) => {
       stats.failed++;
@@ -233,7 +235,8 @@ export abstract class ConnectionListener {
 
   /** New certificates for new handshakes; connections already up keep theirs. */
   setSecureContext(options: TlsOptions): void {
-    (this.#server as TlsServer).setSecureContext(options);
+    // The same defaults as the listener was made with: a reload must not weaken them.
+    (this.#server as TlsServer).setSecureContext(hardened(options));
   }
 
   /** No new connections; those open carry on (SIGTERM drain). */

@@ -17,6 +17,7 @@ import {
 } from "./listener.ts";
 import type { PoolSlot } from "./pool.ts";
 import { SendQueue, type SendQueueOptions } from "./send-queue.ts";
+import { hardened } from "./tls-policy.ts";
 
 /** What an IO worker's connections count between scrapes. */
 export interface StreamCounters {
@@ -194,8 +195,7 @@ export class StreamConnection implements Connection {
     onMessage: MessageHandler,
     onClose: (c: StreamConnection) => void,
   ): StreamConnection {
-    const socket =
-      tls === undefined ? netConnect({ host, port }) : tlsConnect({ ...tls, host, port, minVersion: "TLSv1.2" });
+    const socket = tls === undefined ? netConnect({ host, port }) : tlsConnect(hardened({ ...tls, host, port }));
     return new StreamConnection(socket, tls === undefined ? "tcp" : "tls", options, onMessage, onClose, {
       address: host,
       port,
@@ -332,7 +332,7 @@ export class StreamListener extends ConnectionListener {
     const server =
       options.tls === undefined
         ? createTcpServer()
-        : createTlsServer({ ...options.tls, minVersion: "TLSv1.2", handshakeTimeout: options.handshakeTimeout });
+        : createTlsServer(hardened({ ...options.tls, handshakeTimeout: options.handshakeTimeout }));
     const listener = new StreamListener(server, transport, options.admission);
     if (options.tls !== undefined) listener.trackHandshakes(options.tls);
     const accept = (socket: Socket | TLSSocket) => {

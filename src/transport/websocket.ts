@@ -9,6 +9,7 @@ import { type Connection, ConnectionListener, certificateNames, type ListenOptio
 import type { PoolSlot } from "./pool.ts";
 import { SendQueue } from "./send-queue.ts";
 import type { StreamOptions } from "./stream.ts";
+import { hardened } from "./tls-policy.ts";
 
 /** RFC 7118 §4.1: the WebSocket subprotocol SIP is spoken in. */
 const SUBPROTOCOL = "sip";
@@ -123,6 +124,8 @@ function isKeepAlive(bytes: Buffer): boolean {
 
 export interface WsListenerOptions extends StreamOptions, ListenOptions {
   readonly tls: TlsOptions;
+  /** Origins (serialised as browsers send them) whose pages may connect; undefined: any. */
+  readonly allowedOrigins?: ReadonlySet<string> | undefined;
   /** ms a TLS handshake may take (limits.handshakeTimeout). */
   readonly handshakeTimeout?: number;
 }
@@ -136,8 +139,7 @@ export class WsListener extends ConnectionListener {
 
   static async listen(options: WsListenerOptions, onMessage: MessageHandler): Promise<WsListener> {
     const server = createServer({
-      ...options.tls,
-      minVersion: "TLSv1.2",
+      ...hardened(options.tls),
       handshakeTimeout: options.handshakeTimeout,
       headersTimeout: UPGRADE_TIMEOUT,
       requestTimeout: UPGRADE_TIMEOUT,
@@ -154,6 +156,10 @@ export class WsListener extends ConnectionListener {
       handleProtocols: (offered) => (offered.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     });
     server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!originAllowed(req.headers.origin, options.allowedOrigins)) {
+        socket.end("HTTP/1.1 403 Forbidden\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+        return;
+      }
       const offered = (req.headers["sec-websocket-protocol"] ?? "").split(",").map((p) => p.trim().toLowerCase());
       if (!offered.includes(SUBPROTOCOL)) {
         socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
@@ -170,4 +176,15 @@ export class WsListener extends ConnectionListener {
     await listener.bind(options);
     return listener;
   }
+}
+
+/**
+ * RFC 6455 §10.2: a browser names the page's origin, so a listener that
+ * lists origins refuses a page from elsewhere (a site the user happens to
+ * visit must not register their browser as a phone here). A client that
+ * sends no Origin is no browser, and could send any Origin it liked: the
+ * header says nothing of it, so it is let in.
+ */
+function originAllowed(origin: string | undefined, allowed: ReadonlySet<string> | undefined): boolean {
+  return allowed === undefined || origin === undefined || allowed.has(origin);
 }

@@ -1,4 +1,5 @@
-import { copyFileSync, mkdirSync, mkdtempSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { demoCertificate } from "../../src/runtime/demo.ts";
@@ -30,4 +31,42 @@ export function renewableCertificate(): {
   };
   install(one);
   return { dir, one, two, live, renew: () => install(two) };
+}
+
+export interface PrivatePki {
+  /** The CA's certificate. */
+  readonly ca: string;
+  readonly pbx: CertificateFiles;
+  readonly edge: CertificateFiles;
+  readonly other: CertificateFiles;
+}
+
+/** A private CA and three leaves it signed: a backend's (for 127.0.0.1), sipedge's listener's (edge.test) and one for another host. */
+export function privatePki(): PrivatePki {
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-pki-"));
+  const f = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  openssl(
+    ...["req", "-x509", ...ec, "-days", "2", "-subj", "/CN=sipedge test private CA"],
+    ...["-addext", "basicConstraints=critical,CA:TRUE", "-keyout", f("ca.key"), "-out", f("ca.pem")],
+  );
+  for (const [name, san] of [
+    ["pbx", "IP:127.0.0.1"],
+    ["edge", "DNS:edge.test"],
+    ["other", "DNS:other.test"],
+  ] as const) {
+    openssl("req", "-new", ...ec, "-subj", `/CN=${name}`, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`));
+    writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\n`);
+    openssl(
+      ...["x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial"],
+      ...["-days", "2", "-extfile", f(`${name}.ext`), "-out", f(`${name}.pem`)],
+    );
+  }
+  return {
+    ca: f("ca.pem"),
+    pbx: { cert: f("pbx.pem"), key: f("pbx.key") },
+    edge: { cert: f("edge.pem"), key: f("edge.key") },
+    other: { cert: f("other.pem"), key: f("other.key") },
+  };
 }

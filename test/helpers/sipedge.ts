@@ -1,4 +1,5 @@
 import { afterEach } from "vitest";
+import type { Config } from "../../src/config/schema.ts";
 import { validateConfig } from "../../src/config/validate.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { IoWorker } from "../../src/runtime/worker.ts";
@@ -13,6 +14,8 @@ export interface Running {
   /** 0 unless asked for. */
   readonly wss: number;
   readonly certDir: string;
+  /** What it was started with (for a reload with changes). */
+  readonly config: Config;
 }
 
 /** A test certificate for 127.0.0.1, made once per run with openssl (a real peer). */
@@ -37,6 +40,10 @@ export async function startSipedge(
     clientAuth?: "none" | "request" | "require";
     /** A WSS listener too. */
     wss?: boolean;
+    /** The TLS and WSS listeners' `tls` settings (ciphers, groups, minVersion). */
+    tls?: Record<string, unknown>;
+    /** The WSS listener's allowedOrigins. */
+    allowedOrigins?: string[];
   } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
@@ -54,9 +61,15 @@ export async function startSipedge(
           cert: tls.cert,
           key: tls.key,
           ...(options.clientAuth === undefined ? {} : { clientAuth: options.clientAuth, ca: tls.cert }),
+          ...(options.tls === undefined ? {} : { tls: options.tls }),
         },
         ...(options.wss === true
-          ? [{ transport: "wss", address: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key }]
+          ? [
+              {
+                ...{ transport: "wss", address: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key },
+                ...{ tls: options.tls, allowedOrigins: options.allowedOrigins },
+              },
+            ]
           : []),
       ],
       backends: [
@@ -77,7 +90,15 @@ export async function startSipedge(
   );
   const worker = await IoWorker.start(config);
   const bound = (transport: string) => worker.listeners.find((l) => l.transport === transport)?.port ?? 0;
-  return { worker, udp: bound("udp"), tcp: bound("tcp"), tls: bound("tls"), wss: bound("wss"), certDir: CERT_DIR };
+  return {
+    worker,
+    udp: bound("udp"),
+    tcp: bound("tcp"),
+    tls: bound("tls"),
+    wss: bound("wss"),
+    certDir: CERT_DIR,
+    config,
+  };
 }
 
 /** Per-test sipedge, closed after each test, and child processes (stopped after it by test/helpers/processes.ts). */

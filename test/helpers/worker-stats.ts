@@ -9,6 +9,7 @@ export function sampleWorkerStats(index: number): WorkerStats {
     keyType,
     ok: 3 * k,
     failed: k,
+    versions: { "TLSv1.3": 2 * k, "TLSv1.2": k },
     sumSeconds: 0.0125 * k,
     buckets: Array.from({ length: HANDSHAKE_BUCKETS.length + 1 }, (_, i) => (i % 3 === 0 ? k : 0)),
   });

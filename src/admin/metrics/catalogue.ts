@@ -259,6 +259,17 @@ export const CATALOGUE: readonly Family[] = [
         ]),
       ),
   }),
+  counter({
+    name: "sipedge_tls_handshakes_by_version_total",
+    help: "TLS handshakes done on the client-facing listeners, by key type and the protocol version agreed on",
+    labels: ["key_type", "version"],
+    read: (s) =>
+      s.workers.flatMap((w) =>
+        w.clients.handshakes.flatMap((h) =>
+          Object.entries(h.versions).map(([version, n]) => [{ key_type: h.keyType, version }, n] as const),
+        ),
+      ),
+  }),
   histogram({
     name: "sipedge_tls_handshake_seconds",
     help: "TLS handshake duration on the client-facing listeners, by key type",

@@ -125,7 +125,14 @@ function openStream(parts: ClientListenerParts, l: Listener, index: number): Pro
     case "tls":
       return StreamListener.listen({ ...listening, tls: parts.tls.clientListener(index) }, parts.onMessage);
     case "wss":
-      return WsListener.listen({ ...listening, tls: parts.tls.clientListener(index) }, parts.onMessage);
+      return WsListener.listen(
+        {
+          ...listening,
+          tls: parts.tls.clientListener(index),
+          allowedOrigins: l.allowedOrigins === undefined ? undefined : new Set(l.allowedOrigins),
+        },
+        parts.onMessage,
+      );
     default:
       return StreamListener.listen(listening, parts.onMessage);
   }

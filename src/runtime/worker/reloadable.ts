@@ -50,6 +50,7 @@ const APPLIED_ON_RELOAD: readonly string[] = [
   "listen[].cert",
   "listen[].key",
   "listen[].ca",
+  "listen[].tls",
 ];
 
 /**

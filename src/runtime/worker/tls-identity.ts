@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions, TlsOptions } from "node:tls";
-import type { Config, Listener } from "../../config/schema.ts";
+import type { Config, SecureListener } from "../../config/schema.ts";
+import { contextOptions } from "../../config/tls-listener.ts";
 import { backendClientTls } from "../../health/backend-tls.ts";
 import type { ConnectionListener } from "../../transport/listener.ts";
 
@@ -84,9 +85,14 @@ function readTlsFiles(config: Config): TlsFiles {
   };
 }
 
-/** node:tls server options for a TLS listener (RFC 3261 §26.2.1: sips needs TLS; 1.2 at least). */
-function serverTls(l: Extract<Listener, { transport: "tls" | "wss" }>): TlsOptions {
+/**
+ * node:tls server options for a TLS listener (RFC 3261 §26.2.1: sips needs
+ * TLS): its certificate, client authentication and `tls` settings; the
+ * transport puts the hardened defaults under them (transport/tls-policy.ts).
+ */
+function serverTls(l: SecureListener): TlsOptions {
   return {
+    ...contextOptions(l.tls),
     cert: readFileSync(l.cert),
     key: readFileSync(l.key),
     ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }),

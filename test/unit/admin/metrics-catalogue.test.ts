@@ -140,6 +140,7 @@ describe("the metric catalogue", () => {
         'sipedge_sip_requests_total{method="INVITE",transport="udp"} 30',
         'sipedge_connections_refused_total{reason="per_ip"} 6',
         'sipedge_tls_handshakes_total{key_type="ec",result="ok"} 15',
+        'sipedge_tls_handshakes_by_version_total{key_type="ec",version="TLSv1.3"} 10',
         'sipedge_tls_handshake_seconds_count{key_type="ec"} 15',
         'sipedge_backend_state{pool="spare",backend="b1",state="draining"} 1',
         'sipedge_backend_probe_rtt_histogram_seconds_bucket{le="+Inf",pool="main",backend="b0"} 2',

@@ -1,8 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { createServer, type Server, type TLSSocket } from "node:tls";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
@@ -10,41 +7,14 @@ import { validateConfig } from "../../../src/config/validate.ts";
 import { backendClientTls } from "../../../src/health/backend-tls.ts";
 import { BackendState, HealthTable } from "../../../src/health/state.ts";
 import type { HealthInit } from "../../../src/runtime/channel.ts";
+import { type PrivatePki, privatePki } from "../../helpers/certificates.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
 import { sleep } from "../../helpers/net.ts";
 
 const HEALTH_THREAD = new URL("../../../src/runtime/health-thread.ts", import.meta.url);
 
-/** A private CA, and two leaves it signed: the backend's (for 127.0.0.1) and sipedge's listener's. */
-function privatePki() {
-  const dir = mkdtempSync(join(tmpdir(), "sipedge-pki-"));
-  const f = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  openssl(
-    ...["req", "-x509", ...ec, "-days", "2", "-subj", "/CN=sipedge test private CA"],
-    ...["-addext", "basicConstraints=critical,CA:TRUE", "-keyout", f("ca.key"), "-out", f("ca.pem")],
-  );
-  for (const [name, san] of [
-    ["pbx", "IP:127.0.0.1"],
-    ["edge", "DNS:edge.test"],
-  ] as const) {
-    openssl("req", "-new", ...ec, "-subj", `/CN=${name}`, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`));
-    writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\n`);
-    openssl(
-      ...["x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial"],
-      ...["-days", "2", "-extfile", f(`${name}.ext`), "-out", f(`${name}.pem`)],
-    );
-  }
-  return {
-    ca: f("ca.pem"),
-    pbx: { cert: f("pbx.pem"), key: f("pbx.key") },
-    edge: { cert: f("edge.pem"), key: f("edge.key") },
-  };
-}
-
 /** A SIP backend over TLS that answers every OPTIONS 200, and only talks to clients the private CA vouches for. */
-async function tlsBackend(pki: ReturnType<typeof privatePki>) {
+async function tlsBackend(pki: PrivatePki) {
   const clients: string[] = [];
   const server: Server = createServer(
     {

@@ -15,13 +15,16 @@ describe("restartOnly: the keys a reload changes but does not apply", () => {
   it.each([
     ["nothing changed", {}, []],
     [
-      "what a reload applies: backends, health, sip settings, limits it reads, renewed TLS files",
+      "what a reload applies: backends, health, sip settings, limits it reads, renewed TLS files and settings",
       {
         backends: [{ name: "core", members: [{ name: "b", uri: "sip:127.0.0.1:5090" }] }],
         health: { interval: "5s" },
         sip: { retryAfter: 5, failoverOn: [503, 500], backendTls: { verify: false } },
         limits: { maxConnectionsPerIp: 10, answersPerSource: 3 },
-        listen: [base.listen[0], { ...tls, cert: "/etc/two.pem", key: "/etc/two.key" }],
+        listen: [
+          base.listen[0],
+          { ...tls, cert: "/etc/two.pem", key: "/etc/two.key", tls: { minVersion: "TLSv1.3", groups: "X25519" } },
+        ],
       },
       [],
     ],
