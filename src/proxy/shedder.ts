@@ -95,8 +95,12 @@ export class LoadShedder {
     } else {
       this.#busy = 0;
       if (this.#ration === undefined) return;
-      if (load < IDLE) this.#ration = undefined;
-      else if (load < TARGET) this.#ration = Math.ceil(this.#ration * Math.min(MAX_GROWTH, TARGET / load)) + FLOOR;
+      // Sockets drained turn after turn: the loop has room, however busy it reads (a warm-up's backlog has cleared).
+      const drained = backlog !== undefined && backlog < BACKLOGGED;
+      // Fewer came than the ration allowed while the sockets drained: it limits nothing any more.
+      if (load < IDLE || (drained && admitted < this.#ration)) this.#ration = undefined;
+      else if (drained || load < TARGET)
+        this.#ration = Math.ceil(this.#ration * (drained ? MAX_GROWTH : Math.min(MAX_GROWTH, TARGET / load))) + FLOOR;
     }
   }
 }

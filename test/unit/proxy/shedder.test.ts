@@ -156,4 +156,41 @@ describe("the CPU ration", () => {
     }
     expect(s.ration).toBeUndefined();
   });
+
+  it("grows the ration while the sockets drain although the loop reads busy, and lets it go once it no longer binds", () => {
+    // A step from idle to near capacity backs the sockets up for a second (measured at 2 000 calls/s:
+    // 9 windows of full read turns, then 0.0-0.3 at 0.6-1.0 busy); the ration that caught it must not stay.
+    const s = new LoadShedder();
+    for (let w = 0; w < 12 && s.ration === undefined; w++) {
+      offer(s, 200);
+      s.sample(1, 1);
+    }
+    const cut = s.ration ?? 0;
+    expect(cut).toBeGreaterThan(0);
+    expect(cut).toBeLessThan(200);
+    offer(s, 200);
+    s.sample(0.95, 0.1);
+    expect(s.ration).toBe(Math.ceil(cut * 1.25) + 10);
+    let windows = 0;
+    while (s.ration !== undefined && windows < 10) {
+      offer(s, 200);
+      s.sample(0.95, 0.1);
+      windows++;
+    }
+    expect(s.ration).toBeUndefined();
+    expect(offer(s, 200)).toBe(200);
+  });
+
+  it("keeps cutting while the backlog stays, however the demand falls", () => {
+    const s = new LoadShedder();
+    for (let w = 0; w < 12 && s.ration === undefined; w++) {
+      offer(s, 1000);
+      s.sample(1, 1);
+    }
+    for (let w = 0; w < 40; w++) {
+      offer(s, 1000);
+      s.sample(1, 0.9);
+    }
+    expect(s.ration).toBe(10);
+  });
 });
