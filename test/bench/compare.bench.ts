@@ -18,7 +18,10 @@
  *    latency it adds (probe calls through it, compare/probe.ts, against the
  *    same probe straight to a UAS while sipp sends each UAS the same load
  *    straight, before and after the balancers' turns, the lower taken) and
- *    the load tools' share of the machine (sipp, stunnel, the probe).
+ *    the load tools' share of the machine (sipp, stunnel, the probe), and
+ *    for sipedge the calls it refused with 503 (its /metrics before and
+ *    after), so the issue's admission target can be read off: no 503 at a
+ *    rate under 90 % of the capacity the same run measured.
  * 2. Capacity over UDP: steps of BENCH_STEP_SECONDS (6) from 1 000 calls/s
  *    up by 1 000 until more than 0.1 % of calls fail (or the load tool
  *    cannot place the rate), then one step halfway back; then sipp straight
@@ -86,6 +89,8 @@ interface Run {
   readonly probe?: { readonly answered: number; readonly lost: number; readonly p50: number; readonly p99: number };
   /** p50/p99 of the probe minus the direct probe's at the same rate, ms. */
   added?: { p50: number; p99: number };
+  /** sipedge: calls it refused with 503 for overload over the run (its /metrics before and after). */
+  readonly refused?: number;
 }
 
 let uasPids: number[] = [];
@@ -118,6 +123,7 @@ async function measure(
 ): Promise<Run> {
   const shares = ports.map((_, i) => Math.floor(rate / ports.length) + (i < rate % ports.length ? 1 : 0));
   const requested = rate * seconds;
+  const refused0 = await b?.refused?.();
   const [b0, l0, t0] = [balancerTicks(b), loadNow(), performance.now()];
   const probe = options.probePort === undefined ? undefined : await startProbe(options.probePort, transport);
   const each = await Promise.all(
@@ -139,6 +145,7 @@ async function measure(
   const probed = await probe?.stop();
   await sleep(options.tail * 1000);
   const [b1, l1, t1] = [balancerTicks(b), loadNow(), performance.now()];
+  const refused1 = await b?.refused?.();
   const cpuSeconds = (b1 - b0) / 100;
   const calls = counts.calls + (probed === undefined ? 0 : probed.times.length + probed.lost);
   return {
@@ -156,6 +163,7 @@ async function measure(
     cpuPer1000: calls === 0 ? Number.NaN : (cpuSeconds / calls) * 1000,
     balancerCores: cpuSeconds / runSeconds,
     loadShare: (l1 - l0) / machineTicks((t1 - t0) / 1000),
+    ...(refused0 === undefined || refused1 === undefined ? {} : { refused: refused1 - refused0 }),
     ...(probed === undefined
       ? {}
       : {
@@ -183,7 +191,8 @@ function describe(r: Run): string {
         (r.added === undefined ? "" : ` (added ${ms(r.added.p50)}/${ms(r.added.p99)})`) +
         (r.probe.lost > 0 ? `, ${r.probe.lost} probes lost` : "");
   return (
-    `  ${who} ${String(r.rate).padStart(5)}/s: ${cost}${r.successful}/${r.calls} ok, ${r.failed} failed, ` +
+    `  ${who} ${String(r.rate).padStart(5)}/s: ${cost}${r.successful}/${r.calls} ok, ${r.failed} failed` +
+    `${r.refused ? ` (${r.refused} refused with 503)` : ""}, ` +
     `placed ${r.placedRate.toFixed(0)}/s, load tools ${pct(r.loadShare)} of the machine${latency}`
   );
 }
@@ -319,6 +328,13 @@ function markdown(runs: readonly Run[], capacities: readonly Capacity[]): string
       }),
     );
   }
+  if (targets.includes("sipedge"))
+    lines.push(
+      row("sipedge, of them refused with 503", (c) => {
+        const r = find("sipedge", c);
+        return r?.refused === undefined ? "–" : String(r.refused);
+      }),
+    );
   for (const t of targets) {
     lines.push(
       row(`${NAMES[t]}, added latency p50 / p99, ms`, (c) => {
@@ -340,8 +356,33 @@ function markdown(runs: readonly Run[], capacities: readonly Capacity[]): string
   if (capacities.length > 0) {
     lines.push("", "| capacity over UDP (≤ 0.1 % failed) | calls/s | stopped because |", "|---|---:|---|");
     for (const c of capacities) lines.push(`| ${NAMES[c.target]} | ${c.cps} | ${c.stop} |`);
+    const below = refusedBelowCapacity(runs, capacities);
+    if (below !== undefined)
+      lines.push(
+        "",
+        `sipedge's 503s at rates under 90 % of its capacity (${below.under}/s): ${below.refused} ` +
+          `(${below.rates.length === 0 ? "no run under it" : `runs at ${below.rates.join(", ")}/s`}; the issue's target: none).`,
+      );
   }
   return lines.join("\n");
+}
+
+/** #16's admission target: no 503 from sipedge at any rate under 90 % of the capacity the same run measured. */
+function refusedBelowCapacity(
+  runs: readonly Run[],
+  capacities: readonly Capacity[],
+): { under: number; refused: number; rates: number[] } | undefined {
+  const cps = capacities.find((c) => c.target === "sipedge")?.cps;
+  if (cps === undefined || cps === 0) return undefined;
+  const under = 0.9 * cps;
+  const below = [...runs, ...capacities.flatMap((c) => c.steps)].filter(
+    (r) => r.target === "sipedge" && r.rate < under && r.refused !== undefined,
+  );
+  return {
+    under,
+    refused: below.reduce((n, r) => n + (r.refused ?? 0), 0),
+    rates: [...new Set(below.map((r) => r.rate))].sort((a, b) => a - b),
+  };
 }
 
 async function cleanup(): Promise<void> {
@@ -457,6 +498,7 @@ async function main(): Promise<void> {
     },
     runs,
     capacity: capacities,
+    refusedBelowCapacity: refusedBelowCapacity(runs, capacities),
     table,
   };
   const dir = join(ROOT, "bench-results");

@@ -12,6 +12,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { demoCertificate } from "../../../src/runtime/demo.ts";
+import { metricSum, scrape } from "../../helpers/metrics.ts";
 import { exited, freePort, type Processes, sleep } from "../../helpers/net.ts";
 
 export type BalancerName = "sipedge" | "kamailio" | "relay";
@@ -27,6 +28,8 @@ export interface Balancer {
   pids(): number[];
   /** The end of what it printed (Kamailio's errors, sipedge's notes). */
   log(): string;
+  /** sipedge: the 503s it has answered so far for overload, from its /metrics (the others: undefined). */
+  refused?(): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -110,6 +113,7 @@ export async function startSipedge(p: Processes, backends: readonly number[]): P
     udp,
     tls,
     pids: () => [child.pid ?? 0],
+    refused: async () => metricSum(await scrape(admin), "sipedge_overload_rejected_total"),
     stop: () => p.kill(child),
   };
 }
