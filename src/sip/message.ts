@@ -81,7 +81,7 @@ abstract class SipMessageBase {
   /** Offset of the CRLF that ends the start line. */
   readonly startLineEnd: number;
   /** Flat table, HEADER_STRIDE numbers per header line, in message order. */
-  readonly headers: Int32Array;
+  readonly headers: readonly number[];
   /** Bit (1 << HeaderId) set for every header id present. */
   readonly present: number;
   /** Bit set for every header id present more than once. */
