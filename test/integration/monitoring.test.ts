@@ -8,14 +8,7 @@ import { buildInfo } from "../../src/runtime/build-info.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, startCli } from "../helpers/cli.ts";
 import { KNOWN_LINT, promtoolCheck } from "../helpers/metrics.ts";
-import {
-  alertRules,
-  dashboard,
-  dashboardExprs,
-  metricNames,
-  PROCESS_METRICS,
-  RULES,
-} from "../helpers/monitoring.ts";
+import { alertRules, dashboard, dashboardExprs, metricNames, PROCESS_METRICS, RULES } from "../helpers/monitoring.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { spawnRegistered } from "../helpers/processes.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";

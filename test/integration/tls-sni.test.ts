@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { sniPki } from "../helpers/certificates.ts";
 import { freePort } from "../helpers/net.ts";
-import { handshake } from "../helpers/s-client.ts";
+import { handshake, renegotiate } from "../helpers/s-client.ts";
 import { perTest, startSipedge } from "../helpers/sipedge.ts";
 
 // Several certificates per TLS and WSS listener, chosen by the server name
@@ -37,6 +37,24 @@ describe("SNI", () => {
       expect(await shown(port, ["-servername", "y.x.w.test"])).toBe("sipedge-demo");
       expect(await shown(port, ["-servername", "c.test"])).toBe("sipedge-demo");
       expect(await shown(port, ["-noservername"])).toBe("sipedge-demo");
+    }
+  });
+
+  it("keeps the hardened defaults for a name's certificate: no CBC suite, no renegotiation", async () => {
+    const certificates = [{ cert: pki.a.cert, key: pki.a.key }];
+    const sipedge = scope.use(await startSipedge([await freePort()], { wss: true, certificates }));
+    for (const port of [sipedge.tls, sipedge.wss]) {
+      const cbc = await handshake(processes, port, [
+        "-servername",
+        "a.test",
+        "-cipher",
+        "ECDHE-ECDSA-AES128-SHA",
+        "-tls1_2",
+      ]);
+      expect(cbc.code).toBe(1);
+      const r = await renegotiate(processes, port, ["-servername", "a.test"]);
+      expect(r.out).toMatch(/^Peer certificate: CN = a\.test$/m);
+      expect(r.out).toMatch(/no renegotiation/);
     }
   });
 
