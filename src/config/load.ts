@@ -4,6 +4,7 @@ import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { readAdminToken } from "./admin-token.ts";
 import type { Config, ConfigError } from "./schema.ts";
+import { readSniCertificates } from "./sni-certificates.ts";
 import { validateAdmin, validateConfig } from "./validate.ts";
 
 export type Loaded = { ok: true; value: Config } | { ok: false; errors: ConfigError[] };
@@ -34,10 +35,17 @@ export function loadConfig(path: string): Loaded {
           ...l,
           cert: resolve(base, l.cert),
           key: resolve(base, l.key),
+          certificates: l.certificates.map((c) => ({ ...c, cert: resolve(base, c.cert), key: resolve(base, c.key) })),
           ca: under(l.ca),
         }
       : l;
   });
+  // The SNI certificates' files are read here as well as by the workers: a name shown twice or a key
+  // for another certificate is then a config error naming its key (check-config, a refused reload).
+  const files = listen.flatMap((l, i) =>
+    "certificates" in l ? readSniCertificates(l.certificates, `listen[${i}]`).errors : [],
+  );
+  if (files.length > 0) return { ok: false, errors: files };
   const sip = {
     ...r.value.sip,
     backendTls: { ...r.value.sip.backendTls, ca: under(r.value.sip.backendTls.ca) },

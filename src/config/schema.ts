@@ -19,13 +19,32 @@ export interface TlsSettings {
   readonly minVersion: TlsVersion;
 }
 
-/** What a TLS and a WSS listener both have: a certificate, client authentication and TLS settings. */
+/**
+ * A further certificate of a TLS or WSS listener, shown to a client that
+ * asks for one of its names by SNI (RFC 6066 §3).
+ */
+export interface SniCertificate {
+  /** PEM: the certificate, then the chain that vouches for it, if any. */
+  readonly cert: string;
+  readonly key: string;
+  /**
+   * Server names, lower case: exact (`a.example.com`) or a wildcard of one
+   * leftmost label (`*.example.com`); undefined: the certificate's own
+   * subjectAltName DNS names (config/sni-certificates.ts reads them).
+   */
+  readonly names: readonly string[] | undefined;
+}
+
+/** What a TLS and a WSS listener both have: certificates, client authentication and TLS settings. */
 export interface SecureListener {
   readonly transport: "tls" | "wss";
   readonly address: string;
   readonly port: number;
+  /** The default certificate: for a client that names no server, or one no `certificates` entry names. */
   readonly cert: string;
   readonly key: string;
+  /** Chosen by the name the client asks for (SNI); empty: `cert` for every client. */
+  readonly certificates: readonly SniCertificate[];
   readonly ca: string | undefined;
   readonly clientAuth: ClientAuth;
   readonly tls: TlsSettings;

@@ -2,9 +2,10 @@ import { createSecureContext, type SecureContextOptions } from "node:tls";
 import { DEFAULT_MIN_VERSION } from "../transport/tls-policy.ts";
 import { join, type Obj, type Reader } from "./reader.ts";
 import type { ClientAuth, Listener, SecureListener, TlsSettings, TlsVersion, Trunk } from "./schema.ts";
+import { sniCertificates } from "./sni-certificates.ts";
 
 /** The keys only a TLS or WSS listener has. */
-export const SECURE_LISTENER_KEYS = ["cert", "key", "ca", "clientAuth", "tls"] as const;
+export const SECURE_LISTENER_KEYS = ["cert", "key", "certificates", "ca", "clientAuth", "tls"] as const;
 /** The keys only a WSS listener has. */
 export const WSS_LISTENER_KEYS = ["allowedOrigins"] as const;
 
@@ -15,7 +16,7 @@ const VERSIONS: readonly TlsVersion[] = ["TLSv1.2", "TLSv1.3"];
 type Secure = Omit<SecureListener, "transport" | "address" | "port">;
 
 /**
- * A TLS or WSS listener's own keys: its certificate, client authentication
+ * A TLS or WSS listener's own keys: its certificates, client authentication
  * and `tls` settings, and a WSS listener's allowed origins (undefined where
  * wrong: r has the error).
  */
@@ -30,6 +31,7 @@ export function secureListener(
   const secure = {
     cert: r.string(o, "cert", path),
     key: r.string(o, "key", path),
+    certificates: sniCertificates(r, o.certificates, join(path, "certificates")),
     ca: typeof o.ca === "string" ? o.ca : undefined,
     clientAuth: r.oneOf(o, "clientAuth", path, CLIENT_AUTH, "none"),
     tls: tlsSettings(r, o.tls ?? {}, join(path, "tls")),

@@ -8,6 +8,7 @@ import type { Config } from "../config/schema.ts";
 import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
 import { flowSecret } from "../proxy/flow-token.ts";
+import { type CertificateExpiry, certificateExpiries } from "./certificate-expiry.ts";
 import {
   type AdminState,
   type HealthInit,
@@ -59,6 +60,7 @@ export class Supervisor {
    * reload does not apply still hold until a restart.
    */
   #started: Config;
+  #certificates: readonly CertificateExpiry[] = [];
   readonly #entry: URL;
   readonly #slots: Slot[] = [];
   readonly #beats: Int32Array;
@@ -106,6 +108,7 @@ export class Supervisor {
         listen: config.listen.map((l, i) => ({ ...l, port: first.listeners[i]?.port ?? l.port })),
       };
       s.#started = s.#config;
+      s.#certificates = certificateExpiries(s.#config);
       await Promise.all(Array.from({ length: s.threads - 1 }, (_, i) => s.#spawn(i + 1)));
     } catch (e) {
       // A worker that cannot start (a port taken, a certificate unreadable) stops everything.
@@ -117,6 +120,11 @@ export class Supervisor {
 
   get table(): HealthTable {
     return this.#table;
+  }
+
+  /** When each certificate the running config shows expires (read at start and on each reload). */
+  get certificates(): readonly CertificateExpiry[] {
+    return this.#certificates;
   }
 
   /** The running config (listen ports concrete). */
@@ -153,6 +161,7 @@ export class Supervisor {
     const listen = sameListeners ? config.listen.map((l, i) => ({ ...l, port: running[i]?.port ?? l.port })) : running;
     const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
     this.#config = { ...config, listen };
+    this.#certificates = certificateExpiries(this.#config);
     if (JSON.stringify(membersOf(config).map((m) => [m.name, m.uri])) !== backendsBefore) {
       // A new backend list: a new table over the same memory.
       HealthTable.reset(this.#table.buffer);

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { demoCertificate } from "../../src/runtime/demo.ts";
@@ -68,5 +68,53 @@ export function privatePki(): PrivatePki {
     pbx: { cert: f("pbx.pem"), key: f("pbx.key") },
     edge: { cert: f("edge.pem"), key: f("edge.key") },
     other: { cert: f("other.pem"), key: f("other.key") },
+  };
+}
+
+export interface SniPki {
+  /** The CA that signed every leaf. */
+  readonly ca: string;
+  /** For a.test, signed by an intermediate CA: its cert file holds the chain (the leaf, then the intermediate). */
+  readonly a: CertificateFiles;
+  /** A second certificate for a.test (CN "a.test renewed"), as a renewal brings. */
+  readonly aRenewed: CertificateFiles;
+  readonly b: CertificateFiles;
+  /** For *.w.test. */
+  readonly wildcard: CertificateFiles;
+}
+
+/**
+ * EC P-256 certificates for several server names under one private CA;
+ * each leaf's CN is its name (what s_client prints of the peer) and its
+ * subjectAltName the DNS name.
+ */
+export function sniPki(): SniPki {
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-sni-"));
+  const f = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  openssl(
+    ...["req", "-x509", ...ec, "-days", "2", "-subj", "/CN=sipedge SNI test CA"],
+    ...["-addext", "basicConstraints=critical,CA:TRUE", "-keyout", f("ca.key"), "-out", f("ca.pem")],
+  );
+  /** `file`.pem and `file`.key, signed by the CA in `issuer`.pem. */
+  const sign = (file: string, cn: string, extension: string, issuer = "ca"): CertificateFiles => {
+    openssl("req", "-new", ...ec, "-subj", `/CN=${cn}`, "-keyout", f(`${file}.key`), "-out", f(`${file}.csr`));
+    writeFileSync(f(`${file}.ext`), `${extension}\n`);
+    openssl(
+      ...["x509", "-req", "-in", f(`${file}.csr`), "-CA", f(`${issuer}.pem`), "-CAkey", f(`${issuer}.key`)],
+      ...["-CAcreateserial", "-days", "2", "-extfile", f(`${file}.ext`), "-out", f(`${file}.pem`)],
+    );
+    return { cert: f(`${file}.pem`), key: f(`${file}.key`) };
+  };
+  sign("intermediate", "sipedge SNI test intermediate CA", "basicConstraints=critical,CA:TRUE");
+  const a = sign("a", "a.test", "subjectAltName=DNS:a.test", "intermediate");
+  writeFileSync(f("a-chain.pem"), Buffer.concat([readFileSync(a.cert), readFileSync(f("intermediate.pem"))]));
+  return {
+    ca: f("ca.pem"),
+    a: { cert: f("a-chain.pem"), key: a.key },
+    aRenewed: sign("a2", "a.test renewed", "subjectAltName=DNS:a.test"),
+    b: sign("b", "b.test", "subjectAltName=DNS:b.test"),
+    wildcard: sign("w", "*.w.test", "subjectAltName=DNS:*.w.test"),
   };
 }

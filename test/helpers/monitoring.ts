@@ -12,13 +12,8 @@ export const RUNBOOK = join(ROOT, "docs", "runbook.md");
 /** `promtool test rules` input: kept under test/, not appliance/, which is what the image and the role install. */
 export const RULE_TESTS = join(ROOT, "test", "fixtures", "monitoring", "alerts.test.yml");
 
-/**
- * Metrics the rules and the dashboard may name though sipedge does not export
- * them (yet): Prometheus' own `up`, and the certificate expiry the
- * certificate-expiry change adds. Once that lands in the catalogue, drop it here.
- */
+/** Metrics the rules and the dashboard may name though sipedge does not export them: Prometheus' own `up`. */
 export const NOT_FROM_SIPEDGE = ["up"] as const;
-export const PLANNED = ["sipedge_tls_certificate_expiry_timestamp_seconds"] as const;
 /** prom-client's default process metrics that the dashboard shows: sipedge exports them beside its catalogue (admin/metrics/register.ts). */
 export const PROCESS_METRICS = [
   "process_resident_memory_bytes",

@@ -52,8 +52,13 @@ export async function handshake(p: Processes, port: number, args: readonly strin
  * or `ms` have passed: `code` null means it still ran, the connection alive
  * and the renegotiation gone through.
  */
-export async function renegotiate(p: Processes, port: number, ms = 3000): Promise<SClientResult> {
-  const child = sClient(p, port, ["-tls1_2"], true);
+export async function renegotiate(
+  p: Processes,
+  port: number,
+  args: readonly string[] = [],
+  ms = 3000,
+): Promise<SClientResult> {
+  const child = sClient(p, port, ["-tls1_2", ...args], true);
   const text = collect(child);
   for (let i = 0; i < 100 && !text().includes("CONNECTION ESTABLISHED"); i++) await sleep(50);
   child.stdin?.write("R\n");

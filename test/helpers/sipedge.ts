@@ -44,6 +44,8 @@ export async function startSipedge(
     tls?: Record<string, unknown>;
     /** The WSS listener's allowedOrigins. */
     allowedOrigins?: string[];
+    /** The TLS and WSS listeners' `certificates` (SNI). */
+    certificates?: Record<string, unknown>[];
   } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
@@ -62,12 +64,13 @@ export async function startSipedge(
           key: tls.key,
           ...(options.clientAuth === undefined ? {} : { clientAuth: options.clientAuth, ca: tls.cert }),
           ...(options.tls === undefined ? {} : { tls: options.tls }),
+          ...(options.certificates === undefined ? {} : { certificates: options.certificates }),
         },
         ...(options.wss === true
           ? [
               {
                 ...{ transport: "wss", address: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key },
-                ...{ tls: options.tls, allowedOrigins: options.allowedOrigins },
+                ...{ tls: options.tls, allowedOrigins: options.allowedOrigins, certificates: options.certificates },
               },
             ]
           : []),

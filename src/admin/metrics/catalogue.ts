@@ -277,6 +277,12 @@ export const CATALOGUE: readonly Family[] = [
     bounds: HANDSHAKE_BUCKETS,
     read: (s) => handshakeSeries(s.workers),
   }),
+  gauge({
+    name: "sipedge_tls_certificate_expiry_timestamp_seconds",
+    help: "When each certificate sipedge shows expires (its notAfter), by listener (address:port, or backend) and subject CN or first DNS name",
+    labels: ["listener", "name"],
+    read: (s) => s.certificates.map((c) => [{ listener: c.listener, name: c.name }, c.expires] as const),
+  }),
   counter({
     name: "sipedge_kernel_tcp_total",
     help: "Kernel TCP counters from /proc/net/netstat and /proc/net/snmp",

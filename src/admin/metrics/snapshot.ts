@@ -1,5 +1,6 @@
 import type { BackendState, RttHistogram } from "../../health/state.ts";
 import { type BuildInfo, buildInfo } from "../../runtime/build-info.ts";
+import type { CertificateExpiry } from "../../runtime/certificate-expiry.ts";
 import type { WorkerStats } from "../../runtime/channel.ts";
 import type { Timeouts } from "../../runtime/request-channel.ts";
 import type { Supervisor } from "../../runtime/supervisor.ts";
@@ -43,6 +44,8 @@ export interface Snapshot {
   readonly channelTimeouts: Timeouts;
   readonly ioWorkers: number;
   readonly build: BuildInfo;
+  /** When each certificate sipedge shows expires (read by the supervisor once per config). */
+  readonly certificates: readonly CertificateExpiry[];
 }
 
 export async function takeSnapshot(supervisor: Supervisor): Promise<Snapshot> {
@@ -71,5 +74,6 @@ export async function takeSnapshot(supervisor: Supervisor): Promise<Snapshot> {
     channelTimeouts: { ...supervisor.timeouts },
     ioWorkers: supervisor.workers.filter((w) => w !== undefined).length,
     build: buildInfo(),
+    certificates: supervisor.certificates,
   };
 }

@@ -49,6 +49,7 @@ const APPLIED_ON_RELOAD: readonly string[] = [
   "limits.maxTransactions",
   "listen[].cert",
   "listen[].key",
+  "listen[].certificates",
   "listen[].ca",
   "listen[].tls",
 ];

@@ -1,14 +1,24 @@
 import { readFileSync } from "node:fs";
-import type { ConnectionOptions, TlsOptions } from "node:tls";
+import type { ConnectionOptions, SecureContextOptions, TlsOptions } from "node:tls";
+import { formatErrors } from "../../config/load.ts";
 import type { Config, SecureListener } from "../../config/schema.ts";
+import { readSniCertificates } from "../../config/sni-certificates.ts";
 import { contextOptions } from "../../config/tls-listener.ts";
 import { backendClientTls } from "../../health/backend-tls.ts";
 import type { ConnectionListener } from "../../transport/listener.ts";
+import { ServerNameContexts } from "../../transport/sni.ts";
+
+/** A client-facing TLS or WSS listener's server options, and the contexts it shows by server name. */
+interface ClientListenerTls {
+  readonly options: TlsOptions;
+  /** undefined: no `certificates`, the default certificate for every client. */
+  readonly byName: ServerNameContexts | undefined;
+}
 
 /** The TLS options one config's files make, read once for all who use them. */
 interface TlsFiles {
-  /** node:tls server options per client-facing TLS or WSS listener, by index in config.listen. */
-  readonly clientListeners: ReadonlyMap<number, TlsOptions>;
+  /** Per client-facing TLS or WSS listener, by index in config.listen. */
+  readonly clientListeners: ReadonlyMap<number, ClientListenerTls>;
   /** The first TLS listener's options: the certificate sipedge shows backends; undefined without a TLS listener. */
   readonly identity: TlsOptions | undefined;
   /** How sipedge connects to TLS backends. */
@@ -46,11 +56,19 @@ export class TlsIdentity {
     this.#files = readTlsFiles(config);
   }
 
-  /** The server options of the TLS or WSS listener at `index` in config.listen. */
+  /**
+   * The server options of the TLS or WSS listener at `index` in
+   * config.listen. Its SNICallback asks the current files: a server keeps
+   * the callback it was made with (setSecureContext replaces only the
+   * default context), so a reload's new contexts are found through it.
+   */
   clientListener(index: number): TlsOptions {
-    const options = this.#files.clientListeners.get(index);
-    if (options === undefined) throw new Error(`listen[${index}] is no TLS listener`);
-    return options;
+    const listener = this.#files.clientListeners.get(index);
+    if (listener === undefined) throw new Error(`listen[${index}] is no TLS listener`);
+    return {
+      ...listener.options,
+      SNICallback: (servername, done) => done(null, this.#files.clientListeners.get(index)?.byName?.lookup(servername)),
+    };
   }
 
   /** The backend-side TLS listener's options; undefined when no listener is TLS. */
@@ -62,8 +80,8 @@ export class TlsIdentity {
   reload(config: Config, listeners: TlsListeners): void {
     const next = readTlsFiles(config);
     for (const [index, listener] of listeners.clients) {
-      const options = next.clientListeners.get(index);
-      if (options !== undefined) listener.setSecureContext(options);
+      const tls = next.clientListeners.get(index);
+      if (tls !== undefined) listener.setSecureContext(tls.options);
     }
     if (listeners.backend !== undefined && next.identity !== undefined)
       listeners.backend.setSecureContext(next.identity);
@@ -72,14 +90,15 @@ export class TlsIdentity {
 }
 
 function readTlsFiles(config: Config): TlsFiles {
-  const clientListeners = new Map<number, TlsOptions>();
+  const clientListeners = new Map<number, ClientListenerTls>();
   for (const [index, l] of config.listen.entries()) {
-    if (l.transport === "tls" || l.transport === "wss") clientListeners.set(index, serverTls(l));
+    if (l.transport === "tls" || l.transport === "wss")
+      clientListeners.set(index, { options: serverTls(l), byName: serverNameContexts(l, `listen[${index}]`) });
   }
   const first = config.listen.findIndex((l) => l.transport === "tls");
   return {
     clientListeners,
-    identity: clientListeners.get(first),
+    identity: clientListeners.get(first)?.options,
     // The health thread meets TLS backends the same way: one builder for both.
     backendClient: backendClientTls(config),
   };
@@ -92,13 +111,25 @@ function readTlsFiles(config: Config): TlsFiles {
  */
 function serverTls(l: SecureListener): TlsOptions {
   return {
-    ...contextOptions(l.tls),
+    ...contextTls(l),
     cert: readFileSync(l.cert),
     key: readFileSync(l.key),
-    ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }),
     requestCert: l.clientAuth !== "none",
     rejectUnauthorized: l.clientAuth === "require",
   };
+}
+
+/** What every context of a listener has, the default and each SNI one: its `tls` settings and the CA its clients' certificates chain to. */
+function contextTls(l: SecureListener): SecureContextOptions {
+  return { ...contextOptions(l.tls), ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }) };
+}
+
+/** The listener's `certificates` as contexts by name; a file loadConfig would refuse throws, naming its key. */
+function serverNameContexts(l: SecureListener, path: string): ServerNameContexts | undefined {
+  if (l.certificates.length === 0) return undefined;
+  const { files, errors } = readSniCertificates(l.certificates, path);
+  if (errors.length > 0) throw new Error(formatErrors(errors));
+  return new ServerNameContexts(contextTls(l), files);
 }
 
 /** An object that reads, and spreads, as whatever `current` returns at that moment. */

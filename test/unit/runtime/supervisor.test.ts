@@ -1,6 +1,11 @@
+import { X509Certificate } from "node:crypto";
+import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { validateConfig } from "../../../src/config/validate.ts";
 import { Supervisor } from "../../../src/runtime/supervisor.ts";
+import { sniPki } from "../../helpers/certificates.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
 import { sleep } from "../../helpers/net.ts";
 
@@ -74,5 +79,40 @@ describe("supervisor requests to a worker", () => {
     const [first, second] = await Promise.all([supervisor.reload(one), supervisor.reload(one)]);
     expect(first).toContain("io worker 0: reload 1");
     expect(second).toContain("io worker 0: reload 2");
+  });
+});
+
+describe("supervisor certificates", () => {
+  it("reads when each shown certificate expires at start, and again on a reload", async () => {
+    const pki = sniPki();
+    const dir = mkdtempSync(join(tmpdir(), "sipedge-expiry-"));
+    const live = { cert: join(dir, "a.pem"), key: join(dir, "a.key") };
+    const install = (files: { cert: string; key: string }) => {
+      copyFileSync(files.cert, live.cert);
+      copyFileSync(files.key, live.key);
+    };
+    install(pki.a);
+    const tls = unwrapConfig(
+      validateConfig({
+        io: { threads: 1, pin: false, grace: "500ms" },
+        listen: [
+          {
+            ...{ transport: "tls", address: "127.0.0.1", port: 5061, cert: pki.b.cert, key: pki.b.key },
+            certificates: [live],
+          },
+        ],
+        backends: [{ name: "p", members: [{ name: "a", uri: "sip:127.0.0.1:9" }] }],
+      }),
+    );
+    const notAfter = (file: string) => new X509Certificate(readFileSync(file)).validToDate.getTime() / 1000;
+    supervisor = await Supervisor.start(tls, fixture("answering"));
+    expect(supervisor.certificates).toEqual([
+      { listener: "127.0.0.1:5061", name: "b.test", expires: notAfter(pki.b.cert) },
+      { listener: "127.0.0.1:5061", name: "a.test", expires: notAfter(pki.a.cert) },
+      { listener: "backend", name: "b.test", expires: notAfter(pki.b.cert) },
+    ]);
+    install(pki.aRenewed);
+    await supervisor.reload(tls);
+    expect(supervisor.certificates.map((c) => c.name)).toEqual(["b.test", "a.test renewed", "b.test"]);
   });
 });
