@@ -1,5 +1,4 @@
-import { accessSync, constants, existsSync, readFileSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
 import { expiryOf, readCertificates, readPrivateKey } from "./certificate-files.ts";
 import type { Config, ConfigError, SecureListener } from "./schema.ts";
 
@@ -71,21 +70,16 @@ function checkBundle(path: string, at: string): ConfigError[] {
 }
 
 /**
- * The flow-token secret: made on first start when missing (so its folder
- * must take a new file), else read as it is. One of another length would
- * be replaced by a new secret at start, breaking every token issued
- * before: said here instead, for the operator to decide.
+ * The flow-token secret: read as it is when there, else made at start.
+ * Missing is fine even where its folder is missing too: the appliance's
+ * /var/lib/sipedge is made by systemd (StateDirectory) only as the service
+ * starts, after Ansible checked the config. One of another length would be
+ * replaced by a new secret at start, breaking every token issued before:
+ * said here instead, for the operator to decide.
  */
 function checkFlowSecret(path: string): ConfigError[] {
   const at = "sip.flowSecretFile";
-  if (!existsSync(path)) {
-    try {
-      accessSync(dirname(path), constants.W_OK);
-      return [];
-    } catch (e) {
-      return [{ path: at, problem: `${path} is missing and cannot be made: ${(e as Error).message}` }];
-    }
-  }
+  if (!existsSync(path)) return [];
   let held: Buffer;
   try {
     held = readFileSync(path);
