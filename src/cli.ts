@@ -11,7 +11,7 @@ async function main(command: Command): Promise<number> {
     case "run":
       return run(command.config);
     case "check-config":
-      return checkConfig(command.config);
+      return checkConfig(command.config, command.baseDir);
     case "demo":
       return runDemo(untilSignal);
     case "parse":

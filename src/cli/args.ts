@@ -5,7 +5,11 @@ export const DEFAULT_CONFIG = "/etc/sipedge/sipedge.yaml";
 
 export const USAGE = `usage:
   sipedge --config FILE          run the balancer in the foreground
-  sipedge check-config FILE      validate a config file (exit 0, or 78 with the problems)
+  sipedge check-config FILE      validate a config file and open every file it names: certificates
+                                 parse, keys match, none expired (exit 0, or 78 with the problems;
+                                 a certificate expiring within 14 days is a warning, exit 0)
+      --base-dir DIR             resolve the config's relative paths against DIR, not FILE's folder
+                                 (to check a copy before it is installed)
   sipedge demo                   run on the built-in demo config with two demo backends
   sipedge parse [FILE|-]         print one SIP message's structure as JSON (exit 0), or its parse error (exit 1)
   sipedge --version              print the versions of sipedge, Node.js and OpenSSL
@@ -25,7 +29,8 @@ export type BackendAction = "drain" | "disable" | "enable";
 /** One invocation, as the arguments name it: each kind carries exactly what it needs. */
 export type Command =
   | { readonly kind: "run"; readonly config: string }
-  | { readonly kind: "check-config"; readonly config: string }
+  /** `baseDir`: where the config's relative paths start, when not at the file's folder. */
+  | { readonly kind: "check-config"; readonly config: string; readonly baseDir: string | undefined }
   | { readonly kind: "demo" }
   | { readonly kind: "parse"; readonly file: string | undefined }
   | { readonly kind: "version" }
@@ -38,6 +43,7 @@ export type Command =
 
 const OPTIONS = {
   config: { type: "string", short: "c" },
+  "base-dir": { type: "string" },
   version: { type: "boolean" },
   help: { type: "boolean", short: "h" },
 } as const;
@@ -56,6 +62,8 @@ export function readCommand(argv: readonly string[]): Command {
   const [name, ...rest] = positionals;
   const extra = (n: number): Command | undefined =>
     rest.length > n ? { kind: "usage", message: `unexpected argument ${rest[n]}` } : undefined;
+  if (values["base-dir"] !== undefined && name !== "check-config")
+    return { kind: "usage", message: "--base-dir applies to check-config only" };
   switch (name) {
     case undefined:
       return values.config === undefined
@@ -75,7 +83,7 @@ export function readCommand(argv: readonly string[]): Command {
         return { kind: "usage", message: "check-config takes FILE or --config FILE, not both" };
       const config = rest[0] ?? values.config;
       if (config === undefined) return { kind: "usage", message: "check-config needs a FILE" };
-      return extra(1) ?? { kind: "check-config", config };
+      return extra(1) ?? { kind: "check-config", config, baseDir: values["base-dir"] };
     }
     case "status":
     case "reload":

@@ -1,5 +1,5 @@
 import { AdminServer } from "../admin/server.ts";
-import { formatErrors, loadConfig } from "../config/load.ts";
+import { formatError, formatErrors, loadCheckedConfig } from "../config/load.ts";
 import { reloadFromFile } from "../runtime/config-reload.ts";
 import { Supervisor } from "../runtime/supervisor.ts";
 import { probeSip, SystemdNotifier } from "../runtime/systemd.ts";
@@ -7,11 +7,13 @@ import { EXIT } from "./exit-codes.ts";
 
 /** `sipedge --config FILE`: runs until SIGINT or SIGTERM, then closes every socket. */
 export async function run(path: string): Promise<number> {
-  const loaded = loadConfig(path);
+  // The files the config names are opened here, as check-config does: a start on a bad key exits 78, not later in a worker.
+  const loaded = loadCheckedConfig(path);
   if (!loaded.ok) {
     process.stderr.write(`${formatErrors(loaded.errors)}\n`);
     return EXIT.config;
   }
+  for (const w of loaded.warnings) process.stderr.write(`sipedge: warning: ${formatError(w)}\n`);
   // Listen for the signal first: one that comes while workers start still stops cleanly.
   const signalled = untilSignal();
   const supervisor = await Supervisor.start(loaded.value);

@@ -3,22 +3,42 @@ import { networkInterfaces } from "node:os";
 import { dirname, resolve } from "node:path";
 import { parse } from "yaml";
 import { readAdminToken } from "./admin-token.ts";
+import { checkFiles } from "./files.ts";
 import type { Config, ConfigError } from "./schema.ts";
 import { readSniCertificates } from "./sni-certificates.ts";
 import { validateAdmin, validateConfig } from "./validate.ts";
 
 export type Loaded = { ok: true; value: Config } | { ok: false; errors: ConfigError[] };
 
+/** A config that validated and whose files opened, with the warnings about them (a certificate near its end). */
+export type Checked =
+  | { ok: true; value: Config; warnings: readonly ConfigError[] }
+  | { ok: false; errors: readonly ConfigError[] };
+
+/**
+ * loadConfig, then every file the config names opened and checked
+ * (config/files.ts): what check-config and a start go by, so a service
+ * never starts on a certificate check-config would have refused.
+ */
+export function loadCheckedConfig(path: string, baseDir?: string, now?: Date): Checked {
+  const loaded = loadConfig(path, baseDir);
+  if (!loaded.ok) return loaded;
+  const { errors, warnings } = checkFiles(loaded.value, now);
+  return errors.length > 0 ? { ok: false, errors } : { ok: true, value: loaded.value, warnings };
+}
+
 /**
  * Reads and validates a YAML config file. Certificate and CA paths are resolved
- * against the file's folder, so a config can sit beside its certificates.
+ * against the file's folder, so a config can sit beside its certificates;
+ * or against `baseDir`, for a copy checked elsewhere before it is installed
+ * (Ansible's `validate` runs on a temporary file).
  */
-export function loadConfig(path: string): Loaded {
+export function loadConfig(path: string, baseDir?: string): Loaded {
   const raw = readYaml(path);
   if (!raw.ok) return raw;
   const r = validateConfig(raw.value);
   if (!r.ok) return r;
-  const base = dirname(resolve(path));
+  const base = resolve(baseDir ?? dirname(resolve(path)));
   const under = (file: string | undefined) => (file === undefined ? undefined : resolve(base, file));
   const auto = r.value.listen.some((l) => l.address === "auto") ? hostAddress() : undefined;
   if (auto === null) {

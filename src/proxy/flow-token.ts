@@ -1,11 +1,11 @@
 import { createHmac, createSecretKey, type KeyObject, randomBytes, randomFillSync, timingSafeEqual } from "node:crypto";
 import { readFileSync, writeFileSync } from "node:fs";
+import { FLOW_SECRET_BYTES as SECRET_BYTES } from "../config/files.ts";
 import { ipBytes, ipText } from "../transport/address.ts";
 import { flowOwner } from "../transport/flow.ts";
 
 const ID_BYTES = 8;
 const EPOCH_BYTES = 4;
-const SECRET_BYTES = 32;
 /** A UDP flow: the peer's address (IPv4 mapped into IPv6), its port, and which UDP listener it talks to. */
 const ADDRESS_BYTES = 16;
 const UDP_BYTES = ADDRESS_BYTES + 2 + 1;

@@ -44,7 +44,16 @@ interface Slot {
   ready: Extract<ToSupervisor, { type: "ready" }> | undefined;
   lastBeat: number;
   lastBeatAt: number;
+  /**
+   * Its last answer to a stats request (a scrape's, or /status'): what is
+   * known of its counters if it dies. It may lag: counts made after it are
+   * lost with the worker.
+   */
+  lastStats: WorkerStats | undefined;
 }
+
+/** Told of an IO worker that died, with its last stats (Supervisor.onRetired). */
+export type RetiredListener = (last: WorkerStats) => void;
 
 /**
  * The main thread (principles 2 and 7): starts one IO worker per
@@ -79,6 +88,7 @@ export class Supervisor {
   respawnFailures = 0;
   /** Requests to IO workers that got no answer in time, by type. */
   readonly timeouts: Timeouts = { stats: 0, reload: 0 };
+  readonly #retiredListeners: RetiredListener[] = [];
 
   private constructor(config: Config, entry: URL) {
     this.#config = config;
@@ -190,12 +200,24 @@ export class Supervisor {
     const answers = await Promise.all(
       this.#slots.map((slot) =>
         slot.channel.request({ type: "stats" }, timeoutMs).then(
-          (reply) => reply.stats,
+          (reply) => {
+            slot.lastStats = reply.stats;
+            return reply.stats;
+          },
           () => undefined,
         ),
       ),
     );
     return answers.filter((s): s is WorkerStats => s !== undefined);
+  }
+
+  /**
+   * `listener` is told the last stats of every IO worker that dies from now
+   * on (one never asked for its stats is not told of): the metrics carry its
+   * counts forward, so counters summed over the workers never go back.
+   */
+  onRetired(listener: RetiredListener): void {
+    this.#retiredListeners.push(listener);
   }
 
   /** POST /backends/{name}/drain|disable|enable: relayed to the health thread, the table's only writer. */
@@ -305,6 +327,7 @@ export class Supervisor {
       ready: undefined,
       lastBeat: Atomics.load(this.#beats, index),
       lastBeatAt: Date.now(),
+      lastStats: undefined,
     };
     this.#slots[index] = slot;
     return new Promise((resolve, reject) => {
@@ -338,6 +361,8 @@ export class Supervisor {
           return;
         }
         this.restarts++;
+        const last = slot.lastStats;
+        if (last !== undefined) for (const told of this.#retiredListeners) told(last);
         this.#respawn(index);
       });
     });

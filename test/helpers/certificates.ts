@@ -118,3 +118,30 @@ export function sniPki(): SniPki {
     wildcard: sign("w", "*.w.test", "subjectAltName=DNS:*.w.test"),
   };
 }
+
+/**
+ * A self-signed certificate and its key in a fresh folder, valid from
+ * `notBefore` to `notAfter`: `openssl ca` sets both ends (`req -x509`
+ * takes only a number of days from now, so it cannot make an expired one).
+ */
+export function datedCertificate(notBefore: Date, notAfter: Date): CertificateFiles & { readonly dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-dated-"));
+  const f = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe", cwd: dir });
+  writeFileSync(f("index.txt"), "");
+  writeFileSync(f("serial"), "01\n");
+  writeFileSync(
+    f("ca.cnf"),
+    "[ca]\ndefault_ca = d\n[d]\ndir = .\ndatabase = index.txt\nserial = serial\nnew_certs_dir = .\n" +
+      "default_md = sha256\npolicy = p\nunique_subject = no\n[p]\ncommonName = supplied\n",
+  );
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+  openssl("req", "-new", ...ec, "-subj", "/CN=dated", "-keyout", f("key.pem"), "-out", f("req.csr"));
+  // openssl ca's time format: YYYYMMDDHHMMSSZ.
+  const stamp = (d: Date) => `${d.toISOString().replace(/[-:T]|\.\d+/g, "")}`;
+  openssl(
+    ...["ca", "-batch", "-config", f("ca.cnf"), "-selfsign", "-keyfile", f("key.pem"), "-in", f("req.csr")],
+    ...["-startdate", stamp(notBefore), "-enddate", stamp(notAfter), "-notext", "-out", f("cert.pem")],
+  );
+  return { dir, cert: f("cert.pem"), key: f("key.pem") };
+}

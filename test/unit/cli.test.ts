@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { datedCertificate, privatePki } from "../helpers/certificates.ts";
 import { CLI, configFile } from "../helpers/cli.ts";
 import { ASSETS } from "../helpers/corpus.ts";
 import { freePort } from "../helpers/net.ts";
@@ -127,6 +128,79 @@ describe("sipedge check-config", () => {
     const r = sipedge(["check-config", configFile("listen: [\n")]);
     expect(r.status).toBe(78);
     expect(r.stderr).toMatch(/^not valid YAML/);
+  });
+});
+
+describe("sipedge check-config and a start, on the files a config names", () => {
+  const DAY = 86_400_000;
+  /** A config in a fresh folder whose listen[1] is TLS on tls/cert.pem and tls/key.pem, holding `files` (none: missing). */
+  function tlsConfig(files?: { cert: string; key: string }): { dir: string; path: string } {
+    const path = configFile(
+      "listen:\n  - { transport: udp, address: 127.0.0.1, port: 0 }\n" +
+        "  - { transport: tls, address: 127.0.0.1, port: 0, cert: tls/cert.pem, key: tls/key.pem }\n" +
+        "backends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n",
+    );
+    const dir = dirname(path);
+    mkdirSync(join(dir, "tls"));
+    if (files !== undefined) {
+      copyFileSync(files.cert, join(dir, "tls", "cert.pem"));
+      copyFileSync(files.key, join(dir, "tls", "key.pem"));
+    }
+    return { dir, path };
+  }
+  const now = Date.now();
+
+  it("refuses a missing certificate, naming the key, at check-config and at start (exit 78)", () => {
+    const { path } = tlsConfig();
+    for (const args of [
+      ["check-config", path],
+      ["--config", path],
+    ]) {
+      const r = sipedge(args);
+      expect(r.status, args.join(" ")).toBe(78);
+      expect(r.stderr).toMatch(/^listen\[1\]\.cert: cannot read .*tls\/cert\.pem: ENOENT/m);
+    }
+  });
+
+  it("refuses the key of another certificate", () => {
+    const [one, two] = [datedCertificate(new Date(now - DAY), new Date(now + 90 * DAY)), privatePki().edge];
+    const { path } = tlsConfig({ cert: one.cert, key: two.key });
+    for (const args of [
+      ["check-config", path],
+      ["--config", path],
+    ]) {
+      const r = sipedge(args);
+      expect(r.status, args.join(" ")).toBe(78);
+      expect(r.stderr).toMatch(/^listen\[1\]\.key: .*key\.pem is not the key of listen\[1\]\.cert/m);
+    }
+  });
+
+  it("refuses an expired certificate", () => {
+    const { path } = tlsConfig(datedCertificate(new Date(now - 60 * DAY), new Date(now - DAY)));
+    for (const args of [
+      ["check-config", path],
+      ["--config", path],
+    ]) {
+      const r = sipedge(args);
+      expect(r.status, args.join(" ")).toBe(78);
+      expect(r.stderr).toMatch(/^listen\[1\]\.cert: .*cert\.pem \(CN=dated\) expired on /m);
+    }
+  });
+
+  it("warns of a certificate within 14 days of its end, and exits 0", () => {
+    const { path } = tlsConfig(datedCertificate(new Date(now - DAY), new Date(now + 5 * DAY + 3_600_000)));
+    const r = sipedge(["check-config", path]);
+    expect([r.status, r.stdout]).toEqual([0, `${path}: ok\n`]);
+    expect(r.stderr).toMatch(/^warning: listen\[1\]\.cert: .*cert\.pem \(CN=dated\) expires on .*, in 5 days\n$/);
+  });
+
+  it("resolves relative paths against --base-dir: a copy checked before it is installed", () => {
+    const live = tlsConfig(datedCertificate(new Date(now - DAY), new Date(now + 90 * DAY)));
+    const copy = configFile(readFileSync(live.path, "utf8"));
+    expect(sipedge(["check-config", copy]).status).toBe(78);
+    const r = sipedge(["check-config", copy, "--base-dir", live.dir]);
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, `${copy}: ok\n`, ""]);
+    expect(sipedge(["status", "--base-dir", live.dir]).stderr).toMatch(/--base-dir applies to check-config only/);
   });
 });
 

@@ -1,5 +1,6 @@
 import { Counter, collectDefaultMetrics, Gauge, type Metric, Registry } from "prom-client";
 import type { Supervisor } from "../../runtime/supervisor.ts";
+import { CarriedCounters } from "./carry.ts";
 import { CATALOGUE } from "./catalogue.ts";
 import type { Family, HistogramFamily, Sample } from "./family.ts";
 import { type Snapshot, takeSnapshot } from "./snapshot.ts";
@@ -41,17 +42,26 @@ function histogramOf(family: HistogramFamily<string>, snapshot: () => Snapshot):
   return collector as unknown as Metric;
 }
 
-/** The one loop from catalogue rows to collectors: each reads the scrape's snapshot when the registry renders. */
-export function register(registry: Registry, families: readonly Family[], snapshot: () => Snapshot): void {
+/**
+ * The one loop from catalogue rows to collectors: each reads the scrape's
+ * snapshot when the registry renders, a counter with what dead workers had
+ * counted (`carried`) added.
+ */
+export function register(
+  registry: Registry,
+  families: readonly Family[],
+  snapshot: () => Snapshot,
+  carried: CarriedCounters,
+): void {
   for (const family of families) {
     const { name, help, labels } = family;
     const common = { name, help, labelNames: labels, registers: [registry] };
     switch (family.type) {
       case "counter":
-        new Counter({ ...common, collect: fillFrom(family, snapshot) });
+        new Counter({ ...common, collect: fillWith(() => carried.with(family, family.read(snapshot()))) });
         break;
       case "gauge":
-        new Gauge({ ...common, collect: fillFrom(family, snapshot) });
+        new Gauge({ ...common, collect: fillWith(() => family.read(snapshot())) });
         break;
       case "histogram":
         registry.registerMetric(histogramOf(family, snapshot));
@@ -60,9 +70,10 @@ export function register(registry: Registry, families: readonly Family[], snapsh
   }
 }
 
-function fillFrom(family: Exclude<Family, HistogramFamily<string>>, snapshot: () => Snapshot) {
+/** A collector's callback: the scrape's series, filled in. */
+function fillWith(read: () => Iterable<Sample<string>>) {
   return function (this: Gauge | Counter) {
-    fill(this, family.read(snapshot()));
+    fill(this, read());
   };
 }
 
@@ -79,14 +90,22 @@ export function metricsRegistry(supervisor: Supervisor): { registry: Registry; s
   const registry = new Registry();
   defaultMetrics(registry);
   let snapshot: Snapshot | undefined;
-  register(registry, CATALOGUE, () => {
-    if (snapshot === undefined) throw new Error("metrics rendered outside a scrape");
-    return snapshot;
-  });
+  const carried = new CarriedCounters(CATALOGUE);
+  supervisor.onRetired((last) => carried.retire(last));
+  register(
+    registry,
+    CATALOGUE,
+    () => {
+      if (snapshot === undefined) throw new Error("metrics rendered outside a scrape");
+      return snapshot;
+    },
+    carried,
+  );
   return {
     registry,
     async scrape() {
       snapshot = await takeSnapshot(supervisor);
+      carried.settle(snapshot);
       return registry.metrics();
     },
   };

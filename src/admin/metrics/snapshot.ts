@@ -48,6 +48,31 @@ export interface Snapshot {
   readonly certificates: readonly CertificateExpiry[];
 }
 
+/**
+ * What one worker's stats alone make of a scrape's snapshot `of`: the
+ * figures it counted, with nothing of the process (the kernel's counters,
+ * restarts, the health table's transitions), which a worker's death does
+ * not reset. The backends and trunks are `of`'s, their figures the worker's.
+ * Every field is named (no spread of `of`): a new one must be sorted here,
+ * or a process-wide counter would be carried, and counted twice.
+ */
+export function workerShare(w: WorkerStats, of: Snapshot): Snapshot {
+  const workers = [w];
+  return {
+    workers,
+    backends: of.backends.map((b) => ({ ...b, transitions: 0, calls: backendCalls(workers, b.name) })),
+    trunks: of.trunks.map(({ name }) => ({ name, ...trunkTotals(workers, name) })),
+    listenQueues: [],
+    kernelTcp: new Map(),
+    restarts: 0,
+    respawnFailures: 0,
+    channelTimeouts: { stats: 0, reload: 0 },
+    ioWorkers: 0,
+    build: of.build,
+    certificates: [],
+  };
+}
+
 export async function takeSnapshot(supervisor: Supervisor): Promise<Snapshot> {
   const workers = await supervisor.stats();
   const { table, config } = supervisor;

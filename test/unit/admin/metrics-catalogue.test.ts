@@ -1,5 +1,6 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
+import { CarriedCounters } from "../../../src/admin/metrics/carry.ts";
 import { CATALOGUE } from "../../../src/admin/metrics/catalogue.ts";
 import type { Family } from "../../../src/admin/metrics/family.ts";
 import { metricsRegistry, register } from "../../../src/admin/metrics/register.ts";
@@ -62,7 +63,7 @@ const SAMPLE: Snapshot = {
 
 async function render(families: readonly Family[], snapshot: Snapshot = SAMPLE): Promise<string> {
   const registry = new Registry();
-  register(registry, families, () => snapshot);
+  register(registry, families, () => snapshot, new CarriedCounters(families));
   return registry.metrics();
 }
 
@@ -180,6 +181,7 @@ describe("a scrape", () => {
         trunks: [{ name: "carrier" }, { name: "quiet" }],
       },
       stats: async () => [sampleWorkerStats(0), sampleWorkerStats(1)],
+      onRetired: () => {},
     } as unknown as Supervisor;
     const { registry, scrape } = metricsRegistry(supervisor);
     const text = await scrape();

@@ -24,6 +24,7 @@ function fakeSupervisor(over: object = {}) {
     timeouts: { stats: 0, reload: 0 },
     config: { backends: [], trunks: [] },
     stats: async () => [],
+    onRetired: () => {},
     setBackend: (name: string, state: string) => {
       set.push([name, state]);
       return name === "b0";

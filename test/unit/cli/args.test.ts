@@ -8,6 +8,10 @@ describe("readCommand", () => {
     { argv: ["-c", "a.yaml"], want: { kind: "run", config: "a.yaml" } },
     { argv: ["check-config", "a.yaml"], want: { kind: "check-config", config: "a.yaml" } },
     { argv: ["check-config", "--config=a.yaml"], want: { kind: "check-config", config: "a.yaml" } },
+    {
+      argv: ["check-config", "/tmp/x.yaml", "--base-dir", "/etc/sipedge"],
+      want: { kind: "check-config", config: "/tmp/x.yaml", baseDir: "/etc/sipedge" },
+    },
     { argv: ["demo"], want: { kind: "demo" } },
     { argv: ["parse"], want: { kind: "parse", file: undefined } },
     { argv: ["parse", "-"], want: { kind: "parse", file: "-" } },
@@ -43,6 +47,7 @@ describe("readCommand", () => {
     { argv: ["--version=1"], message: "--version takes no value" },
     { argv: ["frobnicate"], message: "unknown command frobnicate" },
     { argv: ["check-config"], message: "check-config needs a FILE" },
+    { argv: ["--config", "a.yaml", "--base-dir", "/etc"], message: "--base-dir applies to check-config only" },
     {
       argv: ["check-config", "a.yaml", "--config", "b.yaml"],
       message: "check-config takes FILE or --config FILE, not both",

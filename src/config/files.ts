@@ -1,0 +1,97 @@
+import { existsSync, readFileSync } from "node:fs";
+import { expiryOf, readCertificates, readPrivateKey } from "./certificate-files.ts";
+import type { Config, ConfigError, SecureListener } from "./schema.ts";
+
+/** The size of the flow-token secret (proxy/flow-token.ts makes one this long, and takes no other). */
+export const FLOW_SECRET_BYTES = 32;
+
+/**
+ * What opening the files a config names found: errors (sipedge would start
+ * without a working TLS listener, or not at all) and warnings (a
+ * certificate within its last days), each at the key that names the file.
+ */
+export interface FileFindings {
+  readonly errors: readonly ConfigError[];
+  readonly warnings: readonly ConfigError[];
+}
+
+/**
+ * Opens and checks every file a validated config names (its paths already
+ * resolved): listener certificates, keys and CA bundles, the backend CA,
+ * the flow-token secret. The schema only knows a path is a string; this is
+ * what tells a missing certificate or a key of another one before a
+ * service starts on them. The admin token file is read by config/load.ts
+ * itself (the operator commands need it too).
+ */
+export function checkFiles(config: Config, now: Date = new Date()): FileFindings {
+  const errors: ConfigError[] = [];
+  const warnings: ConfigError[] = [];
+  config.listen.forEach((l, i) => {
+    if (l.transport !== "tls" && l.transport !== "wss") return;
+    const found = checkIdentity(l, `listen[${i}]`, now);
+    errors.push(...found.errors);
+    warnings.push(...found.warnings);
+    if (l.ca !== undefined) errors.push(...checkBundle(l.ca, `listen[${i}].ca`));
+  });
+  const { backendTls, flowSecretFile } = config.sip;
+  if (backendTls.ca !== undefined) errors.push(...checkBundle(backendTls.ca, "sip.backendTls.ca"));
+  if (flowSecretFile !== undefined) errors.push(...checkFlowSecret(flowSecretFile));
+  return { errors, warnings };
+}
+
+/**
+ * A listener's certificate (with its chain) and key: each parses, the key is
+ * the leaf's, and no certificate of the chain has expired (one near its end
+ * is a warning: the service should start, and someone should renew).
+ */
+function checkIdentity(l: SecureListener, at: string, now: Date): FileFindings {
+  const certs = readCertificates(l.cert);
+  const key = readPrivateKey(l.key);
+  const errors: ConfigError[] = [];
+  const warnings: ConfigError[] = [];
+  if (!certs.ok) errors.push({ path: `${at}.cert`, problem: certs.problem });
+  if (!key.ok) errors.push({ path: `${at}.key`, problem: key.problem });
+  if (!certs.ok) return { errors, warnings };
+  const [leaf] = certs.value;
+  if (key.ok && leaf !== undefined && !leaf.checkPrivateKey(key.value))
+    errors.push({ path: `${at}.key`, problem: `${l.key} is not the key of ${at}.cert (${l.cert})` });
+  for (const certificate of certs.value) {
+    const expiry = expiryOf(l.cert, certificate, now);
+    if (expiry.kind === "expired") errors.push({ path: `${at}.cert`, problem: expiry.problem });
+    if (expiry.kind === "near") warnings.push({ path: `${at}.cert`, problem: expiry.problem });
+  }
+  return { errors, warnings };
+}
+
+/** A CA bundle: every certificate in it parses (an expired old root in a bundle is common and harmless). */
+function checkBundle(path: string, at: string): ConfigError[] {
+  const certs = readCertificates(path);
+  return certs.ok ? [] : [{ path: at, problem: certs.problem }];
+}
+
+/**
+ * The flow-token secret: read as it is when there, else made at start.
+ * Missing is fine even where its folder is missing too: the appliance's
+ * /var/lib/sipedge is made by systemd (StateDirectory) only as the service
+ * starts, after Ansible checked the config. One of another length would be
+ * replaced by a new secret at start, breaking every token issued before:
+ * said here instead, for the operator to decide.
+ */
+function checkFlowSecret(path: string): ConfigError[] {
+  const at = "sip.flowSecretFile";
+  if (!existsSync(path)) return [];
+  let held: Buffer;
+  try {
+    held = readFileSync(path);
+  } catch (e) {
+    return [{ path: at, problem: `cannot read ${path}: ${(e as Error).message}` }];
+  }
+  if (held.length === FLOW_SECRET_BYTES) return [];
+  const what = held.length === 0 ? "is empty" : `holds ${held.length} bytes`;
+  return [
+    {
+      path: at,
+      problem: `${path} ${what}; a flow secret is ${FLOW_SECRET_BYTES} bytes (remove the file for sipedge to make one)`,
+    },
+  ];
+}

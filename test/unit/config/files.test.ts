@@ -1,0 +1,136 @@
+import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { formatError, loadCheckedConfig } from "../../../src/config/load.ts";
+import { demoCertificate } from "../../../src/runtime/demo.ts";
+import { datedCertificate, privatePki } from "../../helpers/certificates.ts";
+
+const DAY = 86_400_000;
+
+/**
+ * A config in a fresh folder with a UDP and a TLS listener (listen[1]) on
+ * tls/cert.pem and tls/key.pem, relative; `more` is more YAML lines.
+ */
+function configWith(more = ""): { dir: string; file: string } {
+  const dir = mkdtempSync(join(tmpdir(), "sipedge-files-"));
+  mkdirSync(join(dir, "tls"));
+  const file = join(dir, "sipedge.yaml");
+  writeFileSync(
+    file,
+    `listen:
+  - { transport: udp, address: 127.0.0.1, port: 5060 }
+  - { transport: tls, address: 127.0.0.1, port: 5061, cert: tls/cert.pem, key: tls/key.pem }
+backends:
+  - name: core
+    members: [{ name: pbx-a, uri: "sip:192.0.2.10:5060" }]
+${more}`,
+  );
+  return { dir, file };
+}
+
+function install(dir: string, files: { cert: string; key: string }): void {
+  copyFileSync(files.cert, join(dir, "tls", "cert.pem"));
+  copyFileSync(files.key, join(dir, "tls", "key.pem"));
+}
+
+/** What check-config prints: the errors, else the warnings marked as such. */
+function findings(file: string, o: { baseDir?: string; now?: Date } = {}): string[] {
+  const r = loadCheckedConfig(file, o.baseDir, o.now);
+  return r.ok ? r.warnings.map((w) => `warning ${formatError(w)}`) : r.errors.map(formatError);
+}
+
+const fresh = () => demoCertificate(mkdtempSync(join(tmpdir(), "sipedge-cert-")));
+
+describe("the files a config names", () => {
+  it("are fine when the certificate parses, the key is its own and it is far from its end", () => {
+    const { dir, file } = configWith();
+    install(dir, fresh());
+    expect(findings(file)).toEqual([]);
+  });
+
+  it("name the key of a missing certificate and key", () => {
+    const { dir, file } = configWith();
+    expect(findings(file)).toEqual([
+      `listen[1].cert: cannot read ${join(dir, "tls/cert.pem")}: ENOENT: no such file or directory, open '${join(dir, "tls/cert.pem")}'`,
+      `listen[1].key: cannot read ${join(dir, "tls/key.pem")}: ENOENT: no such file or directory, open '${join(dir, "tls/key.pem")}'`,
+    ]);
+  });
+
+  it("refuse a key that belongs to another certificate", () => {
+    const { dir, file } = configWith();
+    const [one, two] = [fresh(), fresh()];
+    install(dir, { cert: one.cert, key: two.key });
+    expect(findings(file)).toEqual([
+      `listen[1].key: ${join(dir, "tls/key.pem")} is not the key of listen[1].cert (${join(dir, "tls/cert.pem")})`,
+    ]);
+  });
+
+  it("refuse a certificate or key file that does not hold one", () => {
+    const { dir, file } = configWith();
+    writeFileSync(
+      join(dir, "tls", "cert.pem"),
+      "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n",
+    );
+    writeFileSync(join(dir, "tls", "key.pem"), "");
+    const [cert, key] = findings(file);
+    expect(cert).toMatch(/^listen\[1\]\.cert: .*cert\.pem: certificate 1 does not parse: /);
+    expect(key).toMatch(/^listen\[1\]\.key: .*key\.pem holds no usable private key: /);
+    writeFileSync(join(dir, "tls", "cert.pem"), "hello\n");
+    expect(findings(file)[0]).toBe(`listen[1].cert: ${join(dir, "tls/cert.pem")} holds no PEM certificate`);
+  });
+
+  it("refuse an expired certificate, and warn of one within 14 days of its end", () => {
+    const { dir, file } = configWith();
+    const now = Date.now();
+    install(dir, datedCertificate(new Date(now - 30 * DAY), new Date(now - DAY)));
+    expect(findings(file)).toEqual([
+      expect.stringMatching(/^listen\[1\]\.cert: .*cert\.pem \(CN=dated\) expired on \d{4}-\d\d-\d\dT/),
+    ]);
+    install(dir, datedCertificate(new Date(now - DAY), new Date(now + 3 * DAY + 3_600_000)));
+    expect(findings(file)).toEqual([
+      expect.stringMatching(/^warning listen\[1\]\.cert: .*cert\.pem \(CN=dated\) expires on .*, in 3 days$/),
+    ]);
+    // 15 days left: no word.
+    install(dir, datedCertificate(new Date(now - DAY), new Date(now + 15 * DAY)));
+    expect(findings(file)).toEqual([]);
+    expect(findings(file, { now: new Date(now + 14 * DAY) })).toHaveLength(1);
+  });
+
+  it("check the CA bundles: a listener's and the backends'", () => {
+    const { dir, file } = configWith("sip: { backendTls: { ca: backends-ca.pem } }\n");
+    install(dir, fresh());
+    writeFileSync(join(dir, "backends-ca.pem"), "");
+    expect(findings(file)).toEqual([`sip.backendTls.ca: ${join(dir, "backends-ca.pem")} holds no PEM certificate`]);
+    copyFileSync(privatePki().ca, join(dir, "backends-ca.pem"));
+    expect(findings(file)).toEqual([]);
+  });
+
+  it("check the flow secret: made at start when missing, else exactly 32 bytes", () => {
+    const { dir, file } = configWith("sip: { flowSecretFile: flow.secret }\n");
+    install(dir, fresh());
+    expect(findings(file)).toEqual([]);
+    writeFileSync(join(dir, "flow.secret"), "");
+    expect(findings(file)).toEqual([
+      `sip.flowSecretFile: ${join(dir, "flow.secret")} is empty; a flow secret is 32 bytes (remove the file for sipedge to make one)`,
+    ]);
+    writeFileSync(join(dir, "flow.secret"), Buffer.alloc(32, 7));
+    expect(findings(file)).toEqual([]);
+    // Missing, even with its folder: made at start (the appliance's folder by systemd's StateDirectory).
+    const nowhere = configWith("sip: { flowSecretFile: no/such/folder/flow.secret }\n");
+    install(nowhere.dir, fresh());
+    expect(findings(nowhere.file)).toEqual([]);
+    writeFileSync(join(dir, "flow.secret"), Buffer.alloc(31, 7));
+    expect(findings(file)[0]).toMatch(/^sip\.flowSecretFile: .*flow\.secret holds 31 bytes; a flow secret is 32 bytes/);
+  });
+
+  it("resolve relative paths against a base folder when given one, not the config's", () => {
+    const live = configWith();
+    install(live.dir, fresh());
+    // The copy Ansible checks sits alone in a temporary folder.
+    const copy = join(mkdtempSync(join(tmpdir(), "sipedge-copy-")), "sipedge.yaml");
+    copyFileSync(live.file, copy);
+    expect(findings(copy)[0]).toMatch(/^listen\[1\]\.cert: cannot read /);
+    expect(findings(copy, { baseDir: live.dir })).toEqual([]);
+  });
+});
