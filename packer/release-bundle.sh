@@ -39,11 +39,17 @@ exec "$here/node" "$here/../dist/cli.js" "$@"
 SH
 chmod 755 "$root/bin/sipedge" "$root/bin/node"
 
-# The default config, checked with a stand-in admin token: the real one is
-# made on each appliance at first boot, so /etc/sipedge/admin.token is not here.
+# The default config, checked with a stand-in admin token and TLS identity:
+# the real ones are made on each appliance (the token at first boot, the
+# identity by the role when the inventory gives none), and check-config opens
+# every file a config names, so stand-ins sit where the config points.
 head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$stage/admin.token"
+mkdir -p "$stage/tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=sipedge-bundle-check \
+  -keyout "$stage/tls/key.pem" -out "$stage/tls/cert.pem" 2>/dev/null
 sed "s#/etc/sipedge/admin.token#$stage/admin.token#" appliance/config/sipedge.yaml >"$stage/sipedge.yaml"
 "$root/bin/sipedge" check-config "$stage/sipedge.yaml" >/dev/null
 bundle="$out/$name-linux-x64.tar.gz"
+rm -rf "$stage/tls"
 tar -czf "$bundle" -C "$stage" --owner=0 --group=0 "$name"
 echo "$bundle"
