@@ -7,6 +7,7 @@ import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
+import { errorText, log } from "../log/log.ts";
 import { flowSecret } from "../proxy/flow-token.ts";
 import {
   type AdminState,
@@ -225,14 +226,16 @@ export class Supervisor {
     return note;
   }
 
-  /** The health thread: probes from its own sockets; restarted like an IO worker. */
+  /** The health thread: probes from its own sockets; restarted like an IO worker, and its death logged like one. */
   #startHealth(): void {
     const init: HealthInit = { config: this.#config, health: this.#table.buffer, tls: this.#healthTls };
     const health = new Worker(HEALTH_ENTRY, { name: "sipedge-health", workerData: init });
     this.#health = health;
-    health.on("error", () => {});
-    health.on("exit", () => {
+    const death = new Death();
+    health.on("error", (e: Error) => death.error(e));
+    health.on("exit", (code: number) => {
       if (this.#stopping || this.#health !== health) return;
+      log.error("health.died", "health thread died: restarted", death.fields(code));
       this.restarts++;
       this.#startHealth();
     });
@@ -317,17 +320,17 @@ export class Supervisor {
         }
       });
       // A crash or an exit: respawn at once (the exit event follows an error), and say why.
-      worker.on("error", (e: Error) => {
-        process.stderr.write(`sipedge: io worker ${index} failed: ${e.message}\n`);
-      });
-      worker.on("exit", () => {
+      const death = new Death();
+      worker.on("error", (e: Error) => death.error(e));
+      worker.on("exit", (code: number) => {
         slot.exited = true;
         slot.channel.close();
         if (this.#stopping || this.#slots[index] !== slot) return;
         if (slot.ready === undefined) {
-          reject(new Error(`io worker ${index} exited before it was ready`));
+          reject(new Error(`io worker ${index} exited before it was ready${death.because}`));
           return;
         }
+        log.error("worker.died", "io worker died", { worker: index, ...death.fields(code) }, String(index));
         this.restarts++;
         this.#respawn(index);
       });
@@ -336,12 +339,14 @@ export class Supervisor {
 
   /** A replacement that cannot start (a port taken meanwhile, a certificate gone) leaves its slot empty: say so and count it. */
   #respawn(index: number): void {
-    this.#spawn(index).catch((e: unknown) => {
-      this.respawnFailures++;
-      process.stderr.write(
-        `sipedge: io worker ${index} could not be restarted: ${e instanceof Error ? e.message : String(e)}\n`,
-      );
-    });
+    this.#spawn(index).then(
+      (ready) => log.info("worker.replaced", "io worker replaced", { worker: index, thread: ready.tid }, String(index)),
+      (e: unknown) => {
+        this.respawnFailures++;
+        const error = e instanceof Error ? e.message : String(e);
+        log.error("worker.restart-failed", "io worker could not be restarted", { worker: index, error }, String(index));
+      },
+    );
   }
 
   /** A worker whose heartbeat has not moved for STALL_MS is stuck: replace it. */
@@ -355,12 +360,29 @@ export class Supervisor {
         slot.lastBeatAt = now;
       } else if (now - slot.lastBeatAt >= STALL_MS) {
         slot.lastBeatAt = now;
-        process.stderr.write(
-          `sipedge: io worker ${slot.ready.index} stalled (no heartbeat for ${STALL_MS} ms): replaced\n`,
-        );
+        const worker = slot.ready.index;
+        log.error("worker.stalled", "io worker stalled: replaced", { worker, noHeartbeatMs: STALL_MS }, String(worker));
         void slot.worker.terminate();
       }
     }
+  }
+}
+
+/** Why a thread ended: the error it threw, if any (the exit event follows an error event), and its exit code. */
+class Death {
+  #error: string | undefined;
+
+  error(e: Error): void {
+    this.#error = errorText(e);
+  }
+
+  /** ": the error", for a message; empty when the thread threw nothing. */
+  get because(): string {
+    return this.#error === undefined ? "" : `: ${this.#error.split("\n")[0]}`;
+  }
+
+  fields(exitCode: number): { exitCode: number; error: string | undefined } {
+    return { exitCode, error: this.#error };
   }
 }
 
@@ -378,7 +400,7 @@ const EX_SOFTWARE = 70;
  * process at once instead.
  */
 function exitOnUncaught(e: unknown): void {
-  process.stderr.write(`sipedge: fatal, exiting: ${e instanceof Error ? e.stack : String(e)}\n`);
+  log.error("fatal", "uncaught error: exiting", { error: errorText(e) });
   process.exit(EX_SOFTWARE);
 }
 

@@ -47,7 +47,9 @@ describe("supervisor", () => {
     while (s.respawnFailures === 0 && Date.now() < deadline) await sleep(10);
     expect(supervisor.restarts).toBe(1);
     expect(supervisor.respawnFailures).toBe(1);
-    expect(log).toHaveBeenCalledWith("sipedge: io worker 0 could not be restarted: io worker 0: cannot bind\n");
+    expect(log).toHaveBeenCalledWith(
+      '<3>worker.restart-failed: io worker could not be restarted worker=0 error="io worker 0: cannot bind"\n',
+    );
   });
 
   it("replaces a worker whose heartbeat stops for 2 s", async () => {
