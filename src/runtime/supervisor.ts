@@ -61,6 +61,7 @@ export class Supervisor {
    */
   #started: Config;
   readonly #entry: URL;
+  readonly #healthEntry: URL;
   readonly #slots: Slot[] = [];
   readonly #beats: Int32Array;
   /** What every IO worker shares but the health table (runtime/shared-memory.ts). */
@@ -79,10 +80,11 @@ export class Supervisor {
   /** Requests to IO workers that got no answer in time, by type. */
   readonly timeouts: Timeouts = { stats: 0, reload: 0 };
 
-  private constructor(config: Config, entry: URL) {
+  private constructor(config: Config, entries: { io: URL; health: URL }) {
     this.#config = config;
     this.#started = config;
-    this.#entry = entry;
+    this.#entry = entries.io;
+    this.#healthEntry = entries.health;
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
     this.#memory = workerMemory(this.threads);
     this.#flowSecret = flowSecret(config.sip.flowSecretFile);
@@ -95,9 +97,10 @@ export class Supervisor {
   /**
    * Starts every worker. Listener ports given as 0 are taken by worker 0
    * first, then the others bind the same ones (reusePort needs a real port).
+   * `entry`, `healthEntry`: the threads' code (tests give stand-ins).
    */
-  static async start(config: Config, entry: URL = ENTRY): Promise<Supervisor> {
-    const s = new Supervisor(config, entry);
+  static async start(config: Config, entry: URL = ENTRY, healthEntry: URL = HEALTH_ENTRY): Promise<Supervisor> {
+    const s = new Supervisor(config, { io: entry, health: healthEntry });
     lastResort(true);
     s.#startHealth();
     try {
@@ -229,7 +232,7 @@ export class Supervisor {
   /** The health thread: probes from its own sockets; restarted like an IO worker, and its death logged like one. */
   #startHealth(): void {
     const init: HealthInit = { config: this.#config, health: this.#table.buffer, tls: this.#healthTls };
-    const health = new Worker(HEALTH_ENTRY, { name: "sipedge-health", workerData: init });
+    const health = new Worker(this.#healthEntry, { name: "sipedge-health", workerData: init });
     this.#health = health;
     const death = new Death();
     health.on("error", (e: Error) => death.error(e));

@@ -52,6 +52,19 @@ describe("supervisor", () => {
     );
   });
 
+  it("logs why the health thread died, and starts another", async () => {
+    const written = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    const one = { ...config, io: { ...config.io, threads: 1 } };
+    supervisor = await Supervisor.start(one, fixture("answering"), fixture("crashing-health"));
+    const lines = () => written.mock.calls.map((c) => String(c[0]));
+    const deadline = Date.now() + 6000;
+    while (!lines().some((l) => l.includes("health.died")) && Date.now() < deadline) await sleep(10);
+    expect(lines().find((l) => l.includes("health.died"))).toMatch(
+      /^<3>health\.died: health thread died: restarted exitCode=1 error="Error: probe socket exploded\\n/,
+    );
+    expect(supervisor.restarts).toBeGreaterThanOrEqual(1);
+  });
+
   it("replaces a worker whose heartbeat stops for 2 s", async () => {
     supervisor = await Supervisor.start({ ...config, io: { ...config.io, threads: 1 } }, fixture("stalling"));
     await sleep(1500);
