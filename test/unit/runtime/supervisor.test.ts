@@ -26,6 +26,7 @@ function fixture(name: string): URL {
 
 describe("supervisor", () => {
   it("restarts a worker that crashes, at once and every time", async () => {
+    const written = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     supervisor = await Supervisor.start(config, fixture("crashing"));
     const first = supervisor.workers.map((w) => w?.tid);
     // Each crashes 300 ms after it starts and is replaced at once: restart after restart. (A worker
@@ -37,6 +38,14 @@ describe("supervisor", () => {
     expect(supervisor.restarts).toBeGreaterThanOrEqual(4);
     expect(supervisor.workers.every((w) => w !== undefined)).toBe(true);
     expect(supervisor.workers.map((w) => w?.tid)).not.toEqual(first);
+    // Each death and each replacement is a line (one a second per worker at most).
+    const lines = written.mock.calls.map((c) => String(c[0]));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^<3>worker\.died: io worker died worker=\d exitCode=1 error="Error: crash\\n/),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^<6>worker\.replaced: io worker replaced worker=\d thread=\d+\n$/),
+    );
   });
 
   it("logs and counts a worker whose replacement cannot start", async () => {
