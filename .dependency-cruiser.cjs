@@ -1,16 +1,18 @@
 // The layering of src/ (docs/architecture.md, "Layers"), checked by `npm run lint`:
 //
-//   sip ← transport ← config ← proxy ← health ← balance ← runtime ← admin ← cli ← cli.ts
+//   sip ← transport ← log ← config ← proxy ← health ← balance ← runtime ← admin ← cli ← cli.ts
 //
 // A folder imports only from folders to its left. config sits above
 // transport (it reads addresses and URIs with their parsers) and below proxy:
 // everything that acts on settings may read them, the settings know nothing
-// of who acts. health and balance share a level in the prose; balance reads
+// of who acts. log (the logger, a leaf) sits just under config, which names
+// its levels and formats, so every layer that acts, and may log, can import it.
+// health and balance share a level in the prose; balance reads
 // the health table, never the reverse. Type-only imports count too: a type
 // from an upper layer is a dependency on its design all the same.
 
 /** Lowest first; each may import itself and what comes before it. */
-const LAYERS = ["sip", "transport", "config", "proxy", "health", "balance", "runtime", "admin", "cli"];
+const LAYERS = ["sip", "transport", "log", "config", "proxy", "health", "balance", "runtime", "admin", "cli"];
 
 const layerRules = LAYERS.map((layer, i) => ({
   name: `layer-${layer}`,

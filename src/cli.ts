@@ -9,7 +9,7 @@ import { runDemo } from "./runtime/demo.ts";
 async function main(command: Command): Promise<number> {
   switch (command.kind) {
     case "run":
-      return run(command.config);
+      return run(command.config, command.log);
     case "check-config":
       return checkConfig(command.config, command.baseDir);
     case "demo":

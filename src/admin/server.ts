@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { readAdminToken } from "../config/admin-token.ts";
 import type { Config } from "../config/schema.ts";
 import { hostPort, tokenRequired } from "../config/validate.ts";
+import { errorText, log } from "../log/log.ts";
 import type { ReloadOutcome } from "../runtime/config-reload.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";
 import { listening } from "../transport/listening.ts";
@@ -201,9 +202,10 @@ function decodeAll(parts: readonly string[]): string[] | undefined {
   }
 }
 
-/** A handler that failed: the error on stderr; the client gets 500, or a cut connection if its answer had begun. */
+/** A handler that failed: the error logged; the client gets 500, or a cut connection if its answer had begun. */
 function internalError(req: IncomingMessage, res: ServerResponse, e: unknown): void {
-  process.stderr.write(`sipedge: admin ${req.method} ${req.url}: ${e instanceof Error ? e.stack : String(e)}\n`);
+  const fields = { method: req.method, url: req.url, error: errorText(e) };
+  log.error("admin.error", "admin request failed", fields, `${req.method} ${req.url}`);
   if (res.headersSent) res.destroy();
   else send(res, 500, "internal error\n");
 }

@@ -1,10 +1,13 @@
 import { parseArgs } from "node:util";
+import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel, type LogSettings } from "../log/log.ts";
 
 /** Where the operator commands find the admin API's address and token when no --config is given: the appliance's config. */
 export const DEFAULT_CONFIG = "/etc/sipedge/sipedge.yaml";
 
 export const USAGE = `usage:
   sipedge --config FILE          run the balancer in the foreground
+      [--log-level error|warn|info|debug] [--log-format journal|json]
+                                 over the config's log.level and log.format
   sipedge check-config FILE      validate a config file and open every file it names: certificates
                                  parse, keys match, none expired (exit 0, or 78 with the problems;
                                  a certificate expiring within 14 days is a warning, exit 0)
@@ -28,7 +31,8 @@ export type BackendAction = "drain" | "disable" | "enable";
 
 /** One invocation, as the arguments name it: each kind carries exactly what it needs. */
 export type Command =
-  | { readonly kind: "run"; readonly config: string }
+  /** `log`: what --log-level and --log-format say, over the config's `log` section. */
+  | { readonly kind: "run"; readonly config: string; readonly log: Partial<LogSettings> }
   /** `baseDir`: where the config's relative paths start, when not at the file's folder. */
   | { readonly kind: "check-config"; readonly config: string; readonly baseDir: string | undefined }
   | { readonly kind: "demo" }
@@ -46,6 +50,8 @@ const OPTIONS = {
   "base-dir": { type: "string" },
   version: { type: "boolean" },
   help: { type: "boolean", short: "h" },
+  "log-level": { type: "string" },
+  "log-format": { type: "string" },
 } as const;
 
 /** Reads the command line (without node and the script) into one Command; never throws. */
@@ -66,9 +72,7 @@ export function readCommand(argv: readonly string[]): Command {
     return { kind: "usage", message: "--base-dir applies to check-config only" };
   switch (name) {
     case undefined:
-      return values.config === undefined
-        ? { kind: "usage", message: undefined }
-        : { kind: "run", config: values.config };
+      return values.config === undefined ? { kind: "usage", message: undefined } : runCommand(values.config, values);
     case "help":
       return { kind: "help" };
     case "version":
@@ -100,6 +104,20 @@ export function readCommand(argv: readonly string[]): Command {
   }
 }
 
+/** `sipedge --config FILE`, with the log options checked as the config's `log` keys are. */
+function runCommand(config: string, values: { "log-level"?: string; "log-format"?: string }): Command {
+  const level = values["log-level"];
+  const format = values["log-format"];
+  if (level !== undefined && !LOG_LEVELS.includes(level as LogLevel))
+    return { kind: "usage", message: `--log-level must be one of ${LOG_LEVELS.join(", ")}` };
+  if (format !== undefined && !LOG_FORMATS.includes(format as LogFormat))
+    return { kind: "usage", message: `--log-format must be one of ${LOG_FORMATS.join(", ")}` };
+  const log: { level?: LogLevel; format?: LogFormat } = {};
+  if (level !== undefined) log.level = level as LogLevel;
+  if (format !== undefined) log.format = format as LogFormat;
+  return { kind: "run", config, log };
+}
+
 /** parseArgs' error, said the way the rest of sipedge's messages are. */
 function argumentProblem(e: unknown): string {
   const { code, message } = e as { code?: string; message: string };
@@ -107,6 +125,8 @@ function argumentProblem(e: unknown): string {
   const option = /'(?:-\w, )?(-[^' ]+)/.exec(message)?.[1];
   if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${option}`;
   if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE")
-    return /argument missing/.test(message) ? `${option} needs a FILE` : `${option} takes no value`;
+    return /argument missing/.test(message)
+      ? `${option} needs ${option === "--config" ? "a FILE" : "a value"}`
+      : `${option} takes no value`;
   return message;
 }

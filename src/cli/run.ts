@@ -1,12 +1,16 @@
 import { AdminServer } from "../admin/server.ts";
 import { formatError, formatErrors, loadCheckedConfig } from "../config/load.ts";
-import { reloadFromFile } from "../runtime/config-reload.ts";
+import { type LogSettings, log } from "../log/log.ts";
+import { reloadFromFile, withCommandLine } from "../runtime/config-reload.ts";
 import { Supervisor } from "../runtime/supervisor.ts";
 import { probeSip, SystemdNotifier } from "../runtime/systemd.ts";
 import { EXIT } from "./exit-codes.ts";
 
-/** `sipedge --config FILE`: runs until SIGINT or SIGTERM, then closes every socket. */
-export async function run(path: string): Promise<number> {
+/**
+ * `sipedge --config FILE`: runs until SIGINT or SIGTERM, then closes every
+ * socket. `logOptions`: --log-level and --log-format, over the file's `log`.
+ */
+export async function run(path: string, logOptions: Partial<LogSettings> = {}): Promise<number> {
   // The files the config names are opened here, as check-config does: a start on a bad key exits 78, not later in a worker.
   const loaded = loadCheckedConfig(path);
   if (!loaded.ok) {
@@ -14,11 +18,13 @@ export async function run(path: string): Promise<number> {
     return EXIT.config;
   }
   for (const w of loaded.warnings) process.stderr.write(`sipedge: warning: ${formatError(w)}\n`);
+  const config = withCommandLine(loaded.value, logOptions);
+  log.configure(config.log);
   // Listen for the signal first: one that comes while workers start still stops cleanly.
   const signalled = untilSignal();
-  const supervisor = await Supervisor.start(loaded.value);
+  const supervisor = await Supervisor.start(config);
   // SIGHUP and POST /reload: validate first; a config with problems leaves the running one in place.
-  const reload = () => reloadFromFile(path, supervisor);
+  const reload = () => reloadFromFile(path, supervisor, logOptions);
   process.on("SIGHUP", () => void reload());
   for (const l of supervisor.listeners) {
     process.stdout.write(`sipedge: listening on ${l.transport} ${l.address}:${l.port}\n`);
@@ -29,14 +35,15 @@ export async function run(path: string): Promise<number> {
     process.stdout.write(`sipedge: io worker ${w.index} thread ${w.tid} ${pin}, backend side port ${w.backendPort}\n`);
   }
   const faults = process.env.SIPEDGE_TEST_FAULTS === "1";
-  const admin = await AdminServer.start(loaded.value.admin, supervisor, { faults, reload }).catch((e: unknown) => {
-    process.stderr.write(`sipedge: admin API not started on ${loaded.value.admin.listen}: ${(e as Error).message}\n`);
+  const admin = await AdminServer.start(config.admin, supervisor, { faults, reload }).catch((e: unknown) => {
+    log.error("admin.not-started", "admin API not started", {
+      listen: config.admin.listen,
+      error: (e as Error).message,
+    });
     return undefined;
   });
   if (admin !== undefined)
-    process.stdout.write(
-      `sipedge: admin API on http://${loaded.value.admin.listen.replace(/:\d+$/, "")}:${admin.port}\n`,
-    );
+    process.stdout.write(`sipedge: admin API on http://${config.admin.listen.replace(/:\d+$/, "")}:${admin.port}\n`);
   const watchdog = superviseWithSystemd(supervisor);
   await signalled;
   clearInterval(watchdog);

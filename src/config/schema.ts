@@ -1,5 +1,7 @@
 /** The validated configuration: every field present, every unit resolved. */
 
+import type { LogSettings } from "../log/log.ts";
+
 export type ListenTransport = "udp" | "tcp" | "tls" | "wss";
 export type ClientAuth = "none" | "request" | "require";
 export type Algorithm = "hash-callid" | "round-robin" | "weighted" | "least-calls";
@@ -202,6 +204,8 @@ export interface Config {
     readonly tokenFile: string | undefined;
   };
   readonly sip: SipSettings;
+  /** How much sipedge logs and how (log/log.ts); the command line's --log-level and --log-format win over it. */
+  readonly log: LogSettings;
 }
 
 export interface ConfigError {

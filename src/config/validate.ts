@@ -1,4 +1,5 @@
 import { BlockList, isIP, isIPv6 } from "node:net";
+import { DEFAULT_LOG, LOG_FORMATS, LOG_LEVELS } from "../log/log.ts";
 import { bareHost, findParam, isSipUri, parseUri } from "../sip/index.ts";
 import { connectionBudgetProblem, connectionRoom } from "./budget.ts";
 import { type Obj, Reader } from "./reader.ts";
@@ -16,7 +17,7 @@ import {
 } from "./schema.ts";
 import { onlyOnWss, requireClientCa, SECURE_LISTENER_KEYS, secureListener, WSS_LISTENER_KEYS } from "./tls-listener.ts";
 
-const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip"] as const;
+const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip", "log"] as const;
 const TRANSPORTS: readonly ListenTransport[] = ["udp", "tcp", "tls", "wss"];
 const ALGORITHMS: readonly Algorithm[] = ["hash-callid", "round-robin", "weighted", "least-calls"];
 const MAX_MEMBER_NAME = 64;
@@ -44,6 +45,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     limits: limitsSection(r, root),
     admin: adminSection(r, root),
     sip: sipSection(r, root),
+    log: logSection(r, root),
   };
   requireClientCa(r, config.listen, config.trunks);
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: config as Config };
@@ -200,6 +202,14 @@ function sipSection(r: Reader, root: Obj) {
       verify: r.bool(backendTls, "verify", "sip.backendTls", true),
       ca: backendTls.ca === undefined ? undefined : r.string(backendTls, "ca", "sip.backendTls"),
     },
+  };
+}
+
+function logSection(r: Reader, root: Obj) {
+  const log = r.object(root.log ?? {}, "log", ["level", "format"]) ?? {};
+  return {
+    level: r.oneOf(log, "level", "log", LOG_LEVELS, DEFAULT_LOG.level),
+    format: r.oneOf(log, "format", "log", LOG_FORMATS, DEFAULT_LOG.format),
   };
 }
 

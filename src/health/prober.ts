@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { Config, Member } from "../config/schema.ts";
+import { log } from "../log/log.ts";
 import { optionsRequest, parseMessage } from "../sip/index.ts";
 import type { Flow } from "../transport/flow.ts";
 import { BackendState, type HealthTable } from "./state.ts";
@@ -66,8 +67,10 @@ export class Prober {
     probe.pending = undefined;
     this.#table.setRtt(probe.member.name, micros);
     probe.fails = 0;
-    if (++probe.successes >= this.#health.upAfter && this.#table.state(probe.member.name) === BackendState.Down) {
-      this.#table.setState(probe.member.name, BackendState.Up);
+    const { name, uri } = probe.member;
+    if (++probe.successes >= this.#health.upAfter && this.#table.state(name) === BackendState.Down) {
+      this.#table.setState(name, BackendState.Up);
+      log.info("backend.up", "backend answers probes again", { member: name, uri, status: parsed.value.status }, name);
     }
   }
 
@@ -114,8 +117,10 @@ export class Prober {
       this.#table.setRtt(p.member.name, undefined);
       p.successes = 0;
       if (++p.fails >= this.#health.downAfter) {
-        if (this.#table.state(p.member.name) === BackendState.Up)
-          this.#table.setState(p.member.name, BackendState.Down);
+        const { name, uri } = p.member;
+        if (this.#table.state(name) !== BackendState.Up) return;
+        this.#table.setState(name, BackendState.Down);
+        log.warn("backend.down", "backend stopped answering probes", { member: name, uri, unanswered: p.fails }, name);
       } else {
         // Confirm a first failure at once rather than a whole interval later:
         // with the defaults a dead backend is down within 2 s.

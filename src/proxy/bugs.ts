@@ -1,3 +1,4 @@
+import { errorText, log } from "../log/log.ts";
 import type { ProxyCounters } from "./ports.ts";
 
 /**
@@ -7,8 +8,6 @@ import type { ProxyCounters } from "./ports.ts";
  */
 export class Bugs {
   readonly #counters: ProxyCounters;
-  /** When a caught bug was last logged: one line a second at most. */
-  #logged = 0;
 
   constructor(counters: ProxyCounters) {
     this.#counters = counters;
@@ -18,11 +17,8 @@ export class Bugs {
   caught(where: string, err: unknown): void {
     const errors = this.#counters.internalErrors;
     errors[where] = (errors[where] ?? 0) + 1;
-    const now = Date.now();
-    if (now - this.#logged >= 1000) {
-      this.#logged = now;
-      console.error(`sipedge: internal error in ${where} handling (dropped, the worker goes on):`, err);
-    }
+    // The logger's rate limit keeps it to a line a second, with the count of those left out.
+    log.error("internal.error", "internal error (dropped, the worker goes on)", { where, error: errorText(err) });
   }
 
   /**

@@ -9,7 +9,7 @@ import { LocalAnswers } from "./local-answers.ts";
 import type { Dispatcher, ProxyCounters, ProxySettings, ProxyStats, Side, Sides, TrunkCounters } from "./ports.ts";
 import { type Decision, type OwnRoutes, Router } from "./routing.ts";
 import { Screening } from "./screening.ts";
-import { LoadShedder } from "./shedder.ts";
+import { LoadShedder, type RationChange } from "./shedder.ts";
 import { TimerQueue } from "./timer-queue.ts";
 import { countRequest, countResponse, trunkCounters, zeroCounters } from "./traffic-counters.ts";
 import { serverKey, stopTimers, TransactionTable } from "./transaction-table.ts";
@@ -122,8 +122,8 @@ export class ProxyCore {
    * the share of its UDP read turns that found a backlog: the CPU ration
    * follows them (proxy/shedder.ts).
    */
-  loadSample(utilization: number, backlog?: number): void {
-    this.#shedder.sample(utilization, backlog);
+  loadSample(utilization: number, backlog?: number): RationChange {
+    return this.#shedder.sample(utilization, backlog);
   }
 
   /** New requests each window may start while the loop is saturated; undefined: no ration. */

@@ -52,6 +52,13 @@ const SUSTAINED = 5;
  */
 const BACKLOGGED = 0.5;
 
+/**
+ * What one window's sample did to the ration: `engaged` (overload on: new
+ * work is rationed from now on), `released` (overload off), or neither.
+ * The shedder only says so; the worker logs it (runtime/worker/load-window.ts).
+ */
+export type RationChange = "engaged" | "released" | undefined;
+
 export class LoadShedder {
   /** New requests a window may start; undefined: no ration. */
   #ration: number | undefined;
@@ -79,7 +86,7 @@ export class LoadShedder {
    * `backlog` of its UDP read turns full (undefined: no datagram read, as
    * on a worker that only has connections; the load alone decides then).
    */
-  sample(utilization: number, backlog?: number): void {
+  sample(utilization: number, backlog?: number): RationChange {
     const admitted = this.#admitted;
     this.#admitted = 0;
     this.#load = SMOOTHING * utilization + (1 - SMOOTHING) * this.#load;
@@ -88,19 +95,24 @@ export class LoadShedder {
     if (load >= SATURATED && (backlog === undefined || backlog >= BACKLOGGED)) {
       this.#busy++;
       // Not yet sustained: a warm-up or a pause, which the loop catches up with.
-      if (this.#ration === undefined && this.#busy < SUSTAINED) return;
+      if (this.#ration === undefined && this.#busy < SUSTAINED) return undefined;
       this.saturatedWindows++;
+      const change = this.#ration === undefined ? "engaged" : undefined;
       // Proportional: admit what would have kept the loop at the target.
       this.#ration = Math.max(FLOOR, Math.floor((admitted * TARGET) / load));
-    } else {
-      this.#busy = 0;
-      if (this.#ration === undefined) return;
-      // Sockets drained turn after turn: the loop has room, however busy it reads (a warm-up's backlog has cleared).
-      const drained = backlog !== undefined && backlog < BACKLOGGED;
-      // Fewer came than the ration allowed while the sockets drained: it limits nothing any more.
-      if (load < IDLE || (drained && admitted < this.#ration)) this.#ration = undefined;
-      else if (drained || load < TARGET)
-        this.#ration = Math.ceil(this.#ration * (drained ? MAX_GROWTH : Math.min(MAX_GROWTH, TARGET / load))) + FLOOR;
+      return change;
     }
+    this.#busy = 0;
+    if (this.#ration === undefined) return undefined;
+    // Sockets drained turn after turn: the loop has room, however busy it reads (a warm-up's backlog has cleared).
+    const drained = backlog !== undefined && backlog < BACKLOGGED;
+    // Fewer came than the ration allowed while the sockets drained: it limits nothing any more.
+    if (load < IDLE || (drained && admitted < this.#ration)) {
+      this.#ration = undefined;
+      return "released";
+    }
+    if (drained || load < TARGET)
+      this.#ration = Math.ceil(this.#ration * (drained ? MAX_GROWTH : Math.min(MAX_GROWTH, TARGET / load))) + FLOOR;
+    return undefined;
   }
 }

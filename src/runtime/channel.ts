@@ -2,6 +2,7 @@ import type { ConnectionOptions } from "node:tls";
 import type { MessagePort } from "node:worker_threads";
 import type { CallCounts } from "../balance/dispatcher.ts";
 import type { Config } from "../config/schema.ts";
+import { log } from "../log/log.ts";
 import type { EndpointStats } from "../proxy/endpoints.ts";
 import type { ProxyStats } from "../proxy/ports.ts";
 import type { AdmissionStats } from "../transport/listener.ts";
@@ -121,7 +122,7 @@ export function post<T extends ToSupervisor | ToWorker | ToHealth>(
  */
 export function unknownMessage(where: string, message: never): void {
   const type = (message as { type?: unknown } | null)?.type;
-  process.stderr.write(`sipedge: ${where}: unknown message ignored (type ${JSON.stringify(type)})\n`);
+  log.error("channel.unknown-message", "unknown message ignored", { where, type: JSON.stringify(type) });
 }
 
 /** How often a worker beats, and how long without a beat makes it stalled. */

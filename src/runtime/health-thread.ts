@@ -1,6 +1,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { Prober } from "../health/prober.ts";
-import { BackendState, HealthTable, membersOf } from "../health/state.ts";
+import { BackendState, HealthTable, membersOf, STATE_NAMES } from "../health/state.ts";
+import { log } from "../log/log.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { BufferPool } from "../transport/pool.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
@@ -8,6 +9,13 @@ import { type HealthInit, type ToHealth, unknownMessage } from "./channel.ts";
 import { HEALTH_NICE, niceThread } from "./pin.ts";
 
 const PROBE_POOL_BYTES = 1 << 20;
+
+/** The operator's word as its log line says it. */
+const OPERATOR_EVENTS = {
+  draining: { event: "backend.drain", message: "backend drained by the operator" },
+  disabled: { event: "backend.disable", message: "backend disabled by the operator" },
+  up: { event: "backend.enable", message: "backend enabled by the operator" },
+} as const;
 
 /**
  * The health thread (principle 6): probes every backend from its
@@ -17,6 +25,8 @@ const PROBE_POOL_BYTES = 1 << 20;
 async function main(init: HealthInit): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error("health-thread runs as a worker thread only");
+  log.configure(init.config.log);
+  log.tag({ thread: "health" });
   niceThread(HEALTH_NICE);
   const members = membersOf(init.config);
   const table = new HealthTable(
@@ -53,7 +63,10 @@ async function main(init: HealthInit): Promise<void> {
         const state = { draining: BackendState.Draining, disabled: BackendState.Disabled, up: BackendState.Up }[
           m.state
         ];
+        const was = STATE_NAMES[table.state(m.backend)];
         table.setState(m.backend, state);
+        const { event, message } = OPERATOR_EVENTS[m.state];
+        log.info(event, message, { member: m.backend, was }, m.backend);
         return;
       }
       case "stop":

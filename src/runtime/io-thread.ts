@@ -1,6 +1,7 @@
 import { getPriority } from "node:os";
 import { parentPort, workerData } from "node:worker_threads";
 import { HealthTable, membersOf } from "../health/state.ts";
+import { log } from "../log/log.ts";
 import { FlowTokens } from "../proxy/flow-token.ts";
 import { useFlowIdRange } from "../transport/flow.ts";
 import { type Ask, HEARTBEAT_MS, post, type Reply, type ThreadInit, type ToWorker, unknownMessage } from "./channel.ts";
@@ -12,6 +13,9 @@ import { IoWorker } from "./worker.ts";
 async function main(init: ThreadInit): Promise<void> {
   const port = parentPort;
   if (port === null) throw new Error("io-thread runs as a worker thread only");
+  // This thread's own logger, set as the main thread's is (runtime/config-reload.ts folds in the command line).
+  log.configure(init.config.log);
+  log.tag({ worker: init.index });
   const pinned = init.cpu === undefined ? undefined : pinTo(init.cpu);
   // Under systemd the process starts at Nice=-10 for the health thread's sake; the data path runs at 0.
   if (getPriority() < 0) niceThread(0);
@@ -89,6 +93,7 @@ function answer(worker: IoWorker, init: ThreadInit, ask: Ask): Reply | undefined
     case "reload": {
       let error: string | undefined;
       try {
+        log.configure(ask.config.log);
         const names = membersOf(ask.config).map((b) => b.name);
         worker.reconfigure(ask.config, new HealthTable(names, init.health));
       } catch (e) {

@@ -1,4 +1,5 @@
 import type { MessagePort } from "node:worker_threads";
+import { log } from "../log/log.ts";
 import { type Ask, post, type Reply, type ToSupervisor } from "./channel.ts";
 
 /** The reply to a request of type K. */
@@ -65,7 +66,10 @@ export class RequestChannel {
     if (pending === undefined) return;
     if (pending.of !== response.reply.of) {
       // A bug in the worker: logged and ignored like an unknown message; the request times out.
-      process.stderr.write(`sipedge: a ${response.reply.of} reply to a ${pending.of} request ignored\n`);
+      log.error("channel.wrong-reply", "a reply of the wrong kind ignored", {
+        reply: response.reply.of,
+        request: pending.of,
+      });
       return;
     }
     this.#pending.delete(response.id);

@@ -7,6 +7,7 @@ import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
+import { errorText, log } from "../log/log.ts";
 import { flowSecret } from "../proxy/flow-token.ts";
 import { type CertificateExpiry, certificateExpiries } from "./certificate-expiry.ts";
 import {
@@ -20,6 +21,7 @@ import {
   unknownMessage,
   type WorkerStats,
 } from "./channel.ts";
+import { lastResort } from "./last-resort.ts";
 import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
@@ -71,6 +73,7 @@ export class Supervisor {
   #started: Config;
   #certificates: readonly CertificateExpiry[] = [];
   readonly #entry: URL;
+  readonly #healthEntry: URL;
   readonly #slots: Slot[] = [];
   readonly #beats: Int32Array;
   /** What every IO worker shares but the health table (runtime/shared-memory.ts). */
@@ -90,10 +93,11 @@ export class Supervisor {
   readonly timeouts: Timeouts = { stats: 0, reload: 0 };
   readonly #retiredListeners: RetiredListener[] = [];
 
-  private constructor(config: Config, entry: URL) {
+  private constructor(config: Config, entries: { io: URL; health: URL }) {
     this.#config = config;
     this.#started = config;
-    this.#entry = entry;
+    this.#entry = entries.io;
+    this.#healthEntry = entries.health;
     this.threads = config.io.threads === 0 ? availableParallelism() : config.io.threads;
     this.#memory = workerMemory(this.threads);
     this.#flowSecret = flowSecret(config.sip.flowSecretFile);
@@ -106,9 +110,10 @@ export class Supervisor {
   /**
    * Starts every worker. Listener ports given as 0 are taken by worker 0
    * first, then the others bind the same ones (reusePort needs a real port).
+   * `entry`, `healthEntry`: the threads' code (tests give stand-ins).
    */
-  static async start(config: Config, entry: URL = ENTRY): Promise<Supervisor> {
-    const s = new Supervisor(config, entry);
+  static async start(config: Config, entry: URL = ENTRY, healthEntry: URL = HEALTH_ENTRY): Promise<Supervisor> {
+    const s = new Supervisor(config, { io: entry, health: healthEntry });
     lastResort(true);
     s.#startHealth();
     try {
@@ -256,14 +261,16 @@ export class Supervisor {
     return note;
   }
 
-  /** The health thread: probes from its own sockets; restarted like an IO worker. */
+  /** The health thread: probes from its own sockets; restarted like an IO worker, and its death logged like one. */
   #startHealth(): void {
     const init: HealthInit = { config: this.#config, health: this.#table.buffer, tls: this.#healthTls };
-    const health = new Worker(HEALTH_ENTRY, { name: "sipedge-health", workerData: init });
+    const health = new Worker(this.#healthEntry, { name: "sipedge-health", workerData: init });
     this.#health = health;
-    health.on("error", () => {});
-    health.on("exit", () => {
+    const death = new Death();
+    health.on("error", (e: Error) => death.error(e));
+    health.on("exit", (code: number) => {
       if (this.#stopping || this.#health !== health) return;
+      log.error("health.died", "health thread died: restarted", death.fields(code));
       this.restarts++;
       this.#startHealth();
     });
@@ -349,17 +356,17 @@ export class Supervisor {
         }
       });
       // A crash or an exit: respawn at once (the exit event follows an error), and say why.
-      worker.on("error", (e: Error) => {
-        process.stderr.write(`sipedge: io worker ${index} failed: ${e.message}\n`);
-      });
-      worker.on("exit", () => {
+      const death = new Death();
+      worker.on("error", (e: Error) => death.error(e));
+      worker.on("exit", (code: number) => {
         slot.exited = true;
         slot.channel.close();
         if (this.#stopping || this.#slots[index] !== slot) return;
         if (slot.ready === undefined) {
-          reject(new Error(`io worker ${index} exited before it was ready`));
+          reject(new Error(`io worker ${index} exited before it was ready${death.because}`));
           return;
         }
+        log.error("worker.died", "io worker died", { worker: index, ...death.fields(code) }, String(index));
         this.restarts++;
         const last = slot.lastStats;
         if (last !== undefined) for (const told of this.#retiredListeners) told(last);
@@ -370,12 +377,14 @@ export class Supervisor {
 
   /** A replacement that cannot start (a port taken meanwhile, a certificate gone) leaves its slot empty: say so and count it. */
   #respawn(index: number): void {
-    this.#spawn(index).catch((e: unknown) => {
-      this.respawnFailures++;
-      process.stderr.write(
-        `sipedge: io worker ${index} could not be restarted: ${e instanceof Error ? e.message : String(e)}\n`,
-      );
-    });
+    this.#spawn(index).then(
+      (ready) => log.info("worker.replaced", "io worker replaced", { worker: index, thread: ready.tid }, String(index)),
+      (e: unknown) => {
+        this.respawnFailures++;
+        const error = e instanceof Error ? e.message : String(e);
+        log.error("worker.restart-failed", "io worker could not be restarted", { worker: index, error }, String(index));
+      },
+    );
   }
 
   /** A worker whose heartbeat has not moved for STALL_MS is stuck: replace it. */
@@ -389,41 +398,29 @@ export class Supervisor {
         slot.lastBeatAt = now;
       } else if (now - slot.lastBeatAt >= STALL_MS) {
         slot.lastBeatAt = now;
-        process.stderr.write(
-          `sipedge: io worker ${slot.ready.index} stalled (no heartbeat for ${STALL_MS} ms): replaced\n`,
-        );
+        const worker = slot.ready.index;
+        log.error("worker.stalled", "io worker stalled: replaced", { worker, noHeartbeatMs: STALL_MS }, String(worker));
         void slot.worker.terminate();
       }
     }
   }
 }
 
-/**
- * sysexits.h EX_SOFTWARE: a crash on a bug, told apart in the journal from exit 78
- * (EX_CONFIG, a bad config, which systemd does not restart) and exit 1 (a start that failed).
- */
-const EX_SOFTWARE = 70;
+/** Why a thread ended: the error it threw, if any (the exit event follows an error event), and its exit code. */
+class Death {
+  #error: string | undefined;
 
-/**
- * The main thread's last resort, while a supervisor runs. An exception or
- * rejection nothing handled has left it part-way through something (a
- * reload half applied, a timer never re-armed): a state no code was written
- * for. Say what it was and exit, so systemd (Restart=always) starts a clean
- * process at once instead.
- */
-function exitOnUncaught(e: unknown): void {
-  process.stderr.write(`sipedge: fatal, exiting: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(EX_SOFTWARE);
-}
+  error(e: Error): void {
+    this.#error = errorText(e);
+  }
 
-/** Installed by each start, removed by its stop (a test process outlives its supervisors). */
-function lastResort(on: boolean): void {
-  if (on) {
-    process.on("uncaughtException", exitOnUncaught);
-    process.on("unhandledRejection", exitOnUncaught);
-  } else {
-    process.off("uncaughtException", exitOnUncaught);
-    process.off("unhandledRejection", exitOnUncaught);
+  /** ": the error", for a message; empty when the thread threw nothing. */
+  get because(): string {
+    return this.#error === undefined ? "" : `: ${this.#error.split("\n")[0]}`;
+  }
+
+  fields(exitCode: number): { exitCode: number; error: string | undefined } {
+    return { exitCode, error: this.#error };
   }
 }
 

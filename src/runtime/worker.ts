@@ -78,7 +78,7 @@ export class IoWorker {
     threading: Threading = soleWorker(),
   ): Promise<IoWorker> {
     // Read once: the first TLS listener's files serve it, the backend-side listener and our client side.
-    const tls = new TlsIdentity(config);
+    const tls = new TlsIdentity(config, threading.index === 0);
     const settings = reloadable(config, threading.workers);
     // The proxy needs the sockets and the sockets deliver to the proxy: late-bind through this holder.
     let proxy: ProxyCore | undefined;

@@ -100,16 +100,18 @@ export interface RunningCli {
 /**
  * `sipedge --config FILE` in the background, its output collected; resolves once `readyText` was printed.
  * `launcher`: a command sipedge's Node is run by (its arguments after these), e.g. a shell that raises a limit.
+ * `options`: more arguments after `--config FILE` (`--log-format json`).
  */
 export async function startCli(
   config: string,
   readyText = "io worker 0",
   env: NodeJS.ProcessEnv = process.env,
   launcher: readonly string[] = [],
+  options: readonly string[] = [],
 ): Promise<RunningCli> {
   let out = "";
   let err = "";
-  const [command = process.execPath, ...args] = [...launcher, process.execPath, CLI, "--config", config];
+  const [command = process.execPath, ...args] = [...launcher, process.execPath, CLI, "--config", config, ...options];
   // Registered: stopped when the test (or, started outside one, its file) ends.
   const child = spawnRegistered(command, args, { stdio: ["ignore", "pipe", "pipe"], env });
   child.stdout?.on("data", (d: Buffer) => {

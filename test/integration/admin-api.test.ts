@@ -68,7 +68,7 @@ describe("main-thread last resort", () => {
     const exit = exited(cli.child);
     expect((await fetch(`${api}/test/main/${how}`, JSON_POST)).status).toBe(202);
     expect(await exit).toBe(70);
-    expect(cli.err()).toContain(`sipedge: fatal, exiting: ${message}`);
+    expect(cli.err()).toContain(`<3>fatal: uncaught error: exiting error="${message}\\n`);
   });
 });
 

@@ -74,11 +74,11 @@ async function through(udp: number, backend: Awaited<ReturnType<typeof tlsBacken
   return seen as { client: string | undefined; via: string };
 }
 
-/** SIGHUP, and its answer in sipedge's output. */
-async function reload(child: ChildProcess, out: () => string) {
+/** SIGHUP, and its answer in sipedge's log (stderr). */
+async function reload(child: ChildProcess, log: () => string) {
   child.kill("SIGHUP");
-  for (let i = 0; i < 100 && !out().includes("reloaded"); i++) await sleep(20);
-  expect(out()).toContain("reloaded");
+  for (let i = 0; i < 100 && !log().includes("reload.ok"); i++) await sleep(20);
+  expect(log()).toContain("reload.ok");
 }
 
 /** The certificate the TLS listener at port presents to a new handshake. */
@@ -113,7 +113,7 @@ describe("SIGHUP after a certificate renewal, towards TLS backends", () => {
         "sip: { backendTls: { verify: false } }",
       ].join("\n"),
     );
-    const { child, out } = await startCli(config);
+    const { child, err } = await startCli(config);
 
     const before = await through(udp, backend, `before-${Date.now()}`);
     expect(before.client).toBe(fingerprint(one.cert));
@@ -123,7 +123,7 @@ describe("SIGHUP after a certificate renewal, towards TLS backends", () => {
     expect(await presented(backendSide)).toBe(fingerprint(one.cert));
 
     renew();
-    await reload(child, out);
+    await reload(child, err);
     const reloaded = Date.now();
     let shown = await presented(backendSide);
     while (shown !== fingerprint(two.cert) && Date.now() - reloaded < 1000) {
@@ -169,7 +169,7 @@ async function probing() {
       ].join("\n"),
     );
   configure(live);
-  const { child, out } = await startCli(config);
+  const { child, err } = await startCli(config);
   const status = async () =>
     (await (await fetch(`http://127.0.0.1:${admin}/status`)).json()) as {
       restarts: number;
@@ -196,14 +196,14 @@ async function probing() {
     settled = await backends();
   }
   expect(settled).toEqual({ pbx: ["up", 0], dead: ["down", 1] });
-  return { certificate, backend, child, out, configure, status, backends, settled, nextProbe };
+  return { certificate, backend, child, err, configure, status, backends, settled, nextProbe };
 }
 
 describe("SIGHUP after a certificate renewal, the health thread's probes", () => {
   it("show the new client certificate from the next probe on, and no backend changes state", async () => {
-    const { certificate, backend, child, out, backends, settled, nextProbe } = await probing();
+    const { certificate, backend, child, err, backends, settled, nextProbe } = await probing();
     certificate.renew();
-    await reload(child, out);
+    await reload(child, err);
     // Its connection from before the reload is gone: whatever probes next must connect anew.
     backend.hangUp();
     const probe = await nextProbe();
@@ -214,10 +214,10 @@ describe("SIGHUP after a certificate renewal, the health thread's probes", () =>
   });
 
   it("keep the last good certificate when a reload's files cannot be read", async () => {
-    const { certificate, backend, child, out, configure, status, backends, settled, nextProbe } = await probing();
+    const { certificate, backend, child, err, configure, status, backends, settled, nextProbe } = await probing();
     configure({ cert: join(certificate.dir, "gone.pem"), key: certificate.live.key });
-    await reload(child, out);
-    expect(out()).toContain("health: probes keep the previous TLS files");
+    await reload(child, err);
+    expect(err()).toContain("health: probes keep the previous TLS files");
     backend.hangUp();
     expect((await nextProbe()).client).toBe(fingerprint(certificate.one.cert));
     // A health thread that read the files itself would fail at every start, restarted over and over.

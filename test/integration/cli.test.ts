@@ -109,7 +109,7 @@ describe("sipedge reload", () => {
     const r = await sipedge("reload");
     expect([r.status, r.stdout, r.stderr]).toEqual([0, "reloaded\n", ""]);
     await sleep(200);
-    expect(running.out()).toContain(`sipedge: reloaded ${config}`);
+    expect(running.err()).toContain(`<6>reload.ok: reloaded file=${config}`);
   });
 
   it("prints why a broken config is refused and exits 1; sipedge runs on with the old one", async () => {

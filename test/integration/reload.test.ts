@@ -39,14 +39,14 @@ describe("SIGHUP reload", () => {
           `backends:\n  - name: core\n    members:\n      - { name: m, uri: "sip:127.0.0.1:${backend}" }\n${extra}`,
       );
     write(cert1, a);
-    const { child, out, err } = await startCli(config);
+    const { child, err } = await startCli(config);
     const held = await tlsConnect(tls);
     const before = held.getPeerX509Certificate()?.fingerprint256;
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 5, rate: 10 })).toMatchObject({ successful: 5 });
 
     write(cert2, b);
     child.kill("SIGHUP");
-    await waitFor(out, "reloaded");
+    await waitFor(err, "reload.ok");
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 5, rate: 10 })).toMatchObject({ successful: 5 });
     await sleep(1200);
     expect([uasA.counts().calls, uasB.counts().calls]).toEqual([5, 5]);
@@ -68,7 +68,8 @@ describe("SIGHUP reload", () => {
     write(cert2, b, "health: { interval: soon }\n");
     child.kill("SIGHUP");
     await waitFor(err, "reload refused");
-    expect(err()).toContain('health.interval: must be a duration like "500ms", "2s" or "3m"');
+    // The journal line quotes the reasons (a JSON list), so its own quotes come escaped.
+    expect(err()).toContain('health.interval: must be a duration like \\"500ms\\", \\"2s\\" or \\"3m\\"');
     expect(await runUac(processes, `127.0.0.1:${udp}`, { calls: 3, rate: 10 })).toMatchObject({ successful: 3 });
   });
 
@@ -81,17 +82,17 @@ describe("SIGHUP reload", () => {
           `backends:\n  - name: core\n    members:\n      - { name: m, uri: "sip:127.0.0.1:9" }\nsip: ${sip}\n`,
       );
     write("{ threads: 1, pin: false }", "{ retryAfter: 30 }");
-    const { child, out } = await startCli(config);
+    const { child, err } = await startCli(config);
     write("{ threads: 1, pin: false }", "{ retryAfter: 5 }");
     child.kill("SIGHUP");
-    await waitFor(out, "reloaded");
+    await waitFor(err, "reload.ok");
     write("{ threads: 2, pin: false }", "{ retryAfter: 5, maxMessageSize: 32KiB }");
     child.kill("SIGHUP");
-    await waitFor(out, "restart needed");
-    // Until a restart, every reload says so again: the running process still has the old values.
+    await waitFor(err, "restart needed");
+    // Until a restart, every reload says so again (a warning): the running process still has the old values.
     child.kill("SIGHUP");
-    for (let i = 0; i < 100 && out().split("restart needed").length < 3; i++) await sleep(50);
-    const line = "sipedge: reload: restart needed to apply: io.threads, sip.maxMessageSize";
-    expect(out().match(/^sipedge: reload: .*$/gm)).toEqual([line, line]);
+    for (let i = 0; i < 100 && err().split("restart needed").length < 3; i++) await sleep(50);
+    const line = `<4>reload.ok: reloaded file=${config} notes=["restart needed to apply: io.threads, sip.maxMessageSize"]`;
+    expect(err().match(/^<\d>reload\.ok: .*$/gm)).toEqual([`<6>reload.ok: reloaded file=${config}`, line, line]);
   });
 });

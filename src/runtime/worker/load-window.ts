@@ -1,5 +1,7 @@
 import { type EventLoopUtilization, monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { log } from "../../log/log.ts";
 import type { ProxyCore } from "../../proxy/core.ts";
+import type { RationChange } from "../../proxy/shedder.ts";
 import type { ListenerAdmission } from "../../transport/listener.ts";
 import type { ReadTurns } from "../../transport/udp.ts";
 
@@ -53,7 +55,8 @@ export class LoadWindow {
     const backlog = new BacklogShare(sockets);
     this.#timer = setInterval(() => {
       const now = performance.eventLoopUtilization();
-      proxy.loadSample(performance.eventLoopUtilization(now, last).utilization, backlog.sinceLast());
+      const { utilization } = performance.eventLoopUtilization(now, last);
+      logOverload(proxy.loadSample(utilization, backlog.sinceLast()), utilization, proxy.ration);
       last = now;
       admission.handshakeRation = proxy.ration === undefined ? undefined : HANDSHAKES_PER_WINDOW;
       each();
@@ -74,6 +77,15 @@ export class LoadWindow {
     this.#loopDelay.disable();
     clearInterval(this.#timer);
   }
+}
+
+/** Overload on and off, one line each: the ration engaging or releasing (proxy/shedder.ts). */
+function logOverload(change: RationChange, utilization: number, ration: number | undefined): void {
+  const load = Math.round(utilization * 100) / 100;
+  if (change === "engaged") {
+    const perSecond = ((ration ?? 0) * 1000) / LOAD_WINDOW_MS;
+    log.warn("overload.on", "event loop saturated: new requests rationed", { load, rationPerSecond: perSecond });
+  } else if (change === "released") log.info("overload.off", "load back down: ration lifted", { load });
 }
 
 /** The share of read turns since the last call that left a backlog, over all the worker's UDP sockets. */

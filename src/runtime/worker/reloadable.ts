@@ -26,7 +26,8 @@ export interface Reloadable {
 /**
  * The config keys a SIGHUP applies, everything under each (`[]`: any
  * index): what `reloadable` reads, the TLS files (tls-identity.ts) and
- * `health`, which a reload's new health thread takes (runtime/supervisor.ts).
+ * `health`, which a reload's new health thread takes (runtime/supervisor.ts),
+ * and `log`, which every thread's logger takes (runtime/config-reload.ts).
  * Kept beside `reloadable` so that one is not changed without the other;
  * a key missing here is reported as needing a restart, never the reverse.
  */
@@ -52,6 +53,7 @@ const APPLIED_ON_RELOAD: readonly string[] = [
   "listen[].certificates",
   "listen[].ca",
   "listen[].tls",
+  "log",
 ];
 
 /**

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions, SecureContextOptions, TlsOptions } from "node:tls";
 import { formatErrors } from "../../config/load.ts";
@@ -5,6 +6,7 @@ import type { Config, SecureListener } from "../../config/schema.ts";
 import { readSniCertificates } from "../../config/sni-certificates.ts";
 import { contextOptions } from "../../config/tls-listener.ts";
 import { backendClientTls } from "../../health/backend-tls.ts";
+import { errorText, type LogLevel, log } from "../../log/log.ts";
 import type { ConnectionListener } from "../../transport/listener.ts";
 import { ServerNameContexts } from "../../transport/sni.ts";
 
@@ -42,6 +44,8 @@ export interface TlsListeners {
  */
 export class TlsIdentity {
   #files: TlsFiles;
+  /** Whether this worker says which certificates it loaded (one worker does: every worker reads the same files). */
+  readonly #reports: boolean;
 
   /**
    * BackendLinks (transport/links.ts) keeps the options it was given and
@@ -52,8 +56,10 @@ export class TlsIdentity {
    */
   readonly backendClient: ConnectionOptions = currentView(() => this.#files.backendClient);
 
-  constructor(config: Config) {
+  constructor(config: Config, reports = false) {
     this.#files = readTlsFiles(config);
+    this.#reports = reports;
+    if (reports) logCertificates(config, this.#files);
   }
 
   /**
@@ -86,6 +92,7 @@ export class TlsIdentity {
     if (listeners.backend !== undefined && next.identity !== undefined)
       listeners.backend.setSecureContext(next.identity);
     this.#files = next;
+    if (this.#reports) logCertificates(config, next);
   }
 }
 
@@ -102,6 +109,41 @@ function readTlsFiles(config: Config): TlsFiles {
     // The health thread meets TLS backends the same way: one builder for both.
     backendClient: backendClientTls(config),
   };
+}
+
+/** A certificate this close to its end is logged as a warning (the certificate expiry alert's 14 days). */
+const EXPIRY_WARNING_DAYS = 14;
+const DAY_MS = 86_400_000;
+
+/** `tls.certificate`: each TLS and WSS listener's certificate as loaded, with its expiry. */
+function logCertificates(config: Config, files: TlsFiles): void {
+  for (const [index, { options }] of files.clientListeners) {
+    const listener = `listen[${index}]`;
+    const file = (config.listen[index] as SecureListener).cert;
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(options.cert as Buffer);
+    } catch (e) {
+      log.warn(
+        "tls.certificate",
+        "certificate loaded but not readable",
+        { listener, file, error: errorText(e) },
+        listener,
+      );
+      continue;
+    }
+    const expires = new Date(cert.validTo);
+    const daysLeft = Math.floor((expires.getTime() - Date.now()) / DAY_MS);
+    const level: LogLevel = daysLeft < 0 ? "error" : daysLeft < EXPIRY_WARNING_DAYS ? "warn" : "info";
+    const subject = cert.subject.replaceAll("\n", ", ");
+    const fields = { listener, file, subject, expires: expires.toISOString(), daysLeft };
+    log[level](
+      "tls.certificate",
+      daysLeft < 0 ? "certificate loaded: expired" : "certificate loaded",
+      fields,
+      listener,
+    );
+  }
 }
 
 /**

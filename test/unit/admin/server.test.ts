@@ -149,8 +149,8 @@ describe("admin API: requests that fail", () => {
     expect(await call(port, "GET", "/status")).toEqual({ status: 500, body: "internal error\n" });
     expect((await call(port, "GET", "/healthz")).status).toBe(200);
     const lines = logged.mock.calls.map((c) => String(c[0]));
-    expect(lines.find((l) => l.includes("GET /readyz"))).toContain("listeners exploded");
-    expect(lines.find((l) => l.includes("GET /status"))).toContain("stats exploded");
+    expect(lines.find((l) => l.includes("method=GET url=/readyz"))).toContain("listeners exploded");
+    expect(lines.find((l) => l.includes("method=GET url=/status"))).toContain("stats exploded");
   });
 });
 

@@ -3,9 +3,14 @@ import { readCommand } from "../../../src/cli/args.ts";
 
 describe("readCommand", () => {
   it.each([
-    { argv: ["--config", "a.yaml"], want: { kind: "run", config: "a.yaml" } },
-    { argv: ["--config=a.yaml"], want: { kind: "run", config: "a.yaml" } },
-    { argv: ["-c", "a.yaml"], want: { kind: "run", config: "a.yaml" } },
+    { argv: ["--config", "a.yaml"], want: { kind: "run", config: "a.yaml", log: {} } },
+    { argv: ["--config=a.yaml"], want: { kind: "run", config: "a.yaml", log: {} } },
+    { argv: ["-c", "a.yaml"], want: { kind: "run", config: "a.yaml", log: {} } },
+    {
+      argv: ["-c", "a.yaml", "--log-level", "warn", "--log-format=json"],
+      want: { kind: "run", config: "a.yaml", log: { level: "warn", format: "json" } },
+    },
+    { argv: ["-c", "a.yaml", "--log-level=debug"], want: { kind: "run", config: "a.yaml", log: { level: "debug" } } },
     { argv: ["check-config", "a.yaml"], want: { kind: "check-config", config: "a.yaml" } },
     { argv: ["check-config", "--config=a.yaml"], want: { kind: "check-config", config: "a.yaml" } },
     {
@@ -57,6 +62,9 @@ describe("readCommand", () => {
     { argv: ["drain"], message: "drain needs a BACKEND" },
     { argv: ["enable", "a", "b"], message: "unexpected argument b" },
     { argv: ["status", "all"], message: "unexpected argument all" },
+    { argv: ["-c", "a.yaml", "--log-level", "loud"], message: "--log-level must be one of error, warn, info, debug" },
+    { argv: ["-c", "a.yaml", "--log-format", "xml"], message: "--log-format must be one of journal, json" },
+    { argv: ["-c", "a.yaml", "--log-level"], message: "--log-level needs a value" },
   ])("refuses $argv: $message", ({ argv, message }) => {
     expect(readCommand(argv)).toEqual({ kind: "usage", message });
   });

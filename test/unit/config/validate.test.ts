@@ -87,6 +87,19 @@ describe("config validation", () => {
     ]);
   });
 
+  it("takes log.level and log.format (info and journal by default), naming the key of a bad value", () => {
+    expect(unwrapConfig(validateConfig(minimal)).log).toEqual({ level: "info", format: "journal" });
+    expect(unwrapConfig(validateConfig({ ...minimal, log: { level: "debug", format: "json" } })).log).toEqual({
+      level: "debug",
+      format: "json",
+    });
+    expect(problems({ ...minimal, log: { level: "loud", format: "xml", colour: true } })).toEqual([
+      "log.colour: unknown key (expected one of level, format)",
+      "log.level: must be one of error, warn, info, debug",
+      "log.format: must be one of journal, json",
+    ]);
+  });
+
   it("takes a concrete io.backendAddress, a known sip.foreignRoute and short member names, naming the key otherwise", () => {
     expect(problems({ ...minimal, io: { backendAddress: "0.0.0.0" }, sip: { foreignRoute: "follow" } })).toEqual([
       "io.backendAddress: must be a concrete IP address, not a wildcard",

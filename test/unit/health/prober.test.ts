@@ -51,6 +51,9 @@ function backend(table: HealthTable) {
     kill: () => {
       alive = false;
     },
+    revive: () => {
+      alive = true;
+    },
   };
 }
 
@@ -80,6 +83,26 @@ describe("the prober", () => {
       b.prober.close();
     }
     expect(worst).toBeLessThanOrEqual(2000);
+  });
+
+  it("logs one line when a backend goes down and one when it comes back, naming the member", async () => {
+    const written = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    try {
+      const table = new HealthTable([member.name]);
+      const b = backend(table);
+      await vi.advanceTimersByTimeAsync(3000);
+      b.kill();
+      await vi.advanceTimersByTimeAsync(5000);
+      b.revive();
+      await vi.advanceTimersByTimeAsync(5000);
+      b.prober.close();
+      expect(written.mock.calls.map((c) => String(c[0]))).toEqual([
+        "<4>backend.down: backend stopped answering probes member=pbx uri=sip:127.0.0.1:5080 unanswered=2\n",
+        "<6>backend.up: backend answers probes again member=pbx uri=sip:127.0.0.1:5080 status=200\n",
+      ]);
+    } finally {
+      written.mockRestore();
+    }
   });
 
   it("sends a probe any SIP peer can parse, an IPv6 address of its own in brackets (RFC 3261 §25.1)", async () => {

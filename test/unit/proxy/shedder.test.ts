@@ -54,6 +54,22 @@ describe("the CPU ration", () => {
     expect(s.saturatedWindows).toBeGreaterThan(0);
   });
 
+  it("says when the ration engages and when it is released, once each, for the worker to log overload on and off", () => {
+    const s = new LoadShedder();
+    const changes: string[] = [];
+    const window = (load: number) => {
+      offer(s, 200);
+      const change = s.sample(load);
+      if (change !== undefined) changes.push(change);
+    };
+    for (let w = 0; w < 20; w++) window(1);
+    expect(s.ration).toBeDefined();
+    for (let w = 0; w < 5; w++) window(0.2);
+    expect(s.ration).toBeUndefined();
+    for (let w = 0; w < 5; w++) window(0.2);
+    expect(changes).toEqual(["engaged", "released"]);
+  });
+
   it("refuses nothing through the warm-up measured at 1 000 calls/s", () => {
     // One IO worker's first 2.7 s of sipp load (utilisation and new requests per 100 ms
     // window): the old ration started on the 19th window and refused 22 calls.

@@ -31,6 +31,7 @@ function fixture(name: string): URL {
 
 describe("supervisor", () => {
   it("restarts a worker that crashes, at once and every time", async () => {
+    const written = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
     supervisor = await Supervisor.start(config, fixture("crashing"));
     const first = supervisor.workers.map((w) => w?.tid);
     // Each crashes 300 ms after it starts and is replaced at once: restart after restart. (A worker
@@ -42,6 +43,14 @@ describe("supervisor", () => {
     expect(supervisor.restarts).toBeGreaterThanOrEqual(4);
     expect(supervisor.workers.every((w) => w !== undefined)).toBe(true);
     expect(supervisor.workers.map((w) => w?.tid)).not.toEqual(first);
+    // Each death and each replacement is a line (one a second per worker at most).
+    const lines = written.mock.calls.map((c) => String(c[0]));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^<3>worker\.died: io worker died worker=\d exitCode=1 error="Error: crash\\n/),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^<6>worker\.replaced: io worker replaced worker=\d thread=\d+\n$/),
+    );
   });
 
   it("logs and counts a worker whose replacement cannot start", async () => {
@@ -52,7 +61,22 @@ describe("supervisor", () => {
     while (s.respawnFailures === 0 && Date.now() < deadline) await sleep(10);
     expect(supervisor.restarts).toBe(1);
     expect(supervisor.respawnFailures).toBe(1);
-    expect(log).toHaveBeenCalledWith("sipedge: io worker 0 could not be restarted: io worker 0: cannot bind\n");
+    expect(log).toHaveBeenCalledWith(
+      '<3>worker.restart-failed: io worker could not be restarted worker=0 error="io worker 0: cannot bind"\n',
+    );
+  });
+
+  it("logs why the health thread died, and starts another", async () => {
+    const written = vi.spyOn(process.stderr, "write").mockImplementation(() => true);
+    const one = { ...config, io: { ...config.io, threads: 1 } };
+    supervisor = await Supervisor.start(one, fixture("answering"), fixture("crashing-health"));
+    const lines = () => written.mock.calls.map((c) => String(c[0]));
+    const deadline = Date.now() + 6000;
+    while (!lines().some((l) => l.includes("health.died")) && Date.now() < deadline) await sleep(10);
+    expect(lines().find((l) => l.includes("health.died"))).toMatch(
+      /^<3>health\.died: health thread died: restarted exitCode=1 error="Error: probe socket exploded\\n/,
+    );
+    expect(supervisor.restarts).toBeGreaterThanOrEqual(1);
   });
 
   it("replaces a worker whose heartbeat stops for 2 s", async () => {

@@ -19,7 +19,7 @@ function admission(): ListenerAdmission {
 
 /** A proxy whose CPU ration is `ration` requests a window (undefined: none). */
 function loadWindow(ration: number | undefined): LoadWindow {
-  const w = new LoadWindow({ loadSample: () => {}, ration }, admission(), [], () => {});
+  const w = new LoadWindow({ loadSample: () => undefined, ration }, admission(), [], () => {});
   windows.push(w);
   return w;
 }
