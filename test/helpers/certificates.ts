@@ -43,32 +43,39 @@ export interface PrivatePki {
 
 /** A private CA and three leaves it signed: a backend's (for 127.0.0.1), sipedge's listener's (edge.test) and one for another host. */
 export function privatePki(): PrivatePki {
-  const dir = mkdtempSync(join(tmpdir(), "sipedge-pki-"));
+  const { ca, sign } = privateCa("sipedge-pki-", "sipedge test private CA");
+  return {
+    ca,
+    pbx: sign("pbx", "pbx", "subjectAltName=IP:127.0.0.1"),
+    edge: sign("edge", "edge", "subjectAltName=DNS:edge.test"),
+    other: sign("other", "other", "subjectAltName=DNS:other.test"),
+  };
+}
+
+/**
+ * A private EC P-256 CA in a fresh folder, and `sign`: a leaf (or, by its
+ * extension, an intermediate CA) as `file`.pem and `file`.key, signed by
+ * the CA in `issuer`.pem; every certificate valid for 2 days.
+ */
+function privateCa(prefix: string, caName: string) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   const f = (name: string) => join(dir, name);
   const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
   openssl(
-    ...["req", "-x509", ...ec, "-days", "2", "-subj", "/CN=sipedge test private CA"],
+    ...["req", "-x509", ...ec, "-days", "2", "-subj", `/CN=${caName}`],
     ...["-addext", "basicConstraints=critical,CA:TRUE", "-keyout", f("ca.key"), "-out", f("ca.pem")],
   );
-  for (const [name, san] of [
-    ["pbx", "IP:127.0.0.1"],
-    ["edge", "DNS:edge.test"],
-    ["other", "DNS:other.test"],
-  ] as const) {
-    openssl("req", "-new", ...ec, "-subj", `/CN=${name}`, "-keyout", f(`${name}.key`), "-out", f(`${name}.csr`));
-    writeFileSync(f(`${name}.ext`), `subjectAltName=${san}\n`);
+  const sign = (file: string, cn: string, extension: string, issuer = "ca"): CertificateFiles => {
+    openssl("req", "-new", ...ec, "-subj", `/CN=${cn}`, "-keyout", f(`${file}.key`), "-out", f(`${file}.csr`));
+    writeFileSync(f(`${file}.ext`), `${extension}\n`);
     openssl(
-      ...["x509", "-req", "-in", f(`${name}.csr`), "-CA", f("ca.pem"), "-CAkey", f("ca.key"), "-CAcreateserial"],
-      ...["-days", "2", "-extfile", f(`${name}.ext`), "-out", f(`${name}.pem`)],
+      ...["x509", "-req", "-in", f(`${file}.csr`), "-CA", f(`${issuer}.pem`), "-CAkey", f(`${issuer}.key`)],
+      ...["-CAcreateserial", "-days", "2", "-extfile", f(`${file}.ext`), "-out", f(`${file}.pem`)],
     );
-  }
-  return {
-    ca: f("ca.pem"),
-    pbx: { cert: f("pbx.pem"), key: f("pbx.key") },
-    edge: { cert: f("edge.pem"), key: f("edge.key") },
-    other: { cert: f("other.pem"), key: f("other.key") },
+    return { cert: f(`${file}.pem`), key: f(`${file}.key`) };
   };
+  return { ca: f("ca.pem"), f, sign };
 }
 
 export interface SniPki {
@@ -89,29 +96,12 @@ export interface SniPki {
  * subjectAltName the DNS name.
  */
 export function sniPki(): SniPki {
-  const dir = mkdtempSync(join(tmpdir(), "sipedge-sni-"));
-  const f = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync("openssl", args, { stdio: "pipe" });
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
-  openssl(
-    ...["req", "-x509", ...ec, "-days", "2", "-subj", "/CN=sipedge SNI test CA"],
-    ...["-addext", "basicConstraints=critical,CA:TRUE", "-keyout", f("ca.key"), "-out", f("ca.pem")],
-  );
-  /** `file`.pem and `file`.key, signed by the CA in `issuer`.pem. */
-  const sign = (file: string, cn: string, extension: string, issuer = "ca"): CertificateFiles => {
-    openssl("req", "-new", ...ec, "-subj", `/CN=${cn}`, "-keyout", f(`${file}.key`), "-out", f(`${file}.csr`));
-    writeFileSync(f(`${file}.ext`), `${extension}\n`);
-    openssl(
-      ...["x509", "-req", "-in", f(`${file}.csr`), "-CA", f(`${issuer}.pem`), "-CAkey", f(`${issuer}.key`)],
-      ...["-CAcreateserial", "-days", "2", "-extfile", f(`${file}.ext`), "-out", f(`${file}.pem`)],
-    );
-    return { cert: f(`${file}.pem`), key: f(`${file}.key`) };
-  };
+  const { ca, f, sign } = privateCa("sipedge-sni-", "sipedge SNI test CA");
   sign("intermediate", "sipedge SNI test intermediate CA", "basicConstraints=critical,CA:TRUE");
   const a = sign("a", "a.test", "subjectAltName=DNS:a.test", "intermediate");
   writeFileSync(f("a-chain.pem"), Buffer.concat([readFileSync(a.cert), readFileSync(f("intermediate.pem"))]));
   return {
-    ca: f("ca.pem"),
+    ca,
     a: { cert: f("a-chain.pem"), key: a.key },
     aRenewed: sign("a2", "a.test renewed", "subjectAltName=DNS:a.test"),
     b: sign("b", "b.test", "subjectAltName=DNS:b.test"),
