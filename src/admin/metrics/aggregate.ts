@@ -46,9 +46,14 @@ export function perThread(
 }
 
 /** TLS handshake durations by key type, summed over the workers. */
+/** Every client-facing TLS listener's handshake figures, over all workers. */
+export function handshakes(workers: readonly WorkerStats[]): WorkerStats["clients"]["handshakes"] {
+  return workers.flatMap((w) => w.clients.handshakes);
+}
+
 export function handshakeSeries(workers: readonly WorkerStats[]): HistogramSeries<"key_type">[] {
   const byKeyType = new Map<string, { buckets: number[]; sum: number; count: number }>();
-  for (const h of workers.flatMap((w) => w.clients.handshakes)) {
+  for (const h of handshakes(workers)) {
     const acc = byKeyType.get(h.keyType) ?? { buckets: new Array(h.buckets.length).fill(0), sum: 0, count: 0 };
     h.buckets.forEach((n, i) => {
       acc.buckets[i] = (acc.buckets[i] ?? 0) + n;

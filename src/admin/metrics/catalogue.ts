@@ -1,7 +1,7 @@
 import { BackendState, RTT_BUCKETS, STATE_NAMES } from "../../health/state.ts";
 import { HANDSHAKE_BUCKETS } from "../../transport/handshakes.ts";
 import type { TrunkTotals } from "../totals.ts";
-import { byKey, handshakeSeries, merge, perThread, perWorker, sum, total } from "./aggregate.ts";
+import { byKey, handshakeSeries, handshakes, merge, perThread, perWorker, sum, total } from "./aggregate.ts";
 import { counter, type Family, gauge, histogram, type Sample } from "./family.ts";
 import type { Snapshot } from "./snapshot.ts";
 
@@ -252,22 +252,18 @@ export const CATALOGUE: readonly Family[] = [
     help: "TLS handshakes on the client-facing listeners, by key type and result",
     labels: ["key_type", "result"],
     read: (s) =>
-      s.workers.flatMap((w) =>
-        w.clients.handshakes.flatMap((h) => [
-          [{ key_type: h.keyType, result: "ok" }, h.ok] as const,
-          [{ key_type: h.keyType, result: "failed" }, h.failed] as const,
-        ]),
-      ),
+      handshakes(s.workers).flatMap((h) => [
+        [{ key_type: h.keyType, result: "ok" }, h.ok] as const,
+        [{ key_type: h.keyType, result: "failed" }, h.failed] as const,
+      ]),
   }),
   counter({
     name: "sipedge_tls_handshakes_by_version_total",
     help: "TLS handshakes done on the client-facing listeners, by key type and the protocol version agreed on",
     labels: ["key_type", "version"],
     read: (s) =>
-      s.workers.flatMap((w) =>
-        w.clients.handshakes.flatMap((h) =>
-          Object.entries(h.versions).map(([version, n]) => [{ key_type: h.keyType, version }, n] as const),
-        ),
+      handshakes(s.workers).flatMap((h) =>
+        Object.entries(h.versions).map(([version, n]) => [{ key_type: h.keyType, version }, n] as const),
       ),
   }),
   histogram({
