@@ -2,6 +2,8 @@ import { createSocket, type Socket as UdpSocket } from "node:dgram";
 import { createServer, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { listening } from "../../../src/transport/listening.ts";
+import { BufferPool } from "../../../src/transport/pool.ts";
+import { StreamListener } from "../../../src/transport/stream.ts";
 
 const servers: Server[] = [];
 const sockets: UdpSocket[] = [];
@@ -47,5 +49,28 @@ describe("listening", () => {
     expect(a).toEqual(first.address());
     const taken = listening(udp(), (t) => t.bind({ address: "127.0.0.1", port: a.port, exclusive: true }));
     await expect(taken).rejects.toMatchObject({ code: "EADDRINUSE" });
+  });
+});
+
+describe("a stream listener's port", () => {
+  it("is the bound port for its whole life, a drain included: a Route naming it stays ours for the flows still open", async () => {
+    const l = await StreamListener.listen(
+      {
+        address: "127.0.0.1",
+        port: 0,
+        backlog: 16,
+        maxMessageSize: 4096,
+        maxQueuedBytes: 1 << 16,
+        maxQueuedMessages: 64,
+        pool: new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 }),
+        counters: { slowReaders: 0, slowSenders: 0 },
+      },
+      () => {},
+    );
+    const bound = l.port;
+    expect(bound).toBeGreaterThan(0);
+    l.stopAccepting();
+    expect(l.port).toBe(bound);
+    await l.close();
   });
 });
