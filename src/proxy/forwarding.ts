@@ -1,5 +1,5 @@
 import { hash, randomFillSync } from "node:crypto";
-import { HeaderId, MessageEditor, type SipRequest, type SipResponse, uriHost } from "../sip/index.ts";
+import { detached, HeaderId, MessageEditor, type SipRequest, type SipResponse, uriHost } from "../sip/index.ts";
 import type { Flow, TransportName } from "../transport/flow.ts";
 import type { BufferPool, PoolSlot } from "../transport/pool.ts";
 import type { LocalAnswers } from "./local-answers.ts";
@@ -154,7 +154,8 @@ export class Forwarder {
           ? `<sip:${this.#sentBy(flow, "client")}${uriTransport(flow.transport)};lr${bk}>`
           : this.#recordRouteFor(flow, "client", callId, req);
       editor.insertRecordRoute(outbound).insertRecordRoute(inbound);
-      f.recordRouted = [outbound, inbound];
+      // Kept only where recordRouteKept reads it, a client's answer, and as strings of their own: they linger with the call.
+      f.recordRouted = f.side === "backend" ? [detached(outbound), detached(inbound)] : undefined;
     }
     if (f.side === "client" && req.method === "REGISTER") {
       // RFC 3327 §4.3: the registrar routes requests for this AoR back through

@@ -1,5 +1,5 @@
 import type { SipRequest, Via } from "../sip/index.ts";
-import { findParam } from "../sip/index.ts";
+import { detached, findParam } from "../sip/index.ts";
 import { unmapped } from "../transport/address.ts";
 import type { Flow } from "../transport/flow.ts";
 import type { BufferPool, PoolSlot } from "../transport/pool.ts";
@@ -19,7 +19,8 @@ export interface Forward {
   readonly method: string;
   /** The pool slot under req; each attempt takes a reference of its own. */
   readonly slot: PoolSlot | undefined;
-  readonly callId: string | undefined;
+  /** Let go with the request (letGo): a slice of its text. */
+  callId: string | undefined;
   readonly side: Side;
   /** Chosen by the dispatcher (and so eligible for failover), or routed by the policy to one flow. */
   readonly dispatched: boolean;
@@ -44,16 +45,31 @@ export interface Forward {
   deadline: Timer | undefined;
 }
 
-/** Both the answer upstream and the current attempt are final: the request is needed no more. */
+/**
+ * Both the answer upstream and the current attempt are final: the request
+ * is needed no more, nor what only a retry, a CANCEL or a hop-by-hop ACK
+ * would read. What is left lingers with the transactions (32 s over UDP):
+ * 2xx retransmissions still pass (recordRouted, target, st).
+ */
 export function letGo(f: Forward): void {
   const ct = f.ct;
-  if (f.st.finished && (ct === undefined || (ct.state !== "calling" && ct.state !== "proceeding"))) f.req = undefined;
+  if (!f.st.finished || (ct !== undefined && (ct.state === "calling" || ct.state === "proceeding"))) return;
+  f.req = undefined;
+  f.callId = undefined;
+  f.tried = undefined;
+  f.routesOut = NO_ROUTES;
+  f.requestUri = "";
+  f.via = "";
 }
 
-/** The forward's own timers stop: it has its final answer, or its server transaction ended. */
+const NO_ROUTES: readonly string[] = [];
+
+/** The forward's own timers stop, and go: it has its final answer, or its server transaction ended. */
 export function stopTimers(f: Forward): void {
   f.timerC?.stop();
+  f.timerC = undefined;
   f.deadline?.stop();
+  f.deadline = undefined;
 }
 
 const OUT_OF_DIALOG_RESENDS = 1;
@@ -139,7 +155,7 @@ export class TransactionTable {
 
   /** A new client transaction, and the forward it is an attempt of (none for a CANCEL). */
   openClient(ct: ClientTransaction, f: Forward | undefined): void {
-    this.#clients.set(clientKey(ct.branch, ct.method), ct);
+    this.#clients.set(detached(clientKey(ct.branch, ct.method)), ct);
     if (f !== undefined) this.#forwards.set(ct, f);
   }
 

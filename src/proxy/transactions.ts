@@ -1,4 +1,4 @@
-import type { SipRequest, SipResponse } from "../sip/index.ts";
+import { detached, type SipRequest, type SipResponse } from "../sip/index.ts";
 import type { Flow } from "../transport/flow.ts";
 import { type Held, UNHELD } from "../transport/pool.ts";
 import type { Timer, TimerQueue } from "./timer-queue.ts";
@@ -40,7 +40,7 @@ export class ServerTransaction {
   #request: Held;
   #lastHeld: Held = UNHELD;
   #urgent = false;
-  /** Timer G, made when a final INVITE answer is first resent over UDP; its next interval and resends left. */
+  /** Timer G, made when a final INVITE answer is first resent over UDP (dropped at the ACK); its next interval and resends left. */
   #retransmit: Timer | undefined;
   #interval = 0;
   #resendsLeft = 0;
@@ -60,7 +60,7 @@ export class ServerTransaction {
     queue: TimerQueue,
     events: ServerEvents,
   ) {
-    this.key = key;
+    this.key = detached(key);
     this.#request = held;
     this.flow = flow;
     this.isInvite = request.method === "INVITE";
@@ -118,7 +118,7 @@ export class ServerTransaction {
       this.#keep(slices, held);
     }
     if (status < 200) return;
-    this.#request.release();
+    this.#request = released(this.#request);
     this.#events.finished(this);
     const { t1 } = this.#timers;
     if (this.isInvite && status < 300) {
@@ -147,6 +147,7 @@ export class ServerTransaction {
     if (this.#state !== "completed" || !this.isInvite) return;
     this.#state = "confirmed";
     this.#retransmit?.stop();
+    this.#retransmit = undefined;
     this.#end.start(this.flow.reliable ? 0 : this.#timers.t4); // Timer I
     this.#events.lingering(this);
   }
@@ -157,7 +158,7 @@ export class ServerTransaction {
     this.#state = "terminated";
     this.#retransmit?.stop();
     this.#end.stop();
-    this.#request.release();
+    this.#request = released(this.#request);
     this.#keep(undefined, UNHELD);
     this.#events.terminated(this);
   }
@@ -187,6 +188,12 @@ export class ServerTransaction {
 
 const NOTHING: readonly Uint8Array[] = [];
 
+/** Lets go of a slot reference, and of the reference's own object: a lingering transaction keeps neither. */
+function released(held: Held): Held {
+  held.release();
+  return UNHELD;
+}
+
 type ClientState = "calling" | "proceeding" | "completed" | "accepted" | "terminated";
 
 export interface ClientEvents {
@@ -214,16 +221,20 @@ export class ClientTransaction {
   /** The request's bytes, for retransmissions: let go at the final response (a lingering transaction keeps no message). */
   #request: readonly Uint8Array[];
   /** The pool slot under #request, until a final response or the end. */
-  readonly #held: Held;
+  #held: Held;
   readonly #events: ClientEvents;
   readonly #timers: TimerBase;
   readonly #onTerminated: (t: ClientTransaction) => void;
   #state: ClientState = "calling";
   #heard = false;
-  /** Timers A and E (UDP only), and the interval of the next retransmission. */
-  readonly #retransmit: Timer | undefined;
+  /**
+   * Timers A and E (UDP only), and the interval of the next retransmission;
+   * the first-response timer. Both go at the final response: a lingering
+   * transaction keeps only its end timer (D, K, M).
+   */
+  #retransmit: Timer | undefined;
   #interval = 0;
-  readonly #firstResponse: Timer;
+  #firstResponse: Timer | undefined;
   /** Timers B and F, then D, K and M. */
   readonly #end: Timer;
   #ack: readonly Uint8Array[] | undefined;
@@ -239,7 +250,7 @@ export class ClientTransaction {
     events: ClientEvents,
     onTerminated: (t: ClientTransaction) => void,
   ) {
-    this.branch = branch;
+    this.branch = detached(branch);
     this.flow = flow;
     this.method = method;
     this.isInvite = method === "INVITE";
@@ -264,7 +275,7 @@ export class ClientTransaction {
     }
     this.#interval = timers.t1;
     this.#retransmit?.start(timers.t1);
-    this.#firstResponse.start(timers.firstResponse);
+    this.#firstResponse?.start(timers.firstResponse);
     this.#end.start(64 * timers.t1); // Timer B / F
   }
 
@@ -280,7 +291,7 @@ export class ClientTransaction {
   receive(res: SipResponse): void {
     if (this.#state === "terminated") return;
     this.#heard = true;
-    this.#firstResponse.stop();
+    this.#firstResponse?.stop();
     const { t1, t2, t4 } = this.#timers;
     if (res.status < 200) {
       if (this.#state === "calling") {
@@ -307,6 +318,8 @@ export class ClientTransaction {
       return;
     }
     this.#retransmit?.stop();
+    this.#retransmit = undefined;
+    this.#firstResponse = undefined;
     if (this.isInvite && res.status < 300) {
       this.#state = "accepted";
       this.#end.start(64 * t1); // Timer M
@@ -317,7 +330,7 @@ export class ClientTransaction {
     this.#events.response(this, res);
     // Nothing is retransmitted after a final response: the request's bytes may go.
     this.#request = NOTHING;
-    this.#held.release();
+    this.#held = released(this.#held);
   }
 
   /** The hop-by-hop ACK for a non-2xx final response (built by the caller, sent and kept for repeats). */
@@ -331,10 +344,10 @@ export class ClientTransaction {
     if (this.#state === "terminated") return;
     this.#state = "terminated";
     this.#retransmit?.stop();
-    this.#firstResponse.stop();
+    this.#firstResponse?.stop();
     this.#end.stop();
     this.#request = NOTHING;
-    this.#held.release();
+    this.#held = released(this.#held);
     this.#onTerminated(this);
   }
 

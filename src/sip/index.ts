@@ -13,6 +13,6 @@ export { findParam, type Param, type Params } from "./params.ts";
 export { type ParseOptions, parseMessage } from "./parser.ts";
 export { err, ok, type Result } from "./result.ts";
 export type { CSeq } from "./scalars.ts";
-export { unquote } from "./text.ts";
+export { detached, unquote } from "./text.ts";
 export { bareHost, isSipUri, parseUri, type SipUri, type TelUri, type Uri, uriHost } from "./uri.ts";
 export { MAGIC_COOKIE, type Via } from "./via.ts";

@@ -98,3 +98,16 @@ export function unquote(v: string): string {
   if (v.length < 2 || v.charCodeAt(0) !== 0x22) return v;
   return v.slice(1, -1).replace(/\\(.)/gs, "$1");
 }
+
+/**
+ * `s` as a string of its own. V8 makes a slice of 13 chars or more a view
+ * of the string it was cut from, and a concatenation a tree of its parts:
+ * a key or value kept while a transaction lingers (32 s) would keep its
+ * whole message text alive, and a key built from parts a tree of them
+ * (bench:call-path's heap snapshot: 35 concatenated strings and a message
+ * text kept a call). Prefixing makes a tree that slicing flattens: one copy
+ * of the chars, which the slice views. 0.06 µs; Buffer's round trip, 0.18.
+ */
+export function detached(s: string): string {
+  return s.length < 13 ? s : ` ${s}`.slice(1);
+}

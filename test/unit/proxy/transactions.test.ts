@@ -1,3 +1,4 @@
+import { queryObjects } from "node:v8";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { TimerQueue } from "../../../src/proxy/timer-queue.ts";
 import {
@@ -273,5 +274,57 @@ describe("client transactions and the pool", () => {
     expect(ev.log).toEqual(["unsent"]);
     expect(ended).toHaveBeenCalledOnce();
     expect(pool.inUse).toBe(0);
+  });
+});
+
+/** The class of a slot reference (not exported): made from one, given back at once. */
+function classOfHold(): new () => unknown {
+  const h = held();
+  h.release();
+  return h.constructor as new () => unknown;
+}
+
+describe("what a lingering transaction keeps", () => {
+  // Counted with v8.queryObjects (after a full GC): 1 000 calls a second linger 32 s, so
+  // every object a finished transaction keeps is 32 000 of them on the heap.
+  it("a client transaction past its final response keeps only its end timer (D, K, M) and no slot reference", () => {
+    const timerClass = queue.timer(() => {}).constructor as new () => unknown;
+    const holdClass = classOfHold();
+    const count = (c: new () => unknown) => queryObjects(c, { format: "count" }) as number;
+    const timersBefore = count(timerClass);
+    const holdsBefore = count(holdClass);
+    const kept: ClientTransaction[] = [];
+    for (let i = 0; i < 100; i++) {
+      const ct = clientTx(`b${i}`, recordingFlow(false), true, events(), () => {});
+      ct.receive(res(200, "INVITE"));
+      expect(ct.state).toBe("accepted");
+      kept.push(ct);
+    }
+    // Timers A and the first-response timer went with the final response; Timer M stays, one each.
+    expect(count(timerClass) - timersBefore).toBeLessThanOrEqual(100 + 2);
+    expect(count(holdClass) - holdsBefore).toBeLessThanOrEqual(2);
+    expect(kept.length).toBe(100);
+  });
+
+  it("a server transaction past its final response keeps no reference on its request's slot", () => {
+    const holdClass = classOfHold();
+    const count = () => queryObjects(holdClass, { format: "count" }) as number;
+    const before = count();
+    const kept: ServerTransaction[] = [];
+    for (let i = 0; i < 100; i++) {
+      const st = new ServerTransaction(
+        `k${i}`,
+        req("INVITE"),
+        held(),
+        recordingFlow(false),
+        T,
+        queue,
+        ending(() => {}),
+      );
+      st.respond([Buffer.from("200")], 200);
+      kept.push(st);
+    }
+    expect(count() - before).toBeLessThanOrEqual(2);
+    expect(kept.length).toBe(100);
   });
 });
