@@ -51,6 +51,8 @@ export type AdminState = "draining" | "disabled" | "up";
 /** An operator's word about a backend, relayed to the health thread (the table's only writer). */
 export type ToHealth =
   | { readonly type: "set"; readonly backend: string; readonly state: AdminState }
+  /** A reload: probe the new members with the new settings and TLS files, over the same table memory. */
+  | { readonly type: "reload"; readonly config: Config; readonly tls: ConnectionOptions }
   | { readonly type: "stop" };
 
 /**

@@ -1,4 +1,6 @@
+import type { ConnectionOptions } from "node:tls";
 import { parentPort, workerData } from "node:worker_threads";
+import type { Config } from "../config/schema.ts";
 import { Prober } from "../health/prober.ts";
 import { BackendState, HealthTable, membersOf, STATE_NAMES } from "../health/state.ts";
 import { log } from "../log/log.ts";
@@ -28,38 +30,16 @@ async function main(init: HealthInit): Promise<void> {
   log.configure(init.config.log);
   log.tag({ thread: "health" });
   niceThread(HEALTH_NICE);
-  const members = membersOf(init.config);
-  const table = new HealthTable(
-    members.map((m) => m.name),
-    init.health,
-  );
   const address = init.config.listen[0]?.address ?? "127.0.0.1";
-  let prober: Prober | undefined;
+  let probing: Probing | undefined;
   // Probes are small and few: a pool of their own, apart from the data path's.
   const pool = new BufferPool({ bytes: PROBE_POOL_BYTES, maxMessageSize: init.config.sip.maxMessageSize });
-  const udp = await UdpEndpoint.bind(address, 0, (bytes) => prober?.receive(bytes), pool);
-  const links = new BackendLinks(
-    1,
-    // The IO workers' TLS identity and trust: probes reach a TLS backend exactly as calls do.
-    init.tls,
-    {
-      maxMessageSize: init.config.sip.maxMessageSize,
-      maxQueuedBytes: 1 << 16,
-      maxQueuedMessages: 64,
-      pool,
-      counters: { slowReaders: 0, slowSenders: 0 },
-    },
-    (bytes) => prober?.receive(bytes),
-    () => {},
-  );
-  prober = new Prober(members, init.config.health, table, {
-    address: udp.address,
-    port: udp.port,
-    flow: (m) => (m.transport === "udp" ? udp.flowTo(m.host, m.port) : links.flow(m.host, m.port, m.transport)),
-  });
+  const udp = await UdpEndpoint.bind(address, 0, (bytes) => probing?.prober.receive(bytes), pool);
+  probing = startProbing(init.config, init.tls, init.health, udp, pool);
   port.on("message", (m: ToHealth) => {
     switch (m.type) {
       case "set": {
+        const { table } = probing as Probing;
         const state = { draining: BackendState.Draining, disabled: BackendState.Disabled, up: BackendState.Up }[
           m.state
         ];
@@ -69,16 +49,72 @@ async function main(init: HealthInit): Promise<void> {
         log.info(event, message, { member: m.backend, was }, m.backend);
         return;
       }
+      case "reload":
+        // The same thread and socket for the process's life: a thread per reload cost an isolate
+        // each, and a burst of reloads kept many (test/integration/tls-reload-under-load.test.ts).
+        log.configure(m.config.log);
+        probing?.close();
+        probing = startProbing(m.config, m.tls, init.health, udp, pool);
+        return;
       case "stop":
-        prober?.close();
+        probing?.close();
         udp.close();
-        links.close();
         port.close();
         return;
       default:
         unknownMessage("health thread", m);
     }
   });
+}
+
+/** One config's probing: its members' table over the shared memory, the prober, and its links to stream backends. */
+interface Probing {
+  readonly table: HealthTable;
+  readonly prober: Prober;
+  close(): void;
+}
+
+function startProbing(
+  config: Config,
+  tls: ConnectionOptions,
+  memory: SharedArrayBuffer,
+  udp: UdpEndpoint,
+  pool: BufferPool,
+): Probing {
+  const members = membersOf(config);
+  const table = new HealthTable(
+    members.map((m) => m.name),
+    memory,
+  );
+  let prober: Prober | undefined;
+  const links = new BackendLinks(
+    1,
+    // The IO workers' TLS identity and trust: probes reach a TLS backend exactly as calls do.
+    tls,
+    {
+      maxMessageSize: config.sip.maxMessageSize,
+      maxQueuedBytes: 1 << 16,
+      maxQueuedMessages: 64,
+      pool,
+      counters: { slowReaders: 0, slowSenders: 0 },
+    },
+    (bytes) => prober?.receive(bytes),
+    () => {},
+  );
+  prober = new Prober(members, config.health, table, {
+    address: udp.address,
+    port: udp.port,
+    flow: (m) => (m.transport === "udp" ? udp.flowTo(m.host, m.port) : links.flow(m.host, m.port, m.transport)),
+  });
+  const started = prober;
+  return {
+    table,
+    prober: started,
+    close: () => {
+      started.close();
+      links.close();
+    },
+  };
 }
 
 void main(workerData as HealthInit);

@@ -16,6 +16,7 @@ import { BackendSide } from "./worker/backend-side.ts";
 import { type BoundListener, type ClientListeners, openClientListeners } from "./worker/client-listeners.ts";
 import { heapStats } from "./worker/heap.ts";
 import { LoadWindow } from "./worker/load-window.ts";
+import { ReloadCollection } from "./worker/reload-collection.ts";
 import { type Reloadable, reloadable } from "./worker/reloadable.ts";
 import { WorkerSides } from "./worker/sides.ts";
 import { listenerOptions, streamOptions } from "./worker/stream-options.ts";
@@ -56,6 +57,8 @@ export class IoWorker {
   readonly #parts: WorkerParts;
   /** Feeds the proxy's CPU ration with how busy this thread's loop was, and watches the pool. */
   readonly #load: LoadWindow;
+  /** The old TLS contexts a reload leaves, freed a second after it. */
+  readonly #collection = new ReloadCollection();
   /** Below the pool's critical mark: new client connections refused, the least important not read. */
   #shedding = false;
 
@@ -196,6 +199,7 @@ export class IoWorker {
   reconfigure(config: Config, table?: HealthTable): void {
     const { tls, clients, backend, dispatcher, sides, endpoints, gate, admission, workers } = this.#parts;
     tls.reload(config, { clients: clients.tls, backend: backend.tls });
+    this.#collection.schedule();
     const settings = reloadable(config, workers);
     dispatcher.reconfigure(settings.backends, settings.passiveHealth, table);
     sides.reconfigure(settings.trunks);
@@ -219,6 +223,7 @@ export class IoWorker {
 
   async close(): Promise<void> {
     this.#load.close();
+    this.#collection.close();
     this.proxy.close();
     for (const u of this.#parts.clients.udp) u.close();
     await Promise.all([this.#parts.backend.close(), ...this.#parts.clients.streams.map((s) => s.close())]);
