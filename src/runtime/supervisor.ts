@@ -7,7 +7,7 @@ import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
-import { errorText, log } from "../log/log.ts";
+import { log } from "../log/log.ts";
 import { flowSecret } from "../proxy/flow-token.ts";
 import { type CertificateExpiry, certificateExpiries } from "./certificate-expiry.ts";
 import {
@@ -24,6 +24,7 @@ import {
 import { lastResort } from "./last-resort.ts";
 import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
+import { Death } from "./thread-death.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 import { restartOnly } from "./worker/reloadable.ts";
 
@@ -403,24 +404,6 @@ export class Supervisor {
         void slot.worker.terminate();
       }
     }
-  }
-}
-
-/** Why a thread ended: the error it threw, if any (the exit event follows an error event), and its exit code. */
-class Death {
-  #error: string | undefined;
-
-  error(e: Error): void {
-    this.#error = errorText(e);
-  }
-
-  /** ": the error", for a message; empty when the thread threw nothing. */
-  get because(): string {
-    return this.#error === undefined ? "" : `: ${this.#error.split("\n")[0]}`;
-  }
-
-  fields(exitCode: number): { exitCode: number; error: string | undefined } {
-    return { exitCode, error: this.#error };
   }
 }
 
