@@ -25,6 +25,7 @@ import { lastResort } from "./last-resort.ts";
 import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
 import { Death } from "./thread-death.ts";
+import { TicketKeyRotation } from "./ticket-key-rotation.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 import { restartOnly } from "./worker/reloadable.ts";
 
@@ -80,6 +81,8 @@ export class Supervisor {
   /** What every IO worker shares but the health table (runtime/shared-memory.ts). */
   readonly #memory: WorkerMemory;
   readonly #flowSecret: Uint8Array;
+  /** The session ticket keys every worker shares (a reload keeps them). */
+  readonly #tickets: TicketKeyRotation;
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
   #health: Worker | undefined;
@@ -105,6 +108,9 @@ export class Supervisor {
     this.#beats = new Int32Array(this.#memory.heartbeat);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
     this.#healthTls = backendClientTls(config);
+    this.#tickets = new TicketKeyRotation(config.tls.ticketKeyRotation, (keys) => {
+      for (const slot of this.#slots) if (!slot.exited) post(slot.worker, { type: "ticketKeys", keys });
+    });
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
   }
 
@@ -282,6 +288,7 @@ export class Supervisor {
     if (!this.#stopping) lastResort(false);
     this.#stopping = true;
     clearInterval(this.#watch);
+    this.#tickets.stop();
     if (this.#health !== undefined) post(this.#health, { type: "stop" });
     await Promise.all(
       this.#slots.map(
@@ -320,6 +327,7 @@ export class Supervisor {
       cpu: this.#config.io.pin ? index % availableParallelism() : undefined,
       health: this.table.buffer,
       flowSecret: this.#flowSecret,
+      ticketKeys: this.#tickets.keys,
       peers,
     };
     const worker = new Worker(this.#entry, {

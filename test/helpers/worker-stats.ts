@@ -6,8 +6,10 @@ import { HANDSHAKE_BUCKETS } from "../../src/transport/handshakes.ts";
 export function sampleWorkerStats(index: number): WorkerStats {
   const k = index + 1;
   const handshake = (keyType: string) => ({
+    listener: "127.0.0.1:5061",
     keyType,
     ok: 3 * k,
+    resumed: k,
     failed: k,
     versions: { "TLSv1.3": 2 * k, "TLSv1.2": k },
     sumSeconds: 0.0125 * k,

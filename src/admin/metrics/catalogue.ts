@@ -258,6 +258,16 @@ export const CATALOGUE: readonly Family[] = [
       ]),
   }),
   counter({
+    name: "sipedge_tls_handshakes_by_session_total",
+    help: "TLS handshakes done on the client-facing listeners, by listener (address:port), key type and session: resumed (a ticket any IO worker opens) or full",
+    labels: ["listener", "key_type", "session"],
+    read: (s) =>
+      handshakes(s.workers).flatMap((h) => [
+        [{ listener: h.listener, key_type: h.keyType, session: "full" }, h.ok - h.resumed] as const,
+        [{ listener: h.listener, key_type: h.keyType, session: "resumed" }, h.resumed] as const,
+      ]),
+  }),
+  counter({
     name: "sipedge_tls_handshakes_by_version_total",
     help: "TLS handshakes done on the client-facing listeners, by key type and the protocol version agreed on",
     labels: ["key_type", "version"],
