@@ -2,6 +2,7 @@ import type { Server, Socket } from "node:net";
 import type { SecureContext, TLSSocket, TlsOptions, Server as TlsServer } from "node:tls";
 import { listenerLabel } from "./address.ts";
 import type { Flow } from "./flow.ts";
+import { handshakeFailure } from "./handshake-failures.ts";
 import { type HandshakeStats, handshakeStats, recordHandshake } from "./handshakes.ts";
 import { listening } from "./listening.ts";
 import type { SessionTickets } from "./ticket-keys.ts";
@@ -210,7 +211,7 @@ export abstract class ConnectionListener {
   /**
    * Times each handshake from the TCP accept to the secure connection,
    * keyed by the peer's address, and counts whether it resumed a session;
-   * a failed handshake concerns one client only.
+   * a failed handshake concerns one client only, and is counted by reason.
    */
   protected trackHandshakes(tls: ServerTls): void {
     const stats = handshakeStats((tls.options.cert as string | Buffer | undefined) ?? "");
@@ -225,8 +226,11 @@ export abstract class ConnectionListener {
         recordHandshake(stats, seconds, s.getProtocol(), s.isSessionReused());
       }
     });
-    this.#server.on("tlsClientError", (_e: Error, socket: Socket) => {
-      stats.failed++;
+    this.#server.on("tlsClientError", (e: NodeJS.ErrnoException, socket: TLSSocket) => {
+      // A client certificate node refused (clientAuth: require) ends the handshake as a hang-up;
+      // why is in its authorizationError (an X509_V_ERR name, whatever @types/node says).
+      const refused = socket.authorizationError as unknown as string | undefined;
+      stats.failures[handshakeFailure(refused ?? e.code)]++;
       socket.destroy();
     });
   }

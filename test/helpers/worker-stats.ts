@@ -1,5 +1,6 @@
 /** A full WorkerStats with every field non-trivial, for rendering the metrics without a running sipedge. */
 import type { WorkerStats } from "../../src/runtime/channel.ts";
+import { noFailures } from "../../src/transport/handshake-failures.ts";
 import { HANDSHAKE_BUCKETS } from "../../src/transport/handshakes.ts";
 
 /** Worker `index`'s snapshot: the figures differ per worker so a sum over workers differs from any one of them. */
@@ -10,7 +11,7 @@ export function sampleWorkerStats(index: number): WorkerStats {
     keyType,
     ok: 3 * k,
     resumed: k,
-    failed: k,
+    failures: { ...noFailures(), unknown_ca: k },
     versions: { "TLSv1.3": 2 * k, "TLSv1.2": k },
     sumSeconds: 0.0125 * k,
     buckets: Array.from({ length: HANDSHAKE_BUCKETS.length + 1 }, (_, i) => (i % 3 === 0 ? k : 0)),

@@ -149,6 +149,8 @@ describe("the metric catalogue", () => {
         'sipedge_tls_handshake_seconds_count{key_type="ec"} 15',
         'sipedge_tls_handshakes_by_session_total{listener="127.0.0.1:5061",key_type="ec",session="full"} 10',
         'sipedge_tls_handshakes_by_session_total{listener="127.0.0.1:5061",key_type="ec",session="resumed"} 5',
+        'sipedge_tls_handshake_failures_total{listener="127.0.0.1:5061",key_type="ec",reason="unknown_ca"} 5',
+        'sipedge_tls_handshakes_total{key_type="ec",result="failed"} 5',
         'sipedge_backend_state{pool="spare",backend="b1",state="draining"} 1',
         'sipedge_backend_probe_rtt_histogram_seconds_bucket{le="+Inf",pool="main",backend="b0"} 2',
         'sipedge_trunk_last_seen_timestamp_seconds{trunk="carrier"} 1700000000.5',
