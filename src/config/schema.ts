@@ -204,6 +204,14 @@ export interface Config {
     readonly tokenFile: string | undefined;
   };
   readonly sip: SipSettings;
+  /** What every TLS and WSS listener of every IO worker shares. */
+  readonly tls: {
+    /**
+     * ms between session ticket key rotations (runtime/ticket-key-rotation.ts):
+     * a ticket is good for this long, and its key is kept for twice as long.
+     */
+    readonly ticketKeyRotation: number;
+  };
   /** How much sipedge logs and how (log/log.ts); the command line's --log-level and --log-format win over it. */
   readonly log: LogSettings;
 }

@@ -17,7 +17,7 @@ import {
 } from "./schema.ts";
 import { onlyOnWss, requireClientCa, SECURE_LISTENER_KEYS, secureListener, WSS_LISTENER_KEYS } from "./tls-listener.ts";
 
-const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip", "log"] as const;
+const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip", "tls", "log"] as const;
 const TRANSPORTS: readonly ListenTransport[] = ["udp", "tcp", "tls", "wss"];
 const ALGORITHMS: readonly Algorithm[] = ["hash-callid", "round-robin", "weighted", "least-calls"];
 const MAX_MEMBER_NAME = 64;
@@ -45,6 +45,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     limits: limitsSection(r, root),
     admin: adminSection(r, root),
     sip: sipSection(r, root),
+    tls: tlsSection(r, root),
     log: logSection(r, root),
   };
   requireClientCa(r, config.listen, config.trunks);
@@ -203,6 +204,18 @@ function sipSection(r: Reader, root: Obj) {
       ca: backendTls.ca === undefined ? undefined : r.string(backendTls, "ca", "sip.backendTls"),
     },
   };
+}
+
+/** RFC 8446 §4.6.1: a ticket lives 7 days at most; under a minute, rotation would be churn for no gain. */
+const TICKET_KEY_ROTATION = { min: 60_000, max: 7 * 24 * 3_600_000 } as const;
+
+function tlsSection(r: Reader, root: Obj) {
+  const tls = r.object(root.tls ?? {}, "tls", ["ticketKeyRotation"]) ?? {};
+  const rotation = r.duration(tls, "ticketKeyRotation", "tls", "1h");
+  const { min, max } = TICKET_KEY_ROTATION;
+  if (rotation !== undefined && (rotation < min || rotation > max))
+    r.fail("tls.ticketKeyRotation", "must be from 1m to 168h (a session ticket lives this long)");
+  return { ticketKeyRotation: rotation };
 }
 
 function logSection(r: Reader, root: Obj) {

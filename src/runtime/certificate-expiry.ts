@@ -1,7 +1,8 @@
 import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import type { Config, Listener } from "../config/schema.ts";
+import type { Config } from "../config/schema.ts";
 import { dnsNames } from "../config/sni-certificates.ts";
+import { listenerLabel } from "../transport/address.ts";
 
 /** When one loaded certificate expires (sipedge_tls_certificate_expiry_timestamp_seconds). */
 export interface CertificateExpiry {
@@ -33,8 +34,8 @@ export function certificateExpiries(config: Config): CertificateExpiry[] {
   };
   for (const l of config.listen) {
     if (l.transport !== "tls" && l.transport !== "wss") continue;
-    add(listenerLabel(l), l.cert);
-    for (const c of l.certificates) add(listenerLabel(l), c.cert);
+    add(listenerLabel(l.address, l.port), l.cert);
+    for (const c of l.certificates) add(listenerLabel(l.address, l.port), c.cert);
   }
   const first = config.listen.find((l) => l.transport === "tls");
   if (first !== undefined && "cert" in first) add("backend", first.cert);
@@ -51,9 +52,4 @@ function expiry(listener: string, file: string): CertificateExpiry | undefined {
   const cn = /^CN=(.*)$/m.exec(x509.subject)?.[1];
   const name = cn ?? dnsNames(x509)[0] ?? x509.subject.replace(/\n/g, ", ");
   return { listener, name, expires: x509.validToDate.getTime() / 1000 };
-}
-
-/** "127.0.0.1:5061", "[2001:db8::1]:5061": how an operator names the listener. */
-function listenerLabel(l: Listener): string {
-  return l.address.includes(":") ? `[${l.address}]:${l.port}` : `${l.address}:${l.port}`;
 }

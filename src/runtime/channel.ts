@@ -8,6 +8,7 @@ import type { ProxyStats } from "../proxy/ports.ts";
 import type { AdmissionStats } from "../transport/listener.ts";
 import type { PoolStats } from "../transport/pool.ts";
 import type { StreamCounters } from "../transport/stream.ts";
+import type { TicketKeys } from "../transport/ticket-keys.ts";
 import type { WorkerMemory } from "./shared-memory.ts";
 import type { BackendSideStats } from "./worker/backend-side.ts";
 import type { BoundListener, ClientSideStats } from "./worker/client-listeners.ts";
@@ -29,6 +30,8 @@ export interface ThreadInit extends WorkerMemory {
   readonly health: SharedArrayBuffer;
   /** The flow-token secret, the same in every worker so any of them can check a token. */
   readonly flowSecret: Uint8Array;
+  /** The session ticket keys every worker shares, as they are when this one starts (runtime/ticket-key-rotation.ts). */
+  readonly ticketKeys: TicketKeys;
   /** Ports to the workers already running, one per peer (transferred). */
   readonly peers: readonly { readonly index: number; readonly port: MessagePort }[];
 }
@@ -86,6 +89,8 @@ export type ToWorker =
   | { readonly type: "fault" }
   /** A hand-off port to a worker that (re)started after this one. */
   | { readonly type: "peer"; readonly index: number; readonly port: MessagePort }
+  /** The session ticket keys rotated: new tickets under the new key, the one before still accepted. */
+  | { readonly type: "ticketKeys"; readonly keys: TicketKeys }
   | { readonly type: "request"; readonly id: number; readonly ask: Ask };
 
 /**

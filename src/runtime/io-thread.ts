@@ -43,6 +43,7 @@ async function main(init: ThreadInit): Promise<void> {
       tokens: new FlowTokens(init.flowSecret, new Uint8Array(init.flowEpochs)),
       workers: init.threads,
       connectionCounts: init.connectionCounts,
+      ticketKeys: init.ticketKeys,
     });
     serving = worker;
   } catch (e) {
@@ -62,6 +63,9 @@ async function main(init: ThreadInit): Promise<void> {
         throw new Error(`io worker ${init.index}: injected fault`);
       case "peer":
         handOffs.connect(m.index, m.port);
+        return;
+      case "ticketKeys":
+        worker.rotateTicketKeys(m.keys);
         return;
       case "stop":
         // Keep beating while draining: a worker finishing its calls is not stalled.

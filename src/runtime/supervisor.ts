@@ -7,7 +7,7 @@ import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
-import { errorText, log } from "../log/log.ts";
+import { log } from "../log/log.ts";
 import { flowSecret } from "../proxy/flow-token.ts";
 import { type CertificateExpiry, certificateExpiries } from "./certificate-expiry.ts";
 import {
@@ -24,6 +24,8 @@ import {
 import { lastResort } from "./last-resort.ts";
 import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
+import { Death } from "./thread-death.ts";
+import { TicketKeyRotation } from "./ticket-key-rotation.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 import { restartOnly } from "./worker/reloadable.ts";
 
@@ -79,6 +81,8 @@ export class Supervisor {
   /** What every IO worker shares but the health table (runtime/shared-memory.ts). */
   readonly #memory: WorkerMemory;
   readonly #flowSecret: Uint8Array;
+  /** The session ticket keys every worker shares (a reload keeps them). */
+  readonly #tickets: TicketKeyRotation;
   readonly #watch: ReturnType<typeof setInterval>;
   #stopping = false;
   #health: Worker | undefined;
@@ -104,6 +108,9 @@ export class Supervisor {
     this.#beats = new Int32Array(this.#memory.heartbeat);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
     this.#healthTls = backendClientTls(config);
+    this.#tickets = new TicketKeyRotation(config.tls.ticketKeyRotation, (keys) => {
+      for (const slot of this.#slots) if (!slot.exited) post(slot.worker, { type: "ticketKeys", keys });
+    });
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
   }
 
@@ -284,6 +291,7 @@ export class Supervisor {
     if (!this.#stopping) lastResort(false);
     this.#stopping = true;
     clearInterval(this.#watch);
+    this.#tickets.stop();
     if (this.#health !== undefined) post(this.#health, { type: "stop" });
     await Promise.all(
       this.#slots.map(
@@ -322,6 +330,7 @@ export class Supervisor {
       cpu: this.#config.io.pin ? index % availableParallelism() : undefined,
       health: this.table.buffer,
       flowSecret: this.#flowSecret,
+      ticketKeys: this.#tickets.keys,
       peers,
     };
     const worker = new Worker(this.#entry, {
@@ -406,24 +415,6 @@ export class Supervisor {
         void slot.worker.terminate();
       }
     }
-  }
-}
-
-/** Why a thread ended: the error it threw, if any (the exit event follows an error event), and its exit code. */
-class Death {
-  #error: string | undefined;
-
-  error(e: Error): void {
-    this.#error = errorText(e);
-  }
-
-  /** ": the error", for a message; empty when the thread threw nothing. */
-  get because(): string {
-    return this.#error === undefined ? "" : `: ${this.#error.split("\n")[0]}`;
-  }
-
-  fields(exitCode: number): { exitCode: number; error: string | undefined } {
-    return { exitCode, error: this.#error };
   }
 }
 

@@ -9,6 +9,7 @@ import type { Flow, MessageHandler } from "../transport/flow.ts";
 import { admissionStats, type ListenerAdmission } from "../transport/listener.ts";
 import { BufferPool } from "../transport/pool.ts";
 import type { StreamCounters } from "../transport/stream.ts";
+import type { TicketKeys } from "../transport/ticket-keys.ts";
 import type { WorkerStats } from "./channel.ts";
 import { SharedConnectionGate } from "./connection-gate.ts";
 import type { HandOff } from "./handoff.ts";
@@ -81,7 +82,7 @@ export class IoWorker {
     threading: Threading = soleWorker(),
   ): Promise<IoWorker> {
     // Read once: the first TLS listener's files serve it, the backend-side listener and our client side.
-    const tls = new TlsIdentity(config, threading.index === 0);
+    const tls = new TlsIdentity(config, threading.ticketKeys, threading.index === 0);
     const settings = reloadable(config, threading.workers);
     // The proxy needs the sockets and the sockets deliver to the proxy: late-bind through this holder.
     let proxy: ProxyCore | undefined;
@@ -207,6 +208,11 @@ export class IoWorker {
     gate.reconfigure(settings.gate, settings.trunks);
     admission.maxHandshakes = settings.maxHandshakes;
     this.proxy.reconfigure(settings.proxy);
+  }
+
+  /** The supervisor rotated the session ticket keys (runtime/ticket-key-rotation.ts). */
+  rotateTicketKeys(keys: TicketKeys): void {
+    this.#parts.tls.rotateTicketKeys(keys);
   }
 
   /**

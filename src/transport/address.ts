@@ -75,3 +75,8 @@ function writeIPv4(out: Buffer, at: number, dotted: string): void {
   const parts = dotted.split(".");
   for (let i = 0; i < 4; i++) out[at + i] = Number(parts[i]);
 }
+
+/** "127.0.0.1:5061", "[2001:db8::1]:5061": how an operator names a listener. */
+export function listenerLabel(address: string, port: number): string {
+  return address.includes(":") ? `[${address}]:${port}` : `${address}:${port}`;
+}

@@ -1,14 +1,20 @@
 import { X509Certificate } from "node:crypto";
+import { type HandshakeFailure, noFailures } from "./handshake-failures.ts";
 
 /** Upper bounds (seconds) of the TLS handshake duration buckets. */
 export const HANDSHAKE_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
 /** Handshakes of one listener: plain numbers, so a worker can send them to the supervisor as they are. */
 export interface HandshakeStats {
+  /** The listener's address:port, once bound (every worker's listener on it adds to the same series). */
+  listener: string;
   /** The certificate's key type: "ec", "rsa", "ed25519", … */
   readonly keyType: string;
   ok: number;
-  failed: number;
+  /** Of `ok`: those that resumed a session (a ticket, RFC 5077 §3.2; a PSK, RFC 8446 §2.2) rather than a full handshake. */
+  resumed: number;
+  /** Failed handshakes by reason (transport/handshake-failures.ts). */
+  readonly failures: Record<HandshakeFailure, number>;
   /** Handshakes done by the version they agreed on ("TLSv1.3", "TLSv1.2"): how many peers still need 1.2. */
   readonly versions: Record<string, number>;
   sumSeconds: number;
@@ -24,11 +30,12 @@ export function handshakeStats(certPem: string | Buffer): HandshakeStats {
     // A certificate node:tls accepted but X509Certificate cannot read: still count its handshakes.
   }
   const buckets = new Array(HANDSHAKE_BUCKETS.length + 1).fill(0);
-  return { keyType, ok: 0, failed: 0, versions: {}, sumSeconds: 0, buckets };
+  return { listener: "", keyType, ok: 0, resumed: 0, failures: noFailures(), versions: {}, sumSeconds: 0, buckets };
 }
 
-export function recordHandshake(s: HandshakeStats, seconds: number, version: string | null): void {
+export function recordHandshake(s: HandshakeStats, seconds: number, version: string | null, resumed: boolean): void {
   s.ok++;
+  if (resumed) s.resumed++;
   const v = version ?? "unknown";
   s.versions[v] = (s.versions[v] ?? 0) + 1;
   s.sumSeconds += seconds;

@@ -1,9 +1,18 @@
 import type { Server, Socket } from "node:net";
-import type { TLSSocket, TlsOptions, Server as TlsServer } from "node:tls";
+import type { SecureContext, TLSSocket, TlsOptions, Server as TlsServer } from "node:tls";
+import { listenerLabel } from "./address.ts";
 import type { Flow } from "./flow.ts";
+import { handshakeFailure } from "./handshake-failures.ts";
 import { type HandshakeStats, handshakeStats, recordHandshake } from "./handshakes.ts";
 import { listening } from "./listening.ts";
+import type { SessionTickets } from "./ticket-keys.ts";
 import { hardened } from "./tls-policy.ts";
+
+/** A TLS listener's server options, and the session ticket keys its contexts share with every worker's. */
+export interface ServerTls {
+  readonly options: TlsOptions;
+  readonly tickets: SessionTickets;
+}
 
 /** A flow a listener accepted and may close (drain, shutdown, slow reader) or stop reading for a while. */
 export interface Connection extends Flow {
@@ -79,6 +88,8 @@ export abstract class ConnectionListener {
   abstract readonly transport: "tcp" | "tls" | "wss";
   /** TLS listeners: handshakes done and failed, and how long they took. */
   handshakes: HandshakeStats | undefined;
+  /** TLS listeners: the ticket keys each default context the server gets is given (at start, on a reload). */
+  #tickets: SessionTickets | undefined;
   readonly #server: Server;
   #port = 0;
   readonly #connections = new Map<number, Connection>();
@@ -157,6 +168,7 @@ export abstract class ConnectionListener {
   protected async bind(options: ListenOptions): Promise<void> {
     const { address: host, port, backlog, reusePort = false } = options;
     this.#port = (await listening(this.#server, (s) => s.listen({ host, port, backlog, reusePort }))).port;
+    if (this.handshakes !== undefined) this.handshakes.listener = listenerLabel(host, this.port);
   }
 
   protected add(c: Connection): void {
@@ -199,20 +211,35 @@ export abstract class ConnectionListener {
 
   /**
    * Times each handshake from the TCP accept to the secure connection,
-   * keyed by the peer's address; a failed handshake concerns one client only.
+   * keyed by the peer's address, and counts whether it resumed a session;
+   * a failed handshake concerns one client only, and is counted by reason.
    */
-  protected trackHandshakes(tls: TlsOptions): void {
-    const stats = handshakeStats((tls.cert as string | Buffer | undefined) ?? "");
+  protected trackHandshakes(tls: ServerTls): void {
+    const stats = handshakeStats((tls.options.cert as string | Buffer | undefined) ?? "");
     this.handshakes = stats;
+    this.#tickets = tls.tickets;
+    this.#installTickets();
     this.#server.on("secureConnection", (s: TLSSocket) => {
       const t = this.#handshakeOver(s);
       // The group agreed on is not told: Node's getEphemeralKeyInfo() answers null on a server's socket.
-      if (t !== undefined) recordHandshake(stats, Number(process.hrtime.bigint() - t) / 1e9, s.getProtocol());
+      if (t !== undefined) {
+        const seconds = Number(process.hrtime.bigint() - t) / 1e9;
+        recordHandshake(stats, seconds, s.getProtocol(), s.isSessionReused());
+      }
     });
-    this.#server.on("tlsClientError", (_e: Error, socket: Socket) => {
-      stats.failed++;
+    this.#server.on("tlsClientError", (e: NodeJS.ErrnoException, socket: TLSSocket) => {
+      // A client certificate node refused (clientAuth: require) ends the handshake as a hang-up;
+      // why is in its authorizationError (an X509_V_ERR name, whatever @types/node says).
+      const refused = socket.authorizationError as unknown as string | undefined;
+      stats.failures[handshakeFailure(refused ?? e.code)]++;
       socket.destroy();
     });
+  }
+
+  /** The server's default context seals and opens tickets with the shared keys (SNI contexts get them where made). */
+  #installTickets(): void {
+    const context = (this.#server as unknown as { _sharedCreds: SecureContext })._sharedCreds;
+    this.#tickets?.install(context);
   }
 
   /**
@@ -243,6 +270,8 @@ export abstract class ConnectionListener {
   setSecureContext(options: TlsOptions): void {
     // The same defaults as the listener was made with: a reload must not weaken them.
     (this.#server as TlsServer).setSecureContext(hardened(options));
+    // A new default context: without the shared keys it would seal with random ones of its own.
+    this.#installTickets();
   }
 
   /** No new connections; those open carry on (SIGTERM drain). */

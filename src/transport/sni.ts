@@ -1,4 +1,5 @@
 import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
+import type { SessionTickets } from "./ticket-keys.ts";
 import { hardened } from "./tls-policy.ts";
 
 /** A certificate a TLS listener shows the clients that ask for one of its names. */
@@ -18,13 +19,16 @@ export interface NamedCertificate {
  * context has. One certificate each: node takes from the context SNI
  * chooses only its last certificate, key and chain (UseSNIContext), so an
  * ECDSA and an RSA certificate side by side in one would show the one.
+ * Each seals and opens session tickets with the shared keys: node asks the
+ * context SNI chose for them.
  */
 export class ServerNameContexts {
   readonly #byName = new Map<string, SecureContext>();
 
-  constructor(common: SecureContextOptions, certificates: readonly NamedCertificate[]) {
+  constructor(common: SecureContextOptions, certificates: readonly NamedCertificate[], tickets: SessionTickets) {
     for (const { names, cert, key } of certificates) {
       const context = createSecureContext(hardened({ ...common, cert, key }));
+      tickets.install(context);
       for (const name of names) this.#byName.set(name, context);
     }
   }

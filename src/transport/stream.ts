@@ -1,11 +1,5 @@
 import { createServer as createTcpServer, connect as netConnect, type Server, type Socket } from "node:net";
-import {
-  type ConnectionOptions,
-  createServer as createTlsServer,
-  TLSSocket,
-  type TlsOptions,
-  connect as tlsConnect,
-} from "node:tls";
+import { type ConnectionOptions, createServer as createTlsServer, TLSSocket, connect as tlsConnect } from "node:tls";
 import { StreamFramer } from "../sip/index.ts";
 import { type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
 import {
@@ -14,6 +8,7 @@ import {
   certificateNames,
   type ListenerAdmission,
   type ListenOptions,
+  type ServerTls,
 } from "./listener.ts";
 import type { PoolSlot } from "./pool.ts";
 import { SendQueue, type SendQueueOptions } from "./send-queue.ts";
@@ -312,8 +307,8 @@ function giveBackFramer(maxMessageSize: number, framer: StreamFramer): void {
 }
 
 export interface StreamListenerOptions extends StreamOptions, ListenOptions {
-  /** For TLS: node:tls server options (cert, key, ca, requestCert, …). */
-  readonly tls?: TlsOptions;
+  /** For TLS: node:tls server options (cert, key, ca, requestCert, …) and the shared ticket keys. */
+  readonly tls?: ServerTls;
   /** ms a TLS handshake may take (limits.handshakeTimeout). */
   readonly handshakeTimeout?: number;
 }
@@ -332,7 +327,7 @@ export class StreamListener extends ConnectionListener {
     const server =
       options.tls === undefined
         ? createTcpServer()
-        : createTlsServer(hardened({ ...options.tls, handshakeTimeout: options.handshakeTimeout }));
+        : createTlsServer(hardened({ ...options.tls.options, handshakeTimeout: options.handshakeTimeout }));
     const listener = new StreamListener(server, transport, options.admission);
     if (options.tls !== undefined) listener.trackHandshakes(options.tls);
     const accept = (socket: Socket | TLSSocket) => {

@@ -2,10 +2,16 @@ import { isUtf8 } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer } from "node:https";
 import type { Duplex } from "node:stream";
-import type { TLSSocket, TlsOptions } from "node:tls";
+import type { TLSSocket } from "node:tls";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { type MessageHandler, newFlowId } from "./flow.ts";
-import { type Connection, ConnectionListener, certificateNames, type ListenOptions } from "./listener.ts";
+import {
+  type Connection,
+  ConnectionListener,
+  certificateNames,
+  type ListenOptions,
+  type ServerTls,
+} from "./listener.ts";
 import type { PoolSlot } from "./pool.ts";
 import { SendQueue } from "./send-queue.ts";
 import type { StreamOptions } from "./stream.ts";
@@ -123,7 +129,7 @@ function isKeepAlive(bytes: Buffer): boolean {
 }
 
 export interface WsListenerOptions extends StreamOptions, ListenOptions {
-  readonly tls: TlsOptions;
+  readonly tls: ServerTls;
   /** Origins (serialised as browsers send them) whose pages may connect; undefined: any. */
   readonly allowedOrigins?: ReadonlySet<string> | undefined;
   /** ms a TLS handshake may take (limits.handshakeTimeout). */
@@ -139,7 +145,7 @@ export class WsListener extends ConnectionListener {
 
   static async listen(options: WsListenerOptions, onMessage: MessageHandler): Promise<WsListener> {
     const server = createServer({
-      ...hardened(options.tls),
+      ...hardened(options.tls.options),
       handshakeTimeout: options.handshakeTimeout,
       headersTimeout: UPGRADE_TIMEOUT,
       requestTimeout: UPGRADE_TIMEOUT,

@@ -68,3 +68,29 @@ export async function renegotiate(
   if (code === null) await p.kill(child);
   return result(code, text());
 }
+
+/** An s_client connection held open (its stdin a pipe): what it printed, whether it resumed a session, and its end. */
+export interface HeldConnection {
+  /** s_client said "Reused" (a resumed session), not "New". */
+  readonly reused: boolean;
+  readonly out: () => string;
+  /** Stops it, and so its connection (an end of its stdin left a TLS 1.3 s_client running for seconds). */
+  end(): Promise<void>;
+}
+
+/**
+ * A handshake by openssl s_client kept open, without -brief (which does
+ * not say whether the session was reused). Resolves once the handshake is
+ * done, or after 5 s. A TLS 1.3 ticket comes after it: a `-sess_out` file
+ * is written when it does.
+ */
+export async function holdOpen(p: Processes, port: number, args: readonly string[]): Promise<HeldConnection> {
+  const child = p.spawn("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, ...args], undefined, { stdin: true });
+  const text = collect(child);
+  for (let i = 0; i < 100 && !/^(New|Reused), /m.test(text()) && child.exitCode === null; i++) await sleep(50);
+  return {
+    reused: /^Reused, /m.test(text()),
+    out: text,
+    end: () => p.kill(child),
+  };
+}

@@ -1,14 +1,17 @@
 /** A full WorkerStats with every field non-trivial, for rendering the metrics without a running sipedge. */
 import type { WorkerStats } from "../../src/runtime/channel.ts";
+import { noFailures } from "../../src/transport/handshake-failures.ts";
 import { HANDSHAKE_BUCKETS } from "../../src/transport/handshakes.ts";
 
 /** Worker `index`'s snapshot: the figures differ per worker so a sum over workers differs from any one of them. */
 export function sampleWorkerStats(index: number): WorkerStats {
   const k = index + 1;
   const handshake = (keyType: string) => ({
+    listener: "127.0.0.1:5061",
     keyType,
     ok: 3 * k,
-    failed: k,
+    resumed: k,
+    failures: { ...noFailures(), unknown_ca: k },
     versions: { "TLSv1.3": 2 * k, "TLSv1.2": k },
     sumSeconds: 0.0125 * k,
     buckets: Array.from({ length: HANDSHAKE_BUCKETS.length + 1 }, (_, i) => (i % 3 === 0 ? k : 0)),

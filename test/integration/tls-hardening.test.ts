@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
+import { noFailures } from "../../src/transport/handshake-failures.ts";
 import { type CertificateFiles, privatePki } from "../helpers/certificates.ts";
 import { invite } from "../helpers/dialog.ts";
 import { freePort, sleep } from "../helpers/net.ts";
@@ -74,10 +75,12 @@ describe("TLS defaults", () => {
       expect(tls12.protocol).toBe("TLSv1.2");
       expect(tls12.out).toMatch(/^Ciphersuite: ECDHE-ECDSA-(AES\d+-GCM-SHA\d+|CHACHA20-POLY1305)$/m);
     }
-    // The client-facing listeners count what they agreed on (sipedge_tls_handshakes_by_version_total).
-    expect(sipedge.worker.stats(0).clients.handshakes.map((h) => [h.ok, h.failed, h.versions])).toEqual([
-      [2, 2, { "TLSv1.3": 1, "TLSv1.2": 1 }],
-      [2, 2, { "TLSv1.3": 1, "TLSv1.2": 1 }],
+    // The client-facing listeners count what they agreed on (sipedge_tls_handshakes_by_version_total),
+    // and why the others failed (sipedge_tls_handshake_failures_total).
+    const failed = { ...noFailures(), no_shared_cipher: 1, protocol_version: 1 };
+    expect(sipedge.worker.stats(0).clients.handshakes.map((h) => [h.ok, h.failures, h.versions])).toEqual([
+      [2, failed, { "TLSv1.3": 1, "TLSv1.2": 1 }],
+      [2, failed, { "TLSv1.3": 1, "TLSv1.2": 1 }],
     ]);
   });
 

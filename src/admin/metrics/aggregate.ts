@@ -1,4 +1,5 @@
 import type { WorkerStats } from "../../runtime/channel.ts";
+import type { HandshakeStats } from "../../transport/handshakes.ts";
 import type { HistogramSeries, Labels, Sample } from "./family.ts";
 import type { Snapshot } from "./snapshot.ts";
 
@@ -45,12 +46,17 @@ export function perThread(
     );
 }
 
-/** TLS handshake durations by key type, summed over the workers. */
 /** Every client-facing TLS listener's handshake figures, over all workers. */
 export function handshakes(workers: readonly WorkerStats[]): WorkerStats["clients"]["handshakes"] {
   return workers.flatMap((w) => w.clients.handshakes);
 }
 
+/** One listener's failed handshakes, whatever the reason. */
+export function failedHandshakes(h: HandshakeStats): number {
+  return Object.values(h.failures).reduce((n, f) => n + f, 0);
+}
+
+/** TLS handshake durations by key type, summed over the workers. */
 export function handshakeSeries(workers: readonly WorkerStats[]): HistogramSeries<"key_type">[] {
   const byKeyType = new Map<string, { buckets: number[]; sum: number; count: number }>();
   for (const h of handshakes(workers)) {

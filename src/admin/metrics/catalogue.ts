@@ -1,7 +1,17 @@
 import { BackendState, RTT_BUCKETS, STATE_NAMES } from "../../health/state.ts";
 import { HANDSHAKE_BUCKETS } from "../../transport/handshakes.ts";
 import type { TrunkTotals } from "../totals.ts";
-import { byKey, handshakeSeries, handshakes, merge, perThread, perWorker, sum, total } from "./aggregate.ts";
+import {
+  byKey,
+  failedHandshakes,
+  handshakeSeries,
+  handshakes,
+  merge,
+  perThread,
+  perWorker,
+  sum,
+  total,
+} from "./aggregate.ts";
 import { counter, type Family, gauge, histogram, type Sample } from "./family.ts";
 import type { Snapshot } from "./snapshot.ts";
 
@@ -254,8 +264,29 @@ export const CATALOGUE: readonly Family[] = [
     read: (s) =>
       handshakes(s.workers).flatMap((h) => [
         [{ key_type: h.keyType, result: "ok" }, h.ok] as const,
-        [{ key_type: h.keyType, result: "failed" }, h.failed] as const,
+        [{ key_type: h.keyType, result: "failed" }, failedHandshakes(h)] as const,
       ]),
+  }),
+  counter({
+    name: "sipedge_tls_handshakes_by_session_total",
+    help: "TLS handshakes done on the client-facing listeners, by listener (address:port), key type and session: resumed (a ticket any IO worker opens) or full",
+    labels: ["listener", "key_type", "session"],
+    read: (s) =>
+      handshakes(s.workers).flatMap((h) => [
+        [{ listener: h.listener, key_type: h.keyType, session: "full" }, h.ok - h.resumed] as const,
+        [{ listener: h.listener, key_type: h.keyType, session: "resumed" }, h.resumed] as const,
+      ]),
+  }),
+  counter({
+    name: "sipedge_tls_handshake_failures_total",
+    help: "TLS handshakes failed on the client-facing listeners, by listener (address:port), key type and reason: unknown_ca, expired, name_mismatch, no_certificate, protocol_version, no_shared_cipher, other",
+    labels: ["listener", "key_type", "reason"],
+    read: (s) =>
+      handshakes(s.workers).flatMap((h) =>
+        Object.entries(h.failures).map(
+          ([reason, n]) => [{ listener: h.listener, key_type: h.keyType, reason }, n] as const,
+        ),
+      ),
   }),
   counter({
     name: "sipedge_tls_handshakes_by_version_total",

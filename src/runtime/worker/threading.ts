@@ -1,4 +1,5 @@
 import { FlowTokens } from "../../proxy/flow-token.ts";
+import { firstTicketKeys, type TicketKeys } from "../../transport/ticket-keys.ts";
 import type { HandOffs } from "../handoff.ts";
 import { connectionCounts } from "../shared-memory.ts";
 
@@ -14,9 +15,11 @@ export interface Threading {
   readonly workers: number;
   /** Client connection counts every worker shares (limits.maxConnections and …PerIp). */
   readonly connectionCounts: SharedArrayBuffer;
+  /** The session ticket keys every worker shares (runtime/ticket-key-rotation.ts): a session resumes on any of them. */
+  readonly ticketKeys: TicketKeys;
 }
 
-/** A worker that runs alone (the demo, tests): no peers to hand off to, a secret of its own. */
+/** A worker that runs alone (the demo, tests): no peers to hand off to, a secret and ticket keys of its own. */
 export function soleWorker(): Threading {
   return {
     index: 0,
@@ -25,5 +28,6 @@ export function soleWorker(): Threading {
     tokens: new FlowTokens(),
     workers: 1,
     connectionCounts: connectionCounts(1),
+    ticketKeys: firstTicketKeys(),
   };
 }

@@ -7,8 +7,9 @@ import { readSniCertificates } from "../../config/sni-certificates.ts";
 import { contextOptions } from "../../config/tls-listener.ts";
 import { backendClientTls } from "../../health/backend-tls.ts";
 import { errorText, type LogLevel, log } from "../../log/log.ts";
-import type { ConnectionListener } from "../../transport/listener.ts";
+import type { ConnectionListener, ServerTls } from "../../transport/listener.ts";
 import { ServerNameContexts } from "../../transport/sni.ts";
+import { SessionTickets, type TicketKeys } from "../../transport/ticket-keys.ts";
 
 /** A client-facing TLS or WSS listener's server options, and the contexts it shows by server name. */
 interface ClientListenerTls {
@@ -25,6 +26,17 @@ interface TlsFiles {
   readonly identity: TlsOptions | undefined;
   /** How sipedge connects to TLS backends. */
   readonly backendClient: ConnectionOptions;
+}
+
+/**
+ * How a worker's TLS sessions resume: the ticket keys, and how long a
+ * ticket is good (node:tls sessionTimeout, seconds): one rotation period,
+ * while its key is kept for two (runtime/ticket-key-rotation.ts), so no
+ * ticket outlives its key.
+ */
+interface Sessions {
+  readonly tickets: SessionTickets;
+  readonly timeout: number;
 }
 
 /** The listeners a reload gives new certificates to. */
@@ -44,6 +56,8 @@ export interface TlsListeners {
  */
 export class TlsIdentity {
   #files: TlsFiles;
+  /** The session ticket keys every worker shares (kept across reloads, swapped by a rotation), and a ticket's life. */
+  readonly #sessions: Sessions;
   /** Whether this worker says which certificates it loaded (one worker does: every worker reads the same files). */
   readonly #reports: boolean;
 
@@ -56,8 +70,11 @@ export class TlsIdentity {
    */
   readonly backendClient: ConnectionOptions = currentView(() => this.#files.backendClient);
 
-  constructor(config: Config, reports = false) {
-    this.#files = readTlsFiles(config);
+  constructor(config: Config, ticketKeys: TicketKeys, reports = false) {
+    // The period as started: a reload does not change the rotation, so neither may it a ticket's life.
+    const timeout = Math.floor(config.tls.ticketKeyRotation / 1000);
+    this.#sessions = { tickets: new SessionTickets(ticketKeys), timeout };
+    this.#files = readTlsFiles(config, this.#sessions);
     this.#reports = reports;
     if (reports) logCertificates(config, this.#files);
   }
@@ -68,23 +85,30 @@ export class TlsIdentity {
    * the callback it was made with (setSecureContext replaces only the
    * default context), so a reload's new contexts are found through it.
    */
-  clientListener(index: number): TlsOptions {
+  clientListener(index: number): ServerTls {
     const listener = this.#files.clientListeners.get(index);
     if (listener === undefined) throw new Error(`listen[${index}] is no TLS listener`);
-    return {
+    const options: TlsOptions = {
       ...listener.options,
       SNICallback: (servername, done) => done(null, this.#files.clientListeners.get(index)?.byName?.lookup(servername)),
     };
+    return { options, tickets: this.#sessions.tickets };
   }
 
   /** The backend-side TLS listener's options; undefined when no listener is TLS. */
-  get backendListener(): TlsOptions | undefined {
-    return this.#files.identity;
+  get backendListener(): ServerTls | undefined {
+    const options = this.#files.identity;
+    return options === undefined ? undefined : { options, tickets: this.#sessions.tickets };
+  }
+
+  /** The supervisor rotated the ticket keys: every context of this worker has them from its next handshake. */
+  rotateTicketKeys(keys: TicketKeys): void {
+    this.#sessions.tickets.rotate(keys);
   }
 
   /** SIGHUP: new certificates for new handshakes, on both sides; a file that cannot be read changes nothing. */
   reload(config: Config, listeners: TlsListeners): void {
-    const next = readTlsFiles(config);
+    const next = readTlsFiles(config, this.#sessions);
     for (const [index, listener] of listeners.clients) {
       const tls = next.clientListeners.get(index);
       if (tls !== undefined) listener.setSecureContext(tls.options);
@@ -96,11 +120,12 @@ export class TlsIdentity {
   }
 }
 
-function readTlsFiles(config: Config): TlsFiles {
+function readTlsFiles(config: Config, sessions: Sessions): TlsFiles {
   const clientListeners = new Map<number, ClientListenerTls>();
   for (const [index, l] of config.listen.entries()) {
-    if (l.transport === "tls" || l.transport === "wss")
-      clientListeners.set(index, { options: serverTls(l), byName: serverNameContexts(l, `listen[${index}]`) });
+    if (l.transport !== "tls" && l.transport !== "wss") continue;
+    const byName = serverNameContexts(l, `listen[${index}]`, sessions.tickets);
+    clientListeners.set(index, { options: { ...serverTls(l), sessionTimeout: sessions.timeout }, byName });
   }
   const first = config.listen.findIndex((l) => l.transport === "tls");
   return {
@@ -167,11 +192,11 @@ function contextTls(l: SecureListener): SecureContextOptions {
 }
 
 /** The listener's `certificates` as contexts by name; a file loadConfig would refuse throws, naming its key. */
-function serverNameContexts(l: SecureListener, path: string): ServerNameContexts | undefined {
+function serverNameContexts(l: SecureListener, path: string, tickets: SessionTickets): ServerNameContexts | undefined {
   if (l.certificates.length === 0) return undefined;
   const { files, errors } = readSniCertificates(l.certificates, path);
   if (errors.length > 0) throw new Error(formatErrors(errors));
-  return new ServerNameContexts(contextTls(l), files);
+  return new ServerNameContexts(contextTls(l), files, tickets);
 }
 
 /** An object that reads, and spreads, as whatever `current` returns at that moment. */

@@ -114,3 +114,26 @@ describe("listen[].allowedOrigins", () => {
     ).toEqual(["listen[0].allowedOrigins: only applies to wss listeners"]);
   });
 });
+
+describe("tls.ticketKeyRotation", () => {
+  const base = withTls(undefined);
+
+  it("rotates the session ticket keys hourly unless told", () => {
+    expect(unwrapConfig(validateConfig(base)).tls).toEqual({ ticketKeyRotation: 3_600_000 });
+    expect(unwrapConfig(validateConfig({ ...base, tls: { ticketKeyRotation: "15m" } })).tls.ticketKeyRotation).toBe(
+      900_000,
+    );
+  });
+
+  it("names the key of a period under a minute, over 7 days (a ticket's longest life) or no duration", () => {
+    const problem = "tls.ticketKeyRotation: must be from 1m to 168h (a session ticket lives this long)";
+    expect(problems({ ...base, tls: { ticketKeyRotation: "30s" } })).toEqual([problem]);
+    expect(problems({ ...base, tls: { ticketKeyRotation: "169h" } })).toEqual([problem]);
+    expect(problems({ ...base, tls: { ticketKeyRotation: "soon" } })).toEqual([
+      'tls.ticketKeyRotation: must be a duration like "500ms", "2s" or "3m"',
+    ]);
+    expect(problems({ ...base, tls: { ticketKeys: "x" } })).toEqual([
+      "tls.ticketKeys: unknown key (expected one of ticketKeyRotation)",
+    ]);
+  });
+});

@@ -4,10 +4,11 @@ import { connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { WebSocket } from "ws";
 import { demoCertificate } from "../../../src/runtime/demo.ts";
-import type { ConnectionListener } from "../../../src/transport/listener.ts";
+import type { ConnectionListener, ServerTls } from "../../../src/transport/listener.ts";
 import { BufferPool, type PoolSlot } from "../../../src/transport/pool.ts";
 import { PONGS_PER_SECOND, SendQueue } from "../../../src/transport/send-queue.ts";
 import { StreamListener, type StreamOptions } from "../../../src/transport/stream.ts";
+import { firstTicketKeys, SessionTickets } from "../../../src/transport/ticket-keys.ts";
 import { WsListener } from "../../../src/transport/websocket.ts";
 import { sleep } from "../../helpers/net.ts";
 import { CERT_DIR } from "../../helpers/sipedge.ts";
@@ -32,9 +33,10 @@ function options(pool: BufferPool): StreamOptions {
 }
 
 /** The test certificate's files, read. */
-function serverTls(): { cert: Buffer; key: Buffer } {
+function serverTls(): ServerTls {
   const files = demoCertificate(CERT_DIR);
-  return { cert: readFileSync(files.cert), key: readFileSync(files.key) };
+  const options = { cert: readFileSync(files.cert), key: readFileSync(files.key) };
+  return { options, tickets: new SessionTickets(firstTicketKeys()) };
 }
 
 async function until(done: () => boolean, timeoutMs = 20_000): Promise<void> {

@@ -7,6 +7,7 @@ import type { Flow } from "../../../src/transport/flow.ts";
 import { admissionStats, type ListenerAdmission, NEW_CONNECTION_MS } from "../../../src/transport/listener.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
 import { StreamListener } from "../../../src/transport/stream.ts";
+import { firstTicketKeys, SessionTickets } from "../../../src/transport/ticket-keys.ts";
 import { sleep } from "../../helpers/net.ts";
 import { CERT_DIR } from "../../helpers/sipedge.ts";
 
@@ -134,7 +135,10 @@ async function tlsListener(a: ListenerAdmission): Promise<() => Promise<boolean>
     {
       ...streamOptions(new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 })),
       admission: a,
-      tls: { cert: readFileSync(cert.cert), key: readFileSync(cert.key) },
+      tls: {
+        options: { cert: readFileSync(cert.cert), key: readFileSync(cert.key) },
+        tickets: new SessionTickets(firstTicketKeys()),
+      },
     },
     () => {},
   );

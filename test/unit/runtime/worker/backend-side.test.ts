@@ -10,6 +10,7 @@ import { reloadable } from "../../../../src/runtime/worker/reloadable.ts";
 import { listenerOptions, streamOptions } from "../../../../src/runtime/worker/stream-options.ts";
 import { TlsIdentity } from "../../../../src/runtime/worker/tls-identity.ts";
 import { BufferPool } from "../../../../src/transport/pool.ts";
+import { firstTicketKeys } from "../../../../src/transport/ticket-keys.ts";
 import { unwrapConfig } from "../../../helpers/config.ts";
 import { sleep } from "../../../helpers/net.ts";
 import { CERT_DIR } from "../../../helpers/sipedge.ts";
@@ -42,7 +43,7 @@ async function open(config: Config, index = 0, backendPorts?: Int32Array): Promi
     threading: { index, backendPorts },
     streams,
     listening: listenerOptions(config, streams),
-    tls: new TlsIdentity(config),
+    tls: new TlsIdentity(config, firstTicketKeys()),
     dispatcher: new PoolDispatcher(settings.backends, settings.passiveHealth),
     refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
     onMessage: () => {},

@@ -7,8 +7,10 @@ import { type ClientListeners, openClientListeners } from "../../../../src/runti
 import { listenerOptions, streamOptions } from "../../../../src/runtime/worker/stream-options.ts";
 import { TlsIdentity } from "../../../../src/runtime/worker/tls-identity.ts";
 import type { Flow } from "../../../../src/transport/flow.ts";
+import { noFailures } from "../../../../src/transport/handshake-failures.ts";
 import type { ListenerAdmission } from "../../../../src/transport/listener.ts";
 import { BufferPool } from "../../../../src/transport/pool.ts";
+import { firstTicketKeys } from "../../../../src/transport/ticket-keys.ts";
 import { unwrapConfig } from "../../../helpers/config.ts";
 import { sleep } from "../../../helpers/net.ts";
 import { CERT_DIR } from "../../../helpers/sipedge.ts";
@@ -46,7 +48,7 @@ async function open(): Promise<ClientListeners> {
     reusePort: false,
     listening: listenerOptions(config, streamOptions(config, { pool, counters: { slowReaders: 0, slowSenders: 0 } })),
     admission,
-    tls: new TlsIdentity(config),
+    tls: new TlsIdentity(config, firstTicketKeys()),
     pool,
     onMessage: () => {},
   });
@@ -90,9 +92,9 @@ describe("ClientListeners.stats", () => {
 
   it("gives each TLS listener's handshake figures, none for TCP or UDP", async () => {
     const c = await open();
-    expect(c.stats(() => undefined).handshakes).toMatchObject([{ ok: 0, failed: 0 }]);
+    expect(c.stats(() => undefined).handshakes).toMatchObject([{ ok: 0, resumed: 0, failures: noFailures() }]);
     await tls(c.streams[1]?.port as number);
     while ((c.tls.get(2)?.handshakes?.ok ?? 0) < 1) await sleep(10);
-    expect(c.stats(() => undefined).handshakes).toMatchObject([{ ok: 1, failed: 0 }]);
+    expect(c.stats(() => undefined).handshakes).toMatchObject([{ ok: 1, resumed: 0, failures: noFailures() }]);
   });
 });

@@ -54,6 +54,11 @@ describe("restartOnly: the keys a reload changes but does not apply", () => {
       ["listen"],
     ],
     [
+      "the ticket key rotation period: the supervisor's rotation keeps its period (and its keys) until a restart",
+      { tls: { ticketKeyRotation: "2h" } },
+      ["tls.ticketKeyRotation"],
+    ],
+    [
       "a port and client authentication",
       { listen: [base.listen[0], { ...tls, port: 5071, clientAuth: "require" }] },
       ["listen[1].port", "listen[1].clientAuth"],

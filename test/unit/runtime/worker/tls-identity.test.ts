@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { validateConfig } from "../../../../src/config/validate.ts";
 import { TlsIdentity } from "../../../../src/runtime/worker/tls-identity.ts";
 import type { ConnectionListener } from "../../../../src/transport/listener.ts";
+import { firstTicketKeys } from "../../../../src/transport/ticket-keys.ts";
 import { renewableCertificate } from "../../../helpers/certificates.ts";
 import { unwrapConfig } from "../../../helpers/config.ts";
 
@@ -35,11 +36,11 @@ const pem = (path: string) => readFileSync(path);
 describe("TlsIdentity", () => {
   it("serves each listener its own files, and shows backends the first TLS listener's certificate", () => {
     const files = renewableCertificate();
-    const identity = new TlsIdentity(configOf(files));
-    expect(identity.clientListener(1).cert).toEqual(pem(files.one.cert));
-    expect(identity.clientListener(2).cert).toEqual(pem(files.two.cert));
+    const identity = new TlsIdentity(configOf(files), firstTicketKeys());
+    expect(identity.clientListener(1).options.cert).toEqual(pem(files.one.cert));
+    expect(identity.clientListener(2).options.cert).toEqual(pem(files.two.cert));
     expect(() => identity.clientListener(0)).toThrow("listen[0] is no TLS listener");
-    expect(identity.backendListener?.cert).toEqual(pem(files.one.cert));
+    expect(identity.backendListener?.options.cert).toEqual(pem(files.one.cert));
     // Spread, as BackendLinks spreads it into tls.connect.
     expect({ ...identity.backendClient }).toEqual({
       rejectUnauthorized: true,
@@ -56,7 +57,7 @@ describe("TlsIdentity", () => {
         backends: [{ name: "core", members: [{ name: "pbx", uri: "sip:127.0.0.1:5070" }] }],
       }),
     );
-    const identity = new TlsIdentity(config);
+    const identity = new TlsIdentity(config, firstTicketKeys());
     expect(identity.backendListener).toBeUndefined();
     expect({ ...identity.backendClient }).toEqual({ rejectUnauthorized: true });
   });
@@ -64,7 +65,7 @@ describe("TlsIdentity", () => {
   it("swaps all three on reload: client listeners, the backend-side listener and the backend client", () => {
     const files = renewableCertificate();
     const config = configOf(files);
-    const identity = new TlsIdentity(config);
+    const identity = new TlsIdentity(config, firstTicketKeys());
     const [tls, wss, backend] = [recording(), recording(), recording()];
     const clientBefore = identity.backendClient;
 
@@ -79,7 +80,7 @@ describe("TlsIdentity", () => {
     expect(tls.given.map((o) => o.cert)).toEqual([pem(files.two.cert)]);
     expect(wss.given.map((o) => o.cert)).toEqual([pem(files.two.cert)]);
     expect(backend.given.map((o) => o.cert)).toEqual([pem(files.two.cert)]);
-    expect(identity.backendListener?.key).toEqual(pem(files.two.key));
+    expect(identity.backendListener?.options.key).toEqual(pem(files.two.key));
     // The object the links were given at start now reads as the new identity.
     expect(clientBefore).toBe(identity.backendClient);
     expect({ ...clientBefore }).toMatchObject({ cert: pem(files.two.cert), key: pem(files.two.key) });
@@ -88,7 +89,7 @@ describe("TlsIdentity", () => {
   it("changes nothing when a file of the new config cannot be read", () => {
     const files = renewableCertificate();
     const config = configOf(files);
-    const identity = new TlsIdentity(config);
+    const identity = new TlsIdentity(config, firstTicketKeys());
     const [tls, backend] = [recording(), recording()];
     rmSync(files.two.cert);
     expect(() => identity.reload(config, { clients: new Map([[1, tls]]), backend })).toThrow(/ENOENT/);
