@@ -3,7 +3,6 @@ import { extname } from "node:path";
 import type { ConnectionOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
-import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
@@ -25,6 +24,7 @@ import { lastResort } from "./last-resort.ts";
 import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
+import { heapLimits } from "./worker/heap.ts";
 import { restartOnly } from "./worker/reloadable.ts";
 
 /** The thread entries (.ts when run from source, .js when built). */
@@ -422,21 +422,4 @@ class Death {
   fields(exitCode: number): { exitCode: number; error: string | undefined } {
     return { exitCode, error: this.#error };
   }
-}
-
-/**
- * V8 heap bounds for each IO worker. Message bytes live in the buffer pool,
- * off the heap, and transactions are bounded by count (proxy/core.ts), so
- * the heap's live set stays small; what a bound stops is V8 letting garbage
- * pile up to gigabytes at a flood's allocation rate before collecting (the
- * process's memory then follows the garbage, not the work). A quarter of
- * limits.memory per worker (the quarter the lingering transactions are
- * sized from), never under 128 MiB.
- */
-function heapLimits(
-  memory: number,
-  workers: number,
-): { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number } {
-  const share = budgetShares(memory, workers).heapPerWorker / (1024 * 1024);
-  return { maxOldGenerationSizeMb: Math.max(128, Math.floor(share)), maxYoungGenerationSizeMb: 16 };
 }
