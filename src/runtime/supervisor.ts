@@ -21,6 +21,7 @@ import {
   type WorkerStats,
 } from "./channel.ts";
 import { lastResort } from "./last-resort.ts";
+import { OperatorStates } from "./operator-states.ts";
 import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
@@ -86,6 +87,8 @@ export class Supervisor {
   #healthTls: ConnectionOptions;
   /** Backend states, written by the health thread, read here and by every IO worker. */
   #table: HealthTable;
+  /** The operator's drains and disables, kept in admin.stateFile across restarts and reloads. */
+  readonly #operator: OperatorStates;
   restarts = 0;
   /** IO workers that exited and whose replacement could not start (the slot stays empty). */
   respawnFailures = 0;
@@ -103,6 +106,10 @@ export class Supervisor {
     this.#flowSecret = flowSecret(config.sip.flowSecretFile);
     this.#beats = new Int32Array(this.#memory.heartbeat);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
+    // Before any thread starts: a member drained before a restart takes no call after it.
+    this.#operator = OperatorStates.load(config.admin.stateFile);
+    this.#operator.keepFor(config);
+    this.#operator.applyTo(this.#table);
     this.#healthTls = backendClientTls(config);
     this.#watch = setInterval(() => this.#checkStalls(), STALL_MS / 4);
   }
@@ -177,6 +184,8 @@ export class Supervisor {
     const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
     this.#config = { ...config, listen };
     this.#certificates = certificateExpiries(this.#config);
+    // Members the new list no longer has lose their states; those it keeps (same pool, same name) hold theirs.
+    this.#operator.keepFor(config);
     if (JSON.stringify(membersOf(config).map((m) => [m.name, m.uri])) !== backendsBefore) {
       // A new backend list: a new table over the same memory.
       HealthTable.reset(this.#table.buffer);
@@ -184,6 +193,7 @@ export class Supervisor {
         membersOf(config).map((m) => m.name),
         this.#table.buffer,
       );
+      this.#operator.applyTo(this.#table);
     }
     const healthNote = this.#renewHealth(config);
     if (healthNote !== undefined) notes.push(healthNote);
@@ -225,9 +235,14 @@ export class Supervisor {
     this.#retiredListeners.push(listener);
   }
 
-  /** POST /backends/{name}/drain|disable|enable: relayed to the health thread, the table's only writer. */
+  /**
+   * POST /backends/{name}/drain|disable|enable: kept (admin.stateFile) and
+   * relayed to the health thread, the table's only writer once it runs.
+   */
   setBackend(name: string, state: AdminState): boolean {
-    if (this.table.indexOf(name) === undefined || this.#health === undefined) return false;
+    const pool = this.#config.backends.find((p) => p.members.some((m) => m.name === name));
+    if (pool === undefined || this.table.indexOf(name) === undefined || this.#health === undefined) return false;
+    this.#operator.set(pool.name, name, state);
     post(this.#health, { type: "set", backend: name, state });
     return true;
   }

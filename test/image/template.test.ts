@@ -12,7 +12,7 @@ interface Rendered {
   nftables: string;
   reservedPorts: string;
   dropIn: string;
-  config: { admin: { listen: string; tokenFile: string } };
+  config: { admin: { listen: string; tokenFile: string; stateFile: string } };
 }
 
 /** One of test/image's playbooks on localhost, `vars` as inventory (the repository's own checkout as sipedge_repo_dir). */
@@ -246,8 +246,17 @@ describe("the image definitions", () => {
   });
 
   it("points the admin API at a token file, also when inventory gives no token", async () => {
-    expect(defaultConfig.admin).toEqual({ listen: "0.0.0.0:9091", tokenFile: "/etc/sipedge/admin.token" });
-    expect((await render()).config.admin.tokenFile).toBe("/etc/sipedge/admin.token");
+    expect(defaultConfig.admin).toEqual({
+      listen: "0.0.0.0:9091",
+      tokenFile: "/etc/sipedge/admin.token",
+      // Under the unit's StateDirectory=sipedge: the one place ProtectSystem=strict lets it write.
+      stateFile: "/var/lib/sipedge/operator-states.json",
+    });
+    const rendered = (await render()).config.admin;
+    expect([rendered.tokenFile, rendered.stateFile]).toEqual([
+      "/etc/sipedge/admin.token",
+      "/var/lib/sipedge/operator-states.json",
+    ]);
     const moved = await render({ sipedge_config_dir: "/srv/sipedge" });
     expect(moved.config.admin.tokenFile).toBe("/srv/sipedge/admin.token");
   });
