@@ -220,11 +220,8 @@ describe("the image definitions", () => {
     const unit = unitSettings(readFileSync(join(REPO, "appliance", "systemd", "sipedge.service"), "utf8"));
     const config = /--config (\S+)$/.exec(unit.get("ExecStart")?.[0] ?? "")?.[1];
     expect(config).toBe("/etc/sipedge/sipedge.yaml");
-    // `systemctl reload` fails on a config sipedge would refuse, before any SIGHUP.
-    expect(unit.get("ExecReload")).toEqual([
-      `/opt/sipedge/current/bin/sipedge check-config ${config}`,
-      "/bin/kill -HUP $MAINPID",
-    ]);
+    // `systemctl reload` waits for sipedge's answer and fails, with the reasons, on a config it refuses.
+    expect(unit.get("ExecReload")).toEqual([`/opt/sipedge/current/bin/sipedge reload --config ${config}`]);
     // sipedge --config exits 78 (EX_CONFIG) on a config error (test/unit/cli.test.ts).
     expect(unit.get("RestartPreventExitStatus")).toEqual(["78"]);
     // Not in ExecStartPre: RestartPreventExitStatus covers the main process alone, so systemd would restart that.
