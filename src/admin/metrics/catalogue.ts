@@ -318,7 +318,9 @@ export const CATALOGUE: readonly Family[] = [
       ),
   }),
   histogram({
-    name: "sipedge_backend_probe_rtt_histogram_seconds",
+    // Was sipedge_backend_probe_rtt_histogram_seconds (promtool: a type in the name). Not
+    // _rtt_seconds: that is the last round trip's gauge above; _duration_seconds is the convention.
+    name: "sipedge_backend_probe_duration_seconds",
     help: "Round trips of answered OPTIONS probes",
     labels: ["pool", "backend"],
     bounds: RTT_BUCKETS,
