@@ -94,8 +94,9 @@ export function loadAdminAccess(path: string): { ok: true; value: AdminAccess } 
 }
 
 /**
- * The token file resolved against the config's folder `base`, and read:
- * here, not in validateConfig, since the path is known only once resolved.
+ * The token and state files resolved against the config's folder `base`,
+ * and the token read: here, not in validateConfig, since the path is known
+ * only once resolved.
  */
 function adminAccess(
   admin: Config["admin"],
@@ -106,7 +107,8 @@ function adminAccess(
   if (token !== undefined && "problem" in token) {
     return { ok: false, errors: [{ path: "admin.tokenFile", problem: token.problem }] };
   }
-  return { ok: true, value: { admin: { ...admin, tokenFile }, token: token?.token } };
+  const stateFile = admin.stateFile === undefined ? undefined : resolve(base, admin.stateFile);
+  return { ok: true, value: { admin: { ...admin, tokenFile, stateFile }, token: token?.token } };
 }
 
 /** The YAML tree in `path`, or why there is none. */

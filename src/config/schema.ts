@@ -202,6 +202,13 @@ export interface Config {
      * least 16 characters); none: open, allowed only on a loopback `listen`.
      */
     readonly tokenFile: string | undefined;
+    /**
+     * Where the operator's drain and disable of backend members are kept
+     * (runtime/operator-states.ts), so a restart or a reload that changes the
+     * member list does not put a drained member back into service. None: they
+     * last as long as the process.
+     */
+    readonly stateFile: string | undefined;
   };
   readonly sip: SipSettings;
   /** What every TLS and WSS listener of every IO worker shares. */

@@ -155,13 +155,15 @@ function limitsSection(r: Reader, root: Obj) {
 }
 
 function adminSection(r: Reader, root: Obj) {
-  const admin = r.object(root.admin ?? {}, "admin", ["listen", "tokenFile"]) ?? {};
+  const admin = r.object(root.admin ?? {}, "admin", ["listen", "tokenFile", "stateFile"]) ?? {};
   const listen = r.string(admin, "listen", "admin", "127.0.0.1:9091");
   const at = listen === undefined ? undefined : hostPort(listen);
   if (listen !== undefined && at === undefined) r.fail("admin.listen", 'must be "address:port"');
   const tokenMissing = at === undefined || admin.tokenFile !== undefined ? undefined : tokenRequired(at.host);
   if (tokenMissing !== undefined) r.fail("admin.tokenFile", tokenMissing);
-  return { listen, tokenFile: admin.tokenFile === undefined ? undefined : r.string(admin, "tokenFile", "admin") };
+  const file = (key: "tokenFile" | "stateFile") =>
+    admin[key] === undefined ? undefined : r.string(admin, key, "admin");
+  return { listen, tokenFile: file("tokenFile"), stateFile: file("stateFile") };
 }
 
 function sipSection(r: Reader, root: Obj) {

@@ -2,12 +2,13 @@ import type { ConnectionOptions } from "node:tls";
 import { parentPort, workerData } from "node:worker_threads";
 import type { Config } from "../config/schema.ts";
 import { Prober } from "../health/prober.ts";
-import { BackendState, HealthTable, membersOf, STATE_NAMES } from "../health/state.ts";
+import { HealthTable, membersOf, STATE_NAMES } from "../health/state.ts";
 import { log } from "../log/log.ts";
 import { BackendLinks } from "../transport/links.ts";
 import { BufferPool } from "../transport/pool.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
 import { type HealthInit, type ToHealth, unknownMessage } from "./channel.ts";
+import { ADMIN_STATES } from "./operator-states.ts";
 import { HEALTH_NICE, niceThread } from "./pin.ts";
 
 const PROBE_POOL_BYTES = 1 << 20;
@@ -40,11 +41,8 @@ async function main(init: HealthInit): Promise<void> {
     switch (m.type) {
       case "set": {
         const { table } = probing as Probing;
-        const state = { draining: BackendState.Draining, disabled: BackendState.Disabled, up: BackendState.Up }[
-          m.state
-        ];
         const was = STATE_NAMES[table.state(m.backend)];
-        table.setState(m.backend, state);
+        table.setState(m.backend, ADMIN_STATES[m.state]);
         const { event, message } = OPERATOR_EVENTS[m.state];
         log.info(event, message, { member: m.backend, was }, m.backend);
         return;

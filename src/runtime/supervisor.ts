@@ -3,7 +3,6 @@ import { extname } from "node:path";
 import type { ConnectionOptions } from "node:tls";
 import { fileURLToPath } from "node:url";
 import { MessageChannel, type MessagePort, Worker } from "node:worker_threads";
-import { budgetShares } from "../config/budget.ts";
 import type { Config } from "../config/schema.ts";
 import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
@@ -22,11 +21,13 @@ import {
   type WorkerStats,
 } from "./channel.ts";
 import { lastResort } from "./last-resort.ts";
+import { OperatorStates } from "./operator-states.ts";
 import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
 import { Death } from "./thread-death.ts";
 import { TicketKeyRotation } from "./ticket-key-rotation.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
+import { heapLimits } from "./worker/heap.ts";
 import { restartOnly } from "./worker/reloadable.ts";
 
 /** The thread entries (.ts when run from source, .js when built). */
@@ -90,6 +91,8 @@ export class Supervisor {
   #healthTls: ConnectionOptions;
   /** Backend states, written by the health thread, read here and by every IO worker. */
   #table: HealthTable;
+  /** The operator's drains and disables, kept in admin.stateFile across restarts and reloads. */
+  readonly #operator: OperatorStates;
   restarts = 0;
   /** IO workers that exited and whose replacement could not start (the slot stays empty). */
   respawnFailures = 0;
@@ -107,6 +110,10 @@ export class Supervisor {
     this.#flowSecret = flowSecret(config.sip.flowSecretFile);
     this.#beats = new Int32Array(this.#memory.heartbeat);
     this.#table = new HealthTable(membersOf(config).map((m) => m.name));
+    // Before any thread starts: a member drained before a restart takes no call after it.
+    this.#operator = OperatorStates.load(config.admin.stateFile);
+    this.#operator.keepFor(config);
+    this.#operator.applyTo(this.#table);
     this.#healthTls = backendClientTls(config);
     this.#tickets = new TicketKeyRotation(config.tls.ticketKeyRotation, (keys) => {
       for (const slot of this.#slots) if (!slot.exited) post(slot.worker, { type: "ticketKeys", keys });
@@ -184,6 +191,8 @@ export class Supervisor {
     const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
     this.#config = { ...config, listen };
     this.#certificates = certificateExpiries(this.#config);
+    // Members the new list no longer has lose their states; those it keeps (same pool, same name) hold theirs.
+    this.#operator.keepFor(config);
     if (JSON.stringify(membersOf(config).map((m) => [m.name, m.uri])) !== backendsBefore) {
       // A new backend list: a new table over the same memory.
       HealthTable.reset(this.#table.buffer);
@@ -191,6 +200,7 @@ export class Supervisor {
         membersOf(config).map((m) => m.name),
         this.#table.buffer,
       );
+      this.#operator.applyTo(this.#table);
     }
     const healthNote = this.#renewHealth(config);
     if (healthNote !== undefined) notes.push(healthNote);
@@ -232,9 +242,14 @@ export class Supervisor {
     this.#retiredListeners.push(listener);
   }
 
-  /** POST /backends/{name}/drain|disable|enable: relayed to the health thread, the table's only writer. */
+  /**
+   * POST /backends/{name}/drain|disable|enable: kept (admin.stateFile) and
+   * relayed to the health thread, the table's only writer once it runs.
+   */
   setBackend(name: string, state: AdminState): boolean {
-    if (this.table.indexOf(name) === undefined || this.#health === undefined) return false;
+    const pool = this.#config.backends.find((p) => p.members.some((m) => m.name === name));
+    if (pool === undefined || this.table.indexOf(name) === undefined || this.#health === undefined) return false;
+    this.#operator.set(pool.name, name, state);
     post(this.#health, { type: "set", backend: name, state });
     return true;
   }
@@ -416,21 +431,4 @@ export class Supervisor {
       }
     }
   }
-}
-
-/**
- * V8 heap bounds for each IO worker. Message bytes live in the buffer pool,
- * off the heap, and transactions are bounded by count (proxy/core.ts), so
- * the heap's live set stays small; what a bound stops is V8 letting garbage
- * pile up to gigabytes at a flood's allocation rate before collecting (the
- * process's memory then follows the garbage, not the work). A quarter of
- * limits.memory per worker (the quarter the lingering transactions are
- * sized from), never under 128 MiB.
- */
-function heapLimits(
-  memory: number,
-  workers: number,
-): { maxOldGenerationSizeMb: number; maxYoungGenerationSizeMb: number } {
-  const share = budgetShares(memory, workers).heapPerWorker / (1024 * 1024);
-  return { maxOldGenerationSizeMb: Math.max(128, Math.floor(share)), maxYoungGenerationSizeMb: 16 };
 }

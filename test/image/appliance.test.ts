@@ -243,6 +243,27 @@ describe("the appliance image", () => {
     // Two runs of the whole role against an emulated CPU (TCG) on shared cores: minutes each.
   }, 900_000);
 
+  it("reloads through sipedge reload: systemctl reload fails on a config sipedge refuses, naming the key", async () => {
+    // The unit's ExecReload reaches the admin API as the service user, with its token, over loopback.
+    await sh("systemctl reload sipedge");
+    await sh(
+      "cp -p /etc/sipedge/sipedge.yaml /root/sipedge.yaml.good && printf '\nnonsense: 1\n' >> /etc/sipedge/sipedge.yaml",
+    );
+    try {
+      expect((await vm.ssh("systemctl reload sipedge")).code).not.toBe(0);
+      const refusal = await until("the refusal in the journal", 10_000, async () => {
+        const journal = await sh("journalctl -u sipedge -n 30 --no-pager -o cat");
+        return journal.includes("reload refused") && journal.includes("nonsense: unknown key") ? journal : undefined;
+      });
+      expect(refusal).toContain("nonsense: unknown key");
+    } finally {
+      await sh("cp -p /root/sipedge.yaml.good /etc/sipedge/sipedge.yaml");
+    }
+    // Refused, not restarted: the first boot's process runs on.
+    expect(await sh("systemctl is-active sipedge")).toBe("active");
+    expect(await sh("systemctl show -p NRestarts --value sipedge")).toBe("0");
+  });
+
   it("probes the backend up and serves /metrics, with the token, on the admin port to the management network", async () => {
     expect((await admin("/metrics", null)).status).toBe(401);
     expect((await admin("/metrics", "not-the-token-of-this-appliance")).status).toBe(401);

@@ -12,7 +12,7 @@ interface Rendered {
   nftables: string;
   reservedPorts: string;
   dropIn: string;
-  config: { admin: { listen: string; tokenFile: string } };
+  config: { admin: { listen: string; tokenFile: string; stateFile: string } };
 }
 
 /** One of test/image's playbooks on localhost, `vars` as inventory (the repository's own checkout as sipedge_repo_dir). */
@@ -220,11 +220,8 @@ describe("the image definitions", () => {
     const unit = unitSettings(readFileSync(join(REPO, "appliance", "systemd", "sipedge.service"), "utf8"));
     const config = /--config (\S+)$/.exec(unit.get("ExecStart")?.[0] ?? "")?.[1];
     expect(config).toBe("/etc/sipedge/sipedge.yaml");
-    // `systemctl reload` fails on a config sipedge would refuse, before any SIGHUP.
-    expect(unit.get("ExecReload")).toEqual([
-      `/opt/sipedge/current/bin/sipedge check-config ${config}`,
-      "/bin/kill -HUP $MAINPID",
-    ]);
+    // `systemctl reload` waits for sipedge's answer and fails, with the reasons, on a config it refuses.
+    expect(unit.get("ExecReload")).toEqual([`/opt/sipedge/current/bin/sipedge reload --config ${config}`]);
     // sipedge --config exits 78 (EX_CONFIG) on a config error (test/unit/cli.test.ts).
     expect(unit.get("RestartPreventExitStatus")).toEqual(["78"]);
     // Not in ExecStartPre: RestartPreventExitStatus covers the main process alone, so systemd would restart that.
@@ -246,8 +243,17 @@ describe("the image definitions", () => {
   });
 
   it("points the admin API at a token file, also when inventory gives no token", async () => {
-    expect(defaultConfig.admin).toEqual({ listen: "0.0.0.0:9091", tokenFile: "/etc/sipedge/admin.token" });
-    expect((await render()).config.admin.tokenFile).toBe("/etc/sipedge/admin.token");
+    expect(defaultConfig.admin).toEqual({
+      listen: "0.0.0.0:9091",
+      tokenFile: "/etc/sipedge/admin.token",
+      // Under the unit's StateDirectory=sipedge: the one place ProtectSystem=strict lets it write.
+      stateFile: "/var/lib/sipedge/operator-states.json",
+    });
+    const rendered = (await render()).config.admin;
+    expect([rendered.tokenFile, rendered.stateFile]).toEqual([
+      "/etc/sipedge/admin.token",
+      "/var/lib/sipedge/operator-states.json",
+    ]);
     const moved = await render({ sipedge_config_dir: "/srv/sipedge" });
     expect(moved.config.admin.tokenFile).toBe("/srv/sipedge/admin.token");
   });

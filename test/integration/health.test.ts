@@ -118,10 +118,10 @@ describe("active health probes and the admin API", () => {
     expect(value('sipedge_kernel_tcp_total{counter="ListenOverflows"}')).toBeGreaterThanOrEqual(0);
     expect(text).toMatch(/^sipedge_backend_probe_rtt_seconds\{pool="core",backend="b1"\} \d/m);
     // Every answered probe lands in the round-trip histogram; on loopback, all within a second.
-    const probes = value('sipedge_backend_probe_rtt_histogram_seconds_count{pool="core",backend="b1"}');
+    const probes = value('sipedge_backend_probe_duration_seconds_count{pool="core",backend="b1"}');
     expect(probes).toBeGreaterThanOrEqual(2);
-    expect(value('sipedge_backend_probe_rtt_histogram_seconds_bucket{le="1",pool="core",backend="b1"}')).toBe(probes);
-    expect(text).toMatch(/^sipedge_backend_probe_rtt_histogram_seconds_sum\{pool="core",backend="b1"\} [\d.e-]+$/m);
+    expect(value('sipedge_backend_probe_duration_seconds_bucket{le="1",pool="core",backend="b1"}')).toBe(probes);
+    expect(text).toMatch(/^sipedge_backend_probe_duration_seconds_sum\{pool="core",backend="b1"\} [\d.e-]+$/m);
   });
 
   it("answers unknown paths 404, wrong methods 405, unknown backends 404", async () => {
@@ -207,7 +207,7 @@ describe("detection under load", () => {
     // When a probe of f0 was answered (the histogram counts it), to within a few ms while idle.
     const answered = async () =>
       Number(
-        /^sipedge_backend_probe_rtt_histogram_seconds_count\{pool="core",backend="f0"\} (\d+)$/m.exec(
+        /^sipedge_backend_probe_duration_seconds_count\{pool="core",backend="f0"\} (\d+)$/m.exec(
           await (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(),
         )?.[1],
       );

@@ -49,7 +49,11 @@ async function start(
   admin: Partial<Config["admin"]> = {},
   options: Parameters<typeof AdminServer.start>[2] = {},
 ): Promise<{ port: number; origin: string }> {
-  running = await AdminServer.start({ listen: "127.0.0.1:0", tokenFile: undefined, ...admin }, supervisor, options);
+  running = await AdminServer.start(
+    { listen: "127.0.0.1:0", tokenFile: undefined, stateFile: undefined, ...admin },
+    supervisor,
+    options,
+  );
   return { port: running.port, origin: `http://127.0.0.1:${running.port}` };
 }
 

@@ -75,7 +75,7 @@ describe("alert rules (appliance/monitoring/sipedge-alerts.yml)", () => {
     }
   });
 
-  it("cover a scrape target down, certificate expiry, TLS failures, loop lag, restarts, backends, trunks and overload", () => {
+  it("cover a scrape target down, certificate expiry, TLS failures, loop lag, restarts, respawn failures, the channels between threads, backends, trunks and overload", () => {
     const named = new Set(alertRules().flatMap((r) => metricNames(r.expr)));
     for (const metric of [
       "up",
@@ -83,6 +83,9 @@ describe("alert rules (appliance/monitoring/sipedge-alerts.yml)", () => {
       "sipedge_tls_handshakes_total",
       "sipedge_event_loop_lag_seconds",
       "sipedge_worker_restarts_total",
+      "sipedge_worker_respawn_failures_total",
+      "sipedge_channel_timeouts_total",
+      "sipedge_handoffs_total",
       "sipedge_backend_state",
       "sipedge_trunk_last_seen_timestamp_seconds",
       "sipedge_overload_rejected_total",
