@@ -53,10 +53,10 @@ export class StreamClient {
     socket.on("error", () => {});
   }
 
-  static async connect(port: number, tls: boolean): Promise<StreamClient> {
+  static async connect(port: number, tls: boolean, host = "127.0.0.1"): Promise<StreamClient> {
     const socket = tls
-      ? tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false, minVersion: "TLSv1.2" })
-      : netConnect({ host: "127.0.0.1", port });
+      ? tlsConnect({ host, port, rejectUnauthorized: false, minVersion: "TLSv1.2" })
+      : netConnect({ host, port });
     await new Promise<void>((resolve, reject) => {
       socket.once(tls ? "secureConnect" : "connect", () => resolve());
       socket.once("error", reject);

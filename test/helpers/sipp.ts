@@ -16,8 +16,12 @@ export interface CallCounts {
   readonly failed: number;
 }
 
-/** A sipp UAS on 127.0.0.1:port; `-aa` answers OPTIONS probes. */
-export function startUas(p: Processes, port: number, options: { scenario?: string; transport?: "u1" | "t1" } = {}) {
+/** A sipp UAS on 127.0.0.1:port (or `address`); `-aa` answers OPTIONS probes. */
+export function startUas(
+  p: Processes,
+  port: number,
+  options: { scenario?: string; transport?: "u1" | "t1"; address?: string } = {},
+) {
   const dir = mkdtempSync(join(tmpdir(), "sipedge-uas-"));
   const child = p.spawn(
     "sipp",
@@ -25,7 +29,7 @@ export function startUas(p: Processes, port: number, options: { scenario?: strin
       "-sf",
       options.scenario ?? join(SCENARIOS, "uas_rr.xml"),
       "-i",
-      "127.0.0.1",
+      options.address ?? "127.0.0.1",
       "-p",
       String(port),
       "-t",
@@ -58,6 +62,17 @@ export interface UacOptions {
 
 /** Runs a sipp UAC to completion (bounded by -m and -timeout) and returns its call counts. */
 export async function runUac(p: Processes, target: string, options: UacOptions): Promise<CallCounts> {
+  const uac = startUac(p, target, options);
+  await exited(uac.child);
+  return uac.counts();
+}
+
+/**
+ * A sipp UAC placing calls in the background (bounded by -m and -timeout all
+ * the same); `finish` asks it to place no more (SIGUSR1: sipp's soft exit),
+ * waits for the calls under way to end and returns the counts.
+ */
+export function startUac(p: Processes, target: string, options: UacOptions) {
   const dir = mkdtempSync(join(tmpdir(), "sipedge-uac-"));
   const child: ChildProcess = p.spawn(
     ...niced(options.niced === true, "sipp", [
@@ -87,8 +102,16 @@ export async function runUac(p: Processes, target: string, options: UacOptions):
     ]),
     dir,
   );
-  await exited(child);
-  return readCounts(join(dir, "stat.csv"), "outgoing");
+  const counts = () => readCounts(join(dir, "stat.csv"), "outgoing");
+  return {
+    child,
+    counts,
+    finish: async (): Promise<CallCounts> => {
+      child.kill("SIGUSR1");
+      await exited(child);
+      return counts();
+    },
+  };
 }
 
 /**

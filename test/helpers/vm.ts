@@ -31,3 +31,10 @@ export function run(command: string, args: readonly string[], env: NodeJS.Proces
     );
   });
 }
+
+/** A finished command that must have succeeded: its output, or an error carrying it. */
+export async function must(pending: Promise<Run>): Promise<Run> {
+  const r = await pending;
+  if (r.code !== 0) throw new Error(`${r.stdout}${r.stderr}`);
+  return r;
+}

@@ -2,8 +2,9 @@ import type { ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
+import { type PlaybookRun, runPlaybook, sshOptions } from "../helpers/ansible.ts";
 import { freePort, type Processes, sleep } from "../helpers/net.ts";
-import { IMAGE, REPO, type Run, run } from "../helpers/vm.ts";
+import { IMAGE, must, REPO, type Run, run } from "../helpers/vm.ts";
 
 /** The guest ports forwarded to loopback-only host ports. */
 export interface Forwards {
@@ -89,9 +90,7 @@ export class SeededVm {
   /** A shell command as root with another identity (which the guest should refuse). */
   sshWith(identity: string, command: string): Promise<Run> {
     return run("ssh", [
-      ...["-q", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=5"],
-      ...["-o", "StrictHostKeyChecking=yes", "-o", `UserKnownHostsFile=${this.knownHosts}`],
-      ...["-o", "GlobalKnownHostsFile=/dev/null"],
+      ...["-q", "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=5", ...sshOptions(this.knownHosts)],
       ...["-i", identity, "-p", String(this.forwards.ssh), "root@127.0.0.1", command],
     ]);
   }
@@ -102,36 +101,23 @@ export class SeededVm {
    * knows (the verified key unless told otherwise); returns the recap's counts.
    * `env`: more of Ansible's environment.
    */
-  async playbook(
+  playbook(
     playbook: string,
     vars: object,
     knownHosts = this.knownHosts,
     env: NodeJS.ProcessEnv = {},
-  ): Promise<Run & { changed: number; unreachable: number; failed: number }> {
-    const inventory = join(this.dir, "inventory.ini");
-    // BatchMode: nothing may ask a question; an unknown host key is a failure, not a prompt.
-    const sshArgs = `-o UserKnownHostsFile=${knownHosts} -o GlobalKnownHostsFile=/dev/null -o BatchMode=yes`;
-    writeFileSync(
-      inventory,
-      `[sipedge]\nappliance ansible_host=127.0.0.1 ansible_port=${this.forwards.ssh} ansible_user=root ` +
+  ): Promise<PlaybookRun> {
+    const sshArgs = sshOptions(knownHosts).join(" ");
+    return runPlaybook({
+      dir: this.dir,
+      inventory:
+        `[sipedge]\nappliance ansible_host=127.0.0.1 ansible_port=${this.forwards.ssh} ansible_user=root ` +
         `ansible_ssh_private_key_file=${this.key} ansible_ssh_common_args="${sshArgs}"\n`,
-    );
-    const varsFile = join(this.dir, "vars.json");
-    writeFileSync(varsFile, JSON.stringify(vars));
-    const r = await run("ansible-playbook", ["-i", inventory, join(REPO, "ansible", playbook), "-e", `@${varsFile}`], {
-      ANSIBLE_CONFIG: join(REPO, "ansible", "ansible.cfg"),
-      ANSIBLE_NOCOLOR: "1",
+      playbook,
+      vars,
       // A master connection per known_hosts file: one opened under another file's trust is never reused.
-      ANSIBLE_SSH_CONTROL_PATH_DIR: join(this.dir, `cp-${basename(knownHosts)}`),
-      ...env,
+      env: { ANSIBLE_SSH_CONTROL_PATH_DIR: join(this.dir, `cp-${basename(knownHosts)}`), ...env },
     });
-    const recap = /changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)/.exec(r.stdout);
-    return {
-      ...r,
-      changed: Number(recap?.[1] ?? -1),
-      unreachable: Number(recap?.[2] ?? -1),
-      failed: Number(recap?.[3] ?? -1),
-    };
   }
 
   /** The SHA256 fingerprints of the host keys the guest printed on its console at first boot. */
@@ -187,10 +173,4 @@ export class SeededVm {
       await sleep(1000);
     }
   }
-}
-
-async function must(pending: Promise<Run>): Promise<Run> {
-  const r = await pending;
-  if (r.code !== 0) throw new Error(`${r.stdout}${r.stderr}`);
-  return r;
 }

@@ -78,7 +78,7 @@ function unitSettings(text: string): Map<string, string[]> {
 }
 
 describe("the image definitions", () => {
-  it("ansible-lint passes the role and both playbooks at the production profile", async () => {
+  it("ansible-lint passes the role and every playbook at the production profile", async () => {
     const r = await run("ansible-lint", ["--offline", "-p", "ansible/"], { ANSIBLE_CONFIG });
     expect(r.code, r.stdout + r.stderr).toBe(0);
   });
