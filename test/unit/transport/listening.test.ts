@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { listening } from "../../../src/transport/listening.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
 import { StreamListener } from "../../../src/transport/stream.ts";
+import { loopbackListener } from "../../helpers/stream-listener.ts";
 
 const servers: Server[] = [];
 const sockets: UdpSocket[] = [];
@@ -55,16 +56,7 @@ describe("listening", () => {
 describe("a stream listener's port", () => {
   it("is the bound port for its whole life, a drain included: a Route naming it stays ours for the flows still open", async () => {
     const l = await StreamListener.listen(
-      {
-        address: "127.0.0.1",
-        port: 0,
-        backlog: 16,
-        maxMessageSize: 4096,
-        maxQueuedBytes: 1 << 16,
-        maxQueuedMessages: 64,
-        pool: new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 }),
-        counters: { slowReaders: 0, slowSenders: 0 },
-      },
+      loopbackListener(new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 })),
       () => {},
     );
     const bound = l.port;

@@ -10,6 +10,7 @@ import { StreamListener } from "../../../src/transport/stream.ts";
 import { firstTicketKeys, SessionTickets } from "../../../src/transport/ticket-keys.ts";
 import { sleep } from "../../helpers/net.ts";
 import { CERT_DIR } from "../../helpers/sipedge.ts";
+import { loopbackListener } from "../../helpers/stream-listener.ts";
 
 const OPTIONS =
   "OPTIONS sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bKshed\r\nFrom: <sip:a@b>;tag=1\r\n" +
@@ -31,16 +32,7 @@ function admission(trusted = false): ListenerAdmission {
   };
 }
 
-const streamOptions = (pool: BufferPool) => ({
-  address: "127.0.0.1",
-  port: 0,
-  backlog: 16,
-  maxMessageSize: 4096,
-  maxQueuedBytes: 1 << 16,
-  maxQueuedMessages: 64,
-  pool,
-  counters: { slowReaders: 0, slowSenders: 0 },
-});
+const streamOptions = loopbackListener;
 
 async function setup(): Promise<{ admission: ListenerAdmission; got: Map<number, number>; clients: Socket[] }> {
   const a = admission();
