@@ -78,6 +78,28 @@ function privateCa(prefix: string, caName: string) {
   return { ca: f("ca.pem"), f, sign };
 }
 
+export interface TrunkPki {
+  /** The CA that signed every leaf. */
+  readonly ca: string;
+  /** Trunk certificates: CN and subjectAltName DNS a.trunk.test, b.trunk.test. */
+  readonly a: CertificateFiles;
+  readonly b: CertificateFiles;
+  /** Signed by the CA, naming no trunk (c.test). */
+  readonly stranger: CertificateFiles;
+}
+
+/** Client certificates for trunks under one private CA. */
+export function trunkPki(): TrunkPki {
+  const { ca, sign } = privateCa("sipedge-trunks-", "sipedge trunk test CA");
+  const leaf = (file: string, name: string) => sign(file, name, `subjectAltName=DNS:${name}`);
+  return {
+    ca,
+    a: leaf("a", "a.trunk.test"),
+    b: leaf("b", "b.trunk.test"),
+    stranger: leaf("c", "c.test"),
+  };
+}
+
 export interface SniPki {
   /** The CA that signed every leaf. */
   readonly ca: string;

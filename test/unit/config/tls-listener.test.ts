@@ -86,6 +86,32 @@ describe("trunks known by certNames", () => {
   });
 });
 
+describe("client certificate keys: unknownClient", () => {
+  const tls = (more: object) => ({ transport: "tls", address: "127.0.0.1", port: 5061, cert: "c", key: "k", ...more });
+
+  it("keep anonymous unless told", () => {
+    const l = unwrapConfig(validateConfig({ listen: [tls({})], backends })).listen[0] as SecureListener;
+    expect(l.unknownClient).toEqual("anonymous");
+    const mutual = tls({ clientAuth: "require", ca: "ca.pem", unknownClient: "refuse" });
+    expect(unwrapConfig(validateConfig({ listen: [mutual], backends })).listen[0]).toMatchObject({
+      unknownClient: "refuse",
+    });
+  });
+
+  it("name the key that would do nothing: unknownClient without client certificates asked for", () => {
+    expect(problems({ listen: [tls({ ca: "ca.pem", unknownClient: "refuse" })], backends })).toEqual([
+      "listen[0].unknownClient: needs clientAuth request or require",
+    ]);
+    expect(problems({ listen: [tls({ clientAuth: "request", unknownClient: "drop" })], backends })).toEqual([
+      "listen[0].unknownClient: must be one of anonymous, refuse",
+    ]);
+    const tcp = { transport: "tcp", address: "127.0.0.1", port: 5060, unknownClient: "refuse" };
+    expect(problems({ listen: [tcp], backends })).toEqual([
+      "listen[0].unknownClient: only applies to tls and wss listeners",
+    ]);
+  });
+});
+
 describe("listen[].allowedOrigins", () => {
   const wss = (allowedOrigins: unknown, transport = "wss") => ({
     listen: [{ transport, address: "127.0.0.1", port: 8443, cert: "c", key: "k", allowedOrigins }],
