@@ -53,6 +53,11 @@ export interface SecureListener {
   /** Chosen by the name the client asks for (SNI); empty: `cert` for every client. */
   readonly certificates: readonly SniCertificate[];
   readonly ca: string | undefined;
+  /**
+   * PEM CRLs, one from each CA in a client certificate's chain (node checks
+   * the whole chain): a revoked certificate fails the handshake. Needs `ca`.
+   */
+  readonly crl: string | undefined;
   readonly clientAuth: ClientAuth;
   readonly unknownClient: UnknownClient;
   readonly tls: TlsSettings;

@@ -10,6 +10,7 @@ export const SECURE_LISTENER_KEYS = [
   "key",
   "certificates",
   "ca",
+  "crl",
   "clientAuth",
   "unknownClient",
   "tls",
@@ -47,6 +48,7 @@ export function secureListener(
     key: r.string(o, "key", path),
     certificates: sniCertificates(r, o.certificates, join(path, "certificates")),
     ca: typeof o.ca === "string" ? o.ca : undefined,
+    crl: o.crl === undefined ? undefined : r.string(o, "crl", path),
     clientAuth: r.oneOf(o, "clientAuth", path, CLIENT_AUTH, "none"),
     unknownClient: r.oneOf(o, "unknownClient", path, UNKNOWN_CLIENT, "anonymous"),
     tls: tlsSettings(r, o.tls ?? {}, join(path, "tls")),
@@ -58,15 +60,17 @@ export function secureListener(
   return secure;
 }
 
-/** `unknownClient` concerns client certificates: without them asked for, it would do nothing. */
+/** `crl` and `unknownClient` concern client certificates: without them asked for, or a CA to check them, they would do nothing. */
 function clientCertificateKeys(
   r: Reader,
   o: Obj,
-  l: { readonly clientAuth: ClientAuth | undefined },
+  l: { readonly ca: string | undefined; readonly clientAuth: ClientAuth | undefined },
   path: string,
 ): void {
+  if (o.crl !== undefined && l.ca === undefined)
+    r.fail(join(path, "crl"), "needs ca: the CA whose revocations it lists");
   if (l.clientAuth !== "none") return;
-  for (const key of ["unknownClient"])
+  for (const key of ["crl", "unknownClient"])
     if (o[key] !== undefined) r.fail(join(path, key), "needs clientAuth request or require");
 }
 

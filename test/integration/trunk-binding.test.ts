@@ -1,7 +1,10 @@
-import { readFileSync } from "node:fs";
+import { copyFileSync, mkdtempSync, readFileSync } from "node:fs";
 import { connect as netConnect, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
+import type { Config } from "../../src/config/schema.ts";
 import { validateConfig } from "../../src/config/validate.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { IoWorker } from "../../src/runtime/worker.ts";
@@ -24,6 +27,7 @@ afterEach(async () => {
 
 interface Started {
   readonly worker: IoWorker;
+  readonly config: Config;
   readonly tls: number;
   readonly tcp: number;
 }
@@ -46,7 +50,7 @@ async function start(pki: TrunkPki, trunks: unknown[], tls: Record<string, unkno
   );
   worker = await IoWorker.start(config);
   const port = (t: string) => worker?.listeners.find((l) => l.transport === t)?.port ?? 0;
-  return { worker, tls: port("tls"), tcp: port("tcp") };
+  return { worker, config, tls: port("tls"), tcp: port("tcp") };
 }
 
 /** A TLS connection showing `cert` (none: no client certificate). */
@@ -164,5 +168,46 @@ describe("a requireCert trunk", () => {
     const stats = s.worker.stats(0);
     expect(stats.admission.refused.certificate_required).toBe(2);
     expect(stats.proxy.counters.trunks["carrier-a"]).toMatchObject({ requests: 1, keepalives: 1 });
+  });
+});
+
+describe("a listener's CRL", () => {
+  it("refuses a revoked client certificate in the handshake, counted as revoked; one not revoked comes in", async () => {
+    const pki = trunkPki();
+    const s = await start(pki, [{ name: "carrier-a", certNames: ["a.trunk.test"] }], {
+      clientAuth: "require",
+      crl: pki.crl,
+    });
+    const revoked = await handshake(processes, s.tls, ["-cert", pki.revoked.cert, "-key", pki.revoked.key]);
+    expect(revoked.protocol).toBe("TLSv1.3"); // TLS 1.3: the client is done before the server checks its certificate
+    const failures = () => s.worker.stats(0).clients.handshakes[0]?.failures;
+    await until(() => (failures()?.revoked ?? 0) > 0);
+    expect(failures()).toMatchObject({ revoked: 1, unknown_ca: 0, other: 0 });
+    expect(s.worker.stats(0).clients.handshakes[0]?.ok).toBe(0);
+    const a = await tlsClient(s.tls, pki.a);
+    a.write(claimingB("OPTIONS", s.tls, "ka-a"));
+    expect(await reply(a)).toMatch(/^SIP\/2\.0 200 /);
+    a.destroy();
+    expect(s.worker.stats(0).proxy.counters.trunks["carrier-a"]).toMatchObject({ keepalives: 1 });
+  });
+
+  it("renewed on SIGHUP: the next handshake is checked against the new one", async () => {
+    const pki = trunkPki();
+    const live = join(mkdtempSync(join(tmpdir(), "sipedge-crl-")), "crl.pem");
+    copyFileSync(pki.crlBefore, live);
+    const s = await start(pki, [{ name: "carrier-a", certNames: ["a.trunk.test"] }], {
+      clientAuth: "require",
+      crl: live,
+    });
+    const args = ["-cert", pki.revoked.cert, "-key", pki.revoked.key];
+    await handshake(processes, s.tls, args);
+    const stats = () => s.worker.stats(0).clients.handshakes[0];
+    await until(() => (stats()?.ok ?? 0) > 0);
+    expect(stats()).toMatchObject({ ok: 1, failures: { revoked: 0 } });
+    copyFileSync(pki.crl, live);
+    s.worker.reconfigure(s.config);
+    await handshake(processes, s.tls, args);
+    await until(() => (stats()?.failures.revoked ?? 0) > 0);
+    expect(stats()).toMatchObject({ ok: 1, failures: { revoked: 1 } });
   });
 });
