@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { expiryOf, readCertificates, readPrivateKey } from "./certificate-files.ts";
+import { checkCrl } from "./crl-file.ts";
 import type { Config, ConfigError, SecureListener } from "./schema.ts";
 
 /** The size of the flow-token secret (proxy/flow-token.ts makes one this long, and takes no other). */
@@ -17,7 +18,7 @@ export interface FileFindings {
 
 /**
  * Opens and checks every file a validated config names (its paths already
- * resolved): listener certificates, keys and CA bundles, the backend CA,
+ * resolved): listener certificates, keys, CA bundles and CRLs, the backend CA,
  * the flow-token secret. The schema only knows a path is a string; this is
  * what tells a missing certificate or a key of another one before a
  * service starts on them. The admin token file is read by config/load.ts
@@ -32,6 +33,7 @@ export function checkFiles(config: Config, now: Date = new Date()): FileFindings
     errors.push(...found.errors);
     warnings.push(...found.warnings);
     if (l.ca !== undefined) errors.push(...checkBundle(l.ca, `listen[${i}].ca`));
+    if (l.crl !== undefined && l.ca !== undefined) errors.push(...checkCrl(l.crl, l.ca, `listen[${i}].crl`, now));
   });
   const { backendTls, flowSecretFile } = config.sip;
   if (backendTls.ca !== undefined) errors.push(...checkBundle(backendTls.ca, "sip.backendTls.ca"));

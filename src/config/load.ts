@@ -57,6 +57,7 @@ export function loadConfig(path: string, baseDir?: string): Loaded {
           key: resolve(base, l.key),
           certificates: l.certificates.map((c) => ({ ...c, cert: resolve(base, c.cert), key: resolve(base, c.key) })),
           ca: under(l.ca),
+          crl: under(l.crl),
         }
       : l;
   });

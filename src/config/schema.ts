@@ -4,6 +4,11 @@ import type { LogSettings } from "../log/log.ts";
 
 export type ListenTransport = "udp" | "tcp" | "tls" | "wss";
 export type ClientAuth = "none" | "request" | "require";
+/**
+ * A client whose certificate verified but names no trunk: `anonymous`
+ * stays, as no trunk's; `refuse` is closed after the handshake.
+ */
+export type UnknownClient = "refuse" | "anonymous";
 export type Algorithm = "hash-callid" | "round-robin" | "weighted" | "least-calls";
 export type BackendTransport = "udp" | "tcp" | "tls";
 
@@ -48,7 +53,13 @@ export interface SecureListener {
   /** Chosen by the name the client asks for (SNI); empty: `cert` for every client. */
   readonly certificates: readonly SniCertificate[];
   readonly ca: string | undefined;
+  /**
+   * PEM CRLs, one from each CA in a client certificate's chain (node checks
+   * the whole chain): a revoked certificate fails the handshake. Needs `ca`.
+   */
+  readonly crl: string | undefined;
   readonly clientAuth: ClientAuth;
+  readonly unknownClient: UnknownClient;
   readonly tls: TlsSettings;
 }
 
@@ -80,9 +91,9 @@ export interface Pool {
 }
 
 /**
- * A named inbound peer (a carrier, an SBC, a PBX): recognised by its source
- * address, or by the names in a TLS client certificate that verified, so its
- * traffic gets its own metric labels.
+ * A named inbound peer (a carrier, an SBC, a PBX): recognised by the names
+ * in a TLS client certificate that verified, else by its source address
+ * (proxy/trunks.ts), so its traffic gets its own metric labels.
  */
 export interface Trunk {
   readonly name: string;
@@ -92,6 +103,12 @@ export interface Trunk {
   readonly certNames: readonly string[];
   /** Never refused under overload (a carrier's calls are the ones the appliance is for). */
   readonly trusted: boolean;
+  /**
+   * Known only by a verified certificate naming one of `certNames`, never
+   * by source address: a connection from its `sources` without that
+   * certificate is refused.
+   */
+  readonly requireCert: boolean;
 }
 
 export interface SipTimers {

@@ -1,15 +1,30 @@
 import { createSecureContext, type SecureContextOptions } from "node:tls";
 import { DEFAULT_MIN_VERSION } from "../transport/tls-policy.ts";
 import { join, type Obj, type Reader } from "./reader.ts";
-import type { ClientAuth, Listener, SecureListener, TlsSettings, TlsVersion, Trunk } from "./schema.ts";
+import type { ClientAuth, Listener, SecureListener, TlsSettings, TlsVersion, Trunk, UnknownClient } from "./schema.ts";
 import { sniCertificates } from "./sni-certificates.ts";
 
 /** The keys only a TLS or WSS listener has. */
-export const SECURE_LISTENER_KEYS = ["cert", "key", "certificates", "ca", "clientAuth", "tls"] as const;
+export const SECURE_LISTENER_KEYS = [
+  "cert",
+  "key",
+  "certificates",
+  "ca",
+  "crl",
+  "clientAuth",
+  "unknownClient",
+  "tls",
+] as const;
 /** The keys only a WSS listener has. */
 export const WSS_LISTENER_KEYS = ["allowedOrigins"] as const;
 
 const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
+/**
+ * Anonymous by default: the certificate verified against the listener's own
+ * `ca` (required with certNames trunks), and as no trunk's it gets nothing a
+ * client without one would not; as it was before the key existed.
+ */
+const UNKNOWN_CLIENT: readonly UnknownClient[] = ["anonymous", "refuse"];
 /** Never below 1.2: RFC 8996 retired 1.0 and 1.1. */
 const VERSIONS: readonly TlsVersion[] = ["TLSv1.2", "TLSv1.3"];
 
@@ -33,13 +48,30 @@ export function secureListener(
     key: r.string(o, "key", path),
     certificates: sniCertificates(r, o.certificates, join(path, "certificates")),
     ca: typeof o.ca === "string" ? o.ca : undefined,
+    crl: o.crl === undefined ? undefined : r.string(o, "crl", path),
     clientAuth: r.oneOf(o, "clientAuth", path, CLIENT_AUTH, "none"),
+    unknownClient: r.oneOf(o, "unknownClient", path, UNKNOWN_CLIENT, "anonymous"),
     tls: tlsSettings(r, o.tls ?? {}, join(path, "tls")),
   };
+  clientCertificateKeys(r, o, secure, path);
   if (transport === "wss")
     return { ...secure, allowedOrigins: origins(r, o.allowedOrigins, join(path, "allowedOrigins")) };
   onlyOnWss(r, o, path);
   return secure;
+}
+
+/** `crl` and `unknownClient` concern client certificates: without them asked for, or a CA to check them, they would do nothing. */
+function clientCertificateKeys(
+  r: Reader,
+  o: Obj,
+  l: { readonly ca: string | undefined; readonly clientAuth: ClientAuth | undefined },
+  path: string,
+): void {
+  if (o.crl !== undefined && l.ca === undefined)
+    r.fail(join(path, "crl"), "needs ca: the CA whose revocations it lists");
+  if (l.clientAuth !== "none") return;
+  for (const key of ["crl", "unknownClient"])
+    if (o[key] !== undefined) r.fail(join(path, key), "needs clientAuth request or require");
 }
 
 /** A listener but a WSS one with a WSS-only key: an error naming it. */
@@ -158,5 +190,19 @@ export function requireClientCa(
       `listen[${i}].ca`,
       `is required with clientAuth ${l.clientAuth} while trunks are known by certNames (trunks[${byName}]): without it any publicly trusted certificate bearing a trunk's name would be that trunk`,
     );
+  });
+}
+
+/** A `requireCert` trunk could never connect where no listener asks for a client certificate. */
+export function requireCertListener(
+  r: Reader,
+  listen: readonly (Listener | undefined)[],
+  trunks: readonly (Trunk | undefined)[],
+): void {
+  const asks = listen.some((l) => l !== undefined && "clientAuth" in l && l.clientAuth !== "none");
+  if (asks) return;
+  trunks.forEach((t, i) => {
+    if (t?.requireCert === true)
+      r.fail(`trunks[${i}].requireCert`, "needs a tls or wss listener with clientAuth request or require");
   });
 }

@@ -15,7 +15,14 @@ import {
   type Pool,
   type Trunk,
 } from "./schema.ts";
-import { onlyOnWss, requireClientCa, SECURE_LISTENER_KEYS, secureListener, WSS_LISTENER_KEYS } from "./tls-listener.ts";
+import {
+  onlyOnWss,
+  requireCertListener,
+  requireClientCa,
+  SECURE_LISTENER_KEYS,
+  secureListener,
+  WSS_LISTENER_KEYS,
+} from "./tls-listener.ts";
 
 const TOP = ["io", "listen", "backends", "trunks", "health", "limits", "admin", "sip", "tls", "log"] as const;
 const TRANSPORTS: readonly ListenTransport[] = ["udp", "tcp", "tls", "wss"];
@@ -49,6 +56,7 @@ export function validateConfig(raw: unknown): { ok: true; value: Config } | { ok
     log: logSection(r, root),
   };
   requireClientCa(r, config.listen, config.trunks);
+  requireCertListener(r, config.listen, config.trunks);
   return r.errors.length > 0 ? { ok: false, errors: r.errors } : { ok: true, value: config as Config };
 }
 
@@ -251,7 +259,7 @@ function listener(r: Reader, raw: unknown, path: string): Listener | undefined {
 }
 
 function trunk(r: Reader, raw: unknown, path: string): Trunk | undefined {
-  const o = r.object(raw, path, ["name", "sources", "certNames", "trusted"]);
+  const o = r.object(raw, path, ["name", "sources", "certNames", "trusted", "requireCert"]);
   if (o === undefined) return undefined;
   const sources = (r.list(o.sources ?? [], `${path}.sources`) ?? []).map((s, i) => {
     const cidr = typeof s === "string" ? parseCidr(s) : undefined;
@@ -263,11 +271,14 @@ function trunk(r: Reader, raw: unknown, path: string): Trunk | undefined {
   if (sources.length === 0 && certNames.length === 0) {
     r.fail(path, "needs sources or certNames to recognise the trunk by");
   }
+  const requireCert = r.bool(o, "requireCert", path, false);
+  if (requireCert && certNames.length === 0) r.fail(`${path}.requireCert`, "needs certNames to know the trunk by");
   return {
     name: r.string(o, "name", path),
     sources: sources.filter((s) => s !== undefined),
     certNames: certNames.filter((n) => n !== undefined),
     trusted: r.bool(o, "trusted", path, false),
+    requireCert,
   } as Trunk;
 }
 

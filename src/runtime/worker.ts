@@ -5,8 +5,9 @@ import type { HealthTable } from "../health/state.ts";
 import { ProxyCore } from "../proxy/core.ts";
 import { EndpointRegistry } from "../proxy/endpoints.ts";
 import type { Side } from "../proxy/ports.ts";
+import { TrunkMatcher } from "../proxy/trunks.ts";
 import type { Flow, MessageHandler } from "../transport/flow.ts";
-import { admissionStats, type ListenerAdmission } from "../transport/listener.ts";
+import { admissionStats, type ListenerAdmission, noRefusals } from "../transport/listener.ts";
 import { BufferPool } from "../transport/pool.ts";
 import type { StreamCounters } from "../transport/stream.ts";
 import type { TicketKeys } from "../transport/ticket-keys.ts";
@@ -99,6 +100,8 @@ export class IoWorker {
     const streams = streamOptions(config, { pool, counters });
     const listening = listenerOptions(config, streams);
     const dispatcher = new PoolDispatcher(settings.backends, settings.passiveHealth, table);
+    // Before the client listeners: from their first connection they ask who it is.
+    const trunks = new TrunkMatcher(settings.trunks);
     const backend = await BackendSide.open({
       config,
       threading,
@@ -118,9 +121,10 @@ export class IoWorker {
       tls,
       pool,
       onMessage: deliver("client"),
+      identify: (c, unknownClient) => trunks.refusal(c, unknownClient),
     });
     const endpoints = new EndpointRegistry(settings.maxEndpoints);
-    const sides = new WorkerSides({ backend, clients, threading, endpoints, trunks: settings.trunks });
+    const sides = new WorkerSides({ backend, clients, threading, endpoints, trunks });
     proxy = new ProxyCore(settings.proxy, sides, dispatcher, pool);
     const workers = threading.workers;
     return new IoWorker({
@@ -246,7 +250,7 @@ function clientAdmission(
   const admission: ListenerAdmission = {
     gate,
     maxHandshakes: settings.maxHandshakes,
-    refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
+    refused: noRefusals(),
     handshakeRation: undefined,
   };
   return { gate, admission };

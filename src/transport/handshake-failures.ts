@@ -4,6 +4,8 @@
  * had nothing in common.
  * - unknown_ca: a certificate that chains to no trusted CA;
  * - expired: a certificate past its notAfter;
+ * - revoked: a client certificate the listener's `crl` lists, or one
+ *   whose CA's CRL is missing or out of date (OpenSSL then cannot tell);
  * - name_mismatch: the client's alert certificate_unknown or
  *   bad_certificate, which OpenSSL clients send when our certificate does
  *   not name the server they asked for (ssl_verify_alarm_type's default);
@@ -15,6 +17,7 @@
 export const HANDSHAKE_FAILURES = [
   "unknown_ca",
   "expired",
+  "revoked",
   "name_mismatch",
   "no_certificate",
   "protocol_version",
@@ -36,6 +39,7 @@ const BY_CODE: readonly (readonly [RegExp, HandshakeFailure])[] = [
     "unknown_ca",
   ],
   [/ALERT_CERTIFICATE_EXPIRED$|^CERT_HAS_EXPIRED$/, "expired"],
+  [/ALERT_CERTIFICATE_REVOKED$|^(CERT_REVOKED|UNABLE_TO_GET_CRL|CRL_HAS_EXPIRED|CRL_NOT_YET_VALID)$/, "revoked"],
   [/ALERT_(CERTIFICATE_UNKNOWN|BAD_CERTIFICATE)$/, "name_mismatch"],
   [/^ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE$/, "no_certificate"],
   [

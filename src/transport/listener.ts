@@ -32,6 +32,12 @@ export interface ListenOptions {
   readonly reusePort?: boolean;
   /** Client-facing listeners: who may connect, and how many TLS handshakes may run at once. */
   readonly admission?: ListenerAdmission;
+  /**
+   * Client-facing listeners: whether a connection may stay once it is
+   * known who it is (after the TLS handshake, its certificate verified or
+   * not); why not, else undefined. Counted in `admission.refused`.
+   */
+  readonly identify?: (c: Flow) => IdentityRefusal | undefined;
 }
 
 /**
@@ -40,7 +46,27 @@ export interface ListenOptions {
  * no configured member), handshaking, the pool critically low, or the loop saturated.
  */
 export type GateRefusal = "limit" | "per_ip" | "stranger";
-export type Refusal = GateRefusal | "handshakes" | "pool" | "load";
+/**
+ * Why a connection was closed once its peer was known: a verified
+ * certificate that names no trunk on a listener with `unknownClient:
+ * refuse`, or none from a `requireCert` trunk's address (proxy/trunks.ts).
+ */
+export type IdentityRefusal = "unknown_client" | "certificate_required";
+export type Refusal = GateRefusal | IdentityRefusal | "handshakes" | "pool" | "load";
+
+/** No refusals yet, one count per reason. */
+export function noRefusals(): Record<Refusal, number> {
+  return {
+    limit: 0,
+    per_ip: 0,
+    stranger: 0,
+    handshakes: 0,
+    pool: 0,
+    load: 0,
+    unknown_client: 0,
+    certificate_required: 0,
+  };
+}
 
 /** A connection younger than this is new: the first not read when buffers run critically low. */
 export const NEW_CONNECTION_MS = 30_000;
@@ -91,6 +117,8 @@ export abstract class ConnectionListener {
   /** TLS listeners: the ticket keys each default context the server gets is given (at start, on a reload). */
   #tickets: SessionTickets | undefined;
   readonly #server: Server;
+  readonly #admission: ListenerAdmission | undefined;
+  readonly #identify: ListenOptions["identify"];
   #port = 0;
   readonly #connections = new Map<number, Connection>();
 
@@ -101,10 +129,12 @@ export abstract class ConnectionListener {
   /** While buffers are critically low: the connections no longer read. */
   #shedding: Set<Connection> | undefined;
 
-  protected constructor(server: Server, admission: ListenerAdmission | undefined) {
+  protected constructor(server: Server, options: Pick<ListenOptions, "admission" | "identify">) {
     this.#server = server;
+    this.#admission = options.admission;
+    this.#identify = options.identify;
     // First of the connection listeners: a refused socket is gone before anyone else sees it live.
-    server.on("connection", (s: Socket) => this.#accepted(s, admission));
+    server.on("connection", (s: Socket) => this.#accepted(s, options.admission));
   }
 
   get handshaking(): number {
@@ -171,7 +201,14 @@ export abstract class ConnectionListener {
     if (this.handshakes !== undefined) this.handshakes.listener = listenerLabel(host, this.port);
   }
 
+  /** A connection ready for messages (a TLS one once its handshake is done), unless who it is refuses it. */
   protected add(c: Connection): void {
+    const refused = this.#identify?.(c);
+    if (refused !== undefined) {
+      if (this.#admission !== undefined) this.#admission.refused[refused]++;
+      c.close();
+      return;
+    }
     this.#connections.set(c.id, c);
   }
 

@@ -6,7 +6,6 @@ import {
   type Connection,
   ConnectionListener,
   certificateNames,
-  type ListenerAdmission,
   type ListenOptions,
   type ServerTls,
 } from "./listener.ts";
@@ -317,8 +316,8 @@ export interface StreamListenerOptions extends StreamOptions, ListenOptions {
 export class StreamListener extends ConnectionListener {
   readonly transport: "tcp" | "tls";
 
-  private constructor(server: Server, transport: "tcp" | "tls", admission: ListenerAdmission | undefined) {
-    super(server, admission);
+  private constructor(server: Server, transport: "tcp" | "tls", options: StreamListenerOptions) {
+    super(server, options);
     this.transport = transport;
   }
 
@@ -328,7 +327,7 @@ export class StreamListener extends ConnectionListener {
       options.tls === undefined
         ? createTcpServer()
         : createTlsServer(hardened({ ...options.tls.options, handshakeTimeout: options.handshakeTimeout }));
-    const listener = new StreamListener(server, transport, options.admission);
+    const listener = new StreamListener(server, transport, options);
     if (options.tls !== undefined) listener.trackHandshakes(options.tls);
     const accept = (socket: Socket | TLSSocket) => {
       if (socket.destroyed) return; // refused at the door

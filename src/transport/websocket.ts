@@ -150,7 +150,7 @@ export class WsListener extends ConnectionListener {
       headersTimeout: UPGRADE_TIMEOUT,
       requestTimeout: UPGRADE_TIMEOUT,
     });
-    const listener = new WsListener(server, options.admission);
+    const listener = new WsListener(server, options);
     listener.trackHandshakes(options.tls);
     const wss = new WebSocketServer({
       noServer: true,

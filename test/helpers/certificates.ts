@@ -1,7 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 
 export interface CertificateFiles {
@@ -76,6 +76,48 @@ function privateCa(prefix: string, caName: string) {
     return { cert: f(`${file}.pem`), key: f(`${file}.key`) };
   };
   return { ca: f("ca.pem"), f, sign };
+}
+
+export interface TrunkPki {
+  /** The CA that signed every leaf. */
+  readonly ca: string;
+  /** Trunk certificates: CN and subjectAltName DNS a.trunk.test, b.trunk.test. */
+  readonly a: CertificateFiles;
+  readonly b: CertificateFiles;
+  /** Signed by the CA, naming no trunk (c.test). */
+  readonly stranger: CertificateFiles;
+  /** For a.trunk.test too, and revoked: listed in `crl`. */
+  readonly revoked: CertificateFiles;
+  /** The CA's CRL (PEM), made by `openssl ca -gencrl`, listing `revoked`. */
+  readonly crl: string;
+  /** The CA's CRL from before it revoked anything. */
+  readonly crlBefore: string;
+}
+
+/** Client certificates for trunks under one private CA, one of them revoked by the CA's CRL. */
+export function trunkPki(): TrunkPki {
+  const { ca, f, sign } = privateCa("sipedge-trunks-", "sipedge trunk test CA");
+  const leaf = (file: string, name: string) => sign(file, name, `subjectAltName=DNS:${name}`);
+  const revoked = leaf("revoked", "a.trunk.test");
+  writeFileSync(f("index.txt"), "");
+  writeFileSync(f("crlnumber"), "01\n");
+  writeFileSync(
+    f("crl.cnf"),
+    "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n",
+  );
+  const ca_ = ["ca", "-config", f("crl.cnf"), "-keyfile", f("ca.key"), "-cert", ca];
+  execFileSync("openssl", [...ca_, "-gencrl", "-out", f("crl-before.pem")], { stdio: "pipe", cwd: dirname(ca) });
+  execFileSync("openssl", [...ca_, "-revoke", revoked.cert], { stdio: "pipe", cwd: dirname(ca) });
+  execFileSync("openssl", [...ca_, "-gencrl", "-out", f("crl.pem")], { stdio: "pipe", cwd: dirname(ca) });
+  return {
+    ca,
+    a: leaf("a", "a.trunk.test"),
+    b: leaf("b", "b.trunk.test"),
+    stranger: leaf("c", "c.test"),
+    revoked,
+    crl: f("crl.pem"),
+    crlBefore: f("crl-before.pem"),
+  };
 }
 
 export interface SniPki {

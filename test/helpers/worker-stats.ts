@@ -62,7 +62,18 @@ export function sampleWorkerStats(index: number): WorkerStats {
       freeFraction: 0.875 - k / 100,
       exhausted: 16 * k,
     },
-    admission: { refused: { limit: k, per_ip: 2 * k, stranger: 0, handshakes: 3 * k, pool: 0, load: k } },
+    admission: {
+      refused: {
+        limit: k,
+        per_ip: 2 * k,
+        stranger: 0,
+        handshakes: 3 * k,
+        pool: 0,
+        load: k,
+        unknown_client: 0,
+        certificate_required: 0,
+      },
+    },
     load: { ration: index === 0 ? null : 250.5, loopLag: { p50: 0.001 * k, p99: 0.004 * k, max: 0.02 * k } },
     calls: {
       backends: { b0: { active: 2 * k, started: 30 * k }, b1: { active: k, started: 7 * k } },

@@ -92,7 +92,7 @@ export const CATALOGUE: readonly Family[] = [
   }),
   counter({
     name: "sipedge_connections_refused_total",
-    help: "New connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp; on the backend side 64 per member address), stranger (to the backend side from an address that is no member), handshakes (maxHandshakes under way), pool (buffers critically low), load (TLS handshakes beyond the ration of a saturated worker)",
+    help: "New connections closed at once: limit (maxConnections), per_ip (maxConnectionsPerIp; on the backend side 64 per member address), stranger (to the backend side from an address that is no member), handshakes (maxHandshakes under way), pool (buffers critically low), load (TLS handshakes beyond the ration of a saturated worker), unknown_client (a verified client certificate naming no trunk, on a listener with unknownClient: refuse), certificate_required (from a requireCert trunk's sources without its certificate)",
     labels: ["reason"],
     read: byKey("reason", (w) => w.admission.refused),
   }),

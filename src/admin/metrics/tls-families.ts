@@ -26,7 +26,7 @@ export const TLS_FAMILIES: readonly Family[] = [
   }),
   counter({
     name: "sipedge_tls_handshake_failures_total",
-    help: "TLS handshakes failed on the client-facing listeners, by listener (address:port), key type and reason: unknown_ca, expired, name_mismatch, no_certificate, protocol_version, no_shared_cipher, other",
+    help: "TLS handshakes failed on the client-facing listeners, by listener (address:port), key type and reason: unknown_ca, expired, revoked (a client certificate its listener's crl lists), name_mismatch, no_certificate, protocol_version, no_shared_cipher, other",
     labels: ["listener", "key_type", "reason"],
     read: (s) =>
       handshakes(s.workers).flatMap((h) =>

@@ -1,7 +1,7 @@
-import type { Config, Listener } from "../../config/schema.ts";
+import type { Config, Listener, UnknownClient } from "../../config/schema.ts";
 import type { Flow, MessageHandler } from "../../transport/flow.ts";
 import type { HandshakeStats } from "../../transport/handshakes.ts";
-import type { ConnectionListener, ListenerAdmission } from "../../transport/listener.ts";
+import type { ConnectionListener, IdentityRefusal, ListenerAdmission } from "../../transport/listener.ts";
 import type { BufferPool } from "../../transport/pool.ts";
 import { StreamListener } from "../../transport/stream.ts";
 import { UdpEndpoint } from "../../transport/udp.ts";
@@ -86,6 +86,8 @@ export interface ClientListenerParts {
   readonly tls: TlsIdentity;
   readonly pool: BufferPool;
   readonly onMessage: MessageHandler;
+  /** Whether a new connection may stay once its certificate (or none) is known, by its listener's `unknownClient`. */
+  readonly identify: (c: Flow, unknownClient: UnknownClient) => IdentityRefusal | undefined;
 }
 
 /** Binds every listener of config.listen, one after another in its order. */
@@ -120,6 +122,8 @@ function openStream(parts: ClientListenerParts, l: Listener, index: number): Pro
     reusePort: parts.reusePort,
     ...parts.listening,
     admission: parts.admission,
+    // A plain TCP client shows no certificate: only a requireCert trunk's address can refuse it.
+    identify: (c: Flow) => parts.identify(c, "unknownClient" in l ? l.unknownClient : "anonymous"),
   };
   switch (l.transport) {
     case "tls":

@@ -52,6 +52,7 @@ const APPLIED_ON_RELOAD: readonly string[] = [
   "listen[].key",
   "listen[].certificates",
   "listen[].ca",
+  "listen[].crl",
   "listen[].tls",
   "log",
 ];

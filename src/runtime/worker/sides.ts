@@ -2,7 +2,7 @@ import type { Trunk } from "../../config/schema.ts";
 import type { EndpointRegistry } from "../../proxy/endpoints.ts";
 import type { FlowTokens } from "../../proxy/flow-token.ts";
 import type { PeerAddress, Sides } from "../../proxy/ports.ts";
-import { TrunkMatcher } from "../../proxy/trunks.ts";
+import type { TrunkMatcher } from "../../proxy/trunks.ts";
 import type { Flow } from "../../transport/flow.ts";
 import type { ConnectionListener } from "../../transport/listener.ts";
 import type { HandOffs } from "../handoff.ts";
@@ -17,7 +17,8 @@ export interface SidesParts {
   readonly threading: Pick<Threading, "index" | "handOffs" | "tokens">;
   /** Each worker holds every worker's endpoints, from their announcements. */
   readonly endpoints: EndpointRegistry;
-  readonly trunks: readonly Trunk[];
+  /** Made before the client listeners, which ask it whether a new connection may stay. */
+  readonly trunks: TrunkMatcher;
 }
 
 /** The proxy core's view of one worker's sockets and of its peers (proxy/ports.ts). */
@@ -30,8 +31,8 @@ export class WorkerSides implements Sides {
   readonly #streams: readonly ConnectionListener[];
   readonly #handOffs: HandOffs | undefined;
   readonly #endpoints: EndpointRegistry;
-  /** Replaced on SIGHUP. */
-  #trunks: TrunkMatcher;
+  /** Reconfigured on SIGHUP. */
+  readonly #trunks: TrunkMatcher;
 
   constructor(parts: SidesParts) {
     this.backend = parts.backend;
@@ -41,12 +42,12 @@ export class WorkerSides implements Sides {
     this.#streams = [...parts.backend.listeners, ...parts.clients.streams];
     this.#handOffs = parts.threading.handOffs;
     this.#endpoints = parts.endpoints;
-    this.#trunks = new TrunkMatcher(parts.trunks);
+    this.#trunks = parts.trunks;
   }
 
   /** SIGHUP: the trunks of the new config. */
   reconfigure(trunks: readonly Trunk[]): void {
-    this.#trunks = new TrunkMatcher(trunks);
+    this.#trunks.reconfigure(trunks);
   }
 
   backendFlow(t: { host: string; port: number; transport: string }): Flow | undefined {

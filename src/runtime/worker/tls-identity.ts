@@ -186,9 +186,17 @@ function serverTls(l: SecureListener): TlsOptions {
   };
 }
 
-/** What every context of a listener has, the default and each SNI one: its `tls` settings and the CA its clients' certificates chain to. */
+/**
+ * What every context of a listener has, the default and each SNI one: its
+ * `tls` settings, the CA its clients' certificates chain to and the CRLs
+ * that revoke some of them (node then checks every certificate of the chain).
+ */
 function contextTls(l: SecureListener): SecureContextOptions {
-  return { ...contextOptions(l.tls), ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }) };
+  return {
+    ...contextOptions(l.tls),
+    ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }),
+    ...(l.crl === undefined ? {} : { crl: readFileSync(l.crl) }),
+  };
 }
 
 /** The listener's `certificates` as contexts by name; a file loadConfig would refuse throws, naming its key. */

@@ -1,10 +1,10 @@
-import { copyFileSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatError, loadCheckedConfig } from "../../../src/config/load.ts";
 import { demoCertificate } from "../../../src/runtime/demo.ts";
-import { datedCertificate, privatePki } from "../../helpers/certificates.ts";
+import { datedCertificate, privatePki, trunkPki } from "../../helpers/certificates.ts";
 
 const DAY = 86_400_000;
 
@@ -104,6 +104,31 @@ describe("the files a config names", () => {
     expect(findings(file)).toEqual([`sip.backendTls.ca: ${join(dir, "backends-ca.pem")} holds no PEM certificate`]);
     copyFileSync(privatePki().ca, join(dir, "backends-ca.pem"));
     expect(findings(file)).toEqual([]);
+  });
+
+  it("check a listener's CRL: there, a PEM CRL, one OpenSSL takes, not past its nextUpdate", () => {
+    const pki = trunkPki();
+    const { dir, file } = configWith();
+    install(dir, fresh());
+    // The same config, its TLS listener asking for client certificates of pki's CA and checking them against crl.pem.
+    const mutual = "cert: tls/cert.pem, key: tls/key.pem, clientAuth: require, ca: ca.pem, crl: crl.pem";
+    const yaml = readFileSync(file, "utf8").replace("cert: tls/cert.pem, key: tls/key.pem", mutual);
+    writeFileSync(file, yaml);
+    copyFileSync(pki.ca, join(dir, "ca.pem"));
+    const crl = join(dir, "crl.pem");
+    expect(findings(file)).toEqual([expect.stringMatching(/^listen\[1\]\.crl: cannot read .*crl\.pem: ENOENT/)]);
+    copyFileSync(pki.ca, crl);
+    expect(findings(file)).toEqual([`listen[1].crl: ${crl} holds no PEM CRL`]);
+    writeFileSync(crl, "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n");
+    expect(findings(file)).toEqual([expect.stringMatching(/^listen\[1\]\.crl: .* OpenSSL refuses it/)]);
+    copyFileSync(pki.crl, crl);
+    expect(findings(file)).toEqual([]);
+    // Made for 2 days: past its nextUpdate OpenSSL would refuse every certificate of the CA.
+    expect(findings(file, { now: new Date(Date.now() + 3 * DAY) })).toEqual([
+      expect.stringMatching(
+        /^listen\[1\]\.crl: .*crl\.pem was due for renewal on .*: its CA's client certificates would all be refused$/,
+      ),
+    ]);
   });
 
   it("check the flow secret: made at start when missing, else exactly 32 bytes", () => {

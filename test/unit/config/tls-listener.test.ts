@@ -86,6 +86,36 @@ describe("trunks known by certNames", () => {
   });
 });
 
+describe("client certificate keys: crl, unknownClient, requireCert", () => {
+  const tls = (more: object) => ({ transport: "tls", address: "127.0.0.1", port: 5061, cert: "c", key: "k", ...more });
+
+  it("keep anonymous and no CRL unless told", () => {
+    const l = unwrapConfig(validateConfig({ listen: [tls({})], backends })).listen[0] as SecureListener;
+    expect([l.unknownClient, l.crl]).toEqual(["anonymous", undefined]);
+    const mutual = tls({ clientAuth: "require", ca: "ca.pem", crl: "crl.pem", unknownClient: "refuse" });
+    expect(unwrapConfig(validateConfig({ listen: [mutual], backends })).listen[0]).toMatchObject({
+      crl: "crl.pem",
+      unknownClient: "refuse",
+    });
+  });
+
+  it("name the key that would do nothing: a CRL without its CA, either without client certificates asked for", () => {
+    expect(problems({ listen: [tls({ clientAuth: "request", crl: "crl.pem" })], backends })).toEqual([
+      "listen[0].crl: needs ca: the CA whose revocations it lists",
+    ]);
+    expect(problems({ listen: [tls({ ca: "ca.pem", crl: "crl.pem", unknownClient: "refuse" })], backends })).toEqual([
+      "listen[0].crl: needs clientAuth request or require",
+      "listen[0].unknownClient: needs clientAuth request or require",
+    ]);
+    expect(problems({ listen: [tls({ clientAuth: "request", unknownClient: "drop" })], backends })).toEqual([
+      "listen[0].unknownClient: must be one of anonymous, refuse",
+    ]);
+    expect(
+      problems({ listen: [{ transport: "tcp", address: "127.0.0.1", port: 5060, crl: "crl.pem" }], backends }),
+    ).toEqual(["listen[0].crl: only applies to tls and wss listeners"]);
+  });
+});
+
 describe("listen[].allowedOrigins", () => {
   const wss = (allowedOrigins: unknown, transport = "wss") => ({
     listen: [{ transport, address: "127.0.0.1", port: 8443, cert: "c", key: "k", allowedOrigins }],

@@ -8,6 +8,7 @@ const trustedCarrier: Trunk = {
   sources: [{ address: "198.51.100.0", prefix: 24, family: "ipv4" }],
   certNames: [],
   trusted: true,
+  requireCert: false,
 };
 
 describe("the shared connection gate", () => {

@@ -7,6 +7,10 @@ describe("handshakeFailure", () => {
     ["UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "unknown_ca"],
     ["DEPTH_ZERO_SELF_SIGNED_CERT", "unknown_ca"],
     ["CERT_HAS_EXPIRED", "expired"],
+    // Listed in the listener's crl, or its CA's CRL missing or out of date.
+    ["CERT_REVOKED", "revoked"],
+    ["UNABLE_TO_GET_CRL", "revoked"],
+    ["CRL_HAS_EXPIRED", "revoked"],
     // The client's alert, as OpenSSL 3 spells its prefixes.
     ["ERR_SSL_TLSV1_ALERT_UNKNOWN_CA", "unknown_ca"],
     ["ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED", "expired"],

@@ -4,7 +4,12 @@ import { connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../../src/runtime/demo.ts";
 import type { Flow } from "../../../src/transport/flow.ts";
-import { admissionStats, type ListenerAdmission, NEW_CONNECTION_MS } from "../../../src/transport/listener.ts";
+import {
+  admissionStats,
+  type ListenerAdmission,
+  NEW_CONNECTION_MS,
+  noRefusals,
+} from "../../../src/transport/listener.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
 import { StreamListener } from "../../../src/transport/stream.ts";
 import { firstTicketKeys, SessionTickets } from "../../../src/transport/ticket-keys.ts";
@@ -27,7 +32,7 @@ function admission(trusted = false): ListenerAdmission {
   return {
     gate: { enter: () => undefined, leave: () => {}, trusted: () => trusted },
     maxHandshakes: 10,
-    refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
+    refused: noRefusals(),
     handshakeRation: undefined,
   };
 }
@@ -86,7 +91,16 @@ describe("shedding connections while buffers are critically low", () => {
     await new Promise((r) => late.once("close", r));
     expect(admission.refused.pool).toBe(1);
     const refused = admissionStats(admission).refused;
-    expect(refused).toEqual({ limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 1, load: 0 });
+    expect(refused).toEqual({
+      limit: 0,
+      per_ip: 0,
+      stranger: 0,
+      handshakes: 0,
+      pool: 1,
+      load: 0,
+      unknown_client: 0,
+      certificate_required: 0,
+    });
     expect(l.connectionCount).toBe(3);
     l.unshed();
     const after = connect({ host: "127.0.0.1", port: l.port });
@@ -116,7 +130,16 @@ describe("shedding connections while buffers are critically low", () => {
     const handshake = await tlsListener(a);
     listener?.shed(() => false);
     expect(await handshake()).toBe(true);
-    expect(a.refused).toEqual({ limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 });
+    expect(a.refused).toEqual({
+      limit: 0,
+      per_ip: 0,
+      stranger: 0,
+      handshakes: 0,
+      pool: 0,
+      load: 0,
+      unknown_client: 0,
+      certificate_required: 0,
+    });
   });
 });
 

@@ -9,6 +9,7 @@ import { BackendSide } from "../../../../src/runtime/worker/backend-side.ts";
 import { reloadable } from "../../../../src/runtime/worker/reloadable.ts";
 import { listenerOptions, streamOptions } from "../../../../src/runtime/worker/stream-options.ts";
 import { TlsIdentity } from "../../../../src/runtime/worker/tls-identity.ts";
+import { noRefusals } from "../../../../src/transport/listener.ts";
 import { BufferPool } from "../../../../src/transport/pool.ts";
 import { firstTicketKeys } from "../../../../src/transport/ticket-keys.ts";
 import { unwrapConfig } from "../../../helpers/config.ts";
@@ -45,7 +46,7 @@ async function open(config: Config, index = 0, backendPorts?: Int32Array): Promi
     listening: listenerOptions(config, streams),
     tls: new TlsIdentity(config, firstTicketKeys()),
     dispatcher: new PoolDispatcher(settings.backends, settings.passiveHealth),
-    refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
+    refused: noRefusals(),
     onMessage: () => {},
     onClosed: () => {},
   });

@@ -8,7 +8,7 @@ import { listenerOptions, streamOptions } from "../../../../src/runtime/worker/s
 import { TlsIdentity } from "../../../../src/runtime/worker/tls-identity.ts";
 import type { Flow } from "../../../../src/transport/flow.ts";
 import { noFailures } from "../../../../src/transport/handshake-failures.ts";
-import type { ListenerAdmission } from "../../../../src/transport/listener.ts";
+import { type ListenerAdmission, noRefusals } from "../../../../src/transport/listener.ts";
 import { BufferPool } from "../../../../src/transport/pool.ts";
 import { firstTicketKeys } from "../../../../src/transport/ticket-keys.ts";
 import { unwrapConfig } from "../../../helpers/config.ts";
@@ -40,10 +40,11 @@ async function open(): Promise<ClientListeners> {
   const admission: ListenerAdmission = {
     gate: { enter: () => undefined, leave: () => {}, trusted: () => false },
     maxHandshakes: 10,
-    refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
+    refused: noRefusals(),
     handshakeRation: undefined,
   };
   clients = await openClientListeners({
+    identify: () => undefined,
     config,
     reusePort: false,
     listening: listenerOptions(config, streamOptions(config, { pool, counters: { slowReaders: 0, slowSenders: 0 } })),

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { BacklogShare, LoadWindow } from "../../../../src/runtime/worker/load-window.ts";
-import type { ListenerAdmission } from "../../../../src/transport/listener.ts";
+import { type ListenerAdmission, noRefusals } from "../../../../src/transport/listener.ts";
 import { sleep } from "../../../helpers/net.ts";
 
 const windows: LoadWindow[] = [];
@@ -12,7 +12,7 @@ function admission(): ListenerAdmission {
   return {
     gate: { enter: () => undefined, leave: () => {}, trusted: () => false },
     maxHandshakes: 10,
-    refused: { limit: 0, per_ip: 0, stranger: 0, handshakes: 0, pool: 0, load: 0 },
+    refused: noRefusals(),
     handshakeRation: undefined,
   };
 }
