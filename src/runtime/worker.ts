@@ -59,7 +59,7 @@ export class IoWorker {
   readonly #parts: WorkerParts;
   /** Feeds the proxy's CPU ration with how busy this thread's loop was, and watches the pool. */
   readonly #load: LoadWindow;
-  /** The old TLS contexts a reload leaves, freed a second after it. */
+  /** The old TLS contexts reloads leave, freed within a second of them. */
   readonly #collection = new ReloadCollection();
   /** Below the pool's critical mark: new client connections refused, the least important not read. */
   #shedding = false;

@@ -2,13 +2,15 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 
 /**
- * How long after the last reload the thread's heap is collected: a burst of
- * reloads (a script looping over POST /reload) pays for one collection.
+ * How long after a reload the thread's heap is collected: the reloads of a
+ * burst (a script looping over POST /reload) within it share a collection,
+ * and a steady stream of them gets one a second, so what they leave is
+ * bounded by a second's worth.
  */
 const AFTER_MS = 1000;
 
 /**
- * A full collection of this thread's heap a second after a reload settles.
+ * A full collection of this thread's heap a second after a reload.
  * A reload replaces every TLS context (a SIGHUP re-reads the certificates),
  * and what an old context holds is OpenSSL's memory, which V8 does not
  * count: on a thread whose heap grows slowly (light traffic) nothing else
@@ -21,9 +23,9 @@ const AFTER_MS = 1000;
 export class ReloadCollection {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  /** A reload was applied: collect once things are quiet. */
+  /** A reload was applied: collect within a second (with any reload that comes meanwhile). */
   schedule(): void {
-    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    if (this.#timer !== undefined) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       collectGarbage();
