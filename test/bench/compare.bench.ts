@@ -33,15 +33,17 @@
  * a 15-minute deadline after which every process it started is killed.
  */
 import { spawnSync } from "node:child_process";
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { availableParallelism, release } from "node:os";
 import { join } from "node:path";
 import { freePort, Processes, sleep, startStunnel } from "../helpers/net.ts";
+import { runBounded } from "./bounded.ts";
 import { type Balancer, certificate, startKamailio, startRelay, startSipedge } from "./compare/balancers.ts";
 import { percentile, startProbe } from "./compare/probe.ts";
 import { RECV_TIMEOUT_S, runUac, startUas } from "./compare/sipp.ts";
 import { type CostBar, chart } from "./compare/svg.ts";
 import { loadTicks, machineTicks, processTicks } from "./cpu.ts";
+import { ROOT, saveResult } from "./results.ts";
 
 const env = process.env;
 const RATES = (env.BENCH_COMPARE_RATES ?? "1000,2000").split(",").map(Number);
@@ -62,7 +64,6 @@ const MAX_FAILED = 0.001;
 /** Below this share of the asked rate, sipp could not place the calls: the step says nothing about the balancer. */
 const MIN_PLACED = 0.9;
 
-const ROOT = join(import.meta.dirname, "..", "..");
 const processes = new Processes();
 const balancers: Balancer[] = [];
 
@@ -501,14 +502,7 @@ async function main(): Promise<void> {
     refusedBelowCapacity: refusedBelowCapacity(runs, capacities),
     table,
   };
-  const dir = join(ROOT, "bench-results");
-  mkdirSync(dir, { recursive: true });
-  // The results directory ignores itself: runs stay local, docs/perf/ has the latest.
-  if (!existsSync(join(dir, ".gitignore"))) writeFileSync(join(dir, ".gitignore"), "*\n");
-  const file = join(dir, `compare-${started.toISOString().replace(/[:.]/g, "-")}.json`);
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
-  mkdirSync(join(ROOT, "docs", "perf"), { recursive: true });
-  copyFileSync(file, join(ROOT, "docs", "perf", "compare.json"));
+  const file = saveResult("compare", started, result);
   const cost: CostBar[] = runs
     .filter((r) => r.target !== "direct")
     .map((r) => ({
@@ -528,19 +522,4 @@ async function main(): Promise<void> {
   console.log(`results: ${file}, docs/perf/compare.json, docs/perf/compare.svg`);
 }
 
-const deadline = setTimeout(() => {
-  console.error(`bench:compare: over its ${DEADLINE_MS / 60_000}-minute bound, stopping`);
-  void cleanup().finally(() => process.exit(1));
-}, DEADLINE_MS);
-for (const signal of ["SIGINT", "SIGTERM"] as const)
-  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
-
-main()
-  .catch((e: unknown) => {
-    console.error(e);
-    process.exitCode = 1;
-  })
-  .finally(async () => {
-    clearTimeout(deadline);
-    await cleanup();
-  });
+runBounded("bench:compare", DEADLINE_MS, main, cleanup);

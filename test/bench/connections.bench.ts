@@ -35,6 +35,7 @@ import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { onSipMessages, UdpPeer } from "../helpers/sip-client.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 import { MiB, rssOf } from "../helpers/storm.ts";
+import { lineFrom } from "./child-output.ts";
 
 const COUNT = Number(process.env.BENCH_CONNECTIONS ?? 4000);
 /**
@@ -143,29 +144,6 @@ async function stillOpen(children: readonly ChildProcess[]): Promise<number> {
     }),
   );
   return counts.reduce((a, b) => a + b, 0);
-}
-
-/** The first match of `pattern` in what `child` prints from now on; rejects after `ms`. */
-function lineFrom(child: ChildProcess, pattern: RegExp, ms: number): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let out = "";
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      const m = pattern.exec(out);
-      if (m === null) return;
-      done();
-      resolve(m);
-    };
-    const done = () => {
-      clearTimeout(timer);
-      child.stdout?.off("data", onData);
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new Error(`no ${pattern} within ${ms} ms: ${out.slice(-200)}`));
-    }, ms);
-    child.stdout?.on("data", onData);
-  });
 }
 
 /** RSS, the median of three samples 250 ms apart (a GC between two does not make the figure). */

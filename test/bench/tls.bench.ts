@@ -1,0 +1,230 @@
+/**
+ * `npm run bench:tls`: TLS handshakes per second on one IO worker, full and
+ * resumed (a session ticket offered, RFC 8446 §2.2), for an ECDSA P-256 and
+ * an RSA-2048 and an RSA-4096 certificate, beside a bare Node TLS server
+ * (test/fixtures/storm/bare-tls-server.ts: Node's defaults) in the same run.
+ * The load is BENCH_TLS_CLIENTS client processes
+ * (test/fixtures/storm/tls-handshake-client.ts) keeping BENCH_TLS_PARALLEL
+ * handshakes under way each, closing each connection once it is up. On a
+ * small shared machine the clients cannot saturate the server (a client's
+ * share of a handshake costs about what the server's does), so the figure
+ * compared is handshakes per CPU-second of the one thread that serves them
+ * (sipedge's IO thread "sipedge-io-0", the bare server's main thread), from
+ * /proc; the handshakes per wall-clock second are printed beside it.
+ * Bounded: BENCH_SECONDS (5) or BENCH_TLS_MAX handshakes (50 000) per case,
+ * whichever comes first, a 5 s deadline per connection, and the whole run
+ * DEADLINE_MS. Results: bench-results/tls-<time>.json, the latest also as
+ * docs/perf/tls.json.
+ */
+import { execFileSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { configFile, listeningPort, onePoolConfig, startCli } from "../helpers/cli.ts";
+import { freePort, Processes } from "../helpers/net.ts";
+import { runBounded } from "./bounded.ts";
+import { lineFrom } from "./child-output.ts";
+import { threadTicks } from "./cpu.ts";
+import { saveResult } from "./results.ts";
+import { metrics } from "./under-test.ts";
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+const MAX = Number(process.env.BENCH_TLS_MAX ?? 50_000);
+const CLIENTS = Number(process.env.BENCH_TLS_CLIENTS ?? 2);
+/**
+ * One at a time per client: with more, the IO thread's loop is busy all the
+ * time and sipedge's overload control rations new handshakes (the rest are
+ * reset, counted as refused "load"), which is the flood defence at work, not
+ * what a handshake costs.
+ */
+const PARALLEL = Number(process.env.BENCH_TLS_PARALLEL ?? 1);
+const FIXTURES = join(import.meta.dirname, "..", "fixtures", "storm");
+
+const processes = new Processes();
+
+const KEYS = {
+  "ecdsa-p256": ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+  "rsa-2048": ["-newkey", "rsa:2048"],
+  "rsa-4096": ["-newkey", "rsa:4096"],
+} as const;
+type KeyType = keyof typeof KEYS;
+type Mode = "full" | "resumed";
+/** Four cases a key type (two servers, two modes) of SECONDS each, with servers started and stopped between them. */
+const DEADLINE_MS = 4 * Object.keys(KEYS).length * (SECONDS + 20) * 1000;
+
+interface Server {
+  readonly name: "sipedge" | "bare";
+  readonly port: number;
+  /** CPU ticks of the thread that does the handshakes so far. */
+  readonly ticks: () => number;
+  /** sipedge's own counts so far (the bare server keeps none). */
+  readonly counted: () => Promise<Counted | undefined>;
+  readonly stop: () => Promise<void>;
+}
+
+/** What sipedge counted: handshakes it resumed, connections its overload control refused. */
+interface Counted {
+  readonly resumed: number;
+  readonly refused: number;
+}
+
+interface Case {
+  readonly server: Server["name"];
+  readonly key: KeyType;
+  readonly mode: Mode;
+  readonly handshakes: number;
+  readonly resumed: number;
+  readonly failed: number;
+  readonly seconds: number;
+  readonly perSecond: number;
+  readonly threadCpuSeconds: number;
+  readonly perCpuSecond: number;
+  /** The key-exchange group the clients negotiated. */
+  readonly group: string;
+  /** sipedge's counters over the case. */
+  readonly bySipedge?: Counted;
+}
+
+/** A self-signed certificate for 127.0.0.1 with a key of this type, in a fresh folder. */
+function certificate(key: KeyType): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), `sipedge-bench-tls-${key}-`));
+  const files = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+  execFileSync(
+    "openssl",
+    [
+      ...["req", "-x509", ...KEYS[key], "-nodes", "-days", "2", "-subj", "/CN=bench"],
+      ...["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", files.key, "-out", files.cert],
+    ],
+    { stdio: "pipe" },
+  );
+  return files;
+}
+
+async function startSipedgeTls(files: { cert: string; key: string }): Promise<Server> {
+  const admin = await freePort();
+  const cli = await startCli(
+    configFile(
+      onePoolConfig({
+        io: "{ threads: 1, pin: false }",
+        listen: [`{ transport: tls, address: 127.0.0.1, port: 0, cert: ${files.cert}, key: ${files.key} }`],
+        members: [`{ name: a, uri: "sip:127.0.0.1:${await freePort()}" }`], // nothing there: no call is made
+        admin,
+        lines: ["limits: { maxConnectionsPerIp: 2000 }"], // every client is on 127.0.0.1
+      }),
+    ),
+    "admin API",
+  );
+  const pid = cli.child.pid as number;
+  return {
+    name: "sipedge",
+    port: listeningPort(cli.out(), "tls"),
+    ticks: () => threadTicks(pid, "sipedge-io-0"),
+    counted: async () => {
+      const m = await metrics(admin);
+      return {
+        resumed: m.by("sipedge_tls_handshakes_by_session_total", "session").get("resumed") ?? 0,
+        refused: m.by("sipedge_connections_refused_total", "reason").get("load") ?? 0,
+      };
+    },
+    stop: () => processes.kill(cli.child),
+  };
+}
+
+async function startBare(files: { cert: string; key: string }): Promise<Server> {
+  const child = processes.spawn(process.execPath, [join(FIXTURES, "bare-tls-server.ts"), files.cert, files.key]);
+  const port = Number((await lineFrom(child, /port (\d+)/, 10_000))[1]);
+  return {
+    name: "bare",
+    port,
+    ticks: () => threadTicks(child.pid as number, "MainThread"),
+    counted: async () => undefined,
+    stop: () => processes.kill(child),
+  };
+}
+
+/** One case: the clients' handshakes against `server` in `mode`, and what they cost its serving thread. */
+async function run(server: Server, key: KeyType, mode: Mode): Promise<Case> {
+  const [ticks0, counted0] = [server.ticks(), await server.counted()];
+  const each = Math.ceil(MAX / CLIENTS);
+  const results = Array.from({ length: CLIENTS }, () => {
+    const args = [`${server.port}`, mode, `${SECONDS}`, `${each}`, `${PARALLEL}`];
+    const child = processes.spawn(process.execPath, [join(FIXTURES, "tls-handshake-client.ts"), ...args]);
+    return lineFrom(child, /^\{.*\}$/m, SECONDS * 1000 + 15_000).then((m) => JSON.parse(m[0]));
+  });
+  const all: { handshakes: number; resumed: number; failed: number; seconds: number; group: string }[] =
+    await Promise.all(results);
+  const threadCpuSeconds = (server.ticks() - ticks0) / 100;
+  const counted1 = await server.counted();
+  const sum = (f: (r: (typeof all)[number]) => number) => all.reduce((n, r) => n + f(r), 0);
+  const handshakes = sum((r) => r.handshakes);
+  const seconds = Math.max(...all.map((r) => r.seconds));
+  return {
+    server: server.name,
+    key,
+    mode,
+    handshakes,
+    resumed: sum((r) => r.resumed),
+    failed: sum((r) => r.failed),
+    seconds,
+    perSecond: handshakes / seconds,
+    threadCpuSeconds,
+    perCpuSecond: handshakes / Math.max(0.01, threadCpuSeconds),
+    group: all[0]?.group ?? "",
+    ...(counted0 === undefined || counted1 === undefined
+      ? {}
+      : { bySipedge: { resumed: counted1.resumed - counted0.resumed, refused: counted1.refused - counted0.refused } }),
+  };
+}
+
+function line(c: Case): string {
+  const by = c.bySipedge;
+  const counted = by === undefined ? "" : `; sipedge counted ${by.resumed} resumed, ${by.refused} refused for load`;
+  return (
+    `  ${c.server.padEnd(7)} ${c.key.padEnd(10)} ${c.mode.padEnd(7)} ` +
+    `${c.perCpuSecond.toFixed(0).padStart(6)} per CPU-s of its thread, ${c.perSecond.toFixed(0).padStart(5)}/s ` +
+    `(${c.handshakes} in ${c.seconds.toFixed(1)} s, ${c.resumed} resumed, ${c.failed} failed, ` +
+    `thread ${c.threadCpuSeconds.toFixed(2)} CPU-s, group ${c.group}${counted})`
+  );
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  console.log(
+    `TLS handshakes: ${CLIENTS} client processes × ${PARALLEL} at a time, ${SECONDS} s or ${MAX} handshakes a case`,
+  );
+  const cases: Case[] = [];
+  for (const key of Object.keys(KEYS) as KeyType[]) {
+    const files = certificate(key);
+    for (const start of [startSipedgeTls, startBare]) {
+      const server = await start(files);
+      try {
+        for (const mode of ["full", "resumed"] as const) {
+          const c = await run(server, key, mode);
+          cases.push(c);
+          console.log(line(c));
+        }
+      } finally {
+        await server.stop();
+      }
+    }
+  }
+  const ratios = cases
+    .filter((c) => c.server === "sipedge")
+    .map((se) => {
+      const bare = cases.find((b) => b.server === "bare" && b.key === se.key && b.mode === se.mode);
+      return { key: se.key, mode: se.mode, perCpuSecond: se.perCpuSecond / (bare?.perCpuSecond ?? Number.NaN) };
+    });
+  for (const r of ratios) console.log(`  sipedge / bare, ${r.key} ${r.mode}: ${r.perCpuSecond.toFixed(2)}`);
+  const result = {
+    started: started.toISOString(),
+    node: process.version,
+    openssl: process.versions.openssl,
+    settings: { seconds: SECONDS, max: MAX, clients: CLIENTS, parallel: PARALLEL },
+    cases,
+    ratios,
+  };
+  const file = saveResult("tls", started, result);
+  console.log(`results: ${file}, docs/perf/tls.json`);
+}
+
+runBounded("bench:tls", DEADLINE_MS, main, () => processes.killAll());
