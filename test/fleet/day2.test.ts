@@ -7,7 +7,7 @@ import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { StreamClient } from "../helpers/sip-client.ts";
 import { startUac, startUas } from "../helpers/sipp.ts";
 import { REPO, run, VERSION } from "../helpers/vm.ts";
-import { NspawnHost } from "./host.ts";
+import { NspawnHost, until } from "./host.ts";
 
 // The day-2 playbooks of ansible/ against a real Debian 12 host (systemd-nspawn,
 // test/fleet/host.ts) that site.yml installed, carrying live sipp calls from
@@ -65,14 +65,6 @@ async function withCalls<T>(during: () => Promise<T>): Promise<{ result: T; call
   await sleep(3000);
   const counts = await uac.finish();
   return { result, calls: counts.calls, failed: counts.failed + (counts.calls - counts.successful) };
-}
-
-async function until(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(500);
-  }
 }
 
 beforeAll(async () => {

@@ -213,6 +213,15 @@ export class NspawnHost {
   }
 }
 
+/** Waits for `probe` to hold (a probe that throws does not), checking every half second; throws past `timeoutMs`. */
+export async function until(what: string, timeoutMs: number, probe: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe().catch(() => false))) {
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(500);
+  }
+}
+
 async function remove(merged: string, netns: string | undefined, dir: string): Promise<void> {
   // Lazy: a process the poweroff left behind holds nothing open that matters once it is gone.
   await run("umount", ["-l", merged]);
