@@ -11,7 +11,7 @@ import { IoWorker } from "../../src/runtime/worker.ts";
 import { type CertificateFiles, type TrunkPki, trunkPki } from "../helpers/certificates.ts";
 import { unwrapConfig } from "../helpers/config.ts";
 import { Processes, sleep } from "../helpers/net.ts";
-import { handshake } from "../helpers/s-client.ts";
+import { handshake, holdOpen } from "../helpers/s-client.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
 
 // Mutual TLS as identity (issue 18): a client connection is its certificate's trunk, decided at the
@@ -209,5 +209,29 @@ describe("a listener's CRL", () => {
     await handshake(processes, s.tls, args);
     await until(() => (stats()?.failures.revoked ?? 0) > 0);
     expect(stats()).toMatchObject({ ok: 1, failures: { revoked: 1 } });
+  });
+
+  it("a session from before the certificate was revoked does not resume after: its ticket is good for the CRL it was judged by", async () => {
+    const pki = trunkPki();
+    const live = join(mkdtempSync(join(tmpdir(), "sipedge-crl-")), "crl.pem");
+    copyFileSync(pki.crlBefore, live);
+    const s = await start(pki, [{ name: "carrier-a", certNames: ["a.trunk.test"] }], {
+      clientAuth: "require",
+      crl: live,
+    });
+    const sessionFile = join(mkdtempSync(join(tmpdir(), "sipedge-session-")), "session.pem");
+    const args = ["-tls1_2", "-cert", pki.revoked.cert, "-key", pki.revoked.key];
+    const first = await holdOpen(processes, s.tls, [...args, "-sess_out", sessionFile]);
+    expect(first.reused, first.out()).toBe(false);
+    await first.end();
+    const stats = () => s.worker.stats(0).clients.handshakes[0];
+    await until(() => (stats()?.ok ?? 0) > 0);
+    copyFileSync(pki.crl, live);
+    s.worker.reconfigure(s.config);
+    const again = await holdOpen(processes, s.tls, [...args, "-sess_in", sessionFile]);
+    expect(again.reused, again.out()).toBe(false);
+    await again.end();
+    await until(() => (stats()?.failures.revoked ?? 0) > 0);
+    expect(stats()).toMatchObject({ ok: 1, resumed: 0, failures: { revoked: 1 } });
   });
 });

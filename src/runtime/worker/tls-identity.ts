@@ -1,4 +1,4 @@
-import { X509Certificate } from "node:crypto";
+import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions, SecureContextOptions, TlsOptions } from "node:tls";
 import { formatErrors } from "../../config/load.ts";
@@ -124,8 +124,9 @@ function readTlsFiles(config: Config, sessions: Sessions): TlsFiles {
   const clientListeners = new Map<number, ClientListenerTls>();
   for (const [index, l] of config.listen.entries()) {
     if (l.transport !== "tls" && l.transport !== "wss") continue;
-    const byName = serverNameContexts(l, `listen[${index}]`, sessions.tickets);
-    clientListeners.set(index, { options: { ...serverTls(l), sessionTimeout: sessions.timeout }, byName });
+    const path = `listen[${index}]`;
+    const byName = serverNameContexts(l, path, sessions.tickets);
+    clientListeners.set(index, { options: { ...serverTls(l, path), sessionTimeout: sessions.timeout }, byName });
   }
   const first = config.listen.findIndex((l) => l.transport === "tls");
   return {
@@ -176,9 +177,9 @@ function logCertificates(config: Config, files: TlsFiles): void {
  * TLS): its certificate, client authentication and `tls` settings; the
  * transport puts the hardened defaults under them (transport/tls-policy.ts).
  */
-function serverTls(l: SecureListener): TlsOptions {
+function serverTls(l: SecureListener, path: string): TlsOptions {
   return {
-    ...contextTls(l),
+    ...contextTls(l, path),
     cert: readFileSync(l.cert),
     key: readFileSync(l.key),
     requestCert: l.clientAuth !== "none",
@@ -191,12 +192,34 @@ function serverTls(l: SecureListener): TlsOptions {
  * `tls` settings, the CA its clients' certificates chain to and the CRLs
  * that revoke some of them (node then checks every certificate of the chain).
  */
-function contextTls(l: SecureListener): SecureContextOptions {
+function contextTls(l: SecureListener, path: string): SecureContextOptions {
+  const ca = l.ca === undefined ? undefined : readFileSync(l.ca);
+  const crl = l.crl === undefined ? undefined : readFileSync(l.crl);
   return {
     ...contextOptions(l.tls),
-    ...(l.ca === undefined ? {} : { ca: readFileSync(l.ca) }),
-    ...(l.crl === undefined ? {} : { crl: readFileSync(l.crl) }),
+    ...(ca === undefined ? {} : { ca }),
+    ...(crl === undefined ? {} : { crl }),
+    sessionIdContext: sessionIdContext(path, l.clientAuth, ca, crl),
   };
+}
+
+/**
+ * What a session (a ticket, which every IO worker and every reload opens
+ * alike) is good for: this listener, as its client certificates are
+ * judged now. OpenSSL resumes a session only where its context matches,
+ * and a resumed session keeps the client certificate and verdict of its
+ * first handshake: a certificate revoked (a new `crl`) or no longer trusted
+ * (a new `ca`) since, or one a listener with other rules judged, would come
+ * back in on its ticket for as long as its key lives. A new CA or CRL, or
+ * another listener, is a new context: a full handshake, checked again.
+ * OpenSSL takes at most 32 bytes.
+ */
+function sessionIdContext(path: string, clientAuth: string, ca: Buffer | undefined, crl: Buffer | undefined): string {
+  const h = createHash("sha256").update(path).update("\0").update(clientAuth).update("\0");
+  h.update(ca ?? "")
+    .update("\0")
+    .update(crl ?? "");
+  return h.digest("hex").slice(0, 32);
 }
 
 /** The listener's `certificates` as contexts by name; a file loadConfig would refuse throws, naming its key. */
@@ -204,7 +227,7 @@ function serverNameContexts(l: SecureListener, path: string, tickets: SessionTic
   if (l.certificates.length === 0) return undefined;
   const { files, errors } = readSniCertificates(l.certificates, path);
   if (errors.length > 0) throw new Error(formatErrors(errors));
-  return new ServerNameContexts(contextTls(l), files, tickets);
+  return new ServerNameContexts(contextTls(l, path), files, tickets);
 }
 
 /** An object that reads, and spreads, as whatever `current` returns at that moment. */
