@@ -208,6 +208,7 @@ export class IoWorker {
     const settings = reloadable(config, workers);
     dispatcher.reconfigure(settings.backends, settings.passiveHealth, table);
     sides.reconfigure(settings.trunks);
+    for (const l of clients.streams) l.reidentify();
     endpoints.resize(settings.maxEndpoints);
     gate.reconfigure(settings.gate, settings.trunks);
     admission.maxHandshakes = settings.maxHandshakes;

@@ -212,6 +212,20 @@ export abstract class ConnectionListener {
     this.#connections.set(c.id, c);
   }
 
+  /**
+   * A reload changed who may stay (a trunk now requireCert, unknownClient
+   * refuse): the open connections are judged again, as a new one would be,
+   * and those refused now are closed. Asked at the door only, they stayed.
+   */
+  reidentify(): void {
+    for (const c of [...this.#connections.values()]) {
+      const refused = this.#identify?.(c);
+      if (refused === undefined) continue;
+      if (this.#admission !== undefined) this.#admission.refused[refused]++;
+      c.close();
+    }
+  }
+
   protected remove(c: Connection): void {
     this.#connections.delete(c.id);
     this.#shedding?.delete(c);

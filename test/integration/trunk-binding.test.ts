@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
-import type { Config } from "../../src/config/schema.ts";
+import type { Config, Trunk } from "../../src/config/schema.ts";
 import { validateConfig } from "../../src/config/validate.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { IoWorker } from "../../src/runtime/worker.ts";
@@ -144,6 +144,28 @@ describe("a TLS connection bound to its certificate's trunk", () => {
 });
 
 describe("a requireCert trunk", () => {
+  it("made so by a reload closes the connections from its address that showed no certificate", async () => {
+    const pki = trunkPki();
+    const trunk = { name: "carrier-a", sources: ["127.0.0.1/32"], certNames: ["a.trunk.test"] };
+    const s = await start(pki, [trunk]);
+    const tcp = netConnect({ host: "127.0.0.1", port: s.tcp });
+    tcp.on("error", () => {});
+    tcp.write(claimingB("OPTIONS", s.tcp, "ka-before"));
+    expect(await reply(tcp)).toMatch(/^SIP\/2\.0 200 /);
+    const a = await tlsClient(s.tls, pki.a);
+    const closed = new Promise<string>((resolve) => {
+      tcp.once("close", () => resolve("closed"));
+      setTimeout(() => resolve("still open"), 5000);
+    });
+    s.worker.reconfigure({ ...s.config, trunks: [{ ...(s.config.trunks[0] as Trunk), requireCert: true }] });
+    expect(await closed).toBe("closed");
+    expect(s.worker.stats(0).admission.refused.certificate_required).toBe(1);
+    // The trunk's own certificate stays.
+    a.write(claimingB("OPTIONS", s.tls, "ka-a"));
+    expect(await reply(a)).toMatch(/^SIP\/2\.0 200 /);
+    a.destroy();
+  });
+
   it("refuses a connection from its address without its certificate, over TLS and plain TCP", async () => {
     const pki = trunkPki();
     const s = await start(pki, [
