@@ -78,6 +78,12 @@ function reply(socket: Socket): Promise<string> {
   });
 }
 
+/** An OPTIONS claiming trunk B sent on `socket`, and what came back. */
+function keepalive(socket: Socket, port: number, tag: string): Promise<string> {
+  socket.write(claimingB("OPTIONS", port, tag));
+  return reply(socket);
+}
+
 /** A request to sipedge itself claiming, in every header a peer writes, to come from carrier-b. */
 function claimingB(method: "OPTIONS" | "INVITE", port: number, tag: string): string {
   return (
@@ -103,8 +109,7 @@ describe("a TLS connection bound to its certificate's trunk", () => {
     ]);
     const a = await tlsClient(s.tls, pki.a);
     try {
-      a.write(claimingB("OPTIONS", s.tls, "ka-a"));
-      expect(await reply(a)).toMatch(/^SIP\/2\.0 200 /);
+      expect(await keepalive(a, s.tls, "ka-a")).toMatch(/^SIP\/2\.0 200 /);
       a.write(claimingB("INVITE", s.tls, "call-a"));
       await until(() => (s.worker.stats(0).proxy.counters.trunks["carrier-a"]?.calls ?? 0) > 0);
       const stats = s.worker.stats(0);
@@ -121,8 +126,7 @@ describe("a TLS connection bound to its certificate's trunk", () => {
     const trunks = [{ name: "carrier-a", certNames: ["a.trunk.test"] }];
     const anonymous = await start(pki, trunks);
     const kept = await tlsClient(anonymous.tls, pki.stranger);
-    kept.write(claimingB("OPTIONS", anonymous.tls, "ka-c"));
-    expect(await reply(kept)).toMatch(/^SIP\/2\.0 200 /);
+    expect(await keepalive(kept, anonymous.tls, "ka-c")).toMatch(/^SIP\/2\.0 200 /);
     expect(anonymous.worker.stats(0).proxy.counters.trunks).toEqual({});
     kept.destroy();
     await anonymous.worker.close();
@@ -136,8 +140,7 @@ describe("a TLS connection bound to its certificate's trunk", () => {
     expect(await reply(refused)).toBe("closed");
     // carrier-a's own certificate comes in.
     const a = await tlsClient(refusing.tls, pki.a);
-    a.write(claimingB("OPTIONS", refusing.tls, "ka-a"));
-    expect(await reply(a)).toMatch(/^SIP\/2\.0 200 /);
+    expect(await keepalive(a, refusing.tls, "ka-a")).toMatch(/^SIP\/2\.0 200 /);
     a.destroy();
     expect(refusing.worker.stats(0).admission.refused.unknown_client).toBe(2);
   });
@@ -150,8 +153,7 @@ describe("a requireCert trunk", () => {
     const s = await start(pki, [trunk]);
     const tcp = netConnect({ host: "127.0.0.1", port: s.tcp });
     tcp.on("error", () => {});
-    tcp.write(claimingB("OPTIONS", s.tcp, "ka-before"));
-    expect(await reply(tcp)).toMatch(/^SIP\/2\.0 200 /);
+    expect(await keepalive(tcp, s.tcp, "ka-before")).toMatch(/^SIP\/2\.0 200 /);
     const a = await tlsClient(s.tls, pki.a);
     const closed = new Promise<string>((resolve) => {
       tcp.once("close", () => resolve("closed"));
@@ -161,8 +163,7 @@ describe("a requireCert trunk", () => {
     expect(await closed).toBe("closed");
     expect(s.worker.stats(0).admission.refused.certificate_required).toBe(1);
     // The trunk's own certificate stays.
-    a.write(claimingB("OPTIONS", s.tls, "ka-a"));
-    expect(await reply(a)).toMatch(/^SIP\/2\.0 200 /);
+    expect(await keepalive(a, s.tls, "ka-a")).toMatch(/^SIP\/2\.0 200 /);
     a.destroy();
   });
 
@@ -172,26 +173,34 @@ describe("a requireCert trunk", () => {
       { name: "carrier-a", sources: ["127.0.0.1/32"], certNames: ["a.trunk.test"], requireCert: true },
     ]);
     const bare = await tlsClient(s.tls);
-    bare.write(claimingB("OPTIONS", s.tls, "ka-bare"));
-    expect(await reply(bare)).toBe("closed");
+    expect(await keepalive(bare, s.tls, "ka-bare")).toBe("closed");
     // Another trunk's certificate is no carrier-a's either: a stranger, here kept as no trunk.
     const other = await tlsClient(s.tls, pki.b);
-    other.write(claimingB("OPTIONS", s.tls, "ka-b"));
-    expect(await reply(other)).toMatch(/^SIP\/2\.0 200 /);
+    expect(await keepalive(other, s.tls, "ka-b")).toMatch(/^SIP\/2\.0 200 /);
     other.destroy();
     const tcp = netConnect({ host: "127.0.0.1", port: s.tcp });
     tcp.on("error", () => {});
-    tcp.write(claimingB("OPTIONS", s.tcp, "ka-tcp"));
-    expect(await reply(tcp)).toBe("closed");
+    expect(await keepalive(tcp, s.tcp, "ka-tcp")).toBe("closed");
     const a = await tlsClient(s.tls, pki.a);
-    a.write(claimingB("OPTIONS", s.tls, "ka-a"));
-    expect(await reply(a)).toMatch(/^SIP\/2\.0 200 /);
+    expect(await keepalive(a, s.tls, "ka-a")).toMatch(/^SIP\/2\.0 200 /);
     a.destroy();
     const stats = s.worker.stats(0);
     expect(stats.admission.refused.certificate_required).toBe(2);
     expect(stats.proxy.counters.trunks["carrier-a"]).toMatchObject({ requests: 1, keepalives: 1 });
   });
 });
+
+/** carrier-a's listener requiring client certificates, its CRL in a file that still revokes nothing; `live` is that file. */
+async function withRenewableCrl(): Promise<{ pki: TrunkPki; live: string; s: Started }> {
+  const pki = trunkPki();
+  const live = join(mkdtempSync(join(tmpdir(), "sipedge-crl-")), "crl.pem");
+  copyFileSync(pki.crlBefore, live);
+  const s = await start(pki, [{ name: "carrier-a", certNames: ["a.trunk.test"] }], {
+    clientAuth: "require",
+    crl: live,
+  });
+  return { pki, live, s };
+}
 
 describe("a listener's CRL", () => {
   it("refuses a revoked client certificate in the handshake, counted as revoked; one not revoked comes in", async () => {
@@ -207,20 +216,13 @@ describe("a listener's CRL", () => {
     expect(failures()).toMatchObject({ revoked: 1, unknown_ca: 0, other: 0 });
     expect(s.worker.stats(0).clients.handshakes[0]?.ok).toBe(0);
     const a = await tlsClient(s.tls, pki.a);
-    a.write(claimingB("OPTIONS", s.tls, "ka-a"));
-    expect(await reply(a)).toMatch(/^SIP\/2\.0 200 /);
+    expect(await keepalive(a, s.tls, "ka-a")).toMatch(/^SIP\/2\.0 200 /);
     a.destroy();
     expect(s.worker.stats(0).proxy.counters.trunks["carrier-a"]).toMatchObject({ keepalives: 1 });
   });
 
   it("renewed on SIGHUP: the next handshake is checked against the new one", async () => {
-    const pki = trunkPki();
-    const live = join(mkdtempSync(join(tmpdir(), "sipedge-crl-")), "crl.pem");
-    copyFileSync(pki.crlBefore, live);
-    const s = await start(pki, [{ name: "carrier-a", certNames: ["a.trunk.test"] }], {
-      clientAuth: "require",
-      crl: live,
-    });
+    const { pki, live, s } = await withRenewableCrl();
     const args = ["-cert", pki.revoked.cert, "-key", pki.revoked.key];
     await handshake(processes, s.tls, args);
     const stats = () => s.worker.stats(0).clients.handshakes[0];
@@ -234,13 +236,7 @@ describe("a listener's CRL", () => {
   });
 
   it("a session from before the certificate was revoked does not resume after: its ticket is good for the CRL it was judged by", async () => {
-    const pki = trunkPki();
-    const live = join(mkdtempSync(join(tmpdir(), "sipedge-crl-")), "crl.pem");
-    copyFileSync(pki.crlBefore, live);
-    const s = await start(pki, [{ name: "carrier-a", certNames: ["a.trunk.test"] }], {
-      clientAuth: "require",
-      crl: live,
-    });
+    const { pki, live, s } = await withRenewableCrl();
     const sessionFile = join(mkdtempSync(join(tmpdir(), "sipedge-session-")), "session.pem");
     const args = ["-tls1_2", "-cert", pki.revoked.cert, "-key", pki.revoked.key];
     const first = await holdOpen(processes, s.tls, [...args, "-sess_out", sessionFile]);
