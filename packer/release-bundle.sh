@@ -6,7 +6,7 @@
 # usage: packer/release-bundle.sh [OUT_DIR]   (prints the tarball's path)
 #
 # Layout inside the tarball, rooted at sipedge-VERSION/:
-#   bin/node  bin/sipedge  dist/  node_modules/  appliance/  package.json
+#   bin/node  bin/sipedge  dist/  build/native/  node_modules/  appliance/  package.json
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mkdir -p "${1:-$repo/packer/out}" && cd "${1:-$repo/packer/out}" && pwd)
@@ -23,6 +23,11 @@ mkdir -p "$root/bin"
 
 cp package.json package-lock.json README.md "$root/"
 cp -r appliance "$root/appliance"
+# The native datagram path, built here for the image's Debian (the same
+# release as the build host); dist/transport finds it at ../../build/native.
+bash scripts/build-native.sh
+mkdir -p "$root/build"
+cp -r build/native "$root/build/native"
 npx --no-install tsc -p tsconfig.json --outDir "$root/dist" --sourceMap false
 # Production dependencies only, exactly as locked; no install scripts run.
 (cd "$root" && npm install --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)

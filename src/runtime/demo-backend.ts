@@ -1,7 +1,6 @@
 import { buildResponse, newTag } from "../proxy/responses.ts";
 import { HeaderId, parseMessage, type SipRequest } from "../sip/index.ts";
 import type { Flow } from "../transport/flow.ts";
-import { BufferPool } from "../transport/pool.ts";
 import { UdpEndpoint } from "../transport/udp.ts";
 
 const SDP =
@@ -26,8 +25,7 @@ export class DemoBackend {
 
   static async start(name: string, address: string, port: number): Promise<DemoBackend> {
     let backend: DemoBackend | undefined;
-    const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 1 << 16 });
-    const endpoint = await UdpEndpoint.bind(address, port, (bytes, flow) => backend?.receive(bytes, flow), pool);
+    const endpoint = await UdpEndpoint.bind(address, port, (bytes, flow) => backend?.receive(bytes, flow));
     backend = new DemoBackend(name, endpoint);
     return backend;
   }

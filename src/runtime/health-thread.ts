@@ -35,7 +35,7 @@ async function main(init: HealthInit): Promise<void> {
   let probing: Probing | undefined;
   // Probes are small and few: a pool of their own, apart from the data path's.
   const pool = new BufferPool({ bytes: PROBE_POOL_BYTES, maxMessageSize: init.config.sip.maxMessageSize });
-  const udp = await UdpEndpoint.bind(address, 0, (bytes) => probing?.prober.receive(bytes), pool);
+  const udp = await UdpEndpoint.bind(address, 0, (bytes) => probing?.prober.receive(bytes));
   probing = startProbing(init.config, init.tls, init.health, udp, pool);
   port.on("message", (m: ToHealth) => {
     switch (m.type) {

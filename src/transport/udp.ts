@@ -1,9 +1,7 @@
-import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
-import { isIP, isIPv6 } from "node:net";
+import { isIPv6 } from "node:net";
 import { classifyDatagram } from "../sip/index.ts";
+import { DatagramSocket, READS_PER_TURN } from "./datagram-socket.ts";
 import { type Flow, type MessageHandler, newFlowId } from "./flow.ts";
-import { listening } from "./listening.ts";
-import type { BufferPool, PoolSlot } from "./pool.ts";
 import { stunBindingResponse } from "./stun.ts";
 
 export interface UdpOptions {
@@ -23,21 +21,17 @@ export interface UdpOptions {
 export interface UdpDrops {
   /**
    * Datagrams from source port 0: RFC 768 has a zero source port mean the
-   * sender named none to reply to, dgram refuses to send to it, and no SIP
+   * sender named none to reply to, the kernel refuses to send to it, and no SIP
    * or STUN peer sends from it; only a forged or broken packet does.
    */
   sourcePortZero: number;
-  /** Datagrams dgram refused to send (a bad port, a closed socket): dropped, not thrown. */
+  /**
+   * Datagrams lost on the way out: an address that is not an IP literal of
+   * the socket's family (no DNS on the data path), a bad port, the kernel's
+   * send buffer full, a message larger than a datagram. Dropped, not thrown.
+   */
   sendFailed: number;
 }
-
-/**
- * Datagrams libuv reads from one socket per turn of the event loop before it
- * serves the others (libuv src/unix/udp.c, uv__udp_recvmsg: "count = 32",
- * against loop starvation). A turn that read this many found the socket
- * still holding more.
- */
-const READS_PER_TURN = 32;
 
 /**
  * How a socket's reads fell into turns of the event loop (monotonic, for
@@ -51,6 +45,9 @@ export interface ReadTurns {
   full: number;
 }
 
+/** The largest datagram sipedge sends: the largest UDP payload over IPv6 (RFC 8200 §5 less the 8-byte header). */
+const MAX_DATAGRAM = 65527;
+
 /**
  * A UDP socket: every datagram is one message (RFC 3261 §18.3); CRLF and
  * STUN keep-alives (RFC 5626 §3.5.1) are not SIP and are not passed on;
@@ -58,52 +55,38 @@ export interface ReadTurns {
  * Each peer address is a flow; flows are made per datagram and are cheap.
  */
 export class UdpEndpoint {
-  readonly #socket: Socket;
+  readonly #socket: DatagramSocket;
   readonly #onMessage: MessageHandler;
-  readonly #pool: BufferPool;
-  #address = "";
-  #port = 0;
-  #closed = false;
-  readonly #backlog: SendBacklog;
+  readonly #address: string;
+  /** Where a message of several slices is put together to go out as one datagram. */
+  #joined: Buffer | undefined;
   readonly drops: UdpDrops = { sourcePortZero: 0, sendFailed: 0 };
   readonly readTurns: ReadTurns = { turns: 0, full: 0 };
-  /** Datagrams read in this turn so far; the turn's end (setImmediate: after the poll phase) files them. */
-  #readsThisTurn = 0;
-  readonly #turnEnded = (): void => {
-    this.readTurns.turns++;
-    if (this.#readsThisTurn >= READS_PER_TURN) this.readTurns.full++;
-    this.#readsThisTurn = 0;
-  };
 
-  constructor(onMessage: MessageHandler, pool: BufferPool, ipv6: boolean, reusePort: boolean, receiveBuffer: number) {
+  private constructor(address: string, port: number, onMessage: MessageHandler, options: Required<UdpOptions>) {
     this.#onMessage = onMessage;
-    this.#pool = pool;
-    this.#socket = createSocket({
-      type: ipv6 ? "udp6" : "udp4",
-      recvBufferSize: receiveBuffer,
-      sendBufferSize: 4 << 20,
-      reusePort,
-      lookup: literalOnly,
-    });
-    this.#backlog = new SendBacklog(pool, () => this.#socket.getSendQueueCount());
-    this.#socket.on("message", (msg, rinfo) => this.#receive(msg, rinfo));
-    // A send error (ICMP unreachable, EPERM) concerns one datagram; the socket lives on.
-    this.#socket.on("error", () => {});
+    this.#address = address;
+    this.#socket = new DatagramSocket(
+      address,
+      port,
+      isIPv6(address),
+      { reusePort: options.reusePort, receiveBuffer: options.receiveBuffer, sendBuffer: 4 << 20 },
+      (bytes, from, fromPort) => this.#receive(bytes, from, fromPort),
+      (count) => this.#turn(count),
+    );
   }
 
+  /** Binds at once; a refused bind rejects with the errno's code (EADDRINUSE), as dgram's did. */
   static async bind(
     address: string,
     port: number,
     onMessage: MessageHandler,
-    pool: BufferPool,
     options: UdpOptions = {},
   ): Promise<UdpEndpoint> {
-    const reusePort = options.reusePort ?? false;
-    const endpoint = new UdpEndpoint(onMessage, pool, isIPv6(address), reusePort, options.receiveBuffer ?? 4 << 20);
-    const bound = await listening(endpoint.#socket, (s) => s.bind({ address, port, exclusive: !reusePort }));
-    endpoint.#address = bound.address;
-    endpoint.#port = bound.port;
-    return endpoint;
+    return new UdpEndpoint(address, port, onMessage, {
+      reusePort: options.reusePort ?? false,
+      receiveBuffer: options.receiveBuffer ?? 4 << 20,
+    });
   }
 
   get address(): string {
@@ -111,7 +94,7 @@ export class UdpEndpoint {
   }
 
   get port(): number {
-    return this.#port;
+    return this.#socket.port;
   }
 
   /** A flow towards any address, for messages sipedge originates (to backends, or to a UDP client). */
@@ -120,64 +103,67 @@ export class UdpEndpoint {
   }
 
   get closed(): boolean {
-    return this.#closed;
-  }
-
-  /** Sends one datagram from a pool slot; false when closed or no slot is free. */
-  sendTo(slices: readonly Uint8Array[], urgent: boolean, port: number, address: string): boolean {
-    if (this.#closed) return false;
-    const pool = this.#pool;
-    const slot = pool.copy(slices, urgent);
-    if (slot === undefined) return false;
-    if (!this.#send(slot.bytes, port, address)) {
-      pool.release(slot);
-      return false;
-    }
-    this.#backlog.sent(slot);
-    return true;
+    return this.#socket.closed;
   }
 
   /**
-   * dgram.send throws at once for what it refuses before queueing (a port
-   * out of 1–65535, a closed socket): one datagram lost, counted; the
-   * caller's message handling goes on. Errors found later (a name refused by
-   * literalOnly, ICMP) come to the socket's error event, which ignores them.
+   * Sends one datagram; false when closed or when the datagram was lost
+   * (counted: a bad port or address, a full send buffer, a message larger
+   * than a datagram). The kernel has the bytes when this returns.
    */
-  #send(bytes: Buffer, port: number, address: string): boolean {
-    try {
-      // No callback: with one, dgram defers it to process.nextTick even when
-      // the kernel took the datagram at once (the usual case); SendBacklog
-      // learns the rest from the send queue's length instead.
-      this.#socket.send(bytes, port, address);
-      return true;
-    } catch {
+  sendTo(slices: readonly Uint8Array[], _urgent: boolean, port: number, address: string): boolean {
+    if (this.#socket.closed) return false;
+    const bytes = slices.length === 1 ? (slices[0] as Uint8Array) : this.#join(slices);
+    if (bytes === undefined) {
       this.drops.sendFailed++;
       return false;
     }
+    return this.#send(bytes, bytes.length, port, address);
+  }
+
+  #send(bytes: Uint8Array, length: number, port: number, address: string): boolean {
+    if (this.#socket.send(bytes, length, port, address) === 0) return true;
+    this.drops.sendFailed++;
+    return false;
+  }
+
+  /** The slices copied into one buffer, or undefined when they make more than a datagram holds. */
+  #join(slices: readonly Uint8Array[]): Uint8Array | undefined {
+    let length = 0;
+    for (const s of slices) length += s.length;
+    if (length > MAX_DATAGRAM) return undefined;
+    this.#joined ??= Buffer.allocUnsafeSlow(MAX_DATAGRAM);
+    const joined = this.#joined;
+    let at = 0;
+    for (const s of slices) {
+      joined.set(s, at);
+      at += s.length;
+    }
+    return joined.subarray(0, length);
   }
 
   close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
     this.#socket.close();
-    // Closing cancels what libuv still queued: no datagram reads its slot any more.
-    this.#backlog.releaseAll();
   }
 
-  #receive(msg: Buffer, rinfo: RemoteInfo): void {
-    if (this.#readsThisTurn++ === 0) setImmediate(this.#turnEnded);
+  #turn(count: number): void {
+    this.readTurns.turns++;
+    if (count >= READS_PER_TURN) this.readTurns.full++;
+  }
+
+  #receive(msg: Buffer, address: string, port: number): void {
     // Nothing can be answered at port 0 (see UdpDrops): a flow to it would only fail later, in the proxy.
-    if (rinfo.port === 0) {
+    if (port === 0) {
       this.drops.sourcePortZero++;
       return;
     }
     const kind = classifyDatagram(msg);
     if (kind === "sip") {
-      this.#onMessage(msg, this.flowTo(rinfo.address, rinfo.port));
+      this.#onMessage(msg, this.flowTo(address, port));
     } else if (kind === "stun") {
       // RFC 5626 §8: a SIP server answers STUN keep-alives on its SIP port.
-      const answer = stunBindingResponse(msg, rinfo.address, rinfo.port);
-      if (answer !== undefined) this.#send(answer, rinfo.port, rinfo.address);
+      const answer = stunBindingResponse(msg, address, port);
+      if (answer !== undefined) this.#send(answer, answer.length, port, address);
     }
   }
 }
@@ -218,80 +204,3 @@ class UdpFlow implements Flow {
 }
 
 const NO_NAMES: readonly string[] = [];
-
-/**
- * The slots of datagrams the kernel has not taken yet. A send the kernel
- * takes at once (uv_udp_try_send) is copied by then, and its slot is free
- * when send() returns; one it refuses for now (its send buffer full) waits
- * in libuv's queue, which is FIFO and which every later send joins while
- * it is not empty, so with `pending()` datagrams queued, the slots of all
- * but the last `pending()` sends may go. The queue also counts sends of
- * ours that hold no slot (STUN answers): then slots are kept a little
- * longer, never released early.
- */
-export class SendBacklog {
-  readonly #pool: BufferPool;
-  readonly #pending: () => number;
-  readonly #slots: PoolSlot[] = [];
-  #check: ReturnType<typeof setTimeout> | undefined;
-
-  constructor(pool: BufferPool, pending: () => number) {
-    this.#pool = pool;
-    this.#pending = pending;
-  }
-
-  /** The datagram in `slot` went to the socket. */
-  sent(slot: PoolSlot): void {
-    const pending = this.#pending();
-    if (pending === 0 && this.#slots.length === 0) {
-      this.#pool.release(slot);
-      return;
-    }
-    this.#slots.push(slot);
-    this.#settle(pending);
-  }
-
-  /** The socket is closed: its queue with it. */
-  releaseAll(): void {
-    this.#settle(0);
-  }
-
-  get held(): number {
-    return this.#slots.length;
-  }
-
-  #settle(pending: number): void {
-    while (this.#slots.length > pending) this.#pool.release(this.#slots.shift() as PoolSlot);
-    if (this.#slots.length === 0) {
-      if (this.#check !== undefined) clearTimeout(this.#check);
-      this.#check = undefined;
-    } else if (this.#check === undefined) {
-      // Nothing calls back when the queue drains: look again shortly.
-      this.#check = setTimeout(() => {
-        this.#check = undefined;
-        this.#settle(this.#pending());
-      }, BACKLOG_CHECK_MS);
-      this.#check.unref();
-    }
-  }
-}
-
-/** How soon a full send buffer is looked at again: a few ms drains megabytes on any link that fills it. */
-const BACKLOG_CHECK_MS = 5;
-
-/**
- * dgram's lookup for sends: every address sipedge sends to is an IP literal
- * (members are configured as IPs, clients are where datagrams came from),
- * so it answers at once. dgram's default runs dns.lookup, which answers an
- * IP literal on the next tick: a deferral per datagram for nothing. A name
- * would mean a bug, and is refused: no DNS on the data path.
- */
-function literalOnly(
-  address: string,
-  _options: unknown,
-  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
-): void {
-  const version = isIP(address);
-  if (version !== 0) callback(null, address, version);
-  else callback(Object.assign(new Error(`not an IP address: ${address}`), { code: "EINVAL" }), "", 0);
-}

@@ -82,7 +82,7 @@ export class BackendSide {
     }
     const address = config.io.backendAddress ?? (config.listen[0] as Listener).address;
     const fixedPort = config.io.backendPort === 0 ? 0 : config.io.backendPort + threading.index;
-    const udp = await UdpEndpoint.bind(address, fixedPort, onMessage, parts.streams.pool);
+    const udp = await UdpEndpoint.bind(address, fixedPort, onMessage);
     const options = {
       address,
       ...listening,

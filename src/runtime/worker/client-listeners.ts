@@ -99,7 +99,7 @@ export async function openClientListeners(parts: ClientListenerParts): Promise<C
   const bound: BoundListener[] = [];
   for (const [index, l] of config.listen.entries()) {
     if (l.transport === "udp") {
-      const u = await UdpEndpoint.bind(l.address, l.port, parts.onMessage, parts.pool, {
+      const u = await UdpEndpoint.bind(l.address, l.port, parts.onMessage, {
         reusePort,
         receiveBuffer: config.limits.udpReceiveBuffer,
       });

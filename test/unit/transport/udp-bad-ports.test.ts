@@ -1,25 +1,25 @@
-import { createSocket, type RemoteInfo, type Socket } from "node:dgram";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { execFileSync } from "node:child_process";
+import { createSocket } from "node:dgram";
+import { afterEach, describe, expect, it } from "vitest";
 import type { Flow } from "../../../src/transport/flow.ts";
-import { BufferPool } from "../../../src/transport/pool.ts";
 import { UdpEndpoint } from "../../../src/transport/udp.ts";
 import { sleep } from "../../helpers/net.ts";
 
 /**
- * No ordinary socket sends from port 0, so the kernel's delivery is played
- * by emitting "message" on the endpoint's own (real, bound) socket, which
- * this mock lets the test see.
+ * No ordinary socket sends from port 0, so the datagram is written whole,
+ * UDP header and all, through a raw socket (root, as the suite runs):
+ * the kernel delivers it to the endpoint as it would a forged one.
  */
-const made = vi.hoisted(() => [] as Socket[]);
-vi.mock("node:dgram", async (original) => {
-  const dgram = await original<typeof import("node:dgram")>();
-  const createSocket = ((...args: Parameters<typeof dgram.createSocket>) => {
-    const socket = dgram.createSocket(...args);
-    made.push(socket);
-    return socket;
-  }) as typeof dgram.createSocket;
-  return { ...dgram, createSocket };
-});
+function sendFromPortZero(port: number, payload: Buffer): void {
+  const script = [
+    "import socket, struct, sys",
+    "data = bytes.fromhex(sys.argv[2])",
+    "s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)",
+    // Checksum 0: none, which IPv4 allows (RFC 768).
+    "s.sendto(struct.pack('!HHHH', 0, int(sys.argv[1]), 8 + len(data), 0) + data, ('127.0.0.1', 0))",
+  ].join("\n");
+  execFileSync("python3", ["-c", script, String(port), payload.toString("hex")]);
+}
 
 /** An RFC 5389 Binding request (transaction id 0102…0c): the UA keep-alive of RFC 5626 §4.4.2. */
 const STUN = Buffer.from("000100002112a4420102030405060708090a0b0c", "hex");
@@ -31,14 +31,12 @@ const OPTIONS = Buffer.from(
 const opened: { close(): void }[] = [];
 afterEach(() => {
   for (const o of opened.splice(0)) o.close();
-  made.splice(0);
 });
 
 async function endpoint(onMessage: (bytes: Buffer, flow: Flow) => void = () => {}) {
-  const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
-  const e = await UdpEndpoint.bind("127.0.0.1", 0, onMessage, pool);
+  const e = await UdpEndpoint.bind("127.0.0.1", 0, onMessage);
   opened.push(e);
-  return { e, pool, socket: made.at(-1) as Socket };
+  return e;
 }
 
 async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
@@ -52,12 +50,11 @@ async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
 describe("UDP datagrams that cannot be answered", () => {
   it("drop a datagram from source port 0, STUN or SIP, before it is answered or passed on", async () => {
     const got: Flow[] = [];
-    const { e, socket } = await endpoint((_bytes, flow) => got.push(flow));
-    const fromZero: RemoteInfo = { address: "127.0.0.1", family: "IPv4", port: 0, size: 0 };
-    expect(() => socket.emit("message", STUN, { ...fromZero, size: STUN.length })).not.toThrow();
-    expect(() => socket.emit("message", OPTIONS, { ...fromZero, size: OPTIONS.length })).not.toThrow();
+    const e = await endpoint((_bytes, flow) => got.push(flow));
+    sendFromPortZero(e.port, STUN);
+    sendFromPortZero(e.port, OPTIONS);
+    await until(() => e.drops.sourcePortZero === 2);
     expect(got).toEqual([]);
-    expect(e.drops.sourcePortZero).toBe(2);
 
     // The same datagrams from a real port: the STUN request answered, the SIP one passed on.
     const peer = createSocket("udp4");
@@ -72,14 +69,13 @@ describe("UDP datagrams that cannot be answered", () => {
     expect(e.drops).toEqual({ sourcePortZero: 2, sendFailed: 0 });
   });
 
-  it("count a send dgram refuses (port 0 or beyond 65535) as a drop, without throwing, and give its slot back", async () => {
-    const { e, pool } = await endpoint();
+  it("count a send to port 0 or beyond 65535 as a drop, without throwing", async () => {
+    const e = await endpoint();
     for (const port of [0, 65536]) {
       const flow = e.flowTo("127.0.0.1", port);
       expect(() => flow.send([OPTIONS])).not.toThrow();
       expect(flow.send([OPTIONS], true)).toBe(false);
     }
     expect(e.drops.sendFailed).toBe(4);
-    expect(pool.inUse).toBe(0);
   });
 });

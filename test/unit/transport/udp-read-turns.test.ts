@@ -1,6 +1,5 @@
 import { createSocket } from "node:dgram";
 import { afterEach, describe, expect, it } from "vitest";
-import { BufferPool } from "../../../src/transport/pool.ts";
 import { UdpEndpoint } from "../../../src/transport/udp.ts";
 import { sleep } from "../../helpers/net.ts";
 
@@ -11,8 +10,7 @@ afterEach(() => {
 
 /** A bound endpoint and a socket that sends it CRLF keep-alives (read and counted, never parsed as SIP). */
 async function pair() {
-  const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
-  const endpoint = await UdpEndpoint.bind("127.0.0.1", 0, () => {}, pool);
+  const endpoint = await UdpEndpoint.bind("127.0.0.1", 0, () => {});
   const sender = createSocket("udp4");
   opened.push(endpoint, sender);
   const send = (n: number) => {
@@ -22,12 +20,12 @@ async function pair() {
 }
 
 describe("UDP read turns (the CPU ration's backlog signal)", () => {
-  it("files a turn that found more waiting than libuv reads at once as full", async () => {
+  it("files a turn that found more waiting than one read takes as full", async () => {
     const { endpoint, send } = await pair();
     // Sent within one turn of this loop: 100 datagrams wait in the kernel before the first read.
     send(100);
     await sleep(100);
-    // libuv reads 32 a turn: 32 + 32 + 32 + 4.
+    // The datagram path reads 32 a turn: 32 + 32 + 32 + 4.
     expect(endpoint.readTurns).toEqual({ turns: 4, full: 3 });
   });
 

@@ -1,0 +1,193 @@
+import { createSocket, type Socket } from "node:dgram";
+import { Worker } from "node:worker_threads";
+import { afterEach, describe, expect, it } from "vitest";
+import { DatagramSocket, READS_PER_TURN } from "../../../src/transport/datagram-socket.ts";
+import type { Flow } from "../../../src/transport/flow.ts";
+import { UdpEndpoint } from "../../../src/transport/udp.ts";
+import { sleep } from "../../helpers/net.ts";
+
+const OPTIONS = { reusePort: false, receiveBuffer: 1 << 20, sendBuffer: 1 << 20 };
+const opened: { close(): void }[] = [];
+afterEach(() => {
+  for (const o of opened.splice(0)) o.close();
+});
+
+async function peer(): Promise<Socket> {
+  const s = createSocket("udp4");
+  opened.push(s);
+  await new Promise<void>((r) => s.bind(0, "127.0.0.1", () => r()));
+  return s;
+}
+
+async function until(done: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("not within the time");
+    await sleep(5);
+  }
+}
+
+function sipLike(i: number): Buffer {
+  return Buffer.from(`OPTIONS sip:${i}@x SIP/2.0\r\nCall-ID: ${"c".repeat(i % 200)}${i}\r\n\r\n`);
+}
+
+describe("the native datagram path", () => {
+  it("reads a burst in batches of 32 and hands each datagram bytes of its own that later batches do not overwrite", async () => {
+    const got: { bytes: Buffer; address: string; port: number }[] = [];
+    const batches: number[] = [];
+    const socket = new DatagramSocket(
+      "127.0.0.1",
+      0,
+      false,
+      OPTIONS,
+      (bytes, address, port) => got.push({ bytes, address, port }),
+      (n) => batches.push(n),
+    );
+    opened.push(socket);
+    const from = await peer();
+    // Sent within one turn of this loop: all wait in the kernel before the first read.
+    for (let i = 0; i < 100; i++) from.send(sipLike(i), socket.port, "127.0.0.1");
+    await until(() => got.length === 100);
+    expect(READS_PER_TURN).toBe(32);
+    expect(batches).toEqual([32, 32, 32, 4]);
+    // A view into the arena would now hold the last batch's datagrams.
+    got.forEach((g, i) => {
+      expect(g.bytes.equals(sipLike(i))).toBe(true);
+      expect(g.address).toBe("127.0.0.1");
+      expect(g.port).toBe(from.address().port);
+    });
+  });
+
+  it("gives IPv6 sources as text, and names the errno of a refused bind (EADDRINUSE) as dgram did", async () => {
+    const got: string[] = [];
+    const socket = new DatagramSocket(
+      "::1",
+      0,
+      true,
+      OPTIONS,
+      (_b, address) => got.push(address),
+      () => {},
+    );
+    opened.push(socket);
+    const from = createSocket("udp6");
+    opened.push(from);
+    from.send("hello", socket.port, "::1");
+    await until(() => got.length === 1);
+    expect(got).toEqual(["::1"]);
+    expect(
+      () =>
+        new DatagramSocket(
+          "::1",
+          socket.port,
+          true,
+          OPTIONS,
+          () => {},
+          () => {},
+        ),
+    ).toThrow(expect.objectContaining({ code: "EADDRINUSE" }));
+  });
+
+  it("has the kernel hold a send's bytes when send returns: the sender's buffer is free at once", async () => {
+    const to = await peer();
+    const got: Buffer[] = [];
+    to.on("message", (m) => got.push(m));
+    const socket = new DatagramSocket(
+      "127.0.0.1",
+      0,
+      false,
+      OPTIONS,
+      () => {},
+      () => {},
+    );
+    opened.push(socket);
+    const bytes = Buffer.from("first datagram, then overwritten");
+    expect(socket.send(bytes, 14, to.address().port, "127.0.0.1")).toBe(0);
+    bytes.fill(0x78);
+    await until(() => got.length === 1);
+    expect(got[0]?.toString()).toBe("first datagram");
+  });
+
+  it("closes a worker thread's sockets when the thread ends without closing them", async () => {
+    const url = new URL("../../../src/transport/datagram-socket.ts", import.meta.url).href;
+    const worker = new Worker(
+      `import("${url}").then(({ DatagramSocket }) => {
+         const s = new DatagramSocket("127.0.0.1", 0, false, ${JSON.stringify(OPTIONS)}, () => {}, () => {});
+         require("node:worker_threads").parentPort.postMessage(s.port);
+       });`,
+      { eval: true },
+    );
+    const port = await new Promise<number>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+    // Held by the worker: a second bind on its port is refused.
+    expect(
+      () =>
+        new DatagramSocket(
+          "127.0.0.1",
+          port,
+          false,
+          OPTIONS,
+          () => {},
+          () => {},
+        ),
+    ).toThrow(/EADDRINUSE/);
+    await worker.terminate();
+    const again = new DatagramSocket(
+      "127.0.0.1",
+      port,
+      false,
+      OPTIONS,
+      () => {},
+      () => {},
+    );
+    opened.push(again);
+    expect(again.port).toBe(port);
+  });
+});
+
+describe("a UDP endpoint's sends", () => {
+  async function endpointAndSink() {
+    const endpoint = await UdpEndpoint.bind("127.0.0.1", 0, () => {});
+    opened.push(endpoint);
+    const sink = await peer();
+    const got: Buffer[] = [];
+    sink.on("message", (m) => got.push(m));
+    return { endpoint, flow: endpoint.flowTo("127.0.0.1", sink.address().port), got };
+  }
+
+  it("put a message of several slices into one datagram", async () => {
+    const { flow, got } = await endpointAndSink();
+    expect(
+      flow.send([Buffer.from("SIP/2.0 200 OK\r\n"), Buffer.from("Content-Length: 0\r\n"), Buffer.from("\r\n")]),
+    ).toBe(true);
+    await until(() => got.length === 1);
+    expect(got[0]?.toString()).toBe("SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+  });
+
+  it("lose and count, never resolve or throw on, a destination that is not an IP literal of the socket's family", async () => {
+    const { endpoint } = await endpointAndSink();
+    const message = [Buffer.from("SIP/2.0 200 OK\r\n\r\n")];
+    for (const [address, port] of [
+      ["localhost", 5060],
+      ["::1", 5060],
+    ] as const) {
+      const flow: Flow = endpoint.flowTo(address, port);
+      expect(flow.send(message)).toBe(false);
+    }
+    expect(endpoint.drops.sendFailed).toBe(2);
+  });
+
+  it("lose and count a message larger than a datagram holds", async () => {
+    const { endpoint, flow } = await endpointAndSink();
+    expect(flow.send([Buffer.alloc(40_000, 0x61), Buffer.alloc(40_000, 0x62)])).toBe(false);
+    expect(endpoint.drops.sendFailed).toBe(1);
+  });
+
+  it("send nothing once closed", async () => {
+    const { endpoint, flow } = await endpointAndSink();
+    endpoint.close();
+    expect(endpoint.closed).toBe(true);
+    expect(flow.send([Buffer.from("x")])).toBe(false);
+  });
+});
