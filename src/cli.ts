@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 import { type Command, readCommand, USAGE } from "./cli/args.ts";
+// First: it holds a SIGHUP that comes while the rest loads and sipedge starts.
+import { releaseSighup } from "./cli/early-reload.ts";
 import { EXIT } from "./cli/exit-codes.ts";
 import { checkConfig, parseCommand, printVersion } from "./cli/local-commands.ts";
 import { operatorCommand } from "./cli/operator.ts";
@@ -7,6 +9,7 @@ import { run, untilSignal } from "./cli/run.ts";
 import { runDemo } from "./runtime/demo.ts";
 
 async function main(command: Command): Promise<number> {
+  if (command.kind !== "run") releaseSighup();
   switch (command.kind) {
     case "run":
       return run(command.config, command.log);

@@ -4,6 +4,7 @@ import { type LogSettings, log } from "../log/log.ts";
 import { reloadFromFile, withCommandLine } from "../runtime/config-reload.ts";
 import { Supervisor } from "../runtime/supervisor.ts";
 import { probeSip, SystemdNotifier } from "../runtime/systemd.ts";
+import { reloadOnSighup } from "./early-reload.ts";
 import { EXIT } from "./exit-codes.ts";
 
 /**
@@ -25,7 +26,7 @@ export async function run(path: string, logOptions: Partial<LogSettings> = {}): 
   const supervisor = await Supervisor.start(config);
   // SIGHUP and POST /reload: validate first; a config with problems leaves the running one in place.
   const reload = () => reloadFromFile(path, supervisor, logOptions);
-  process.on("SIGHUP", () => void reload());
+  reloadOnSighup(() => void reload());
   for (const l of supervisor.listeners) {
     process.stdout.write(`sipedge: listening on ${l.transport} ${l.address}:${l.port}\n`);
   }

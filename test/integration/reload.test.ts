@@ -1,11 +1,12 @@
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type TLSSocket } from "node:tls";
 import { describe, expect, it } from "vitest";
 import { demoCertificate } from "../../src/runtime/demo.ts";
-import { startCli } from "../helpers/cli.ts";
+import { CLI, startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
+import { spawnRegistered } from "../helpers/processes.ts";
 import { runUac, startUas } from "../helpers/sipp.ts";
 
 const processes = new Processes();
@@ -94,5 +95,41 @@ describe("SIGHUP reload", () => {
     for (let i = 0; i < 100 && err().split("restart needed").length < 3; i++) await sleep(50);
     const line = `<4>reload.ok: reloaded file=${config} notes=["restart needed to apply: io.threads, sip.maxMessageSize"]`;
     expect(err().match(/^<\d>reload\.ok: .*$/gm)).toEqual([`<6>reload.ok: reloaded file=${config}`, line, line]);
+  });
+
+  it("holds a SIGHUP that comes while sipedge starts, and reloads once it is up instead of dying of it", async () => {
+    const port = await freePort();
+    const config = join(mkdtempSync(join(tmpdir(), "sipedge-reload-")), "sipedge.yaml");
+    writeFileSync(
+      config,
+      `io: { threads: 2, pin: false }\nlisten:\n  - { transport: udp, address: 127.0.0.1, port: ${port} }\n` +
+        `backends:\n  - name: core\n    members:\n      - { name: m, uri: "sip:127.0.0.1:9" }\n`,
+    );
+    let out = "";
+    let err = "";
+    const child = spawnRegistered(process.execPath, [CLI, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout?.on("data", (d: Buffer) => {
+      out += d.toString();
+    });
+    child.stderr?.on("data", (d: Buffer) => {
+      err += d.toString();
+    });
+    const signal = new Promise<string | null>((resolve) => child.once("exit", (_code, s) => resolve(s)));
+    // The child is perl until it execs Node (test/helpers/processes.ts); then Node, whose default on SIGHUP is to exit.
+    const status = () => readFileSync(`/proc/${child.pid}/status`, "utf8");
+    const catchesSighup = () =>
+      readlinkSync(`/proc/${child.pid}/exe`) === process.execPath &&
+      (BigInt(`0x${/^SigCgt:\s*(\w+)/m.exec(status())?.[1]}`) & 1n) === 1n;
+    // 127.0.0.1:port, as the kernel lists it.
+    const local = ` 0100007F:${port.toString(16).toUpperCase().padStart(4, "0")} `;
+    const listening = () => readFileSync("/proc/net/udp", "utf8").includes(local);
+    for (let i = 0; i < 5000 && !catchesSighup(); i++) await sleep(2);
+    // Caught before the start got as far as its sockets (the old handler came only once it was done).
+    expect(listening()).toBe(false);
+    child.kill("SIGHUP");
+    for (let i = 0; i < 200 && !err.includes("reload.ok"); i++) await sleep(50);
+    expect(err).toContain("reload.ok");
+    expect(out).toContain("listening on udp");
+    expect(await Promise.race([signal, sleep(200).then(() => "running")])).toBe("running");
   });
 });
