@@ -19,7 +19,8 @@ export const USAGE = `usage:
 
 operator commands, over the admin API of the sipedge running on --config FILE
 (default ${DEFAULT_CONFIG}: its admin.listen and admin.tokenFile):
-  sipedge status                 version, uptime, backends (state, calls), workers, trunks
+  sipedge status [--json]        version, uptime, backends (state, calls), workers, trunks
+                                 (--json: the admin API's /status as it is, for scripts)
   sipedge drain BACKEND          no new dialogs for BACKEND; those under way go on
   sipedge disable BACKEND        the same, for an operator's longer "out"
   sipedge enable BACKEND         BACKEND takes new dialogs again
@@ -39,7 +40,8 @@ export type Command =
   | { readonly kind: "parse"; readonly file: string | undefined }
   | { readonly kind: "version" }
   | { readonly kind: "help" }
-  | { readonly kind: "status"; readonly config: string }
+  /** `json`: the report as the admin API gives it, not as tables. */
+  | { readonly kind: "status"; readonly config: string; readonly json: boolean }
   | { readonly kind: "reload"; readonly config: string }
   | { readonly kind: "backend"; readonly action: BackendAction; readonly backend: string; readonly config: string }
   /** The arguments make no command: `message` says why (exit 2, as before). */
@@ -52,6 +54,7 @@ const OPTIONS = {
   help: { type: "boolean", short: "h" },
   "log-level": { type: "string" },
   "log-format": { type: "string" },
+  json: { type: "boolean" },
 } as const;
 
 /** Reads the command line (without node and the script) into one Command; never throws. */
@@ -70,6 +73,7 @@ export function readCommand(argv: readonly string[]): Command {
     rest.length > n ? { kind: "usage", message: `unexpected argument ${rest[n]}` } : undefined;
   if (values["base-dir"] !== undefined && name !== "check-config")
     return { kind: "usage", message: "--base-dir applies to check-config only" };
+  if (values.json === true && name !== "status") return { kind: "usage", message: "--json applies to status only" };
   switch (name) {
     case undefined:
       return values.config === undefined ? { kind: "usage", message: undefined } : runCommand(values.config, values);
@@ -90,6 +94,7 @@ export function readCommand(argv: readonly string[]): Command {
       return extra(1) ?? { kind: "check-config", config, baseDir: values["base-dir"] };
     }
     case "status":
+      return extra(0) ?? { kind: name, config: values.config ?? DEFAULT_CONFIG, json: values.json === true };
     case "reload":
       return extra(0) ?? { kind: name, config: values.config ?? DEFAULT_CONFIG };
     case "drain":

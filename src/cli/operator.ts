@@ -30,7 +30,9 @@ export async function operatorCommand(command: OperatorCommand): Promise<number>
   switch (command.kind) {
     case "status":
       if (answer.status !== 200) return unexpected(answer);
-      process.stdout.write(statusText(JSON.parse(answer.body) as StatusReport));
+      process.stdout.write(
+        command.json ? `${answer.body.trim()}\n` : statusText(JSON.parse(answer.body) as StatusReport),
+      );
       return EXIT.ok;
     case "backend":
       if (answer.status === 404) return fail(EXIT.failed, `no backend ${command.backend}`);

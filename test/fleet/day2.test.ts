@@ -167,12 +167,13 @@ describe("day-2 playbooks on a Debian host", () => {
     expect(unknown.stdout).toMatch(/no such backend member: uas-z/);
   });
 
-  it("health.yml prints each appliance's backends as a table and changes nothing", async () => {
+  it("health.yml prints the fleet as one table, a row per appliance and member, and changes nothing", async () => {
     const r = await host.playbook("health.yml", inventory({ members: ["uas-a", "uas-b"], tls: true }));
     expect(r.failed, r.stdout).toBe(0);
     expect(r.changed).toBe(0);
-    expect(r.stdout).toMatch(/BACKEND\s+POOL\s+STATE\s+ACTIVE CALLS/);
-    expect(r.stdout).toMatch(/uas-a\s+core\s+up/);
-    expect(r.stdout).toMatch(/uas-b\s+core\s+up/);
+    expect(r.stdout).toMatch(/APPLIANCE\s+KIND\s+NAME\s+POOL\s+STATE\s+ACTIVE CALLS\s+CALLS/);
+    expect(r.stdout).toMatch(new RegExp(`${host.name}\\s+appliance\\s+${VERSION}\\s+up \\d+s, 0 thread restarts`));
+    expect(r.stdout).toMatch(new RegExp(`${host.name}\\s+backend\\s+uas-a\\s+core\\s+up\\s+\\d+\\s+\\d+`));
+    expect(r.stdout).toMatch(new RegExp(`${host.name}\\s+backend\\s+uas-b\\s+core\\s+up`));
   });
 });

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
+import type { StatusReport } from "../../src/admin/status.ts";
 import { configFile, type Finished, type RunningCli, runCommand, startCli } from "../helpers/cli.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { startUas } from "../helpers/sipp.ts";
@@ -83,6 +84,13 @@ describe("sipedge status", () => {
       expect.any(String),
     ]);
     expect(r.stdout).toMatch(/^WORKER +THREAD +CPU +BACKEND PORT\n0 +\d+ +- +\d+$/m);
+  });
+  it("prints the admin API's report as JSON with --json, for scripts (health.yml's fleet table)", async () => {
+    const r = await sipedge("status", "--json");
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as StatusReport;
+    expect(report.backends.map((b) => [b.name, b.pool, b.state])).toEqual([["pbx-a", "core", "up"]]);
+    expect(report.workers).toHaveLength(1);
   });
 });
 
