@@ -17,21 +17,26 @@
  * crypto when the scheduler takes the core, reads as a loop busy all the
  * time while it used half a CPU (bench:tls, RSA-4096: 836 of 1 735
  * handshakes refused at 46 % of a CPU): it could do more, it is only
- * waiting its turn, and refusing clients does not give it the core. The
- * loop's busy share counts only while the UDP sockets back up: then work
- * waits in the kernel whatever kept the thread from it, and on an
- * overcommitted host, where the thread gets 60 % of a core however busy it
- * is, that is the one sign of overload (the thread's CPU share never
- * reaches SATURATED). A worker with no UDP traffic is judged by its CPU
- * alone; its TLS and TCP clients are bounded by the listener's handshake
- * limit and TCP's own flow control when the host is overcommitted.
+ * waiting its turn, and refusing clients does not give it the core. In a
+ * window with UDP traffic the load is the loop's busy share still, since
+ * the backlog decides there: drained read turns say the thread keeps up
+ * however busy it reads, full ones that work waits in the kernel whatever
+ * kept the thread from it. On an overcommitted host, where the thread gets
+ * 60 % of a core however busy it is, that backlog is the one sign of
+ * overload (the thread's CPU share never reaches SATURATED). So a flood
+ * over UDP is judged as the measurements below were made; the CPU share in
+ * drained windows would pull the smoothed load under SATURATED between
+ * backlogged ones, and the ration would grow through a flood. A worker with
+ * no UDP traffic is judged by its CPU alone; on an overcommitted host its
+ * TLS and TCP clients are bounded by the listener's handshake limit and
+ * TCP's own flow control.
  */
 
 /** Smoothed load (0–1, LoadSample) the ration steers to; above SATURATED it is cut, under IDLE lifted. */
 const TARGET = 0.85;
 const SATURATED = 0.9;
 const IDLE = 0.6;
-/** Weight of the newest window in the smoothed load. */
+/** Weight of the newest window in the smoothed shares. */
 const SMOOTHING = 0.5;
 /** Never fewer new requests per window than this, so service never stops outright. */
 const FLOOR = 10;
@@ -91,7 +96,9 @@ export class LoadShedder {
   /** New requests a window may start; undefined: no ration. */
   #ration: number | undefined;
   #admitted = 0;
-  #load = 0;
+  /** The thread's CPU share and the loop's busy share, each smoothed over the windows. */
+  #cpu = 0;
+  #loop = 0;
   /** Saturated windows in a row, up to now. */
   #busy = 0;
   /** Windows in which the ration was cut. */
@@ -116,12 +123,12 @@ export class LoadShedder {
   sample({ cpu, loop, backlog }: LoadSample): RationChange {
     const admitted = this.#admitted;
     this.#admitted = 0;
-    const backlogged = backlog !== undefined && backlog >= BACKLOGGED;
+    this.#cpu = SMOOTHING * cpu + (1 - SMOOTHING) * this.#cpu;
+    this.#loop = SMOOTHING * loop + (1 - SMOOTHING) * this.#loop;
+    // Reading UDP, the backlog tells a busy loop that keeps up from one that falls behind, for want of time or of a core.
+    const load = Math.max(backlog === undefined ? this.#cpu : this.#loop, 0.01);
     // Sockets drained turn after turn: the thread keeps up, however busy it reads.
-    const drained = backlog !== undefined && !backlogged;
-    // Work left waiting in the kernel: the loop's busy time is the load, whether the thread lacked time or a core.
-    this.#load = SMOOTHING * (backlogged ? loop : cpu) + (1 - SMOOTHING) * this.#load;
-    const load = Math.max(this.#load, 0.01);
+    const drained = backlog !== undefined && backlog < BACKLOGGED;
     // A busy thread whose sockets are drained each turn keeps up: no cut, and the busy run starts again.
     if (load >= SATURATED && !drained) {
       this.#busy++;
