@@ -30,8 +30,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const MAX = Number(process.env.BENCH_TLS_MAX ?? 50_000);
 const CLIENTS = Number(process.env.BENCH_TLS_CLIENTS ?? 2);
 /**
- * One at a time per client: with more, the IO thread's loop is busy all the
- * time and sipedge's overload control rations new handshakes (the rest are
+ * One at a time per client: with more, the IO thread can run out of CPU
+ * and sipedge's overload control rations new handshakes (the rest are
  * reset, counted as refused "load"), which is the flood defence at work, not
  * what a handshake costs.
  */
