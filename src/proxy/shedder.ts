@@ -127,7 +127,6 @@ export class LoadShedder {
     this.#loop = SMOOTHING * loop + (1 - SMOOTHING) * this.#loop;
     // Reading UDP, the backlog tells a busy loop that keeps up from one that falls behind, for want of time or of a core.
     const load = Math.max(backlog === undefined ? this.#cpu : this.#loop, 0.01);
-    // Sockets drained turn after turn: the thread keeps up, however busy it reads.
     const drained = backlog !== undefined && backlog < BACKLOGGED;
     // A busy thread whose sockets are drained each turn keeps up: no cut, and the busy run starts again.
     if (load >= SATURATED && !drained) {
