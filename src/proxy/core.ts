@@ -9,7 +9,7 @@ import { LocalAnswers } from "./local-answers.ts";
 import type { Dispatcher, ProxyCounters, ProxySettings, ProxyStats, Side, Sides, TrunkCounters } from "./ports.ts";
 import { type Decision, type OwnRoutes, Router } from "./routing.ts";
 import { Screening } from "./screening.ts";
-import { LoadShedder, type RationChange } from "./shedder.ts";
+import { type LoadSample, LoadShedder, type RationChange } from "./shedder.ts";
 import { TimerQueue } from "./timer-queue.ts";
 import { countRequest, countResponse, trunkCounters, zeroCounters } from "./traffic-counters.ts";
 import { serverKey, stopTimers, TransactionTable } from "./transaction-table.ts";
@@ -118,15 +118,15 @@ export class ProxyCore {
   }
 
   /**
-   * How busy this worker's event loop was over the last window (0–1), and
-   * the share of its UDP read turns that found a backlog: the CPU ration
-   * follows them (proxy/shedder.ts).
+   * How much CPU this worker's thread used over the last window, how busy
+   * its event loop was, and the share of its UDP read turns that found a
+   * backlog: the CPU ration follows them (proxy/shedder.ts).
    */
-  loadSample(utilization: number, backlog?: number): RationChange {
-    return this.#shedder.sample(utilization, backlog);
+  loadSample(load: LoadSample): RationChange {
+    return this.#shedder.sample(load);
   }
 
-  /** New requests each window may start while the loop is saturated; undefined: no ration. */
+  /** New requests each window may start while the thread is saturated; undefined: no ration. */
   get ration(): number | undefined {
     return this.#shedder.ration;
   }

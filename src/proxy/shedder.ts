@@ -1,22 +1,42 @@
 /**
- * CPU overload (principle 4): when an IO worker's event loop is
- * busy nearly all the time, datagrams queue in the kernel and calls start
- * to time out, which makes clients retransmit, which adds load. Before that
- * happens new work is rationed: a limit on how many new dialogs and
- * out-of-dialog requests each window may start, steered so the loop stays
- * just under saturation (the rest get a cheap 503). Work already admitted
- * (in-dialog requests, responses) is never rationed. The loop's load is
- * smoothed over a few windows so one garbage collection is not a flood,
- * and a busy loop counts as saturated only while its UDP sockets stay
- * backlogged (BACKLOGGED): near capacity a loop can be busy all the time
- * and still keep up.
+ * CPU overload (principle 4): when an IO worker's thread has no CPU time to
+ * spare, datagrams queue in the kernel and calls start to time out, which
+ * makes clients retransmit, which adds load. Before that happens new work
+ * is rationed: a limit on how many new dialogs and out-of-dialog requests
+ * each window may start, steered so the thread stays just under saturation
+ * (the rest get a cheap 503). Work already admitted (in-dialog requests,
+ * responses) is never rationed. The load is smoothed over a few windows so
+ * one garbage collection is not a flood, and a busy thread counts as
+ * saturated only while its UDP sockets stay backlogged (BACKLOGGED): near
+ * capacity a thread can be busy all the time and still keep up.
+ *
+ * Which load is judged (LoadSample): the CPU time the thread itself used,
+ * not the share of wall-clock time its event loop was busy. On shared
+ * cores (load generators beside the balancer, a VM's steal time) a thread
+ * that is runnable but descheduled, or in the middle of a handshake's
+ * crypto when the scheduler takes the core, reads as a loop busy all the
+ * time while it used half a CPU (bench:tls, RSA-4096: 836 of 1 735
+ * handshakes refused at 46 % of a CPU): it could do more, it is only
+ * waiting its turn, and refusing clients does not give it the core. In a
+ * window with UDP traffic the load is the loop's busy share still, since
+ * the backlog decides there: drained read turns say the thread keeps up
+ * however busy it reads, full ones that work waits in the kernel whatever
+ * kept the thread from it. On an overcommitted host, where the thread gets
+ * 60 % of a core however busy it is, that backlog is the one sign of
+ * overload (the thread's CPU share never reaches SATURATED). So a flood
+ * over UDP is judged as the measurements below were made; the CPU share in
+ * drained windows would pull the smoothed load under SATURATED between
+ * backlogged ones, and the ration would grow through a flood. A worker with
+ * no UDP traffic is judged by its CPU alone; on an overcommitted host its
+ * TLS and TCP clients are bounded by the listener's handshake limit and
+ * TCP's own flow control.
  */
 
-/** Smoothed loop utilisation (0–1) the ration steers to; above SATURATED it is cut, under IDLE lifted. */
+/** Smoothed load (0–1, LoadSample) the ration steers to; above SATURATED it is cut, under IDLE lifted. */
 const TARGET = 0.85;
 const SATURATED = 0.9;
 const IDLE = 0.6;
-/** Weight of the newest window in the smoothed utilisation. */
+/** Weight of the newest window in the smoothed shares. */
 const SMOOTHING = 0.5;
 /** Never fewer new requests per window than this, so service never stops outright. */
 const FLOOR = 10;
@@ -52,6 +72,19 @@ const SUSTAINED = 5;
  */
 const BACKLOGGED = 0.5;
 
+/** One window of a worker's load, each a share (0–1) of the window's wall-clock time. */
+export interface LoadSample {
+  /** CPU time the worker's thread used (process.threadCpuUsage): what it did, not what it waited for. */
+  readonly cpu: number;
+  /**
+   * Time its event loop was not idle (performance.eventLoopUtilization),
+   * which also counts time the thread was runnable but had no core.
+   */
+  readonly loop: number;
+  /** The share of its UDP read turns that came back full (transport/udp.ts); undefined: no datagram was read. */
+  readonly backlog?: number | undefined;
+}
+
 /**
  * What one window's sample did to the ration: `engaged` (overload on: new
  * work is rationed from now on), `released` (overload off), or neither.
@@ -63,7 +96,9 @@ export class LoadShedder {
   /** New requests a window may start; undefined: no ration. */
   #ration: number | undefined;
   #admitted = 0;
-  #load = 0;
+  /** The thread's CPU share and the loop's busy share, each smoothed over the windows. */
+  #cpu = 0;
+  #loop = 0;
   /** Saturated windows in a row, up to now. */
   #busy = 0;
   /** Windows in which the ration was cut. */
@@ -82,31 +117,31 @@ export class LoadShedder {
   }
 
   /**
-   * A window ended with the loop busy `utilization` of the time, and
-   * `backlog` of its UDP read turns full (undefined: no datagram read, as
-   * on a worker that only has connections; the load alone decides then).
+   * A window ended with this load (`backlog` undefined, as on a worker that
+   * only has connections: the thread's CPU alone decides).
    */
-  sample(utilization: number, backlog?: number): RationChange {
+  sample({ cpu, loop, backlog }: LoadSample): RationChange {
     const admitted = this.#admitted;
     this.#admitted = 0;
-    this.#load = SMOOTHING * utilization + (1 - SMOOTHING) * this.#load;
-    const load = Math.max(this.#load, 0.01);
-    // A busy loop whose sockets are drained each turn keeps up: no cut, and the busy run starts again.
-    if (load >= SATURATED && (backlog === undefined || backlog >= BACKLOGGED)) {
+    this.#cpu = SMOOTHING * cpu + (1 - SMOOTHING) * this.#cpu;
+    this.#loop = SMOOTHING * loop + (1 - SMOOTHING) * this.#loop;
+    // Reading UDP, the backlog tells a busy loop that keeps up from one that falls behind, for want of time or of a core.
+    const load = Math.max(backlog === undefined ? this.#cpu : this.#loop, 0.01);
+    const drained = backlog !== undefined && backlog < BACKLOGGED;
+    // A busy thread whose sockets are drained each turn keeps up: no cut, and the busy run starts again.
+    if (load >= SATURATED && !drained) {
       this.#busy++;
-      // Not yet sustained: a warm-up or a pause, which the loop catches up with.
+      // Not yet sustained: a warm-up or a pause, which the thread catches up with.
       if (this.#ration === undefined && this.#busy < SUSTAINED) return undefined;
       this.saturatedWindows++;
       const change = this.#ration === undefined ? "engaged" : undefined;
-      // Proportional: admit what would have kept the loop at the target.
+      // Proportional: admit what would have kept the thread at the target.
       this.#ration = Math.max(FLOOR, Math.floor((admitted * TARGET) / load));
       return change;
     }
     this.#busy = 0;
     if (this.#ration === undefined) return undefined;
-    // Sockets drained turn after turn: the loop has room, however busy it reads (a warm-up's backlog has cleared).
-    const drained = backlog !== undefined && backlog < BACKLOGGED;
-    // Fewer came than the ration allowed while the sockets drained: it limits nothing any more.
+    // Fewer came than the ration allowed while the sockets drained (a warm-up's backlog has cleared): it limits nothing any more.
     if (load < IDLE || (drained && admitted < this.#ration)) {
       this.#ration = undefined;
       return "released";

@@ -43,7 +43,7 @@ export interface ListenOptions {
 /**
  * Why a new connection was closed at once: too many in all, from its
  * address, from an address the listener does not serve (the backend side:
- * no configured member), handshaking, the pool critically low, or the loop saturated.
+ * no configured member), handshaking, the pool critically low, or the thread saturated.
  */
 export type GateRefusal = "limit" | "per_ip" | "stranger";
 /**
@@ -87,7 +87,7 @@ export interface ListenerAdmission {
   /** What was refused, by reason (shared by the worker's listeners). */
   readonly refused: Record<Refusal, number>;
   /**
-   * While the worker's event loop is saturated (its CPU ration is on): the
+   * While the worker's thread is saturated (its CPU ration is on): the
    * TLS handshakes its listeners may still begin in the current window.
    * Each costs the loop a millisecond or more of crypto, and a bound on how
    * many run at once does not bound how many run one after another; a

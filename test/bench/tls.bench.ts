@@ -16,10 +16,8 @@
  * DEADLINE_MS. Results: bench-results/tls-<time>.json, the latest also as
  * docs/perf/tls.json.
  */
-import { execFileSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { selfSignedCertificate } from "../helpers/certificates.ts";
 import { configFile, listeningPort, onePoolConfig, startCli } from "../helpers/cli.ts";
 import { freePort, Processes } from "../helpers/net.ts";
 import { runBounded } from "./bounded.ts";
@@ -32,8 +30,8 @@ const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 const MAX = Number(process.env.BENCH_TLS_MAX ?? 50_000);
 const CLIENTS = Number(process.env.BENCH_TLS_CLIENTS ?? 2);
 /**
- * One at a time per client: with more, the IO thread's loop is busy all the
- * time and sipedge's overload control rations new handshakes (the rest are
+ * One at a time per client: with more, the IO thread can run out of CPU
+ * and sipedge's overload control rations new handshakes (the rest are
  * reset, counted as refused "load"), which is the flood defence at work, not
  * what a handshake costs.
  */
@@ -83,21 +81,6 @@ interface Case {
   readonly group: string;
   /** sipedge's counters over the case. */
   readonly bySipedge?: Counted;
-}
-
-/** A self-signed certificate for 127.0.0.1 with a key of this type, in a fresh folder. */
-function certificate(key: KeyType): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), `sipedge-bench-tls-${key}-`));
-  const files = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
-  execFileSync(
-    "openssl",
-    [
-      ...["req", "-x509", ...KEYS[key], "-nodes", "-days", "2", "-subj", "/CN=bench"],
-      ...["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", files.key, "-out", files.cert],
-    ],
-    { stdio: "pipe" },
-  );
-  return files;
 }
 
 async function startSipedgeTls(files: { cert: string; key: string }): Promise<Server> {
@@ -194,7 +177,7 @@ async function main(): Promise<void> {
   );
   const cases: Case[] = [];
   for (const key of Object.keys(KEYS) as KeyType[]) {
-    const files = certificate(key);
+    const files = selfSignedCertificate(KEYS[key], `bench-tls-${key}`);
     for (const start of [startSipedgeTls, startBare]) {
       const server = await start(files);
       try {

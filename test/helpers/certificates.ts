@@ -33,6 +33,24 @@ export function renewableCertificate(): {
   return { dir, one, two, live, renew: () => install(two) };
 }
 
+/**
+ * A self-signed certificate for 127.0.0.1 whose key openssl makes with
+ * `newkey` (e.g. `["-newkey", "rsa:4096"]`), in a fresh folder named for `name`.
+ */
+export function selfSignedCertificate(newkey: readonly string[], name: string): CertificateFiles {
+  const dir = mkdtempSync(join(tmpdir(), `sipedge-${name}-`));
+  const files = { cert: join(dir, "cert.pem"), key: join(dir, "key.pem") };
+  execFileSync(
+    "openssl",
+    [
+      ...["req", "-x509", ...newkey, "-nodes", "-days", "2", "-subj", `/CN=${name}`],
+      ...["-addext", "subjectAltName=IP:127.0.0.1", "-keyout", files.key, "-out", files.cert],
+    ],
+    { stdio: "pipe" },
+  );
+  return files;
+}
+
 export interface PrivatePki {
   /** The CA's certificate. */
   readonly ca: string;

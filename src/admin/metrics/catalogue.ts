@@ -128,7 +128,7 @@ export const CATALOGUE: readonly Family[] = [
   }),
   gauge({
     name: "sipedge_cpu_ration_per_second",
-    help: "New dialogs and out-of-dialog requests per second an IO worker lets in while its event loop is saturated (absent: no ration)",
+    help: "New dialogs and out-of-dialog requests per second an IO worker lets in while its thread is saturated (absent: no ration)",
     labels: ["worker"],
     read: (s) =>
       s.workers.flatMap((w) => (w.load.ration === null ? [] : [[{ worker: String(w.index) }, w.load.ration] as const])),

@@ -1,12 +1,13 @@
-import { type EventLoopUtilization, monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { log } from "../../log/log.ts";
 import type { ProxyCore } from "../../proxy/core.ts";
-import type { RationChange } from "../../proxy/shedder.ts";
+import type { LoadSample, RationChange } from "../../proxy/shedder.ts";
 import type { ListenerAdmission } from "../../transport/listener.ts";
 import type { ReadTurns } from "../../transport/udp.ts";
+import { LoadMeter, threadClocks } from "./load-meter.ts";
 
 /**
- * How often the CPU ration (proxy/shedder.ts) looks at the event loop, and
+ * How often the CPU ration (proxy/shedder.ts) looks at the thread's load, and
  * so the slice a ration is dealt in: 100 ms keeps each window's allowance a
  * small burst (150 new calls at 1 500 calls/s). The ration starts only
  * after SUSTAINED saturated windows in a row (proxy/shedder.ts); a longer
@@ -15,7 +16,7 @@ import type { ReadTurns } from "../../transport/udp.ts";
 const LOAD_WINDOW_MS = 100;
 
 /**
- * TLS handshakes a worker whose loop is saturated still begins per window
+ * TLS handshakes a worker whose thread is saturated still begins per window
  * (20 a second): a few milliseconds of crypto each on a small machine, so
  * new TLS clients still get in, slowly, while established flows keep the
  * loop (transport/listener.ts).
@@ -24,15 +25,15 @@ const HANDSHAKES_PER_WINDOW = 2;
 
 /** One worker's load, for a scrape. */
 export interface LoadStats {
-  /** New requests per second the CPU ration lets in while the loop is saturated; null: no ration. */
+  /** New requests per second the CPU ration lets in while the thread is saturated; null: no ration. */
   readonly ration: number | null;
   /** Event-loop delay since the last snapshot, in seconds: p50, p99 and max. */
   readonly loopLag: { readonly p50: number; readonly p99: number; readonly max: number };
 }
 
 /**
- * How busy and how late one worker's event loop runs. Every LOAD_WINDOW_MS
- * it feeds the proxy's CPU ration with the loop's utilization, rations the
+ * How busy and how late one worker's thread runs. Every LOAD_WINDOW_MS it
+ * feeds the proxy's CPU ration with the thread's load (load-meter.ts), rations the
  * listeners' TLS handshakes while the proxy rations calls, and calls
  * `each` (the worker's own look at its buffer pool).
  */
@@ -51,13 +52,10 @@ export class LoadWindow {
   ) {
     this.#proxy = proxy;
     this.#loopDelay.enable();
-    let last: EventLoopUtilization = performance.eventLoopUtilization();
-    const backlog = new BacklogShare(sockets);
+    const meter = new LoadMeter(threadClocks, sockets);
     this.#timer = setInterval(() => {
-      const now = performance.eventLoopUtilization();
-      const { utilization } = performance.eventLoopUtilization(now, last);
-      logOverload(proxy.loadSample(utilization, backlog.sinceLast()), utilization, proxy.ration);
-      last = now;
+      const load = meter.next();
+      logOverload(proxy.loadSample(load), load, proxy.ration);
       admission.handshakeRation = proxy.ration === undefined ? undefined : HANDSHAKES_PER_WINDOW;
       each();
     }, LOAD_WINDOW_MS);
@@ -79,36 +77,13 @@ export class LoadWindow {
   }
 }
 
-/** Overload on and off, one line each: the ration engaging or releasing (proxy/shedder.ts). */
-function logOverload(change: RationChange, utilization: number, ration: number | undefined): void {
-  const load = Math.round(utilization * 100) / 100;
+/** Overload on and off, one line each: the ration engaging or releasing (proxy/shedder.ts), with the window's load. */
+function logOverload(change: RationChange, sample: LoadSample, ration: number | undefined): void {
+  if (change === undefined) return;
+  const round = (share: number) => Math.round(share * 100) / 100;
+  const load = { cpu: round(sample.cpu), loop: round(sample.loop) };
   if (change === "engaged") {
     const perSecond = ((ration ?? 0) * 1000) / LOAD_WINDOW_MS;
-    log.warn("overload.on", "event loop saturated: new requests rationed", { load, rationPerSecond: perSecond });
-  } else if (change === "released") log.info("overload.off", "load back down: ration lifted", { load });
-}
-
-/** The share of read turns since the last call that left a backlog, over all the worker's UDP sockets. */
-export class BacklogShare {
-  readonly #sockets: readonly { readonly readTurns: ReadTurns }[];
-  #turns = 0;
-  #full = 0;
-
-  constructor(sockets: readonly { readonly readTurns: ReadTurns }[]) {
-    this.#sockets = sockets;
-  }
-
-  /** undefined: no datagram was read since the last call. */
-  sinceLast(): number | undefined {
-    let turns = 0;
-    let full = 0;
-    for (const s of this.#sockets) {
-      turns += s.readTurns.turns;
-      full += s.readTurns.full;
-    }
-    const share = turns === this.#turns ? undefined : (full - this.#full) / (turns - this.#turns);
-    this.#turns = turns;
-    this.#full = full;
-    return share;
-  }
+    log.warn("overload.on", "thread saturated: new requests rationed", { ...load, rationPerSecond: perSecond });
+  } else log.info("overload.off", "load back down: ration lifted", load);
 }

@@ -76,7 +76,7 @@ describe("Grafana dashboard (appliance/monitoring/grafana-dashboard.json)", () =
       "sipedge_overload_rejected_total",
     );
     expect(panelMetrics("Connections refused by reason")).toContain("sipedge_connections_refused_total");
-    expect(panelMetrics("CPU ration per worker (present while its loop is saturated)")).toContain(
+    expect(panelMetrics("CPU ration per worker (present while its thread is saturated)")).toContain(
       "sipedge_cpu_ration_per_second",
     );
     expect(panelMetrics("Event-loop lag per IO thread (p99, max)")).toContain("sipedge_event_loop_lag_seconds");

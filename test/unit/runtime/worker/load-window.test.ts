@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { BacklogShare, LoadWindow } from "../../../../src/runtime/worker/load-window.ts";
+import { LoadWindow } from "../../../../src/runtime/worker/load-window.ts";
 import { type ListenerAdmission, noRefusals } from "../../../../src/transport/listener.ts";
 import { sleep } from "../../../helpers/net.ts";
 
@@ -45,20 +45,5 @@ describe("LoadWindow.stats", () => {
     expect(first.p99).toBeLessThanOrEqual(first.max);
     await sleep(30);
     expect(w.stats().loopLag.max).toBeLessThan(first.max);
-  });
-});
-
-describe("the load window's backlog share", () => {
-  it("gives the full share of the turns since the last look, over every socket, and none when nothing was read", async () => {
-    const a = { readTurns: { turns: 0, full: 0 } };
-    const b = { readTurns: { turns: 0, full: 0 } };
-    const share = new BacklogShare([a, b]);
-    expect(share.sinceLast()).toBeUndefined();
-    a.readTurns = { turns: 6, full: 6 };
-    b.readTurns = { turns: 2, full: 0 };
-    expect(share.sinceLast()).toBe(0.75);
-    b.readTurns = { turns: 6, full: 0 };
-    expect(share.sinceLast()).toBe(0);
-    expect(share.sinceLast()).toBeUndefined();
   });
 });
