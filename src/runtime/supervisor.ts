@@ -15,6 +15,7 @@ import {
   post,
   STALL_MS,
   type ThreadInit,
+  type ToHealth,
   type ToSupervisor,
   type ToWorker,
   unknownMessage,
@@ -194,7 +195,8 @@ export class Supervisor {
     // Members the new list no longer has lose their states; those it keeps (same pool, same name) hold theirs.
     this.#operator.keepFor(config);
     if (JSON.stringify(membersOf(config).map((m) => [m.name, m.uri])) !== backendsBefore) {
-      // A new backend list: a new table over the same memory.
+      // A new backend list: a new table over the same memory, of a new generation, in which the
+      // health thread's tables of the old list write nothing (health/state.ts).
       HealthTable.reset(this.#table.buffer);
       this.#table = new HealthTable(
         membersOf(config).map((m) => m.name),
@@ -244,7 +246,7 @@ export class Supervisor {
 
   /**
    * POST /backends/{name}/drain|disable|enable: kept (admin.stateFile) and
-   * relayed to the health thread, the table's only writer once it runs.
+   * relayed to the health thread, the table's writer once it runs.
    */
   setBackend(name: string, state: AdminState): boolean {
     const pool = this.#config.backends.find((p) => p.members.some((m) => m.name === name));
@@ -282,13 +284,19 @@ export class Supervisor {
     // so reloads a second apart kept dozens of them (RSS 325 -> 911 MB over 90 reloads under calls,
     // test/integration/tls-reload-under-load.test.ts).
     if (this.#health === undefined) this.#startHealth();
-    else post(this.#health, { type: "reload", config: this.#config, tls: this.#healthTls });
+    else post(this.#health, this.#healthReload());
     return note;
+  }
+
+  /** What the health thread probes, and the table generation its members are laid out in (the supervisor's table's). */
+  #healthReload(): Extract<ToHealth, { type: "reload" }> {
+    return { type: "reload", config: this.#config, tls: this.#healthTls, generation: this.#table.generation };
   }
 
   /** The health thread: probes from its own sockets; restarted like an IO worker, and its death logged like one. */
   #startHealth(): void {
-    const init: HealthInit = { config: this.#config, health: this.#table.buffer, tls: this.#healthTls };
+    const { config, tls, generation } = this.#healthReload();
+    const init: HealthInit = { config, tls, generation, health: this.#table.buffer };
     const health = new Worker(this.#healthEntry, { name: "sipedge-health", workerData: init });
     this.#health = health;
     const death = new Death();
