@@ -18,7 +18,7 @@ export function checkCrl(crl: string, ca: string, at: string, now: Date): Config
   } catch (e) {
     return [{ path: at, problem: `cannot read ${crl}: ${(e as Error).message}` }];
   }
-  const ders = [...text.toString("latin1").matchAll(PEM_CRL)].map((m) => Buffer.from(m[1] ?? "", "base64"));
+  const ders = pemCrls(text);
   if (ders.length === 0) return [{ path: at, problem: `${crl} holds no PEM CRL` }];
   try {
     createSecureContext({ ca: readFileSync(ca), crl: text });
@@ -36,6 +36,11 @@ export function checkCrl(crl: string, ca: string, at: string, now: Date): Config
       },
     ];
   });
+}
+
+/** The DER of each PEM CRL in a `crl` file, in file order. */
+export function pemCrls(text: Buffer): Buffer[] {
+  return [...text.toString("latin1").matchAll(PEM_CRL)].map((m) => Buffer.from(m[1] ?? "", "base64"));
 }
 
 /** One DER element: its tag, and where its contents begin and end. */

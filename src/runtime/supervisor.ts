@@ -8,7 +8,6 @@ import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
 import { log } from "../log/log.ts";
 import { flowSecret } from "../proxy/flow-token.ts";
-import { type CertificateExpiry, certificateExpiries } from "./certificate-expiry.ts";
 import {
   type AdminState,
   type HealthInit,
@@ -27,6 +26,7 @@ import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
 import { Death } from "./thread-death.ts";
 import { TicketKeyRotation } from "./ticket-key-rotation.ts";
+import { NO_TLS_DATES, type TlsDates, tlsDates } from "./tls-dates.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 import { heapLimits } from "./worker/heap.ts";
 import { restartOnly } from "./worker/reloadable.ts";
@@ -75,7 +75,7 @@ export class Supervisor {
    * reload does not apply still hold until a restart.
    */
   #started: Config;
-  #certificates: readonly CertificateExpiry[] = [];
+  #tlsDates: TlsDates = NO_TLS_DATES;
   readonly #entry: URL;
   readonly #healthEntry: URL;
   readonly #slots: Slot[] = [];
@@ -138,7 +138,7 @@ export class Supervisor {
         listen: config.listen.map((l, i) => ({ ...l, port: first.listeners[i]?.port ?? l.port })),
       };
       s.#started = s.#config;
-      s.#certificates = certificateExpiries(s.#config);
+      s.#tlsDates = tlsDates(s.#config);
       await Promise.all(Array.from({ length: s.threads - 1 }, (_, i) => s.#spawn(i + 1)));
     } catch (e) {
       // A worker that cannot start (a port taken, a certificate unreadable) stops everything.
@@ -152,9 +152,9 @@ export class Supervisor {
     return this.#table;
   }
 
-  /** When each certificate the running config shows expires (read at start and on each reload). */
-  get certificates(): readonly CertificateExpiry[] {
-    return this.#certificates;
+  /** When each certificate the running config shows expires, and each client CRL is due (read at start and on each reload). */
+  get tlsDates(): TlsDates {
+    return this.#tlsDates;
   }
 
   /** The running config (listen ports concrete). */
@@ -191,7 +191,7 @@ export class Supervisor {
     const listen = sameListeners ? config.listen.map((l, i) => ({ ...l, port: running[i]?.port ?? l.port })) : running;
     const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
     this.#config = { ...config, listen };
-    this.#certificates = certificateExpiries(this.#config);
+    this.#tlsDates = tlsDates(this.#config);
     // Members the new list no longer has lose their states; those it keeps (same pool, same name) hold theirs.
     this.#operator.keepFor(config);
     if (JSON.stringify(membersOf(config).map((m) => [m.name, m.uri])) !== backendsBefore) {
