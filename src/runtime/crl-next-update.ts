@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { nextUpdate, pemCrls } from "../config/crl-file.ts";
+import { pemCrls } from "../config/crl-file.ts";
+import { nextUpdate } from "../config/der.ts";
 import type { Config } from "../config/schema.ts";
 import { listenerLabel } from "../transport/address.ts";
 

@@ -20,7 +20,7 @@ describe("the client CRLs' next updates (sipedge_tls_crl_next_update_timestamp_s
     const dir = mkdtempSync(join(tmpdir(), "sipedge-crl-dates-"));
     // Two CRLs in one file, the later first (2 days, then 1): the earlier is the one to renew first.
     const short = join(dir, "short.pem");
-    const ca = ["ca", "-config", "crl.cnf", "-keyfile", "ca.key", "-cert", pki.ca, "-gencrl", "-crldays", "1"];
+    const ca = ["ca", "-config", "ca-crl.cnf", "-keyfile", "ca.key", "-cert", pki.ca, "-gencrl", "-crldays", "1"];
     execFileSync("openssl", [...ca, "-out", short], { stdio: "pipe", cwd: dirname(pki.ca) });
     const both = join(dir, "both.pem");
     writeFileSync(both, `${readFileSync(pki.crl, "utf8")}${readFileSync(short, "utf8")}`);
