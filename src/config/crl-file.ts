@@ -1,15 +1,17 @@
 import { readFileSync } from "node:fs";
 import { createSecureContext } from "node:tls";
+import { readCertificates } from "./certificate-files.ts";
+import { certificateSubject, crlIssuer, nextUpdate } from "./der.ts";
 import type { ConfigError } from "./schema.ts";
 
 const PEM_CRL = /-----BEGIN X509 CRL-----([A-Za-z0-9+/=\s]+)-----END X509 CRL-----/g;
 
 /**
  * A listener's `crl` file, checked as node will load it: PEM CRLs that
- * OpenSSL takes with the listener's CA, none past its nextUpdate (OpenSSL
- * then refuses every certificate that CA signed: CRL_HAS_EXPIRED). A file
- * that cannot be read or holds no CRL would otherwise stop the listener
- * from starting, or a reload from applying; `ca` is checked on its own.
+ * OpenSSL takes with the listener's CA, one from each CA of that bundle,
+ * none past its nextUpdate. A file that cannot be read or holds no CRL
+ * would otherwise stop the listener from starting, or a reload from
+ * applying; `ca` is checked on its own.
  */
 export function checkCrl(crl: string, ca: string, at: string, now: Date): ConfigError[] {
   let text: Buffer;
@@ -18,13 +20,42 @@ export function checkCrl(crl: string, ca: string, at: string, now: Date): Config
   } catch (e) {
     return [{ path: at, problem: `cannot read ${crl}: ${(e as Error).message}` }];
   }
-  const ders = [...text.toString("latin1").matchAll(PEM_CRL)].map((m) => Buffer.from(m[1] ?? "", "base64"));
+  const ders = pemCrls(text);
   if (ders.length === 0) return [{ path: at, problem: `${crl} holds no PEM CRL` }];
   try {
-    createSecureContext({ ca: readFileSync(ca), crl: text });
+    createSecureContext({ ca: readFileSync(ca), crl: pemCrlBlocks(text) });
   } catch (e) {
     return [{ path: at, problem: `${crl}: OpenSSL refuses it (${(e as Error).message})` }];
   }
+  return [...missingCrls(crl, ders, ca, at), ...staleCrls(crl, ders, at, now)];
+}
+
+/**
+ * node checks every certificate of a client's chain against a CRL of its
+ * issuer, not the leaf's alone (X509_V_FLAG_CRL_CHECK_ALL, set with `crl`):
+ * a CA of the listener's `ca` that issued no CRL of the file fails every
+ * chain through it (UNABLE_TO_GET_CRL). An intermediate a client sends
+ * itself needs one too, but only the client knows it.
+ */
+function missingCrls(crl: string, ders: readonly Buffer[], ca: string, at: string): ConfigError[] {
+  const bundle = readCertificates(ca);
+  if (!bundle.ok) return []; // said at `ca`
+  const issuers = ders.flatMap((der) => crlIssuer(der) ?? []);
+  return bundle.value.flatMap((x509) => {
+    const subject = certificateSubject(x509.raw);
+    if (!x509.ca || subject === undefined || issuers.some((i) => i.equals(subject))) return [];
+    const name = x509.subject.replace(/\n/g, ", ");
+    return [
+      {
+        path: at,
+        problem: `${crl} holds no CRL of ${name} (a CA of ${ca}): node checks each certificate of a client's chain against its issuer's CRL, so every client certificate through that CA would be refused`,
+      },
+    ];
+  });
+}
+
+/** Past its nextUpdate, OpenSSL refuses every certificate that CA signed (CRL_HAS_EXPIRED). */
+function staleCrls(crl: string, ders: readonly Buffer[], at: string, now: Date): ConfigError[] {
   return ders.flatMap((der, i) => {
     const next = nextUpdate(der);
     if (next === undefined || next > now) return [];
@@ -38,67 +69,21 @@ export function checkCrl(crl: string, ca: string, at: string, now: Date): Config
   });
 }
 
-/** One DER element: its tag, and where its contents begin and end. */
-interface Element {
-  readonly tag: number;
-  readonly start: number;
-  readonly end: number;
-}
-
-function element(der: Buffer, at: number): Element | undefined {
-  const tag = der[at];
-  let length = der[at + 1];
-  if (tag === undefined || length === undefined) return undefined;
-  let start = at + 2;
-  if (length & 0x80) {
-    const bytes = length & 0x7f;
-    if (bytes === 0 || bytes > 4 || start + bytes > der.length) return undefined;
-    length = der.readUIntBE(start, bytes);
-    start += bytes;
-  }
-  return start + length <= der.length ? { tag, start, end: start + length } : undefined;
-}
-
-const SEQUENCE = 0x30;
-const INTEGER = 0x02;
-const UTC_TIME = 0x17;
-const GENERALIZED_TIME = 0x18;
-
 /**
- * RFC 5280 §5.1: CertificateList ::= SEQUENCE { tbsCertList SEQUENCE {
- * version INTEGER OPTIONAL, signature, issuer, thisUpdate Time,
- * nextUpdate Time OPTIONAL, … } … }. undefined: none, or not that shape
- * (OpenSSL has read the file already; this only dates it).
+ * Each PEM CRL of a `crl` file, in file order, as node's `crl` option wants
+ * them: one string each, since node loads only the first CRL of a string or
+ * buffer it is given (PEM_read_bio_X509_CRL once), and a chain through an
+ * intermediate CA then failed for want of the other CA's (UNABLE_TO_GET_CRL).
  */
-export function nextUpdate(der: Buffer): Date | undefined {
-  const list = element(der, 0);
-  const tbs = list?.tag === SEQUENCE ? element(der, list.start) : undefined;
-  if (tbs?.tag !== SEQUENCE) return undefined;
-  let at = tbs.start;
-  const fields: Element[] = [];
-  while (at < tbs.end && fields.length < 5) {
-    const e = element(der, at);
-    if (e === undefined) return undefined;
-    fields.push(e);
-    at = e.end;
-  }
-  const times = fields[0]?.tag === INTEGER ? fields.slice(3) : fields.slice(2);
-  const next = times[1];
-  if (next === undefined) return undefined;
-  return time(next.tag, der.toString("latin1", next.start, next.end));
+export function pemCrlBlocks(text: Buffer): string[] {
+  return crlMatches(text).map((m) => m[0]);
 }
 
-/** RFC 5280 §4.1.2.5: UTCTime YYMMDDHHMMSSZ (years 1950-2049), GeneralizedTime YYYYMMDDHHMMSSZ. */
-function time(tag: number, text: string): Date | undefined {
-  const m =
-    tag === UTC_TIME
-      ? /^(\d{2})(\d{10})Z$/.exec(text)
-      : tag === GENERALIZED_TIME
-        ? /^(\d{4})(\d{10})Z$/.exec(text)
-        : null;
-  if (m === null) return undefined;
-  const [, y = "", rest = ""] = m;
-  const year = y.length === 2 ? (Number(y) < 50 ? 2000 : 1900) + Number(y) : Number(y);
-  const [mo, d, h, mi, s] = (rest.match(/\d{2}/g) ?? []).map(Number);
-  return new Date(Date.UTC(year, (mo ?? 1) - 1, d, h, mi, s));
+/** The DER of each PEM CRL in a `crl` file, in file order. */
+export function pemCrls(text: Buffer): Buffer[] {
+  return crlMatches(text).map((m) => Buffer.from(m[1] ?? "", "base64"));
+}
+
+function crlMatches(text: Buffer): RegExpExecArray[] {
+  return [...text.toString("latin1").matchAll(PEM_CRL)];
 }

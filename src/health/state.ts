@@ -18,6 +18,10 @@ const WIDE = RTT_BUCKETS.length + 3;
 const SUM = RTT_BUCKETS.length + 1;
 const CHANGED_AT = RTT_BUCKETS.length + 2;
 const CELLS_BYTES = 4 * SLOTS * MAX_BACKENDS;
+const WIDE_BYTES = 8 * WIDE * MAX_BACKENDS;
+/** After the cells: a lock word and the table's generation, which every reset moves on. */
+const LOCK = 0;
+const GENERATION = 1;
 
 /** One backend's probe round trips: counts per bucket (not cumulative, the last above every bound), their sum. */
 export interface RttHistogram {
@@ -32,26 +36,47 @@ export function membersOf(config: Pick<Config, "backends">): Member[] {
 }
 
 /**
- * Backend health in shared memory: written by the health thread only,
- * read without locks by every IO worker and the supervisor.
+ * Backend health in shared memory: read without locks by every IO worker
+ * and the supervisor. Written by the health thread, and by the supervisor
+ * when a reload changes the member list (`reset`, then the operator's
+ * states). A member's place in memory is its index in one member list, so
+ * every write holds the lock and is made only while the memory is still of
+ * the generation the writer's table was made for: the health thread's
+ * table lags the supervisor's until it reads the reload, and a drain (or a
+ * probe's verdict) it applied by the old list's index landed on whichever
+ * member the new list put there.
  */
 export class HealthTable {
   readonly buffer: SharedArrayBuffer;
+  /** The member list this table's indexes belong to; writes to memory of another are skipped. */
+  readonly generation: number;
   readonly #cells: Int32Array;
   /** 64-bit, so the µs sum of years of probes cannot overflow. */
   readonly #wide: BigInt64Array;
+  readonly #header: Int32Array;
   readonly #index: ReadonlyMap<string, number>;
 
-  constructor(names: readonly string[], buffer?: SharedArrayBuffer) {
-    this.buffer = buffer ?? new SharedArrayBuffer(CELLS_BYTES + 8 * WIDE * MAX_BACKENDS);
+  /** `generation`: the memory's current one unless told (the health thread is told, with its members, by the supervisor). */
+  constructor(names: readonly string[], buffer?: SharedArrayBuffer, generation?: number) {
+    this.buffer = buffer ?? new SharedArrayBuffer(CELLS_BYTES + WIDE_BYTES + 8);
     this.#cells = new Int32Array(this.buffer, 0, SLOTS * MAX_BACKENDS);
     this.#wide = new BigInt64Array(this.buffer, CELLS_BYTES, WIDE * MAX_BACKENDS);
+    this.#header = headerOf(this.buffer);
+    this.generation = generation ?? Atomics.load(this.#header, GENERATION);
     this.#index = new Map(names.map((n, i) => [n, i]));
   }
 
-  /** A new backend list (SIGHUP): everything starts up again until probes say otherwise. Health thread's side only. */
-  static reset(buffer: SharedArrayBuffer): void {
-    new Int32Array(buffer).fill(0);
+  /**
+   * A new backend list (SIGHUP): everything starts up again until probes
+   * say otherwise, and every table made for the old list writes no more.
+   * Returns the new generation.
+   */
+  static reset(buffer: SharedArrayBuffer): number {
+    const header = headerOf(buffer);
+    return locked(header, () => {
+      new Int32Array(buffer, 0, (CELLS_BYTES + WIDE_BYTES) / 4).fill(0);
+      return Atomics.add(header, GENERATION, 1) + 1;
+    });
   }
 
   indexOf(name: string): number | undefined {
@@ -90,24 +115,53 @@ export class HealthTable {
     return i === undefined ? 0 : Atomics.load(this.#cells, i * SLOTS + 2);
   }
 
-  /** Health thread only. */
+  /** The health thread, or the supervisor right after `reset`: a table of an older generation writes nothing. */
   setState(name: string, s: BackendState): void {
-    const i = this.#index.get(name);
-    if (i === undefined || Atomics.load(this.#cells, i * SLOTS) === s) return;
-    Atomics.store(this.#cells, i * SLOTS, s);
-    Atomics.store(this.#wide, i * WIDE + CHANGED_AT, BigInt(Date.now()));
-    Atomics.add(this.#cells, i * SLOTS + 2, 1);
+    this.#write(name, (i) => {
+      if (Atomics.load(this.#cells, i * SLOTS) === s) return;
+      Atomics.store(this.#cells, i * SLOTS, s);
+      Atomics.store(this.#wide, i * WIDE + CHANGED_AT, BigInt(Date.now()));
+      Atomics.add(this.#cells, i * SLOTS + 2, 1);
+    });
   }
 
   /** Health thread only: the last round trip, and into the histogram when the probe was answered. */
   setRtt(name: string, micros: number | undefined): void {
+    this.#write(name, (i) => {
+      Atomics.store(this.#cells, i * SLOTS + 1, micros === undefined ? -1 : Math.max(1, Math.round(micros)));
+      if (micros === undefined) return;
+      const seconds = micros / 1e6;
+      const bucket = RTT_BUCKETS.findIndex((le) => seconds <= le);
+      Atomics.add(this.#wide, i * WIDE + (bucket < 0 ? RTT_BUCKETS.length : bucket), 1n);
+      Atomics.add(this.#wide, i * WIDE + SUM, BigInt(Math.round(micros)));
+    });
+  }
+
+  /** `write` at `name`'s index, under the lock, only while the memory is still this table's generation. */
+  #write(name: string, write: (index: number) => void): void {
     const i = this.#index.get(name);
     if (i === undefined) return;
-    Atomics.store(this.#cells, i * SLOTS + 1, micros === undefined ? -1 : Math.max(1, Math.round(micros)));
-    if (micros === undefined) return;
-    const seconds = micros / 1e6;
-    const bucket = RTT_BUCKETS.findIndex((le) => seconds <= le);
-    Atomics.add(this.#wide, i * WIDE + (bucket < 0 ? RTT_BUCKETS.length : bucket), 1n);
-    Atomics.add(this.#wide, i * WIDE + SUM, BigInt(Math.round(micros)));
+    locked(this.#header, () => {
+      if (Atomics.load(this.#header, GENERATION) === this.generation) write(i);
+    });
+  }
+}
+
+function headerOf(buffer: SharedArrayBuffer): Int32Array {
+  return new Int32Array(buffer, CELLS_BYTES + WIDE_BYTES, 2);
+}
+
+/**
+ * `f` with the table's lock held: the check of the generation and the write
+ * it allows must not let a reset in between. Held for a few stores (a reset:
+ * one fill), so a waiter sleeps a millisecond at most per try.
+ */
+function locked<T>(header: Int32Array, f: () => T): T {
+  while (Atomics.compareExchange(header, LOCK, 0, 1) !== 0) Atomics.wait(header, LOCK, 1, 1);
+  try {
+    return f();
+  } finally {
+    Atomics.store(header, LOCK, 0);
+    Atomics.notify(header, LOCK, 1);
   }
 }

@@ -46,16 +46,18 @@ export interface HealthInit {
    * never a thread that fails at every start.
    */
   readonly tls: ConnectionOptions;
+  /** The table generation (health/state.ts) `config`'s members are laid out in. */
+  readonly generation: number;
 }
 
 /** What an operator can set a backend to. */
 export type AdminState = "draining" | "disabled" | "up";
 
-/** An operator's word about a backend, relayed to the health thread (the table's only writer). */
+/** An operator's word about a backend, relayed to the health thread (the table's writer). */
 export type ToHealth =
   | { readonly type: "set"; readonly backend: string; readonly state: AdminState }
   /** A reload: probe the new members with the new settings and TLS files, over the same table memory. */
-  | { readonly type: "reload"; readonly config: Config; readonly tls: ConnectionOptions }
+  | { readonly type: "reload"; readonly config: Config; readonly tls: ConnectionOptions; readonly generation: number }
   | { readonly type: "stop" };
 
 /**

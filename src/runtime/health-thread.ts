@@ -1,6 +1,4 @@
-import type { ConnectionOptions } from "node:tls";
 import { parentPort, workerData } from "node:worker_threads";
-import type { Config } from "../config/schema.ts";
 import { Prober } from "../health/prober.ts";
 import { HealthTable, membersOf, STATE_NAMES } from "../health/state.ts";
 import { log } from "../log/log.ts";
@@ -23,7 +21,7 @@ const OPERATOR_EVENTS = {
 /**
  * The health thread (principle 6): probes every backend from its
  * own sockets, so a flooded data path never delays failure detection, and
- * is the only writer of the shared backend table.
+ * writes the shared backend table (the supervisor only resets it on a reload).
  */
 async function main(init: HealthInit): Promise<void> {
   const port = parentPort;
@@ -36,11 +34,13 @@ async function main(init: HealthInit): Promise<void> {
   // Probes are small and few: a pool of their own, apart from the data path's.
   const pool = new BufferPool({ bytes: PROBE_POOL_BYTES, maxMessageSize: init.config.sip.maxMessageSize });
   const udp = await UdpEndpoint.bind(address, 0, (bytes) => probing?.prober.receive(bytes));
-  probing = startProbing(init.config, init.tls, init.health, udp, pool);
+  probing = startProbing(init, init.health, udp, pool);
   port.on("message", (m: ToHealth) => {
     switch (m.type) {
       case "set": {
         const { table } = probing as Probing;
+        // Read after a reload that changed the members, this table is of the old generation and writes
+        // nothing: the supervisor's reset wrote the operator's held states, this one's included.
         const was = STATE_NAMES[table.state(m.backend)];
         table.setState(m.backend, ADMIN_STATES[m.state]);
         const { event, message } = OPERATOR_EVENTS[m.state];
@@ -52,7 +52,7 @@ async function main(init: HealthInit): Promise<void> {
         // each, and a burst of reloads kept many (test/integration/tls-reload-under-load.test.ts).
         log.configure(m.config.log);
         probing?.close();
-        probing = startProbing(m.config, m.tls, init.health, udp, pool);
+        probing = startProbing(m, init.health, udp, pool);
         return;
       case "stop":
         probing?.close();
@@ -72,9 +72,14 @@ interface Probing {
   close(): void;
 }
 
+/**
+ * `generation`: the supervisor's, whose reset laid out this member list;
+ * a table of an older one writes nothing (health/state.ts), so a drain read
+ * before this reload is not applied by the old list's index. The
+ * supervisor's reset already wrote the operator's states, that one included.
+ */
 function startProbing(
-  config: Config,
-  tls: ConnectionOptions,
+  { config, tls, generation }: Pick<HealthInit, "config" | "tls" | "generation">,
   memory: SharedArrayBuffer,
   udp: UdpEndpoint,
   pool: BufferPool,
@@ -83,6 +88,7 @@ function startProbing(
   const table = new HealthTable(
     members.map((m) => m.name),
     memory,
+    generation,
   );
   let prober: Prober | undefined;
   const links = new BackendLinks(

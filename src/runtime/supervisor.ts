@@ -8,13 +8,13 @@ import { backendClientTls } from "../health/backend-tls.ts";
 import { HealthTable, membersOf } from "../health/state.ts";
 import { log } from "../log/log.ts";
 import { flowSecret } from "../proxy/flow-token.ts";
-import { type CertificateExpiry, certificateExpiries } from "./certificate-expiry.ts";
 import {
   type AdminState,
   type HealthInit,
   post,
   STALL_MS,
   type ThreadInit,
+  type ToHealth,
   type ToSupervisor,
   type ToWorker,
   unknownMessage,
@@ -26,6 +26,7 @@ import { RequestChannel, type Timeouts } from "./request-channel.ts";
 import { resetWorkerCells, type WorkerMemory, workerMemory } from "./shared-memory.ts";
 import { Death } from "./thread-death.ts";
 import { TicketKeyRotation } from "./ticket-key-rotation.ts";
+import { NO_TLS_DATES, type TlsDates, tlsDates } from "./tls-dates.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
 import { heapLimits } from "./worker/heap.ts";
 import { restartOnly } from "./worker/reloadable.ts";
@@ -74,7 +75,7 @@ export class Supervisor {
    * reload does not apply still hold until a restart.
    */
   #started: Config;
-  #certificates: readonly CertificateExpiry[] = [];
+  #tlsDates: TlsDates = NO_TLS_DATES;
   readonly #entry: URL;
   readonly #healthEntry: URL;
   readonly #slots: Slot[] = [];
@@ -137,7 +138,7 @@ export class Supervisor {
         listen: config.listen.map((l, i) => ({ ...l, port: first.listeners[i]?.port ?? l.port })),
       };
       s.#started = s.#config;
-      s.#certificates = certificateExpiries(s.#config);
+      s.#tlsDates = tlsDates(s.#config);
       await Promise.all(Array.from({ length: s.threads - 1 }, (_, i) => s.#spawn(i + 1)));
     } catch (e) {
       // A worker that cannot start (a port taken, a certificate unreadable) stops everything.
@@ -151,9 +152,9 @@ export class Supervisor {
     return this.#table;
   }
 
-  /** When each certificate the running config shows expires (read at start and on each reload). */
-  get certificates(): readonly CertificateExpiry[] {
-    return this.#certificates;
+  /** When each certificate the running config shows expires, and each client CRL is due (read at start and on each reload). */
+  get tlsDates(): TlsDates {
+    return this.#tlsDates;
   }
 
   /** The running config (listen ports concrete). */
@@ -190,11 +191,12 @@ export class Supervisor {
     const listen = sameListeners ? config.listen.map((l, i) => ({ ...l, port: running[i]?.port ?? l.port })) : running;
     const backendsBefore = JSON.stringify(membersOf(this.#config).map((m) => [m.name, m.uri]));
     this.#config = { ...config, listen };
-    this.#certificates = certificateExpiries(this.#config);
+    this.#tlsDates = tlsDates(this.#config);
     // Members the new list no longer has lose their states; those it keeps (same pool, same name) hold theirs.
     this.#operator.keepFor(config);
     if (JSON.stringify(membersOf(config).map((m) => [m.name, m.uri])) !== backendsBefore) {
-      // A new backend list: a new table over the same memory.
+      // A new backend list: a new table over the same memory, of a new generation, in which the
+      // health thread's tables of the old list write nothing (health/state.ts).
       HealthTable.reset(this.#table.buffer);
       this.#table = new HealthTable(
         membersOf(config).map((m) => m.name),
@@ -244,7 +246,7 @@ export class Supervisor {
 
   /**
    * POST /backends/{name}/drain|disable|enable: kept (admin.stateFile) and
-   * relayed to the health thread, the table's only writer once it runs.
+   * relayed to the health thread, the table's writer once it runs.
    */
   setBackend(name: string, state: AdminState): boolean {
     const pool = this.#config.backends.find((p) => p.members.some((m) => m.name === name));
@@ -282,13 +284,19 @@ export class Supervisor {
     // so reloads a second apart kept dozens of them (RSS 325 -> 911 MB over 90 reloads under calls,
     // test/integration/tls-reload-under-load.test.ts).
     if (this.#health === undefined) this.#startHealth();
-    else post(this.#health, { type: "reload", config: this.#config, tls: this.#healthTls });
+    else post(this.#health, this.#healthReload());
     return note;
+  }
+
+  /** What the health thread probes, and the table generation its members are laid out in (the supervisor's table's). */
+  #healthReload(): Extract<ToHealth, { type: "reload" }> {
+    return { type: "reload", config: this.#config, tls: this.#healthTls, generation: this.#table.generation };
   }
 
   /** The health thread: probes from its own sockets; restarted like an IO worker, and its death logged like one. */
   #startHealth(): void {
-    const init: HealthInit = { config: this.#config, health: this.#table.buffer, tls: this.#healthTls };
+    const { config, tls, generation } = this.#healthReload();
+    const init: HealthInit = { config, tls, generation, health: this.#table.buffer };
     const health = new Worker(this.#healthEntry, { name: "sipedge-health", workerData: init });
     this.#health = health;
     const death = new Death();

@@ -112,21 +112,32 @@ export interface TrunkPki {
   readonly crlBefore: string;
 }
 
+/**
+ * `openssl ca` over the CA `issuer` (issuer.pem, issuer.key in `dir`), for
+ * its CRLs: `args` after `ca -config … -keyfile … -cert …` (`-gencrl -out
+ * crl.pem`, `-revoke cert.pem`). Each CRL is good for 2 days.
+ */
+function crlAuthority(dir: string, issuer: string): (...args: string[]) => void {
+  const f = (name: string) => join(dir, name);
+  writeFileSync(f(`${issuer}-index.txt`), "");
+  writeFileSync(f(`${issuer}-crlnumber`), "01\n");
+  writeFileSync(
+    f(`${issuer}-crl.cnf`),
+    `[ca]\ndefault_ca = d\n[d]\ndatabase = ${issuer}-index.txt\ncrlnumber = ${issuer}-crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n`,
+  );
+  const ca = ["ca", "-config", f(`${issuer}-crl.cnf`), "-keyfile", f(`${issuer}.key`), "-cert", f(`${issuer}.pem`)];
+  return (...args) => void execFileSync("openssl", [...ca, ...args], { stdio: "pipe", cwd: dir });
+}
+
 /** Client certificates for trunks under one private CA, one of them revoked by the CA's CRL. */
 export function trunkPki(): TrunkPki {
   const { ca, f, sign } = privateCa("sipedge-trunks-", "sipedge trunk test CA");
   const leaf = (file: string, name: string) => sign(file, name, `subjectAltName=DNS:${name}`);
   const revoked = leaf("revoked", "a.trunk.test");
-  writeFileSync(f("index.txt"), "");
-  writeFileSync(f("crlnumber"), "01\n");
-  writeFileSync(
-    f("crl.cnf"),
-    "[ca]\ndefault_ca = d\n[d]\ndatabase = index.txt\ncrlnumber = crlnumber\ndefault_md = sha256\ndefault_crl_days = 2\n",
-  );
-  const ca_ = ["ca", "-config", f("crl.cnf"), "-keyfile", f("ca.key"), "-cert", ca];
-  execFileSync("openssl", [...ca_, "-gencrl", "-out", f("crl-before.pem")], { stdio: "pipe", cwd: dirname(ca) });
-  execFileSync("openssl", [...ca_, "-revoke", revoked.cert], { stdio: "pipe", cwd: dirname(ca) });
-  execFileSync("openssl", [...ca_, "-gencrl", "-out", f("crl.pem")], { stdio: "pipe", cwd: dirname(ca) });
+  const authority = crlAuthority(dirname(ca), "ca");
+  authority("-gencrl", "-out", f("crl-before.pem"));
+  authority("-revoke", revoked.cert);
+  authority("-gencrl", "-out", f("crl.pem"));
   return {
     ca,
     a: leaf("a", "a.trunk.test"),
@@ -135,6 +146,33 @@ export function trunkPki(): TrunkPki {
     revoked,
     crl: f("crl.pem"),
     crlBefore: f("crl-before.pem"),
+  };
+}
+
+export interface ChainPki {
+  /** The root CA and the intermediate it signed, in one bundle (a listener's `ca`). */
+  readonly bundle: string;
+  /** A client certificate the intermediate signed; its cert file holds the chain (the leaf, then the intermediate). */
+  readonly client: CertificateFiles;
+  /** Each CA's CRL (PEM), revoking nothing. */
+  readonly rootCrl: string;
+  readonly intermediateCrl: string;
+}
+
+/** A client certificate under an intermediate CA, with a CRL from each CA of its chain. */
+export function chainPki(): ChainPki {
+  const { ca, f, sign } = privateCa("sipedge-chain-", "sipedge chain test root CA");
+  sign("intermediate", "sipedge chain test intermediate CA", "basicConstraints=critical,CA:TRUE");
+  const leaf = sign("client", "client.test", "subjectAltName=DNS:client.test", "intermediate");
+  writeFileSync(f("client-chain.pem"), Buffer.concat([readFileSync(leaf.cert), readFileSync(f("intermediate.pem"))]));
+  writeFileSync(f("bundle.pem"), Buffer.concat([readFileSync(ca), readFileSync(f("intermediate.pem"))]));
+  crlAuthority(dirname(ca), "ca")("-gencrl", "-out", f("root-crl.pem"));
+  crlAuthority(dirname(ca), "intermediate")("-gencrl", "-out", f("intermediate-crl.pem"));
+  return {
+    bundle: f("bundle.pem"),
+    client: { cert: f("client-chain.pem"), key: leaf.key },
+    rootCrl: f("root-crl.pem"),
+    intermediateCrl: f("intermediate-crl.pem"),
   };
 }
 

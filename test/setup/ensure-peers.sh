@@ -5,7 +5,9 @@
 # client (keep-alives on the SIP port); for the hostile-traffic test,
 # nftables (its stray-send counters), SIPVicious (svmap, svwar) and sipsak
 # (the attackers), and setpriv (util-linux: sipedge's socket group); baresip
-# (its core package, no GUI: a real SIP UA over TLS).
+# (its core package, no GUI: a real SIP UA over TLS); ansible, whose upgrade
+# tasks a test runs against a stand-in admin API.
 set -euo pipefail
 exec bash "$(dirname "$0")/apt-ensure.sh" sipp:sip-tester openssl:openssl stunnel:stunnel4 ss:iproute2 promtool:prometheus turnutils_stunclient:coturn \
-  nft:nftables svmap:sipvicious sipsak:sipsak setpriv:util-linux baresip:baresip-core
+  nft:nftables svmap:sipvicious sipsak:sipsak setpriv:util-linux baresip:baresip-core \
+  ansible-playbook:ansible

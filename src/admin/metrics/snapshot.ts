@@ -1,9 +1,9 @@
 import type { BackendState, RttHistogram } from "../../health/state.ts";
 import { type BuildInfo, buildInfo } from "../../runtime/build-info.ts";
-import type { CertificateExpiry } from "../../runtime/certificate-expiry.ts";
 import type { WorkerStats } from "../../runtime/channel.ts";
 import type { Timeouts } from "../../runtime/request-channel.ts";
 import type { Supervisor } from "../../runtime/supervisor.ts";
+import { NO_TLS_DATES, type TlsDates } from "../../runtime/tls-dates.ts";
 import { backendCalls, type TrunkTotals, trunkTotals } from "../totals.ts";
 import { listenQueues, tcpCounters } from "./kernel.ts";
 
@@ -44,8 +44,8 @@ export interface Snapshot {
   readonly channelTimeouts: Timeouts;
   readonly ioWorkers: number;
   readonly build: BuildInfo;
-  /** When each certificate sipedge shows expires (read by the supervisor once per config). */
-  readonly certificates: readonly CertificateExpiry[];
+  /** When each certificate sipedge shows expires, and each client CRL is due (read by the supervisor once per config). */
+  readonly tlsDates: TlsDates;
 }
 
 /**
@@ -69,7 +69,7 @@ export function workerShare(w: WorkerStats, of: Snapshot): Snapshot {
     channelTimeouts: { stats: 0, reload: 0 },
     ioWorkers: 0,
     build: of.build,
-    certificates: [],
+    tlsDates: NO_TLS_DATES,
   };
 }
 
@@ -99,6 +99,6 @@ export async function takeSnapshot(supervisor: Supervisor): Promise<Snapshot> {
     channelTimeouts: { ...supervisor.timeouts },
     ioWorkers: supervisor.workers.filter((w) => w !== undefined).length,
     build: buildInfo(),
-    certificates: supervisor.certificates,
+    tlsDates: supervisor.tlsDates,
   };
 }

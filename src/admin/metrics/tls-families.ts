@@ -55,6 +55,12 @@ export const TLS_FAMILIES: readonly Family[] = [
     name: "sipedge_tls_certificate_expiry_timestamp_seconds",
     help: "When each certificate sipedge shows expires (its notAfter), by listener (address:port, or backend) and subject CN or first DNS name",
     labels: ["listener", "name"],
-    read: (s) => s.certificates.map((c) => [{ listener: c.listener, name: c.name }, c.expires] as const),
+    read: (s) => s.tlsDates.certificates.map((c) => [{ listener: c.listener, name: c.name }, c.expires] as const),
+  }),
+  gauge({
+    name: "sipedge_tls_crl_next_update_timestamp_seconds",
+    help: "When each listener's client CRL (its crl file, as the last start or reload loaded it) is due for renewal: the earliest nextUpdate of its CRLs, by listener (address:port); past it, every client certificate its CA signed is refused",
+    labels: ["listener"],
+    read: (s) => s.tlsDates.crls.map((c) => [{ listener: c.listener }, c.nextUpdate] as const),
   }),
 ];

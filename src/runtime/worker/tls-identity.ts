@@ -1,6 +1,7 @@
 import { createHash, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import type { ConnectionOptions, SecureContextOptions, TlsOptions } from "node:tls";
+import { pemCrlBlocks } from "../../config/crl-file.ts";
 import { formatErrors } from "../../config/load.ts";
 import type { Config, SecureListener } from "../../config/schema.ts";
 import { readSniCertificates } from "../../config/sni-certificates.ts";
@@ -190,7 +191,8 @@ function serverTls(l: SecureListener, path: string): TlsOptions {
 /**
  * What every context of a listener has, the default and each SNI one: its
  * `tls` settings, the CA its clients' certificates chain to and the CRLs
- * that revoke some of them (node then checks every certificate of the chain).
+ * that revoke some of them (node then checks every certificate of the chain:
+ * X509_V_FLAG_CRL_CHECK_ALL), given one by one (config/crl-file.ts).
  */
 function contextTls(l: SecureListener, path: string): SecureContextOptions {
   const ca = l.ca === undefined ? undefined : readFileSync(l.ca);
@@ -198,7 +200,7 @@ function contextTls(l: SecureListener, path: string): SecureContextOptions {
   return {
     ...contextOptions(l.tls),
     ...(ca === undefined ? {} : { ca }),
-    ...(crl === undefined ? {} : { crl }),
+    ...(crl === undefined ? {} : { crl: pemCrlBlocks(crl) }),
     sessionIdContext: sessionIdContext(path, l.clientAuth, ca, crl),
   };
 }

@@ -4,6 +4,7 @@ import { metricsRegistry } from "../../../src/admin/metrics/register.ts";
 import { HealthTable } from "../../../src/health/state.ts";
 import type { WorkerStats } from "../../../src/runtime/channel.ts";
 import type { RetiredListener, Supervisor } from "../../../src/runtime/supervisor.ts";
+import { NO_TLS_DATES } from "../../../src/runtime/tls-dates.ts";
 import { sampleWorkerStats } from "../../helpers/worker-stats.ts";
 
 const COUNTERS = new Set<string>(CATALOGUE.filter((f) => f.type === "counter").map((f) => f.name));
@@ -28,7 +29,7 @@ function scraping() {
     restarts: 0,
     respawnFailures: 0,
     timeouts: { stats: 0, reload: 0 },
-    certificates: [],
+    tlsDates: NO_TLS_DATES,
     table,
     config: { backends: [{ name: "main", members: [{ name: "b0" }] }], trunks: [{ name: "carrier" }] },
     stats: async () => live,

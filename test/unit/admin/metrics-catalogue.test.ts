@@ -55,10 +55,13 @@ const SAMPLE: Snapshot = {
   channelTimeouts: { stats: 2, reload: 1 },
   ioWorkers: 2,
   build: { version: "1.2.3", node: "v24.0.0", openssl: "3.5.0" },
-  certificates: [
-    { listener: "127.0.0.1:5061", name: "edge.example.com", expires: 1_800_000_000 },
-    { listener: "backend", name: "edge.example.com", expires: 1_800_000_000 },
-  ],
+  tlsDates: {
+    certificates: [
+      { listener: "127.0.0.1:5061", name: "edge.example.com", expires: 1_800_000_000 },
+      { listener: "backend", name: "edge.example.com", expires: 1_800_000_000 },
+    ],
+    crls: [{ listener: "127.0.0.1:5061", nextUpdate: 1_790_000_000 }],
+  },
 };
 
 async function render(families: readonly Family[], snapshot: Snapshot = SAMPLE): Promise<string> {
@@ -153,6 +156,7 @@ describe("the metric catalogue", () => {
         'sipedge_trunk_last_seen_timestamp_seconds{trunk="carrier"} 1700000000.5',
         'sipedge_kernel_tcp_total{counter="RetransSegs"} 1234',
         'sipedge_tls_certificate_expiry_timestamp_seconds{listener="127.0.0.1:5061",name="edge.example.com"} 1800000000',
+        'sipedge_tls_crl_next_update_timestamp_seconds{listener="127.0.0.1:5061"} 1790000000',
       ]),
     ).toEqual([]);
     // No ration on worker 0, no last round trip for b1: no series, rather than a 0 that means something else.
@@ -175,7 +179,10 @@ describe("a scrape", () => {
       restarts: 3,
       respawnFailures: 1,
       timeouts: { stats: 2, reload: 0 },
-      certificates: [{ listener: "127.0.0.1:1", name: "edge.test", expires: 1_800_000_000 }],
+      tlsDates: {
+        certificates: [{ listener: "127.0.0.1:1", name: "edge.test", expires: 1_800_000_000 }],
+        crls: [{ listener: "127.0.0.1:1", nextUpdate: 1_790_000_000 }],
+      },
       table,
       config: {
         backends: [{ name: "main", members: [{ name: "b0" }, { name: "b1" }] }],
@@ -200,6 +207,7 @@ describe("a scrape", () => {
         'sipedge_channel_timeouts_total{request="stats"} 2',
         "sipedge_io_workers 2",
         'sipedge_tls_certificate_expiry_timestamp_seconds{listener="127.0.0.1:1",name="edge.test"} 1800000000',
+        'sipedge_tls_crl_next_update_timestamp_seconds{listener="127.0.0.1:1"} 1790000000',
         `sipedge_build_info{version="${buildInfo().version}",node="${process.version}",openssl="${process.versions.openssl}"} 1`,
       ]),
     ).toEqual([]);

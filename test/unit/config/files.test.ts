@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatError, loadCheckedConfig } from "../../../src/config/load.ts";
 import { demoCertificate } from "../../../src/runtime/demo.ts";
-import { datedCertificate, privatePki, trunkPki } from "../../helpers/certificates.ts";
+import { chainPki, datedCertificate, privatePki, trunkPki } from "../../helpers/certificates.ts";
 
 const DAY = 86_400_000;
 
@@ -129,6 +129,22 @@ describe("the files a config names", () => {
         /^listen\[1\]\.crl: .*crl\.pem was due for renewal on .*: its CA's client certificates would all be refused$/,
       ),
     ]);
+  });
+
+  it("check a listener's CRLs cover each CA of its ca bundle, as node checks every certificate of a client's chain", () => {
+    const pki = chainPki();
+    const { dir, file } = configWith();
+    install(dir, fresh());
+    const mutual = "cert: tls/cert.pem, key: tls/key.pem, clientAuth: require, ca: ca.pem, crl: crl.pem";
+    writeFileSync(file, readFileSync(file, "utf8").replace("cert: tls/cert.pem, key: tls/key.pem", mutual));
+    copyFileSync(pki.bundle, join(dir, "ca.pem"));
+    const crl = join(dir, "crl.pem");
+    copyFileSync(pki.intermediateCrl, crl);
+    expect(findings(file)).toEqual([
+      `listen[1].crl: ${crl} holds no CRL of CN=sipedge chain test root CA (a CA of ${join(dir, "ca.pem")}): node checks each certificate of a client's chain against its issuer's CRL, so every client certificate through that CA would be refused`,
+    ]);
+    writeFileSync(crl, Buffer.concat([readFileSync(pki.intermediateCrl), readFileSync(pki.rootCrl)]));
+    expect(findings(file)).toEqual([]);
   });
 
   it("check the flow secret: made at start when missing, else exactly 32 bytes", () => {

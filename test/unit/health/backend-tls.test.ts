@@ -70,7 +70,12 @@ describe("the health thread's probes of a TLS backend", () => {
       }),
     );
     const table = new HealthTable(["pbx"]);
-    const init: HealthInit = { config, health: table.buffer, tls: backendClientTls(config) };
+    const init: HealthInit = {
+      config,
+      health: table.buffer,
+      tls: backendClientTls(config),
+      generation: table.generation,
+    };
     const health = new Worker(HEALTH_THREAD, { workerData: init });
     cleanup.push(() => health.terminate());
 

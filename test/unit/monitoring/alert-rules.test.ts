@@ -75,11 +75,12 @@ describe("alert rules (appliance/monitoring/sipedge-alerts.yml)", () => {
     }
   });
 
-  it("cover a scrape target down, certificate expiry, TLS failures, loop lag, restarts, respawn failures, the channels between threads, backends, trunks and overload", () => {
+  it("cover a scrape target down, certificate expiry, a client CRL due, TLS failures, loop lag, restarts, respawn failures, the channels between threads, backends, trunks and overload", () => {
     const named = new Set(alertRules().flatMap((r) => metricNames(r.expr)));
     for (const metric of [
       "up",
       "sipedge_tls_certificate_expiry_timestamp_seconds",
+      "sipedge_tls_crl_next_update_timestamp_seconds",
       "sipedge_tls_handshakes_total",
       "sipedge_event_loop_lag_seconds",
       "sipedge_worker_restarts_total",

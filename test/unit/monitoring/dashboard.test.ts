@@ -64,9 +64,10 @@ describe("Grafana dashboard (appliance/monitoring/grafana-dashboard.json)", () =
     expect(panelMetrics("TLS handshake failures (share of handshakes)")).toContain("sipedge_tls_handshakes_total");
     expect(panelMetrics("TLS handshake duration (p50, p99)")).toContain("sipedge_tls_handshake_seconds_bucket");
     expect(panelMetrics("TLS handshakes in progress per worker")).toContain("sipedge_tls_handshakes_in_progress");
-    expect(panelMetrics("Certificate expiry (days left)")).toContain(
+    expect([...panelMetrics("Certificate expiry and client CRL renewal (days left)")]).toEqual([
       "sipedge_tls_certificate_expiry_timestamp_seconds",
-    );
+      "sipedge_tls_crl_next_update_timestamp_seconds",
+    ]);
     expect([...panelMetrics("Endpoints registered, and client flows by transport")]).toEqual([
       "sipedge_endpoints",
       "sipedge_flows",

@@ -78,6 +78,27 @@ describe("operator states (admin.stateFile)", () => {
     expect([table.state("a"), table.state("b")]).toEqual([BackendState.Up, BackendState.Draining]);
   });
 
+  it("a drain the health thread reads after a reload reordered the members drains that member, not the one now at its index", () => {
+    const states = OperatorStates.load(undefined);
+    // The supervisor's table and the health thread's, over the same memory, for members [a, b].
+    const supervisor = new HealthTable(["a", "b"]);
+    const health = new HealthTable(["a", "b"], supervisor.buffer, supervisor.generation);
+    // POST /backends/a/drain: held, and posted to the health thread...
+    states.set("core", "a", "draining");
+    // ...which reads it only after the supervisor's reload to [b, a]: reset, and the held states again.
+    HealthTable.reset(supervisor.buffer);
+    const reloaded = new HealthTable(["b", "a"], supervisor.buffer);
+    states.applyTo(reloaded);
+    health.setState("a", BackendState.Draining);
+    // The thread's probes before it reads the reload land nowhere either.
+    health.setState("b", BackendState.Down);
+    expect([reloaded.state("a"), reloaded.state("b")]).toEqual([BackendState.Draining, BackendState.Up]);
+    // Once it has read the reload (the supervisor's generation with it), its writes land again.
+    const next = new HealthTable(["b", "a"], supervisor.buffer, reloaded.generation);
+    next.setState("b", BackendState.Down);
+    expect(reloaded.state("b")).toBe(BackendState.Down);
+  });
+
   it("starts with none when there is no file yet, quietly", () => {
     const lines = logged();
     expect(OperatorStates.load(stateFile()).held).toEqual([]);

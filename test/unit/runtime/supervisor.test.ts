@@ -130,13 +130,13 @@ describe("supervisor certificates", () => {
     );
     const notAfter = (file: string) => new X509Certificate(readFileSync(file)).validToDate.getTime() / 1000;
     supervisor = await Supervisor.start(tls, fixture("answering"));
-    expect(supervisor.certificates).toEqual([
+    expect(supervisor.tlsDates.certificates).toEqual([
       { listener: "127.0.0.1:5061", name: "b.test", expires: notAfter(pki.b.cert) },
       { listener: "127.0.0.1:5061", name: "a.test", expires: notAfter(pki.a.cert) },
       { listener: "backend", name: "b.test", expires: notAfter(pki.b.cert) },
     ]);
     install(pki.aRenewed);
     await supervisor.reload(tls);
-    expect(supervisor.certificates.map((c) => c.name)).toEqual(["b.test", "a.test renewed", "b.test"]);
+    expect(supervisor.tlsDates.certificates.map((c) => c.name)).toEqual(["b.test", "a.test renewed", "b.test"]);
   });
 });
