@@ -16,9 +16,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${SIPEDGE_CACHE:-$HOME/.cache/sipedge}
 # What the appliance needs before Ansible runs: a kernel that boots, SSH and
-# python3 for Ansible, nftables and openssl for the role, python3-yaml for the
-# NoCloud seed's user-data, no package fetches.
-packages=dbus,udev,kmod,netbase,systemd-timesyncd,grub-pc,openssh-server,python3,python3-apt,python3-yaml,systemd-sysv,systemd-resolved,linux-image-amd64,nftables,openssl,iproute2,procps,ca-certificates,logrotate,sudo
+# python3 for Ansible, nftables and openssl for the role, keepalived for the
+# role's optional HA pair (sipedge_vrrp_enabled), python3-yaml for the NoCloud
+# seed's user-data, no package fetches.
+packages=dbus,udev,kmod,netbase,systemd-timesyncd,grub-pc,openssh-server,python3,python3-apt,python3-yaml,systemd-sysv,systemd-resolved,linux-image-amd64,nftables,openssl,keepalived,iproute2,procps,ca-certificates,logrotate,sudo
 
 hash=$(cat "$0" "$here"/base/* <(echo "$mirror") | sha256sum | cut -c1-16)
 out="$cache/debian12-base-$hash.qcow2"
@@ -73,6 +74,9 @@ Name=en* eth*
 DHCP=yes
 NET
 chroot "$mnt" systemctl enable -q systemd-networkd systemd-resolved ssh
+# Debian enables keepalived on install; an appliance is in an HA pair only when
+# the role says so (sipedge_vrrp_enabled), which enables it then.
+chroot "$mnt" systemctl disable -q keepalived
 # No login key in the base: keys come from a NoCloud seed at boot.
 install -d -m 700 "$mnt/root/.ssh"
 install -m 755 "$here/base/nocloud-keys" "$mnt/usr/local/sbin/nocloud-keys"

@@ -16,6 +16,7 @@ import { type PlaybookRun, runPlaybook, sshOptions } from "../helpers/ansible.ts
 import { exited, type Processes, sleep } from "../helpers/net.ts";
 import { alive } from "../helpers/processes.ts";
 import { must, REPO, type Run, run } from "../helpers/vm.ts";
+import type { Segment } from "./segment.ts";
 
 const PREFIX = `sipedge-fleet-${process.pid}`;
 
@@ -44,6 +45,8 @@ export class NspawnHost {
   readonly address: string;
   /** The controller's address on the link: where the test's SIP peers listen. */
   readonly controller: string;
+  /** The host's address on the shared segment (its eth1), when it joined one. */
+  readonly lan: string | undefined;
   readonly dir: string;
   readonly key: string;
   readonly knownHosts: string;
@@ -52,8 +55,16 @@ export class NspawnHost {
   readonly #child: ChildProcess;
   #console = "";
 
-  private constructor(o: { name: string; link: Link; dir: string; netns: string; child: ChildProcess }) {
+  private constructor(o: {
+    name: string;
+    link: Link;
+    lan: string | undefined;
+    dir: string;
+    netns: string;
+    child: ChildProcess;
+  }) {
     this.name = o.name;
+    this.lan = o.lan;
     this.controller = o.link.controller;
     this.address = o.link.address;
     this.dir = o.dir;
@@ -67,8 +78,11 @@ export class NspawnHost {
     });
   }
 
-  /** Boots host number `index` (0..63) and returns once it takes SSH with the test's key. */
-  static async boot(p: Processes, index: number): Promise<NspawnHost> {
+  /**
+   * Boots host number `index` (0..63) and returns once it takes SSH with the test's key;
+   * on `segment` too, when given (its eth1).
+   */
+  static async boot(p: Processes, index: number, segment?: Segment): Promise<NspawnHost> {
     await NspawnHost.removeStale();
     const root = (await must(run("bash", [join(REPO, "test", "fleet", "nspawn-root.sh")]))).stdout.trim();
     const dir = mkdtempSync(join(tmpdir(), `${PREFIX}-${index}-`));
@@ -94,13 +108,15 @@ export class NspawnHost {
     };
     await NspawnHost.#link(netns, `sf${process.pid}-${index}`, link);
     await NspawnHost.#seed(dir, merged, name, link.address);
+    const lan = await segment?.attach(netns, index);
+    if (lan !== undefined) NspawnHost.#network(merged, "06-fleet-lan", "eth1", `${lan}/24`);
     const child = p.spawn("systemd-nspawn", [
       ...["--register=no", "--keep-unit", "--boot", "--quiet", "--console=pipe"],
       ...["-D", merged, "-M", name, `--network-namespace-path=/run/netns/${netns}`],
       // nftables (the role's firewall) in the container's own network namespace, not the host's.
       "--capability=CAP_NET_ADMIN",
     ]);
-    const host = new NspawnHost({ name, link, dir, netns, child });
+    const host = new NspawnHost({ name, link, lan, dir, netns, child });
     await host.#waitForSsh(60_000);
     return host;
   }
@@ -118,11 +134,7 @@ export class NspawnHost {
 
   /** What makes this host itself: its network, its name, the test's login key and a host key the controller knows. */
   static async #seed(dir: string, merged: string, name: string, address: string): Promise<void> {
-    // Static, ahead of the base's DHCP file (networkd reads them in order): eth0 is online, so is sipedge's unit.
-    writeFileSync(
-      join(merged, "etc", "systemd", "network", "05-fleet.network"),
-      `[Match]\nName=eth0\n\n[Network]\nAddress=${address}/30\nKeepConfiguration=yes\n`,
-    );
+    NspawnHost.#network(merged, "05-fleet", "eth0", `${address}/30`);
     writeFileSync(join(merged, "etc", "hostname"), `${name}\n`);
     await must(
       run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "sipedge-fleet-test", "-f", join(dir, "id_ed25519")]),
@@ -136,6 +148,17 @@ export class NspawnHost {
     chmodSync(join(merged, "etc", "ssh", "ssh_host_ed25519_key"), 0o600);
     copyFileSync(`${hostKey}.pub`, join(merged, "etc", "ssh", "ssh_host_ed25519_key.pub"));
     writeFileSync(join(dir, "known_hosts"), `${address} ${readFileSync(`${hostKey}.pub`, "utf8")}`);
+  }
+
+  /**
+   * A static address, ahead of the base's DHCP file (networkd reads them in order): the link is
+   * online, so is sipedge's unit. KeepConfiguration: networkd leaves what it did not set (keepalived's VIP).
+   */
+  static #network(merged: string, file: string, link: string, address: string): void {
+    writeFileSync(
+      join(merged, "etc", "systemd", "network", `${file}.network`),
+      `[Match]\nName=${link}\n\n[Network]\nAddress=${address}\nKeepConfiguration=yes\n`,
+    );
   }
 
   async #waitForSsh(timeoutMs: number): Promise<void> {
@@ -155,6 +178,11 @@ export class NspawnHost {
     return this.#console;
   }
 
+  /** Sets a network sysctl in the host's namespace from outside: inside, /proc/sys/net is read-only. */
+  async sysctl(setting: string): Promise<void> {
+    await must(run("ip", ["netns", "exec", this.#netns, "sysctl", "-q", "-w", setting]));
+  }
+
   /** A shell command on the host, as root. */
   ssh(command: string): Promise<Run> {
     return run("ssh", [
@@ -168,6 +196,12 @@ export class NspawnHost {
     const r = await this.ssh(command);
     if (r.code !== 0) throw new Error(`${this.name}: ${command}: exit ${r.code}\n${r.stdout}${r.stderr}`);
     return r.stdout.trim();
+  }
+
+  /** A backend member's state (up, down, draining...) in `sipedge status` on the host. */
+  async memberState(member: string): Promise<string | undefined> {
+    const rows = (await this.sh("sipedge status")).split("\n").map((l) => l.split(/\s+/));
+    return rows.find((r) => r[0] === member)?.[2];
   }
 
   /** This host's line of an inventory. */

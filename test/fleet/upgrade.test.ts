@@ -56,11 +56,6 @@ async function release(n: NspawnHost): Promise<{ version: string; current: strin
   };
 }
 
-async function memberState(n: NspawnHost): Promise<string | undefined> {
-  const row = (await n.sh("sipedge status")).split("\n").find((l) => /^uas\s/.test(l));
-  return row?.split(/\s+/)[2];
-}
-
 beforeAll(async () => {
   if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} missing: npm run test:fleet makes it (packer/release-bundle.sh)`);
   dir = mkdtempSync(join(tmpdir(), "sipedge-upgrade-"));
@@ -69,7 +64,7 @@ beforeAll(async () => {
   for (const n of nodes) uas.push(startUas(p, uasPort, { address: n.controller }));
   const site = await playbook("site.yml", {}, ["--skip-tags", "kernel"]);
   if (site.failed !== 0) throw new Error(`site.yml failed:\n${site.stdout}${site.stderr}`);
-  for (const n of nodes) await until(`${n.name}: uas up`, 30_000, async () => (await memberState(n)) === "up");
+  for (const n of nodes) await until(`${n.name}: uas up`, 30_000, async () => (await n.memberState("uas")) === "up");
 });
 
 afterAll(async () => {
@@ -124,7 +119,7 @@ describe("upgrade.yml on two Debian hosts", () => {
       expect(r.version).toBe(ROLLED);
       expect(r.current).toMatch(new RegExp(`/releases/sipedge-${ROLLED}-[0-9a-f]{12}$`));
       expect(r.pid).not.toBe(before[i]?.pid);
-      expect(await memberState(nodes[i] as NspawnHost)).toBe("up");
+      expect(await (nodes[i] as NspawnHost).memberState("uas")).toBe("up");
     }
     // The same release again: no host is drained or restarted.
     const again = await playbook("upgrade.yml", { sipedge_version: ROLLED, sipedge_bundle: bundle });
@@ -147,7 +142,7 @@ describe("upgrade.yml on two Debian hosts", () => {
     expect(node0?.version).toBe(ROLLED);
     expect(node0?.current).toBe(before[0]?.current);
     expect(node0?.pid).not.toBe(before[0]?.pid);
-    expect(await memberState(nodes[0] as NspawnHost)).toBe("up");
+    expect(await (nodes[0] as NspawnHost).memberState("uas")).toBe("up");
     expect(node1).toEqual(before[1]);
     // The broken release stays unpacked beside the others, for the operator to look at.
     expect(await nodes[0]?.sh("ls /opt/sipedge/releases")).toMatch(/-broken-/);

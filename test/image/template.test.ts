@@ -152,7 +152,9 @@ describe("the image definitions", () => {
       ANSIBLE_CONFIG,
     });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toContain("TASK TAGS: [always, config, firewall, journal, kernel, packages, release, service]");
+    expect(r.stdout).toContain(
+      "TASK TAGS: [always, config, firewall, journal, kernel, packages, release, service, vrrp]",
+    );
   });
 
   it("admits SSH and the admin API from the private address space by default, never from anywhere", async () => {
