@@ -23,12 +23,14 @@ function memberAddress(text: string): Pick<Member, "host" | "port" | "transport"
 
 const member = section({
   // Our Record-Route carries the name, signed (proxy/routing.ts): a short word keeps it in budget.
-  name: text().refine(
-    (name) => Buffer.byteLength(name) <= MAX_MEMBER_NAME,
-    `at most ${MAX_MEMBER_NAME} bytes (it is carried in every dialog's Record-Route)`,
-  ),
-  uri: text(),
-  weight: int(0, 1000).prefault(1),
+  name: text()
+    .refine(
+      (name) => Buffer.byteLength(name) <= MAX_MEMBER_NAME,
+      `at most ${MAX_MEMBER_NAME} bytes (it is carried in every dialog's Record-Route)`,
+    )
+    .describe(`The member's name, unique across pools, at most ${MAX_MEMBER_NAME} bytes`),
+  uri: text().describe('A SIP URI with an IP address, e.g. "sip:192.0.2.10:5060;transport=udp" (udp, tcp or tls)'),
+  weight: int(0, 1000).prefault(1).describe("Its share of new calls under the weighted algorithm"),
 }).transform((m, ctx): Member => {
   const at = memberAddress(m.uri);
   if (typeof at !== "string") return { name: m.name, uri: m.uri, ...at, weight: m.weight };
@@ -37,9 +39,11 @@ const member = section({
 });
 
 const pool = section({
-  name: text(),
-  algorithm: oneOf(["hash-callid", "round-robin", "weighted", "least-calls"]).prefault("hash-callid"),
-  members: list(member).min(1, "needs at least one member"),
+  name: text().describe("The pool's name"),
+  algorithm: oneOf(["hash-callid", "round-robin", "weighted", "least-calls"])
+    .prefault("hash-callid")
+    .describe("How a new call picks a member"),
+  members: list(member).min(1, "needs at least one member").describe("The SIP servers: at least one"),
 });
 
 /** Each name once: `fail` hears of each that comes again. */

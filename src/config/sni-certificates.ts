@@ -16,8 +16,8 @@ const SERVER_NAME_PROBLEM = 'must be a server name like "sip.example.com" or "*.
 /** `listen[].certificates`: each entry's keys; the files are read once loadConfig has resolved their paths. */
 export const sniCertificateList = list(
   section({
-    cert: text(),
-    key: text(),
+    cert: text().describe("PEM: the certificate, then the chain that vouches for it"),
+    key: text().describe("Its private key, PEM"),
     names: list(
       z
         .string(SERVER_NAME_PROBLEM)
@@ -25,7 +25,8 @@ export const sniCertificateList = list(
         .pipe(z.string().regex(SERVER_NAME, SERVER_NAME_PROBLEM)),
     )
       .min(1, "must name a server name (left out: the certificate's own DNS names)")
-      .optional(),
+      .optional()
+      .describe("Server names, exact or *.one-label wildcards; left out: the certificate's subjectAltName DNS names"),
   }).transform((entry): SniCertificate => ({ cert: entry.cert, key: entry.key, names: entry.names })),
 );
 

@@ -46,10 +46,15 @@ function openSslList(alone: (name: string) => SecureContextOptions) {
  * that names its key, not a listener that fails to start.
  */
 const tlsSettings = section({
-  ciphers: openSslList((ciphers) => ({ ciphers })).optional(),
-  groups: openSslList((ecdhCurve) => ({ ecdhCurve })).optional(),
-  minVersion: oneOf(VERSIONS).prefault(DEFAULT_MIN_VERSION),
+  ciphers: openSslList((ciphers) => ({ ciphers }))
+    .optional()
+    .describe("OpenSSL cipher list (TLS 1.2); left out: ECDHE with AES-GCM or ChaCha20-Poly1305"),
+  groups: openSslList((ecdhCurve) => ({ ecdhCurve }))
+    .optional()
+    .describe("Key-exchange groups, colon-separated, most preferred first; left out: Node's"),
+  minVersion: oneOf(VERSIONS).prefault(DEFAULT_MIN_VERSION).describe("The oldest TLS version taken"),
 })
+  .describe("TLS protocol settings, for those who must differ from sipedge's hardened defaults")
   .transform((s): TlsSettings => ({ ciphers: s.ciphers, groups: s.groups, minVersion: s.minVersion }))
   .superRefine((settings, ctx) => {
     // Each part known, the whole may still match nothing (a list of exclusions only).
@@ -114,23 +119,35 @@ const listenAddress = text()
  * transport takes is checked once the values are known.
  */
 export const listener = section({
-  transport: oneOf(["udp", "tcp", "tls", "wss"]),
-  address: listenAddress,
-  port: int(0, 65535),
-  cert: text().optional(),
-  key: text().optional(),
-  certificates: sniCertificateList.optional(),
-  ca: text().optional(),
-  crl: text().optional(),
-  clientAuth: oneOf(["none", "request", "require"]).optional(),
+  transport: oneOf(["udp", "tcp", "tls", "wss"]).describe("wss: SIP over secure WebSocket (RFC 7118)"),
+  address: listenAddress.describe(
+    'A concrete IP address (it is named in Via and Record-Route), or "auto": the host\'s first non-loopback IPv4',
+  ),
+  port: int(0, 65535).describe("The port; 0: one the kernel picks"),
+  cert: text().optional().describe("tls, wss (required): the default certificate's PEM file, then its chain"),
+  key: text().optional().describe("tls, wss (required): its private key's PEM file"),
+  certificates: sniCertificateList
+    .optional()
+    .describe("tls, wss: further certificates, each shown to a client that asks for one of its names (SNI)"),
+  ca: text().optional().describe("tls, wss: the CA bundle client certificates must chain to"),
+  crl: text()
+    .optional()
+    .describe("tls, wss, with ca and clientAuth: PEM CRLs of the CAs in a client's chain; a revoked certificate fails"),
+  clientAuth: oneOf(["none", "request", "require"])
+    .optional()
+    .describe("tls, wss: ask clients for a certificate (request) or refuse those without (require); left out: none"),
   /**
    * Anonymous by default: the certificate verified against the listener's own
    * `ca` (required with certNames trunks), and as no trunk's it gets nothing a
    * client without one would not; as it was before the key existed.
    */
-  unknownClient: oneOf(["anonymous", "refuse"]).optional(),
-  tls: tlsSettings.optional(),
-  allowedOrigins: origins.optional(),
+  unknownClient: oneOf(["anonymous", "refuse"])
+    .optional()
+    .describe("tls, wss, with clientAuth: a verified certificate naming no trunk; left out: anonymous"),
+  tls: tlsSettings.optional().describe("tls, wss: TLS protocol settings"),
+  allowedOrigins: origins
+    .optional()
+    .describe("wss: origins (https://host[:port]) whose pages may connect; any other gets 403. Left out: any"),
 })
   .superRefine((l, ctx) => {
     const secure = l.transport === "tls" || l.transport === "wss";

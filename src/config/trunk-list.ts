@@ -8,17 +8,23 @@ import { bool, despiteInnerErrors, list, section, text } from "./schema-fields.t
 const CIDR_PROBLEM = 'must be a CIDR like "198.51.100.0/24" or an address';
 
 const trunk = section({
-  name: text(),
+  name: text().describe("The trunk's name, its metric label"),
   sources: list(
     z.string(CIDR_PROBLEM).transform((s, ctx) => {
       const cidr = parseCidr(s);
       if (cidr === undefined) ctx.addIssue(CIDR_PROBLEM);
       return cidr ?? z.NEVER;
     }),
-  ).prefault([]),
-  certNames: list(z.string("must be a name").min(1, "must be a name").toLowerCase()).prefault([]),
-  trusted: bool().prefault(false),
-  requireCert: bool().prefault(false),
+  )
+    .prefault([])
+    .describe('CIDRs (IPv4 or IPv6) or addresses its traffic comes from, e.g. "198.51.100.0/24"'),
+  certNames: list(z.string("must be a name").min(1, "must be a name").toLowerCase())
+    .prefault([])
+    .describe("Subject CN or SAN DNS names of its verified TLS client certificate"),
+  trusted: bool().prefault(false).describe("Never refused under overload"),
+  requireCert: bool()
+    .prefault(false)
+    .describe("Known only by a verified certificate with one of certNames; from its sources without one: refused"),
 }).superRefine((t, ctx) => {
   if (t.sources.length === 0 && t.certNames.length === 0)
     ctx.addIssue("needs sources or certNames to recognise the trunk by");

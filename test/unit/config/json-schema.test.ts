@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
-import { configJsonSchema, SCHEMA_FILE } from "../../../scripts/config-schema.ts";
+import { configReference, withReference } from "../../../scripts/config-reference.ts";
+import { configJsonSchema, README_FILE, SCHEMA_FILE } from "../../../scripts/config-schema.ts";
 import { validateConfig } from "../../../src/config/validate.ts";
 import { demoConfig } from "../../../src/runtime/demo.ts";
 
@@ -26,6 +27,14 @@ function schemaErrors(config: unknown): string[] {
 describe("sipedge.schema.json", () => {
   it("is what npm run schema makes of the zod schema now (run it after changing the config's keys)", () => {
     expect(committed).toBe(configJsonSchema());
+  });
+
+  it("makes the README's reference of every key (npm run schema rewrites it)", () => {
+    const readme = readFileSync(README_FILE, "utf8");
+    expect(readme).toBe(withReference(readme, configReference(JSON.parse(committed))));
+    expect(readme).toContain(
+      "| `listen[].tls.minVersion` | `TLSv1.2` \\| `TLSv1.3` | `TLSv1.2` | The oldest TLS version taken |",
+    );
   });
 
   it("is named by the default config, for editors", () => {
