@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { isIP, isIPv6 } from "node:net";
-import { isLoopback, isWildcard } from "../config/validate.ts";
+import { isLoopback, isWildcard } from "../config/addresses.ts";
 
 /** Why a request is refused before any route sees it. */
 export interface Refusal {

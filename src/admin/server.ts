@@ -1,8 +1,8 @@
 import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { hostPort, tokenRequired } from "../config/addresses.ts";
 import { readAdminToken } from "../config/admin-token.ts";
 import type { Config } from "../config/schema.ts";
-import { hostPort, tokenRequired } from "../config/validate.ts";
 import { errorText, log } from "../log/log.ts";
 import type { ReloadOutcome } from "../runtime/config-reload.ts";
 import type { Supervisor } from "../runtime/supervisor.ts";

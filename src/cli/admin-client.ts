@@ -1,6 +1,6 @@
 import { isIPv6 } from "node:net";
+import { hostPort, isWildcard } from "../config/addresses.ts";
 import type { AdminAccess } from "../config/load.ts";
-import { hostPort, isWildcard } from "../config/validate.ts";
 import { EXIT } from "./exit-codes.ts";
 
 /** An answer of the admin API other than 401: the command decides what it means. */

@@ -21,7 +21,9 @@ const TIMEOUT_MS = 5_000;
 export async function operatorCommand(command: OperatorCommand): Promise<number> {
   const access = loadAdminAccess(command.config);
   if (!access.ok) {
-    for (const e of access.errors) process.stderr.write(`sipedge: ${command.config}: ${formatError(e)}\n`);
+    // A problem at a key names the file itself (file:line:col); one with none, such as an unreadable file, does not.
+    for (const e of access.errors)
+      process.stderr.write(`sipedge: ${e.at === undefined ? `${command.config}: ` : ""}${formatError(e)}\n`);
     return EXIT.config;
   }
   const [method, path, timeout] = request(command);

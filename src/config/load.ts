@@ -1,12 +1,11 @@
-import { readFileSync } from "node:fs";
 import { networkInterfaces } from "node:os";
 import { dirname, resolve } from "node:path";
-import { parse } from "yaml";
 import { readAdminToken } from "./admin-token.ts";
 import { checkFiles } from "./files.ts";
 import type { Config, ConfigError } from "./schema.ts";
 import { readSniCertificates } from "./sni-certificates.ts";
 import { validateAdmin, validateConfig } from "./validate.ts";
+import { readYaml } from "./yaml-source.ts";
 
 export type Loaded = { ok: true; value: Config } | { ok: false; errors: ConfigError[] };
 
@@ -21,22 +20,32 @@ export type Checked =
  * never starts on a certificate check-config would have refused.
  */
 export function loadCheckedConfig(path: string, baseDir?: string, now?: Date): Checked {
-  const loaded = loadConfig(path, baseDir);
-  if (!loaded.ok) return loaded;
+  const yaml = readYaml(path);
+  if (!yaml.ok) return yaml;
+  const loaded = configFrom(yaml.value.value, path, baseDir);
+  if (!loaded.ok) return { ok: false, errors: yaml.value.locate(loaded.errors) };
   const { errors, warnings } = checkFiles(loaded.value, now);
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, value: loaded.value, warnings };
+  if (errors.length > 0) return { ok: false, errors: yaml.value.locate(errors) };
+  return { ok: true, value: loaded.value, warnings: yaml.value.locate(warnings) };
 }
 
 /**
- * Reads and validates a YAML config file. Certificate and CA paths are resolved
+ * Reads and validates a YAML config file, each problem with the line and
+ * column of its key. Certificate and CA paths are resolved
  * against the file's folder, so a config can sit beside its certificates;
  * or against `baseDir`, for a copy checked elsewhere before it is installed
  * (Ansible's `validate` runs on a temporary file).
  */
 export function loadConfig(path: string, baseDir?: string): Loaded {
-  const raw = readYaml(path);
-  if (!raw.ok) return raw;
-  const r = validateConfig(raw.value);
+  const yaml = readYaml(path);
+  if (!yaml.ok) return yaml;
+  const loaded = configFrom(yaml.value.value, path, baseDir);
+  return loaded.ok ? loaded : { ok: false, errors: yaml.value.locate(loaded.errors) };
+}
+
+/** The YAML tree of the file at `path` validated, its paths resolved and the files it names read. */
+function configFrom(raw: unknown, path: string, baseDir: string | undefined): Loaded {
+  const r = validateConfig(raw);
   if (!r.ok) return r;
   const base = resolve(baseDir ?? dirname(resolve(path)));
   const under = (file: string | undefined) => (file === undefined ? undefined : resolve(base, file));
@@ -88,10 +97,11 @@ export interface AdminAccess {
  * validateAdmin says why), its token file resolved and read.
  */
 export function loadAdminAccess(path: string): { ok: true; value: AdminAccess } | { ok: false; errors: ConfigError[] } {
-  const raw = readYaml(path);
-  if (!raw.ok) return raw;
-  const r = validateAdmin(raw.value);
-  return r.ok ? adminAccess(r.value, dirname(resolve(path))) : r;
+  const yaml = readYaml(path);
+  if (!yaml.ok) return yaml;
+  const r = validateAdmin(yaml.value.value);
+  const access = r.ok ? adminAccess(r.value, dirname(resolve(path))) : r;
+  return access.ok ? access : { ok: false, errors: yaml.value.locate(access.errors) };
 }
 
 /**
@@ -112,21 +122,6 @@ function adminAccess(
   return { ok: true, value: { admin: { ...admin, tokenFile, stateFile }, token: token?.token } };
 }
 
-/** The YAML tree in `path`, or why there is none. */
-function readYaml(path: string): { ok: true; value: unknown } | { ok: false; errors: ConfigError[] } {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (e) {
-    return { ok: false, errors: [{ path: "", problem: `cannot read ${path}: ${(e as Error).message}` }] };
-  }
-  try {
-    return { ok: true, value: parse(text) };
-  } catch (e) {
-    return { ok: false, errors: [{ path: "", problem: `not valid YAML: ${(e as Error).message}` }] };
-  }
-}
-
 /**
  * `address: auto` lets one config (the appliance image's default) serve any
  * host: the first non-loopback IPv4 address, in the kernel's interface order.
@@ -139,9 +134,10 @@ function hostAddress(): string | null {
   return null;
 }
 
-/** One problem as check-config prints it: `key.path: problem`. */
+/** One problem as check-config prints it: `file:line:col key.path: problem`, as compilers do, for editors to follow. */
 export function formatError(e: ConfigError): string {
-  return e.path === "" ? e.problem : `${e.path}: ${e.problem}`;
+  const where = e.at === undefined ? "" : `${e.at.file}:${e.at.line}:${e.at.col} `;
+  return `${where}${e.path === "" ? e.problem : `${e.path}: ${e.problem}`}`;
 }
 
 export function formatErrors(errors: readonly ConfigError[]): string {

@@ -244,4 +244,6 @@ export interface ConfigError {
   /** Where in the file: `backends[0].members[1].uri`. */
   readonly path: string;
   readonly problem: string;
+  /** The line and column (1-based) of the key's value in the file, where it has one (config/yaml-source.ts). */
+  readonly at?: { readonly file: string; readonly line: number; readonly col: number };
 }

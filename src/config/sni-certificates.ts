@@ -1,7 +1,8 @@
 import { createPrivateKey, X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { join, type Reader } from "./reader.ts";
+import { z } from "zod";
 import type { ConfigError, SniCertificate } from "./schema.ts";
+import { list, section, text } from "./schema-fields.ts";
 
 /**
  * A DNS name, or `*.` and one: the wildcard stands for the leftmost label
@@ -10,31 +11,24 @@ import type { ConfigError, SniCertificate } from "./schema.ts";
  */
 const SERVER_NAME = /^(\*\.)?([a-z0-9_]([a-z0-9_-]*[a-z0-9_])?\.)*[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?$/;
 
-/** `listen[].certificates`: each entry's keys; the files are read once loadConfig has resolved their paths. */
-export function sniCertificates(r: Reader, raw: unknown, path: string): readonly SniCertificate[] {
-  if (raw === undefined) return [];
-  return (r.list(raw, path) ?? []).flatMap((entry, i) => {
-    const at = `${path}[${i}]`;
-    const o = r.object(entry, at, ["cert", "key", "names"]);
-    if (o === undefined) return [];
-    const cert = r.string(o, "cert", at);
-    const key = r.string(o, "key", at);
-    const names = serverNames(r, o.names, join(at, "names"));
-    return cert === undefined || key === undefined ? [] : [{ cert, key, names }];
-  });
-}
+const SERVER_NAME_PROBLEM = 'must be a server name like "sip.example.com" or "*.example.com"';
 
-function serverNames(r: Reader, raw: unknown, path: string): readonly string[] | undefined {
-  if (raw === undefined) return undefined;
-  const list = r.list(raw, path) ?? [];
-  if (list.length === 0) r.fail(path, "must name a server name (left out: the certificate's own DNS names)");
-  return list.flatMap((entry, i) => {
-    const name = typeof entry === "string" ? entry.toLowerCase().replace(/\.$/, "") : "";
-    if (SERVER_NAME.test(name)) return [name];
-    r.fail(`${path}[${i}]`, 'must be a server name like "sip.example.com" or "*.example.com"');
-    return [];
-  });
-}
+/** `listen[].certificates`: each entry's keys; the files are read once loadConfig has resolved their paths. */
+export const sniCertificateList = list(
+  section({
+    cert: text().describe("PEM: the certificate, then the chain that vouches for it"),
+    key: text().describe("Its private key, PEM"),
+    names: list(
+      z
+        .string(SERVER_NAME_PROBLEM)
+        .transform((name) => name.toLowerCase().replace(/\.$/, ""))
+        .pipe(z.string().regex(SERVER_NAME, SERVER_NAME_PROBLEM)),
+    )
+      .min(1, "must name a server name (left out: the certificate's own DNS names)")
+      .optional()
+      .describe("Server names, exact or *.one-label wildcards; left out: the certificate's subjectAltName DNS names"),
+  }).transform((entry): SniCertificate => ({ cert: entry.cert, key: entry.key, names: entry.names })),
+);
 
 /** One `certificates` entry read: what its files hold, and the names it is shown for. */
 export interface SniCertificateFiles {
@@ -69,7 +63,7 @@ export function readSniCertificates(
       if (other === undefined) shown.set(name, i);
       else
         fail(
-          join(at, "names"),
+          `${at}.names`,
           `${name}${entry.names === undefined ? " (from the certificate)" : ""} is shown by certificates[${other}] already`,
         );
     }
@@ -82,29 +76,24 @@ function readEntry(
   at: string,
   fail: (at: string, problem: string) => void,
 ): SniCertificateFiles | undefined {
-  const cert = readFile(entry.cert, join(at, "cert"), fail);
-  const key = readFile(entry.key, join(at, "key"), fail);
+  const cert = readFile(entry.cert, `${at}.cert`, fail);
+  const key = readFile(entry.key, `${at}.key`, fail);
   if (cert === undefined || key === undefined) return undefined;
-  const x509 = parsed(
-    () => new X509Certificate(cert),
-    join(at, "cert"),
-    `${entry.cert} holds no PEM certificate`,
-    fail,
-  );
+  const x509 = parsed(() => new X509Certificate(cert), `${at}.cert`, `${entry.cert} holds no PEM certificate`, fail);
   const privateKey = parsed(
     () => createPrivateKey(key),
-    join(at, "key"),
+    `${at}.key`,
     `${entry.key} holds no unencrypted PEM private key`,
     fail,
   );
   if (x509 === undefined || privateKey === undefined) return undefined;
   if (!x509.checkPrivateKey(privateKey)) {
-    fail(join(at, "key"), `${entry.key} is not the key of the certificate in ${entry.cert}`);
+    fail(`${at}.key`, `${entry.key} is not the key of the certificate in ${entry.cert}`);
     return undefined;
   }
   const names = entry.names ?? dnsNames(x509);
   if (names.length === 0) {
-    fail(join(at, "names"), `is required: the certificate in ${entry.cert} has no DNS name in its subjectAltName`);
+    fail(`${at}.names`, `is required: the certificate in ${entry.cert} has no DNS name in its subjectAltName`);
     return undefined;
   }
   return { cert, key, names };

@@ -1,11 +1,14 @@
+import { isIP } from "node:net";
 import { createSecureContext, type SecureContextOptions } from "node:tls";
+import { z } from "zod";
 import { DEFAULT_MIN_VERSION } from "../transport/tls-policy.ts";
-import { join, type Obj, type Reader } from "./reader.ts";
-import type { ClientAuth, Listener, SecureListener, TlsSettings, TlsVersion, Trunk, UnknownClient } from "./schema.ts";
-import { sniCertificates } from "./sni-certificates.ts";
+import { isWildcard } from "./addresses.ts";
+import type { Listener, TlsSettings } from "./schema.ts";
+import { int, list, oneOf, section, text } from "./schema-fields.ts";
+import { sniCertificateList } from "./sni-certificates.ts";
 
 /** The keys only a TLS or WSS listener has. */
-export const SECURE_LISTENER_KEYS = [
+const SECURE_LISTENER_KEYS = [
   "cert",
   "key",
   "certificates",
@@ -15,85 +18,82 @@ export const SECURE_LISTENER_KEYS = [
   "unknownClient",
   "tls",
 ] as const;
-/** The keys only a WSS listener has. */
-export const WSS_LISTENER_KEYS = ["allowedOrigins"] as const;
 
-const CLIENT_AUTH: readonly ClientAuth[] = ["none", "request", "require"];
-/**
- * Anonymous by default: the certificate verified against the listener's own
- * `ca` (required with certNames trunks), and as no trunk's it gets nothing a
- * client without one would not; as it was before the key existed.
- */
-const UNKNOWN_CLIENT: readonly UnknownClient[] = ["anonymous", "refuse"];
 /** Never below 1.2: RFC 8996 retired 1.0 and 1.1. */
-const VERSIONS: readonly TlsVersion[] = ["TLSv1.2", "TLSv1.3"];
+const VERSIONS = ["TLSv1.2", "TLSv1.3"] as const;
 
-type Secure = Omit<SecureListener, "transport" | "address" | "port">;
+/** What a listener's `tls` is when left out: sipedge's hardened defaults (transport/tls-policy.ts). */
+const DEFAULT_TLS: TlsSettings = { ciphers: undefined, groups: undefined, minVersion: DEFAULT_MIN_VERSION };
 
 /**
- * A TLS or WSS listener's own keys: its certificates, client authentication
- * and `tls` settings, and a WSS listener's allowed origins (undefined where
- * wrong: r has the error).
+ * A colon-separated OpenSSL list, every name in it tried alone: OpenSSL
+ * skips a name it does not know as long as another one matches, so a
+ * misspelt suite or group would quietly narrow the list.
  */
-export function secureListener(
-  r: Reader,
-  o: Obj,
-  path: string,
-  transport: "tls" | "wss",
-): { readonly [K in keyof Secure]: Secure[K] | undefined } & {
-  readonly allowedOrigins?: readonly string[] | undefined;
-} {
-  const secure = {
-    cert: r.string(o, "cert", path),
-    key: r.string(o, "key", path),
-    certificates: sniCertificates(r, o.certificates, join(path, "certificates")),
-    ca: typeof o.ca === "string" ? o.ca : undefined,
-    crl: o.crl === undefined ? undefined : r.string(o, "crl", path),
-    clientAuth: r.oneOf(o, "clientAuth", path, CLIENT_AUTH, "none"),
-    unknownClient: r.oneOf(o, "unknownClient", path, UNKNOWN_CLIENT, "anonymous"),
-    tls: tlsSettings(r, o.tls ?? {}, join(path, "tls")),
+function openSslList(alone: (name: string) => SecureContextOptions) {
+  return text().superRefine((list, ctx) => {
+    // Exclusions (!, -), moves (+) and directives (@STRENGTH, @SECLEVEL=n) name nothing of their own.
+    for (const name of list.split(":").filter((n) => n !== "" && !/^[!+\-@]/.test(n))) {
+      const problem = contextProblem(alone(name));
+      if (problem !== undefined) ctx.addIssue(`"${name}" is not one OpenSSL knows (${problem})`);
+    }
+  });
+}
+
+/**
+ * `tls.ciphers`, `tls.groups`, `tls.minVersion`, each tried on a secure
+ * context here, as the listener will make one: a typo is a config error
+ * that names its key, not a listener that fails to start.
+ */
+const tlsSettings = section({
+  ciphers: openSslList((ciphers) => ({ ciphers }))
+    .optional()
+    .describe("OpenSSL cipher list (TLS 1.2); left out: ECDHE with AES-GCM or ChaCha20-Poly1305"),
+  groups: openSslList((ecdhCurve) => ({ ecdhCurve }))
+    .optional()
+    .describe("Key-exchange groups, colon-separated, most preferred first; left out: Node's"),
+  minVersion: oneOf(VERSIONS).prefault(DEFAULT_MIN_VERSION).describe("The oldest TLS version taken"),
+})
+  .describe("TLS protocol settings, for those who must differ from sipedge's hardened defaults")
+  .transform((s): TlsSettings => ({ ciphers: s.ciphers, groups: s.groups, minVersion: s.minVersion }))
+  .superRefine((settings, ctx) => {
+    // Each part known, the whole may still match nothing (a list of exclusions only).
+    const whole = contextProblem(contextOptions(settings));
+    if (whole !== undefined) ctx.addIssue(`OpenSSL refuses these settings: ${whole}`);
+  });
+
+/** What node:tls makes of a listener's `tls` settings (on top of transport/tls-policy.ts's defaults). */
+export function contextOptions(s: TlsSettings): SecureContextOptions {
+  return {
+    minVersion: s.minVersion,
+    ...(s.ciphers === undefined ? {} : { ciphers: s.ciphers }),
+    ...(s.groups === undefined ? {} : { ecdhCurve: s.groups }),
   };
-  clientCertificateKeys(r, o, secure, path);
-  if (transport === "wss")
-    return { ...secure, allowedOrigins: origins(r, o.allowedOrigins, join(path, "allowedOrigins")) };
-  onlyOnWss(r, o, path);
-  return secure;
 }
 
-/** `crl` and `unknownClient` concern client certificates: without them asked for, or a CA to check them, they would do nothing. */
-function clientCertificateKeys(
-  r: Reader,
-  o: Obj,
-  l: { readonly ca: string | undefined; readonly clientAuth: ClientAuth | undefined },
-  path: string,
-): void {
-  if (o.crl !== undefined && l.ca === undefined)
-    r.fail(join(path, "crl"), "needs ca: the CA whose revocations it lists");
-  if (l.clientAuth !== "none") return;
-  for (const key of ["crl", "unknownClient"])
-    if (o[key] !== undefined) r.fail(join(path, key), "needs clientAuth request or require");
+function contextProblem(options: SecureContextOptions): string | undefined {
+  try {
+    createSecureContext(options);
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
 }
 
-/** A listener but a WSS one with a WSS-only key: an error naming it. */
-export function onlyOnWss(r: Reader, o: Obj, path: string): void {
-  for (const key of WSS_LISTENER_KEYS)
-    if (o[key] !== undefined) r.fail(join(path, key), "only applies to wss listeners");
-}
+const ORIGIN_PROBLEM = 'must be an origin like "https://phone.example.com" (scheme, host and port only)';
 
 /**
  * `allowedOrigins`: each an origin as a browser sends it (RFC 6454 §6.2:
  * scheme, host, and the port unless it is the scheme's), kept in that
  * serialisation, so that the listener compares strings.
  */
-function origins(r: Reader, raw: unknown, path: string): readonly string[] | undefined {
-  if (raw === undefined) return undefined;
-  return (r.list(raw, path) ?? []).flatMap((entry, i) => {
-    const origin = typeof entry === "string" ? webOrigin(entry) : undefined;
-    if (origin !== undefined) return [origin];
-    r.fail(`${path}[${i}]`, 'must be an origin like "https://phone.example.com" (scheme, host and port only)');
-    return [];
-  });
-}
+const origins = list(
+  z.string(ORIGIN_PROBLEM).transform((entry, ctx) => {
+    const origin = webOrigin(entry);
+    if (origin === undefined) ctx.addIssue(ORIGIN_PROBLEM);
+    return origin ?? entry;
+  }),
+);
 
 /** "HTTPS://Phone.Example.com:443" → "https://phone.example.com"; undefined unless an http(s) URL of an origin alone. */
 function webOrigin(text: string): string | undefined {
@@ -108,65 +108,91 @@ function webOrigin(text: string): string | undefined {
   return bare && (url.protocol === "https:" || url.protocol === "http:") ? url.origin : undefined;
 }
 
-/** What node:tls makes of a listener's `tls` settings (on top of transport/tls-policy.ts's defaults). */
-export function contextOptions(s: TlsSettings): SecureContextOptions {
-  return {
-    minVersion: s.minVersion,
-    ...(s.ciphers === undefined ? {} : { ciphers: s.ciphers }),
-    ...(s.groups === undefined ? {} : { ecdhCurve: s.groups }),
-  };
-}
+const listenAddress = text()
+  .refine((a) => a === "auto" || isIP(a) !== 0, 'must be an IP address or "auto"')
+  // sipedge names its listeners in Via and Record-Route: a wildcard cannot be advertised.
+  .refine((a) => !isWildcard(a), "must be a concrete address, not a wildcard");
 
 /**
- * `tls.ciphers`, `tls.groups`, `tls.minVersion`, each tried on a secure
- * context here, as the listener will make one: a typo is a config error
- * that names its key, not a listener that fails to start.
+ * One `listen` entry. Its keys are one mapping for every transport, so that
+ * each wrong key is named (rather than "no transport matches"); which keys a
+ * transport takes is checked once the values are known.
  */
-function tlsSettings(r: Reader, raw: unknown, path: string): TlsSettings | undefined {
-  const o = r.object(raw, path, ["ciphers", "groups", "minVersion"]);
-  if (o === undefined) return undefined;
-  const errors = r.errors.length;
-  const settings: TlsSettings = {
-    ciphers: openSslList(r, o, "ciphers", path, (ciphers) => ({ ciphers })),
-    groups: openSslList(r, o, "groups", path, (ecdhCurve) => ({ ecdhCurve })),
-    minVersion: r.oneOf(o, "minVersion", path, VERSIONS, DEFAULT_MIN_VERSION) ?? DEFAULT_MIN_VERSION,
-  };
-  // Each part known, the whole may still match nothing (a list of exclusions only).
-  const whole = r.errors.length === errors ? contextProblem(contextOptions(settings)) : undefined;
-  if (whole !== undefined) r.fail(path, `OpenSSL refuses these settings: ${whole}`);
-  return settings;
+export const listener = section({
+  transport: oneOf(["udp", "tcp", "tls", "wss"]).describe("wss: SIP over secure WebSocket (RFC 7118)"),
+  address: listenAddress.describe(
+    'A concrete IP address (it is named in Via and Record-Route), or "auto": the host\'s first non-loopback IPv4',
+  ),
+  port: int(0, 65535).describe("The port; 0: one the kernel picks"),
+  cert: text().optional().describe("tls, wss (required): the default certificate's PEM file, then its chain"),
+  key: text().optional().describe("tls, wss (required): its private key's PEM file"),
+  certificates: sniCertificateList
+    .optional()
+    .describe("tls, wss: further certificates, each shown to a client that asks for one of its names (SNI)"),
+  ca: text().optional().describe("tls, wss: the CA bundle client certificates must chain to"),
+  crl: text()
+    .optional()
+    .describe("tls, wss, with ca and clientAuth: PEM CRLs of the CAs in a client's chain; a revoked certificate fails"),
+  clientAuth: oneOf(["none", "request", "require"])
+    .optional()
+    .describe("tls, wss: ask clients for a certificate (request) or refuse those without (require); left out: none"),
+  /**
+   * Anonymous by default: the certificate verified against the listener's own
+   * `ca` (required with certNames trunks), and as no trunk's it gets nothing a
+   * client without one would not; as it was before the key existed.
+   */
+  unknownClient: oneOf(["anonymous", "refuse"])
+    .optional()
+    .describe("tls, wss, with clientAuth: a verified certificate naming no trunk; left out: anonymous"),
+  tls: tlsSettings.optional().describe("tls, wss: TLS protocol settings"),
+  allowedOrigins: origins
+    .optional()
+    .describe("wss: origins (https://host[:port]) whose pages may connect; any other gets 403. Left out: any"),
+})
+  .superRefine((l, ctx) => {
+    const secure = l.transport === "tls" || l.transport === "wss";
+    const fail = (key: string, problem: string) => ctx.addIssue({ code: "custom", message: problem, path: [key] });
+    if (secure) {
+      for (const key of ["cert", "key"] as const) if (l[key] === undefined) fail(key, "is required");
+      // `crl` and `unknownClient` concern client certificates: without them asked for, or a CA to check them, they would do nothing.
+      if (l.crl !== undefined && l.ca === undefined) fail("crl", "needs ca: the CA whose revocations it lists");
+      if ((l.clientAuth ?? "none") === "none")
+        for (const key of ["crl", "unknownClient"] as const)
+          if (l[key] !== undefined) fail(key, "needs clientAuth request or require");
+    } else {
+      for (const key of SECURE_LISTENER_KEYS)
+        if (l[key] !== undefined) fail(key, "only applies to tls and wss listeners");
+    }
+    if (l.transport !== "wss" && l.allowedOrigins !== undefined)
+      fail("allowedOrigins", "only applies to wss listeners");
+  })
+  .transform((l): Listener => {
+    const { transport, address, port } = l;
+    if (transport === "udp" || transport === "tcp") return { transport, address, port };
+    const secure = {
+      address,
+      port,
+      cert: l.cert as string,
+      key: l.key as string,
+      certificates: l.certificates ?? [],
+      ca: l.ca,
+      crl: l.crl,
+      clientAuth: l.clientAuth ?? "none",
+      unknownClient: l.unknownClient ?? "anonymous",
+      tls: l.tls ?? DEFAULT_TLS,
+    };
+    return transport === "tls" ? { transport, ...secure } : { transport, ...secure, allowedOrigins: l.allowedOrigins };
+  });
+
+/** The parts of a listener and a trunk the checks across them read: the values as parsed so far, whichever are valid. */
+type Parsed = Readonly<Record<string, unknown>>;
+
+function mappings(v: unknown): Parsed[] {
+  return Array.isArray(v) ? v.map((e) => (typeof e === "object" && e !== null ? (e as Parsed) : {})) : [];
 }
 
-/**
- * A colon-separated OpenSSL list, every name in it tried alone: OpenSSL
- * skips a name it does not know as long as another one matches, so a
- * misspelt suite or group would quietly narrow the list.
- */
-function openSslList(
-  r: Reader,
-  o: Obj,
-  key: string,
-  path: string,
-  alone: (name: string) => SecureContextOptions,
-): string | undefined {
-  if (o[key] === undefined) return undefined;
-  const list = r.string(o, key, path);
-  if (list === undefined) return undefined;
-  // Exclusions (!, -), moves (+) and directives (@STRENGTH, @SECLEVEL=n) name nothing of their own.
-  for (const name of list.split(":").filter((n) => n !== "" && !/^[!+\-@]/.test(n))) {
-    const problem = contextProblem(alone(name));
-    if (problem !== undefined) r.fail(join(path, key), `"${name}" is not one OpenSSL knows (${problem})`);
-  }
-  return list;
-}
-
-function contextProblem(options: SecureContextOptions): string | undefined {
-  try {
-    createSecureContext(options);
-    return undefined;
-  } catch (e) {
-    return e instanceof Error ? e.message : String(e);
-  }
+function asksClientCertificate(l: Parsed): boolean {
+  return (l.transport === "tls" || l.transport === "wss") && l.clientAuth !== undefined && l.clientAuth !== "none";
 }
 
 /**
@@ -177,17 +203,16 @@ function contextProblem(options: SecureContextOptions): string | undefined {
  * certificates must therefore name the CA that vouches for them.
  */
 export function requireClientCa(
-  r: Reader,
-  listen: readonly (Listener | undefined)[],
-  trunks: readonly (Trunk | undefined)[],
-): void {
-  const byName = trunks.findIndex((t) => (t?.certNames.length ?? 0) > 0);
+  listen: unknown,
+  trunks: unknown,
+  fail: (path: readonly (string | number)[], problem: string) => void,
+) {
+  const byName = mappings(trunks).findIndex((t) => Array.isArray(t.certNames) && t.certNames.length > 0);
   if (byName < 0) return;
-  listen.forEach((l, i) => {
-    if (l === undefined || !("clientAuth" in l)) return;
-    if (l.clientAuth === "none" || l.ca !== undefined) return;
-    r.fail(
-      `listen[${i}].ca`,
+  mappings(listen).forEach((l, i) => {
+    if (!asksClientCertificate(l) || l.ca !== undefined) return;
+    fail(
+      ["listen", i, "ca"],
       `is required with clientAuth ${l.clientAuth} while trunks are known by certNames (trunks[${byName}]): without it any publicly trusted certificate bearing a trunk's name would be that trunk`,
     );
   });
@@ -195,14 +220,13 @@ export function requireClientCa(
 
 /** A `requireCert` trunk could never connect where no listener asks for a client certificate. */
 export function requireCertListener(
-  r: Reader,
-  listen: readonly (Listener | undefined)[],
-  trunks: readonly (Trunk | undefined)[],
-): void {
-  const asks = listen.some((l) => l !== undefined && "clientAuth" in l && l.clientAuth !== "none");
-  if (asks) return;
-  trunks.forEach((t, i) => {
-    if (t?.requireCert === true)
-      r.fail(`trunks[${i}].requireCert`, "needs a tls or wss listener with clientAuth request or require");
+  listen: unknown,
+  trunks: unknown,
+  fail: (path: readonly (string | number)[], problem: string) => void,
+) {
+  if (mappings(listen).some(asksClientCertificate)) return;
+  mappings(trunks).forEach((t, i) => {
+    if (t.requireCert === true)
+      fail(["trunks", i, "requireCert"], "needs a tls or wss listener with clientAuth request or require");
   });
 }

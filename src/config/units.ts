@@ -12,11 +12,16 @@ const SIZE_UNITS: Readonly<Record<string, number>> = {
   GiB: 1024 ** 3,
 };
 
+/** A duration as text: a number, then ms, s, m or h (seconds when none). */
+export const DURATION_TEXT = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/;
+/** A size as text: a number, then B, KB, MB, GB, KiB, MiB or GiB (bytes when none). */
+export const SIZE_TEXT = /^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$/;
+
 /** Milliseconds, or undefined when the text is no duration. A bare number is seconds. */
 export function parseDuration(v: unknown): number | undefined {
   if (typeof v === "number") return Number.isFinite(v) && v >= 0 ? v * 1000 : undefined;
   if (typeof v !== "string") return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(v);
+  const m = DURATION_TEXT.exec(v);
   if (m === null) return undefined;
   return Number(m[1]) * (DURATION_UNITS[m[2] ?? "s"] as number);
 }
@@ -25,7 +30,7 @@ export function parseDuration(v: unknown): number | undefined {
 export function parseSize(v: unknown): number | undefined {
   if (typeof v === "number") return Number.isInteger(v) && v >= 0 ? v : undefined;
   if (typeof v !== "string") return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMG]i?B|B)?\s*$/.exec(v);
+  const m = SIZE_TEXT.exec(v);
   if (m === null) return undefined;
   return Math.floor(Number(m[1]) * (SIZE_UNITS[m[2] ?? ""] as number));
 }

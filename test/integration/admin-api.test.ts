@@ -83,7 +83,7 @@ describe("check-config on the admin token", () => {
       const r = checkConfig(path);
       expect(r.status).toBe(78);
       expect(r.stderr).toBe(
-        `admin.tokenFile: ${join(path, "..", "admin.token")} ${held}; a token needs at least 16 ` +
+        `${path}:8:47 admin.tokenFile: ${join(path, "..", "admin.token")} ${held}; a token needs at least 16 ` +
           "(an empty one would leave the API open, a short one can be guessed)\n",
       );
     }
@@ -92,7 +92,9 @@ describe("check-config on the admin token", () => {
   it("refuses an admin listener beyond loopback without a token, and takes it with one", () => {
     const open = checkConfig(config('{ listen: "0.0.0.0:9091" }'));
     expect(open.status).toBe(78);
-    expect(open.stderr).toMatch(/^admin\.tokenFile: is required when admin\.listen \(0\.0\.0\.0\) is not a loopback/);
+    expect(open.stderr).toMatch(
+      /^\S+:8:8 admin\.tokenFile: is required when admin\.listen \(0\.0\.0\.0\) is not a loopback/,
+    );
     const path = config('{ listen: "0.0.0.0:9091", tokenFile: admin.token }');
     writeFileSync(join(path, "..", "admin.token"), "a-token-of-24-characters\n");
     expect(checkConfig(path)).toEqual({ status: 0, stderr: "" });
@@ -103,6 +105,6 @@ describe("check-config on the admin token", () => {
     writeFileSync(join(path, "..", "admin.token"), "");
     const r = spawnSync(process.execPath, [CLI, "--config", path], { timeout: 20_000 });
     expect(r.status).toBe(78);
-    expect(r.stderr.toString()).toMatch(/^admin\.tokenFile: .* is empty after trimming/);
+    expect(r.stderr.toString()).toMatch(/^\S+:8:\d+ admin\.tokenFile: .* is empty after trimming/);
   });
 });

@@ -126,7 +126,7 @@ describe("sipedge reload", () => {
       const r = await sipedge("reload");
       expect(r.status).toBe(1);
       expect(r.stderr).toBe(
-        'sipedge: reload refused, the running config stays:\n  health.timeout: must be a duration like "500ms", "2s" or "3m"\n',
+        `sipedge: reload refused, the running config stays:\n  ${config}:9:20 health.timeout: must be a duration like "500ms", "2s" or "3m"\n`,
       );
     } finally {
       writeFileSync(config, configText());

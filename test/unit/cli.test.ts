@@ -107,7 +107,7 @@ describe("sipedge check-config", () => {
     );
     const r = sipedge(["check-config", path]);
     expect(r.status).toBe(78);
-    expect(r.stderr).toMatch(/^limits\.maxConnections: 10000 connections .* holds 315: raise limits\.memory/m);
+    expect(r.stderr).toMatch(/^\S+:7:42 limits\.maxConnections: 10000 connections .* holds 315: raise limits\.memory/m);
   });
 
   it("names the key and the problem, and exits 78 (EX_CONFIG)", () => {
@@ -116,10 +116,11 @@ describe("sipedge check-config", () => {
     );
     const r = sipedge(["check-config", path]);
     expect(r.status).toBe(78);
+    // Where each key is, as compilers say it (file:line:col), for an editor to jump to.
     expect(r.stderr.split("\n")).toEqual(
       expect.arrayContaining([
-        "backends[0].members[1].uri: not a SIP URI",
-        'health.timeout: must be a duration like "500ms", "2s" or "3m"',
+        `${path}:7:25 backends[0].members[1].uri: not a SIP URI`,
+        `${path}:8:20 health.timeout: must be a duration like "500ms", "2s" or "3m"`,
       ]),
     );
   });
@@ -158,7 +159,7 @@ describe("sipedge check-config and a start, on the files a config names", () => 
     ]) {
       const r = sipedge(args);
       expect(r.status, args.join(" ")).toBe(78);
-      expect(r.stderr).toMatch(/^listen\[1\]\.cert: cannot read .*tls\/cert\.pem: ENOENT/m);
+      expect(r.stderr).toMatch(/^\S+:\d+:\d+ listen\[1\]\.cert: cannot read .*tls\/cert\.pem: ENOENT/m);
     }
   });
 
@@ -171,7 +172,7 @@ describe("sipedge check-config and a start, on the files a config names", () => 
     ]) {
       const r = sipedge(args);
       expect(r.status, args.join(" ")).toBe(78);
-      expect(r.stderr).toMatch(/^listen\[1\]\.key: .*key\.pem is not the key of listen\[1\]\.cert/m);
+      expect(r.stderr).toMatch(/^\S+:\d+:\d+ listen\[1\]\.key: .*key\.pem is not the key of listen\[1\]\.cert/m);
     }
   });
 
@@ -183,7 +184,7 @@ describe("sipedge check-config and a start, on the files a config names", () => 
     ]) {
       const r = sipedge(args);
       expect(r.status, args.join(" ")).toBe(78);
-      expect(r.stderr).toMatch(/^listen\[1\]\.cert: .*cert\.pem \(CN=dated\) expired on /m);
+      expect(r.stderr).toMatch(/^\S+:\d+:\d+ listen\[1\]\.cert: .*cert\.pem \(CN=dated\) expired on /m);
     }
   });
 
@@ -191,7 +192,9 @@ describe("sipedge check-config and a start, on the files a config names", () => 
     const { path } = tlsConfig(datedCertificate(new Date(now - DAY), new Date(now + 5 * DAY + 3_600_000)));
     const r = sipedge(["check-config", path]);
     expect([r.status, r.stdout]).toEqual([0, `${path}: ok\n`]);
-    expect(r.stderr).toMatch(/^warning: listen\[1\]\.cert: .*cert\.pem \(CN=dated\) expires on .*, in 5 days\n$/);
+    expect(r.stderr).toMatch(
+      /^warning: \S+:\d+:\d+ listen\[1\]\.cert: .*cert\.pem \(CN=dated\) expires on .*, in 5 days\n$/,
+    );
   });
 
   it("resolves relative paths against --base-dir: a copy checked before it is installed", () => {
@@ -201,6 +204,14 @@ describe("sipedge check-config and a start, on the files a config names", () => 
     const r = sipedge(["check-config", copy, "--base-dir", live.dir]);
     expect([r.status, r.stdout, r.stderr]).toEqual([0, `${copy}: ok\n`, ""]);
     expect(sipedge(["status", "--base-dir", live.dir]).stderr).toMatch(/--base-dir applies to check-config only/);
+  });
+
+  it("has an operator command name the file once: at the key's line and column, or before a problem with none", () => {
+    const path = configFile('admin: { listen: "somewhere" }\n');
+    const r = sipedge(["status", `--config=${path}`]);
+    expect([r.status, r.stderr]).toEqual([78, `sipedge: ${path}:1:18 admin.listen: must be "address:port"\n`]);
+    const missing = `${path}.gone`;
+    expect(sipedge(["status", `--config=${missing}`]).stderr).toMatch(new RegExp(`^sipedge: ${missing}: cannot read `));
   });
 });
 
@@ -214,7 +225,7 @@ describe("sipedge --config", () => {
     for (const args of [["--config", path], [`--config=${path}`]]) {
       const r = sipedge(args);
       expect(r.status, args.join(" ")).toBe(78);
-      expect(r.stderr).toMatch(/^health\.timeout: must be a duration/m);
+      expect(r.stderr).toMatch(/^\S+:\d+:\d+ health\.timeout: must be a duration/m);
     }
   });
 

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatError, loadCheckedConfig } from "../../../src/config/load.ts";
+import type { ConfigError } from "../../../src/config/schema.ts";
 import { demoCertificate } from "../../../src/runtime/demo.ts";
 import { chainPki, datedCertificate, privatePki, trunkPki } from "../../helpers/certificates.ts";
 
@@ -34,10 +35,11 @@ function install(dir: string, files: { cert: string; key: string }): void {
   copyFileSync(files.key, join(dir, "tls", "key.pem"));
 }
 
-/** What check-config prints: the errors, else the warnings marked as such. */
+/** What check-config prints, less where in the file (a test below has that): the errors, else the warnings marked as such. */
 function findings(file: string, o: { baseDir?: string; now?: Date } = {}): string[] {
   const r = loadCheckedConfig(file, o.baseDir, o.now);
-  return r.ok ? r.warnings.map((w) => `warning ${formatError(w)}`) : r.errors.map(formatError);
+  const text = (e: ConfigError) => formatError({ path: e.path, problem: e.problem });
+  return r.ok ? r.warnings.map((w) => `warning ${text(w)}`) : r.errors.map(text);
 }
 
 const fresh = () => demoCertificate(mkdtempSync(join(tmpdir(), "sipedge-cert-")));
@@ -49,8 +51,13 @@ describe("the files a config names", () => {
     expect(findings(file)).toEqual([]);
   });
 
-  it("name the key of a missing certificate and key", () => {
+  it("name the key of a missing certificate and key, and where in the file it is", () => {
     const { dir, file } = configWith();
+    const r = loadCheckedConfig(file);
+    expect(r.ok ? [] : r.errors.map((e) => e.at)).toEqual([
+      { file, line: 3, col: 61 },
+      { file, line: 3, col: 80 },
+    ]);
     expect(findings(file)).toEqual([
       `listen[1].cert: cannot read ${join(dir, "tls/cert.pem")}: ENOENT: no such file or directory, open '${join(dir, "tls/cert.pem")}'`,
       `listen[1].key: cannot read ${join(dir, "tls/key.pem")}: ENOENT: no such file or directory, open '${join(dir, "tls/key.pem")}'`,

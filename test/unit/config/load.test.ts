@@ -105,7 +105,10 @@ describe("the admin API's access, for the operator commands", () => {
   it("names what keeps it from the API: the admin section's problems, an unreadable token", () => {
     const r = loadAdminAccess(write(`admin: { listen: "0.0.0.0:9091", tokenFile: missing.token }\n`));
     expect(r.ok ? [] : r.errors.map((e) => e.path)).toEqual(["admin.tokenFile"]);
-    const bad = loadAdminAccess(write(`admin: { listen: "somewhere" }\n`));
-    expect(bad.ok ? [] : bad.errors).toEqual([{ path: "admin.listen", problem: 'must be "address:port"' }]);
+    const file = write(`admin: { listen: "somewhere" }\n`);
+    expect(loadAdminAccess(file)).toEqual({
+      ok: false,
+      errors: [{ path: "admin.listen", problem: 'must be "address:port"', at: { file, line: 1, col: 18 } }],
+    });
   });
 });
