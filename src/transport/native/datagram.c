@@ -186,13 +186,32 @@ static int fill_address(int family, const char* text, uint32_t port, struct sock
   return inet_pton(AF_INET6, text, &a->sin6_addr) == 1;
 }
 
-static void* typed_array_data(napi_env env, napi_value value, size_t* length) {
+// The bytes of a typed array of `want` elements (Uint8Array, Buffer; or
+// Int32Array for the source table), and their count in `bytes`. Any other
+// kind is refused: the callers count and index in these units, and an array
+// of smaller elements would leave them writing past its end.
+static void* typed_array_data(napi_env env, napi_value value, napi_typedarray_type want, size_t* bytes) {
   napi_typedarray_type type;
+  size_t length, offset;
   void* data = NULL;
   napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, length, &data, &buffer, &offset) != napi_ok) return NULL;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset) != napi_ok || type != want)
+    return NULL;
+  *bytes = want == napi_int32_array ? length * sizeof(int32_t) : length;
   return data;
+}
+
+// Room for an address given as text: more than the longest literal inet_pton
+// takes (INET6_ADDRSTRLEN, 46 with its NUL), so a cut one is never valid.
+#define ADDRESS 64
+
+// An address string into `out`, whole or not at all: one that does not fit,
+// or with a NUL inside (C would read up to the NUL, "127.0.0.1\0…" as
+// 127.0.0.1), is refused where dgram's isIP refused it too.
+static int read_address(napi_env env, napi_value value, char out[ADDRESS]) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, value, out, ADDRESS, &length) != napi_ok) return 0;
+  return length < ADDRESS - 1 && strlen(out) == length;
 }
 
 // open(ipv6, address, port, reusePort, receiveBuffer, sendBuffer, arena, meta, text, onBatch): a bound,
@@ -207,20 +226,21 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   bool ipv6, reuse_port;
   uint32_t port, receive_buffer, send_buffer;
-  char address[64];
-  size_t address_length, arena_length, meta_length, text_length;
-  napi_get_value_bool(env, argv[0], &ipv6);
-  napi_get_value_string_latin1(env, argv[1], address, sizeof address, &address_length);
-  napi_get_value_uint32(env, argv[2], &port);
-  napi_get_value_bool(env, argv[3], &reuse_port);
-  napi_get_value_uint32(env, argv[4], &receive_buffer);
-  napi_get_value_uint32(env, argv[5], &send_buffer);
-  uint8_t* arena = typed_array_data(env, argv[6], &arena_length);
-  int32_t* meta = typed_array_data(env, argv[7], &meta_length);
-  char* text = typed_array_data(env, argv[8], &text_length);
-  if (arena == NULL || meta == NULL || text == NULL || arena_length < BATCH * SLOT || meta_length < BATCH * META ||
-      text_length < BATCH * TEXT) {
-    napi_throw_range_error(env, NULL, "open: arena, meta or text too small");
+  char address[ADDRESS];
+  if (napi_get_value_bool(env, argv[0], &ipv6) != napi_ok || !read_address(env, argv[1], address) ||
+      napi_get_value_uint32(env, argv[2], &port) != napi_ok || napi_get_value_bool(env, argv[3], &reuse_port) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &receive_buffer) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &send_buffer) != napi_ok) {
+    napi_throw_type_error(env, NULL, "open: (boolean, address string, port, boolean, number, number, ...)");
+    return NULL;
+  }
+  size_t arena_bytes = 0, meta_bytes = 0, text_bytes = 0;
+  uint8_t* arena = typed_array_data(env, argv[6], napi_uint8_array, &arena_bytes);
+  int32_t* meta = typed_array_data(env, argv[7], napi_int32_array, &meta_bytes);
+  char* text = typed_array_data(env, argv[8], napi_uint8_array, &text_bytes);
+  if (arena == NULL || meta == NULL || text == NULL || arena_bytes < BATCH * SLOT ||
+      meta_bytes < BATCH * META * sizeof(int32_t) || text_bytes < BATCH * TEXT) {
+    napi_throw_range_error(env, NULL, "open: arena (Uint8Array), meta (Int32Array) or text (Uint8Array) too small");
     return NULL;
   }
   int family = ipv6 ? AF_INET6 : AF_INET;
@@ -293,16 +313,15 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   datagram_socket* s = argc == 5 ? socket_of(env, argv[0]) : NULL;
   size_t available = 0;
-  uint8_t* bytes = s == NULL ? NULL : typed_array_data(env, argv[1], &available);
+  uint8_t* bytes = s == NULL ? NULL : typed_array_data(env, argv[1], napi_uint8_array, &available);
   uint32_t length = 0, port = 0;
-  char address[64];
-  size_t address_length = 0;
+  char address[ADDRESS];
   struct sockaddr_storage to;
   socklen_t to_length;
   int err = 0;
   if (bytes == NULL || napi_get_value_uint32(env, argv[2], &length) != napi_ok ||
       napi_get_value_uint32(env, argv[3], &port) != napi_ok ||
-      napi_get_value_string_latin1(env, argv[4], address, sizeof address, &address_length) != napi_ok ||
+      !read_address(env, argv[4], address) ||
       length > available || port == 0 || port > 65535 || !fill_address(s->family, address, port, &to, &to_length)) {
     err = EINVAL;
   } else if (s->closed) {

@@ -1,4 +1,5 @@
 import { createSocket, type Socket } from "node:dgram";
+import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { DatagramSocket, READS_PER_TURN } from "../../../src/transport/datagram-socket.ts";
@@ -189,5 +190,60 @@ describe("a UDP endpoint's sends", () => {
     endpoint.close();
     expect(endpoint.closed).toBe(true);
     expect(flow.send([Buffer.from("x")])).toBe(false);
+  });
+});
+
+describe("the native module's arguments", () => {
+  // Called directly: the checks guard C's memory, whatever the TypeScript wrapper passes today.
+  const native = createRequire(import.meta.url)("../../../build/native/datagram.node");
+  interface Tables {
+    arena: Uint8Array;
+    meta: Int32Array | Uint8Array;
+    text: Uint8Array;
+  }
+  const room = (): Tables => ({
+    arena: Buffer.allocUnsafeSlow(native.BATCH * native.SLOT),
+    meta: new Int32Array(native.BATCH * native.META),
+    text: Buffer.alloc(native.BATCH * native.TEXT),
+  });
+  function open(address: unknown, tables = room()) {
+    const handle = native.open(
+      false,
+      address,
+      0,
+      false,
+      1 << 16,
+      1 << 16,
+      tables.arena,
+      tables.meta,
+      tables.text,
+      () => {},
+    );
+    opened.push({ close: () => native.close(handle) });
+    return handle;
+  }
+
+  it("refuse a source table that is not an Int32Array: C writes 32-bit fields, and as many bytes are a quarter of the room", () => {
+    const tables = { ...room(), meta: new Uint8Array(native.BATCH * native.META) };
+    expect(() => open("127.0.0.1", tables)).toThrow(RangeError);
+  });
+
+  it("refuse an address that is not a string (nothing is read from an unset buffer)", () => {
+    expect(() => open(2130706433)).toThrow(TypeError);
+  });
+
+  it("refuse an address with a NUL inside: C would read it as the address before the NUL, and send there", async () => {
+    const sink = await peer();
+    const got: Buffer[] = [];
+    sink.on("message", (m) => got.push(m));
+    expect(() => open("127.0.0.1\0.evil")).toThrow();
+    const handle = open("127.0.0.1");
+    const port = sink.address().port;
+    expect(native.send(handle, Buffer.from("x"), 1, port, "127.0.0.1\0.somewhere-else")).toBe(22); // EINVAL
+    expect(native.send(handle, Buffer.from("y"), 1, port, `127.0.0.1${" ".repeat(80)}`)).toBe(22);
+    expect(native.send(handle, Buffer.from("z"), 1, port, "127.0.0.1")).toBe(0);
+    await until(() => got.length === 1);
+    await sleep(50);
+    expect(got.map(String)).toEqual(["z"]);
   });
 });
