@@ -57,6 +57,10 @@ typedef struct datagram_socket {
   // handle is collected, whichever comes last.
   int handle_done;
   int external_gone;
+  // Node waits for this hook's removal (when libuv is done with the handle)
+  // before it ends the env and unloads the addon: a close callback left for
+  // a worker's last loop run would jump into unmapped code.
+  napi_async_cleanup_hook_handle teardown;
   napi_ref on_batch;
   napi_ref arena_ref;
   napi_ref meta_ref;
@@ -77,6 +81,8 @@ static void maybe_free(datagram_socket* s) {
 
 static void on_handle_closed(uv_handle_t* handle) {
   datagram_socket* s = handle->data;
+  // First: ending the env may run the external's finalizer, which must not free s yet.
+  napi_remove_async_cleanup_hook(s->teardown);
   s->handle_done = 1;
   maybe_free(s);
 }
@@ -106,7 +112,10 @@ static void shut(datagram_socket* s, int in_teardown) {
   napi_delete_reference(env, s->resource_ref);
 }
 
-static void on_env_teardown(void* data) {
+// The env is ending (a worker's end, the process's exit) with the socket
+// open; a socket closed already has its close callback still to come.
+static void on_env_teardown(napi_async_cleanup_hook_handle handle, void* data) {
+  (void)handle;
   shut(data, 1);
 }
 
@@ -294,7 +303,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   uv_poll_init(loop, &s->poll, fd);
   s->poll.data = s;
   uv_poll_start(&s->poll, UV_READABLE, on_readable);
-  napi_add_env_cleanup_hook(env, on_env_teardown, s);
+  napi_add_async_cleanup_hook(env, on_env_teardown, s, &s->teardown);
   napi_create_external(env, s, on_external_gone, NULL, &handle);
   return handle;
 }
@@ -355,10 +364,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   datagram_socket* s = argc == 1 ? socket_of(env, argv[0]) : NULL;
-  if (s != NULL && !s->closed) {
-    napi_remove_env_cleanup_hook(env, on_env_teardown, s);
-    shut(s, 0);
-  }
+  if (s != NULL) shut(s, 0);
   return NULL;
 }
 

@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
 import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
@@ -144,6 +145,34 @@ describe("the native datagram path", () => {
     );
     opened.push(again);
     expect(again.port).toBe(port);
+  });
+
+  it("leaves the process alive when a worker that alone loaded the module ends with its sockets open", async () => {
+    // This test's own thread has the module loaded, which keeps its code mapped: a child process whose main
+    // thread never loads it is the case where the worker's end unloads the module. libuv's close callbacks
+    // for the worker's sockets must have run by then, or they jump into unmapped code (SIGSEGV).
+    const url = new URL("../../../src/transport/datagram-socket.ts", import.meta.url).href;
+    const child = `
+      import { Worker } from "node:worker_threads";
+      for (const end of ["terminate", "process.exit"]) {
+        const worker = new Worker(\`Promise.all([import(${JSON.stringify(url)}), import("node:worker_threads")]).then(([{ DatagramSocket }, { parentPort }]) => {
+          const options = ${JSON.stringify(OPTIONS)};
+          const sockets = [0, 1, 2].map(() => new DatagramSocket("127.0.0.1", 0, false, options, () => {}, () => {}));
+          sockets[1].close();
+          parentPort.postMessage(sockets[0].port);
+          if (\${JSON.stringify(end)} === "process.exit") setTimeout(() => process.exit(0), 20);
+        });\`, { eval: true });
+        await new Promise((resolve) => worker.once("message", resolve));
+        if (end === "terminate") await worker.terminate();
+        else await new Promise((resolve) => worker.once("exit", resolve));
+      }
+      console.log("alive");`;
+    const ended = await new Promise<{ stdout: string; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ["--input-type=module", "-e", child], { timeout: 20_000 }, (error, stdout, stderr) =>
+        resolve({ stdout, signal: error?.signal ?? null, stderr }),
+      );
+    });
+    expect({ stdout: ended.stdout, signal: ended.signal }, ended.stderr).toEqual({ stdout: "alive\n", signal: null });
   });
 });
 
