@@ -89,6 +89,33 @@ describe("the native datagram path", () => {
     ).toThrow(expect.objectContaining({ code: "EADDRINUSE" }));
   });
 
+  it("reports the datagrams dgram reported: an empty one, the largest over IPv4, an IPv4 peer of :: as ::ffff:a.b.c.d", async () => {
+    type Seen = [length: number, address: string, port: number];
+    const native: Seen[] = [];
+    const socket = new DatagramSocket(
+      "::",
+      0,
+      true,
+      OPTIONS,
+      (bytes, address, port) => native.push([bytes.length, address, port]),
+      () => {},
+    );
+    opened.push(socket);
+    const viaDgram: Seen[] = [];
+    const reference = createSocket("udp6");
+    opened.push(reference);
+    reference.on("message", (m, r) => viaDgram.push([m.length, r.address, r.port]));
+    await new Promise<void>((r) => reference.bind(0, "::", () => r()));
+    const from = await peer();
+    for (const size of [0, 65_507, 5]) {
+      from.send(Buffer.alloc(size, 0x61), socket.port, "127.0.0.1");
+      from.send(Buffer.alloc(size, 0x61), reference.address().port, "127.0.0.1");
+    }
+    await until(() => native.length === 3 && viaDgram.length === 3);
+    expect(native).toEqual(viaDgram);
+    expect(native[2]).toEqual([5, "::ffff:127.0.0.1", from.address().port]);
+  });
+
   it("has the kernel hold a send's bytes when send returns: the sender's buffer is free at once", async () => {
     const to = await peer();
     const got: Buffer[] = [];
