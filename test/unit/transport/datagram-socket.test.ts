@@ -116,6 +116,39 @@ describe("the native datagram path", () => {
     expect(native[2]).toEqual([5, "::ffff:127.0.0.1", from.address().port]);
   });
 
+  it("hands out nothing more of a batch once its handler closes the socket, whose port is free again at once", async () => {
+    const got: string[] = [];
+    const socket: DatagramSocket = new DatagramSocket(
+      "127.0.0.1",
+      0,
+      false,
+      OPTIONS,
+      (bytes) => {
+        got.push(bytes.toString());
+        // A reload closing the listener while a batch is handed out.
+        socket.close();
+        socket.close();
+      },
+      () => {},
+    );
+    opened.push(socket);
+    const from = await peer();
+    for (let i = 0; i < 10; i++) from.send(`d${i}`, socket.port, "127.0.0.1");
+    await until(() => got.length > 0);
+    await sleep(50);
+    expect(got).toEqual(["d0"]);
+    expect(socket.send(Buffer.from("x"), 1, from.address().port, "127.0.0.1")).toBe(9); // EBADF
+    const again = new DatagramSocket(
+      "127.0.0.1",
+      socket.port,
+      false,
+      OPTIONS,
+      () => {},
+      () => {},
+    );
+    opened.push(again);
+  });
+
   it("has the kernel hold a send's bytes when send returns: the sender's buffer is free at once", async () => {
     const to = await peer();
     const got: Buffer[] = [];
