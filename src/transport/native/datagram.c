@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -43,8 +44,9 @@
 // Per datagram in the source table: length, port, family, text length of
 // the address, the IPv4 address as a 32-bit key (0 for IPv6), padding.
 #define META 8
-// Room for an address as text (INET6_ADDRSTRLEN is 46).
-#define TEXT 48
+// Room for an address as text: INET6_ADDRSTRLEN (46, with the NUL) and a
+// link-local address's zone, "%" and an interface name (IFNAMSIZ 16).
+#define TEXT 64
 
 typedef struct datagram_socket {
   uv_poll_t poll;
@@ -119,6 +121,16 @@ static void on_env_teardown(napi_async_cleanup_hook_handle handle, void* data) {
   shut(data, 1);
 }
 
+// A link-local address means nothing without its interface: named after a
+// "%" as dgram did (Node's AddressToJS), so that a reply to the text goes
+// back out of that interface. Left bare if the interface has just gone.
+static void add_zone(const struct sockaddr_in6* a, char* text) {
+  if (!IN6_IS_ADDR_LINKLOCAL(&a->sin6_addr) || a->sin6_scope_id == 0) return;
+  size_t at = strlen(text);
+  text[at] = '%';
+  if (if_indextoname(a->sin6_scope_id, text + at + 1) == NULL) text[at] = '\0';
+}
+
 // Files one datagram's source in the table the JS side reads.
 static void file_source(datagram_socket* s, int i, unsigned int length) {
   int32_t* m = s->meta + i * META;
@@ -136,6 +148,7 @@ static void file_source(datagram_socket* s, int i, unsigned int length) {
     m[2] = 6;
     m[4] = 0;
     inet_ntop(AF_INET6, &a->sin6_addr, text, TEXT);
+    add_zone(a, text);
   }
   m[3] = (int32_t)strlen(text);
 }
@@ -179,6 +192,13 @@ static napi_value throw_errno(napi_env env, const char* syscall, int err, const 
   return NULL;
 }
 
+// Room for an address given as text: more than the longest literal with its
+// interface (46 + "%" + 15), so a cut one is refused, never read as another.
+#define ADDRESS 64
+
+// `text` (read_address's: shorter than ADDRESS) as a socket address of
+// `family`. An IPv6 address may name its interface after a "%" (fe80::1%eth0,
+// as dgram took it); an interface that does not exist is refused.
 static int fill_address(int family, const char* text, uint32_t port, struct sockaddr_storage* out, socklen_t* len) {
   memset(out, 0, sizeof *out);
   if (family == AF_INET) {
@@ -192,7 +212,15 @@ static int fill_address(int family, const char* text, uint32_t port, struct sock
   a->sin6_family = AF_INET6;
   a->sin6_port = htons((uint16_t)port);
   *len = sizeof *a;
-  return inet_pton(AF_INET6, text, &a->sin6_addr) == 1;
+  char address[ADDRESS];
+  strcpy(address, text);
+  char* zone = strchr(address, '%');
+  if (zone != NULL) {
+    *zone++ = '\0';
+    a->sin6_scope_id = if_nametoindex(zone);
+    if (a->sin6_scope_id == 0) return 0;
+  }
+  return inet_pton(AF_INET6, address, &a->sin6_addr) == 1;
 }
 
 // The bytes of a typed array of `want` elements (Uint8Array, Buffer; or
@@ -210,9 +238,6 @@ static void* typed_array_data(napi_env env, napi_value value, napi_typedarray_ty
   return data;
 }
 
-// Room for an address given as text: more than the longest literal inet_pton
-// takes (INET6_ADDRSTRLEN, 46 with its NUL), so a cut one is never valid.
-#define ADDRESS 64
 
 // An address string into `out`, whole or not at all: one that does not fit,
 // or with a NUL inside (C would read up to the NUL, "127.0.0.1\0…" as
