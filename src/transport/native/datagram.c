@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <node_api.h>
 #include <stdint.h>
@@ -43,8 +44,9 @@
 // Per datagram in the source table: length, port, family, text length of
 // the address, the IPv4 address as a 32-bit key (0 for IPv6), padding.
 #define META 8
-// Room for an address as text (INET6_ADDRSTRLEN is 46).
-#define TEXT 48
+// Room for an address as text: INET6_ADDRSTRLEN (46, with the NUL) and a
+// link-local address's zone, "%" and an interface name (IFNAMSIZ 16).
+#define TEXT 64
 
 typedef struct datagram_socket {
   uv_poll_t poll;
@@ -57,6 +59,10 @@ typedef struct datagram_socket {
   // handle is collected, whichever comes last.
   int handle_done;
   int external_gone;
+  // Node waits for this hook's removal (when libuv is done with the handle)
+  // before it ends the env and unloads the addon: a close callback left for
+  // a worker's last loop run would jump into unmapped code.
+  napi_async_cleanup_hook_handle teardown;
   napi_ref on_batch;
   napi_ref arena_ref;
   napi_ref meta_ref;
@@ -77,6 +83,8 @@ static void maybe_free(datagram_socket* s) {
 
 static void on_handle_closed(uv_handle_t* handle) {
   datagram_socket* s = handle->data;
+  // First: ending the env may run the external's finalizer, which must not free s yet.
+  napi_remove_async_cleanup_hook(s->teardown);
   s->handle_done = 1;
   maybe_free(s);
 }
@@ -106,8 +114,21 @@ static void shut(datagram_socket* s, int in_teardown) {
   napi_delete_reference(env, s->resource_ref);
 }
 
-static void on_env_teardown(void* data) {
+// The env is ending (a worker's end, the process's exit) with the socket
+// open; a socket closed already has its close callback still to come.
+static void on_env_teardown(napi_async_cleanup_hook_handle handle, void* data) {
+  (void)handle;
   shut(data, 1);
+}
+
+// A link-local address means nothing without its interface: named after a
+// "%" as dgram did (Node's AddressToJS), so that a reply to the text goes
+// back out of that interface. Left bare if the interface has just gone.
+static void add_zone(const struct sockaddr_in6* a, char* text) {
+  if (!IN6_IS_ADDR_LINKLOCAL(&a->sin6_addr) || a->sin6_scope_id == 0) return;
+  size_t at = strlen(text);
+  text[at] = '%';
+  if (if_indextoname(a->sin6_scope_id, text + at + 1) == NULL) text[at] = '\0';
 }
 
 // Files one datagram's source in the table the JS side reads.
@@ -127,6 +148,7 @@ static void file_source(datagram_socket* s, int i, unsigned int length) {
     m[2] = 6;
     m[4] = 0;
     inet_ntop(AF_INET6, &a->sin6_addr, text, TEXT);
+    add_zone(a, text);
   }
   m[3] = (int32_t)strlen(text);
 }
@@ -170,6 +192,13 @@ static napi_value throw_errno(napi_env env, const char* syscall, int err, const 
   return NULL;
 }
 
+// Room for an address given as text: more than the longest literal with its
+// interface (46 + "%" + 15), so a cut one is refused, never read as another.
+#define ADDRESS 64
+
+// `text` (read_address's: shorter than ADDRESS) as a socket address of
+// `family`. An IPv6 address may name its interface after a "%" (fe80::1%eth0,
+// as dgram took it); an interface that does not exist is refused.
 static int fill_address(int family, const char* text, uint32_t port, struct sockaddr_storage* out, socklen_t* len) {
   memset(out, 0, sizeof *out);
   if (family == AF_INET) {
@@ -183,16 +212,40 @@ static int fill_address(int family, const char* text, uint32_t port, struct sock
   a->sin6_family = AF_INET6;
   a->sin6_port = htons((uint16_t)port);
   *len = sizeof *a;
-  return inet_pton(AF_INET6, text, &a->sin6_addr) == 1;
+  char address[ADDRESS];
+  strcpy(address, text);
+  char* zone = strchr(address, '%');
+  if (zone != NULL) {
+    *zone++ = '\0';
+    a->sin6_scope_id = if_nametoindex(zone);
+    if (a->sin6_scope_id == 0) return 0;
+  }
+  return inet_pton(AF_INET6, address, &a->sin6_addr) == 1;
 }
 
-static void* typed_array_data(napi_env env, napi_value value, size_t* length) {
+// The bytes of a typed array of `want` elements (Uint8Array, Buffer; or
+// Int32Array for the source table), and their count in `bytes`. Any other
+// kind is refused: the callers count and index in these units, and an array
+// of smaller elements would leave them writing past its end.
+static void* typed_array_data(napi_env env, napi_value value, napi_typedarray_type want, size_t* bytes) {
   napi_typedarray_type type;
+  size_t length, offset;
   void* data = NULL;
   napi_value buffer;
-  size_t offset;
-  if (napi_get_typedarray_info(env, value, &type, length, &data, &buffer, &offset) != napi_ok) return NULL;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, &buffer, &offset) != napi_ok || type != want)
+    return NULL;
+  *bytes = want == napi_int32_array ? length * sizeof(int32_t) : length;
   return data;
+}
+
+
+// An address string into `out`, whole or not at all: one that does not fit,
+// or with a NUL inside (C would read up to the NUL, "127.0.0.1\0…" as
+// 127.0.0.1), is refused where dgram's isIP refused it too.
+static int read_address(napi_env env, napi_value value, char out[ADDRESS]) {
+  size_t length;
+  if (napi_get_value_string_utf8(env, value, out, ADDRESS, &length) != napi_ok) return 0;
+  return length < ADDRESS - 1 && strlen(out) == length;
 }
 
 // open(ipv6, address, port, reusePort, receiveBuffer, sendBuffer, arena, meta, text, onBatch): a bound,
@@ -207,20 +260,21 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   bool ipv6, reuse_port;
   uint32_t port, receive_buffer, send_buffer;
-  char address[64];
-  size_t address_length, arena_length, meta_length, text_length;
-  napi_get_value_bool(env, argv[0], &ipv6);
-  napi_get_value_string_latin1(env, argv[1], address, sizeof address, &address_length);
-  napi_get_value_uint32(env, argv[2], &port);
-  napi_get_value_bool(env, argv[3], &reuse_port);
-  napi_get_value_uint32(env, argv[4], &receive_buffer);
-  napi_get_value_uint32(env, argv[5], &send_buffer);
-  uint8_t* arena = typed_array_data(env, argv[6], &arena_length);
-  int32_t* meta = typed_array_data(env, argv[7], &meta_length);
-  char* text = typed_array_data(env, argv[8], &text_length);
-  if (arena == NULL || meta == NULL || text == NULL || arena_length < BATCH * SLOT || meta_length < BATCH * META ||
-      text_length < BATCH * TEXT) {
-    napi_throw_range_error(env, NULL, "open: arena, meta or text too small");
+  char address[ADDRESS];
+  if (napi_get_value_bool(env, argv[0], &ipv6) != napi_ok || !read_address(env, argv[1], address) ||
+      napi_get_value_uint32(env, argv[2], &port) != napi_ok || napi_get_value_bool(env, argv[3], &reuse_port) != napi_ok ||
+      napi_get_value_uint32(env, argv[4], &receive_buffer) != napi_ok ||
+      napi_get_value_uint32(env, argv[5], &send_buffer) != napi_ok) {
+    napi_throw_type_error(env, NULL, "open: (boolean, address string, port, boolean, number, number, ...)");
+    return NULL;
+  }
+  size_t arena_bytes = 0, meta_bytes = 0, text_bytes = 0;
+  uint8_t* arena = typed_array_data(env, argv[6], napi_uint8_array, &arena_bytes);
+  int32_t* meta = typed_array_data(env, argv[7], napi_int32_array, &meta_bytes);
+  char* text = typed_array_data(env, argv[8], napi_uint8_array, &text_bytes);
+  if (arena == NULL || meta == NULL || text == NULL || arena_bytes < BATCH * SLOT ||
+      meta_bytes < BATCH * META * sizeof(int32_t) || text_bytes < BATCH * TEXT) {
+    napi_throw_range_error(env, NULL, "open: arena (Uint8Array), meta (Int32Array) or text (Uint8Array) too small");
     return NULL;
   }
   int family = ipv6 ? AF_INET6 : AF_INET;
@@ -274,7 +328,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   uv_poll_init(loop, &s->poll, fd);
   s->poll.data = s;
   uv_poll_start(&s->poll, UV_READABLE, on_readable);
-  napi_add_env_cleanup_hook(env, on_env_teardown, s);
+  napi_add_async_cleanup_hook(env, on_env_teardown, s, &s->teardown);
   napi_create_external(env, s, on_external_gone, NULL, &handle);
   return handle;
 }
@@ -293,16 +347,15 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   datagram_socket* s = argc == 5 ? socket_of(env, argv[0]) : NULL;
   size_t available = 0;
-  uint8_t* bytes = s == NULL ? NULL : typed_array_data(env, argv[1], &available);
+  uint8_t* bytes = s == NULL ? NULL : typed_array_data(env, argv[1], napi_uint8_array, &available);
   uint32_t length = 0, port = 0;
-  char address[64];
-  size_t address_length = 0;
+  char address[ADDRESS];
   struct sockaddr_storage to;
   socklen_t to_length;
   int err = 0;
   if (bytes == NULL || napi_get_value_uint32(env, argv[2], &length) != napi_ok ||
       napi_get_value_uint32(env, argv[3], &port) != napi_ok ||
-      napi_get_value_string_latin1(env, argv[4], address, sizeof address, &address_length) != napi_ok ||
+      !read_address(env, argv[4], address) ||
       length > available || port == 0 || port > 65535 || !fill_address(s->family, address, port, &to, &to_length)) {
     err = EINVAL;
   } else if (s->closed) {
@@ -336,10 +389,7 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   datagram_socket* s = argc == 1 ? socket_of(env, argv[0]) : NULL;
-  if (s != NULL && !s->closed) {
-    napi_remove_env_cleanup_hook(env, on_env_teardown, s);
-    shut(s, 0);
-  }
+  if (s != NULL) shut(s, 0);
   return NULL;
 }
 

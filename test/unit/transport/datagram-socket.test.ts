@@ -1,4 +1,6 @@
+import { execFile } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
+import { createRequire } from "node:module";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import { DatagramSocket, READS_PER_TURN } from "../../../src/transport/datagram-socket.ts";
@@ -87,6 +89,66 @@ describe("the native datagram path", () => {
     ).toThrow(expect.objectContaining({ code: "EADDRINUSE" }));
   });
 
+  it("reports the datagrams dgram reported: an empty one, the largest over IPv4, an IPv4 peer of :: as ::ffff:a.b.c.d", async () => {
+    type Seen = [length: number, address: string, port: number];
+    const native: Seen[] = [];
+    const socket = new DatagramSocket(
+      "::",
+      0,
+      true,
+      OPTIONS,
+      (bytes, address, port) => native.push([bytes.length, address, port]),
+      () => {},
+    );
+    opened.push(socket);
+    const viaDgram: Seen[] = [];
+    const reference = createSocket("udp6");
+    opened.push(reference);
+    reference.on("message", (m, r) => viaDgram.push([m.length, r.address, r.port]));
+    await new Promise<void>((r) => reference.bind(0, "::", () => r()));
+    const from = await peer();
+    for (const size of [0, 65_507, 5]) {
+      from.send(Buffer.alloc(size, 0x61), socket.port, "127.0.0.1");
+      from.send(Buffer.alloc(size, 0x61), reference.address().port, "127.0.0.1");
+    }
+    await until(() => native.length === 3 && viaDgram.length === 3);
+    expect(native).toEqual(viaDgram);
+    expect(native[2]).toEqual([5, "::ffff:127.0.0.1", from.address().port]);
+  });
+
+  it("hands out nothing more of a batch once its handler closes the socket, whose port is free again at once", async () => {
+    const got: string[] = [];
+    const socket: DatagramSocket = new DatagramSocket(
+      "127.0.0.1",
+      0,
+      false,
+      OPTIONS,
+      (bytes) => {
+        got.push(bytes.toString());
+        // A reload closing the listener while a batch is handed out.
+        socket.close();
+        socket.close();
+      },
+      () => {},
+    );
+    opened.push(socket);
+    const from = await peer();
+    for (let i = 0; i < 10; i++) from.send(`d${i}`, socket.port, "127.0.0.1");
+    await until(() => got.length > 0);
+    await sleep(50);
+    expect(got).toEqual(["d0"]);
+    expect(socket.send(Buffer.from("x"), 1, from.address().port, "127.0.0.1")).toBe(9); // EBADF
+    const again = new DatagramSocket(
+      "127.0.0.1",
+      socket.port,
+      false,
+      OPTIONS,
+      () => {},
+      () => {},
+    );
+    opened.push(again);
+  });
+
   it("has the kernel hold a send's bytes when send returns: the sender's buffer is free at once", async () => {
     const to = await peer();
     const got: Buffer[] = [];
@@ -144,6 +206,34 @@ describe("the native datagram path", () => {
     opened.push(again);
     expect(again.port).toBe(port);
   });
+
+  it("leaves the process alive when a worker that alone loaded the module ends with its sockets open", async () => {
+    // This test's own thread has the module loaded, which keeps its code mapped: a child process whose main
+    // thread never loads it is the case where the worker's end unloads the module. libuv's close callbacks
+    // for the worker's sockets must have run by then, or they jump into unmapped code (SIGSEGV).
+    const url = new URL("../../../src/transport/datagram-socket.ts", import.meta.url).href;
+    const child = `
+      import { Worker } from "node:worker_threads";
+      for (const end of ["terminate", "process.exit"]) {
+        const worker = new Worker(\`Promise.all([import(${JSON.stringify(url)}), import("node:worker_threads")]).then(([{ DatagramSocket }, { parentPort }]) => {
+          const options = ${JSON.stringify(OPTIONS)};
+          const sockets = [0, 1, 2].map(() => new DatagramSocket("127.0.0.1", 0, false, options, () => {}, () => {}));
+          sockets[1].close();
+          parentPort.postMessage(sockets[0].port);
+          if (\${JSON.stringify(end)} === "process.exit") setTimeout(() => process.exit(0), 20);
+        });\`, { eval: true });
+        await new Promise((resolve) => worker.once("message", resolve));
+        if (end === "terminate") await worker.terminate();
+        else await new Promise((resolve) => worker.once("exit", resolve));
+      }
+      console.log("alive");`;
+    const ended = await new Promise<{ stdout: string; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
+      execFile(process.execPath, ["--input-type=module", "-e", child], { timeout: 20_000 }, (error, stdout, stderr) =>
+        resolve({ stdout, signal: error?.signal ?? null, stderr }),
+      );
+    });
+    expect({ stdout: ended.stdout, signal: ended.signal }, ended.stderr).toEqual({ stdout: "alive\n", signal: null });
+  });
 });
 
 describe("a UDP endpoint's sends", () => {
@@ -189,5 +279,60 @@ describe("a UDP endpoint's sends", () => {
     endpoint.close();
     expect(endpoint.closed).toBe(true);
     expect(flow.send([Buffer.from("x")])).toBe(false);
+  });
+});
+
+describe("the native module's arguments", () => {
+  // Called directly: the checks guard C's memory, whatever the TypeScript wrapper passes today.
+  const native = createRequire(import.meta.url)("../../../build/native/datagram.node");
+  interface Tables {
+    arena: Uint8Array;
+    meta: Int32Array | Uint8Array;
+    text: Uint8Array;
+  }
+  const room = (): Tables => ({
+    arena: Buffer.allocUnsafeSlow(native.BATCH * native.SLOT),
+    meta: new Int32Array(native.BATCH * native.META),
+    text: Buffer.alloc(native.BATCH * native.TEXT),
+  });
+  function open(address: unknown, tables = room()) {
+    const handle = native.open(
+      false,
+      address,
+      0,
+      false,
+      1 << 16,
+      1 << 16,
+      tables.arena,
+      tables.meta,
+      tables.text,
+      () => {},
+    );
+    opened.push({ close: () => native.close(handle) });
+    return handle;
+  }
+
+  it("refuse a source table that is not an Int32Array: C writes 32-bit fields, and as many bytes are a quarter of the room", () => {
+    const tables = { ...room(), meta: new Uint8Array(native.BATCH * native.META) };
+    expect(() => open("127.0.0.1", tables)).toThrow(RangeError);
+  });
+
+  it("refuse an address that is not a string (nothing is read from an unset buffer)", () => {
+    expect(() => open(2130706433)).toThrow(TypeError);
+  });
+
+  it("refuse an address with a NUL inside: C would read it as the address before the NUL, and send there", async () => {
+    const sink = await peer();
+    const got: Buffer[] = [];
+    sink.on("message", (m) => got.push(m));
+    expect(() => open("127.0.0.1\0.evil")).toThrow();
+    const handle = open("127.0.0.1");
+    const port = sink.address().port;
+    expect(native.send(handle, Buffer.from("x"), 1, port, "127.0.0.1\0.somewhere-else")).toBe(22); // EINVAL
+    expect(native.send(handle, Buffer.from("y"), 1, port, `127.0.0.1${" ".repeat(80)}`)).toBe(22);
+    expect(native.send(handle, Buffer.from("z"), 1, port, "127.0.0.1")).toBe(0);
+    await until(() => got.length === 1);
+    await sleep(50);
+    expect(got.map(String)).toEqual(["z"]);
   });
 });
