@@ -86,9 +86,9 @@ export function registrarConfig(
   );
 }
 
-/** The port sipedge said it listens on for `transport` on 127.0.0.1, from its output. */
-export function listeningPort(out: string, transport: string): number {
-  return Number(new RegExp(`listening on ${transport} 127\\.0\\.0\\.1:(\\d+)`).exec(out)?.[1]);
+/** The port sipedge said it listens on for `transport` on `address` (an IPv4 one), from its output. */
+export function listeningPort(out: string, transport: string, address = "127.0.0.1"): number {
+  return Number(new RegExp(`listening on ${transport} ${address.replaceAll(".", "\\.")}:(\\d+)`).exec(out)?.[1]);
 }
 
 export interface RunningCli {

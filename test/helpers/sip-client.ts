@@ -93,6 +93,13 @@ export class StreamClient {
   }
 }
 
+/** A message a UdpPeer received, and the address and port it came from. */
+export interface Received {
+  readonly msg: SipMessage;
+  readonly port: number;
+  readonly address: string;
+}
+
 /**
  * A SIP peer on a UDP socket that a test drives by hand (a backend or a
  * registrar doing what no sipp scenario does). Answers OPTIONS probes with
@@ -100,7 +107,7 @@ export class StreamClient {
  */
 export class UdpPeer {
   readonly #socket: UdpSocket;
-  readonly #inbox: { msg: SipMessage; port: number }[] = [];
+  readonly #inbox: Received[] = [];
 
   private constructor(socket: UdpSocket) {
     this.#socket = socket;
@@ -115,7 +122,7 @@ export class UdpPeer {
       if (answerProbes && r.value.kind === "request" && r.value.method === "OPTIONS") {
         socket.send(respond(r.value, 200, "OK"), rinfo.port, rinfo.address);
       } else {
-        peer.#inbox.push({ msg: r.value, port: rinfo.port });
+        peer.#inbox.push({ msg: r.value, port: rinfo.port, address: rinfo.address });
       }
     });
     await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", () => resolve()));
@@ -126,8 +133,8 @@ export class UdpPeer {
     return this.#socket.address().port;
   }
 
-  send(message: string, port: number): void {
-    this.#socket.send(Buffer.from(message, "latin1"), port, "127.0.0.1");
+  send(message: string, port: number, address = "127.0.0.1"): void {
+    this.#socket.send(Buffer.from(message, "latin1"), port, address);
   }
 
   /**
@@ -150,12 +157,12 @@ export class UdpPeer {
     this.send(routed, Number(/:(\d+);/.exec(path)?.[1]));
   }
 
-  /** Takes the first message that matches (and the port it came from), or fails after timeoutMs. */
-  async take(pred: (m: SipMessage) => boolean, timeoutMs = 5000): Promise<{ msg: SipMessage; port: number }> {
+  /** Takes the first message that matches (and where it came from), or fails after timeoutMs. */
+  async take(pred: (m: SipMessage) => boolean, timeoutMs = 5000): Promise<Received> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const i = this.#inbox.findIndex((e) => pred(e.msg));
-      if (i >= 0) return this.#inbox.splice(i, 1)[0] as { msg: SipMessage; port: number };
+      if (i >= 0) return this.#inbox.splice(i, 1)[0] as Received;
       if (Date.now() > deadline) throw new Error(`UDP peer: nothing matching within ${timeoutMs} ms`);
       await sleep(20);
     }
