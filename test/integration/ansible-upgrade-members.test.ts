@@ -1,5 +1,5 @@
 import { createSocket } from "node:dgram";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -92,6 +92,9 @@ describe("upgrade.yml's drain and enable of backend members", () => {
           },
         ]),
       );
+      const install = join(dir, "install");
+      mkdirSync(install, { recursive: true });
+      symlinkSync(REPO, join(install, "current"));
       const run = await runPlaybook({
         dir,
         inventory: "localhost ansible_connection=local ansible_python_interpreter=/usr/bin/python3\n",
@@ -100,6 +103,8 @@ describe("upgrade.yml's drain and enable of backend members", () => {
           sipedge_admin_port: api.port,
           sipedge_admin_token_file: join(dir, "admin.token"),
           sipedge_upgrade_drain_timeout: 10,
+          // The serving check runs the release's appliance/bin/sipedge-sip-ping: this tree's, as if installed.
+          sipedge_install_dir: install,
         },
         env: { ANSIBLE_ROLES_PATH: join(REPO, "ansible", "roles") },
       });
