@@ -3,8 +3,8 @@
  * resumed (a session ticket offered, RFC 8446 §2.2), for an ECDSA P-256 and
  * an RSA-2048 and an RSA-4096 certificate, beside a bare Node TLS server
  * (test/fixtures/storm/bare-tls-server.ts: Node's defaults) in the same run.
- * The load is BENCH_TLS_CLIENTS client processes
- * (test/fixtures/storm/tls-handshake-client.ts) keeping BENCH_TLS_PARALLEL
+ * The load is BENCH_TLS_CLIENTS client processes (./handshake-clients.ts,
+ * test/fixtures/storm/tls-handshake-client.ts) keeping BENCH_TLS_PARALLEL
  * handshakes under way each, closing each connection once it is up. On a
  * small shared machine the clients cannot saturate the server (a client's
  * share of a handshake costs about what the server's does), so the figure
@@ -13,9 +13,13 @@
  * /proc; the handshakes per wall-clock second are printed beside it.
  * Bounded: BENCH_SECONDS (5) or BENCH_TLS_MAX handshakes (50 000) per case,
  * whichever comes first, a 5 s deadline per connection, and the whole run
- * DEADLINE_MS. Results: bench-results/tls-<time>.json, the latest also as
- * docs/perf/tls.json.
+ * DEADLINE_MS. Then the second half (./tls-calls.ts): the handshake rate
+ * at which established calls over TLS start to suffer. BENCH_TLS_PART
+ * (handshakes, calls, all) runs one half; the other keeps its figures from
+ * docs/perf/tls.json. Results: bench-results/tls-<time>.json, the latest
+ * also as docs/perf/tls.json (the second half under "calls").
  */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { selfSignedCertificate } from "../helpers/certificates.ts";
 import { configFile, listeningPort, onePoolConfig, startCli } from "../helpers/cli.ts";
@@ -23,7 +27,9 @@ import { freePort, Processes } from "../helpers/net.ts";
 import { runBounded } from "./bounded.ts";
 import { lineFrom } from "./child-output.ts";
 import { threadTicks } from "./cpu.ts";
-import { saveResult } from "./results.ts";
+import { startHandshakeClients } from "./handshake-clients.ts";
+import { ROOT, saveResult } from "./results.ts";
+import { CALLS_DEADLINE_MS, callsUnderStorm } from "./tls-calls.ts";
 import { metrics } from "./under-test.ts";
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -37,6 +43,10 @@ const CLIENTS = Number(process.env.BENCH_TLS_CLIENTS ?? 2);
  */
 const PARALLEL = Number(process.env.BENCH_TLS_PARALLEL ?? 1);
 const FIXTURES = join(import.meta.dirname, "..", "fixtures", "storm");
+/** Which half to run: `handshakes` (the rates), `calls` (established calls under a handshake storm), or `all`. */
+const PART = process.env.BENCH_TLS_PART ?? "all";
+if (!["handshakes", "calls", "all"].includes(PART))
+  throw new Error(`BENCH_TLS_PART: handshakes, calls or all, not ${PART}`);
 
 const processes = new Processes();
 
@@ -46,8 +56,11 @@ const KEYS = {
   "rsa-4096": ["-newkey", "rsa:4096"],
 } as const;
 type KeyType = keyof typeof KEYS;
+/** The certificate the storm's handshakes are made with (the second half). */
+const STORM_KEY = (process.env.BENCH_TLS_STORM_KEY ?? "ecdsa-p256") as KeyType;
+if (!(STORM_KEY in KEYS)) throw new Error(`BENCH_TLS_STORM_KEY: one of ${Object.keys(KEYS).join(", ")}`);
 type Mode = "full" | "resumed";
-/** Four cases a key type (two servers, two modes) of SECONDS each, with servers started and stopped between them. */
+/** The first half: four cases a key type (two servers, two modes) of SECONDS each, with servers started and stopped between them. */
 const DEADLINE_MS = 4 * Object.keys(KEYS).length * (SECONDS + 20) * 1000;
 
 interface Server {
@@ -128,31 +141,23 @@ async function startBare(files: { cert: string; key: string }): Promise<Server> 
 /** One case: the clients' handshakes against `server` in `mode`, and what they cost its serving thread. */
 async function run(server: Server, key: KeyType, mode: Mode): Promise<Case> {
   const [ticks0, counted0] = [server.ticks(), await server.counted()];
-  const each = Math.ceil(MAX / CLIENTS);
-  const results = Array.from({ length: CLIENTS }, () => {
-    const args = [`${server.port}`, mode, `${SECONDS}`, `${each}`, `${PARALLEL}`];
-    const child = processes.spawn(process.execPath, [join(FIXTURES, "tls-handshake-client.ts"), ...args]);
-    return lineFrom(child, /^\{.*\}$/m, SECONDS * 1000 + 15_000).then((m) => JSON.parse(m[0]));
-  });
-  const all: { handshakes: number; resumed: number; failed: number; seconds: number; group: string }[] =
-    await Promise.all(results);
+  const load = { mode, seconds: SECONDS, max: MAX, parallel: PARALLEL };
+  const clients = startHandshakeClients(processes, server.port, CLIENTS, load);
+  const { handshakes, resumed, failed, seconds, group } = await clients.done;
   const threadCpuSeconds = (server.ticks() - ticks0) / 100;
   const counted1 = await server.counted();
-  const sum = (f: (r: (typeof all)[number]) => number) => all.reduce((n, r) => n + f(r), 0);
-  const handshakes = sum((r) => r.handshakes);
-  const seconds = Math.max(...all.map((r) => r.seconds));
   return {
     server: server.name,
     key,
     mode,
     handshakes,
-    resumed: sum((r) => r.resumed),
-    failed: sum((r) => r.failed),
+    resumed,
+    failed,
     seconds,
     perSecond: handshakes / seconds,
     threadCpuSeconds,
     perCpuSecond: handshakes / Math.max(0.01, threadCpuSeconds),
-    group: all[0]?.group ?? "",
+    group,
     ...(counted0 === undefined || counted1 === undefined
       ? {}
       : { bySipedge: { resumed: counted1.resumed - counted0.resumed, refused: counted1.refused - counted0.refused } }),
@@ -170,7 +175,8 @@ function line(c: Case): string {
   );
 }
 
-async function main(): Promise<void> {
+/** The first half: every key type, both servers, both modes; the figures and their sipedge / bare ratios. */
+async function handshakeCases() {
   const started = new Date();
   console.log(
     `TLS handshakes: ${CLIENTS} client processes × ${PARALLEL} at a time, ${SECONDS} s or ${MAX} handshakes a case`,
@@ -198,7 +204,7 @@ async function main(): Promise<void> {
       return { key: se.key, mode: se.mode, perCpuSecond: se.perCpuSecond / (bare?.perCpuSecond ?? Number.NaN) };
     });
   for (const r of ratios) console.log(`  sipedge / bare, ${r.key} ${r.mode}: ${r.perCpuSecond.toFixed(2)}`);
-  const result = {
+  return {
     started: started.toISOString(),
     node: process.version,
     openssl: process.versions.openssl,
@@ -206,8 +212,36 @@ async function main(): Promise<void> {
     cases,
     ratios,
   };
-  const file = saveResult("tls", started, result);
+}
+
+/** docs/perf/tls.json as the last run left it: a part not run this time keeps its figures from there. */
+function previous(): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, "docs", "perf", "tls.json"), "utf8"));
+  } catch {
+    return {};
+  }
+}
+
+async function main(): Promise<void> {
+  const started = new Date();
+  const { calls: lastCalls, ...lastHandshakes } = previous();
+  const handshakes = PART === "calls" ? lastHandshakes : await handshakeCases();
+  const calls =
+    PART === "handshakes"
+      ? lastCalls
+      : await callsUnderStorm(
+          processes,
+          STORM_KEY,
+          selfSignedCertificate(KEYS[STORM_KEY], `bench-tls-storm-${STORM_KEY}`),
+        );
+  const file = saveResult("tls", started, { ...handshakes, calls });
   console.log(`results: ${file}, docs/perf/tls.json`);
 }
 
-runBounded("bench:tls", DEADLINE_MS, main, () => processes.killAll());
+runBounded(
+  "bench:tls",
+  (PART === "calls" ? 0 : DEADLINE_MS) + (PART === "handshakes" ? 0 : CALLS_DEADLINE_MS),
+  main,
+  () => processes.killAll(),
+);

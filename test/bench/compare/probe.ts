@@ -90,8 +90,8 @@ export interface Probe {
   stop(): Promise<{ times: number[]; lost: number }>;
 }
 
-/** Starts probing the SIP listener on 127.0.0.1:port over `transport` until stop(). */
-export async function startProbe(port: number, transport: "udp" | "tls"): Promise<Probe> {
+/** Starts probing the SIP listener on 127.0.0.1:port over `transport`, `rate` calls a second, until stop(). */
+export async function startProbe(port: number, transport: "udp" | "tls", rate = RATE): Promise<Probe> {
   const waiting = new Map<string, (text: string) => void>();
   const onMessage = (text: string) => {
     const id = header(text, "(?:Call-ID|i)")[0] ?? "";
@@ -150,7 +150,7 @@ export async function startProbe(port: number, transport: "udp" | "tls"): Promis
   };
 
   const loop = (async () => {
-    const every = 1000 / RATE;
+    const every = 1000 / rate;
     let next = performance.now();
     while (running) {
       await call();
