@@ -22,7 +22,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { selfSignedCertificate } from "../helpers/certificates.ts";
-import { configFile, listeningPort, onePoolConfig, startCli } from "../helpers/cli.ts";
+import { handshakesOnlyConfig, listeningPort, startCli } from "../helpers/cli.ts";
 import { freePort, Processes } from "../helpers/net.ts";
 import { runBounded } from "./bounded.ts";
 import { lineFrom } from "./child-output.ts";
@@ -98,18 +98,7 @@ interface Case {
 
 async function startSipedgeTls(files: { cert: string; key: string }): Promise<Server> {
   const admin = await freePort();
-  const cli = await startCli(
-    configFile(
-      onePoolConfig({
-        io: "{ threads: 1, pin: false }",
-        listen: [`{ transport: tls, address: 127.0.0.1, port: 0, cert: ${files.cert}, key: ${files.key} }`],
-        members: [`{ name: a, uri: "sip:127.0.0.1:${await freePort()}" }`], // nothing there: no call is made
-        admin,
-        lines: ["limits: { maxConnectionsPerIp: 2000 }"], // every client is on 127.0.0.1
-      }),
-    ),
-    "admin API",
-  );
+  const cli = await startCli(await handshakesOnlyConfig(files, admin), "admin API");
   const pid = cli.child.pid as number;
   return {
     name: "sipedge",

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { sleep } from "./net.ts";
+import { freePort, sleep } from "./net.ts";
 import { spawnRegistered } from "./processes.ts";
 
 /** The sipedge command, run from source by the test's own Node 24. */
@@ -41,6 +41,23 @@ export function onePoolConfig(o: {
     "health: { interval: 1s, timeout: 900ms, downAfter: 5, upAfter: 1 }",
     ...(o.lines ?? []),
   ].join("\n");
+}
+
+/**
+ * One IO worker with one TLS listener (`files`' certificate) and a backend
+ * member nothing answers: for handshakes only, from clients all on
+ * 127.0.0.1; its admin API on `admin`.
+ */
+export async function handshakesOnlyConfig(files: { cert: string; key: string }, admin: number): Promise<string> {
+  return configFile(
+    onePoolConfig({
+      io: "{ threads: 1, pin: false }",
+      listen: [`{ transport: tls, address: 127.0.0.1, port: 0, cert: ${files.cert}, key: ${files.key} }`],
+      members: [`{ name: a, uri: "sip:127.0.0.1:${await freePort()}" }`], // nothing there: no call is made
+      admin,
+      lines: ["limits: { maxConnectionsPerIp: 2000 }"], // every client is on 127.0.0.1
+    }),
+  );
 }
 
 /**

@@ -16,7 +16,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { lineFrom } from "../bench/child-output.ts";
 import { threadTicks } from "../bench/cpu.ts";
 import { selfSignedCertificate } from "../helpers/certificates.ts";
-import { configFile, listeningPort, onePoolConfig, startCli } from "../helpers/cli.ts";
+import { handshakesOnlyConfig, listeningPort, startCli } from "../helpers/cli.ts";
 import { metricByLabel, scrape } from "../helpers/metrics.ts";
 import { freePort, Processes } from "../helpers/net.ts";
 
@@ -34,20 +34,7 @@ describe("the CPU ration on shared cores", () => {
   it("refuses no TLS handshake for load while the IO thread waits for its core behind busy loops", async () => {
     const files = selfSignedCertificate(["-newkey", "rsa:4096"], "cpu-ration");
     const admin = await freePort();
-    const cli = await startCli(
-      configFile(
-        onePoolConfig({
-          io: "{ threads: 1, pin: false }",
-          listen: [`{ transport: tls, address: 127.0.0.1, port: 0, cert: ${files.cert}, key: ${files.key} }`],
-          members: [`{ name: a, uri: "sip:127.0.0.1:${await freePort()}" }`], // nothing there: no call is made
-          admin,
-          lines: ["limits: { maxConnectionsPerIp: 2000 }"], // every client is on 127.0.0.1
-        }),
-      ),
-      "admin API",
-      process.env,
-      onCore(0, []),
-    );
+    const cli = await startCli(await handshakesOnlyConfig(files, admin), "admin API", process.env, onCore(0, []));
     const port = listeningPort(cli.out(), "tls");
     const pid = cli.child.pid as number;
     for (let i = 0; i < 2; i++) {

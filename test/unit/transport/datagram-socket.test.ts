@@ -14,6 +14,18 @@ afterEach(() => {
   for (const o of opened.splice(0)) o.close();
 });
 
+/** A socket on `address`:`port` that reads and ignores what comes. */
+function quietSocket(port: number, address = "127.0.0.1", ipv6 = false): DatagramSocket {
+  return new DatagramSocket(
+    address,
+    port,
+    ipv6,
+    OPTIONS,
+    () => {},
+    () => {},
+  );
+}
+
 async function peer(): Promise<Socket> {
   const s = createSocket("udp4");
   opened.push(s);
@@ -76,17 +88,7 @@ describe("the native datagram path", () => {
     from.send("hello", socket.port, "::1");
     await until(() => got.length === 1);
     expect(got).toEqual(["::1"]);
-    expect(
-      () =>
-        new DatagramSocket(
-          "::1",
-          socket.port,
-          true,
-          OPTIONS,
-          () => {},
-          () => {},
-        ),
-    ).toThrow(expect.objectContaining({ code: "EADDRINUSE" }));
+    expect(() => quietSocket(socket.port, "::1", true)).toThrow(expect.objectContaining({ code: "EADDRINUSE" }));
   });
 
   it("reports the datagrams dgram reported: an empty one, the largest over IPv4, an IPv4 peer of :: as ::ffff:a.b.c.d", async () => {
@@ -138,14 +140,7 @@ describe("the native datagram path", () => {
     await sleep(50);
     expect(got).toEqual(["d0"]);
     expect(socket.send(Buffer.from("x"), 1, from.address().port, "127.0.0.1")).toBe(9); // EBADF
-    const again = new DatagramSocket(
-      "127.0.0.1",
-      socket.port,
-      false,
-      OPTIONS,
-      () => {},
-      () => {},
-    );
+    const again = quietSocket(socket.port);
     opened.push(again);
   });
 
@@ -183,26 +178,9 @@ describe("the native datagram path", () => {
       worker.once("error", reject);
     });
     // Held by the worker: a second bind on its port is refused.
-    expect(
-      () =>
-        new DatagramSocket(
-          "127.0.0.1",
-          port,
-          false,
-          OPTIONS,
-          () => {},
-          () => {},
-        ),
-    ).toThrow(/EADDRINUSE/);
+    expect(() => quietSocket(port)).toThrow(/EADDRINUSE/);
     await worker.terminate();
-    const again = new DatagramSocket(
-      "127.0.0.1",
-      port,
-      false,
-      OPTIONS,
-      () => {},
-      () => {},
-    );
+    const again = quietSocket(port);
     opened.push(again);
     expect(again.port).toBe(port);
   });
