@@ -48,6 +48,18 @@ describe("an ECDSA and an RSA certificate on one listener", () => {
       );
   });
 
+  it("counts a handshake under the key type of the SNI certificate it showed, not the default's", async () => {
+    const certificates = [{ cert: rsa.cert, key: rsa.key, names: ["r.test"] }];
+    const sipedge = scope.use(await startSipedge([await freePort()], { certificates }));
+    expect(await shown(sipedge.tls, ["-servername", "r.test"])).toBe("sipedge-rsa");
+    expect(await shown(sipedge.tls, [])).toBe("sipedge-demo");
+    const counted = sipedge.worker.stats(0).clients.handshakes.map((h) => [h.keyType, h.ok]);
+    expect(counted).toEqual([
+      ["ec", 1],
+      ["rsa", 1],
+    ]);
+  });
+
   it("without an alternative, refuses an RSA-only client: one certificate, one key type", async () => {
     const sipedge = scope.use(await startSipedge([await freePort()]));
     expect(await shown(sipedge.tls, RSA_ONLY[0] as string[])).toBeUndefined();
