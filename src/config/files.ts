@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { expiryOf, readCertificates, readPrivateKey } from "./certificate-files.ts";
 import { checkCrl } from "./crl-file.ts";
-import type { Config, ConfigError, SecureListener } from "./schema.ts";
+import type { CertificatePair, Config, ConfigError, SecureListener } from "./schema.ts";
 
 /** The size of the flow-token secret (proxy/flow-token.ts makes one this long, and takes no other). */
 export const FLOW_SECRET_BYTES = 32;
@@ -42,13 +42,37 @@ export function checkFiles(config: Config, now: Date = new Date()): FileFindings
 }
 
 /**
- * A listener's certificate (with its chain) and key: each parses, the key is
- * the leaf's, and no certificate of the chain has expired (one near its end
- * is a warning: the service should start, and someone should renew).
+ * A listener's default certificates: its `cert` and, if any, its
+ * `alternative`, each checked as a pair; the two of different key types,
+ * since OpenSSL keeps one certificate per key type and the later would
+ * quietly replace the other.
  */
 function checkIdentity(l: SecureListener, at: string, now: Date): FileFindings {
-  const certs = readCertificates(l.cert);
-  const key = readPrivateKey(l.key);
+  const first = checkPair(l, at, now);
+  if (l.alternative === undefined) return first;
+  const second = checkPair(l.alternative, `${at}.alternative`, now);
+  const errors = [...first.errors, ...second.errors];
+  if (first.keyType !== undefined && first.keyType === second.keyType)
+    errors.push({
+      path: `${at}.alternative.cert`,
+      problem: `holds a ${first.keyType} certificate as ${at}.cert does: the alternative must be of another key type (ECDSA beside RSA)`,
+    });
+  return { errors, warnings: [...first.warnings, ...second.warnings] };
+}
+
+/**
+ * A certificate (with its chain) and key: each parses, the key is the
+ * leaf's, and no certificate of the chain has expired (one near its end
+ * is a warning: the service should start, and someone should renew).
+ * Found too: the leaf's key type ("rsa", "ec"), when it parses.
+ */
+function checkPair(
+  pair: CertificatePair,
+  at: string,
+  now: Date,
+): FileFindings & { readonly keyType?: string | undefined } {
+  const certs = readCertificates(pair.cert);
+  const key = readPrivateKey(pair.key);
   const errors: ConfigError[] = [];
   const warnings: ConfigError[] = [];
   if (!certs.ok) errors.push({ path: `${at}.cert`, problem: certs.problem });
@@ -56,13 +80,13 @@ function checkIdentity(l: SecureListener, at: string, now: Date): FileFindings {
   if (!certs.ok) return { errors, warnings };
   const [leaf] = certs.value;
   if (key.ok && leaf !== undefined && !leaf.checkPrivateKey(key.value))
-    errors.push({ path: `${at}.key`, problem: `${l.key} is not the key of ${at}.cert (${l.cert})` });
+    errors.push({ path: `${at}.key`, problem: `${pair.key} is not the key of ${at}.cert (${pair.cert})` });
   for (const certificate of certs.value) {
-    const expiry = expiryOf(l.cert, certificate, now);
+    const expiry = expiryOf(pair.cert, certificate, now);
     if (expiry.kind === "expired") errors.push({ path: `${at}.cert`, problem: expiry.problem });
     if (expiry.kind === "near") warnings.push({ path: `${at}.cert`, problem: expiry.problem });
   }
-  return { errors, warnings };
+  return { errors, warnings, keyType: leaf?.publicKey.asymmetricKeyType };
 }
 
 /** A CA bundle: every certificate in it parses (an expired old root in a bundle is common and harmless). */

@@ -64,6 +64,10 @@ function configFrom(raw: unknown, path: string, baseDir: string | undefined): Lo
           ...l,
           cert: resolve(base, l.cert),
           key: resolve(base, l.key),
+          alternative:
+            l.alternative === undefined
+              ? undefined
+              : { cert: resolve(base, l.alternative.cert), key: resolve(base, l.alternative.key) },
           certificates: l.certificates.map((c) => ({ ...c, cert: resolve(base, c.cert), key: resolve(base, c.key) })),
           ca: under(l.ca),
           crl: under(l.crl),

@@ -42,6 +42,12 @@ export interface SniCertificate {
   readonly names: readonly string[] | undefined;
 }
 
+/** A certificate (PEM, then its chain) and its private key. */
+export interface CertificatePair {
+  readonly cert: string;
+  readonly key: string;
+}
+
 /** What a TLS and a WSS listener both have: certificates, client authentication and TLS settings. */
 export interface SecureListener {
   readonly transport: "tls" | "wss";
@@ -50,6 +56,13 @@ export interface SecureListener {
   /** The default certificate: for a client that names no server, or one no `certificates` entry names. */
   readonly cert: string;
   readonly key: string;
+  /**
+   * A second default certificate of another key type (ECDSA beside RSA):
+   * OpenSSL shows each client the one its signature algorithms take. One
+   * object, not a list: OpenSSL keeps one certificate per key type, so a
+   * third could only replace one of these (config/files.ts refuses two of a type).
+   */
+  readonly alternative: CertificatePair | undefined;
   /** Chosen by the name the client asks for (SNI); empty: `cert` for every client. */
   readonly certificates: readonly SniCertificate[];
   readonly ca: string | undefined;

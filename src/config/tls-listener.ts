@@ -11,6 +11,7 @@ import { sniCertificateList } from "./sni-certificates.ts";
 const SECURE_LISTENER_KEYS = [
   "cert",
   "key",
+  "alternative",
   "certificates",
   "ca",
   "crl",
@@ -126,6 +127,14 @@ export const listener = section({
   port: int(0, 65535).describe("The port; 0: one the kernel picks"),
   cert: text().optional().describe("tls, wss (required): the default certificate's PEM file, then its chain"),
   key: text().optional().describe("tls, wss (required): its private key's PEM file"),
+  alternative: section({
+    cert: text().describe("PEM: the certificate, then the chain that vouches for it"),
+    key: text().describe("Its private key, PEM"),
+  })
+    .optional()
+    .describe(
+      "tls, wss: a second default certificate of another key type (ECDSA beside RSA); each client is shown the one its signature algorithms take",
+    ),
   certificates: sniCertificateList
     .optional()
     .describe("tls, wss: further certificates, each shown to a client that asks for one of its names (SNI)"),
@@ -174,6 +183,7 @@ export const listener = section({
       port,
       cert: l.cert as string,
       key: l.key as string,
+      alternative: l.alternative,
       certificates: l.certificates ?? [],
       ca: l.ca,
       crl: l.crl,

@@ -22,15 +22,63 @@ export interface HandshakeStats {
   readonly buckets: number[];
 }
 
-export function handshakeStats(certPem: string | Buffer): HandshakeStats {
-  let keyType = "unknown";
-  try {
-    keyType = new X509Certificate(certPem).publicKey.asymmetricKeyType ?? "unknown";
-  } catch {
-    // A certificate node:tls accepted but X509Certificate cannot read: still count its handshakes.
-  }
+function handshakeStats(listener: string, keyType: string): HandshakeStats {
   const buckets = new Array(HANDSHAKE_BUCKETS.length + 1).fill(0);
-  return { listener: "", keyType, ok: 0, resumed: 0, failures: noFailures(), versions: {}, sumSeconds: 0, buckets };
+  return { listener, keyType, ok: 0, resumed: 0, failures: noFailures(), versions: {}, sumSeconds: 0, buckets };
+}
+
+/**
+ * A TLS listener's handshakes, one HandshakeStats per key type of the
+ * certificate it showed: a listener with an ECDSA and an RSA certificate
+ * (OpenSSL picks one per client), or SNI certificates of several types,
+ * counts each handshake under the certificate shown. A failed handshake may
+ * end before any is chosen: it counts under the default certificate's.
+ */
+export class ListenerHandshakes {
+  readonly #byKeyType = new Map<string, HandshakeStats>();
+  readonly #default: HandshakeStats;
+  #listener = "";
+
+  /** `keyTypes`: the default certificates' ("ec", "rsa"), the first the `cert`'s; each has a series from the start. */
+  constructor(keyTypes: readonly string[]) {
+    for (const keyType of keyTypes) this.of(keyType);
+    this.#default = this.of(keyTypes[0] ?? "unknown");
+  }
+
+  /** The listener's address:port, once bound. */
+  set listener(label: string) {
+    this.#listener = label;
+    for (const s of this.#byKeyType.values()) s.listener = label;
+  }
+
+  /** The handshakes under certificates of `keyType`. */
+  of(keyType: string): HandshakeStats {
+    let stats = this.#byKeyType.get(keyType);
+    if (stats === undefined) {
+      stats = handshakeStats(this.#listener, keyType);
+      this.#byKeyType.set(keyType, stats);
+    }
+    return stats;
+  }
+
+  /** Where a failed handshake is counted. */
+  get failures(): Record<HandshakeFailure, number> {
+    return this.#default.failures;
+  }
+
+  all(): HandshakeStats[] {
+    return [...this.#byKeyType.values()];
+  }
+}
+
+/** A certificate's key type ("ec", "rsa", "ed25519", …); "unknown" for one node:tls took but X509Certificate cannot read. */
+export function keyTypeOf(cert: string | Buffer | X509Certificate | undefined): string {
+  try {
+    const x509 = cert instanceof X509Certificate ? cert : new X509Certificate(cert ?? "");
+    return x509.publicKey.asymmetricKeyType ?? "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 export function recordHandshake(s: HandshakeStats, seconds: number, version: string | null, resumed: boolean): void {

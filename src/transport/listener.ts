@@ -3,7 +3,7 @@ import type { SecureContext, TLSSocket, TlsOptions, Server as TlsServer } from "
 import { listenerLabel } from "./address.ts";
 import type { Flow } from "./flow.ts";
 import { handshakeFailure } from "./handshake-failures.ts";
-import { type HandshakeStats, handshakeStats, recordHandshake } from "./handshakes.ts";
+import { keyTypeOf, ListenerHandshakes, recordHandshake } from "./handshakes.ts";
 import { listening } from "./listening.ts";
 import type { SessionTickets } from "./ticket-keys.ts";
 import { hardened } from "./tls-policy.ts";
@@ -112,8 +112,8 @@ export function admissionStats(a: ListenerAdmission): AdmissionStats {
  */
 export abstract class ConnectionListener {
   abstract readonly transport: "tcp" | "tls" | "wss";
-  /** TLS listeners: handshakes done and failed, and how long they took. */
-  handshakes: HandshakeStats | undefined;
+  /** TLS listeners: handshakes done and failed, and how long they took, by the key type of the certificate shown. */
+  handshakes: ListenerHandshakes | undefined;
   /** TLS listeners: the ticket keys each default context the server gets is given (at start, on a reload). */
   #tickets: SessionTickets | undefined;
   readonly #server: Server;
@@ -266,7 +266,8 @@ export abstract class ConnectionListener {
    * a failed handshake concerns one client only, and is counted by reason.
    */
   protected trackHandshakes(tls: ServerTls): void {
-    const stats = handshakeStats((tls.options.cert as string | Buffer | undefined) ?? "");
+    const certs = [tls.options.cert ?? []].flat() as (string | Buffer)[];
+    const stats = new ListenerHandshakes(certs.map(keyTypeOf));
     this.handshakes = stats;
     this.#tickets = tls.tickets;
     this.#installTickets();
@@ -275,7 +276,8 @@ export abstract class ConnectionListener {
       // The group agreed on is not told: Node's getEphemeralKeyInfo() answers null on a server's socket.
       if (t !== undefined) {
         const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-        recordHandshake(stats, seconds, s.getProtocol(), s.isSessionReused());
+        // The certificate OpenSSL chose for this client (the listener's ECDSA or RSA one, an SNI one).
+        recordHandshake(stats.of(keyTypeOf(s.getX509Certificate())), seconds, s.getProtocol(), s.isSessionReused());
       }
     });
     this.#server.on("tlsClientError", (e: NodeJS.ErrnoException, socket: TLSSocket) => {

@@ -46,6 +46,8 @@ export async function startSipedge(
     allowedOrigins?: string[];
     /** The TLS and WSS listeners' `certificates` (SNI). */
     certificates?: Record<string, unknown>[];
+    /** The TLS and WSS listeners' `alternative` certificate (the default one is an ECDSA certificate). */
+    alternative?: { cert: string; key: string };
   } = {},
 ): Promise<Running> {
   const tls = demoCertificate(CERT_DIR);
@@ -65,12 +67,14 @@ export async function startSipedge(
           ...(options.clientAuth === undefined ? {} : { clientAuth: options.clientAuth, ca: tls.cert }),
           ...(options.tls === undefined ? {} : { tls: options.tls }),
           ...(options.certificates === undefined ? {} : { certificates: options.certificates }),
+          ...(options.alternative === undefined ? {} : { alternative: options.alternative }),
         },
         ...(options.wss === true
           ? [
               {
                 ...{ transport: "wss", address: "127.0.0.1", port: 0, cert: tls.cert, key: tls.key },
                 ...{ tls: options.tls, allowedOrigins: options.allowedOrigins, certificates: options.certificates },
+                alternative: options.alternative,
               },
             ]
           : []),

@@ -83,7 +83,7 @@ describe("certificate expiry", () => {
     const notAfter = new X509Certificate(readFileSync(cert.cert)).validToDate.getTime() / 1000;
     for (const listener of [`127.0.0.1:${tlsPort}`, "backend"])
       expect(metrics).toContain(
-        `sipedge_tls_certificate_expiry_timestamp_seconds{listener="${listener}",name="sipedge-demo"} ${notAfter}`,
+        `sipedge_tls_certificate_expiry_timestamp_seconds{listener="${listener}",name="sipedge-demo",key_type="ec"} ${notAfter}`,
       );
   });
 });

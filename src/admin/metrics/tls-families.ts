@@ -53,9 +53,12 @@ export const TLS_FAMILIES: readonly Family[] = [
   }),
   gauge({
     name: "sipedge_tls_certificate_expiry_timestamp_seconds",
-    help: "When each certificate sipedge shows expires (its notAfter), by listener (address:port, or backend) and subject CN or first DNS name",
-    labels: ["listener", "name"],
-    read: (s) => s.tlsDates.certificates.map((c) => [{ listener: c.listener, name: c.name }, c.expires] as const),
+    help: "When each certificate sipedge shows expires (its notAfter), by listener (address:port, or backend), subject CN or first DNS name, and key type",
+    labels: ["listener", "name", "key_type"],
+    read: (s) =>
+      s.tlsDates.certificates.map(
+        (c) => [{ listener: c.listener, name: c.name, key_type: c.keyType }, c.expires] as const,
+      ),
   }),
   gauge({
     name: "sipedge_tls_crl_next_update_timestamp_seconds",

@@ -70,7 +70,7 @@ export class ClientListeners {
         if (trunk !== undefined) trunkConnections[trunk] = (trunkConnections[trunk] ?? 0) + 1;
       }
     }
-    const handshakes = [...this.tls.values()].flatMap((l) => (l.handshakes === undefined ? [] : [l.handshakes]));
+    const handshakes = [...this.tls.values()].flatMap((l) => l.handshakes?.all() ?? []);
     return { connections, handshaking, paused, flows, trunkConnections, handshakes };
   }
 }

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import type { ConnectionOptions, SecureContextOptions, TlsOptions } from "node:tls";
 import { pemCrlBlocks } from "../../config/crl-file.ts";
 import { formatErrors } from "../../config/load.ts";
-import type { Config, SecureListener } from "../../config/schema.ts";
+import type { CertificatePair, Config, SecureListener } from "../../config/schema.ts";
 import { readSniCertificates } from "../../config/sni-certificates.ts";
 import { contextOptions } from "../../config/tls-listener.ts";
 import { backendClientTls } from "../../health/backend-tls.ts";
@@ -142,35 +142,36 @@ function readTlsFiles(config: Config, sessions: Sessions): TlsFiles {
 const EXPIRY_WARNING_DAYS = 14;
 const DAY_MS = 86_400_000;
 
-/** `tls.certificate`: each TLS and WSS listener's certificate as loaded, with its expiry. */
+/** `tls.certificate`: each TLS and WSS listener's default certificates as loaded (`cert`, `alternative`), with their expiry. */
 function logCertificates(config: Config, files: TlsFiles): void {
   for (const [index, { options }] of files.clientListeners) {
     const listener = `listen[${index}]`;
-    const file = (config.listen[index] as SecureListener).cert;
-    let cert: X509Certificate;
-    try {
-      cert = new X509Certificate(options.cert as Buffer);
-    } catch (e) {
-      log.warn(
-        "tls.certificate",
-        "certificate loaded but not readable",
-        { listener, file, error: errorText(e) },
-        listener,
-      );
-      continue;
-    }
-    const expires = new Date(cert.validTo);
-    const daysLeft = Math.floor((expires.getTime() - Date.now()) / DAY_MS);
-    const level: LogLevel = daysLeft < 0 ? "error" : daysLeft < EXPIRY_WARNING_DAYS ? "warn" : "info";
-    const subject = cert.subject.replaceAll("\n", ", ");
-    const fields = { listener, file, subject, expires: expires.toISOString(), daysLeft };
-    log[level](
+    const loaded = options.cert as Buffer[];
+    for (const [i, pair] of defaultPairs(config.listen[index] as SecureListener).entries())
+      logCertificate(listener, pair.cert, loaded[i] as Buffer);
+  }
+}
+
+function logCertificate(listener: string, file: string, pem: Buffer): void {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pem);
+  } catch (e) {
+    log.warn(
       "tls.certificate",
-      daysLeft < 0 ? "certificate loaded: expired" : "certificate loaded",
-      fields,
+      "certificate loaded but not readable",
+      { listener, file, error: errorText(e) },
       listener,
     );
+    return;
   }
+  const expires = new Date(cert.validTo);
+  const daysLeft = Math.floor((expires.getTime() - Date.now()) / DAY_MS);
+  const level: LogLevel = daysLeft < 0 ? "error" : daysLeft < EXPIRY_WARNING_DAYS ? "warn" : "info";
+  const subject = cert.subject.replaceAll("\n", ", ");
+  const keyType = cert.publicKey.asymmetricKeyType;
+  const fields = { listener, file, subject, keyType, expires: expires.toISOString(), daysLeft };
+  log[level]("tls.certificate", daysLeft < 0 ? "certificate loaded: expired" : "certificate loaded", fields, listener);
 }
 
 /**
@@ -179,13 +180,20 @@ function logCertificates(config: Config, files: TlsFiles): void {
  * transport puts the hardened defaults under them (transport/tls-policy.ts).
  */
 function serverTls(l: SecureListener, path: string): TlsOptions {
+  const pairs = defaultPairs(l);
   return {
     ...contextTls(l, path),
-    cert: readFileSync(l.cert),
-    key: readFileSync(l.key),
+    // Several pairs in one context: OpenSSL shows each client the one its signature algorithms take (ECDSA or RSA).
+    cert: pairs.map((p) => readFileSync(p.cert)),
+    key: pairs.map((p) => readFileSync(p.key)),
     requestCert: l.clientAuth !== "none",
     rejectUnauthorized: l.clientAuth === "require",
   };
+}
+
+/** The listener's default certificates: its `cert`, then its `alternative` if any. */
+function defaultPairs(l: SecureListener): readonly CertificatePair[] {
+  return l.alternative === undefined ? [l] : [l, l.alternative];
 }
 
 /**

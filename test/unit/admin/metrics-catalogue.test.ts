@@ -57,8 +57,8 @@ const SAMPLE: Snapshot = {
   build: { version: "1.2.3", node: "v24.0.0", openssl: "3.5.0" },
   tlsDates: {
     certificates: [
-      { listener: "127.0.0.1:5061", name: "edge.example.com", expires: 1_800_000_000 },
-      { listener: "backend", name: "edge.example.com", expires: 1_800_000_000 },
+      { listener: "127.0.0.1:5061", name: "edge.example.com", keyType: "ec", expires: 1_800_000_000 },
+      { listener: "backend", name: "edge.example.com", keyType: "ec", expires: 1_800_000_000 },
     ],
     crls: [{ listener: "127.0.0.1:5061", nextUpdate: 1_790_000_000 }],
   },
@@ -155,7 +155,7 @@ describe("the metric catalogue", () => {
         'sipedge_backend_probe_duration_seconds_bucket{le="+Inf",pool="main",backend="b0"} 2',
         'sipedge_trunk_last_seen_timestamp_seconds{trunk="carrier"} 1700000000.5',
         'sipedge_kernel_tcp_total{counter="RetransSegs"} 1234',
-        'sipedge_tls_certificate_expiry_timestamp_seconds{listener="127.0.0.1:5061",name="edge.example.com"} 1800000000',
+        'sipedge_tls_certificate_expiry_timestamp_seconds{listener="127.0.0.1:5061",name="edge.example.com",key_type="ec"} 1800000000',
         'sipedge_tls_crl_next_update_timestamp_seconds{listener="127.0.0.1:5061"} 1790000000',
       ]),
     ).toEqual([]);
@@ -180,7 +180,7 @@ describe("a scrape", () => {
       respawnFailures: 1,
       timeouts: { stats: 2, reload: 0 },
       tlsDates: {
-        certificates: [{ listener: "127.0.0.1:1", name: "edge.test", expires: 1_800_000_000 }],
+        certificates: [{ listener: "127.0.0.1:1", name: "edge.test", keyType: "ec", expires: 1_800_000_000 }],
         crls: [{ listener: "127.0.0.1:1", nextUpdate: 1_790_000_000 }],
       },
       table,
@@ -206,7 +206,7 @@ describe("a scrape", () => {
         "sipedge_worker_respawn_failures_total 1",
         'sipedge_channel_timeouts_total{request="stats"} 2',
         "sipedge_io_workers 2",
-        'sipedge_tls_certificate_expiry_timestamp_seconds{listener="127.0.0.1:1",name="edge.test"} 1800000000',
+        'sipedge_tls_certificate_expiry_timestamp_seconds{listener="127.0.0.1:1",name="edge.test",key_type="ec"} 1800000000',
         'sipedge_tls_crl_next_update_timestamp_seconds{listener="127.0.0.1:1"} 1790000000',
         `sipedge_build_info{version="${buildInfo().version}",node="${process.version}",openssl="${process.versions.openssl}"} 1`,
       ]),

@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { formatError, loadCheckedConfig } from "../../../src/config/load.ts";
 import type { ConfigError } from "../../../src/config/schema.ts";
 import { demoCertificate } from "../../../src/runtime/demo.ts";
-import { chainPki, datedCertificate, privatePki, trunkPki } from "../../helpers/certificates.ts";
+import { chainPki, datedCertificate, privatePki, selfSignedCertificate, trunkPki } from "../../helpers/certificates.ts";
 
 const DAY = 86_400_000;
 
@@ -102,6 +102,35 @@ describe("the files a config names", () => {
     install(dir, datedCertificate(new Date(now - DAY), new Date(now + 15 * DAY)));
     expect(findings(file)).toEqual([]);
     expect(findings(file, { now: new Date(now + 14 * DAY) })).toHaveLength(1);
+  });
+
+  it("check an alternative certificate as the default one, and refuse one of the same key type", () => {
+    const { dir, file } = configWith();
+    install(dir, fresh()); // ECDSA
+    writeFileSync(
+      file,
+      readFileSync(file, "utf8").replace(
+        "key: tls/key.pem }",
+        "key: tls/key.pem, alternative: { cert: alt.pem, key: alt-key.pem } }",
+      ),
+    );
+    const rsa = selfSignedCertificate(["-newkey", "rsa:2048"], "alternative");
+    copyFileSync(rsa.cert, join(dir, "alt.pem"));
+    copyFileSync(fresh().key, join(dir, "alt-key.pem"));
+    expect(findings(file)).toEqual([
+      `listen[1].alternative.key: ${join(dir, "alt-key.pem")} is not the key of listen[1].alternative.cert (${join(dir, "alt.pem")})`,
+    ]);
+    copyFileSync(rsa.key, join(dir, "alt-key.pem"));
+    // The pair is taken; its chain's dates are checked as the default's are (the helper's certificate has 2 days).
+    expect(findings(file)).toEqual([
+      expect.stringMatching(/^warning listen\[1\]\.alternative\.cert: .*\(CN=alternative\) expires on .*, in \d days$/),
+    ]);
+    const ecdsa = fresh();
+    copyFileSync(ecdsa.cert, join(dir, "alt.pem"));
+    copyFileSync(ecdsa.key, join(dir, "alt-key.pem"));
+    expect(findings(file)).toEqual([
+      "listen[1].alternative.cert: holds a ec certificate as listen[1].cert does: the alternative must be of another key type (ECDSA beside RSA)",
+    ]);
   });
 
   it("check the CA bundles: a listener's and the backends'", () => {

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { validateConfig } from "../../../src/config/validate.ts";
 import { Supervisor } from "../../../src/runtime/supervisor.ts";
-import { sniPki } from "../../helpers/certificates.ts";
+import { selfSignedCertificate, sniPki } from "../../helpers/certificates.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
 import { sleep } from "../../helpers/net.ts";
 
@@ -116,13 +116,15 @@ describe("supervisor certificates", () => {
       copyFileSync(files.key, live.key);
     };
     install(pki.a);
+    // An RSA certificate for the same name beside the ECDSA default: a series of its own.
+    const rsa = selfSignedCertificate(["-newkey", "rsa:2048"], "b.test");
     const tls = unwrapConfig(
       validateConfig({
         io: { threads: 1, pin: false, grace: "500ms" },
         listen: [
           {
             ...{ transport: "tls", address: "127.0.0.1", port: 5061, cert: pki.b.cert, key: pki.b.key },
-            certificates: [live],
+            ...{ alternative: rsa, certificates: [live] },
           },
         ],
         backends: [{ name: "p", members: [{ name: "a", uri: "sip:127.0.0.1:9" }] }],
@@ -131,12 +133,18 @@ describe("supervisor certificates", () => {
     const notAfter = (file: string) => new X509Certificate(readFileSync(file)).validToDate.getTime() / 1000;
     supervisor = await Supervisor.start(tls, fixture("answering"));
     expect(supervisor.tlsDates.certificates).toEqual([
-      { listener: "127.0.0.1:5061", name: "b.test", expires: notAfter(pki.b.cert) },
-      { listener: "127.0.0.1:5061", name: "a.test", expires: notAfter(pki.a.cert) },
-      { listener: "backend", name: "b.test", expires: notAfter(pki.b.cert) },
+      { listener: "127.0.0.1:5061", name: "b.test", keyType: "ec", expires: notAfter(pki.b.cert) },
+      { listener: "127.0.0.1:5061", name: "b.test", keyType: "rsa", expires: notAfter(rsa.cert) },
+      { listener: "127.0.0.1:5061", name: "a.test", keyType: "ec", expires: notAfter(pki.a.cert) },
+      { listener: "backend", name: "b.test", keyType: "ec", expires: notAfter(pki.b.cert) },
     ]);
     install(pki.aRenewed);
     await supervisor.reload(tls);
-    expect(supervisor.tlsDates.certificates.map((c) => c.name)).toEqual(["b.test", "a.test renewed", "b.test"]);
+    expect(supervisor.tlsDates.certificates.map((c) => c.name)).toEqual([
+      "b.test",
+      "b.test",
+      "a.test renewed",
+      "b.test",
+    ]);
   });
 });

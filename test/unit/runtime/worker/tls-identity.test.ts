@@ -41,10 +41,10 @@ describe("TlsIdentity", () => {
   it("serves each listener its own files, and shows backends the first TLS listener's certificate", () => {
     const files = renewableCertificate();
     const identity = new TlsIdentity(configOf(files), firstTicketKeys());
-    expect(identity.clientListener(1).options.cert).toEqual(pem(files.one.cert));
-    expect(identity.clientListener(2).options.cert).toEqual(pem(files.two.cert));
+    expect(identity.clientListener(1).options.cert).toEqual([pem(files.one.cert)]);
+    expect(identity.clientListener(2).options.cert).toEqual([pem(files.two.cert)]);
     expect(() => identity.clientListener(0)).toThrow("listen[0] is no TLS listener");
-    expect(identity.backendListener?.options.cert).toEqual(pem(files.one.cert));
+    expect(identity.backendListener?.options.cert).toEqual([pem(files.one.cert)]);
     // Spread, as BackendLinks spreads it into tls.connect.
     expect({ ...identity.backendClient }).toEqual({
       rejectUnauthorized: true,
@@ -81,10 +81,10 @@ describe("TlsIdentity", () => {
       ]),
       backend,
     });
-    expect(tls.given.map((o) => o.cert)).toEqual([pem(files.two.cert)]);
-    expect(wss.given.map((o) => o.cert)).toEqual([pem(files.two.cert)]);
-    expect(backend.given.map((o) => o.cert)).toEqual([pem(files.two.cert)]);
-    expect(identity.backendListener?.options.key).toEqual(pem(files.two.key));
+    expect(tls.given.map((o) => o.cert)).toEqual([[pem(files.two.cert)]]);
+    expect(wss.given.map((o) => o.cert)).toEqual([[pem(files.two.cert)]]);
+    expect(backend.given.map((o) => o.cert)).toEqual([[pem(files.two.cert)]]);
+    expect(identity.backendListener?.options.key).toEqual([pem(files.two.key)]);
     // The object the links were given at start now reads as the new identity.
     expect(clientBefore).toBe(identity.backendClient);
     expect({ ...clientBefore }).toMatchObject({ cert: pem(files.two.cert), key: pem(files.two.key) });
