@@ -12,6 +12,16 @@
 # Needs root (loop devices, mount, chroot).
 set -euo pipefail
 
+# The root is mounted in a mount namespace of this script's own. In the
+# host's, any process that makes a namespace meanwhile (`ip netns exec`, a
+# container, a test) gets a copy of the mount, which keeps the filesystem
+# mounted after our umount: its journal is then never written back, GRUB
+# (which does not replay it) reads an empty grub.cfg, and the image stops
+# at a grub> prompt. Seen in a CI run while tests made network namespaces.
+if [[ ${SIPEDGE_BASE_UNSHARED:-} != 1 ]]; then
+  SIPEDGE_BASE_UNSHARED=1 exec unshare --mount --propagation private bash "$0" "$@"
+fi
+
 here=$(cd "$(dirname "$0")" && pwd)
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 cache=${SIPEDGE_CACHE:-$HOME/.cache/sipedge}
@@ -127,6 +137,11 @@ chroot "$mnt" apt-get clean
 
 for m in dev/pts dev proc sys; do umount "$mnt/$m"; done
 umount "$mnt"
+# A filesystem left with its journal to replay does not boot (above): refuse it here, by name.
+if dumpe2fs -h "$loop_part" 2>/dev/null | grep -q needs_recovery; then
+  echo "offline-base: the root filesystem was not written back at umount (needs_recovery)" >&2
+  exit 1
+fi
 losetup -d "$loop_part"
 loop_part=""
 losetup -d "$loop_disk"
