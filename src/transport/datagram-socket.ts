@@ -139,16 +139,21 @@ export class DatagramSocket {
 
   #source(i: number, m: number): string {
     const meta = this.#meta;
-    const start = i * native.TEXT;
-    if (meta[m + 2] !== 4) return this.#text.toString("latin1", start, start + (meta[m + 3] as number));
+    if (meta[m + 2] !== 4) return this.#sourceText(i, m);
     const key = meta[m + 4] as number;
     const names = this.#names;
     let name = names.get(key);
     if (name === undefined) {
       if (names.size >= SOURCE_NAMES) names.clear();
-      name = this.#text.toString("latin1", start, start + (meta[m + 3] as number));
+      name = this.#sourceText(i, m);
       names.set(key, name);
     }
     return name;
+  }
+
+  /** Datagram `i`'s source address as the native side wrote it. */
+  #sourceText(i: number, m: number): string {
+    const start = i * native.TEXT;
+    return this.#text.toString("latin1", start, start + (this.#meta[m + 3] as number));
   }
 }

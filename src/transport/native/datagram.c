@@ -339,6 +339,14 @@ static datagram_socket* socket_of(napi_env env, napi_value value) {
   return s;
 }
 
+// The socket of a call whose one argument is the handle; NULL for anything else.
+static datagram_socket* handle_argument(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return argc == 1 ? socket_of(env, argv[0]) : NULL;
+}
+
 // send(handle, bytes, length, port, address): 0, or the errno the kernel or
 // the arguments gave (the datagram is then lost; the caller counts it).
 static napi_value js_send(napi_env env, napi_callback_info info) {
@@ -369,10 +377,8 @@ static napi_value js_send(napi_env env, napi_callback_info info) {
 
 // localPort(handle): the port the kernel bound (for a bind to port 0).
 static napi_value js_local_port(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], result;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  datagram_socket* s = argc == 1 ? socket_of(env, argv[0]) : NULL;
+  napi_value result;
+  datagram_socket* s = handle_argument(env, info);
   struct sockaddr_storage local;
   socklen_t length = sizeof local;
   uint32_t port = 0;
@@ -385,10 +391,7 @@ static napi_value js_local_port(napi_env env, napi_callback_info info) {
 
 // close(handle): no read or send after it; closing twice is nothing.
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  datagram_socket* s = argc == 1 ? socket_of(env, argv[0]) : NULL;
+  datagram_socket* s = handle_argument(env, info);
   if (s != NULL) shut(s, 0);
   return NULL;
 }
