@@ -111,18 +111,18 @@ export class UdpEndpoint {
    * (counted: a bad port or address, a full send buffer, a message larger
    * than a datagram). The kernel has the bytes when this returns.
    */
-  sendTo(slices: readonly Uint8Array[], _urgent: boolean, port: number, address: string): boolean {
+  sendTo(slices: readonly Uint8Array[], port: number, address: string): boolean {
     if (this.#socket.closed) return false;
     const bytes = slices.length === 1 ? (slices[0] as Uint8Array) : this.#join(slices);
     if (bytes === undefined) {
       this.drops.sendFailed++;
       return false;
     }
-    return this.#send(bytes, bytes.length, port, address);
+    return this.#send(bytes, port, address);
   }
 
-  #send(bytes: Uint8Array, length: number, port: number, address: string): boolean {
-    if (this.#socket.send(bytes, length, port, address) === 0) return true;
+  #send(bytes: Uint8Array, port: number, address: string): boolean {
+    if (this.#socket.send(bytes, bytes.length, port, address) === 0) return true;
     this.drops.sendFailed++;
     return false;
   }
@@ -163,7 +163,7 @@ export class UdpEndpoint {
     } else if (kind === "stun") {
       // RFC 5626 §8: a SIP server answers STUN keep-alives on its SIP port.
       const answer = stunBindingResponse(msg, address, port);
-      if (answer !== undefined) this.#send(answer, answer.length, port, address);
+      if (answer !== undefined) this.#send(answer, port, address);
     }
   }
 }
@@ -194,8 +194,9 @@ class UdpFlow implements Flow {
     return this.#endpoint.closed;
   }
 
-  send(slices: readonly Uint8Array[], urgent = false): boolean {
-    return this.#endpoint.sendTo(slices, urgent, this.remotePort, this.remoteAddress);
+  /** Urgency (Flow.send) is about pool slots, which a datagram holds none of: the kernel has its bytes at once. */
+  send(slices: readonly Uint8Array[]): boolean {
+    return this.#endpoint.sendTo(slices, this.remotePort, this.remoteAddress);
   }
 
   peerNames(): readonly string[] {
