@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { expiryOf, readCertificates, readPrivateKey } from "./certificate-files.ts";
 import { checkCrl } from "./crl-file.ts";
-import type { CertificatePair, Config, ConfigError, SecureListener } from "./schema.ts";
+import type { CertificatePair, ClientRules, Config, ConfigError } from "./schema.ts";
 
 /** The size of the flow-token secret (proxy/flow-token.ts makes one this long, and takes no other). */
 export const FLOW_SECRET_BYTES = 32;
@@ -27,13 +27,19 @@ export interface FileFindings {
 export function checkFiles(config: Config, now: Date = new Date()): FileFindings {
   const errors: ConfigError[] = [];
   const warnings: ConfigError[] = [];
-  config.listen.forEach((l, i) => {
-    if (l.transport !== "tls" && l.transport !== "wss") return;
-    const found = checkIdentity(l, `listen[${i}]`, now);
+  const check = (identity: Identity, clients: ClientRules | undefined, at: string) => {
+    const found = checkIdentity(identity, at, now);
     errors.push(...found.errors);
     warnings.push(...found.warnings);
-    if (l.ca !== undefined) errors.push(...checkBundle(l.ca, `listen[${i}].ca`));
-    if (l.crl !== undefined && l.ca !== undefined) errors.push(...checkCrl(l.crl, l.ca, `listen[${i}].crl`, now));
+    if (clients?.ca !== undefined) errors.push(...checkBundle(clients.ca, `${at}.ca`));
+    if (clients?.crl !== undefined && clients.ca !== undefined)
+      errors.push(...checkCrl(clients.crl, clients.ca, `${at}.crl`, now));
+  };
+  config.listen.forEach((l, i) => {
+    if (l.transport !== "tls" && l.transport !== "wss") return;
+    check(l, l, `listen[${i}]`);
+    // An entry's CA and CRL are checked where it names them; those it takes from the listener were, above.
+    for (const [j, c] of l.certificates.entries()) check(c, ownRules(c.clients, l), `listen[${i}].certificates[${j}]`);
   });
   const { backendTls, flowSecretFile } = config.sip;
   if (backendTls.ca !== undefined) errors.push(...checkBundle(backendTls.ca, "sip.backendTls.ca"));
@@ -41,13 +47,21 @@ export function checkFiles(config: Config, now: Date = new Date()): FileFindings
   return { errors, warnings };
 }
 
+/** A certificate, its key, and one of another key type beside it: a listener's defaults, or a `certificates` entry's. */
+type Identity = CertificatePair & { readonly alternative: CertificatePair | undefined };
+
+/** What of an entry's client rules is its own: a CA not the listener's, and its CRL. */
+function ownRules(clients: ClientRules | undefined, l: ClientRules): ClientRules | undefined {
+  return clients === undefined || clients.ca === l.ca ? undefined : clients;
+}
+
 /**
- * A listener's default certificates: its `cert` and, if any, its
+ * A listener's (or a `certificates` entry's) default certificates: its `cert` and, if any, its
  * `alternative`, each checked as a pair; the two of different key types,
  * since OpenSSL keeps one certificate per key type and the later would
  * quietly replace the other.
  */
-function checkIdentity(l: SecureListener, at: string, now: Date): FileFindings {
+function checkIdentity(l: Identity, at: string, now: Date): FileFindings {
   const first = checkPair(l, at, now);
   if (l.alternative === undefined) return first;
   const second = checkPair(l.alternative, `${at}.alternative`, now);

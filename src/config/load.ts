@@ -2,7 +2,7 @@ import { networkInterfaces } from "node:os";
 import { dirname, resolve } from "node:path";
 import { readAdminToken } from "./admin-token.ts";
 import { checkFiles } from "./files.ts";
-import type { Config, ConfigError } from "./schema.ts";
+import type { CertificatePair, Config, ConfigError } from "./schema.ts";
 import { readSniCertificates } from "./sni-certificates.ts";
 import { validateAdmin, validateConfig } from "./validate.ts";
 import { readYaml } from "./yaml-source.ts";
@@ -49,6 +49,8 @@ function configFrom(raw: unknown, path: string, baseDir: string | undefined): Lo
   if (!r.ok) return r;
   const base = resolve(baseDir ?? dirname(resolve(path)));
   const under = (file: string | undefined) => (file === undefined ? undefined : resolve(base, file));
+  const pairUnder = (p: CertificatePair | undefined) =>
+    p === undefined ? undefined : { cert: resolve(base, p.cert), key: resolve(base, p.key) };
   const auto = r.value.listen.some((l) => l.address === "auto") ? hostAddress() : undefined;
   if (auto === null) {
     const i = r.value.listen.findIndex((l) => l.address === "auto");
@@ -64,11 +66,17 @@ function configFrom(raw: unknown, path: string, baseDir: string | undefined): Lo
           ...l,
           cert: resolve(base, l.cert),
           key: resolve(base, l.key),
-          alternative:
-            l.alternative === undefined
-              ? undefined
-              : { cert: resolve(base, l.alternative.cert), key: resolve(base, l.alternative.key) },
-          certificates: l.certificates.map((c) => ({ ...c, cert: resolve(base, c.cert), key: resolve(base, c.key) })),
+          alternative: pairUnder(l.alternative),
+          certificates: l.certificates.map((c) => ({
+            ...c,
+            cert: resolve(base, c.cert),
+            key: resolve(base, c.key),
+            alternative: pairUnder(c.alternative),
+            clients:
+              c.clients === undefined
+                ? undefined
+                : { ...c.clients, ca: under(c.clients.ca), crl: under(c.clients.crl) },
+          })),
           ca: under(l.ca),
           crl: under(l.crl),
         }

@@ -40,6 +40,15 @@ export interface SniCertificate {
    * subjectAltName DNS names (config/sni-certificates.ts reads them).
    */
   readonly names: readonly string[] | undefined;
+  /** A second certificate of another key type for the same names, as a listener's `alternative`. */
+  readonly alternative: CertificatePair | undefined;
+  /**
+   * Which client certificates these names ask for and trust; undefined:
+   * the listener's. A name's own rules have a TLS server of their own
+   * (transport/server-names.ts), so a session made under another name
+   * never resumes here.
+   */
+  readonly clients: ClientRules | undefined;
 }
 
 /** A certificate (PEM, then its chain) and its private key. */
@@ -48,8 +57,20 @@ export interface CertificatePair {
   readonly key: string;
 }
 
+/** Which client certificates a TLS server asks for, and what it checks them against. */
+export interface ClientRules {
+  readonly clientAuth: ClientAuth;
+  /** The CA bundle client certificates must chain to; undefined: the public roots. */
+  readonly ca: string | undefined;
+  /**
+   * PEM CRLs, one from each CA in a client certificate's chain (node checks
+   * the whole chain): a revoked certificate fails the handshake. Needs `ca`.
+   */
+  readonly crl: string | undefined;
+}
+
 /** What a TLS and a WSS listener both have: certificates, client authentication and TLS settings. */
-export interface SecureListener {
+export interface SecureListener extends ClientRules {
   readonly transport: "tls" | "wss";
   readonly address: string;
   readonly port: number;
@@ -65,13 +86,6 @@ export interface SecureListener {
   readonly alternative: CertificatePair | undefined;
   /** Chosen by the name the client asks for (SNI); empty: `cert` for every client. */
   readonly certificates: readonly SniCertificate[];
-  readonly ca: string | undefined;
-  /**
-   * PEM CRLs, one from each CA in a client certificate's chain (node checks
-   * the whole chain): a revoked certificate fails the handshake. Needs `ca`.
-   */
-  readonly crl: string | undefined;
-  readonly clientAuth: ClientAuth;
   readonly unknownClient: UnknownClient;
   readonly tls: TlsSettings;
 }
@@ -259,4 +273,9 @@ export interface ConfigError {
   readonly problem: string;
   /** The line and column (1-based) of the key's value in the file, where it has one (config/yaml-source.ts). */
   readonly at?: { readonly file: string; readonly line: number; readonly col: number };
+}
+
+/** The client rules of the clients asking for one of `entry`'s names: its own, or its listener's. */
+export function clientRulesOf(l: SecureListener, entry: SniCertificate): ClientRules {
+  return entry.clients ?? l;
 }

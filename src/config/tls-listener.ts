@@ -5,7 +5,7 @@ import { DEFAULT_MIN_VERSION } from "../transport/tls-policy.ts";
 import { isWildcard } from "./addresses.ts";
 import type { Listener, TlsSettings } from "./schema.ts";
 import { int, list, oneOf, section, text } from "./schema-fields.ts";
-import { sniCertificateList } from "./sni-certificates.ts";
+import { sniCertificateList, withClientRules } from "./sni-certificates.ts";
 
 /** The keys only a TLS or WSS listener has. */
 const SECURE_LISTENER_KEYS = [
@@ -160,14 +160,24 @@ export const listener = section({
 })
   .superRefine((l, ctx) => {
     const secure = l.transport === "tls" || l.transport === "wss";
-    const fail = (key: string, problem: string) => ctx.addIssue({ code: "custom", message: problem, path: [key] });
+    const fail = (key: string | readonly (string | number)[], problem: string) =>
+      ctx.addIssue({ code: "custom", message: problem, path: typeof key === "string" ? [key] : [...key] });
     if (secure) {
       for (const key of ["cert", "key"] as const) if (l[key] === undefined) fail(key, "is required");
       // `crl` and `unknownClient` concern client certificates: without them asked for, or a CA to check them, they would do nothing.
       if (l.crl !== undefined && l.ca === undefined) fail("crl", "needs ca: the CA whose revocations it lists");
-      if ((l.clientAuth ?? "none") === "none")
-        for (const key of ["crl", "unknownClient"] as const)
-          if (l[key] !== undefined) fail(key, "needs clientAuth request or require");
+      const asks = (clientAuth: string | undefined) => (clientAuth ?? "none") !== "none";
+      if (!asks(l.clientAuth) && l.crl !== undefined) fail("crl", "needs clientAuth request or require");
+      const names = l.certificates ?? [];
+      if (l.unknownClient !== undefined && !asks(l.clientAuth) && !names.some((c) => asks(c.own.clientAuth)))
+        fail("unknownClient", "needs clientAuth request or require (the listener's or a certificates entry's)");
+      names.forEach(({ own }, j) => {
+        if (own.crl === undefined) return;
+        if (own.ca === undefined)
+          fail(["certificates", j, "crl"], "needs this entry's ca: the CA whose revocations it lists");
+        else if (!asks(own.clientAuth ?? l.clientAuth))
+          fail(["certificates", j, "crl"], "needs clientAuth request or require (this entry's or the listener's)");
+      });
     } else {
       for (const key of SECURE_LISTENER_KEYS)
         if (l[key] !== undefined) fail(key, "only applies to tls and wss listeners");
@@ -178,16 +188,15 @@ export const listener = section({
   .transform((l): Listener => {
     const { transport, address, port } = l;
     if (transport === "udp" || transport === "tcp") return { transport, address, port };
+    const clients = { clientAuth: l.clientAuth ?? "none", ca: l.ca, crl: l.crl };
     const secure = {
       address,
       port,
       cert: l.cert as string,
       key: l.key as string,
       alternative: l.alternative,
-      certificates: l.certificates ?? [],
-      ca: l.ca,
-      crl: l.crl,
-      clientAuth: l.clientAuth ?? "none",
+      certificates: (l.certificates ?? []).map((c) => withClientRules(c, clients)),
+      ...clients,
       unknownClient: l.unknownClient ?? "anonymous",
       tls: l.tls ?? DEFAULT_TLS,
     };
@@ -206,6 +215,35 @@ function asksClientCertificate(l: Parsed): boolean {
 }
 
 /**
+ * The servers of a parsed TLS or WSS listener that ask clients for a
+ * certificate, each with the CA it checks them against and where a missing
+ * one is to be named: the listener's own server, and each `certificates`
+ * entry with client rules of its own.
+ */
+function certificateAskers(l: Parsed, i: number): Asker[] {
+  const askers: Asker[] = asksClientCertificate(l)
+    ? [{ ca: l.ca, at: ["listen", i, "ca"], problem: `is required with clientAuth ${l.clientAuth}` }]
+    : [];
+  if (l.transport !== "tls" && l.transport !== "wss") return askers;
+  mappings(l.certificates).forEach((c, j) => {
+    // Parsed, an entry's rules are joined with its listener's (`clients`); else they are its own so far.
+    const rules = (c.clients ?? c.own ?? {}) as Parsed;
+    if (rules.clientAuth === undefined && rules.ca === undefined) return; // the listener's own rules, checked above
+    const clientAuth = rules.clientAuth ?? l.clientAuth;
+    if (clientAuth === undefined || clientAuth === "none") return;
+    const at = ["listen", i, "certificates", j, "clientAuth"];
+    askers.push({ ca: rules.ca ?? l.ca, at, problem: `${clientAuth} needs a ca (this entry's or the listener's)` });
+  });
+  return askers;
+}
+
+interface Asker {
+  readonly ca: unknown;
+  readonly at: (string | number)[];
+  readonly problem: string;
+}
+
+/**
  * A trunk known by `certNames` trusts whoever shows a verified certificate
  * with that name: verified against the listener's own `ca`, or, without
  * one, against the public roots, where anyone can buy a certificate for a
@@ -220,11 +258,13 @@ export function requireClientCa(
   const byName = mappings(trunks).findIndex((t) => Array.isArray(t.certNames) && t.certNames.length > 0);
   if (byName < 0) return;
   mappings(listen).forEach((l, i) => {
-    if (!asksClientCertificate(l) || l.ca !== undefined) return;
-    fail(
-      ["listen", i, "ca"],
-      `is required with clientAuth ${l.clientAuth} while trunks are known by certNames (trunks[${byName}]): without it any publicly trusted certificate bearing a trunk's name would be that trunk`,
-    );
+    for (const { ca, at, problem } of certificateAskers(l, i)) {
+      if (ca !== undefined) continue;
+      fail(
+        at,
+        `${problem} while trunks are known by certNames (trunks[${byName}]): without it any publicly trusted certificate bearing a trunk's name would be that trunk`,
+      );
+    }
   });
 }
 
@@ -234,7 +274,7 @@ export function requireCertListener(
   trunks: unknown,
   fail: (path: readonly (string | number)[], problem: string) => void,
 ) {
-  if (mappings(listen).some(asksClientCertificate)) return;
+  if (mappings(listen).some((l, i) => certificateAskers(l, i).length > 0)) return;
   mappings(trunks).forEach((t, i) => {
     if (t.requireCert === true)
       fail(["trunks", i, "requireCert"], "needs a tls or wss listener with clientAuth request or require");

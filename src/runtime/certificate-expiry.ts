@@ -40,7 +40,10 @@ export function certificateExpiries(config: Config): CertificateExpiry[] {
     if (l.transport !== "tls" && l.transport !== "wss") continue;
     add(listenerLabel(l.address, l.port), l.cert);
     if (l.alternative !== undefined) add(listenerLabel(l.address, l.port), l.alternative.cert);
-    for (const c of l.certificates) add(listenerLabel(l.address, l.port), c.cert);
+    for (const c of l.certificates) {
+      add(listenerLabel(l.address, l.port), c.cert);
+      if (c.alternative !== undefined) add(listenerLabel(l.address, l.port), c.alternative.cert);
+    }
   }
   const first = config.listen.find((l) => l.transport === "tls");
   if (first !== undefined && "cert" in first) add("backend", first.cert);

@@ -13,7 +13,7 @@ export interface CrlNextUpdate {
 }
 
 /**
- * Each TLS and WSS listener's `crl`, dated once per config (start, reload)
+ * Each TLS and WSS listener's `crl` (and its `certificates` entries'), dated once per config (start, reload)
  * like the certificates (runtime/certificate-expiry.ts): the CRLs OpenSSL
  * checks clients against are the ones the last reload loaded, so a file
  * renewed without a reload changes nothing here either. Past its
@@ -25,15 +25,22 @@ export interface CrlNextUpdate {
  */
 export function crlNextUpdates(config: Config): CrlNextUpdate[] {
   return config.listen.flatMap((l) => {
-    if ((l.transport !== "tls" && l.transport !== "wss") || l.crl === undefined) return [];
-    let text: Buffer;
-    try {
-      text = readFileSync(l.crl);
-    } catch {
-      return [];
-    }
-    const dates = pemCrls(text).flatMap((der) => nextUpdate(der)?.getTime() ?? []);
+    if (l.transport !== "tls" && l.transport !== "wss") return [];
+    // A `certificates` entry's own CRL counts for its listener too: its clients come in there.
+    const files = new Set([l.crl, ...l.certificates.map((c) => c.clients?.crl)].filter((f) => f !== undefined));
+    const dates = [...files].flatMap((file) => crlDates(file));
     if (dates.length === 0) return [];
     return [{ listener: listenerLabel(l.address, l.port), nextUpdate: Math.min(...dates) / 1000 }];
   });
+}
+
+/** The nextUpdate of each CRL in a file (ms since the epoch); none when it cannot be read. */
+function crlDates(file: string): number[] {
+  let text: Buffer;
+  try {
+    text = readFileSync(file);
+  } catch {
+    return [];
+  }
+  return pemCrls(text).flatMap((der) => nextUpdate(der)?.getTime() ?? []);
 }

@@ -5,13 +5,31 @@ import type { Flow } from "./flow.ts";
 import { handshakeFailure } from "./handshake-failures.ts";
 import { keyTypeOf, ListenerHandshakes, recordHandshake } from "./handshakes.ts";
 import { listening } from "./listening.ts";
+import { type NamedServerTls, readServerName, ServerNames } from "./server-names.ts";
 import type { SessionTickets } from "./ticket-keys.ts";
 import { hardened } from "./tls-policy.ts";
 
 /** A TLS listener's server options, and the session ticket keys its contexts share with every worker's. */
 export interface ServerTls {
+  /** For a client that asks for no name, or for one no `named` entry has. */
   readonly options: TlsOptions;
+  /** Per server name, other options (SNI); empty: `options` for every client, and no ClientHello read first. */
+  readonly named: readonly NamedServerTls[];
   readonly tickets: SessionTickets;
+}
+
+/** How a TLS listener makes a server for a name's options, as it made its own, and how long a handshake may take. */
+export interface TlsServing {
+  readonly serverFor: (options: TlsOptions) => TlsServer;
+  readonly handshakeTimeout: number;
+}
+
+/** node:tls's own handshakeTimeout default, for a listener given none (ms). */
+export const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
+
+/** A TLS server's default context (node:tls keeps it there; setSecureContext replaces it). */
+function defaultContext(server: Server): SecureContext {
+  return (server as unknown as { _sharedCreds: SecureContext })._sharedCreds;
 }
 
 /** A flow a listener accepted and may close (drain, shutdown, slow reader) or stop reading for a while. */
@@ -116,6 +134,11 @@ export abstract class ConnectionListener {
   handshakes: ListenerHandshakes | undefined;
   /** TLS listeners: the ticket keys each default context the server gets is given (at start, on a reload). */
   #tickets: SessionTickets | undefined;
+  /** TLS listeners: how a server for a name's options is made, and the servers by name (undefined: none configured). */
+  #serving: TlsServing | undefined;
+  #names: ServerNames | undefined;
+  /** TLS listeners: node:tls's own 'connection' listener, which wraps a socket in TLS with the server's default context. */
+  #wrap: ((socket: Socket) => void) | undefined;
   readonly #server: Server;
   readonly #admission: ListenerAdmission | undefined;
   readonly #identify: ListenOptions["identify"];
@@ -261,16 +284,27 @@ export abstract class ConnectionListener {
   }
 
   /**
-   * Times each handshake from the TCP accept to the secure connection,
-   * keyed by the peer's address, and counts whether it resumed a session;
-   * a failed handshake concerns one client only, and is counted by reason.
+   * Makes this a TLS listener: times each handshake from the TCP accept to
+   * the secure connection, keyed by the peer's address, and counts whether
+   * it resumed a session; a failed handshake concerns one client only, and
+   * is counted by reason. With names of their own (tls.named), a
+   * connection's ClientHello is read first and the server for its name runs
+   * the handshake (server-names.ts); those servers report here.
    */
-  protected trackHandshakes(tls: ServerTls): void {
+  protected serveTls(tls: ServerTls, serving: TlsServing): void {
     const certs = [tls.options.cert ?? []].flat() as (string | Buffer)[];
     const stats = new ListenerHandshakes(certs.map(keyTypeOf));
     this.handshakes = stats;
     this.#tickets = tls.tickets;
+    this.#serving = serving;
     this.#installTickets();
+    // After the admission's listener (the constructor's): a socket refused at the door is never wrapped, nor read.
+    const [wrap] = this.#server.listeners("connection") as ((socket: Socket) => void)[];
+    if (wrap === undefined) throw new Error("a TLS server without node:tls's connection listener");
+    this.#server.off("connection", wrap);
+    this.#wrap = wrap;
+    this.#server.on("connection", (s: Socket) => this.#dispatch(s, stats));
+    this.#names = this.#serversByName(tls.named);
     this.#server.on("secureConnection", (s: TLSSocket) => {
       const t = this.#handshakeOver(s);
       // The group agreed on is not told: Node's getEphemeralKeyInfo() answers null on a server's socket.
@@ -289,10 +323,43 @@ export abstract class ConnectionListener {
     });
   }
 
-  /** The server's default context seals and opens tickets with the shared keys (SNI contexts get them where made). */
+  /** A connection let in: to the server for the name it asks for, or to this listener's own. */
+  #dispatch(s: Socket, stats: ListenerHandshakes): void {
+    if (s.destroyed) return; // refused at the door
+    const names = this.#names;
+    const own = () => this.#wrap?.call(this.#server, s);
+    if (names === undefined) {
+      own();
+      return;
+    }
+    readServerName(
+      s,
+      this.#serving?.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT,
+      (servername) => {
+        const server = names.lookup(servername);
+        if (server === undefined) own();
+        else server.emit("connection", s);
+      },
+      () => stats.failures.other++,
+    );
+  }
+
+  /** A server per named entry, sealing tickets with the shared keys and reporting to this listener. */
+  #serversByName(named: readonly NamedServerTls[]): ServerNames | undefined {
+    const serving = this.#serving;
+    if (named.length === 0 || serving === undefined) return undefined;
+    return new ServerNames(named, (options) => {
+      const server = serving.serverFor(options);
+      this.#tickets?.install(defaultContext(server));
+      server.on("secureConnection", (s: TLSSocket) => this.#server.emit("secureConnection", s));
+      server.on("tlsClientError", (e: Error, s: TLSSocket) => this.#server.emit("tlsClientError", e, s));
+      return server;
+    });
+  }
+
+  /** The server's default context seals and opens tickets with the shared keys (each name's server's gets them where made). */
   #installTickets(): void {
-    const context = (this.#server as unknown as { _sharedCreds: SecureContext })._sharedCreds;
-    this.#tickets?.install(context);
+    this.#tickets?.install(defaultContext(this.#server));
   }
 
   /**
@@ -319,12 +386,17 @@ export abstract class ConnectionListener {
     return this.#connections.get(id);
   }
 
-  /** New certificates for new handshakes; connections already up keep theirs. */
-  setSecureContext(options: TlsOptions): void {
+  /**
+   * New certificates and client rules for new handshakes, the names' too
+   * (new servers: a name's client rules are its server's); connections
+   * already up keep theirs, and the servers that made them.
+   */
+  setSecureContext(options: TlsOptions, named: readonly NamedServerTls[] = []): void {
     // The same defaults as the listener was made with: a reload must not weaken them.
     (this.#server as TlsServer).setSecureContext(hardened(options));
     // A new default context: without the shared keys it would seal with random ones of its own.
     this.#installTickets();
+    this.#names = this.#serversByName(named);
   }
 
   /** No new connections; those open carry on (SIGTERM drain). */

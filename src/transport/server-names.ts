@@ -1,41 +1,40 @@
-import { createSecureContext, type SecureContext, type SecureContextOptions } from "node:tls";
-import type { SessionTickets } from "./ticket-keys.ts";
-import { hardened } from "./tls-policy.ts";
+import type { Socket } from "node:net";
+import type { TlsOptions, Server as TlsServer } from "node:tls";
+import { MAX_CLIENT_HELLO_BYTES, readClientHello } from "./client-hello.ts";
 
-/** A certificate a TLS listener shows the clients that ask for one of its names. */
-export interface NamedCertificate {
-  /** Exact names and `*.` wildcards, lower case; no name in two certificates. */
+/** The server options for the clients that ask for some names (SNI, RFC 6066 §3). */
+export interface NamedServerTls {
+  /** Exact names and `*.` wildcards, lower case; no name in two entries. */
   readonly names: readonly string[];
-  /** PEM: the certificate and its chain. */
-  readonly cert: Buffer;
-  readonly key: Buffer;
+  /** Its certificates, client-certificate rules and session context, as a listener's own options are. */
+  readonly options: TlsOptions;
 }
 
 /**
- * The secure contexts a TLS listener chooses from by the server name a
- * client asks for (SNI, RFC 6066 §3), made once per config (start, reload),
- * never per handshake: one per certificate, with the hardened defaults and
- * `common` (the listener's `tls` settings and CA) under it, as the default
- * context has. One certificate each: node takes from the context SNI
- * chooses only its last certificate, key and chain (UseSNIContext), so an
- * ECDSA and an RSA certificate side by side in one would show the one.
- * Each seals and opens session tickets with the shared keys: node asks the
- * context SNI chose for them.
+ * Per server name, the TLS server that runs the whole handshake of a
+ * client asking for it: its certificates (ECDSA and RSA side by side, as a
+ * listener's default), which client certificates it asks for and trusts,
+ * and a session context of its own. Node's SNICallback could not do this:
+ * it swaps in only the chosen context's last certificate, keeps the
+ * listener's client-certificate rules, and resumes a session made under
+ * one name when it is offered under another, so a name that requires a
+ * certificate could be entered on a ticket from a name that does not.
+ * These servers never listen: the listener hands them the connections
+ * (server-names.ts readServerName), made once per config (start, reload).
  */
-export class ServerNameContexts {
-  readonly #byName = new Map<string, SecureContext>();
+export class ServerNames {
+  readonly #byName = new Map<string, TlsServer>();
 
-  constructor(common: SecureContextOptions, certificates: readonly NamedCertificate[], tickets: SessionTickets) {
-    for (const { names, cert, key } of certificates) {
-      const context = createSecureContext(hardened({ ...common, cert, key }));
-      tickets.install(context);
-      for (const name of names) this.#byName.set(name, context);
+  constructor(named: readonly NamedServerTls[], serverFor: (options: TlsOptions) => TlsServer) {
+    for (const { names, options } of named) {
+      const server = serverFor(options);
+      for (const name of names) this.#byName.set(name, server);
     }
   }
 
-  /** The context for the name a client asked for; undefined: none configured, the listener's default is shown. */
-  lookup(servername: string): SecureContext | undefined {
-    return matchServerName(this.#byName, servername);
+  /** The server for the name a client asked for; undefined: no name, or none configured (the listener's default). */
+  lookup(servername: string | undefined): TlsServer | undefined {
+    return servername === undefined ? undefined : matchServerName(this.#byName, servername);
   }
 }
 
@@ -51,3 +50,47 @@ export function matchServerName<T>(byName: ReadonlyMap<string, T>, servername: s
   const dot = name.indexOf(".");
   return dot > 0 ? byName.get(`*${name.slice(dot)}`) : undefined;
 }
+
+/**
+ * Reads a new connection's first bytes until its ClientHello tells which
+ * name it asks for (client-hello.ts), then puts them back, for the TLS
+ * server `then` hands the socket to. Bounded: at most one TLS record is
+ * waited for, and for `timeout` ms (limits.handshakeTimeout, which the
+ * handshake proper has again); a client that says nothing in that time
+ * is closed and `timedOut` told.
+ */
+export function readServerName(
+  socket: Socket,
+  timeout: number,
+  then: (servername: string | undefined) => void,
+  timedOut: () => void,
+): void {
+  let bytes: Buffer | undefined;
+  const timer = setTimeout(() => {
+    done();
+    timedOut();
+    socket.destroy();
+  }, timeout);
+  const onData = (chunk: Buffer) => {
+    bytes = bytes === undefined ? chunk : Buffer.concat([bytes, chunk]);
+    const hello = readClientHello(bytes);
+    // A ClientHello's first record is whole at MAX_CLIENT_HELLO_BYTES (client-hello.ts): only bytes short of it read on.
+    if (!hello.complete && bytes.length < MAX_CLIENT_HELLO_BYTES) return;
+    done();
+    socket.pause();
+    socket.unshift(bytes);
+    then(hello.complete ? hello.serverName : undefined);
+  };
+  const done = () => {
+    clearTimeout(timer);
+    socket.off("data", onData);
+    socket.off("close", done);
+  };
+  socket.on("data", onData);
+  socket.on("close", done);
+  // A reset before the hello must not be an unhandled 'error' (Node throws those); the socket closes on its own.
+  // Kept after the hand-off too: the TLS socket takes the handle, and the raw socket may still report its end.
+  socket.on("error", ignore);
+}
+
+function ignore(): void {}

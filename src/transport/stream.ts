@@ -1,11 +1,18 @@
 import { createServer as createTcpServer, connect as netConnect, type Server, type Socket } from "node:net";
-import { type ConnectionOptions, createServer as createTlsServer, TLSSocket, connect as tlsConnect } from "node:tls";
+import {
+  type ConnectionOptions,
+  createServer as createTlsServer,
+  TLSSocket,
+  type TlsOptions,
+  connect as tlsConnect,
+} from "node:tls";
 import { StreamFramer } from "../sip/index.ts";
 import { type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
 import {
   type Connection,
   ConnectionListener,
   certificateNames,
+  DEFAULT_HANDSHAKE_TIMEOUT,
   type ListenOptions,
   type ServerTls,
 } from "./listener.ts";
@@ -323,12 +330,12 @@ export class StreamListener extends ConnectionListener {
 
   static async listen(options: StreamListenerOptions, onMessage: MessageHandler): Promise<StreamListener> {
     const transport = options.tls === undefined ? "tcp" : "tls";
-    const server =
-      options.tls === undefined
-        ? createTcpServer()
-        : createTlsServer(hardened({ ...options.tls.options, handshakeTimeout: options.handshakeTimeout }));
+    const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
+    // A name's server (SNI) is made as the listener's own is.
+    const serverFor = (tls: TlsOptions) => createTlsServer(hardened({ ...tls, handshakeTimeout }));
+    const server = options.tls === undefined ? createTcpServer() : serverFor(options.tls.options);
     const listener = new StreamListener(server, transport, options);
-    if (options.tls !== undefined) listener.trackHandshakes(options.tls);
+    if (options.tls !== undefined) listener.serveTls(options.tls, { serverFor, handshakeTimeout });
     const accept = (socket: Socket | TLSSocket) => {
       if (socket.destroyed) return; // refused at the door
       listener.add(new StreamConnection(socket, transport, options, onMessage, (closed) => listener.remove(closed)));

@@ -2,13 +2,14 @@ import { isUtf8 } from "node:buffer";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createServer } from "node:https";
 import type { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
+import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from "node:tls";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
 import { type MessageHandler, newFlowId } from "./flow.ts";
 import {
   type Connection,
   ConnectionListener,
   certificateNames,
+  DEFAULT_HANDSHAKE_TIMEOUT,
   type ListenOptions,
   type ServerTls,
 } from "./listener.ts";
@@ -144,14 +145,19 @@ export class WsListener extends ConnectionListener {
   readonly transport = "wss" as const;
 
   static async listen(options: WsListenerOptions, onMessage: MessageHandler): Promise<WsListener> {
+    const handshakeTimeout = options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT;
     const server = createServer({
       ...hardened(options.tls.options),
-      handshakeTimeout: options.handshakeTimeout,
+      handshakeTimeout,
       headersTimeout: UPGRADE_TIMEOUT,
       requestTimeout: UPGRADE_TIMEOUT,
     });
     const listener = new WsListener(server, options);
-    listener.trackHandshakes(options.tls);
+    // A name's server (SNI) runs the handshake alone, then hands the secure socket to this HTTPS server;
+    // it offers HTTP/1.1 by ALPN as an HTTPS server does.
+    const serverFor = (tls: TlsOptions) =>
+      createTlsServer(hardened({ ...tls, handshakeTimeout, ALPNProtocols: ["http/1.1"] }));
+    listener.serveTls(options.tls, { serverFor, handshakeTimeout });
     const wss = new WebSocketServer({
       noServer: true,
       clientTracking: false,

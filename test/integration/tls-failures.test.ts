@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type HandshakeFailure, noFailures } from "../../src/transport/handshake-failures.ts";
-import { privatePki } from "../helpers/certificates.ts";
+import { datedCertificate, privatePki, sniPki } from "../helpers/certificates.ts";
 import { freePort, sleep } from "../helpers/net.ts";
 import { handshake } from "../helpers/s-client.ts";
 import { CERT_DIR, perTest, type Running, startSipedge } from "../helpers/sipedge.ts";
@@ -33,6 +33,20 @@ describe("TLS handshake failures", () => {
     ]);
     expect(ok.code).toBe(0);
     expect(sipedge.worker.stats(0).clients.handshakes[0]).toMatchObject({ ok: 1 });
+  });
+
+  it("a client certificate past its notAfter, from the CA a server name trusts", async () => {
+    const day = 86_400_000;
+    const expired = datedCertificate(new Date(Date.now() - 3 * day), new Date(Date.now() - day));
+    const { a } = sniPki();
+    // The expired certificate is its own CA: a chain that verifies, but for its dates.
+    const certificates = [{ ...a, clientAuth: "require", ca: expired.cert }];
+    const sipedge = scope.use(await startSipedge([await freePort()], { certificates }));
+    const r = await handshake(processes, sipedge.tls, [
+      ...["-servername", "a.test", "-tls1_2", "-cert", expired.cert, "-key", expired.key],
+    ]);
+    expect(r.code).toBe(1);
+    expect(await failures(sipedge, 1)).toEqual({ ...noFailures(), expired: 1 });
   });
 
   it("a client that does not trust our certificate's CA, or finds another name in it", async () => {

@@ -60,6 +60,18 @@ describe("an ECDSA and an RSA certificate on one listener", () => {
     ]);
   });
 
+  it("shows a server name's ECDSA or RSA certificate as the client takes, on TLS and WSS", async () => {
+    const ec = selfSignedCertificate(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "sipedge-ec-r");
+    const certificates = [{ cert: ec.cert, key: ec.key, names: ["r.test"], alternative: rsa }];
+    const sipedge = scope.use(await startSipedge([await freePort()], { wss: true, certificates }));
+    for (const port of [sipedge.tls, sipedge.wss]) {
+      for (const args of ECDSA_ONLY) expect(await shown(port, ["-servername", "r.test", ...args])).toBe("sipedge-ec-r");
+      for (const args of RSA_ONLY) expect(await shown(port, ["-servername", "r.test", ...args])).toBe("sipedge-rsa");
+      // The listener's own default holds no RSA certificate: an RSA-only client asking for no name is refused.
+      expect(await shown(port, RSA_ONLY[0] as string[])).toBeUndefined();
+    }
+  });
+
   it("without an alternative, refuses an RSA-only client: one certificate, one key type", async () => {
     const sipedge = scope.use(await startSipedge([await freePort()]));
     expect(await shown(sipedge.tls, RSA_ONLY[0] as string[])).toBeUndefined();

@@ -3,20 +3,28 @@ import { readFileSync } from "node:fs";
 import type { ConnectionOptions, SecureContextOptions, TlsOptions } from "node:tls";
 import { pemCrlBlocks } from "../../config/crl-file.ts";
 import { formatErrors } from "../../config/load.ts";
-import type { CertificatePair, Config, SecureListener } from "../../config/schema.ts";
+import {
+  type CertificatePair,
+  type ClientRules,
+  type Config,
+  clientRulesOf,
+  type SecureListener,
+  type SniCertificate,
+  type TlsSettings,
+} from "../../config/schema.ts";
 import { readSniCertificates } from "../../config/sni-certificates.ts";
 import { contextOptions } from "../../config/tls-listener.ts";
 import { backendClientTls } from "../../health/backend-tls.ts";
 import { errorText, type LogLevel, log } from "../../log/log.ts";
 import type { ConnectionListener, ServerTls } from "../../transport/listener.ts";
-import { ServerNameContexts } from "../../transport/sni.ts";
+import type { NamedServerTls } from "../../transport/server-names.ts";
 import { SessionTickets, type TicketKeys } from "../../transport/ticket-keys.ts";
 
-/** A client-facing TLS or WSS listener's server options, and the contexts it shows by server name. */
+/** A client-facing TLS or WSS listener's server options, and those of its servers by name. */
 interface ClientListenerTls {
   readonly options: TlsOptions;
-  /** undefined: no `certificates`, the default certificate for every client. */
-  readonly byName: ServerNameContexts | undefined;
+  /** One per `certificates` entry; empty: the default certificate for every client. */
+  readonly named: readonly NamedServerTls[];
 }
 
 /** The TLS options one config's files make, read once for all who use them. */
@@ -80,26 +88,17 @@ export class TlsIdentity {
     if (reports) logCertificates(config, this.#files);
   }
 
-  /**
-   * The server options of the TLS or WSS listener at `index` in
-   * config.listen. Its SNICallback asks the current files: a server keeps
-   * the callback it was made with (setSecureContext replaces only the
-   * default context), so a reload's new contexts are found through it.
-   */
+  /** The server options of the TLS or WSS listener at `index` in config.listen, and its names'. */
   clientListener(index: number): ServerTls {
     const listener = this.#files.clientListeners.get(index);
     if (listener === undefined) throw new Error(`listen[${index}] is no TLS listener`);
-    const options: TlsOptions = {
-      ...listener.options,
-      SNICallback: (servername, done) => done(null, this.#files.clientListeners.get(index)?.byName?.lookup(servername)),
-    };
-    return { options, tickets: this.#sessions.tickets };
+    return { ...listener, tickets: this.#sessions.tickets };
   }
 
   /** The backend-side TLS listener's options; undefined when no listener is TLS. */
   get backendListener(): ServerTls | undefined {
     const options = this.#files.identity;
-    return options === undefined ? undefined : { options, tickets: this.#sessions.tickets };
+    return options === undefined ? undefined : { options, named: [], tickets: this.#sessions.tickets };
   }
 
   /** The supervisor rotated the ticket keys: every context of this worker has them from its next handshake. */
@@ -112,7 +111,7 @@ export class TlsIdentity {
     const next = readTlsFiles(config, this.#sessions);
     for (const [index, listener] of listeners.clients) {
       const tls = next.clientListeners.get(index);
-      if (tls !== undefined) listener.setSecureContext(tls.options);
+      if (tls !== undefined) listener.setSecureContext(tls.options, tls.named);
     }
     if (listeners.backend !== undefined && next.identity !== undefined)
       listeners.backend.setSecureContext(next.identity);
@@ -126,8 +125,8 @@ function readTlsFiles(config: Config, sessions: Sessions): TlsFiles {
   for (const [index, l] of config.listen.entries()) {
     if (l.transport !== "tls" && l.transport !== "wss") continue;
     const path = `listen[${index}]`;
-    const byName = serverNameContexts(l, path, sessions.tickets);
-    clientListeners.set(index, { options: { ...serverTls(l, path), sessionTimeout: sessions.timeout }, byName });
+    const named = namedServers(l, path, sessions.timeout);
+    clientListeners.set(index, { options: { ...serverTls(l, path), sessionTimeout: sessions.timeout }, named });
   }
   const first = config.listen.findIndex((l) => l.transport === "tls");
   return {
@@ -181,13 +180,34 @@ function logCertificate(listener: string, file: string, pem: Buffer): void {
  */
 function serverTls(l: SecureListener, path: string): TlsOptions {
   const pairs = defaultPairs(l);
+  return serverOptions(
+    pairs.map((p) => readFileSync(p.cert)),
+    pairs.map((p) => readFileSync(p.key)),
+    l,
+    l.tls,
+    path,
+  );
+}
+
+/**
+ * The options of a server that runs handshakes with its certificates and
+ * client rules: the listener's own, or a `certificates` entry's. Several
+ * pairs in one context: OpenSSL shows each client the one its signature
+ * algorithms take (ECDSA or RSA).
+ */
+function serverOptions(
+  cert: readonly Buffer[],
+  key: readonly Buffer[],
+  clients: ClientRules,
+  tls: TlsSettings,
+  path: string,
+): TlsOptions {
   return {
-    ...contextTls(l, path),
-    // Several pairs in one context: OpenSSL shows each client the one its signature algorithms take (ECDSA or RSA).
-    cert: pairs.map((p) => readFileSync(p.cert)),
-    key: pairs.map((p) => readFileSync(p.key)),
-    requestCert: l.clientAuth !== "none",
-    rejectUnauthorized: l.clientAuth === "require",
+    ...contextTls(clients, tls, path),
+    cert: [...cert],
+    key: [...key],
+    requestCert: clients.clientAuth !== "none",
+    rejectUnauthorized: clients.clientAuth === "require",
   };
 }
 
@@ -197,19 +217,19 @@ function defaultPairs(l: SecureListener): readonly CertificatePair[] {
 }
 
 /**
- * What every context of a listener has, the default and each SNI one: its
+ * What a server's context has besides its certificates: the listener's
  * `tls` settings, the CA its clients' certificates chain to and the CRLs
  * that revoke some of them (node then checks every certificate of the chain:
  * X509_V_FLAG_CRL_CHECK_ALL), given one by one (config/crl-file.ts).
  */
-function contextTls(l: SecureListener, path: string): SecureContextOptions {
-  const ca = l.ca === undefined ? undefined : readFileSync(l.ca);
-  const crl = l.crl === undefined ? undefined : readFileSync(l.crl);
+function contextTls(clients: ClientRules, tls: TlsSettings, path: string): SecureContextOptions {
+  const ca = clients.ca === undefined ? undefined : readFileSync(clients.ca);
+  const crl = clients.crl === undefined ? undefined : readFileSync(clients.crl);
   return {
-    ...contextOptions(l.tls),
+    ...contextOptions(tls),
     ...(ca === undefined ? {} : { ca }),
     ...(crl === undefined ? {} : { crl: pemCrlBlocks(crl) }),
-    sessionIdContext: sessionIdContext(path, l.clientAuth, ca, crl),
+    sessionIdContext: sessionIdContext(path, clients.clientAuth, ca, crl),
   };
 }
 
@@ -232,12 +252,21 @@ function sessionIdContext(path: string, clientAuth: string, ca: Buffer | undefin
   return h.digest("hex").slice(0, 32);
 }
 
-/** The listener's `certificates` as contexts by name; a file loadConfig would refuse throws, naming its key. */
-function serverNameContexts(l: SecureListener, path: string, tickets: SessionTickets): ServerNameContexts | undefined {
-  if (l.certificates.length === 0) return undefined;
+/**
+ * A server per `certificates` entry, each with its names' certificates,
+ * their client rules (their own, or the listener's) and a session context
+ * of its own (`path` is the entry's): a session made under one name is not
+ * resumed under another. A file loadConfig would refuse throws, naming its key.
+ */
+function namedServers(l: SecureListener, path: string, sessionTimeout: number): readonly NamedServerTls[] {
+  if (l.certificates.length === 0) return [];
   const { files, errors } = readSniCertificates(l.certificates, path);
   if (errors.length > 0) throw new Error(formatErrors(errors));
-  return new ServerNameContexts(contextTls(l, path), files, tickets);
+  return files.map(({ cert, key, names }, j) => {
+    const clients = clientRulesOf(l, l.certificates[j] as SniCertificate);
+    const options = serverOptions(cert, key, clients, l.tls, `${path}.certificates[${j}]`);
+    return { names, options: { ...options, sessionTimeout } };
+  });
 }
 
 /** An object that reads, and spreads, as whatever `current` returns at that moment. */

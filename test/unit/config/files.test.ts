@@ -133,6 +133,34 @@ describe("the files a config names", () => {
     ]);
   });
 
+  it("check a certificates entry's alternative and own CA as a listener's", () => {
+    const { dir, file } = configWith();
+    install(dir, fresh());
+    const a = fresh(); // ECDSA, for sipedge-demo: the entry names its server name
+    writeFileSync(
+      file,
+      readFileSync(file, "utf8").replace(
+        "key: tls/key.pem }",
+        `key: tls/key.pem, certificates: [{ cert: ${a.cert}, key: ${a.key}, names: [a.test], alternative: { cert: alt.pem, key: alt-key.pem }, clientAuth: require, ca: a-ca.pem }] }`,
+      ),
+    );
+    const ecdsa = fresh();
+    copyFileSync(ecdsa.cert, join(dir, "alt.pem"));
+    copyFileSync(ecdsa.key, join(dir, "alt-key.pem"));
+    writeFileSync(join(dir, "a-ca.pem"), "");
+    expect(findings(file)).toEqual([
+      "listen[1].certificates[0].alternative.cert: holds a ec certificate as listen[1].certificates[0].cert does: the alternative must be of another key type (ECDSA beside RSA)",
+      `listen[1].certificates[0].ca: ${join(dir, "a-ca.pem")} holds no PEM certificate`,
+    ]);
+    const rsa = selfSignedCertificate(["-newkey", "rsa:2048"], "alternative");
+    copyFileSync(rsa.cert, join(dir, "alt.pem"));
+    copyFileSync(rsa.key, join(dir, "alt-key.pem"));
+    copyFileSync(privatePki().ca, join(dir, "a-ca.pem"));
+    expect(findings(file)).toEqual([
+      expect.stringMatching(/^warning listen\[1\]\.certificates\[0\]\.alternative\.cert: .*expires on/),
+    ]);
+  });
+
   it("check the CA bundles: a listener's and the backends'", () => {
     const { dir, file } = configWith("sip: { backendTls: { ca: backends-ca.pem } }\n");
     install(dir, fresh());

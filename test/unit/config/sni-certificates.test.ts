@@ -73,13 +73,13 @@ describe("listen[].certificates", () => {
   it("refuses what is no server name, an empty list and unknown keys", () => {
     expect(
       problems(
-        "[{ cert: a.pem, key: a.key, names: [a..test, '*.*.test', 'x.*.test', '*', 7] }, { cert: b.pem, key: b.key, names: [], ca: x }]",
+        "[{ cert: a.pem, key: a.key, names: [a..test, '*.*.test', 'x.*.test', '*', 7] }, { cert: b.pem, key: b.key, names: [], unknownClient: refuse }]",
       ),
     ).toEqual([
       ...[0, 1, 2, 3, 4].map(
         (i) => `listen[0].certificates[0].names[${i}]: must be a server name like "sip.example.com" or "*.example.com"`,
       ),
-      "listen[0].certificates[1].ca: unknown key (expected one of cert, key, names)",
+      "listen[0].certificates[1].unknownClient: unknown key (expected one of cert, key, names, alternative, clientAuth, ca, crl)",
       "listen[0].certificates[1].names: must name a server name (left out: the certificate's own DNS names)",
     ]);
   });

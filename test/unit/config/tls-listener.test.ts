@@ -105,7 +105,7 @@ describe("client certificate keys: crl, unknownClient, requireCert", () => {
     ]);
     expect(problems({ listen: [tls({ ca: "ca.pem", crl: "crl.pem", unknownClient: "refuse" })], backends })).toEqual([
       "listen[0].crl: needs clientAuth request or require",
-      "listen[0].unknownClient: needs clientAuth request or require",
+      "listen[0].unknownClient: needs clientAuth request or require (the listener's or a certificates entry's)",
     ]);
     expect(problems({ listen: [tls({ clientAuth: "request", unknownClient: "drop" })], backends })).toEqual([
       "listen[0].unknownClient: must be one of anonymous, refuse",
@@ -113,6 +113,51 @@ describe("client certificate keys: crl, unknownClient, requireCert", () => {
     expect(
       problems({ listen: [{ transport: "tcp", address: "127.0.0.1", port: 5060, crl: "crl.pem" }], backends }),
     ).toEqual(["listen[0].crl: only applies to tls and wss listeners"]);
+  });
+});
+
+describe("a certificates entry's own client rules", () => {
+  const entry = (more: object) => ({ cert: "a.pem", key: "a.key", names: ["a.test"], ...more });
+  const tls = (more: object) => ({ transport: "tls", address: "127.0.0.1", port: 5061, cert: "c", key: "k", ...more });
+  const parsed = (listener: object) =>
+    (unwrapConfig(validateConfig({ listen: [tls(listener)], backends })).listen[0] as SecureListener).certificates;
+
+  it("takes the listener's where it names none, and a CRL only with the CA it came with", () => {
+    const listener = { clientAuth: "request", ca: "ca.pem", crl: "crl.pem" };
+    const [plain, strict, ownCa, ownCrl] = parsed({
+      ...listener,
+      certificates: [
+        entry({}),
+        entry({ names: ["b.test"], clientAuth: "require" }),
+        entry({ names: ["c.test"], ca: "c-ca.pem" }),
+        entry({ names: ["d.test"], ca: "d-ca.pem", crl: "d-crl.pem", clientAuth: "require" }),
+      ],
+    });
+    expect(plain?.clients).toBeUndefined();
+    expect(strict?.clients).toEqual({ clientAuth: "require", ca: "ca.pem", crl: "crl.pem" });
+    expect(ownCa?.clients).toEqual({ clientAuth: "request", ca: "c-ca.pem", crl: undefined });
+    expect(ownCrl?.clients).toEqual({ clientAuth: "require", ca: "d-ca.pem", crl: "d-crl.pem" });
+  });
+
+  it("names a CRL without the entry's own CA, or with no certificate asked for", () => {
+    const listen = [
+      tls({ ca: "ca.pem", certificates: [entry({ clientAuth: "require", crl: "x.pem" })] }),
+      tls({ certificates: [entry({ ca: "e.pem", crl: "x.pem" })] }),
+    ];
+    expect(problems({ listen, backends })).toEqual([
+      "listen[0].certificates[0].crl: needs this entry's ca: the CA whose revocations it lists",
+      "listen[1].certificates[0].crl: needs clientAuth request or require (this entry's or the listener's)",
+    ]);
+  });
+
+  it("needs a CA for a name that asks for certificates while trunks are known by certNames, and serves requireCert and unknownClient", () => {
+    const trunks = [{ name: "b", certNames: ["pbx-b.example.com"], requireCert: true }];
+    const strict = (more: object) => tls({ certificates: [entry({ clientAuth: "require", ...more })] });
+    expect(problems({ listen: [strict({})], backends, trunks })).toEqual([
+      "listen[0].certificates[0].clientAuth: require needs a ca (this entry's or the listener's) while trunks are known by certNames (trunks[0]): without it any publicly trusted certificate bearing a trunk's name would be that trunk",
+    ]);
+    expect(problems({ listen: [strict({ ca: "ca.pem" })], backends, trunks })).toEqual([]);
+    expect(problems({ listen: [{ ...strict({ ca: "ca.pem" }), unknownClient: "refuse" }], backends })).toEqual([]);
   });
 });
 

@@ -42,4 +42,33 @@ describe("the client CRLs' next updates (sipedge_tls_crl_next_update_timestamp_s
     ]);
     expect(opensslNextUpdate(pki.crl)).toBeGreaterThan(Date.now() / 1000 + 86_400);
   });
+
+  it("dates a certificates entry's own crl under its listener, the earlier of the listener's and the entry's", () => {
+    const pki = trunkPki();
+    const dir = mkdtempSync(join(tmpdir(), "sipedge-crl-entry-"));
+    const short = join(dir, "short.pem");
+    const ca = ["ca", "-config", "ca-crl.cnf", "-keyfile", "ca.key", "-cert", pki.ca, "-gencrl", "-crldays", "1"];
+    execFileSync("openssl", [...ca, "-out", short], { stdio: "pipe", cwd: dirname(pki.ca) });
+    const entry = {
+      cert: pki.b.cert,
+      key: pki.b.key,
+      names: ["b.test"],
+      clientAuth: "require",
+      ca: pki.ca,
+      crl: short,
+    };
+    const tls = { transport: "tls", address: "127.0.0.1", cert: pki.a.cert, key: pki.a.key, certificates: [entry] };
+    // One listener asks for no certificate of its own; the other has its own CRL, a day later than the entry's.
+    const mutual = { ...tls, port: 5062, clientAuth: "require", ca: pki.ca, crl: pki.crl };
+    const config = unwrapConfig(
+      validateConfig({
+        listen: [{ ...tls, port: 5061 }, mutual],
+        backends: [{ name: "p", members: [{ name: "a", uri: "sip:127.0.0.1:9" }] }],
+      }),
+    );
+    expect(crlNextUpdates(config)).toEqual([
+      { listener: "127.0.0.1:5061", nextUpdate: opensslNextUpdate(short) },
+      { listener: "127.0.0.1:5062", nextUpdate: opensslNextUpdate(short) },
+    ]);
+  });
 });

@@ -36,7 +36,7 @@ function options(pool: BufferPool): StreamOptions {
 function serverTls(): ServerTls {
   const files = demoCertificate(CERT_DIR);
   const options = { cert: readFileSync(files.cert), key: readFileSync(files.key) };
-  return { options, tickets: new SessionTickets(firstTicketKeys()) };
+  return { options, named: [], tickets: new SessionTickets(firstTicketKeys()) };
 }
 
 async function until(done: () => boolean, timeoutMs = 20_000): Promise<void> {

@@ -1,5 +1,18 @@
-import { describe, expect, it } from "vitest";
-import { matchServerName } from "../../../src/transport/sni.ts";
+import { once } from "node:events";
+import { readFileSync } from "node:fs";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
+import { afterEach, describe, expect, it } from "vitest";
+import { BufferPool } from "../../../src/transport/pool.ts";
+import { matchServerName } from "../../../src/transport/server-names.ts";
+import { StreamListener } from "../../../src/transport/stream.ts";
+import { firstTicketKeys, SessionTickets } from "../../../src/transport/ticket-keys.ts";
+import { type CertificateFiles, selfSignedCertificate } from "../../helpers/certificates.ts";
+import { sleep } from "../../helpers/net.ts";
+import { loopbackListener } from "../../helpers/stream-listener.ts";
+
+const ec = selfSignedCertificate(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"], "default-ec");
+const rsa = selfSignedCertificate(["-newkey", "rsa:2048"], "named-rsa");
 
 describe("matchServerName", () => {
   const byName = new Map([
@@ -22,5 +35,92 @@ describe("matchServerName", () => {
     ["localhost", undefined],
   ])("%s → %s", (servername, want) => {
     expect(matchServerName(byName, servername)).toBe(want);
+  });
+});
+
+describe("a TLS listener with servers by name", () => {
+  const listeners: StreamListener[] = [];
+  const sockets: Socket[] = [];
+  afterEach(async () => {
+    for (const s of sockets.splice(0)) s.destroy();
+    for (const l of listeners.splice(0)) await l.close();
+  });
+
+  /** A TLS listener on 127.0.0.1 whose default shows `ec` and whose one name, named.test, shows `rsa`. */
+  async function listen(handshakeTimeout: number): Promise<StreamListener> {
+    const pair = (c: CertificateFiles) => ({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
+    const tls = {
+      options: pair(ec),
+      named: [{ names: ["named.test"], options: pair(rsa) }],
+      tickets: new SessionTickets(firstTicketKeys()),
+    };
+    const l = await StreamListener.listen(
+      { ...loopbackListener(new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 })), tls, handshakeTimeout },
+      () => {},
+    );
+    listeners.push(l);
+    return l;
+  }
+
+  /** The CN of the certificate a handshake through `port` was shown. */
+  async function shown(port: number, servername: string | undefined): Promise<string | undefined> {
+    const s = tlsConnect({ host: "127.0.0.1", port, rejectUnauthorized: false, ...(servername ? { servername } : {}) });
+    sockets.push(s);
+    await once(s, "secureConnect");
+    return s.getPeerX509Certificate()?.subject.replace(/^CN=/, "");
+  }
+
+  /** A TCP relay to `port` that passes on what the client sends one byte at a time, each in a write of its own. */
+  async function tricklingRelay(port: number): Promise<number> {
+    const relay = createServer((client) => {
+      const upstream = connect(port, "127.0.0.1");
+      upstream.setNoDelay(true);
+      sockets.push(client, upstream);
+      client.on("data", async (chunk: Buffer) => {
+        client.pause();
+        for (const byte of chunk) {
+          upstream.write(Buffer.from([byte]));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        client.resume();
+      });
+      upstream.pipe(client);
+    });
+    await new Promise<void>((resolve) => relay.listen(0, "127.0.0.1", resolve));
+    listeners.push({ close: () => new Promise<void>((r) => relay.close(() => r())) } as unknown as StreamListener);
+    return (relay.address() as AddressInfo).port;
+  }
+
+  it("hands a ClientHello that comes a byte at a time to the server for its name, and one without a name to the default", async () => {
+    const l = await listen(5000);
+    const port = await tricklingRelay(l.port);
+    expect(await shown(port, "named.test")).toBe("named-rsa");
+    expect(await shown(port, undefined)).toBe("default-ec");
+    expect(await shown(l.port, "other.test")).toBe("default-ec");
+    expect(l.handshakes?.failures.other).toBe(0);
+  });
+
+  it("closes a client that sends nothing within the handshake timeout, and counts it a failed handshake", async () => {
+    const l = await listen(300);
+    const silent = connect(l.port, "127.0.0.1");
+    sockets.push(silent);
+    const started = Date.now();
+    await once(silent, "close");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
+    expect(Date.now() - started).toBeLessThan(2000);
+    expect(l.handshakes?.failures.other).toBe(1);
+    for (let i = 0; i < 40 && l.handshaking > 0; i++) await sleep(25);
+    expect(l.handshaking).toBe(0);
+  });
+
+  it("hands bytes that are no TLS to the default server, which fails them as any other", async () => {
+    const l = await listen(5000);
+    const plain = connect(l.port, "127.0.0.1");
+    sockets.push(plain);
+    plain.on("error", () => {});
+    plain.write("OPTIONS sip:named.test SIP/2.0\r\n\r\n");
+    await once(plain, "close");
+    for (let i = 0; i < 40 && l.handshakes?.failures.other === 0; i++) await sleep(25);
+    expect(l.handshakes?.failures.other).toBe(1);
   });
 });

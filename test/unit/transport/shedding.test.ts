@@ -143,6 +143,7 @@ async function tlsListener(a: ListenerAdmission): Promise<() => Promise<boolean>
       admission: a,
       tls: {
         options: { cert: readFileSync(cert.cert), key: readFileSync(cert.key) },
+        named: [],
         tickets: new SessionTickets(firstTicketKeys()),
       },
     },

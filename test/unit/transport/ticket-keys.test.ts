@@ -29,7 +29,7 @@ async function listener(tickets: SessionTickets): Promise<ConnectionListener> {
     {
       ...{ address: "127.0.0.1", port: 0, backlog: 16, maxMessageSize: 4096, maxQueuedBytes: 1 << 16 },
       ...{ maxQueuedMessages: 64, pool, counters: { slowReaders: 0, slowSenders: 0 } },
-      tls: { options: serverOptions(), tickets },
+      tls: { options: serverOptions(), named: [], tickets },
     },
     () => {},
   );
