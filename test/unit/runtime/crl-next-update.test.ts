@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { validateConfig } from "../../../src/config/validate.ts";
 import { crlNextUpdates } from "../../../src/runtime/crl-next-update.ts";
-import { trunkPki } from "../../helpers/certificates.ts";
+import { type TrunkPki, trunkPki } from "../../helpers/certificates.ts";
 import { unwrapConfig } from "../../helpers/config.ts";
 
 /** OpenSSL's reading of a CRL file's (first) nextUpdate, seconds since the epoch. */
@@ -14,14 +14,20 @@ function opensslNextUpdate(file: string): number {
   return Date.parse(out.replace(/^nextUpdate=/, "").trim()) / 1000;
 }
 
+/** A CRL of `pki`'s CA good for one day (the helper's are good for two), as short.pem in `dir`. */
+function dayCrl(pki: TrunkPki, dir: string): string {
+  const short = join(dir, "short.pem");
+  const ca = ["ca", "-config", "ca-crl.cnf", "-keyfile", "ca.key", "-cert", pki.ca, "-gencrl", "-crldays", "1"];
+  execFileSync("openssl", [...ca, "-out", short], { stdio: "pipe", cwd: dirname(pki.ca) });
+  return short;
+}
+
 describe("the client CRLs' next updates (sipedge_tls_crl_next_update_timestamp_seconds)", () => {
   it("dates each listener's crl as OpenSSL does, the earliest of a file's CRLs; a listener without one, or whose file is gone, gives none", () => {
     const pki = trunkPki();
     const dir = mkdtempSync(join(tmpdir(), "sipedge-crl-dates-"));
     // Two CRLs in one file, the later first (2 days, then 1): the earlier is the one to renew first.
-    const short = join(dir, "short.pem");
-    const ca = ["ca", "-config", "ca-crl.cnf", "-keyfile", "ca.key", "-cert", pki.ca, "-gencrl", "-crldays", "1"];
-    execFileSync("openssl", [...ca, "-out", short], { stdio: "pipe", cwd: dirname(pki.ca) });
+    const short = dayCrl(pki, dir);
     const both = join(dir, "both.pem");
     writeFileSync(both, `${readFileSync(pki.crl, "utf8")}${readFileSync(short, "utf8")}`);
     const tls = (port: number, crl: string | undefined) => ({
@@ -45,10 +51,7 @@ describe("the client CRLs' next updates (sipedge_tls_crl_next_update_timestamp_s
 
   it("dates a certificates entry's own crl under its listener, the earlier of the listener's and the entry's", () => {
     const pki = trunkPki();
-    const dir = mkdtempSync(join(tmpdir(), "sipedge-crl-entry-"));
-    const short = join(dir, "short.pem");
-    const ca = ["ca", "-config", "ca-crl.cnf", "-keyfile", "ca.key", "-cert", pki.ca, "-gencrl", "-crldays", "1"];
-    execFileSync("openssl", [...ca, "-out", short], { stdio: "pipe", cwd: dirname(pki.ca) });
+    const short = dayCrl(pki, mkdtempSync(join(tmpdir(), "sipedge-crl-entry-")));
     const entry = {
       cert: pki.b.cert,
       key: pki.b.key,
