@@ -2,9 +2,10 @@ import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { MAX_CLIENT_HELLO_BYTES } from "../../../src/transport/client-hello.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
-import { matchServerName } from "../../../src/transport/server-names.ts";
+import { matchServerName, readServerName } from "../../../src/transport/server-names.ts";
 import { StreamListener } from "../../../src/transport/stream.ts";
 import { firstTicketKeys, SessionTickets } from "../../../src/transport/ticket-keys.ts";
 import { type CertificateFiles, selfSignedCertificate } from "../../helpers/certificates.ts";
@@ -122,5 +123,56 @@ describe("a TLS listener with servers by name", () => {
     await once(plain, "close");
     for (let i = 0; i < 40 && l.handshakes?.failures.other === 0; i++) await sleep(25);
     expect(l.handshakes?.failures.other).toBe(1);
+  });
+});
+
+describe("readServerName", () => {
+  const sockets: Socket[] = [];
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+    vi.restoreAllMocks();
+  });
+
+  it("copies what it holds a bounded number of times, not once per segment, for a hello that comes a byte at a time", async () => {
+    // The longest first record a client may send (RFC 8446 §5.1: 2^14 bytes), all but its last byte
+    // sent one byte per write: a peer's cheapest way to make a reader that joins per segment copy
+    // everything it holds before each byte, 2^27 bytes for 2^14 sent.
+    const record = Buffer.alloc(MAX_CLIENT_HELLO_BYTES);
+    record.set([22, 3, 1, 0x40, 0x00, 1]);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const accepted = once(server, "connection") as Promise<[Socket]>;
+    const client = connect((server.address() as AddressInfo).port, "127.0.0.1");
+    client.setNoDelay(true);
+    sockets.push(client);
+    const [socket] = await accepted;
+    sockets.push(socket);
+    server.close();
+    // What holding the bytes costs: each buffer made to hold them (allocated, and copied into).
+    let copied = 0;
+    for (const alloc of ["alloc", "allocUnsafe", "allocUnsafeSlow"] as const) {
+      const original = Buffer[alloc];
+      vi.spyOn(Buffer, alloc).mockImplementation((size: number) => {
+        copied += size;
+        return original(size);
+      });
+    }
+    const concat = Buffer.concat;
+    vi.spyOn(Buffer, "concat").mockImplementation((list, length) => {
+      const joined = concat(list, length);
+      copied += joined.length;
+      return joined;
+    });
+    const read = new Promise<string | undefined>((resolve, reject) =>
+      readServerName(socket, 60_000, resolve, () => reject(new Error("gave up"))),
+    );
+    for (let at = 0; at < record.length - 1; at++) {
+      client.write(record.subarray(at, at + 1));
+      if (at % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    client.write(record.subarray(record.length - 1));
+    expect(await read).toBeUndefined(); // no ClientHello in it: the default server's
+    expect(socket.readableLength).toBe(record.length); // every byte put back for the TLS server
+    expect(copied).toBeLessThanOrEqual(4 * MAX_CLIENT_HELLO_BYTES);
   });
 });
