@@ -57,13 +57,15 @@ export function matchServerName<T>(byName: ReadonlyMap<string, T>, servername: s
  * server `then` hands the socket to. Bounded: at most one TLS record is
  * waited for, and for `timeout` ms (limits.handshakeTimeout, which the
  * handshake proper has again); a client that says nothing in that time
- * is closed and `timedOut` told.
+ * is closed, and one that hangs up before its hello is whole is gone:
+ * either is a failed handshake, told to `failed`, as node:tls tells its
+ * server ('tlsClientError') of a client gone mid-handshake.
  */
 export function readServerName(
   socket: Socket,
   timeout: number,
   then: (servername: string | undefined) => void,
-  timedOut: () => void,
+  failed: () => void,
 ): void {
   /** What came so far (its first `length` bytes), grown by doubling: each byte is copied a bounded number of times. */
   let held: Buffer | undefined;
@@ -72,7 +74,7 @@ export function readServerName(
   let need = 0;
   const timer = setTimeout(() => {
     done();
-    timedOut();
+    failed();
     socket.destroy();
   }, timeout);
   const onData = (chunk: Buffer) => {
@@ -92,13 +94,17 @@ export function readServerName(
     socket.unshift(bytes);
     then(hello.complete ? hello.serverName : undefined);
   };
+  const closed = () => {
+    done();
+    failed();
+  };
   const done = () => {
     clearTimeout(timer);
     socket.off("data", onData);
-    socket.off("close", done);
+    socket.off("close", closed);
   };
   socket.on("data", onData);
-  socket.on("close", done);
+  socket.on("close", closed);
   // A reset before the hello must not be an unhandled 'error' (Node throws those); the socket closes on its own.
   // Kept after the hand-off too: the TLS socket takes the handle, and the raw socket may still report its end.
   socket.on("error", ignore);

@@ -114,6 +114,26 @@ describe("a TLS listener with servers by name", () => {
     expect(l.handshaking).toBe(0);
   });
 
+  it("counts a client that hangs up before its ClientHello is whole a failed handshake, as a listener without names does", async () => {
+    const l = await listen(5000);
+    const hangUps: [string, (s: Socket) => void][] = [
+      ["a FIN before any byte", (s) => s.end()],
+      ["a FIN inside the record header", (s) => s.end(Buffer.from([22, 3]))],
+      ["a reset inside the record", (s) => s.write(Buffer.from([22, 3, 1, 1, 0, 1]), () => s.resetAndDestroy())],
+    ];
+    for (const [i, [why, hangUp]] of hangUps.entries()) {
+      const s = connect(l.port, "127.0.0.1");
+      sockets.push(s);
+      s.on("error", () => {});
+      await once(s, "connect");
+      hangUp(s);
+      for (let n = 0; n < 40 && l.handshakes?.failures.other !== i + 1; n++) await sleep(25);
+      expect(l.handshakes?.failures.other, why).toBe(i + 1);
+    }
+    for (let n = 0; n < 40 && l.handshaking > 0; n++) await sleep(25);
+    expect(l.handshaking).toBe(0);
+  });
+
   it("hands bytes that are no TLS to the default server, which fails them as any other", async () => {
     const l = await listen(5000);
     const plain = connect(l.port, "127.0.0.1");
