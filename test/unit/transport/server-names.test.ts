@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
@@ -48,11 +49,11 @@ describe("a TLS listener with servers by name", () => {
   });
 
   /** A TLS listener on 127.0.0.1 whose default shows `ec` and whose one name, named.test, shows `rsa`. */
-  async function listen(handshakeTimeout: number): Promise<StreamListener> {
+  async function listen(handshakeTimeout: number, names = ["named.test"]): Promise<StreamListener> {
     const pair = (c: CertificateFiles) => ({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
     const tls = {
       options: pair(ec),
-      named: [{ names: ["named.test"], options: pair(rsa) }],
+      named: names.length === 0 ? [] : [{ names, options: pair(rsa) }],
       tickets: new SessionTickets(firstTicketKeys()),
     };
     const l = await StreamListener.listen(
@@ -131,6 +132,31 @@ describe("a TLS listener with servers by name", () => {
       expect(l.handshakes?.failures.other, why).toBe(i + 1);
     }
     for (let n = 0; n < 40 && l.handshaking > 0; n++) await sleep(25);
+    expect(l.handshaking).toBe(0);
+  });
+
+  it.each([
+    ["with names", ["named.test"]],
+    ["without", []],
+  ])("takes connections reset while they waited to be accepted off the handshakes under way, %s", async (_, names) => {
+    const l = await listen(5000, names);
+    // Another process connects and resets while this loop is busy: the kernel completes each TCP
+    // handshake, the reset finds it in the accept queue, and it is accepted with no peer address
+    // left (getpeername: ENOTCONN). A count keyed by that address would leave all but one such
+    // connection counted under way for good, each holding a limits.maxHandshakes slot.
+    const resets = [
+      `const net = require("node:net"); let left = 20; process.stdout.write("ready\\n");`,
+      `setTimeout(() => { for (let i = 0; i < 20; i++) net.connect(${l.port}, "127.0.0.1", function () {`,
+      `  this.resetAndDestroy(); this.on("close", () => --left || process.exit(0)); }).on("error", () => {}); }, 200);`,
+    ].join("\n");
+    for (let round = 0; round < 3; round++) {
+      const child = spawn(process.execPath, ["-e", resets], { stdio: ["ignore", "pipe", "inherit"] });
+      await once(child.stdout, "data");
+      const busyUntil = Date.now() + 800;
+      while (Date.now() < busyUntil); // the resets land while nothing is accepted
+      await once(child, "exit");
+    }
+    for (let n = 0; n < 80 && l.handshaking > 0; n++) await sleep(25);
     expect(l.handshaking).toBe(0);
   });
 
