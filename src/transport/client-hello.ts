@@ -10,8 +10,12 @@
 
 /** What the bytes read so far tell. */
 export type ClientHelloRead =
-  /** Not yet a whole ClientHello: read on, up to MAX_CLIENT_HELLO_BYTES. */
-  | { readonly complete: false }
+  /**
+   * Not yet a whole ClientHello: read on until there are `need` bytes (the
+   * record header, then the whole record; never more than
+   * MAX_CLIENT_HELLO_BYTES); fewer could decide nothing.
+   */
+  | { readonly complete: false; readonly need: number }
   /** Decided: the name asked for (lower case), or undefined for none, or bytes that are no ClientHello. */
   | { readonly complete: true; readonly serverName: string | undefined };
 
@@ -24,7 +28,6 @@ export type ClientHelloRead =
  */
 export const MAX_CLIENT_HELLO_BYTES = 16_384 + 5;
 
-const MORE: ClientHelloRead = { complete: false };
 const NO_NAME: ClientHelloRead = { complete: true, serverName: undefined };
 
 /** RFC 8446 §5.1 ContentType handshake; §4 HandshakeType client_hello. */
@@ -32,6 +35,7 @@ const HANDSHAKE_RECORD = 22;
 const CLIENT_HELLO = 1;
 const RECORD_HEADER = 5;
 const HANDSHAKE_HEADER = 4;
+const MORE: ClientHelloRead = { complete: false, need: RECORD_HEADER };
 /** RFC 6066 §3: extension server_name (0), NameType host_name (0). */
 const SERVER_NAME_EXTENSION = 0;
 const HOST_NAME = 0;
@@ -49,7 +53,7 @@ export function readClientHello(bytes: Uint8Array): ClientHelloRead {
   if (bytes[0] !== HANDSHAKE_RECORD || bytes[1] !== 3) return NO_NAME;
   const length = u16(bytes, 3);
   if (length === 0 || length > MAX_CLIENT_HELLO_BYTES - RECORD_HEADER) return NO_NAME;
-  if (bytes.length < RECORD_HEADER + length) return MORE;
+  if (bytes.length < RECORD_HEADER + length) return { complete: false, need: RECORD_HEADER + length };
   const record = bytes.subarray(RECORD_HEADER, RECORD_HEADER + length);
   if (record[0] !== CLIENT_HELLO) return NO_NAME;
   if (record.length < HANDSHAKE_HEADER) return NO_NAME;

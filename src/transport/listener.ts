@@ -147,8 +147,13 @@ export abstract class ConnectionListener {
 
   /** TLS handshakes begun and not yet done or failed. */
   #handshaking = 0;
-  /** When each handshake under way began (TLS listeners), by its peer's address and port. */
-  readonly #started = new Map<string, bigint>();
+  /**
+   * When each handshake under way began (TLS listeners), by the TCP socket accepted. Not by the
+   * peer's address and port: a connection reset while it waited in the accept queue has none
+   * (getpeername: ENOTCONN), so all such shared one key, and every one but the first stayed
+   * counted under way for good, each holding a limits.maxHandshakes slot.
+   */
+  readonly #started = new WeakMap<Socket, bigint>();
   /** While buffers are critically low: the connections no longer read. */
   #shedding: Set<Connection> | undefined;
 
@@ -183,7 +188,7 @@ export abstract class ConnectionListener {
     }
     const timed = this.handshakes !== undefined;
     if (timed) {
-      this.#started.set(peerKey(s), process.hrtime.bigint());
+      this.#started.set(s, process.hrtime.bigint());
       this.#handshaking++;
     }
     if (a === undefined && !timed) return;
@@ -196,12 +201,12 @@ export abstract class ConnectionListener {
     });
   }
 
-  /** The handshake of `s` is done or failed (or was never timed): when it began, if it was under way. */
+  /** The handshake over `s` (the TCP socket, or the TLS one over it) is done or failed: when it began, if it was under way. */
   #handshakeOver(s: Socket): bigint | undefined {
-    const key = peerKey(s);
-    const t = this.#started.get(key);
+    const accepted = tcpSocketOf(s);
+    const t = this.#started.get(accepted);
     if (t === undefined) return undefined;
-    this.#started.delete(key);
+    this.#started.delete(accepted);
     this.#handshaking--;
     return t;
   }
@@ -285,7 +290,7 @@ export abstract class ConnectionListener {
 
   /**
    * Makes this a TLS listener: times each handshake from the TCP accept to
-   * the secure connection, keyed by the peer's address, and counts whether
+   * the secure connection, keyed by the accepted socket, and counts whether
    * it resumed a session; a failed handshake concerns one client only, and
    * is counted by reason. With names of their own (tls.named), a
    * connection's ClientHello is read first and the server for its name runs
@@ -410,9 +415,13 @@ export abstract class ConnectionListener {
   }
 }
 
-/** A socket's peer, the same for a TCP socket and the TLS socket over it. */
-function peerKey(s: Socket): string {
-  return `${s.remoteAddress}|${s.remotePort}`;
+/**
+ * The TCP socket a server's TLS socket runs over (node:tls keeps it as `_parent`; a TCP socket
+ * has none, and is its own). Were node to drop it, a handshake would only go untimed: the TCP
+ * socket's close still ends it.
+ */
+function tcpSocketOf(s: Socket): Socket {
+  return (s as { _parent?: Socket | null })._parent ?? s;
 }
 
 /** A verified TLS peer's certificate names: subject CN and SAN DNS entries, lower case. */

@@ -57,40 +57,68 @@ export function matchServerName<T>(byName: ReadonlyMap<string, T>, servername: s
  * server `then` hands the socket to. Bounded: at most one TLS record is
  * waited for, and for `timeout` ms (limits.handshakeTimeout, which the
  * handshake proper has again); a client that says nothing in that time
- * is closed and `timedOut` told.
+ * is closed, and one that hangs up before its hello is whole is gone:
+ * either is a failed handshake, told to `failed`, as node:tls tells its
+ * server ('tlsClientError') of a client gone mid-handshake.
  */
 export function readServerName(
   socket: Socket,
   timeout: number,
   then: (servername: string | undefined) => void,
-  timedOut: () => void,
+  failed: () => void,
 ): void {
-  let bytes: Buffer | undefined;
+  /** What came so far (its first `length` bytes), grown by doubling: each byte is copied a bounded number of times. */
+  let held: Buffer | undefined;
+  let length = 0;
+  /** Bytes it takes to decide anything: the record header, then the whole record. */
+  let need = 0;
   const timer = setTimeout(() => {
     done();
-    timedOut();
+    failed();
     socket.destroy();
   }, timeout);
   const onData = (chunk: Buffer) => {
-    bytes = bytes === undefined ? chunk : Buffer.concat([bytes, chunk]);
+    // Not joined anew per segment: a peer sending a byte a segment would have all held copied for each (2^27 bytes for 2^14).
+    held = held === undefined ? chunk : appended(held, length, chunk);
+    length += chunk.length;
+    if (length < need) return;
+    const bytes = held.subarray(0, length);
     const hello = readClientHello(bytes);
     // A ClientHello's first record is whole at MAX_CLIENT_HELLO_BYTES (client-hello.ts): only bytes short of it read on.
-    if (!hello.complete && bytes.length < MAX_CLIENT_HELLO_BYTES) return;
+    if (!hello.complete && length < MAX_CLIENT_HELLO_BYTES) {
+      need = hello.need;
+      return;
+    }
     done();
     socket.pause();
     socket.unshift(bytes);
     then(hello.complete ? hello.serverName : undefined);
   };
+  const closed = () => {
+    done();
+    failed();
+  };
   const done = () => {
     clearTimeout(timer);
     socket.off("data", onData);
-    socket.off("close", done);
+    socket.off("close", closed);
   };
   socket.on("data", onData);
-  socket.on("close", done);
+  socket.on("close", closed);
   // A reset before the hello must not be an unhandled 'error' (Node throws those); the socket closes on its own.
   // Kept after the hand-off too: the TLS socket takes the handle, and the raw socket may still report its end.
   socket.on("error", ignore);
 }
 
 function ignore(): void {}
+
+/** `chunk` after the first `length` bytes of `held`: in place if it fits, else in a buffer twice as big (up to a record's worth). */
+function appended(held: Buffer, length: number, chunk: Buffer): Buffer {
+  let into = held;
+  if (length + chunk.length > held.length) {
+    into = Buffer.allocUnsafe(Math.max(length + chunk.length, Math.min(2 * held.length, MAX_CLIENT_HELLO_BYTES)));
+    held.copy(into, 0, 0, length);
+  }
+  chunk.copy(into, length);
+  return into;
+}

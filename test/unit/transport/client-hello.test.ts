@@ -69,7 +69,10 @@ describe("readClientHello", () => {
   it("waits for the rest of a record cut anywhere, and decides once it is whole", () => {
     const hello = hellos.openssl as Buffer;
     for (let cut = 0; cut < hello.length; cut++)
-      expect(readClientHello(hello.subarray(0, cut)), `cut at ${cut}`).toEqual({ complete: false });
+      expect(readClientHello(hello.subarray(0, cut)), `cut at ${cut}`).toEqual({
+        complete: false,
+        need: cut < 5 ? 5 : hello.length,
+      });
     // Bytes after the record (the rest of a flight) change nothing.
     expect(readClientHello(Buffer.concat([hello, Buffer.from("more")]))).toEqual(named("trunk.example.com"));
   });

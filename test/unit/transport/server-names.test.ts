@@ -1,10 +1,12 @@
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { MAX_CLIENT_HELLO_BYTES } from "../../../src/transport/client-hello.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
-import { matchServerName } from "../../../src/transport/server-names.ts";
+import { matchServerName, readServerName } from "../../../src/transport/server-names.ts";
 import { StreamListener } from "../../../src/transport/stream.ts";
 import { firstTicketKeys, SessionTickets } from "../../../src/transport/ticket-keys.ts";
 import { type CertificateFiles, selfSignedCertificate } from "../../helpers/certificates.ts";
@@ -47,11 +49,11 @@ describe("a TLS listener with servers by name", () => {
   });
 
   /** A TLS listener on 127.0.0.1 whose default shows `ec` and whose one name, named.test, shows `rsa`. */
-  async function listen(handshakeTimeout: number): Promise<StreamListener> {
+  async function listen(handshakeTimeout: number, names = ["named.test"]): Promise<StreamListener> {
     const pair = (c: CertificateFiles) => ({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
     const tls = {
       options: pair(ec),
-      named: [{ names: ["named.test"], options: pair(rsa) }],
+      named: names.length === 0 ? [] : [{ names, options: pair(rsa) }],
       tickets: new SessionTickets(firstTicketKeys()),
     };
     const l = await StreamListener.listen(
@@ -113,6 +115,51 @@ describe("a TLS listener with servers by name", () => {
     expect(l.handshaking).toBe(0);
   });
 
+  it("counts a client that hangs up before its ClientHello is whole a failed handshake, as a listener without names does", async () => {
+    const l = await listen(5000);
+    const hangUps: [string, (s: Socket) => void][] = [
+      ["a FIN before any byte", (s) => s.end()],
+      ["a FIN inside the record header", (s) => s.end(Buffer.from([22, 3]))],
+      ["a reset inside the record", (s) => s.write(Buffer.from([22, 3, 1, 1, 0, 1]), () => s.resetAndDestroy())],
+    ];
+    for (const [i, [why, hangUp]] of hangUps.entries()) {
+      const s = connect(l.port, "127.0.0.1");
+      sockets.push(s);
+      s.on("error", () => {});
+      await once(s, "connect");
+      hangUp(s);
+      for (let n = 0; n < 40 && l.handshakes?.failures.other !== i + 1; n++) await sleep(25);
+      expect(l.handshakes?.failures.other, why).toBe(i + 1);
+    }
+    for (let n = 0; n < 40 && l.handshaking > 0; n++) await sleep(25);
+    expect(l.handshaking).toBe(0);
+  });
+
+  it.each([
+    ["with names", ["named.test"]],
+    ["without", []],
+  ])("takes connections reset while they waited to be accepted off the handshakes under way, %s", async (_, names) => {
+    const l = await listen(5000, names);
+    // Another process connects and resets while this loop is busy: the kernel completes each TCP
+    // handshake, the reset finds it in the accept queue, and it is accepted with no peer address
+    // left (getpeername: ENOTCONN). A count keyed by that address would leave all but one such
+    // connection counted under way for good, each holding a limits.maxHandshakes slot.
+    const resets = [
+      `const net = require("node:net"); let left = 20; process.stdout.write("ready\\n");`,
+      `setTimeout(() => { for (let i = 0; i < 20; i++) net.connect(${l.port}, "127.0.0.1", function () {`,
+      `  this.resetAndDestroy(); this.on("close", () => --left || process.exit(0)); }).on("error", () => {}); }, 200);`,
+    ].join("\n");
+    for (let round = 0; round < 3; round++) {
+      const child = spawn(process.execPath, ["-e", resets], { stdio: ["ignore", "pipe", "inherit"] });
+      await once(child.stdout, "data");
+      const busyUntil = Date.now() + 800;
+      while (Date.now() < busyUntil); // the resets land while nothing is accepted
+      await once(child, "exit");
+    }
+    for (let n = 0; n < 80 && l.handshaking > 0; n++) await sleep(25);
+    expect(l.handshaking).toBe(0);
+  });
+
   it("hands bytes that are no TLS to the default server, which fails them as any other", async () => {
     const l = await listen(5000);
     const plain = connect(l.port, "127.0.0.1");
@@ -122,5 +169,56 @@ describe("a TLS listener with servers by name", () => {
     await once(plain, "close");
     for (let i = 0; i < 40 && l.handshakes?.failures.other === 0; i++) await sleep(25);
     expect(l.handshakes?.failures.other).toBe(1);
+  });
+});
+
+describe("readServerName", () => {
+  const sockets: Socket[] = [];
+  afterEach(() => {
+    for (const s of sockets.splice(0)) s.destroy();
+    vi.restoreAllMocks();
+  });
+
+  it("copies what it holds a bounded number of times, not once per segment, for a hello that comes a byte at a time", async () => {
+    // The longest first record a client may send (RFC 8446 §5.1: 2^14 bytes), all but its last byte
+    // sent one byte per write: a peer's cheapest way to make a reader that joins per segment copy
+    // everything it holds before each byte, 2^27 bytes for 2^14 sent.
+    const record = Buffer.alloc(MAX_CLIENT_HELLO_BYTES);
+    record.set([22, 3, 1, 0x40, 0x00, 1]);
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const accepted = once(server, "connection") as Promise<[Socket]>;
+    const client = connect((server.address() as AddressInfo).port, "127.0.0.1");
+    client.setNoDelay(true);
+    sockets.push(client);
+    const [socket] = await accepted;
+    sockets.push(socket);
+    server.close();
+    // What holding the bytes costs: each buffer made to hold them (allocated, and copied into).
+    let copied = 0;
+    for (const alloc of ["alloc", "allocUnsafe", "allocUnsafeSlow"] as const) {
+      const original = Buffer[alloc];
+      vi.spyOn(Buffer, alloc).mockImplementation((size: number) => {
+        copied += size;
+        return original(size);
+      });
+    }
+    const concat = Buffer.concat;
+    vi.spyOn(Buffer, "concat").mockImplementation((list, length) => {
+      const joined = concat(list, length);
+      copied += joined.length;
+      return joined;
+    });
+    const read = new Promise<string | undefined>((resolve, reject) =>
+      readServerName(socket, 60_000, resolve, () => reject(new Error("gave up"))),
+    );
+    for (let at = 0; at < record.length - 1; at++) {
+      client.write(record.subarray(at, at + 1));
+      if (at % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    client.write(record.subarray(record.length - 1));
+    expect(await read).toBeUndefined(); // no ClientHello in it: the default server's
+    expect(socket.readableLength).toBe(record.length); // every byte put back for the TLS server
+    expect(copied).toBeLessThanOrEqual(4 * MAX_CLIENT_HELLO_BYTES);
   });
 });
