@@ -103,6 +103,8 @@ export class TransactionTable {
   readonly #lingering = new Set<ServerTransaction>();
   /** Client transactions past their final response, oldest first. */
   readonly #lingeringClients = new Set<ClientTransaction>();
+  readonly #oldestServer = new Oldest(this.#lingering);
+  readonly #oldestClient = new Oldest(this.#lingeringClients);
   readonly #pool: BufferPool;
   readonly #counters: ProxyCounters;
 
@@ -189,8 +191,10 @@ export class TransactionTable {
    * answered is passed on as new instead, which the next hop answers again.
    */
   reclaim(): void {
-    for (const st of this.#lingering) {
+    for (let left = this.#lingering.size; left > 0; left--) {
       if (this.#pool.level === "normal" && this.#lingering.size <= this.maxLingering) return;
+      const st = this.#oldestServer.take();
+      if (st === undefined) return;
       this.#counters.reclaimed++;
       st.terminate();
     }
@@ -214,9 +218,10 @@ export class TransactionTable {
     if (this.#lingeringClients.has(ct)) return;
     this.#lingeringClients.add(ct);
     if (this.#lingeringClients.size <= this.maxLingering) return;
-    const [oldest] = this.#lingeringClients;
+    const oldest = this.#oldestClient.take();
+    if (oldest === undefined) return;
     this.#counters.reclaimed++;
-    oldest?.terminate();
+    oldest.terminate();
   }
 
   clientDone(ct: ClientTransaction): void {
@@ -224,6 +229,35 @@ export class TransactionTable {
     const key = clientKey(ct.branch, ct.method);
     if (this.#clients.get(key) === ct) this.#clients.delete(key);
     this.#forwards.delete(ct);
+  }
+}
+
+/**
+ * The oldest of a Set of lingering transactions, each taken once (and
+ * ended by the taker, which deletes it). One iterator kept across calls: it
+ * resumes where it stopped, past the entries taken before, where a new one
+ * (`const [oldest] = set`) steps over every deleted entry from the start
+ * of the Set's table, up to as many as it holds between rebuilds (~1 µs at
+ * 4 096 lingering, several times a call once the bound is reached). Entries
+ * added meanwhile come after it, in order (a Set iterator sees them).
+ */
+class Oldest<T> {
+  readonly #set: Set<T>;
+  #cursor: SetIterator<T>;
+
+  constructor(set: Set<T>) {
+    this.#set = set;
+    this.#cursor = set.values();
+  }
+
+  take(): T | undefined {
+    let next = this.#cursor.next();
+    // Done: the Set was emptied through it once; an iterator that finished stays finished.
+    if (next.done === true) {
+      this.#cursor = this.#set.values();
+      next = this.#cursor.next();
+    }
+    return next.done === true ? undefined : next.value;
   }
 }
 
