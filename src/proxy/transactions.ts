@@ -49,6 +49,9 @@ export class ServerTransaction {
   readonly #timers: TimerBase;
   readonly #queue: TimerQueue;
   readonly #events: ServerEvents;
+  /** Its timers' callbacks, one per class (TimerQueue.timer: no closure per transaction). */
+  static readonly #terminate = (t: ServerTransaction): void => t.terminate();
+  static readonly #resendOf = (t: ServerTransaction): void => t.#resend();
 
   /** `held`: this transaction's reference on the request's pool slot. */
   constructor(
@@ -67,7 +70,7 @@ export class ServerTransaction {
     this.#timers = timers;
     this.#queue = queue;
     this.#events = events;
-    this.#end = queue.timer(() => this.terminate());
+    this.#end = queue.timer(ServerTransaction.#terminate, this);
   }
 
   get state(): ServerState {
@@ -171,7 +174,7 @@ export class ServerTransaction {
 
   /** Timer G: retransmit the final response, doubling up to T2, `left` times. */
   #startG(interval: number, left: number): void {
-    this.#retransmit ??= this.#queue.timer(() => this.#resend());
+    this.#retransmit ??= this.#queue.timer(ServerTransaction.#resendOf, this);
     this.#interval = interval;
     this.#resendsLeft = left;
     this.#retransmit.start(interval);
@@ -238,6 +241,10 @@ export class ClientTransaction {
   /** Timers B and F, then D, K and M. */
   readonly #end: Timer;
   #ack: readonly Uint8Array[] | undefined;
+  /** Its timers' callbacks, one per class (TimerQueue.timer: no closure per transaction). */
+  static readonly #silentOf = (t: ClientTransaction): void => t.#silent();
+  static readonly #endedOf = (t: ClientTransaction): void => t.#ended();
+  static readonly #resendOf = (t: ClientTransaction): void => t.#resend();
 
   constructor(
     branch: string,
@@ -259,9 +266,9 @@ export class ClientTransaction {
     this.#events = events;
     this.#timers = timers;
     this.#onTerminated = onTerminated;
-    this.#firstResponse = queue.timer(() => this.#silent());
-    this.#end = queue.timer(() => this.#ended());
-    if (!flow.reliable) this.#retransmit = queue.timer(() => this.#resend());
+    this.#firstResponse = queue.timer(ClientTransaction.#silentOf, this);
+    this.#end = queue.timer(ClientTransaction.#endedOf, this);
+    if (!flow.reliable) this.#retransmit = queue.timer(ClientTransaction.#resendOf, this);
     if (!flow.send(request)) {
       // The connection is gone (or no buffer was free): no answer can come, so the caller acts now
       // (after the constructor has returned, so it knows this transaction).
