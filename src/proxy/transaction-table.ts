@@ -1,11 +1,11 @@
 import type { SipRequest, Via } from "../sip/index.ts";
-import { detached, findParam } from "../sip/index.ts";
+import { findParam } from "../sip/index.ts";
 import { unmapped } from "../transport/address.ts";
 import type { Flow } from "../transport/flow.ts";
 import type { BufferPool, PoolSlot } from "../transport/pool.ts";
 import type { ProxyCounters, Side, Target } from "./ports.ts";
 import type { Timer } from "./timer-queue.ts";
-import type { ClientTransaction, ServerTransaction } from "./transactions.ts";
+import { type ClientTransaction, clientKey, type ServerTransaction } from "./transactions.ts";
 
 /** One forwarded request: its server transaction and the current attempt downstream. */
 export interface Forward {
@@ -157,7 +157,7 @@ export class TransactionTable {
 
   /** A new client transaction, and the forward it is an attempt of (none for a CANCEL). */
   openClient(ct: ClientTransaction, f: Forward | undefined): void {
-    this.#clients.set(detached(clientKey(ct.branch, ct.method)), ct);
+    this.#clients.set(ct.key, ct);
     if (f !== undefined) this.#forwards.set(ct, f);
   }
 
@@ -226,8 +226,7 @@ export class TransactionTable {
 
   clientDone(ct: ClientTransaction): void {
     this.#lingeringClients.delete(ct);
-    const key = clientKey(ct.branch, ct.method);
-    if (this.#clients.get(key) === ct) this.#clients.delete(key);
+    if (this.#clients.get(ct.key) === ct) this.#clients.delete(ct.key);
     this.#forwards.delete(ct);
   }
 }
@@ -276,11 +275,6 @@ export function serverKey(req: SipRequest, method: string): string {
   const from = req.from();
   const fromTag = from.ok ? (findParam(from.value.params, "tag")?.value ?? "") : "";
   return `2543|${callId.ok ? callId.value : ""}|${cseq.ok ? cseq.value.seq : ""}|${fromTag}|${sentBy}|${method === "ACK" || method === "CANCEL" ? "INVITE" : method}|${req.uriText}`;
-}
-
-/** Client transactions by our branch; CANCEL shares its INVITE's branch but is a transaction of its own. */
-function clientKey(branch: string, method: string): string {
-  return method === "INVITE" || method === "ACK" ? `${branch}|I` : method === "CANCEL" ? `${branch}|C` : `${branch}|O`;
 }
 
 /**

@@ -216,7 +216,12 @@ export interface ClientEvents {
  * first-response timeout so the dispatcher can fail over early.
  */
 export class ClientTransaction {
-  readonly branch: string;
+  /**
+   * What the table knows it by: our branch and its method's kind
+   * (clientKey), made once, so ending it neither rebuilds nor rehashes it;
+   * the branch is read from it.
+   */
+  readonly key: string;
   readonly flow: Flow;
   /** The request's method (RFC 3261 §17.1.3: with the branch, what a response is matched by). */
   readonly method: string;
@@ -257,7 +262,7 @@ export class ClientTransaction {
     events: ClientEvents,
     onTerminated: (t: ClientTransaction) => void,
   ) {
-    this.branch = detached(branch);
+    this.key = detached(clientKey(branch, method));
     this.flow = flow;
     this.method = method;
     this.isInvite = method === "INVITE";
@@ -284,6 +289,11 @@ export class ClientTransaction {
     this.#retransmit?.start(timers.t1);
     this.#firstResponse?.start(timers.firstResponse);
     this.#end.start(64 * timers.t1); // Timer B / F
+  }
+
+  /** Our branch (RFC 3261 §8.1.1.7), which its request's top Via carries. */
+  get branch(): string {
+    return this.key.slice(0, -KIND_CHARS);
   }
 
   get state(): ClientState {
@@ -382,4 +392,12 @@ export class ClientTransaction {
     this.#events.timeout(this);
     this.terminate();
   }
+}
+
+/** The kind clientKey appends to a branch: "|I", "|C" or "|O". */
+const KIND_CHARS = 2;
+
+/** Client transactions by our branch; CANCEL shares its INVITE's branch but is a transaction of its own. */
+export function clientKey(branch: string, method: string): string {
+  return method === "INVITE" || method === "ACK" ? `${branch}|I` : method === "CANCEL" ? `${branch}|C` : `${branch}|O`;
 }

@@ -87,8 +87,7 @@ describe("the lingering bound", () => {
     };
     const client = (name: string) => {
       const ct = {
-        branch: name,
-        method: "BYE",
+        key: `${name}|O`,
         terminate: () => {
           ended.push(name);
           t.clientDone(ct);
