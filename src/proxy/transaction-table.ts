@@ -94,7 +94,6 @@ export function resends(f: Forward): number {
 export class TransactionTable {
   readonly #servers = new Map<string, ServerTransaction>();
   readonly #clients = new Map<string, ClientTransaction>();
-  readonly #forwards = new Map<ServerTransaction | ClientTransaction, Forward>();
   /** Server transactions still awaiting their final response: the work in flight. */
   pending = 0;
   /** Finished transactions kept at most, on each side (limits.maxLingering); set again on SIGHUP. */
@@ -146,7 +145,7 @@ export class TransactionTable {
   }
 
   forward(t: ServerTransaction | ClientTransaction): Forward | undefined {
-    return this.#forwards.get(t);
+    return t.forward as Forward | undefined;
   }
 
   /** A new server transaction: work in flight until its final response. */
@@ -158,11 +157,11 @@ export class TransactionTable {
   /** A new client transaction, and the forward it is an attempt of (none for a CANCEL). */
   openClient(ct: ClientTransaction, f: Forward | undefined): void {
     this.#clients.set(ct.key, ct);
-    if (f !== undefined) this.#forwards.set(ct, f);
+    ct.forward = f;
   }
 
   attach(st: ServerTransaction, f: Forward): void {
-    this.#forwards.set(st, f);
+    st.forward = f;
   }
 
   /** Every client transaction, then every server transaction, ended (the worker is closing). */
@@ -204,8 +203,8 @@ export class TransactionTable {
   serverDone(st: ServerTransaction): Forward | undefined {
     this.#lingering.delete(st);
     this.#servers.delete(st.key);
-    const f = this.#forwards.get(st);
-    this.#forwards.delete(st);
+    const f = st.forward as Forward | undefined;
+    st.forward = undefined;
     return f;
   }
 
@@ -227,7 +226,7 @@ export class TransactionTable {
   clientDone(ct: ClientTransaction): void {
     this.#lingeringClients.delete(ct);
     if (this.#clients.get(ct.key) === ct) this.#clients.delete(ct.key);
-    this.#forwards.delete(ct);
+    ct.forward = undefined;
   }
 }
 

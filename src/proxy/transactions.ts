@@ -32,6 +32,13 @@ export interface ServerEvents {
  */
 export class ServerTransaction {
   readonly key: string;
+  /**
+   * The forward it belongs to (transaction-table.ts's Forward, set and read
+   * by the table only; typed loosely here, which that module's types would
+   * make an import cycle): a field rather than a Map keyed by transaction,
+   * four entries a call set, read and deleted, and lingering with them.
+   */
+  forward: object | undefined = undefined;
   readonly flow: Flow;
   readonly isInvite: boolean;
   #state: ServerState = "proceeding";
@@ -222,6 +229,13 @@ export class ClientTransaction {
    * the branch is read from it.
    */
   readonly key: string;
+  /**
+   * The forward it belongs to (transaction-table.ts's Forward, set and read
+   * by the table only; typed loosely here, which that module's types would
+   * make an import cycle): a field rather than a Map keyed by transaction,
+   * four entries a call set, read and deleted, and lingering with them.
+   */
+  forward: object | undefined = undefined;
   readonly flow: Flow;
   /** The request's method (RFC 3261 §17.1.3: with the branch, what a response is matched by). */
   readonly method: string;
