@@ -61,45 +61,32 @@ export class PoolSlot {
   }
 }
 
-/**
- * One size class: its bytes (one slab, allocated at start-up) and a stack
- * of the free slots. A slot's object and view of the slab are made at its
- * first take, not up front: at the default budget that was some 100 000 of
- * each, 16 MB of the worker's 41 MB heap at 1 000 calls/s over UDP, marked
- * at every full collection (every 1.3 s there) though few had ever held a
- * message. Handed-back slots are taken first, so only as many are made as
- * were ever out at once.
- */
+/** One size class: its slots, and a stack of the free ones (no allocation after start-up). */
 class SlotClass {
   readonly size: number;
-  /** Slots in all, made or not. */
-  readonly count: number;
-  readonly #slab: Buffer;
-  /** Made slots handed back, a stack (its entries above #top are stale); it only grows, to the most ever out at once. */
+  readonly slots: PoolSlot[] = [];
   readonly #free: PoolSlot[] = [];
   #top = 0;
-  /** Slots made so far; the rest of the slab has never been handed out. */
-  #made = 0;
 
   constructor(size: number, count: number) {
     this.size = size;
-    this.count = count;
-    this.#slab = Buffer.alloc(size * count);
+    const slab = Buffer.alloc(size * count);
+    for (let i = 0; i < count; i++) {
+      const slot = new PoolSlot(slab.subarray(i * size, (i + 1) * size), this);
+      this.slots.push(slot);
+      this.#free.push(slot);
+    }
+    this.#top = count;
   }
 
   get free(): number {
-    return this.#top + this.count - this.#made;
+    return this.#top;
   }
 
   take(): PoolSlot | undefined {
-    if (this.#top > 0) {
-      this.#top--;
-      return this.#free[this.#top];
-    }
-    if (this.#made === this.count) return undefined;
-    const at = this.#made * this.size;
-    this.#made++;
-    return new PoolSlot(this.#slab.subarray(at, at + this.size), this);
+    if (this.#top === 0) return undefined;
+    this.#top--;
+    return this.#free[this.#top];
   }
 
   give(slot: PoolSlot): void {
@@ -142,7 +129,7 @@ export class BufferPool {
     classes.push(new SlotClass(maxMessageSize, slotsFor(bytes * rest, maxMessageSize)));
     this.#classes = classes;
     this.#reserve = new SlotClass(RESERVE_SLOT_SIZE, RESERVE_SLOTS);
-    this.#totalBytes = classes.reduce((n, c) => n + c.size * c.count, 0);
+    this.#totalBytes = classes.reduce((n, c) => n + c.size * c.slots.length, 0);
     this.#lowWater = lowWater;
     this.#criticalWater = criticalWater;
   }
@@ -228,7 +215,7 @@ export class BufferPool {
 
   /** Per class (the reserve apart, as size RESERVE_SLOT_SIZE): slots and free slots; the free fraction; misses. */
   stats(): PoolStats {
-    const of = (c: SlotClass): ClassStats => ({ size: c.size, total: c.count, free: c.free });
+    const of = (c: SlotClass): ClassStats => ({ size: c.size, total: c.slots.length, free: c.free });
     return {
       classes: this.#classes.map(of),
       reserve: of(this.#reserve),

@@ -69,27 +69,6 @@ describe("the buffer pool", () => {
     pool.release(held);
   });
 
-  it("hands out every slot of a class once, each its own bytes, and a slot handed back before one never used", () => {
-    const pool = new BufferPool({ bytes: 64 * KiB, maxMessageSize: 8 * KiB });
-    const total = pool.stats().classes[0]?.total ?? 0;
-    const out: PoolSlot[] = [];
-    for (let i = 0; i < total; i++) {
-      const slot = pool.acquire(512) as PoolSlot;
-      expect(slot.buf.length).toBe(512);
-      slot.buf.fill(i % 256);
-      out.push(slot);
-    }
-    expect(pool.stats().classes[0]?.free).toBe(0);
-    // Every byte still what its own slot's holder wrote: no two slots share any.
-    expect(out.every((slot, i) => slot.buf.every((b) => b === i % 256))).toBe(true);
-    expect(new Set(out.map((s) => s.buf.byteOffset)).size).toBe(total);
-    const back = out[3] as PoolSlot;
-    pool.release(back);
-    expect(pool.stats().classes[0]?.free).toBe(1);
-    expect(pool.acquire(100)).toBe(back);
-    expect(pool.acquire(100)?.buf.length).toBe(1024);
-  });
-
   it("refuses a second release of the same reference as the bug it is", () => {
     const pool = new BufferPool({ bytes: 16 * KiB, maxMessageSize: 2 * KiB });
     const s = pool.acquire(10) as PoolSlot;
