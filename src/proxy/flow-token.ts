@@ -138,7 +138,13 @@ export class FlowTokens {
    */
   issueBackend(name: string, callId: string): string {
     const body = Buffer.from(name, "utf8");
-    return Buffer.concat([body, this.#backendMac(body, callId)]).toString("base64url");
+    const token = Buffer.concat([body, this.#backendMac(body, callId)]).toString("base64url");
+    // Known good for its own dialog: the ACK and BYE that bring it back are answered from the memo, not by a
+    // second MAC (one of the two a call cost). The name as verifyBackend would read it back from the bytes.
+    if (body.length > 0 && body.length <= MAX_MEMBER_NAME_BYTES) {
+      remember(this.#backends, `${token} ${callId}`, body.length === name.length ? name : body.toString("utf8"));
+    }
+    return token;
   }
 
   /**

@@ -25,9 +25,17 @@ export class TimerQueue {
     this.#onError = onError;
   }
 
-  /** A timer that runs `fire` each time it goes off; idle until started. */
-  timer(fire: () => void): Timer {
-    return new Timer(this, fire);
+  /**
+   * A timer that runs `fire` (with `target`) each time it goes off; idle
+   * until started. A function shared by every owner and the owner as its
+   * target, rather than a closure per owner: a transaction keeps its end
+   * timer while it lingers, and a closure over it is 96 bytes more (the
+   * closure and its context) that live into the old generation with it.
+   */
+  timer(fire: () => void): Timer;
+  timer<T>(fire: (target: T) => void, target: T): Timer;
+  timer(fire: (target: unknown) => void, target?: unknown): Timer {
+    return new Timer(this, fire, target);
   }
 
   /** Timers waiting to go off. */
@@ -68,7 +76,7 @@ export class TimerQueue {
     for (let head = this.#heap[0]; head !== undefined && head.due <= now; head = this.#heap[0]) {
       this.#removeAt(0);
       try {
-        head.fire();
+        head.fire(head.target);
       } catch (err) {
         this.#onError(err);
       }
@@ -149,11 +157,13 @@ export class Timer {
   /** Its place in the heap; -1 while stopped. */
   index = -1;
   readonly #queue: TimerQueue;
-  readonly fire: () => void;
+  readonly fire: (target: unknown) => void;
+  readonly target: unknown;
 
-  constructor(queue: TimerQueue, fire: () => void) {
+  constructor(queue: TimerQueue, fire: (target: unknown) => void, target: unknown) {
     this.#queue = queue;
     this.fire = fire;
+    this.target = target;
   }
 
   /** Goes off `ms` from now, once (a started timer is moved). */

@@ -32,6 +32,13 @@ export interface ServerEvents {
  */
 export class ServerTransaction {
   readonly key: string;
+  /**
+   * The forward it belongs to (transaction-table.ts's Forward, set and read
+   * by the table only; typed loosely here, which that module's types would
+   * make an import cycle): a field rather than a Map keyed by transaction,
+   * four entries a call set, read and deleted, and lingering with them.
+   */
+  forward: object | undefined = undefined;
   readonly flow: Flow;
   readonly isInvite: boolean;
   #state: ServerState = "proceeding";
@@ -49,6 +56,9 @@ export class ServerTransaction {
   readonly #timers: TimerBase;
   readonly #queue: TimerQueue;
   readonly #events: ServerEvents;
+  /** Its timers' callbacks, one per class (TimerQueue.timer: no closure per transaction). */
+  static readonly #terminate = (t: ServerTransaction): void => t.terminate();
+  static readonly #resendOf = (t: ServerTransaction): void => t.#resend();
 
   /** `held`: this transaction's reference on the request's pool slot. */
   constructor(
@@ -67,7 +77,7 @@ export class ServerTransaction {
     this.#timers = timers;
     this.#queue = queue;
     this.#events = events;
-    this.#end = queue.timer(() => this.terminate());
+    this.#end = queue.timer(ServerTransaction.#terminate, this);
   }
 
   get state(): ServerState {
@@ -171,7 +181,7 @@ export class ServerTransaction {
 
   /** Timer G: retransmit the final response, doubling up to T2, `left` times. */
   #startG(interval: number, left: number): void {
-    this.#retransmit ??= this.#queue.timer(() => this.#resend());
+    this.#retransmit ??= this.#queue.timer(ServerTransaction.#resendOf, this);
     this.#interval = interval;
     this.#resendsLeft = left;
     this.#retransmit.start(interval);
@@ -213,7 +223,19 @@ export interface ClientEvents {
  * first-response timeout so the dispatcher can fail over early.
  */
 export class ClientTransaction {
-  readonly branch: string;
+  /**
+   * What the table knows it by: our branch and its method's kind
+   * (clientKey), made once, so ending it neither rebuilds nor rehashes it;
+   * the branch is read from it.
+   */
+  readonly key: string;
+  /**
+   * The forward it belongs to (transaction-table.ts's Forward, set and read
+   * by the table only; typed loosely here, which that module's types would
+   * make an import cycle): a field rather than a Map keyed by transaction,
+   * four entries a call set, read and deleted, and lingering with them.
+   */
+  forward: object | undefined = undefined;
   readonly flow: Flow;
   /** The request's method (RFC 3261 §17.1.3: with the branch, what a response is matched by). */
   readonly method: string;
@@ -238,6 +260,10 @@ export class ClientTransaction {
   /** Timers B and F, then D, K and M. */
   readonly #end: Timer;
   #ack: readonly Uint8Array[] | undefined;
+  /** Its timers' callbacks, one per class (TimerQueue.timer: no closure per transaction). */
+  static readonly #silentOf = (t: ClientTransaction): void => t.#silent();
+  static readonly #endedOf = (t: ClientTransaction): void => t.#ended();
+  static readonly #resendOf = (t: ClientTransaction): void => t.#resend();
 
   constructor(
     branch: string,
@@ -250,7 +276,7 @@ export class ClientTransaction {
     events: ClientEvents,
     onTerminated: (t: ClientTransaction) => void,
   ) {
-    this.branch = detached(branch);
+    this.key = detached(clientKey(branch, method));
     this.flow = flow;
     this.method = method;
     this.isInvite = method === "INVITE";
@@ -259,9 +285,9 @@ export class ClientTransaction {
     this.#events = events;
     this.#timers = timers;
     this.#onTerminated = onTerminated;
-    this.#firstResponse = queue.timer(() => this.#silent());
-    this.#end = queue.timer(() => this.#ended());
-    if (!flow.reliable) this.#retransmit = queue.timer(() => this.#resend());
+    this.#firstResponse = queue.timer(ClientTransaction.#silentOf, this);
+    this.#end = queue.timer(ClientTransaction.#endedOf, this);
+    if (!flow.reliable) this.#retransmit = queue.timer(ClientTransaction.#resendOf, this);
     if (!flow.send(request)) {
       // The connection is gone (or no buffer was free): no answer can come, so the caller acts now
       // (after the constructor has returned, so it knows this transaction).
@@ -277,6 +303,11 @@ export class ClientTransaction {
     this.#retransmit?.start(timers.t1);
     this.#firstResponse?.start(timers.firstResponse);
     this.#end.start(64 * timers.t1); // Timer B / F
+  }
+
+  /** Our branch (RFC 3261 §8.1.1.7), which its request's top Via carries. */
+  get branch(): string {
+    return this.key.slice(0, -KIND_CHARS);
   }
 
   get state(): ClientState {
@@ -375,4 +406,12 @@ export class ClientTransaction {
     this.#events.timeout(this);
     this.terminate();
   }
+}
+
+/** The kind clientKey appends to a branch: "|I", "|C" or "|O". */
+const KIND_CHARS = 2;
+
+/** Client transactions by our branch; CANCEL shares its INVITE's branch but is a transaction of its own. */
+export function clientKey(branch: string, method: string): string {
+  return method === "INVITE" || method === "ACK" ? `${branch}|I` : method === "CANCEL" ? `${branch}|C` : `${branch}|O`;
 }

@@ -74,6 +74,31 @@ describe("flow tokens", () => {
     }
   });
 
+  it("read a backend token back as a process that did not issue it would, for its own Call-ID only", () => {
+    const secret = Buffer.alloc(32, 9);
+    const issuer = new FlowTokens(secret);
+    const reader = new FlowTokens(secret);
+    // The issuer answers from what it remembers of its own tokens, the reader by their MAC: the same answers,
+    // down to names no member may have (none, over 128 bytes) and names UTF-8 spells differently.
+    const names = [
+      "pbx-a",
+      "péter",
+      "\ud800x",
+      "",
+      "n".repeat(128),
+      "n".repeat(129),
+      "\u00e9".repeat(64),
+      "\u00e9".repeat(65),
+    ];
+    for (const name of names) {
+      const token = issuer.issueBackend(name, "call-1");
+      expect(issuer.verifyBackend(token, "call-1")).toBe(reader.verifyBackend(token, "call-1"));
+      expect(issuer.verifyBackend(token, "call-2")).toBeUndefined();
+    }
+    expect(issuer.verifyBackend(issuer.issueBackend("pbx-a", "call-1"), "call-1")).toBe("pbx-a");
+    expect(issuer.verifyBackend(issuer.issueBackend("n".repeat(129), "call-1"), "call-1")).toBeUndefined();
+  });
+
   it("refuse any changed character, another secret's tokens and junk", () => {
     const tokens = new FlowTokens();
     for (const token of [tokens.issue(2 ** 32 + 5), tokens.issueUdp("192.0.2.1", 5060, 0)])

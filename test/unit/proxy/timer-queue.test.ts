@@ -25,6 +25,18 @@ describe("TimerQueue", () => {
     expect(fired).toEqual(["now@0", "a@100", "b1@200", "b2@200", "c@300"]);
   });
 
+  it("hands a shared callback the target it was made with, each time it fires", () => {
+    const owners = [{ name: "st1" }, { name: "st2" }];
+    const end = (o: { name: string }) => fired.push(`${o.name}@${performance.now()}`);
+    const [t1, t2] = owners.map((o) => queue.timer(end, o));
+    t2?.start(50);
+    t1?.start(100);
+    vi.advanceTimersByTime(100);
+    t1?.start(10);
+    vi.advanceTimersByTime(10);
+    expect(fired).toEqual(["st2@50", "st1@100", "st1@110"]);
+  });
+
   it("runs all of them under one Node timer", () => {
     for (let i = 0; i < 1000; i++) timer(String(i)).start(1000 + i);
     expect(vi.getTimerCount()).toBe(1);
