@@ -30,6 +30,18 @@ describe("backend selection", () => {
     for (const n of Object.values(spread(pool, 3000))) expect(n).toBeGreaterThan(800);
   });
 
+  it("hash-callid spreads sipp's sequential Call-IDs evenly over many backends, and by weight", () => {
+    // Call-IDs that differ in a digit or two: what a weak hash would bunch together.
+    const sipp = (i: number) => `${i + 1}-4242@127.0.0.1`;
+    const even = spread(new Pool("p", "hash-callid", members(Array(10).fill(1))), 20_000, sipp);
+    expect(Object.keys(even)).toHaveLength(10);
+    for (const n of Object.values(even)) expect(Math.abs(n - 2000)).toBeLessThan(250);
+    const weighted = spread(new Pool("p", "hash-callid", members([1, 2, 3])), 30_000, sipp);
+    expect(Math.abs((weighted.b0 ?? 0) - 5000)).toBeLessThan(500);
+    expect(Math.abs((weighted.b1 ?? 0) - 10_000)).toBeLessThan(700);
+    expect(Math.abs((weighted.b2 ?? 0) - 15_000)).toBeLessThan(700);
+  });
+
   it("hash-callid moves only the failed backend's share, and gives it back (rendezvous hashing)", () => {
     const pool = new Pool("p", "hash-callid", members([1, 1, 1]));
     const down = pool.backends[1] as Backend;
