@@ -28,7 +28,7 @@ import { Death } from "./thread-death.ts";
 import { TicketKeyRotation } from "./ticket-key-rotation.ts";
 import { NO_TLS_DATES, type TlsDates, tlsDates } from "./tls-dates.ts";
 import type { BoundListener } from "./worker/client-listeners.ts";
-import { heapLimits } from "./worker/heap.ts";
+import { growOldGeneration, heapLimits } from "./worker/heap.ts";
 import { restartOnly } from "./worker/reloadable.ts";
 
 /** The thread entries (.ts when run from source, .js when built). */
@@ -130,6 +130,7 @@ export class Supervisor {
   static async start(config: Config, entry: URL = ENTRY, healthEntry: URL = HEALTH_ENTRY): Promise<Supervisor> {
     const s = new Supervisor(config, { io: entry, health: healthEntry });
     lastResort(true);
+    growOldGeneration();
     s.#startHealth();
     try {
       const first = await s.#spawn(0);
