@@ -42,6 +42,7 @@ import { join } from "node:path";
 import { freePort, Processes, sleep, startStunnel } from "../helpers/net.ts";
 import { runBounded } from "./bounded.ts";
 import { type Balancer, certificate, startKamailio, startRelay, startSipedge } from "./compare/balancers.ts";
+import { searchCapacity } from "./compare/capacity-search.ts";
 import { percentile, startProbe } from "./compare/probe.ts";
 import {
   addLatency,
@@ -68,8 +69,9 @@ const RATES = (env.BENCH_COMPARE_RATES ?? "1000,2000").split(",").map(Number);
  * 8 s runs instead of one of 15 s: three chances at an undisturbed run, and
  * the whole default bench stays inside its 15-minute bound: 3 rounds × 2
  * rates × 5 balancer runs × (8 s + the 6 s tail), 8 direct runs of 10 s,
- * warm-up and the capacity search (~2.5 minutes) come to about 12 minutes,
- * where one round of 15 s came to 8. 8 s at 1 000 calls/s is still 8 000
+ * warm-up and the capacity search (~3.5 minutes, up to 4.5 when failed
+ * steps are run again: compare/capacity-search.ts) come to about 13
+ * minutes, where one round of 15 s came to 8. 8 s at 1 000 calls/s is still 8 000
  * calls and ~250 ticks of sipedge's CPU, far above /proc's 10 ms resolution.
  */
 const ROUNDS = Math.max(1, Number(env.BENCH_ROUNDS ?? 3));
@@ -216,7 +218,6 @@ async function capacity(
   only?: number,
 ): Promise<Capacity> {
   const steps: Run[] = [];
-  let best = 0;
   let stop =
     only === undefined ? `reached ${CAPACITY_MAX}/s (BENCH_CAPACITY_MAX)` : `carried ${only}/s, not tried above`;
   const attempt = async (rate: number): Promise<boolean> => {
@@ -236,20 +237,17 @@ async function capacity(
     return ok;
   };
   if (only !== undefined) return { target, cps: (await attempt(only)) ? only : 0, stop, steps };
-  let failedAt = 0;
-  for (let rate = CAPACITY_FROM; rate <= CAPACITY_MAX; rate += CAPACITY_STEP) {
-    if (!(await attempt(rate))) {
-      failedAt = rate;
-      break;
-    }
-    best = rate;
-  }
-  const half = Math.round((best + failedAt) / 2 / 100) * 100;
-  if (failedAt > 0 && half > best && half < failedAt) {
-    const why = stop;
-    if (await attempt(half)) best = half;
-    stop = why;
-  }
+  // Why the search stopped: what the rate it ended at said, not the halfway one tried after it.
+  const why = new Map<number, string>();
+  const { best, failedAt } = await searchCapacity(
+    { from: CAPACITY_FROM, step: CAPACITY_STEP, max: CAPACITY_MAX },
+    async (rate) => {
+      const ok = await attempt(rate);
+      if (!ok) why.set(rate, stop);
+      return ok;
+    },
+  );
+  stop = why.get(failedAt) ?? stop;
   return { target, cps: best, stop, steps };
 }
 
@@ -449,9 +447,9 @@ async function main(): Promise<void> {
       return [{ run }];
     }),
   );
-  // What must still fit after the rounds: the last direct runs and, when asked, the capacity search (~2.5 minutes
-  // on this VM; 4 allowed, as a step that fails also waits for the balancer to drain).
-  const reserveMs = RATES.length * (SECONDS + 4) * 1000 + (CAPACITY ? 240_000 : 0);
+  // What must still fit after the rounds: the last direct runs and, when asked, the capacity search (~3.5 minutes
+  // on this VM, 4.5 with every failed step run twice; 5 allowed, as a step that fails also waits for a drain).
+  const reserveMs = RATES.length * (SECONDS + 4) * 1000 + (CAPACITY ? 300_000 : 0);
   const runs = await rounds({
     rounds: ROUNDS,
     rates: RATES,
