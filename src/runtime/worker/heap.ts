@@ -44,7 +44,7 @@ export function heapLimits(
  * CPU-s per 1 000 calls (--trace-gc and /proc per thread, three runs
  * each). The cap still bounds the heap: V8 never grows past it.
  */
-export const OLD_GENERATION_GROWTH_PERCENT = 100;
+const OLD_GENERATION_GROWTH_PERCENT = 100;
 
 /**
  * Sets V8's old-generation growth for the isolates started after it: a
