@@ -229,6 +229,12 @@ async function capacity(
   let stop =
     only === undefined ? `reached ${CAPACITY_MAX}/s (BENCH_CAPACITY_MAX)` : `carried ${only}/s, not tried above`;
   const attempt = async (rate: number): Promise<boolean> => {
+    // A step, its drain and writing the results must fit in the bound: past it runBounded stops everything and
+    // nothing is written, so a search that second tries have made long ends here instead.
+    if (performance.now() + (STEP_SECONDS + 2 + 4) * 1000 + 30_000 > DEADLINE_MS) {
+      stop = `stopped before ${rate}/s: the ${DEADLINE_MS / 60_000}-minute bound was near`;
+      return false;
+    }
     const r = await measure(target, b, "udp", ports, rate, STEP_SECONDS, { tail: 2 });
     steps.push(r);
     const ok = r.failed / r.calls <= MAX_FAILED && r.placedRate >= rate * MIN_PLACED;
