@@ -117,9 +117,7 @@ export function addLatency(runs: readonly Run[]): Map<number, { p50: number; p99
 }
 
 /** One turn in a round: a balancer over a transport, measured at a rate. */
-export interface Turn {
-  readonly run: (rate: number) => Promise<Run>;
-}
+export type Turn = (rate: number) => Promise<Run>;
 
 /**
  * The fixed-rate runs: each round, at each rate, the direct run (the latency
@@ -152,7 +150,7 @@ export async function rounds(options: {
     const t0 = performance.now();
     for (const rate of options.rates) {
       record(await options.direct(rate), round);
-      for (const turn of options.turns) record(await turn.run(rate), round);
+      for (const turn of options.turns) record(await turn(rate), round);
     }
     roundMs = Math.max(roundMs, performance.now() - t0);
   }

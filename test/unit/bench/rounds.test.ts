@@ -65,12 +65,10 @@ describe("bench:compare rounds", () => {
 
   it("runs the direct baseline and every turn each round, the baseline once more after, and stops when out of time", async () => {
     const order: string[] = [];
-    const turn = (name: "sipedge" | "kamailio") => ({
-      run: async (rate: number) => {
-        order.push(`${name} ${rate}`);
-        return run({ target: name, rate, cpuPer1000: 0.3 });
-      },
-    });
+    const turn = (name: "sipedge" | "kamailio") => async (rate: number) => {
+      order.push(`${name} ${rate}`);
+      return run({ target: name, rate, cpuPer1000: 0.3 });
+    };
     const direct = async (rate: number) => {
       order.push(`direct ${rate}`);
       return run({ target: "direct", rate, cpuPer1000: 0 });
