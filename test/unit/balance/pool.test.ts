@@ -42,6 +42,16 @@ describe("backend selection", () => {
     expect(Math.abs((weighted.b2 ?? 0) - 15_000)).toBeLessThan(700);
   });
 
+  it("hash-callid takes any Call-ID a peer sends: empty, 64 KiB, control bytes, lone surrogates", () => {
+    const pool = new Pool("p", "hash-callid", members([1, 1, 1]));
+    const names = new Set(pool.backends);
+    for (const key of ["", "x".repeat(65_536), "\u0000\r\n\uffff", "\ud800a\udfff", "é@ü"]) {
+      const b = pool.select(key, new Set(), 0, false);
+      expect(names.has(b as Backend)).toBe(true);
+      expect(pool.select(key, new Set(), 0, false)).toBe(b);
+    }
+  });
+
   it("hash-callid moves only the failed backend's share, and gives it back (rendezvous hashing)", () => {
     const pool = new Pool("p", "hash-callid", members([1, 1, 1]));
     const down = pool.backends[1] as Backend;
