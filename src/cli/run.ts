@@ -2,6 +2,7 @@ import { AdminServer } from "../admin/server.ts";
 import { formatError, formatErrors, loadCheckedConfig } from "../config/load.ts";
 import { type LogSettings, log } from "../log/log.ts";
 import { reloadFromFile, withCommandLine } from "../runtime/config-reload.ts";
+import { ReloadCollection } from "../runtime/reload-collection.ts";
 import { Supervisor } from "../runtime/supervisor.ts";
 import { probeSip, SystemdNotifier } from "../runtime/systemd.ts";
 import { reloadOnSighup } from "./early-reload.ts";
@@ -25,7 +26,10 @@ export async function run(path: string, logOptions: Partial<LogSettings> = {}): 
   const signalled = untilSignal();
   const supervisor = await Supervisor.start(config);
   // SIGHUP and POST /reload: validate first; a config with problems leaves the running one in place.
-  const reload = () => reloadFromFile(path, supervisor, logOptions);
+  // Validating opens every certificate in an OpenSSL context, on this thread, applied or refused:
+  // collected as a worker's are (runtime/reload-collection.ts).
+  const collection = new ReloadCollection();
+  const reload = () => reloadFromFile(path, supervisor, logOptions).finally(() => collection.schedule());
   reloadOnSighup(() => void reload());
   for (const l of supervisor.listeners) {
     process.stdout.write(`sipedge: listening on ${l.transport} ${l.address}:${l.port}\n`);
