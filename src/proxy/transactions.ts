@@ -290,7 +290,10 @@ export class ClientTransaction {
     if (!flow.reliable) this.#retransmit = queue.timer(ClientTransaction.#resendOf, this);
     if (!flow.send(request)) {
       // The connection is gone (or no buffer was free): no answer can come, so the caller acts now
-      // (after the constructor has returned, so it knows this transaction).
+      // (after the constructor has returned, so it knows this transaction). A datagram sent while a
+      // batch is handled leaves at the batch's end (transport/datagram-socket.ts): the kernel's
+      // refusal then is counted, and this transaction's timers act on it as on a datagram lost
+      // on the way (RFC 3261 §17.1.1.2).
       queueMicrotask(() => {
         if (this.#state === "terminated") return;
         // Reported while it still stands, so the caller can find what it was for; then it ends.

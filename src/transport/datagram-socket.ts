@@ -16,6 +16,7 @@ interface NativeDatagram {
   ): NativeHandle;
   send(handle: NativeHandle, bytes: Uint8Array, length: number, port: number, address: string): number;
   localPort(handle: NativeHandle): number;
+  lost(handle: NativeHandle): number;
   close(handle: NativeHandle): void;
   readonly BATCH: number;
   readonly SLOT: number;
@@ -112,9 +113,20 @@ export class DatagramSocket {
     return this.#closed;
   }
 
-  /** Sends the first `length` bytes of `bytes`: 0, or the errno that lost the datagram. */
+  /**
+   * Sends the first `length` bytes of `bytes`: 0, or the errno that lost the
+   * datagram. The bytes are the kernel's or copied when this returns. Made
+   * while a batch is handled, the send waits for the batch's end and leaves
+   * with the others it made (native/datagram.c says why); one the kernel
+   * refuses then is counted in `lost`.
+   */
   send(bytes: Uint8Array, length: number, port: number, address: string): number {
     return native.send(this.#handle, bytes, length, port, address);
+  }
+
+  /** Sends queued for a batch's end and lost there (the kernel refused them) or dropped by a close. */
+  get lost(): number {
+    return native.lost(this.#handle);
   }
 
   close(): void {

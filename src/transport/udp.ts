@@ -60,7 +60,8 @@ export class UdpEndpoint {
   readonly #address: string;
   /** Where a message of several slices is put together to go out as one datagram. */
   #joined: Buffer | undefined;
-  readonly drops: UdpDrops = { sourcePortZero: 0, sendFailed: 0 };
+  /** Drops counted here; the socket counts the sends lost at a batch's end. */
+  readonly #drops: UdpDrops = { sourcePortZero: 0, sendFailed: 0 };
   readonly readTurns: ReadTurns = { turns: 0, full: 0 };
 
   private constructor(address: string, port: number, onMessage: MessageHandler, options: Required<UdpOptions>) {
@@ -106,16 +107,24 @@ export class UdpEndpoint {
     return this.#socket.closed;
   }
 
+  /** Datagrams dropped so far, by why. */
+  get drops(): UdpDrops {
+    const { sourcePortZero, sendFailed } = this.#drops;
+    return { sourcePortZero, sendFailed: sendFailed + this.#socket.lost };
+  }
+
   /**
    * Sends one datagram; false when closed or when the datagram was lost
    * (counted: a bad port or address, a full send buffer, a message larger
-   * than a datagram). The kernel has the bytes when this returns.
+   * than a datagram). The bytes are the kernel's, or copied, when this
+   * returns; made while a batch is handled, it leaves at the batch's end
+   * (DatagramSocket.send), and a loss there is counted, not returned.
    */
   sendTo(slices: readonly Uint8Array[], port: number, address: string): boolean {
     if (this.#socket.closed) return false;
     const bytes = slices.length === 1 ? (slices[0] as Uint8Array) : this.#join(slices);
     if (bytes === undefined) {
-      this.drops.sendFailed++;
+      this.#drops.sendFailed++;
       return false;
     }
     return this.#send(bytes, port, address);
@@ -123,7 +132,7 @@ export class UdpEndpoint {
 
   #send(bytes: Uint8Array, port: number, address: string): boolean {
     if (this.#socket.send(bytes, bytes.length, port, address) === 0) return true;
-    this.drops.sendFailed++;
+    this.#drops.sendFailed++;
     return false;
   }
 
@@ -154,7 +163,7 @@ export class UdpEndpoint {
   #receive(msg: Buffer, address: string, port: number): void {
     // Nothing can be answered at port 0 (see UdpDrops): a flow to it would only fail later, in the proxy.
     if (port === 0) {
-      this.drops.sourcePortZero++;
+      this.#drops.sourcePortZero++;
       return;
     }
     const kind = classifyDatagram(msg);
@@ -194,7 +203,7 @@ class UdpFlow implements Flow {
     return this.#endpoint.closed;
   }
 
-  /** Urgency (Flow.send) is about pool slots, which a datagram holds none of: the kernel has its bytes at once. */
+  /** Urgency (Flow.send) is about pool slots, which a datagram holds none of: its bytes are the kernel's, or copied, at once. */
   send(slices: readonly Uint8Array[]): boolean {
     return this.#endpoint.sendTo(slices, this.remotePort, this.remoteAddress);
   }
