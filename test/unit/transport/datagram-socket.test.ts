@@ -46,6 +46,35 @@ function sipLike(i: number): Buffer {
   return Buffer.from(`OPTIONS sip:${i}@x SIP/2.0\r\nCall-ID: ${"c".repeat(i % 200)}${i}\r\n\r\n`);
 }
 
+/** A dgram socket on loopback and what reached it, as text. */
+async function sink(): Promise<{ port: number; got: string[] }> {
+  const to = await peer();
+  const got: string[] = [];
+  to.on("message", (m) => got.push(m.toString()));
+  return { port: to.address().port, got };
+}
+
+/** A socket whose handler runs `each` for every datagram it reads (inside the batch). */
+function answering(each: (self: DatagramSocket) => void): DatagramSocket {
+  const socket: DatagramSocket = new DatagramSocket(
+    "127.0.0.1",
+    0,
+    false,
+    OPTIONS,
+    () => each(socket),
+    () => {},
+  );
+  opened.push(socket);
+  return socket;
+}
+
+/** `answering`, with one datagram sent to it. */
+async function answeringOne(each: (self: DatagramSocket) => void): Promise<DatagramSocket> {
+  const socket = answering(each);
+  (await peer()).send(sipLike(1), socket.port, "127.0.0.1");
+  return socket;
+}
+
 describe("the native datagram path", () => {
   it("reads a burst in batches of 32 and hands each datagram bytes of its own that later batches do not overwrite", async () => {
     const got: { bytes: Buffer; address: string; port: number }[] = [];
@@ -166,11 +195,9 @@ describe("the native datagram path", () => {
   });
 
   it("holds the sends a batch makes until it is handled, then sends them all in order, each bytes as they were at the call", async () => {
-    const to = await peer();
-    const got: string[] = [];
-    to.on("message", (m) => got.push(m.toString()));
+    const to = await sink();
     // The receiver's queue in the kernel, from /proc/net/udp (rx_queue, hex): a datagram sent is there at once.
-    const local = ` 0100007F:${to.address().port.toString(16).toUpperCase().padStart(4, "0")} `;
+    const local = ` 0100007F:${to.port.toString(16).toUpperCase().padStart(4, "0")} `;
     const waiting = () => {
       const line = readFileSync("/proc/net/udp", "utf8")
         .split("\n")
@@ -180,110 +207,66 @@ describe("the native datagram path", () => {
     const reply = Buffer.alloc(16);
     const queuedDuringBatch: number[] = [];
     let seen = 0;
-    const socket = new DatagramSocket(
-      "127.0.0.1",
-      0,
-      false,
-      OPTIONS,
-      () => {
-        // Three answers a datagram, from one buffer written over after each send.
-        for (let j = 0; j < 3; j++) {
-          const n = reply.write(`${seen}.${j}`);
-          expect(socket.send(reply, n, to.address().port, "127.0.0.1")).toBe(0);
-          reply.fill(0x78);
-        }
-        if (seen++ === 0) queuedDuringBatch.push(waiting());
-      },
-      () => {},
-    );
-    opened.push(socket);
+    const socket = answering((self) => {
+      // Three answers a datagram, from one buffer written over after each send.
+      for (let j = 0; j < 3; j++) {
+        const n = reply.write(`${seen}.${j}`);
+        expect(self.send(reply, n, to.port, "127.0.0.1")).toBe(0);
+        reply.fill(0x78);
+      }
+      if (seen++ === 0) queuedDuringBatch.push(waiting());
+    });
     const from = await peer();
     // 40 datagrams, read in batches of up to 32: a full one makes 96 answers, past the 64 a socket queues.
     for (let i = 0; i < 40; i++) from.send(sipLike(i), socket.port, "127.0.0.1");
-    await until(() => got.length === 120);
+    await until(() => to.got.length === 120);
     expect(queuedDuringBatch).toEqual([0]);
-    expect(got).toEqual(Array.from({ length: 120 }, (_, k) => `${Math.floor(k / 3)}.${k % 3}`));
+    expect(to.got).toEqual(Array.from({ length: 120 }, (_, k) => `${Math.floor(k / 3)}.${k % 3}`));
     expect(socket.lost).toBe(0);
   });
 
   it("counts a send held for a batch's end that the kernel then refuses, and still sends the ones after it", async () => {
-    const to = await peer();
-    const got: string[] = [];
-    to.on("message", (m) => got.push(m.toString()));
+    const to = await sink();
     const answers: number[] = [];
-    const socket = new DatagramSocket(
-      "127.0.0.1",
-      0,
-      false,
-      OPTIONS,
-      () => {
-        // A broadcast from a socket without SO_BROADCAST: EACCES, once it leaves.
-        answers.push(socket.send(Buffer.from("b"), 1, 5060, "255.255.255.255"));
-        answers.push(socket.send(Buffer.from("after"), 5, to.address().port, "127.0.0.1"));
-      },
-      () => {},
-    );
-    opened.push(socket);
-    const from = await peer();
-    from.send(sipLike(1), socket.port, "127.0.0.1");
-    await until(() => got.length === 1);
+    const socket = await answeringOne((self) => {
+      // A broadcast from a socket without SO_BROADCAST: EACCES, once it leaves.
+      answers.push(self.send(Buffer.from("b"), 1, 5060, "255.255.255.255"));
+      answers.push(self.send(Buffer.from("after"), 5, to.port, "127.0.0.1"));
+    });
+    await until(() => to.got.length === 1);
     expect(answers).toEqual([0, 0]);
     expect(socket.lost).toBe(1);
-    expect(got).toEqual(["after"]);
+    expect(to.got).toEqual(["after"]);
   });
 
   it("sends what a batch queued on a socket before its handler closes it, and nothing after", async () => {
-    const to = await peer();
-    const got: string[] = [];
-    to.on("message", (m) => got.push(m.toString()));
+    const to = await sink();
     const answers: number[] = [];
-    const socket = new DatagramSocket(
-      "127.0.0.1",
-      0,
-      false,
-      OPTIONS,
-      () => {
-        answers.push(socket.send(Buffer.from("before"), 6, to.address().port, "127.0.0.1"));
-        socket.close();
-        answers.push(socket.send(Buffer.from("after"), 5, to.address().port, "127.0.0.1"));
-      },
-      () => {},
-    );
-    opened.push(socket);
-    const from = await peer();
-    from.send(sipLike(1), socket.port, "127.0.0.1");
-    await until(() => got.length === 1);
+    const socket = await answeringOne((self) => {
+      answers.push(self.send(Buffer.from("before"), 6, to.port, "127.0.0.1"));
+      self.close();
+      answers.push(self.send(Buffer.from("after"), 5, to.port, "127.0.0.1"));
+    });
+    await until(() => to.got.length === 1);
     await sleep(50);
-    expect(got).toEqual(["before"]);
+    expect(to.got).toEqual(["before"]);
     expect(answers).toEqual([0, 9]); // EBADF
     expect(socket.lost).toBe(0);
   });
 
   it("refuses a send larger than a datagram at once, in a batch as outside one, and queues nothing of it", async () => {
-    const to = await peer();
-    const got: string[] = [];
-    to.on("message", (m) => got.push(m.toString()));
+    const to = await sink();
     const huge = Buffer.alloc(300_000, 0x61);
     const answers: number[] = [];
-    const socket = new DatagramSocket(
-      "127.0.0.1",
-      0,
-      false,
-      OPTIONS,
-      () => {
-        answers.push(socket.send(huge, 65_508, to.address().port, "127.0.0.1"));
-        answers.push(socket.send(huge, huge.length, to.address().port, "127.0.0.1"));
-        answers.push(socket.send(Buffer.from("fits"), 4, to.address().port, "127.0.0.1"));
-      },
-      () => {},
-    );
-    opened.push(socket);
-    expect(socket.send(huge, huge.length, to.address().port, "127.0.0.1")).toBe(90); // EMSGSIZE
-    const from = await peer();
-    from.send(sipLike(1), socket.port, "127.0.0.1");
-    await until(() => got.length === 1);
+    const socket = await answeringOne((self) => {
+      answers.push(self.send(huge, 65_508, to.port, "127.0.0.1"));
+      answers.push(self.send(huge, huge.length, to.port, "127.0.0.1"));
+      answers.push(self.send(Buffer.from("fits"), 4, to.port, "127.0.0.1"));
+    });
+    expect(socket.send(huge, huge.length, to.port, "127.0.0.1")).toBe(90); // EMSGSIZE
+    await until(() => to.got.length === 1);
     expect(answers).toEqual([90, 90, 0]);
-    expect(got).toEqual(["fits"]);
+    expect(to.got).toEqual(["fits"]);
     expect(socket.lost).toBe(0);
   });
 
