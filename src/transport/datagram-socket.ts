@@ -124,7 +124,7 @@ export class DatagramSocket {
     return native.send(this.#handle, bytes, length, port, address);
   }
 
-  /** Sends queued for a batch's end and lost there (the kernel refused them) or dropped by a close. */
+  /** Sends queued for a batch's end that the kernel refused when they left (at the end, or at a close before it). */
   get lost(): number {
     return native.lost(this.#handle);
   }

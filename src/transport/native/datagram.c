@@ -102,7 +102,7 @@ typedef struct datagram_socket {
   // On the thread's list of sockets with sends queued.
   int waiting;
   struct datagram_socket* next_waiting;
-  // Queued sends the kernel refused when they left, and queued ones a close dropped.
+  // Queued sends the kernel refused when they left.
   uint32_t lost;
 } datagram_socket;
 
@@ -515,7 +515,7 @@ static napi_value js_local_port(napi_env env, napi_callback_info info) {
 }
 
 // lost(handle): queued sends lost so far (the kernel refused them when they
-// left, or a close came first).
+// left at a batch's end, or when a close sent them first).
 static napi_value js_lost(napi_env env, napi_callback_info info) {
   napi_value result;
   datagram_socket* s = handle_argument(env, info);
