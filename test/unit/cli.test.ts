@@ -3,13 +3,13 @@ import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { datedCertificate, privatePki } from "../helpers/certificates.ts";
 import { CLI, configFile } from "../helpers/cli.ts";
 import { ASSETS } from "../helpers/corpus.ts";
 import { freePort } from "../helpers/net.ts";
 import { spawnRegistered } from "../helpers/processes.ts";
-import { udpExchange } from "../helpers/sip-client.ts";
+import { UdpPeer, udpExchange } from "../helpers/sip-client.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -241,8 +241,12 @@ describe("sipedge --config", () => {
 
   it("runs in the foreground, answers OPTIONS, and stops on SIGTERM", async () => {
     const port = await freePort();
+    // The backend answers probes: one that does not is down 1.5 s after the start (health's
+    // defaults), and from then on OPTIONS to sipedge gets 503; a loaded CI machine got there.
+    const backend = await UdpPeer.bind(true);
+    onTestFinished(() => backend.close());
     const path = configFile(
-      `listen:\n  - { transport: udp, address: 127.0.0.1, port: ${port} }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:9' }\n`,
+      `listen:\n  - { transport: udp, address: 127.0.0.1, port: ${port} }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:${backend.port}' }\n`,
     );
     // Registered: stopped after the test even when an expect fails before its SIGTERM.
     const child = spawnRegistered(process.execPath, [CLI, "--config", path], { stdio: ["ignore", "pipe", "pipe"] });
