@@ -9,8 +9,10 @@
 # registrar that honours Path, behind two appliances in the scale-out test);
 # ansible-playbook (upgrade tasks run against a stand-in admin API; the
 # fleet's DNS records rendered from an inventory) and named-checkzone
-# (bind9-utils: those records checked as a zone).
+# (bind9-utils: those records checked as a zone); and user-mode Linux (a
+# kernel of its own where bench:connections may raise its open-file limit,
+# test/bench/connections/uml.sh).
 set -euo pipefail
 exec bash "$(dirname "$0")/apt-ensure.sh" sipp:sip-tester openssl:openssl stunnel:stunnel4 ss:iproute2 promtool:prometheus turnutils_stunclient:coturn \
   nft:nftables svmap:sipvicious sipsak:sipsak setpriv:util-linux baresip:baresip-core kamailio:kamailio \
-  ansible-playbook:ansible named-checkzone:bind9-utils
+  ansible-playbook:ansible named-checkzone:bind9-utils linux.uml:user-mode-linux
