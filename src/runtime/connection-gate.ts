@@ -3,7 +3,7 @@ import { BlockList, isIPv6 } from "node:net";
 import type { Trunk } from "../config/schema.ts";
 import { ipBytes, unmapped } from "../transport/address.ts";
 import type { ConnectionGate, GateRefusal } from "../transport/listener.ts";
-import { CONNECTION_BUCKETS, CONNECTION_CELLS, CONNECTION_KEY_BYTES } from "./shared-memory.ts";
+import { CONNECTION_BUCKETS, CONNECTION_CELLS, CONNECTION_HASHES, CONNECTION_KEY_BYTES } from "./shared-memory.ts";
 
 export interface GateLimits {
   /** Client connections in the whole process (limits.maxConnections). */
@@ -49,30 +49,45 @@ export class SharedConnectionGate implements ConnectionGate {
 
   enter(address: string): GateRefusal | undefined {
     if (this.#sum(0) >= this.#limits.total) return "limit";
-    const bucket = 1 + this.#bucketOf(address);
-    if (this.#sum(bucket) >= this.#limits.perAddress && !this.trusted(address)) return "per_ip";
-    const own = this.#worker * CONNECTION_CELLS;
-    Atomics.add(this.#counts, own, 1);
-    Atomics.add(this.#counts, own + bucket, 1);
+    const cells = this.#cellsOf(address);
+    if (this.#least(cells) >= this.#limits.perAddress && !this.trusted(address)) return "per_ip";
+    this.#add(cells, 1);
     return undefined;
   }
 
   leave(address: string): void {
+    this.#add(this.#cellsOf(address), -1);
+  }
+
+  #add(cells: Int32Array, n: number): void {
     const own = this.#worker * CONNECTION_CELLS;
-    Atomics.sub(this.#counts, own, 1);
-    Atomics.sub(this.#counts, own + 1 + this.#bucketOf(address), 1);
+    Atomics.add(this.#counts, own, n);
+    for (const cell of cells) Atomics.add(this.#counts, own + cell, n);
+  }
+
+  /** The address's count: the least of its cells' (each also counts whoever shares it). */
+  #least(cells: Int32Array): number {
+    let least = Number.MAX_SAFE_INTEGER;
+    for (const cell of cells) least = Math.min(least, this.#sum(cell));
+    return least;
   }
 
   /**
+   * Where an address is counted (shared-memory.ts: a count-min sketch).
    * An IPv4 address counts alone; an IPv6 one by its /64, the smallest
    * block a site is given (RFC 6177): a host picks any of its 2^64
    * addresses at will, so counting each would be no limit at all.
-   * SHA-256 keyed: once per connection, not per message.
+   * SHA-256 keyed, one digest for all the cells: once per connection, not
+   * per message. Filled in place: read before the next call.
    */
-  #bucketOf(address: string): number {
+  #cellsOf(address: string): Int32Array {
     const a = unmapped(address);
-    const counted = isIPv6(a) ? prefix64(a) : a;
-    return createHash("sha256").update(this.#key).update(counted).digest().readUInt32BE(0) % CONNECTION_BUCKETS;
+    const digest = createHash("sha256")
+      .update(this.#key)
+      .update(isIPv6(a) ? prefix64(a) : a)
+      .digest();
+    for (let i = 0; i < CONNECTION_HASHES; i++) CELLS[i] = 1 + (digest.readUInt32BE(4 * i) % CONNECTION_BUCKETS);
+    return CELLS;
   }
 
   #sum(cell: number): number {
@@ -86,6 +101,9 @@ export class SharedConnectionGate implements ConnectionGate {
     return this.#exempt.check(a, isIPv6(a) ? "ipv6" : "ipv4");
   }
 }
+
+/** One thread's gate at a time fills it (runtime/connection-gate.ts #cellsOf). */
+const CELLS = new Int32Array(CONNECTION_HASHES);
 
 function trustedSources(trunks: readonly Trunk[]): BlockList {
   const list = new BlockList();

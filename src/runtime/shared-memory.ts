@@ -30,16 +30,22 @@ export function handOffCell(from: number, to: number, threads: number): number {
 
 /**
  * Client connection counts (runtime/connection-gate.ts). Source addresses
- * are counted in this many buckets per worker (by a keyed hash of the
- * address): two addresses that share a bucket share its limit, so a
- * collision can only make the per-address limit stricter, never looser; and
- * with the key secret, nobody can pick addresses that share a victim's
- * bucket to lock it out.
+ * are counted in a count-min sketch per worker: each address adds to
+ * CONNECTION_HASHES of CONNECTION_BUCKETS cells (chosen by a keyed hash),
+ * and its count is the least of its cells. A cell other addresses share
+ * can only read high, so the limit is never looser than asked; it is
+ * stricter for an address only when every one of its cells is shared with
+ * busy ones. One bucket per address, as before, let two trunks' sources
+ * that hashed alike (one chance in four among 50 addresses over 4 096
+ * buckets) share one limit: bench:connections had 990 connections from
+ * one source refused so on 2026-12-04. With the key secret, nobody can pick
+ * addresses whose cells cover a victim's to lock it out.
  */
-export const CONNECTION_BUCKETS = 4096;
-/** Per worker: its total, then its buckets. */
+export const CONNECTION_BUCKETS = 65_536;
+export const CONNECTION_HASHES = 4;
+/** Per worker: its total, then its buckets (256 KiB). */
 export const CONNECTION_CELLS = 1 + CONNECTION_BUCKETS;
-/** The hash key (16 bytes) in the first cells, the same for every worker: one address, one bucket. */
+/** The hash key (16 bytes) in the first cells, the same for every worker: one address, the same cells. */
 export const CONNECTION_KEY_CELLS = 4;
 export const CONNECTION_KEY_BYTES = CONNECTION_KEY_CELLS * CELL;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Trunk } from "../../../src/config/schema.ts";
 import { prefix64, SharedConnectionGate } from "../../../src/runtime/connection-gate.ts";
-import { connectionCounts, resetConnectionCounts } from "../../../src/runtime/shared-memory.ts";
+import { CONNECTION_KEY_BYTES, connectionCounts, resetConnectionCounts } from "../../../src/runtime/shared-memory.ts";
 
 const trustedCarrier: Trunk = {
   name: "carrier",
@@ -70,17 +70,37 @@ describe("the shared connection gate", () => {
     expect(prefix64("64:ff9b::192.0.2.1")).toBe("64:ff9b:0:0");
   });
 
-  it("keys its bucket hash per process: which addresses share a bucket cannot be known from outside", () => {
-    // Two processes (two sets of shared counts) put the same 200 addresses into buckets differently.
-    const buckets = (counts: SharedArrayBuffer) => {
+  it("counts each address apart: 500 sources at their limit are all let in, whatever their hash", () => {
+    // One bucket per address, as before, put two of 50 sources in one bucket one run in four (they then shared
+    // a limit: bench:connections had 990 connections from one source refused so); of 500, always some.
+    const counts = connectionCounts(2);
+    new Uint8Array(counts, 0, CONNECTION_KEY_BYTES).fill(7); // one key, so the run is the same every time
+    const limits = { total: 100_000, perAddress: 2 };
+    const gates = [
+      new SharedConnectionGate(counts, 0, 2, limits, []),
+      new SharedConnectionGate(counts, 1, 2, limits, []),
+    ];
+    const addresses = Array.from({ length: 500 }, (_, i) => `198.51.${i >> 8}.${i & 255}`);
+    const refused = addresses.flatMap((a, i) => [gates[0]?.enter(a), gates[i % 2]?.enter(a)]).filter(Boolean);
+    expect(refused).toEqual([]);
+    expect(addresses.map((a) => gates[1]?.enter(a)).filter((r) => r !== "per_ip")).toEqual([]);
+    // Leaving frees exactly one place, on any worker.
+    gates[0]?.leave("198.51.0.7");
+    expect(gates[1]?.enter("198.51.0.7")).toBeUndefined();
+    expect(gates[0]?.enter("198.51.0.7")).toBe("per_ip");
+  });
+
+  it("keys its hash per process: which addresses share cells cannot be known from outside", () => {
+    // Two processes (two sets of shared counts) count the same 20 000 addresses in different cells.
+    const refused = (counts: SharedArrayBuffer) => {
       const gate = new SharedConnectionGate(counts, 0, 1, { total: 100_000, perAddress: 1 }, []);
-      return Array.from({ length: 200 }, (_, i) => gate.enter(`198.51.${i >> 8}.${i & 255}`) === "per_ip");
+      return Array.from({ length: 20_000 }, (_, i) => gate.enter(`198.51.${i >> 8}.${i & 255}`) === "per_ip");
     };
-    // Collisions exist within one process for some addresses (the birthday bound over 4 096 buckets)...
-    const a = buckets(connectionCounts(1));
-    const b = buckets(connectionCounts(1));
-    expect(a.some(Boolean) || b.some(Boolean)).toBe(true);
-    // ...but not for the same ones in another.
+    // At a limit of one, some of that many addresses find every cell of theirs taken within one process...
+    const a = refused(connectionCounts(1));
+    const b = refused(connectionCounts(1));
+    expect(a.some(Boolean) && b.some(Boolean)).toBe(true);
+    // ...but not the same ones in another.
     expect(a).not.toEqual(b);
   });
 });
