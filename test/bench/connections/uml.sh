@@ -43,6 +43,14 @@ trap 'rm -rf "$run"' EXIT
 chmod +x "$run/init"
 : >"$run/out"
 
+# Each guest page a process touches is a mapping of the kernel's memory file in that process's host
+# twin: past vm.max_map_count (65 530 by default) UML "ran out of memory on the host side" and the
+# guest process died (sipedge at about 1 GiB with 50 000 connections coming up, 2026-12-04).
+maps=$((mem * 256 + 65536))
+if [ "$(cat /proc/sys/vm/max_map_count)" -lt "$maps" ]; then
+  sysctl -qw "vm.max_map_count=$maps" || echo "uml.sh: cannot raise vm.max_map_count to $maps: a guest process may die once it maps that many pages" >&2
+fi
+
 shm=$(df --output=avail -m /dev/shm 2>/dev/null | tail -1 || echo 0)
 tmp=/tmp
 [ "${shm// /}" -gt $((mem + 1024)) ] 2>/dev/null && tmp=/dev/shm
