@@ -339,8 +339,9 @@ async function sipedgeFigure(cert: {
     withFiles(COUNT + SPARE_FILES),
   );
   try {
-    // Slower to start than startCli waits for under user-mode Linux (./connections/uml.sh), where each page fault is a trap.
-    for (let i = 0; i < 600 && !cli.out().includes("admin API"); i++) await sleep(100);
+    // Slower to start than startCli waits for under user-mode Linux (./connections/uml.sh), where each page fault
+    // is a trap: 60 s with the memory budget of 50 000 connections, its pools zeroed (2026-12-04).
+    for (let i = 0; i < 3000 && !cli.out().includes("admin API") && cli.child.exitCode === null; i++) await sleep(100);
     const port = listeningPort(cli.out(), "tls");
     if (!(port > 0)) throw new Error(`sipedge did not start: ${cli.err().slice(-500)}`);
     const probe = await OptionsClient.connect(port);

@@ -44,6 +44,7 @@ async function probeAnswered(adminUrl: string, member: string): Promise<void> {
   );
   const answered = async () => Number(pattern.exec(await (await fetch(`${adminUrl}/metrics`)).text())?.[1]);
   const before = await answered();
+  if (!Number.isFinite(before)) throw new Error(`no probe count for ${member} in /metrics`);
   while ((await answered()) === before) await sleep(5);
 }
 

@@ -27,14 +27,21 @@ bash "$here/../../setup/apt-ensure.sh" linux.uml:user-mode-linux
 
 mem=${UML_MEM:-2048}
 run=$(mktemp -d /tmp/sipedge-uml.XXXXXX)
-trap 'rm -rf "$run"' EXIT
+uml=
+# Killed or interrupted, the kernel goes too (timeout puts it in a process group of its own, out of reach of a
+# terminal's Ctrl-C): left behind, it would hold its memory and connections until UML_TIMEOUT.
+trap 'if [ -n "$uml" ]; then kill -TERM "$uml" 2>/dev/null || true; wait || true; fi; rm -rf "$run"' EXIT
+trap 'exit 130' INT TERM HUP
 # The init process: what a minimal boot needs, then COMMAND, then power off.
 {
   echo '#!/bin/bash'
-  echo 'mount -t proc proc /proc; mount -t sysfs sys /sys; ip link set lo up'
+  # The root is this machine's own file system: without the guest's /proc mounted, the power-off below
+  # would write to the host's sysrq trigger. An init that exits instead ends the kernel (a panic).
+  echo 'mount -t proc proc /proc && mountpoint -q /proc || exit 1'
+  echo 'mount -t sysfs sys /sys; ip link set lo up'
   echo 'export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root SIPEDGE_IN_UML=1'
   while IFS= read -r name; do printf 'export %s=%q\n' "$name" "${!name}"; done < <(compgen -e | grep '^BENCH_' || true)
-  printf 'cd %q\n' "$PWD"
+  printf 'cd %q || exit 1\n' "$PWD"
   printf '%q ' "$@"
   printf '>%q 2>&1\n' "$run/out"
   printf 'echo $? >%q\n' "$run/status"
@@ -45,8 +52,9 @@ chmod +x "$run/init"
 
 # Each guest page a process touches is a mapping of the kernel's memory file in that process's host
 # twin: past vm.max_map_count (65 530 by default) UML "ran out of memory on the host side" and the
-# guest process died (sipedge at about 1 GiB with 50 000 connections coming up, 2026-12-04).
-maps=$((mem * 256 + 65536))
+# guest process died (sipedge at about 1 GiB with 50 000 connections coming up, 2026-12-04). One mapping
+# a page of guest memory at most: a guest of under 256 MiB needs no raise.
+maps=$((mem * 256))
 if [ "$(cat /proc/sys/vm/max_map_count)" -lt "$maps" ]; then
   sysctl -qw "vm.max_map_count=$maps" || echo "uml.sh: cannot raise vm.max_map_count to $maps: a guest process may die once it maps that many pages" >&2
 fi

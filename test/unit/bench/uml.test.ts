@@ -13,10 +13,15 @@ describe("bench:connections' user-mode Linux launcher", () => {
     const r = spawnSync(
       "bash",
       [UML, "bash", "-c", `ulimit -n ${want} && echo "files $(ulimit -n) uid $(id -u) in $PWD: $BENCH_MARK"; exit 7`],
-      { encoding: "utf8", env: { ...process.env, BENCH_MARK: "a 'quoted' $value" }, timeout: 120_000 },
+      // A small guest (no host sysctl to raise for it) and a bound under the test's own.
+      {
+        encoding: "utf8",
+        env: { ...process.env, BENCH_MARK: "a 'quoted' $value", UML_MEM: "192", UML_TIMEOUT: "90" },
+        timeout: 100_000,
+      },
     );
     expect(r.stderr).toBe("");
     expect(r.stdout).toContain(`files ${want} uid 0 in ${process.cwd()}: a 'quoted' $value\n`);
     expect(r.status).toBe(7);
-  });
+  }, 120_000);
 });
