@@ -448,8 +448,9 @@ async function main(): Promise<void> {
     connections: COUNT,
     kernel: inUml ? `user-mode Linux ${release()}, one CPU` : release(),
     node: process.version,
-    sipedge: se,
-    bare,
+    // The figures, not the client processes they came from.
+    sipedge: { ...se, children: undefined },
+    bare: { ...bare, children: undefined },
     ratio,
     optionsWithinMs: OPTIONS_WITHIN_MS,
     optionsAnswered: answered && worst <= OPTIONS_WITHIN_MS,
