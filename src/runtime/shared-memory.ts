@@ -32,15 +32,14 @@ export function handOffCell(from: number, to: number, threads: number): number {
  * Client connection counts (runtime/connection-gate.ts). Source addresses
  * are counted in a count-min sketch per worker: each address adds to
  * CONNECTION_HASHES of CONNECTION_BUCKETS cells (chosen by a keyed hash),
- * and its count is the least of its cells. A cell other addresses share
- * can only read high (enter and leave add and take away the same cells,
- * and a refused connection never leaves), so the limit is never looser
- * than asked; it is
- * stricter for an address only when every one of its cells is shared with
- * busy ones. One bucket per address, as before, let two trunks' sources
- * that hashed alike (one chance in four among 50 addresses over 4 096
- * buckets) share one limit: bench:connections had 990 connections from
- * one source refused so on 2026-12-04. With the key secret, nobody can pick
+ * and its count is the least of its cells. A cell other addresses share can
+ * only read high (enter and leave add and take away the same cells, and a
+ * refused connection never leaves), so the limit is never looser than
+ * asked; it is stricter for an address only when every one of its cells is
+ * shared with busy ones. One bucket per address, as before, let two
+ * trunks' sources that hashed alike (one chance in four among 50 addresses
+ * over 4 096 buckets) share one limit: bench:connections had 990
+ * connections from one source refused so on 2026-12-04. With the key secret, nobody can pick
  * addresses whose cells cover a victim's to lock it out.
  */
 export const CONNECTION_BUCKETS = 16_384;
@@ -48,7 +47,7 @@ export const CONNECTION_HASHES = 4;
 /**
  * Per worker: its total, then its buckets (64 KiB: io.threads allows 1 024
  * workers). 50 busy sources over 16 384 cells, four each: one source in
- * 50 million shares all four of its cells.
+ * 45 million shares all four of its cells ((200 / 16 384)^4).
  */
 export const CONNECTION_CELLS = 1 + CONNECTION_BUCKETS;
 /** The hash key (16 bytes) in the first cells, the same for every worker: one address, the same cells. */
