@@ -218,7 +218,9 @@ async function costPerConnection(
   const held = await stillOpen(clients.children);
   await whileHeld();
   await Promise.all(clients.children.map((c) => processes.kill(c)));
-  return { ...clients, held, before, after, perConnection: (after - before) / Math.max(1, clients.up) };
+  // The figures only: a spread of `clients` would carry its ChildProcess objects into the saved result.
+  const { up, failed, seconds } = clients;
+  return { up, failed, seconds, held, before, after, perConnection: (after - before) / Math.max(1, up) };
 }
 
 /**
@@ -420,7 +422,8 @@ async function main(): Promise<void> {
     process.exitCode = rerunInUml();
     return;
   }
-  if (inUml) console.log(`  inside user-mode Linux ${release()}, one CPU`);
+  const kernel = inUml ? `user-mode Linux ${release()}, one CPU` : release();
+  if (inUml) console.log(`  inside ${kernel}`);
   const cert = demoCertificate(CERT_DIR);
   const started = Date.now();
   const se = await sipedgeFigure(cert);
@@ -446,11 +449,10 @@ async function main(): Promise<void> {
   console.log(`  whole run ${((Date.now() - started) / 1000).toFixed(0)} s`);
   const file = saveResult("connections", new Date(started), {
     connections: COUNT,
-    kernel: inUml ? `user-mode Linux ${release()}, one CPU` : release(),
+    kernel,
     node: process.version,
-    // The figures, not the client processes they came from.
-    sipedge: { ...se, children: undefined },
-    bare: { ...bare, children: undefined },
+    sipedge: se,
+    bare,
     ratio,
     optionsWithinMs: OPTIONS_WITHIN_MS,
     optionsAnswered: answered && worst <= OPTIONS_WITHIN_MS,
