@@ -61,32 +61,46 @@ export class PoolSlot {
   }
 }
 
-/** One size class: its slots, and a stack of the free ones (no allocation after start-up). */
+/**
+ * One size class: its slab, and a stack of the free slots. The slab's bytes
+ * are allocated at start-up (zeroed pages the kernel maps only when first
+ * written); a slot's object is made the first time the class runs out of
+ * made ones, and is reused from then on. Made up front, the objects were
+ * what an IO worker's heap held: 241 MB of them for the pool of a 3.3 GiB
+ * budget (15 000 connections' worth, bench:connections' sipedge_heap_bytes,
+ * 2026-12-05), which every full collection marked again and which let V8
+ * leave as much garbage again before collecting (runtime/worker/heap.ts).
+ * Most slots of a large pool are never used at once: the stack hands back
+ * the most recently freed, so the made ones are the most ever out.
+ */
 class SlotClass {
   readonly size: number;
-  readonly slots: PoolSlot[] = [];
+  /** Slots the slab holds. */
+  readonly count: number;
+  readonly #slab: Buffer;
   readonly #free: PoolSlot[] = [];
   #top = 0;
+  /** Slot objects made so far (the first `made` of the slab's). */
+  #made = 0;
 
   constructor(size: number, count: number) {
     this.size = size;
-    const slab = Buffer.alloc(size * count);
-    for (let i = 0; i < count; i++) {
-      const slot = new PoolSlot(slab.subarray(i * size, (i + 1) * size), this);
-      this.slots.push(slot);
-      this.#free.push(slot);
-    }
-    this.#top = count;
+    this.count = count;
+    this.#slab = Buffer.alloc(size * count);
   }
 
   get free(): number {
-    return this.#top;
+    return this.#top + this.count - this.#made;
   }
 
   take(): PoolSlot | undefined {
-    if (this.#top === 0) return undefined;
-    this.#top--;
-    return this.#free[this.#top];
+    if (this.#top > 0) {
+      this.#top--;
+      return this.#free[this.#top];
+    }
+    if (this.#made === this.count) return undefined;
+    const at = this.#made++ * this.size;
+    return new PoolSlot(this.#slab.subarray(at, at + this.size), this);
   }
 
   give(slot: PoolSlot): void {
@@ -129,7 +143,7 @@ export class BufferPool {
     classes.push(new SlotClass(maxMessageSize, slotsFor(bytes * rest, maxMessageSize)));
     this.#classes = classes;
     this.#reserve = new SlotClass(RESERVE_SLOT_SIZE, RESERVE_SLOTS);
-    this.#totalBytes = classes.reduce((n, c) => n + c.size * c.slots.length, 0);
+    this.#totalBytes = classes.reduce((n, c) => n + c.size * c.count, 0);
     this.#lowWater = lowWater;
     this.#criticalWater = criticalWater;
   }
@@ -215,7 +229,7 @@ export class BufferPool {
 
   /** Per class (the reserve apart, as size RESERVE_SLOT_SIZE): slots and free slots; the free fraction; misses. */
   stats(): PoolStats {
-    const of = (c: SlotClass): ClassStats => ({ size: c.size, total: c.slots.length, free: c.free });
+    const of = (c: SlotClass): ClassStats => ({ size: c.size, total: c.count, free: c.free });
     return {
       classes: this.#classes.map(of),
       reserve: of(this.#reserve),
