@@ -37,7 +37,7 @@ import { CONNECTION_COST } from "../../src/config/budget.ts";
 import { demoCertificate } from "../../src/runtime/demo.ts";
 import { configFile, listeningPort, startCli } from "../helpers/cli.ts";
 import { request } from "../helpers/dialog.ts";
-import { metricByLabel, scrape } from "../helpers/metrics.ts";
+import { metricByLabel, metricSum, scrape } from "../helpers/metrics.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { onSipMessages, UdpPeer } from "../helpers/sip-client.ts";
 import { CERT_DIR } from "../helpers/sipedge.ts";
@@ -195,6 +195,8 @@ async function rss(pid: number): Promise<number> {
 
 interface Figure {
   readonly perConnection: number;
+  /** Of perConnection, the growth of the V8 heap in use (every thread's) per connection. */
+  readonly heapPerConnection: number;
   readonly up: number;
   readonly failed: number;
   readonly held: number;
@@ -203,24 +205,47 @@ interface Figure {
   readonly after: number;
 }
 
-/** RSS growth per connection of the server `pid` once COUNT idle connections to `port` are up; `whileHeld` runs before they close. */
+/** A server under measurement: its process, its port, and the bytes its V8 heaps (every thread's) have in use. */
+interface Server {
+  readonly pid: number;
+  readonly port: number;
+  heapUsed(): Promise<number>;
+}
+
+/**
+ * RSS growth per connection of `server` once COUNT idle connections are up,
+ * and how much of it is V8 heap; `whileHeld` runs before they close. RSS
+ * read 3 s after the last handshake stays put for a minute after (both
+ * servers, 15 000 connections, sampled every 10 s; 2026-12-05).
+ */
 async function costPerConnection(
-  pid: number,
-  port: number,
+  server: Server,
   firstSource: number,
   whileHeld: () => Promise<void> = async () => {},
 ): Promise<Figure> {
   await sleep(1000);
-  const before = await rss(pid);
-  const clients = await openClients(port, firstSource);
+  const before = await rss(server.pid);
+  const heapBefore = await server.heapUsed();
+  const clients = await openClients(server.port, firstSource);
   await sleep(3000); // settled: handshake garbage collected
-  const after = await rss(pid);
+  const after = await rss(server.pid);
+  const heapAfter = await server.heapUsed();
   const held = await stillOpen(clients.children);
   await whileHeld();
   await Promise.all(clients.children.map((c) => processes.kill(c)));
   // The figures only: a spread of `clients` would carry its ChildProcess objects into the saved result.
   const { up, failed, seconds } = clients;
-  return { up, failed, seconds, held, before, after, perConnection: (after - before) / Math.max(1, up) };
+  const per = (bytes: number) => bytes / Math.max(1, up);
+  return {
+    up,
+    failed,
+    seconds,
+    held,
+    before,
+    after,
+    perConnection: per(after - before),
+    heapPerConnection: per(heapAfter - heapBefore),
+  };
 }
 
 /**
@@ -350,7 +375,15 @@ async function sipedgeFigure(cert: {
     await sleep(1500); // the backend's first probe answered
     const options = [await optionsNow(probe, port, 0)];
     let refused = "";
-    const figure = await costPerConnection(cli.child.pid as number, port, 0, async () => {
+    const heapUsed = async () => {
+      const text = await scrape(admin);
+      // The main thread's, and each IO thread's.
+      return (
+        metricSum(text, "nodejs_heap_size_used_bytes") +
+        (metricByLabel(text, "sipedge_heap_bytes", "stat").get("used") ?? 0)
+      );
+    };
+    const figure = await costPerConnection({ pid: cli.child.pid as number, port, heapUsed }, 0, async () => {
       options.push(await optionsNow(probe, port, 1));
       const by = metricByLabel(await scrape(admin), "sipedge_connections_refused_total", "reason");
       refused = [...by].map(([reason, n]) => `${reason} ${n}`).join(", ");
@@ -371,10 +404,15 @@ async function bareFigure(cert: { cert: string; key: string }, firstSource: numb
     cert.cert,
     cert.key,
   ];
-  const child: ChildProcess = processes.spawn(command as string, args);
+  const child: ChildProcess = processes.spawn(command as string, args, undefined, { stdin: true });
   const port = Number((await lineFrom(child, /port (\d+)/, 10_000))[1]);
+  const heapUsed = async () => {
+    const line = lineFrom(child, /^heap (\d+)$/m, 10_000);
+    child.stdin?.write("heap\n");
+    return Number((await line)[1]);
+  };
   try {
-    return await costPerConnection(child.pid as number, port, firstSource);
+    return await costPerConnection({ pid: child.pid as number, port, heapUsed }, firstSource);
   } finally {
     await processes.kill(child);
   }
@@ -392,7 +430,7 @@ function optionsLine(o: Options): string {
 
 function figureLine(name: string, f: Figure): string {
   return (
-    `  ${name} ${kib(f.perConnection)} a connection: ${f.up} up (${f.failed} failed, ${f.held} still open at the end) ` +
+    `  ${name} ${kib(f.perConnection)} a connection (V8 heap ${kib(f.heapPerConnection)} of it): ${f.up} up (${f.failed} failed, ${f.held} still open at the end) ` +
     `in ${f.seconds.toFixed(0)} s; RSS ${(f.before / MiB).toFixed(0)} → ${(f.after / MiB).toFixed(0)} MiB`
   );
 }
