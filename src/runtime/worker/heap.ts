@@ -36,8 +36,9 @@ export function heapLimits(
  * How far V8 lets the old generation grow past what a full collection
  * left before it starts the next one, in percent. V8 picks 10–40 % itself
  * for a heap capped under 1 GiB (as heapLimits caps it), so an IO worker
- * whose live set is ~40 MB (the buffer pool's slot objects, the lingering
- * transactions) ran a full mark-compact every 1.3 s at 1 000 calls/s over
+ * whose live set was ~40 MB (the lingering transactions, and then the
+ * buffer pool's slot objects, made at start-up until 435cf37) ran a full
+ * mark-compact every 1.3 s at 1 000 calls/s over
  * UDP, each marking all 40 MB again to free 5–8 MB; V8's helper threads
  * were a fifth of the process. At 100 % one runs every ~4 s, and the
  * helper threads' CPU per call fell from 0.058–0.084 to 0.038–0.055
