@@ -39,8 +39,9 @@ export function handOffCell(from: number, to: number, threads: number): number {
  * shared with busy ones. One bucket per address, as before, let two
  * trunks' sources that hashed alike (one chance in four among 50 addresses
  * over 4 096 buckets) share one limit: bench:connections had 990
- * connections from one source refused so on 2026-12-04. With the key secret, nobody can pick
- * addresses whose cells cover a victim's to lock it out.
+ * connections from one source refused so on 2026-12-04. With the key
+ * secret, nobody can pick addresses whose cells cover a victim's to lock
+ * it out.
  */
 export const CONNECTION_BUCKETS = 16_384;
 export const CONNECTION_HASHES = 4;
