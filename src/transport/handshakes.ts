@@ -1,4 +1,5 @@
 import { X509Certificate } from "node:crypto";
+import type { TlsOptions } from "node:tls";
 import { type HandshakeFailure, noFailures } from "./handshake-failures.ts";
 
 /** Upper bounds (seconds) of the TLS handshake duration buckets. */
@@ -79,6 +80,17 @@ export function keyTypeOf(cert: string | Buffer | X509Certificate | undefined): 
   } catch {
     return "unknown";
   }
+}
+
+/** The key types of the certificates in a listener's (or a name's) TLS options, in their order. */
+export function keyTypesOf(options: TlsOptions): string[] {
+  return ([options.cert ?? []].flat() as (string | Buffer)[]).map(keyTypeOf);
+}
+
+/** The key type the certificates of all these options share; undefined if they are of more than one. */
+export function onlyKeyType(options: readonly TlsOptions[]): string | undefined {
+  const types = new Set(options.flatMap(keyTypesOf));
+  return types.size === 1 ? [...types][0] : undefined;
 }
 
 export function recordHandshake(s: HandshakeStats, seconds: number, version: string | null, resumed: boolean): void {

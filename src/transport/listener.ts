@@ -3,7 +3,7 @@ import type { SecureContext, TLSSocket, TlsOptions, Server as TlsServer } from "
 import { listenerLabel } from "./address.ts";
 import type { Flow } from "./flow.ts";
 import { handshakeFailure } from "./handshake-failures.ts";
-import { keyTypeOf, ListenerHandshakes, recordHandshake } from "./handshakes.ts";
+import { keyTypeOf, keyTypesOf, ListenerHandshakes, onlyKeyType, recordHandshake } from "./handshakes.ts";
 import { listening } from "./listening.ts";
 import { type NamedServerTls, readServerName, ServerNames } from "./server-names.ts";
 import type { SessionTickets } from "./ticket-keys.ts";
@@ -137,6 +137,11 @@ export abstract class ConnectionListener {
   /** TLS listeners: how a server for a name's options is made, and the servers by name (undefined: none configured). */
   #serving: TlsServing | undefined;
   #names: ServerNames | undefined;
+  /**
+   * TLS listeners: the key type of every certificate they show, their own and their names'; undefined
+   * when they have more than one, and each handshake must be asked which it was shown.
+   */
+  #keyType: string | undefined;
   /** TLS listeners: node:tls's own 'connection' listener, which wraps a socket in TLS with the server's default context. */
   #wrap: ((socket: Socket) => void) | undefined;
   readonly #server: Server;
@@ -297,9 +302,9 @@ export abstract class ConnectionListener {
    * the handshake (server-names.ts); those servers report here.
    */
   protected serveTls(tls: ServerTls, serving: TlsServing): void {
-    const certs = [tls.options.cert ?? []].flat() as (string | Buffer)[];
-    const stats = new ListenerHandshakes(certs.map(keyTypeOf));
+    const stats = new ListenerHandshakes(keyTypesOf(tls.options));
     this.handshakes = stats;
+    this.#keyType = onlyKeyType([tls.options, ...tls.named.map((n) => n.options)]);
     this.#tickets = tls.tickets;
     this.#serving = serving;
     this.#installTickets();
@@ -315,8 +320,13 @@ export abstract class ConnectionListener {
       // The group agreed on is not told: Node's getEphemeralKeyInfo() answers null on a server's socket.
       if (t !== undefined) {
         const seconds = Number(process.hrtime.bigint() - t) / 1e9;
-        // The certificate OpenSSL chose for this client (the listener's ECDSA or RSA one, an SNI one).
-        recordHandshake(stats.of(keyTypeOf(s.getX509Certificate())), seconds, s.getProtocol(), s.isSessionReused());
+        // The certificate OpenSSL chose for this client (the listener's ECDSA or RSA one, a name's), asked
+        // only when they differ: getX509Certificate() copies the certificate (X509_dup) and its public key
+        // into C memory that lives until V8 collects the wrapper, between the held connections' own. With
+        // 15 000 connections held under user-mode Linux, asking every time cost 1.2 KiB of RSS a connection
+        // (49.8 → 48.6 KiB, two runs each of BENCH_UML=1 BENCH_CONNECTIONS=15000 npm run bench:connections).
+        const keyType = this.#keyType ?? keyTypeOf(s.getX509Certificate());
+        recordHandshake(stats.of(keyType), seconds, s.getProtocol(), s.isSessionReused());
       }
     });
     this.#server.on("tlsClientError", (e: NodeJS.ErrnoException, socket: TLSSocket) => {
@@ -399,6 +409,8 @@ export abstract class ConnectionListener {
   setSecureContext(options: TlsOptions, named: readonly NamedServerTls[] = []): void {
     // The same defaults as the listener was made with: a reload must not weaken them.
     (this.#server as TlsServer).setSecureContext(hardened(options));
+    // A handshake begun before the reload and done after it counts under the new certificates' type.
+    this.#keyType = onlyKeyType([options, ...named.map((n) => n.options)]);
     // A new default context: without the shared keys it would seal with random ones of its own.
     this.#installTickets();
     this.#names = this.#serversByName(named);
