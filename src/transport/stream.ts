@@ -11,13 +11,13 @@ import { type MessageHandler, newFlowId, type TransportName } from "./flow.ts";
 import {
   type Connection,
   ConnectionListener,
-  certificateNames,
   DEFAULT_HANDSHAKE_TIMEOUT,
   type ListenOptions,
   type ServerTls,
 } from "./listener.ts";
 import type { PoolSlot } from "./pool.ts";
 import { SendQueue, type SendQueueOptions } from "./send-queue.ts";
+import { certificateNames, tcpSocketOf } from "./tls-peer.ts";
 import { hardened } from "./tls-policy.ts";
 
 /** What an IO worker's connections count between scrapes. */
@@ -92,8 +92,11 @@ export class StreamConnection implements Connection {
     const carrier: Carrier = socket;
     this.#socket = carrier;
     this.transport = transport;
-    this.remoteAddress = remote?.address ?? socket.remoteAddress ?? "";
-    this.remotePort = remote?.port ?? socket.remotePort ?? 0;
+    // Asked of the TCP socket under a TLS one: node caches the answer on the socket asked, and the
+    // admission gate has asked the TCP socket already; the TLS socket would keep a second copy.
+    const peer = tcpSocketOf(socket);
+    this.remoteAddress = remote?.address ?? peer.remoteAddress ?? "";
+    this.remotePort = remote?.port ?? peer.remotePort ?? 0;
     this.#options = options;
     this.#onMessage = onMessage;
     this.#onClose = onClose;

@@ -8,7 +8,6 @@ import { type MessageHandler, newFlowId } from "./flow.ts";
 import {
   type Connection,
   ConnectionListener,
-  certificateNames,
   DEFAULT_HANDSHAKE_TIMEOUT,
   type ListenOptions,
   type ServerTls,
@@ -16,6 +15,7 @@ import {
 import type { PoolSlot } from "./pool.ts";
 import { SendQueue } from "./send-queue.ts";
 import type { StreamOptions } from "./stream.ts";
+import { certificateNames } from "./tls-peer.ts";
 import { hardened } from "./tls-policy.ts";
 
 /** RFC 7118 §4.1: the WebSocket subprotocol SIP is spoken in. */
