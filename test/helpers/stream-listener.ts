@@ -1,5 +1,12 @@
-import type { BufferPool } from "../../src/transport/pool.ts";
-import type { StreamListenerOptions } from "../../src/transport/stream.ts";
+import { readFileSync } from "node:fs";
+import type { TlsOptions } from "node:tls";
+import { demoCertificate } from "../../src/runtime/demo.ts";
+import type { ServerTls } from "../../src/transport/listener.ts";
+import { BufferPool } from "../../src/transport/pool.ts";
+import { StreamListener, type StreamListenerOptions } from "../../src/transport/stream.ts";
+import { firstTicketKeys, SessionTickets } from "../../src/transport/ticket-keys.ts";
+import type { CertificateFiles } from "./certificates.ts";
+import { CERT_DIR } from "./sipedge.ts";
 
 /** A TCP listener's options on 127.0.0.1, a kernel-chosen port, small bounds, over `pool`. */
 export function loopbackListener(pool: BufferPool): StreamListenerOptions {
@@ -13,4 +20,19 @@ export function loopbackListener(pool: BufferPool): StreamListenerOptions {
     pool,
     counters: { slowReaders: 0, slowSenders: 0 },
   };
+}
+
+/** A certificate and its key as a TLS listener's options take them; the demo certificate by default. */
+export function tlsOptions(files: CertificateFiles = demoCertificate(CERT_DIR)): TlsOptions {
+  return { cert: readFileSync(files.cert), key: readFileSync(files.key) };
+}
+
+/**
+ * A TLS listener on loopback with loopbackListener's bounds and a pool of its own, dropping what it
+ * receives: the demo certificate, no names and ticket keys of its own unless `tls` says otherwise.
+ */
+export function loopbackTlsListener(tls: Partial<ServerTls> = {}): Promise<StreamListener> {
+  const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
+  const served = { options: tlsOptions(), named: [], tickets: new SessionTickets(firstTicketKeys()), ...tls };
+  return StreamListener.listen({ ...loopbackListener(pool), tls: served }, () => {});
 }

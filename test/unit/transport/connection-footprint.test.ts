@@ -1,14 +1,9 @@
-import { readFileSync } from "node:fs";
 import { Socket } from "node:net";
 import { TLSSocket, connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { demoCertificate } from "../../../src/runtime/demo.ts";
 import type { ConnectionListener } from "../../../src/transport/listener.ts";
-import { BufferPool } from "../../../src/transport/pool.ts";
-import { StreamListener } from "../../../src/transport/stream.ts";
-import { firstTicketKeys, SessionTickets } from "../../../src/transport/ticket-keys.ts";
 import { tcpSocketOf } from "../../../src/transport/tls-peer.ts";
-import { CERT_DIR } from "../../helpers/sipedge.ts";
+import { loopbackTlsListener } from "../../helpers/stream-listener.ts";
 
 // What an idle TLS connection keeps on the V8 heap beyond node:tls's own objects is paid 50 000
 // times over on a box (bench:connections): no closure of its own on its sockets, no second copy of
@@ -23,20 +18,7 @@ afterEach(async () => {
 });
 
 async function listener(): Promise<ConnectionListener> {
-  const files = demoCertificate(CERT_DIR);
-  const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
-  const l = await StreamListener.listen(
-    {
-      ...{ address: "127.0.0.1", port: 0, backlog: 16, maxMessageSize: 4096, maxQueuedBytes: 1 << 16 },
-      ...{ maxQueuedMessages: 64, pool, counters: { slowReaders: 0, slowSenders: 0 } },
-      tls: {
-        options: { cert: readFileSync(files.cert), key: readFileSync(files.key) },
-        named: [],
-        tickets: new SessionTickets(firstTicketKeys()),
-      },
-    },
-    () => {},
-  );
+  const l = await loopbackTlsListener();
   listeners.push(l);
   return l;
 }

@@ -1,14 +1,9 @@
-import { readFileSync } from "node:fs";
 import { TLSSocket, connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { demoCertificate } from "../../../src/runtime/demo.ts";
 import type { ConnectionListener } from "../../../src/transport/listener.ts";
-import { BufferPool } from "../../../src/transport/pool.ts";
 import type { NamedServerTls } from "../../../src/transport/server-names.ts";
-import { StreamListener } from "../../../src/transport/stream.ts";
-import { firstTicketKeys, SessionTickets } from "../../../src/transport/ticket-keys.ts";
-import { type CertificateFiles, selfSignedCertificate } from "../../helpers/certificates.ts";
-import { CERT_DIR } from "../../helpers/sipedge.ts";
+import { selfSignedCertificate } from "../../helpers/certificates.ts";
+import { loopbackTlsListener, tlsOptions } from "../../helpers/stream-listener.ts";
 
 // Each handshake is counted under the key type of the certificate it was shown. Asking the
 // socket which one (getX509Certificate) copies the certificate into C memory that lives until
@@ -21,18 +16,9 @@ afterEach(async () => {
 });
 
 const rsa = selfSignedCertificate(["-newkey", "rsa:2048"], "sipedge-rsa");
-const options = (files: CertificateFiles) => ({ cert: readFileSync(files.cert), key: readFileSync(files.key) });
 
 async function listener(named: readonly NamedServerTls[] = []): Promise<ConnectionListener> {
-  const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
-  const l = await StreamListener.listen(
-    {
-      ...{ address: "127.0.0.1", port: 0, backlog: 16, maxMessageSize: 4096, maxQueuedBytes: 1 << 16 },
-      ...{ maxQueuedMessages: 64, pool, counters: { slowReaders: 0, slowSenders: 0 } },
-      tls: { options: options(demoCertificate(CERT_DIR)), named, tickets: new SessionTickets(firstTicketKeys()) },
-    },
-    () => {},
-  );
+  const l = await loopbackTlsListener({ named });
   listeners.push(l);
   return l;
 }
@@ -62,13 +48,13 @@ describe("the key type a TLS handshake is counted under", () => {
   it("follows a reload to certificates of another key type", async () => {
     const l = await listener();
     await handshake(l);
-    l.setSecureContext(options(rsa));
+    l.setSecureContext(tlsOptions(rsa));
     await handshake(l);
     expect(byKeyType(l)).toEqual({ ec: 1, rsa: 1 });
   });
 
   it("is asked of each handshake when a name shows a certificate of another key type", async () => {
-    const l = await listener([{ names: ["rsa.test"], options: options(rsa) }]);
+    const l = await listener([{ names: ["rsa.test"], options: tlsOptions(rsa) }]);
     await handshake(l, "rsa.test");
     await handshake(l, "ec.test");
     expect(byKeyType(l)).toEqual({ ec: 1, rsa: 1 });

@@ -1,13 +1,9 @@
-import { readFileSync } from "node:fs";
 import { connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
-import { demoCertificate } from "../../../src/runtime/demo.ts";
 import type { ConnectionListener } from "../../../src/transport/listener.ts";
-import { BufferPool } from "../../../src/transport/pool.ts";
-import { StreamListener } from "../../../src/transport/stream.ts";
 import { firstTicketKeys, newTicketKey, SessionTickets, type TicketKeys } from "../../../src/transport/ticket-keys.ts";
 import { sleep } from "../../helpers/net.ts";
-import { CERT_DIR } from "../../helpers/sipedge.ts";
+import { loopbackTlsListener, tlsOptions } from "../../helpers/stream-listener.ts";
 
 // Session tickets sealed and opened with keys given from outside (transport/ticket-keys.ts), as every IO
 // worker's listeners are: Node's TLS client as the peer, both TLS versions.
@@ -17,22 +13,9 @@ afterEach(async () => {
   await Promise.all(listeners.splice(0).map((l) => l.close()));
 });
 
-function serverOptions() {
-  const files = demoCertificate(CERT_DIR);
-  return { cert: readFileSync(files.cert), key: readFileSync(files.key) };
-}
-
 /** A TLS listener whose contexts use `tickets` (as one worker's do). */
 async function listener(tickets: SessionTickets): Promise<ConnectionListener> {
-  const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
-  const l = await StreamListener.listen(
-    {
-      ...{ address: "127.0.0.1", port: 0, backlog: 16, maxMessageSize: 4096, maxQueuedBytes: 1 << 16 },
-      ...{ maxQueuedMessages: 64, pool, counters: { slowReaders: 0, slowSenders: 0 } },
-      tls: { options: serverOptions(), named: [], tickets },
-    },
-    () => {},
-  );
+  const l = await loopbackTlsListener({ tickets });
   listeners.push(l);
   return l;
 }
@@ -101,7 +84,7 @@ describe.each<Version>(["TLSv1.2", "TLSv1.3"])("session tickets over %s", (versi
   it("resume after a reload's new certificate context: the keys go with it", async () => {
     const l = await listener(new SessionTickets(firstTicketKeys()));
     const session = await firstSession(l.port, version);
-    l.setSecureContext(serverOptions());
+    l.setSecureContext(tlsOptions());
     expect((await connect(l.port, version, session)).reused).toBe(true);
   });
 });
