@@ -1,7 +1,7 @@
 import type { Server, Socket } from "node:net";
 import type { SecureContext, TLSSocket, TlsOptions, Server as TlsServer } from "node:tls";
 import { listenerLabel } from "./address.ts";
-import type { Flow } from "./flow.ts";
+import { type Flow, secondsNow } from "./flow.ts";
 import { handshakeFailure } from "./handshake-failures.ts";
 import { keyTypeOf, keyTypesOf, ListenerHandshakes, onlyKeyType, recordHandshake } from "./handshakes.ts";
 import { listening } from "./listening.ts";
@@ -35,7 +35,7 @@ function defaultContext(server: Server): SecureContext {
 
 /** A flow a listener accepted and may close (drain, shutdown, slow reader) or stop reading for a while. */
 export interface Connection extends Flow {
-  /** When it was accepted (ms since the epoch). */
+  /** When it was accepted, in secondsNow()'s seconds (flow.ts). */
   readonly opened: number;
   close(): void;
   /** Stop reading: what the peer sends waits in the kernel, then its TCP window closes. */
@@ -87,8 +87,8 @@ export function noRefusals(): Record<Refusal, number> {
   };
 }
 
-/** A connection younger than this is new: the first not read when buffers run critically low. */
-export const NEW_CONNECTION_MS = 30_000;
+/** A connection younger than this (s) is new: the first not read when buffers run critically low. */
+export const NEW_CONNECTION_SECONDS = 30;
 
 /** Connection counts shared by every IO worker (limits.maxConnections, limits.maxConnectionsPerIp). */
 export interface ConnectionGate {
@@ -278,15 +278,15 @@ export abstract class ConnectionListener {
    * The buffer pool is critically low (principle 4): new
    * connections are refused at the door, and the least important open ones
    * are no longer read until buffers return: the new ones (younger than
-   * NEW_CONNECTION_MS) that `keep` does not vouch for (a trusted trunk's, one
+   * NEW_CONNECTION_SECONDS) that `keep` does not vouch for (a trusted trunk's, one
    * an endpoint registered over). Older connections carry the calls already
    * up and go on being read.
    */
-  shed(keep: (c: Connection) => boolean, now = Date.now()): void {
+  shed(keep: (c: Connection) => boolean, now = secondsNow()): void {
     const paused = this.#shedding ?? new Set<Connection>();
     this.#shedding = paused;
     for (const c of this.#connections.values()) {
-      if (paused.has(c) || now - c.opened >= NEW_CONNECTION_MS || keep(c)) continue;
+      if (paused.has(c) || now - c.opened >= NEW_CONNECTION_SECONDS || keep(c)) continue;
       c.pause();
       paused.add(c);
     }

@@ -12,9 +12,12 @@ export function tcpSocketOf(s: Socket): Socket {
   return (s as { _parent?: Socket | null })._parent ?? s;
 }
 
+/** A peer without a verified certificate's names: one array for all of them, not an empty one each. */
+export const NO_NAMES: readonly string[] = Object.freeze([]);
+
 /** A verified TLS peer's certificate names: subject CN and SAN DNS entries, lower case. */
 export function certificateNames(socket: TLSSocket): readonly string[] {
-  if (!socket.authorized) return [];
+  if (!socket.authorized) return NO_NAMES;
   const cert = socket.getPeerCertificate();
   const cn = cert.subject?.CN;
   const names = (Array.isArray(cn) ? cn : cn === undefined ? [] : [cn]).map((n) => n.toLowerCase());

@@ -4,7 +4,7 @@ import { createServer } from "node:https";
 import type { Duplex } from "node:stream";
 import { createServer as createTlsServer, type TLSSocket, type TlsOptions } from "node:tls";
 import { type RawData, type WebSocket, WebSocketServer } from "ws";
-import { type MessageHandler, newFlowId } from "./flow.ts";
+import { type MessageHandler, newFlowId, secondsNow } from "./flow.ts";
 import {
   type Connection,
   ConnectionListener,
@@ -15,7 +15,7 @@ import {
 import type { PoolSlot } from "./pool.ts";
 import { SendQueue } from "./send-queue.ts";
 import type { StreamOptions } from "./stream.ts";
-import { certificateNames } from "./tls-peer.ts";
+import { certificateNames, tcpSocketOf } from "./tls-peer.ts";
 import { hardened } from "./tls-policy.ts";
 
 /** RFC 7118 §4.1: the WebSocket subprotocol SIP is spoken in. */
@@ -33,7 +33,7 @@ const UPGRADE_TIMEOUT = 10_000;
  */
 export class WsConnection implements Connection {
   readonly id = newFlowId();
-  readonly opened = Date.now();
+  readonly opened = secondsNow();
   readonly transport = "wss" as const;
   readonly reliable = true;
   readonly remoteAddress: string;
@@ -56,8 +56,10 @@ export class WsConnection implements Connection {
     this.#ws = ws;
     this.#socket = socket;
     this.#queue = new SendQueue(options, () => this.close());
-    this.remoteAddress = socket.remoteAddress ?? "";
-    this.remotePort = socket.remotePort ?? 0;
+    // Of the TCP socket, as a StreamConnection asks it: the gate's question cached the answer there.
+    const peer = tcpSocketOf(socket);
+    this.remoteAddress = peer.remoteAddress ?? "";
+    this.remotePort = peer.remotePort ?? 0;
     this.localAddress = socket.localAddress ?? "";
     this.localPort = socket.localPort ?? 0;
     socket.setNoDelay(true);

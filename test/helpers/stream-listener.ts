@@ -5,6 +5,7 @@ import type { ServerTls } from "../../src/transport/listener.ts";
 import { BufferPool } from "../../src/transport/pool.ts";
 import { StreamListener, type StreamListenerOptions } from "../../src/transport/stream.ts";
 import { firstTicketKeys, SessionTickets } from "../../src/transport/ticket-keys.ts";
+import { WsListener } from "../../src/transport/websocket.ts";
 import type { CertificateFiles } from "./certificates.ts";
 import { CERT_DIR } from "./sipedge.ts";
 
@@ -27,12 +28,22 @@ export function tlsOptions(files: CertificateFiles = demoCertificate(CERT_DIR)):
   return { cert: readFileSync(files.cert), key: readFileSync(files.key) };
 }
 
-/**
- * A TLS listener on loopback with loopbackListener's bounds and a pool of its own, dropping what it
- * receives: the demo certificate, no names and ticket keys of its own unless `tls` says otherwise.
- */
+/** The demo certificate, no names and ticket keys of its own, unless `tls` says otherwise. */
+function servedTls(tls: Partial<ServerTls>): ServerTls {
+  return { options: tlsOptions(), named: [], tickets: new SessionTickets(firstTicketKeys()), ...tls };
+}
+
+/** A listener's options for loopback with loopbackListener's bounds and a pool of its own. */
+function ownPool(): StreamListenerOptions {
+  return loopbackListener(new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 }));
+}
+
+/** A TLS listener on loopback, dropping what it receives (servedTls). */
 export function loopbackTlsListener(tls: Partial<ServerTls> = {}): Promise<StreamListener> {
-  const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
-  const served = { options: tlsOptions(), named: [], tickets: new SessionTickets(firstTicketKeys()), ...tls };
-  return StreamListener.listen({ ...loopbackListener(pool), tls: served }, () => {});
+  return StreamListener.listen({ ...ownPool(), tls: servedTls(tls) }, () => {});
+}
+
+/** A secure WebSocket listener on loopback, dropping what it receives (servedTls). */
+export function loopbackWssListener(tls: Partial<ServerTls> = {}): Promise<WsListener> {
+  return WsListener.listen({ ...ownPool(), tls: servedTls(tls) }, () => {});
 }

@@ -56,20 +56,9 @@ describe("an idle stream connection", () => {
   it("puts the same listener functions on every socket, not closures made for each connection", async () => {
     const [a, b] = await pairs(2);
     const o = options();
-    new StreamConnection(
-      a?.accepted as Socket,
-      "tcp",
-      o,
-      () => {},
-      () => {},
-    );
-    new StreamConnection(
-      b?.accepted as Socket,
-      "tcp",
-      o,
-      () => {},
-      () => {},
-    );
+    const side = { transport: "tcp" as const, options: o, onMessage: () => {}, onClose: () => {} };
+    new StreamConnection(a?.accepted as Socket, side);
+    new StreamConnection(b?.accepted as Socket, side);
     for (const event of ["data", "error", "close", "timeout"]) {
       const first = a?.accepted.listeners(event) ?? [];
       expect(first.length, event).toBeGreaterThan(0);
@@ -82,8 +71,9 @@ describe("an idle stream connection", () => {
     const onMessage = (bytes: Buffer, flow: Flow) => got.push(`${flow.remotePort} ${bytes.toString("latin1")}`);
     const o = options();
     const [a, b] = (await pairs(2)) as [{ accepted: Socket; client: Socket }, { accepted: Socket; client: Socket }];
-    new StreamConnection(a.accepted, "tcp", o, onMessage, () => {});
-    new StreamConnection(b.accepted, "tcp", o, onMessage, () => {});
+    const side = { transport: "tcp" as const, options: o, onMessage, onClose: () => {} };
+    new StreamConnection(a.accepted, side);
+    new StreamConnection(b.accepted, side);
     const [ma, mb, mc] = [message("a1"), message("b1"), message("a2")];
     // a: half a message; b: a whole one and half of the next; a: the rest and a whole one; b: its rest.
     const mb2 = message("b2");

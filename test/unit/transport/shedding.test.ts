@@ -3,11 +3,11 @@ import { connect, type Socket } from "node:net";
 import { connect as tlsConnect } from "node:tls";
 import { afterEach, describe, expect, it } from "vitest";
 import { demoCertificate } from "../../../src/runtime/demo.ts";
-import type { Flow } from "../../../src/transport/flow.ts";
+import { type Flow, secondsNow } from "../../../src/transport/flow.ts";
 import {
   admissionStats,
   type ListenerAdmission,
-  NEW_CONNECTION_MS,
+  NEW_CONNECTION_SECONDS,
   noRefusals,
 } from "../../../src/transport/listener.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
@@ -77,7 +77,7 @@ describe("shedding connections while buffers are critically low", () => {
   it("keeps reading connections older than the new ones", async () => {
     await setup();
     const l = listener as StreamListener;
-    l.shed(() => false, Date.now() + NEW_CONNECTION_MS);
+    l.shed(() => false, secondsNow() + NEW_CONNECTION_SECONDS);
     expect(l.paused).toBe(0);
   });
 
