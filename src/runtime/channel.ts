@@ -134,6 +134,10 @@ export function unknownMessage(where: string, message: never): void {
   log.error("channel.unknown-message", "unknown message ignored", { where, type: JSON.stringify(type) });
 }
 
-/** How often a worker beats, and how long without a beat makes it stalled. */
-export const HEARTBEAT_MS = 100;
+/**
+ * How often a worker beats, and how long without a beat makes it stalled.
+ * A beat wakes an idle worker; at 250 ms a healthy one is seen to beat
+ * within 750 ms (the supervisor looks every STALL_MS / 4), well inside 2 s.
+ */
+export const HEARTBEAT_MS = 250;
 export const STALL_MS = 2000;

@@ -128,7 +128,9 @@ const NAMED_LIKE_COUNTERS = /^nodejs_active_[a-z]+_total$/;
  */
 function defaultMetrics(registry: Registry): void {
   const defaults = new Registry();
-  collectDefaultMetrics({ register: defaults });
+  // The main thread's loop delay is sampled every 100 ms, not prom-client's 10: each sample wakes the
+  // thread, 100 times a second, for a loop that only serves the admin API (test/integration/idle.test.ts).
+  collectDefaultMetrics({ register: defaults, eventLoopMonitoringPrecision: 100 });
   for (const { name } of defaults.getMetricsAsArray()) {
     const metric = defaults.getSingleMetric(name);
     if (metric !== undefined && !NAMED_LIKE_COUNTERS.test(name)) registry.registerMetric(metric);

@@ -33,9 +33,10 @@ describe("LoadWindow.stats", () => {
 
   it("gives the loop's delay since the last snapshot, in seconds, and starts afresh", async () => {
     const w = loadWindow(undefined);
-    // Block the loop for 60 ms between two turns: the histogram's max sees it.
-    await sleep(20);
-    const until = Date.now() + 60;
+    // Block the loop for 120 ms between two turns: the histogram (a sample every 50 ms, the first
+    // only setting its clock) sees at least 70 of it.
+    await sleep(80);
+    const until = Date.now() + 120;
     while (Date.now() < until) {}
     await sleep(30);
     const first = w.stats().loopLag;
