@@ -1,4 +1,4 @@
-import { monitorEventLoopDelay } from "node:perf_hooks";
+import { createHistogram, performance } from "node:perf_hooks";
 import { log } from "../../log/log.ts";
 import type { ProxyCore } from "../../proxy/core.ts";
 import type { LoadSample, RationChange } from "../../proxy/shedder.ts";
@@ -14,15 +14,6 @@ import { LoadMeter, threadClocks } from "./load-meter.ts";
  * window would delay it just as much and deal coarser rations.
  */
 const LOAD_WINDOW_MS = 100;
-
-/**
- * ms between the loop-delay histogram's samples. Each is a wake-up of an
- * idle thread (0.15–0.3 ms of CPU on this VM): at Node's default 10 an idle
- * IO worker woke 120 times a second, and an idle sipedge used 18 ms of CPU
- * a second to Kamailio's 1.5 (test/integration/idle.test.ts, 2026-12-05).
- * A stall of 50 ms or more is still always seen, short by at most 50 ms.
- */
-const LOOP_DELAY_RESOLUTION_MS = 50;
 
 /**
  * TLS handshakes a worker whose thread is saturated still begins per window
@@ -48,10 +39,15 @@ export interface LoadStats {
  */
 export class LoadWindow {
   /**
-   * How late this thread's event loop runs: the one number that shows a worker falling behind.
-   * Sampled every LOOP_DELAY_RESOLUTION_MS, whose timer wakes an idle thread each time.
+   * How late this thread's event loop runs, the one number that shows a worker falling behind: how
+   * late each window's own timer fires, in ns. Not monitorEventLoopDelay: its timer woke an idle
+   * worker 100 times a second at its default 10 ms (0.15–0.3 ms of CPU each here; an idle sipedge
+   * used 18 ms of CPU a second to Kamailio's 1.5, test/integration/idle.test.ts), and its figures
+   * include its own interval. A stall of LOAD_WINDOW_MS or more is always seen, short by at most that.
    */
-  readonly #loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION_MS });
+  readonly #lateness = createHistogram();
+  /** When the window's timer should next fire (performance.now(): node re-arms it as its callback starts). */
+  #due: number;
   readonly #timer: ReturnType<typeof setInterval>;
   readonly #proxy: Pick<ProxyCore, "ration">;
 
@@ -63,9 +59,10 @@ export class LoadWindow {
     each: () => void,
   ) {
     this.#proxy = proxy;
-    this.#loopDelay.enable();
     const meter = new LoadMeter(threadClocks, sockets);
+    this.#due = performance.now() + LOAD_WINDOW_MS;
     this.#timer = setInterval(() => {
+      this.#fired();
       const load = meter.next();
       logOverload(proxy.loadSample(load), load, proxy.ration);
       admission.handshakeRation = proxy.ration === undefined ? undefined : HANDSHAKES_PER_WINDOW;
@@ -74,9 +71,16 @@ export class LoadWindow {
     this.#timer.unref();
   }
 
+  #fired(): void {
+    const now = performance.now();
+    // At least 1 ns (the histogram's floor): a timer on time records as on time.
+    this.#lateness.record(Math.max(1, Math.round((now - this.#due) * 1e6)));
+    this.#due = now + LOAD_WINDOW_MS;
+  }
+
   /** For a scrape: the loop's delay since the last one (the histogram starts afresh) and the ration. */
   stats(): LoadStats {
-    const lag = this.#loopDelay;
+    const lag = this.#lateness;
     const loopLag = { p50: lag.percentile(50) / 1e9, p99: lag.percentile(99) / 1e9, max: lag.max / 1e9 };
     lag.reset();
     const ration = this.#proxy.ration;
@@ -84,7 +88,6 @@ export class LoadWindow {
   }
 
   close(): void {
-    this.#loopDelay.disable();
     clearInterval(this.#timer);
   }
 }
