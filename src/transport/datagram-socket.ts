@@ -18,6 +18,8 @@ interface NativeDatagram {
   localPort(handle: NativeHandle): number;
   lost(handle: NativeHandle): number;
   close(handle: NativeHandle): void;
+  holdSends(): boolean;
+  releaseSends(outer: boolean): void;
   readonly BATCH: number;
   readonly SLOT: number;
   readonly META: number;
@@ -39,6 +41,19 @@ function loadNative(): NativeDatagram {
       cause: e,
     });
   }
+}
+
+/**
+ * From here to releaseSends(its answer), every datagram sent on this thread
+ * waits, as a batch's sends do, and leaves with the others in one sendmmsg
+ * per socket; true when this hold is the outer one.
+ */
+export function holdSends(): boolean {
+  return native.holdSends();
+}
+
+export function releaseSends(outer: boolean): void {
+  native.releaseSends(outer);
 }
 
 /** Datagrams read in one turn of the event loop at most; a turn that read this many left a backlog. */
@@ -116,7 +131,7 @@ export class DatagramSocket {
   /**
    * Sends the first `length` bytes of `bytes`: 0, or the errno that lost the
    * datagram. The bytes are the kernel's or copied when this returns. Made
-   * while a batch is handled, the send waits for the batch's end and leaves
+   * while a batch (or a hold, holdSends) is handled, the send waits for its end and leaves
    * with the others it made (native/datagram.c says why); one the kernel
    * refuses then is counted in `lost`.
    */

@@ -7,6 +7,7 @@ import {
   connect as tlsConnect,
 } from "node:tls";
 import { StreamFramer } from "../sip/index.ts";
+import { holdSends, releaseSends } from "./datagram-socket.ts";
 import { type MessageHandler, newFlowId, secondsNow } from "./flow.ts";
 import {
   type Connection,
@@ -125,7 +126,15 @@ export class StreamConnection implements Connection {
   // Socket listeners: called with the socket as `this`.
   static readonly #onData = function (this: Carrier, chunk: Buffer): void {
     const c = this[CONNECTION];
-    if (c !== undefined) c.#receive(chunk);
+    if (c === undefined) return;
+    // The forwards a read causes leave together at its end (a read over TLS carried 2.9 messages at
+    // 2 000 calls/s), not a sendto each.
+    const outer = holdSends();
+    try {
+      c.#receive(chunk);
+    } finally {
+      releaseSends(outer);
+    }
   };
 
   static readonly #onTimeoutOrError = function (this: Carrier): void {

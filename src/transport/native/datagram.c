@@ -106,8 +106,9 @@ typedef struct datagram_socket {
   uint32_t lost;
 } datagram_socket;
 
-// A batch is being handled on this thread: its sends wait (each thread runs
-// its own loop, sockets and batches, so the state is the thread's).
+// A batch is being handled on this thread, or a stream read (holdSends): its
+// sends wait (each thread runs its own loop, sockets and batches, so the
+// state is the thread's).
 static __thread int in_batch;
 static __thread datagram_socket* waiting;
 
@@ -536,6 +537,30 @@ static napi_value constant(napi_env env, int value) {
   return v;
 }
 
+// holdSends(): sends made until releaseSends() wait for it, as in a batch; true when this hold is the outer one.
+static napi_value js_hold(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value result;
+  int outer = !in_batch;
+  in_batch = 1;
+  napi_get_boolean(env, outer, &result);
+  return result;
+}
+
+// releaseSends(outer): an outer hold ends: every socket's held sends go.
+static napi_value js_release(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool outer = false;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc == 1) napi_get_value_bool(env, argv[0], &outer);
+  if (outer) {
+    in_batch = 0;
+    flush_waiting();
+  }
+  return NULL;
+}
+
 NAPI_MODULE_INIT() {
   napi_property_descriptor properties[] = {
       {"open", NULL, js_open, NULL, NULL, NULL, napi_enumerable, NULL},
@@ -543,6 +568,8 @@ NAPI_MODULE_INIT() {
       {"localPort", NULL, js_local_port, NULL, NULL, NULL, napi_enumerable, NULL},
       {"lost", NULL, js_lost, NULL, NULL, NULL, napi_enumerable, NULL},
       {"close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"holdSends", NULL, js_hold, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"releaseSends", NULL, js_release, NULL, NULL, NULL, napi_enumerable, NULL},
       {"BATCH", NULL, NULL, NULL, NULL, constant(env, BATCH), napi_enumerable, NULL},
       {"SLOT", NULL, NULL, NULL, NULL, constant(env, SLOT), napi_enumerable, NULL},
       {"META", NULL, NULL, NULL, NULL, constant(env, META), napi_enumerable, NULL},
