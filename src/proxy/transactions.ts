@@ -291,9 +291,8 @@ export class ClientTransaction {
     if (!flow.send(request)) {
       // The connection is gone (or no buffer was free): no answer can come, so the caller acts now
       // (after the constructor has returned, so it knows this transaction). A datagram sent while a
-      // batch is handled leaves at the batch's end (transport/datagram-socket.ts): the kernel's
-      // refusal then is counted, and this transaction's timers act on it as on a datagram lost
-      // on the way (RFC 3261 §17.1.1.2).
+      // batch or a stream read is handled leaves at its end (transport/datagram-socket.ts): the
+      // kernel's refusal then is counted, and the first retransmission reports it (#resend).
       queueMicrotask(() => {
         if (this.#state === "terminated") return;
         // Reported while it still stands, so the caller can find what it was for; then it ends.
@@ -387,7 +386,16 @@ export class ClientTransaction {
 
   #resend(): void {
     if (this.#state !== "calling" && this.#state !== "proceeding") return;
-    this.flow.send(this.#request);
+    if (!this.flow.send(this.#request) && this.#state === "calling") {
+      // RFC 3261 §17.1.4: a transport failure ends the transaction and the TU hears of it. A first
+      // send held to a batch's or a stream read's end is refused there unseen; its first
+      // retransmission, T1 later, is refused at once, so the caller fails over then, not at
+      // the first-response timeout or Timer B/F. Once the backend has answered, a refused
+      // retransmission is not taken as the path's failure.
+      this.#events.unsent(this);
+      this.terminate();
+      return;
+    }
     // Timer A doubles without bound; Timer E doubles up to T2.
     this.#interval = this.isInvite ? 2 * this.#interval : Math.min(2 * this.#interval, this.#timers.t2);
     this.#retransmit?.start(this.#interval);

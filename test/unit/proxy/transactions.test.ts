@@ -275,6 +275,40 @@ describe("client transactions and the pool", () => {
     expect(ended).toHaveBeenCalledOnce();
     expect(pool.inUse).toBe(0);
   });
+
+  it("ends (reported unsent) at its first retransmission when that is refused: a first send held and refused unseen", () => {
+    for (const invite of [true, false]) {
+      const flow = recordingFlow(false);
+      let accepted = 1; // the first send "succeeds", as one held to a batch's end does
+      flow.send = () => accepted-- > 0;
+      const ev = events();
+      const ended = vi.fn();
+      const ct = clientTx(`r${invite}`, flow, invite, ev, ended);
+      vi.advanceTimersByTime(T.t1 - 1);
+      expect(ev.log).toEqual([]);
+      vi.advanceTimersByTime(1);
+      expect(ev.log).toEqual(["unsent"]);
+      expect(ct.state).toBe("terminated");
+      expect(ended).toHaveBeenCalledOnce();
+      expect(pool.inUse).toBe(0);
+    }
+  });
+
+  it("keeps on after a refused retransmission once the backend has answered (a non-INVITE's Timer E in proceeding)", () => {
+    const flow = recordingFlow(false);
+    let sends = 0;
+    flow.send = () => sends++ < 2;
+    const ev = events();
+    const ct = clientTx("q1", flow, false, ev, () => {});
+    vi.advanceTimersByTime(T.t1); // the first retransmission goes
+    ct.receive(res(100, "OPTIONS"));
+    vi.advanceTimersByTime(T.t2); // the next is refused
+    expect(sends).toBe(3);
+    expect(ct.state).toBe("proceeding");
+    expect(ev.log).toEqual(["response 100"]);
+    ct.receive(res(200, "OPTIONS"));
+    expect(ev.log).toEqual(["response 100", "response 200"]);
+  });
 });
 
 /** The class of a slot reference (not exported): made from one, given back at once. */
