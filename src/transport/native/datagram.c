@@ -547,13 +547,14 @@ static napi_value js_hold(napi_env env, napi_callback_info info) {
   return result;
 }
 
-// releaseSends(outer): an outer hold ends: every socket's held sends go.
+// releaseSends(outer): an outer hold ends: every socket's held sends go. Anything but false
+// releases: a hold left on by a wrong argument would keep every send of the thread waiting.
 static napi_value js_release(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
-  bool outer = false;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc == 1) napi_get_value_bool(env, argv[0], &outer);
+  bool given = true;
+  bool outer = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+               napi_get_value_bool(env, argv[0], &given) != napi_ok || given;
   if (outer) {
     in_batch = 0;
     flush_waiting();

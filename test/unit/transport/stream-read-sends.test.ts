@@ -1,6 +1,6 @@
 import { connect, type Socket } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { DatagramSocket } from "../../../src/transport/datagram-socket.ts";
+import { DatagramSocket, holdSends, releaseSends } from "../../../src/transport/datagram-socket.ts";
 import { BufferPool } from "../../../src/transport/pool.ts";
 import { StreamListener } from "../../../src/transport/stream.ts";
 import { sleep } from "../../helpers/net.ts";
@@ -18,21 +18,26 @@ afterEach(async () => {
 const message = (i: number) =>
   `OPTIONS sip:x SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.1:9;branch=z9hG4bK${i}\r\nCall-ID: ${i}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`;
 
+/** A UDP socket without SO_BROADCAST: a send to 255.255.255.255 is refused (EACCES, 13) at once. */
+function loopbackSocket(): DatagramSocket {
+  const udp = new DatagramSocket(
+    "127.0.0.1",
+    0,
+    false,
+    { reusePort: false, receiveBuffer: 1 << 16, sendBuffer: 1 << 16 },
+    () => {},
+    () => {},
+  );
+  closers.push(() => udp.close());
+  return udp;
+}
+
 describe("datagrams sent while a stream read is handled", () => {
-  it("are held to the read's end: a send the kernel refuses returns 0 then, and is counted as lost", async () => {
-    const udp = new DatagramSocket(
-      "127.0.0.1",
-      0,
-      false,
-      { reusePort: false, receiveBuffer: 1 << 16, sendBuffer: 1 << 16 },
-      () => {},
-      () => {},
-    );
-    closers.push(() => udp.close());
+  it("are held to the read's end, and only to it: a send the kernel refuses returns 0 then, and is counted as lost", async () => {
+    const udp = loopbackSocket();
     const returned: number[] = [];
     const pool = new BufferPool({ bytes: 1 << 20, maxMessageSize: 4096 });
     const listener = await StreamListener.listen(loopbackListener(pool), () => {
-      // A broadcast from a socket without SO_BROADCAST: EACCES from sendto at once.
       returned.push(udp.send(Buffer.from("b"), 1, 5060, "255.255.255.255"));
     });
     closers.push(() => void listener.close());
@@ -43,5 +48,17 @@ describe("datagrams sent while a stream read is handled", () => {
     for (let i = 0; i < 200 && returned.length < 2; i++) await sleep(5);
     expect(returned).toEqual([0, 0]);
     expect(udp.lost).toBe(2);
+    // The hold ended with the read: a send now is refused at once.
+    expect(udp.send(Buffer.from("b"), 1, 5060, "255.255.255.255")).toBe(13);
+  });
+
+  it("a release given anything but false ends the hold: a wrong argument never leaves the thread's sends waiting", () => {
+    const udp = loopbackSocket();
+    const outer = holdSends();
+    expect(outer).toBe(true);
+    expect(udp.send(Buffer.from("b"), 1, 5060, "255.255.255.255")).toBe(0);
+    releaseSends(undefined as unknown as boolean);
+    expect(udp.lost).toBe(1);
+    expect(udp.send(Buffer.from("b"), 1, 5060, "255.255.255.255")).toBe(13);
   });
 });
