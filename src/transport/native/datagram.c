@@ -168,6 +168,21 @@ static void flush_waiting(void) {
   }
 }
 
+// A batch or a stream read begins: sends wait for its end. True when this
+// hold is the outer one; an inner one (holds nest) leaves the flush to it.
+static int hold_sends(void) {
+  int outer = !in_batch;
+  in_batch = 1;
+  return outer;
+}
+
+// The hold hold_sends() began ends; the outer one sends what waited.
+static void release_sends(int outer) {
+  if (!outer) return;
+  in_batch = 0;
+  flush_waiting();
+}
+
 // Holds one send for the end of the batch: 0, or the errno that lost it.
 // `length` is at most a datagram's payload (js_send), well under QUEUE_BYTES.
 static int queue(datagram_socket* s, const uint8_t* bytes, uint32_t length, const struct sockaddr_storage* to,
@@ -296,12 +311,9 @@ static void on_readable(uv_poll_t* handle, int status, int events) {
   if (n <= 0) return;
   for (int i = 0; i < n; i++) file_source(s, i, s->msgs[i].msg_len);
   // libuv never runs a callback inside another, but should a batch ever start inside one, the outer one flushes.
-  int outer = !in_batch;
-  in_batch = 1;
+  int outer = hold_sends();
   call_batch(s, n);
-  if (!outer) return;
-  in_batch = 0;
-  flush_waiting();
+  release_sends(outer);
 }
 
 static napi_value throw_errno(napi_env env, const char* syscall, int err, const char* address, uint32_t port) {
@@ -541,9 +553,7 @@ static napi_value constant(napi_env env, int value) {
 static napi_value js_hold(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value result;
-  int outer = !in_batch;
-  in_batch = 1;
-  napi_get_boolean(env, outer, &result);
+  napi_get_boolean(env, hold_sends(), &result);
   return result;
 }
 
@@ -553,12 +563,8 @@ static napi_value js_release(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
   bool given = true;
-  bool outer = napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
-               napi_get_value_bool(env, argv[0], &given) != napi_ok || given;
-  if (outer) {
-    in_batch = 0;
-    flush_waiting();
-  }
+  release_sends(napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc != 1 ||
+                napi_get_value_bool(env, argv[0], &given) != napi_ok || given);
   return NULL;
 }
 
