@@ -106,7 +106,7 @@ export class NspawnHost {
       controller: `198.18.${process.pid % 256}.${base + 1}`,
       address: `198.18.${process.pid % 256}.${base + 2}`,
     };
-    await NspawnHost.#link(netns, `sf${process.pid}-${index}`, link);
+    await NspawnHost.#link(netns, `sf${process.pid}-${index}`, link.controller);
     await NspawnHost.#seed(dir, merged, name, link.address);
     const lan = await segment?.attach(netns, index);
     if (lan !== undefined) NspawnHost.#network(merged, "06-fleet-lan", "eth1", `${lan}/24`);
@@ -118,17 +118,22 @@ export class NspawnHost {
     ]);
     const host = new NspawnHost({ name, link, lan, dir, netns, child });
     await host.#waitForSsh(60_000);
+    await host.#waitForNetworkOnline();
     return host;
   }
 
-  /** The network namespace with lo and eth0 up, eth0 the far end of a veth pair whose near end is ours. */
-  static async #link(netns: string, near: string, { controller, address }: Link): Promise<void> {
+  /**
+   * The network namespace with lo and eth0 up, eth0 the far end of a veth pair whose near end is
+   * ours, at `controller`.
+   * eth0's address is the host's networkd's to set (#network): one set from out here made networkd
+   * fail the link ("Failed to configure address: Numerical result out of range").
+   */
+  static async #link(netns: string, near: string, controller: string): Promise<void> {
     await must(run("ip", ["netns", "add", netns]));
     await must(run("ip", ["link", "add", near, "type", "veth", "peer", "name", "eth0", "netns", netns]));
     await must(run("ip", ["addr", "add", `${controller}/30`, "dev", near]));
     await must(run("ip", ["link", "set", near, "up"]));
     await must(run("ip", ["-n", netns, "link", "set", "lo", "up"]));
-    await must(run("ip", ["-n", netns, "addr", "add", `${address}/30`, "dev", "eth0"]));
     await must(run("ip", ["-n", netns, "link", "set", "eth0", "up"]));
   }
 
@@ -153,11 +158,14 @@ export class NspawnHost {
   /**
    * A static address, ahead of the base's DHCP file (networkd reads them in order): the link is
    * online, so is sipedge's unit. KeepConfiguration: networkd leaves what it did not set (keepalived's VIP).
+   * IPv6AcceptRA=no: no router advertises on the test's links, and with RA on, networkd holds a
+   * static-only link "configuring" for good, so network-online.target (sipedge's After=) waited out
+   * systemd-networkd-wait-online's 120 s at site.yml's first start of sipedge on every host.
    */
   static #network(merged: string, file: string, link: string, address: string): void {
     writeFileSync(
       join(merged, "etc", "systemd", "network", `${file}.network`),
-      `[Match]\nName=${link}\n\n[Network]\nAddress=${address}\nKeepConfiguration=yes\n`,
+      `[Match]\nName=${link}\n\n[Network]\nAddress=${address}\nKeepConfiguration=yes\nIPv6AcceptRA=no\n`,
     );
   }
 
@@ -171,6 +179,16 @@ export class NspawnHost {
         throw new Error(`${this.name}: no SSH within ${timeoutMs} ms:\n${this.#console.slice(-3000)}`);
       await sleep(500);
     }
+  }
+
+  /**
+   * Every link networkd manages configured, as network-online.target (sipedge's After=) needs: a
+   * link networkd holds "configuring" or "failed" would hold each start of sipedge for
+   * systemd-networkd-wait-online's 120 s, and every test's site.yml with it.
+   */
+  async #waitForNetworkOnline(): Promise<void> {
+    const r = await this.ssh("/lib/systemd/systemd-networkd-wait-online --timeout=20");
+    if (r.code !== 0) throw new Error(`${this.name}: network not online:\n${(await this.ssh("networkctl")).stdout}`);
   }
 
   /** What the container wrote on its console so far (systemd's boot messages). */
