@@ -54,6 +54,8 @@ export class IoWorker {
   readonly dispatcher: PoolDispatcher;
   readonly listeners: readonly BoundListener[];
   readonly backendPort: number;
+  /** The backend side's TCP listener's port: backendPort's number where TCP had it free, else another. */
+  readonly backendTcpPort: number;
   /** The backend side's TLS listener's port; 0 when no backend is reached over TLS. */
   readonly backendTlsPort: number;
   readonly #parts: WorkerParts;
@@ -70,6 +72,7 @@ export class IoWorker {
     this.dispatcher = parts.dispatcher;
     this.listeners = parts.clients.bound;
     this.backendPort = parts.backend.udp.port;
+    this.backendTcpPort = parts.backend.port("tcp");
     this.backendTlsPort = parts.backend.port("tls");
     const udp = [...parts.clients.udp, parts.backend.udp];
     this.#load = new LoadWindow(parts.proxy, parts.admission, udp, () => this.#shedWhenCritical());

@@ -174,9 +174,11 @@ describe("an open relay it is not", () => {
     // From 127.0.0.2: loopback, but not the configured member's address.
     const got = await udpExchange(port, hostile({ uri: `sip:x@127.0.0.1:${sink.udp}` }), 400, "127.0.0.2");
     expect(got).toEqual([]);
-    // Its TCP listener on the same port: a stranger's connection is closed at accept, a member's is kept.
-    expect(await closedWithin(port, "127.0.0.2", 1000)).toBe(true);
-    expect(await closedWithin(port, "127.0.0.1", 1000)).toBe(false);
+    // Its TCP listener: a stranger's connection is closed at accept, a member's is kept. (On the same
+    // port where TCP had it free: not always, with other test files' connections beside this one.)
+    const tcp = sipedge.worker.backendTcpPort;
+    expect(await closedWithin(tcp, "127.0.0.2", 1000)).toBe(true);
+    expect(await closedWithin(tcp, "127.0.0.1", 1000)).toBe(false);
   });
 });
 
