@@ -7,7 +7,7 @@ import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { StreamClient } from "../helpers/sip-client.ts";
 import { startUac, startUas } from "../helpers/sipp.ts";
 import { REPO, run, VERSION } from "../helpers/vm.ts";
-import { NspawnHost, until } from "./host.ts";
+import { NspawnHost, siteSucceeded, until } from "./host.ts";
 
 // The day-2 playbooks of ansible/ against a real Debian 12 host (systemd-nspawn,
 // test/fleet/host.ts) that site.yml installed, carrying live sipp calls from
@@ -75,7 +75,7 @@ beforeAll(async () => {
   startUas(p, uas.a, { address: host.controller });
   startUas(p, uas.b, { address: host.controller });
   const site = await host.site(inventory());
-  if (site.failed !== 0) throw new Error(`site.yml failed:\n${site.stdout}${site.stderr}`);
+  await siteSucceeded(site, [host]);
   await until("backend uas-a up", 30_000, async () => (await memberStates())["uas-a"] === "up");
 });
 

@@ -9,7 +9,7 @@ import { request } from "../helpers/dialog.ts";
 import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { runUac, startUac, startUas } from "../helpers/sipp.ts";
 import { BUNDLE } from "./bundles.ts";
-import { NspawnHost, until } from "./host.ts";
+import { NspawnHost, siteSucceeded, until } from "./host.ts";
 import { Segment } from "./segment.ts";
 
 // The role's HA pair (sipedge_vrrp_*): two Debian hosts (systemd-nspawn,
@@ -123,7 +123,7 @@ beforeAll(async () => {
   for (const n of nodes) await n.sysctl("net.ipv4.ip_nonlocal_bind=1");
   uas = startUas(p, uasPort, { address: segment.controller });
   const r = await site();
-  if (r.failed !== 0) throw new Error(`site.yml failed:\n${r.stdout}${r.stderr}`);
+  await siteSucceeded(r, nodes);
   for (const n of nodes) await until(`${n.name}: uas up`, 30_000, async () => (await n.memberState("uas")) === "up");
   await until("node0 holds the VIP", 30_000, () => holdsVip(nodes[0] as NspawnHost));
 });

@@ -106,10 +106,10 @@ export class NspawnHost {
       controller: `198.18.${process.pid % 256}.${base + 1}`,
       address: `198.18.${process.pid % 256}.${base + 2}`,
     };
-    await NspawnHost.#link(netns, `sf${process.pid}-${index}`, link.controller);
+    await NspawnHost.#link(netns, `sf${process.pid}-${index}`, link);
     await NspawnHost.#seed(dir, merged, name, link.address);
     const lan = await segment?.attach(netns, index);
-    if (lan !== undefined) NspawnHost.#network(merged, "06-fleet-lan", "eth1", `${lan}/24`);
+    if (lan !== undefined) NspawnHost.#network(merged, "06-fleet-lan", "eth1");
     const child = p.spawn("systemd-nspawn", [
       ...["--register=no", "--keep-unit", "--boot", "--quiet", "--console=pipe"],
       ...["-D", merged, "-M", name, `--network-namespace-path=/run/netns/${netns}`],
@@ -122,24 +122,20 @@ export class NspawnHost {
     return host;
   }
 
-  /**
-   * The network namespace with lo and eth0 up, eth0 the far end of a veth pair whose near end is
-   * ours, at `controller`.
-   * eth0's address is the host's networkd's to set (#network): one set from out here made networkd
-   * fail the link ("Failed to configure address: Numerical result out of range").
-   */
-  static async #link(netns: string, near: string, controller: string): Promise<void> {
+  /** The network namespace with lo and eth0 up, eth0 the far end of a veth pair whose near end is ours. */
+  static async #link(netns: string, near: string, { controller, address }: Link): Promise<void> {
     await must(run("ip", ["netns", "add", netns]));
     await must(run("ip", ["link", "add", near, "type", "veth", "peer", "name", "eth0", "netns", netns]));
     await must(run("ip", ["addr", "add", `${controller}/30`, "dev", near]));
     await must(run("ip", ["link", "set", near, "up"]));
     await must(run("ip", ["-n", netns, "link", "set", "lo", "up"]));
+    await must(run("ip", ["-n", netns, "addr", "add", `${address}/30`, "dev", "eth0"]));
     await must(run("ip", ["-n", netns, "link", "set", "eth0", "up"]));
   }
 
   /** What makes this host itself: its network, its name, the test's login key and a host key the controller knows. */
   static async #seed(dir: string, merged: string, name: string, address: string): Promise<void> {
-    NspawnHost.#network(merged, "05-fleet", "eth0", `${address}/30`);
+    NspawnHost.#network(merged, "05-fleet", "eth0");
     writeFileSync(join(merged, "etc", "hostname"), `${name}\n`);
     await must(
       run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "sipedge-fleet-test", "-f", join(dir, "id_ed25519")]),
@@ -156,16 +152,18 @@ export class NspawnHost {
   }
 
   /**
-   * A static address, ahead of the base's DHCP file (networkd reads them in order): the link is
-   * online, so is sipedge's unit. KeepConfiguration: networkd leaves what it did not set (keepalived's VIP).
-   * IPv6AcceptRA=no: no router advertises on the test's links, and with RA on, networkd holds a
-   * static-only link "configuring" for good, so network-online.target (sipedge's After=) waited out
-   * systemd-networkd-wait-online's 120 s at site.yml's first start of sipedge on every host.
+   * The link's own file, ahead of the base's DHCP file (networkd reads them in order), which would
+   * wait for a DHCP server no test runs. The address is set from outside (#link, Segment.attach), so
+   * SSH answers as soon as sshd does; networkd is told to keep it, and everything it does not set
+   * (keepalived's VIP), and to add nothing. Given the address itself, networkd failed the link
+   * ("Failed to configure address: Numerical result out of range"); with router advertisements on,
+   * none came and it held the link "configuring". Either way network-online.target (sipedge's
+   * After=) waited out systemd-networkd-wait-online's 120 s at site.yml's first start of sipedge.
    */
-  static #network(merged: string, file: string, link: string, address: string): void {
+  static #network(merged: string, file: string, link: string): void {
     writeFileSync(
       join(merged, "etc", "systemd", "network", `${file}.network`),
-      `[Match]\nName=${link}\n\n[Network]\nAddress=${address}\nKeepConfiguration=yes\nIPv6AcceptRA=no\n`,
+      `[Match]\nName=${link}\n\n[Network]\nKeepConfiguration=yes\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n`,
     );
   }
 
@@ -263,6 +261,23 @@ export class NspawnHost {
         await remove(join(tmpdir(), entry, "root"), undefined, join(tmpdir(), entry));
     }
   }
+}
+
+/**
+ * Throws when site.yml failed on `hosts`: its output, and each host's failed units with their
+ * journal, so a failure in CI says what the host said (nftables refusing a ruleset once).
+ */
+export async function siteSucceeded(site: PlaybookRun, hosts: readonly NspawnHost[]): Promise<void> {
+  if (site.failed === 0) return;
+  const journals = await Promise.all(
+    hosts.map(async (h) => {
+      const r = await h.ssh(
+        "systemctl --failed --no-legend --no-pager; for u in $(systemctl --failed --no-legend --plain | cut -d' ' -f1); do journalctl -u $u -b --no-pager -n 20; done",
+      );
+      return `--- ${h.name}:\n${r.stdout}${r.stderr}`;
+    }),
+  );
+  throw new Error(`site.yml failed:\n${site.stdout}${site.stderr}\n${journals.join("\n")}`);
 }
 
 /** Waits for `probe` to hold (a probe that throws does not), checking every half second; throws past `timeoutMs`. */

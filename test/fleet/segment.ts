@@ -39,12 +39,13 @@ export class Segment {
     return segment;
   }
 
-  /** Puts eth1 into `netns` on the segment; returns its address there, 10 + `index`, for the host's networkd to set. */
+  /** Puts eth1 into `netns` on the segment, with address 10 + `index`; returns that address. */
   async attach(netns: string, index: number): Promise<string> {
     const address = Segment.at(10 + index);
     const port = `host${index}`;
     await must(run("ip", ["-n", NETNS, "link", "add", port, "type", "veth", "peer", "name", "eth1", "netns", netns]));
     await must(run("ip", ["-n", NETNS, "link", "set", port, "master", "br0", "up"]));
+    await must(run("ip", ["-n", netns, "addr", "add", `${address}/24`, "dev", "eth1"]));
     await must(run("ip", ["-n", netns, "link", "set", "eth1", "up"]));
     return address;
   }

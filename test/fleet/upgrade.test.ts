@@ -7,7 +7,7 @@ import { freePort, Processes, sleep } from "../helpers/net.ts";
 import { FIXTURE_SCENARIOS, startUac, startUas } from "../helpers/sipp.ts";
 import { VERSION } from "../helpers/vm.ts";
 import { BUNDLE, rebundle } from "./bundles.ts";
-import { NspawnHost, until } from "./host.ts";
+import { NspawnHost, siteSucceeded, until } from "./host.ts";
 
 // upgrade.yml across two Debian hosts (systemd-nspawn, test/fleet/host.ts)
 // that site.yml installed, each carrying sipp calls from this side of its link
@@ -63,7 +63,7 @@ beforeAll(async () => {
   nodes = await Promise.all([NspawnHost.boot(p, 0), NspawnHost.boot(p, 1)]);
   for (const n of nodes) uas.push(startUas(p, uasPort, { address: n.controller }));
   const site = await playbook("site.yml", {}, ["--skip-tags", "kernel"]);
-  if (site.failed !== 0) throw new Error(`site.yml failed:\n${site.stdout}${site.stderr}`);
+  await siteSucceeded(site, nodes);
   for (const n of nodes) await until(`${n.name}: uas up`, 30_000, async () => (await n.memberState("uas")) === "up");
 });
 
