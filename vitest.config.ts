@@ -2,7 +2,10 @@ import { defineConfig } from "vitest/config";
 
 /**
  * Two groups, one after the other: the functional tests, files in
- * parallel; then the load tests (the storm), alone on the machine, since
+ * parallel where the machine has more than two cores (Vitest runs a core
+ * less than it has: one at a time on CI's two; three at a time halved the
+ * group's 666 s but a CLI start then took over 5 s, past what some tests
+ * wait for one); then the load tests (the storm), alone on the machine, since
  * what they measure (OPTIONS answered within 2 s under a flood, RSS) is a
  * statement about sipedge with the machine to itself and its load tools,
  * not shared with whatever other test file runs beside it. The hostile
@@ -15,10 +18,6 @@ export default defineConfig({
   test: {
     testTimeout: 60_000,
     pool: "forks",
-    // Vitest's default is a core less than the machine has: one on the 2-core machines CI runs on,
-    // so the functional files ran one after another. Most of their time is waits (timers, probes,
-    // peers' processes), not CPU: three at a time took the suite from 666 s to 336 s, all passing.
-    maxWorkers: 3,
     // Every process a test starts is stopped after it, failed or not (test/helpers/processes.ts).
     setupFiles: ["test/helpers/stop-processes.ts"],
     globalSetup: ["test/helpers/stop-processes-global.ts"],
