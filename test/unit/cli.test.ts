@@ -254,7 +254,9 @@ describe("sipedge --config", () => {
     child.stdout?.on("data", (d: Buffer) => {
       out += d.toString();
     });
-    for (let i = 0; i < 100 && !out.includes("listening"); i++) await new Promise((r) => setTimeout(r, 50));
+    // Up to 20 s: a Node start with the TypeScript loader took over 5 s on a loaded 2-core CI machine.
+    for (let i = 0; i < 400 && !out.includes("listening") && child.exitCode === null; i++)
+      await new Promise((r) => setTimeout(r, 50));
     expect(out).toContain(`listening on udp 127.0.0.1:${port}`);
     const [res] = await udpExchange(
       port,
