@@ -137,7 +137,8 @@ export async function startCli(
   child.stderr?.on("data", (d: Buffer) => {
     err += d.toString();
   });
-  for (let i = 0; i < 200 && !out.includes(readyText); i++) await sleep(50);
+  // Up to 10 s, or until it exits: a Node start with the TypeScript loader took over 5 s on a loaded 2-core CI machine.
+  for (let i = 0; i < 200 && !out.includes(readyText) && child.exitCode === null; i++) await sleep(50);
   return { child, out: () => out, err: () => err };
 }
 

@@ -5,10 +5,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { datedCertificate, privatePki } from "../helpers/certificates.ts";
-import { CLI, configFile } from "../helpers/cli.ts";
+import { CLI, configFile, startCli } from "../helpers/cli.ts";
 import { ASSETS } from "../helpers/corpus.ts";
 import { freePort } from "../helpers/net.ts";
-import { spawnRegistered } from "../helpers/processes.ts";
 import { UdpPeer, udpExchange } from "../helpers/sip-client.ts";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -249,15 +248,8 @@ describe("sipedge --config", () => {
       `listen:\n  - { transport: udp, address: 127.0.0.1, port: ${port} }\nbackends:\n  - name: core\n    members:\n      - { name: a, uri: 'sip:127.0.0.1:${backend.port}' }\n`,
     );
     // Registered: stopped after the test even when an expect fails before its SIGTERM.
-    const child = spawnRegistered(process.execPath, [CLI, "--config", path], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout?.on("data", (d: Buffer) => {
-      out += d.toString();
-    });
-    // Up to 20 s: a Node start with the TypeScript loader took over 5 s on a loaded 2-core CI machine.
-    for (let i = 0; i < 400 && !out.includes("listening") && child.exitCode === null; i++)
-      await new Promise((r) => setTimeout(r, 50));
-    expect(out).toContain(`listening on udp 127.0.0.1:${port}`);
+    const { child, out } = await startCli(path, "listening");
+    expect(out()).toContain(`listening on udp 127.0.0.1:${port}`);
     const [res] = await udpExchange(
       port,
       `OPTIONS sip:127.0.0.1:${port} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch=z9hG4bKcli\r\nMax-Forwards: 70\r\nFrom: <sip:p@127.0.0.1>;tag=1\r\nTo: <sip:127.0.0.1>\r\nCall-ID: cli-1\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n`,
